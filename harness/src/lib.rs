@@ -1,0 +1,24 @@
+//! netrig: Linux network scenarios as tests.
+//!
+//! Data flows one way, one module per stage:
+//! parse ([`load`], [`model`], [`syntax`]) → check ([`validate`]) → build ([`build`] over
+//! [`netlink`], in [`netns`] namespaces from a [`baseline`]) → act and observe ([`probe`],
+//! [`exec`], [`capture`], [`decode`]) → judge ([`judge`]) → report ([`report`]) → teardown
+//! (dropping the [`build::Topology`]). [`runner`] turns scenario files into tests.
+
+pub mod baseline;
+pub mod build;
+pub mod capture;
+pub mod decode;
+pub mod exec;
+pub mod judge;
+pub mod load;
+pub mod location;
+pub mod model;
+pub mod netlink;
+pub mod netns;
+pub mod probe;
+pub mod report;
+pub mod runner;
+pub mod syntax;
+pub mod validate;

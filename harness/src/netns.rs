@@ -1,0 +1,115 @@
+//! Network namespaces held by file descriptor, never by a global name.
+//!
+//! A namespace is created by `unshare(CLONE_NEWNET)` on a short-lived OS thread; we
+//! keep an fd to `/proc/thread-self/ns/net` and the thread exits. The namespace then
+//! lives exactly as long as that fd (and any socket or process inside it): when the
+//! test process dies, even by SIGKILL, the kernel reclaims it with every interface in
+//! it. Nothing is ever mounted under `/run/netns` unless a person asks to pin it.
+//!
+//! `setns` is per thread, and tokio / libtest-mimic reuse their threads, so every piece
+//! of namespace-bound work (opening a socket, a pcap handle, a `/proc/sys` file) runs on
+//! a fresh scoped OS thread via [`Netns::run`]. The fd or socket it returns stays bound
+//! to the namespace and may be used from any thread afterwards.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::sched::{CloneFlags, setns, unshare};
+
+/// A network namespace owned by this process.
+#[derive(Debug)]
+pub struct Netns {
+    fd: OwnedFd,
+    /// Unique within the process; combined with the pid it names the namespace
+    /// uniquely on the machine (used for debugging names, never for lookup).
+    serial: u64,
+}
+
+static SERIAL: AtomicU64 = AtomicU64::new(0);
+
+impl Netns {
+    /// Create a fresh, empty network namespace (only `lo`, and it is down).
+    pub fn new() -> io::Result<Netns> {
+        let fd = on_fresh_thread(|| {
+            unshare(CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+            Ok(OwnedFd::from(File::open("/proc/thread-self/ns/net")?))
+        })?;
+        Ok(Netns { fd, serial: SERIAL.fetch_add(1, Ordering::Relaxed) })
+    }
+
+    /// Run `f` on a fresh OS thread that has entered this namespace.
+    ///
+    /// Costs roughly 0.1-0.2 ms. Panics inside `f` propagate to the caller.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
+        let fd = self.fd.as_fd();
+        on_fresh_thread(move || {
+            setns(fd, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+            f()
+        })
+    }
+
+    /// Borrow the namespace fd (for `IFLA_NET_NS_FD`, `setns` in a child, ...).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// A process-wide unique number for this namespace.
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// The kernel's inode number of the namespace: the identity `ip netns identify`
+    /// and `/proc/<pid>/ns/net` show.
+    pub fn inode(&self) -> io::Result<u64> {
+        let st = nix::sys::stat::fstat(self.fd.as_fd()).map_err(io::Error::from)?;
+        Ok(st.st_ino)
+    }
+
+    /// Raw fd number, for `pre_exec` closures that must not allocate.
+    pub fn raw_fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Run `f` on a new scoped OS thread and hand back its result; a panic in `f` is
+/// re-raised on the caller's thread so test failures keep their message.
+fn on_fresh_thread<T: Send>(f: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
+    std::thread::scope(|scope| match scope.spawn(f).join() {
+        Ok(result) => result,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_root() -> bool {
+        nix::unistd::geteuid().is_root()
+    }
+
+    #[test]
+    fn namespaces_are_distinct_and_start_with_lo_only() {
+        if !is_root() {
+            eprintln!("skipped: needs root (CAP_SYS_ADMIN) to create namespaces");
+            return;
+        }
+        let a = Netns::new().unwrap();
+        let b = Netns::new().unwrap();
+        assert_ne!(a.inode().unwrap(), b.inode().unwrap());
+        let own = nix::sys::stat::stat("/proc/self/ns/net").unwrap().st_ino;
+        assert_ne!(a.inode().unwrap(), own, "must not be the caller's namespace");
+        let links = a
+            .run(|| {
+                Ok(std::fs::read_dir("/proc/sys/net/ipv4/conf")?
+                    .map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .collect::<Vec<_>>())
+            })
+            .unwrap();
+        let mut links = links;
+        links.sort();
+        assert_eq!(links, ["all", "default", "lo"]);
+    }
+}

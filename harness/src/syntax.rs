@@ -1,0 +1,600 @@
+//! The small `ip`-command-like languages of a scenario file: link endpoints
+//! (`host:vethA@mybr0 10.0.0.1/24`), routes (`default via 172.18.0.1`), policy rules,
+//! neighbours, fdb entries and MAC addresses.
+//!
+//! Each type implements `FromStr` with an error that names the offending word, and
+//! `Deserialize` through it, so a bad route is reported at its line and column.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use ipnet::IpNet;
+use schemars::JsonSchema;
+
+/// Implement `Deserialize` for a `FromStr<Err = String>` type: the YAML layer then
+/// reports the parse error at the value's location.
+macro_rules! deserialize_from_str {
+    ($t:ty) => {
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <String as serde::Deserialize>::deserialize(d)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+pub(crate) use deserialize_from_str;
+
+/// Longest interface name Linux accepts (IFNAMSIZ - 1).
+pub const IFNAME_MAX: usize = 15;
+
+/// Check an interface name as the kernel would (`dev_valid_name`).
+pub fn check_ifname(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("empty interface name".into());
+    }
+    if name.len() > IFNAME_MAX {
+        return Err(format!(
+            "interface name `{name}` is {} bytes; Linux allows at most {IFNAME_MAX}",
+            name.len()
+        ));
+    }
+    if name == "." || name == ".." || name.contains(['/', ':', '@']) || name.contains(char::is_whitespace) {
+        return Err(format!("`{name}` is not a valid interface name (no '/', ':', '@' or spaces)"));
+    }
+    Ok(())
+}
+
+/// An Ethernet MAC address.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+#[schemars(with = "String")]
+pub struct MacAddr(pub [u8; 6]);
+
+impl FromStr for MacAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not a MAC address (write 02:00:00:00:00:01)");
+        let mut out = [0u8; 6];
+        let mut parts = s.split(':');
+        for byte in &mut out {
+            let part = parts.next().ok_or_else(bad)?;
+            if part.is_empty() || part.len() > 2 {
+                return Err(bad());
+            }
+            *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
+        }
+        if parts.next().is_some() {
+            return Err(bad());
+        }
+        Ok(MacAddr(out))
+    }
+}
+deserialize_from_str!(MacAddr);
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.0;
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+    }
+}
+impl fmt::Debug for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+impl serde::Serialize for MacAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// `node:iface`: one interface of one node.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+#[schemars(with = "String")]
+pub struct IfaceRef {
+    pub node: String,
+    pub iface: String,
+}
+
+impl FromStr for IfaceRef {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (node, iface) = s
+            .split_once(':')
+            .ok_or_else(|| format!("`{s}`: expected `node:interface`"))?;
+        if node.is_empty() {
+            return Err(format!("`{s}`: node name is empty"));
+        }
+        check_ifname(iface)?;
+        Ok(IfaceRef { node: node.into(), iface: iface.into() })
+    }
+}
+deserialize_from_str!(IfaceRef);
+
+impl fmt::Display for IfaceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.node, self.iface)
+    }
+}
+
+/// One end of a veth pair: `node:iface[@bridge] [address/prefix ...]`.
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
+#[schemars(with = "String")]
+pub struct Endpoint {
+    pub at: IfaceRef,
+    /// Bridge in the same node this end is enslaved to.
+    pub master: Option<String>,
+    pub addresses: Vec<IpNet>,
+}
+
+impl FromStr for Endpoint {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut words = s.split_whitespace();
+        let head = words
+            .next()
+            .ok_or_else(|| "empty link end: expected `node:iface[@bridge] [address/prefix ...]`".to_string())?;
+        let (iface, master) = match head.split_once('@') {
+            Some((iface, master)) => {
+                check_ifname(master)?;
+                (iface, Some(master.to_string()))
+            }
+            None => (head, None),
+        };
+        let at: IfaceRef = iface.parse()?;
+        let addresses = words.map(parse_cidr).collect::<Result<_, _>>()?;
+        Ok(Endpoint { at, master, addresses })
+    }
+}
+deserialize_from_str!(Endpoint);
+
+fn parse_cidr(word: &str) -> Result<IpNet, String> {
+    if !word.contains('/') {
+        return Err(format!("`{word}`: an interface address needs a prefix length, e.g. `{word}/24`"));
+    }
+    word.parse().map_err(|_| format!("`{word}` is not an address with prefix (e.g. 10.0.0.1/24, fd00::1/64)"))
+}
+
+fn parse_ip(word: &str) -> Result<IpAddr, String> {
+    word.parse().map_err(|_| format!("`{word}` is not an IP address"))
+}
+
+/// A prefix; a bare address means a host route (/32 or /128), as with `ip route`.
+fn parse_prefix(word: &str) -> Result<IpNet, String> {
+    if word.contains('/') {
+        let net: IpNet = word.parse().map_err(|_| format!("`{word}` is not a prefix (e.g. 10.1.0.0/16)"))?;
+        if net.trunc() != net {
+            return Err(format!("`{word}` has host bits set; did you mean `{}`?", net.trunc()));
+        }
+        Ok(net)
+    } else {
+        Ok(IpNet::from(parse_ip(word)?))
+    }
+}
+
+fn parse_num<T: FromStr>(key: &str, value: Option<&str>) -> Result<T, String> {
+    let value = value.ok_or_else(|| format!("`{key}` needs a value"))?;
+    value.parse().map_err(|_| format!("`{key} {value}`: `{value}` is not a valid number"))
+}
+
+fn parse_table(value: Option<&str>) -> Result<u32, String> {
+    match value {
+        Some("main") => Ok(254),
+        Some("local") => Ok(255),
+        Some("default") => Ok(253),
+        other => parse_num("table", other),
+    }
+}
+
+fn need<'a>(key: &str, value: Option<&'a str>) -> Result<&'a str, String> {
+    value.ok_or_else(|| format!("`{key}` needs a value"))
+}
+
+/// What a route does with matching packets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteKind {
+    #[default]
+    Unicast,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+/// Scope of a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteScope {
+    Global,
+    Link,
+    Host,
+}
+
+/// A route in `ip route` syntax:
+/// `[blackhole|unreachable|prohibit] (default|PREFIX) [via IP] [dev IF] [src IP]
+///  [metric N] [table N|main] [scope link|host|global] [onlink] [mtu N]`.
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
+#[schemars(with = "String")]
+pub struct RouteSpec {
+    pub kind: RouteKind,
+    /// `None` for `default` (its family comes from `via`, else IPv4).
+    pub dst: Option<IpNet>,
+    pub via: Option<IpAddr>,
+    pub dev: Option<String>,
+    pub src: Option<IpAddr>,
+    pub metric: Option<u32>,
+    pub table: Option<u32>,
+    pub scope: Option<RouteScope>,
+    pub onlink: bool,
+    pub mtu: Option<u32>,
+    /// `default` written with an IPv6 family hint (`-6`/`default6` not needed when
+    /// `via` is IPv6).
+    pub ipv6: bool,
+    text: String,
+}
+
+impl FromStr for RouteSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut words = s.split_whitespace().peekable();
+        let mut kind = RouteKind::Unicast;
+        if let Some(&w) = words.peek() {
+            kind = match w {
+                "blackhole" => RouteKind::Blackhole,
+                "unreachable" => RouteKind::Unreachable,
+                "prohibit" => RouteKind::Prohibit,
+                _ => RouteKind::Unicast,
+            };
+            if kind != RouteKind::Unicast {
+                words.next();
+            }
+        }
+        let dst_word = words.next().ok_or_else(|| "empty route: write e.g. `default via 10.0.0.1`".to_string())?;
+        let dst = if dst_word == "default" { None } else { Some(parse_prefix(dst_word)?) };
+        let mut r = RouteSpec {
+            kind,
+            dst,
+            via: None,
+            dev: None,
+            src: None,
+            metric: None,
+            table: None,
+            scope: None,
+            onlink: false,
+            mtu: None,
+            ipv6: dst.is_some_and(|d| matches!(d, IpNet::V6(_))),
+            text: s.split_whitespace().collect::<Vec<_>>().join(" "),
+        };
+        while let Some(key) = words.next() {
+            match key {
+                "via" => r.via = Some(parse_ip(need(key, words.next())?)?),
+                "dev" => {
+                    let dev = need(key, words.next())?;
+                    check_ifname(dev)?;
+                    r.dev = Some(dev.into());
+                }
+                "src" => r.src = Some(parse_ip(need(key, words.next())?)?),
+                "metric" | "preference" | "priority" => r.metric = Some(parse_num(key, words.next())?),
+                "table" => r.table = Some(parse_table(words.next())?),
+                "scope" => {
+                    r.scope = Some(match need(key, words.next())? {
+                        "global" | "universe" => RouteScope::Global,
+                        "link" => RouteScope::Link,
+                        "host" => RouteScope::Host,
+                        other => return Err(format!("`scope {other}`: expected global, link or host")),
+                    })
+                }
+                "onlink" => r.onlink = true,
+                "mtu" => r.mtu = Some(parse_num(key, words.next())?),
+                other => {
+                    return Err(format!(
+                        "`{other}` is not understood in a route (known: via, dev, src, metric, table, scope, onlink, mtu)"
+                    ));
+                }
+            }
+        }
+        if let (Some(d), Some(v)) = (r.dst, r.via) {
+            if d.addr().is_ipv4() != v.is_ipv4() {
+                return Err(format!("route to {d} via {v} mixes IPv4 and IPv6"));
+            }
+        }
+        if r.dst.is_none() {
+            r.ipv6 = r.via.is_some_and(|v| v.is_ipv6());
+        }
+        if r.kind == RouteKind::Unicast && r.via.is_none() && r.dev.is_none() {
+            return Err(format!("route `{s}` needs `via` or `dev` (or a type like blackhole)"));
+        }
+        Ok(r)
+    }
+}
+deserialize_from_str!(RouteSpec);
+
+impl fmt::Display for RouteSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// What a policy rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleAction {
+    Lookup(u32),
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+/// A policy routing rule in `ip rule` syntax:
+/// `[not] [from PREFIX|all] [to PREFIX|all] [iif IF] [oif IF] [fwmark N] [priority N]
+///  (table N | lookup N | blackhole | unreachable | prohibit)`.
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
+#[schemars(with = "String")]
+pub struct RuleSpec {
+    pub invert: bool,
+    pub from: Option<IpNet>,
+    pub to: Option<IpNet>,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    pub fwmark: Option<u32>,
+    pub priority: Option<u32>,
+    pub action: RuleAction,
+    pub ipv6: bool,
+    text: String,
+}
+
+impl FromStr for RuleSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut words = s.split_whitespace();
+        let mut r = RuleSpec {
+            invert: false,
+            from: None,
+            to: None,
+            iif: None,
+            oif: None,
+            fwmark: None,
+            priority: None,
+            action: RuleAction::Lookup(254),
+            ipv6: false,
+            text: s.split_whitespace().collect::<Vec<_>>().join(" "),
+        };
+        let mut have_action = false;
+        let prefix_or_all = |w: &str| if w == "all" { Ok(None) } else { parse_prefix(w).map(Some) };
+        while let Some(key) = words.next() {
+            match key {
+                "not" => r.invert = true,
+                "from" => r.from = prefix_or_all(need(key, words.next())?)?,
+                "to" => r.to = prefix_or_all(need(key, words.next())?)?,
+                "iif" => r.iif = Some(need(key, words.next())?.into()),
+                "oif" => r.oif = Some(need(key, words.next())?.into()),
+                "fwmark" => {
+                    let v = need(key, words.next())?;
+                    let parsed = match v.strip_prefix("0x") {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                        None => v.parse().ok(),
+                    };
+                    r.fwmark = Some(parsed.ok_or_else(|| format!("`fwmark {v}` is not a number"))?);
+                }
+                "priority" | "pref" | "preference" => r.priority = Some(parse_num(key, words.next())?),
+                "table" | "lookup" => {
+                    r.action = RuleAction::Lookup(parse_table(words.next())?);
+                    have_action = true;
+                }
+                "blackhole" => (r.action, have_action) = (RuleAction::Blackhole, true),
+                "unreachable" => (r.action, have_action) = (RuleAction::Unreachable, true),
+                "prohibit" => (r.action, have_action) = (RuleAction::Prohibit, true),
+                other => {
+                    return Err(format!(
+                        "`{other}` is not understood in a rule (known: not, from, to, iif, oif, fwmark, priority, table, blackhole, unreachable, prohibit)"
+                    ));
+                }
+            }
+        }
+        if !have_action {
+            return Err(format!("rule `{s}` needs an action: `table N`, `blackhole`, `unreachable` or `prohibit`"));
+        }
+        let v6 = |n: &Option<IpNet>| n.is_some_and(|n| matches!(n, IpNet::V6(_)));
+        if r.from.is_some() && r.to.is_some() && v6(&r.from) != v6(&r.to) {
+            return Err(format!("rule `{s}` mixes IPv4 and IPv6"));
+        }
+        r.ipv6 = v6(&r.from) || v6(&r.to);
+        Ok(r)
+    }
+}
+deserialize_from_str!(RuleSpec);
+
+impl fmt::Display for RuleSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// A static neighbour: `IP lladdr MAC dev IF [permanent|noarp|reachable|stale]`.
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
+#[schemars(with = "String")]
+pub struct NeighSpec {
+    pub ip: IpAddr,
+    pub lladdr: Option<MacAddr>,
+    pub dev: String,
+    pub state: NeighState,
+    text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NeighState {
+    Permanent,
+    Noarp,
+    Reachable,
+    Stale,
+}
+
+impl FromStr for NeighSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut words = s.split_whitespace();
+        let ip = parse_ip(words.next().ok_or("empty neighbour: write `IP lladdr MAC dev IF`")?)?;
+        let (mut lladdr, mut dev, mut state) = (None, None, NeighState::Permanent);
+        while let Some(key) = words.next() {
+            match key {
+                "lladdr" => lladdr = Some(need(key, words.next())?.parse()?),
+                "dev" => {
+                    let d = need(key, words.next())?;
+                    check_ifname(d)?;
+                    dev = Some(d.to_string());
+                }
+                "permanent" => state = NeighState::Permanent,
+                "noarp" => state = NeighState::Noarp,
+                "reachable" => state = NeighState::Reachable,
+                "stale" => state = NeighState::Stale,
+                other => {
+                    return Err(format!(
+                        "`{other}` is not understood in a neighbour (known: lladdr, dev, permanent, noarp, reachable, stale)"
+                    ));
+                }
+            }
+        }
+        let dev = dev.ok_or_else(|| format!("neighbour `{s}` needs `dev IF`"))?;
+        Ok(NeighSpec { ip, lladdr, dev, state, text: s.split_whitespace().collect::<Vec<_>>().join(" ") })
+    }
+}
+deserialize_from_str!(NeighSpec);
+
+impl fmt::Display for NeighSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// A bridge / vxlan forwarding entry: `MAC dev IF [dst IP] [vni N] [master|self]`.
+/// With `dst` the entry belongs to the vxlan device itself (`self`), otherwise to the
+/// bridge the port is enslaved to (`master`), as `bridge fdb` defaults.
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
+#[schemars(with = "String")]
+pub struct FdbSpec {
+    pub mac: MacAddr,
+    pub dev: String,
+    pub dst: Option<IpAddr>,
+    pub vni: Option<u32>,
+    /// `true`: entry on the device itself (`self`); `false`: on its bridge (`master`).
+    pub on_self: bool,
+    text: String,
+}
+
+impl FromStr for FdbSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut words = s.split_whitespace();
+        let mac = words.next().ok_or("empty fdb entry: write `MAC dev IF [dst IP]`")?.parse()?;
+        let (mut dev, mut dst, mut vni, mut on_self) = (None, None, None, None);
+        while let Some(key) = words.next() {
+            match key {
+                "dev" => {
+                    let d = need(key, words.next())?;
+                    check_ifname(d)?;
+                    dev = Some(d.to_string());
+                }
+                "dst" => dst = Some(parse_ip(need(key, words.next())?)?),
+                "vni" => vni = Some(parse_num(key, words.next())?),
+                "self" => on_self = Some(true),
+                "master" => on_self = Some(false),
+                "permanent" | "static" => {}
+                other => {
+                    return Err(format!(
+                        "`{other}` is not understood in an fdb entry (known: dev, dst, vni, self, master, permanent)"
+                    ));
+                }
+            }
+        }
+        let dev = dev.ok_or_else(|| format!("fdb entry `{s}` needs `dev IF`"))?;
+        Ok(FdbSpec {
+            mac,
+            dev,
+            on_self: on_self.unwrap_or(dst.is_some()),
+            dst,
+            vni,
+            text: s.split_whitespace().collect::<Vec<_>>().join(" "),
+        })
+    }
+}
+deserialize_from_str!(FdbSpec);
+
+impl fmt::Display for FdbSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("netns_A:eth0 172.18.0.2/16", "netns_A", "eth0", None, 1)]
+    #[case("host:vethA@mybr0", "host", "vethA", Some("mybr0"), 0)]
+    #[case("h:v0@br0 10.0.0.1/24 fd00::1/64", "h", "v0", Some("br0"), 2)]
+    fn endpoints_parse(
+        #[case] text: &str,
+        #[case] node: &str,
+        #[case] iface: &str,
+        #[case] master: Option<&str>,
+        #[case] n_addr: usize,
+    ) {
+        let e: Endpoint = text.parse().unwrap();
+        assert_eq!(e.at.node, node);
+        assert_eq!(e.at.iface, iface);
+        assert_eq!(e.master.as_deref(), master);
+        assert_eq!(e.addresses.len(), n_addr);
+    }
+
+    #[rstest]
+    #[case("eth0", "expected `node:interface`")]
+    #[case("h:averyveryverylongname", "at most 15")]
+    #[case("h:eth0 10.0.0.1", "needs a prefix length")]
+    #[case("h:eth0 10.0.0.300/24", "not an address with prefix")]
+    fn bad_endpoints_explain_themselves(#[case] text: &str, #[case] needle: &str) {
+        let err = text.parse::<Endpoint>().unwrap_err();
+        assert!(err.contains(needle), "{err}");
+    }
+
+    #[test]
+    fn routes_parse_like_ip_route() {
+        let r: RouteSpec = "default via 172.18.0.1".parse().unwrap();
+        assert_eq!((r.dst, r.via), (None, Some("172.18.0.1".parse().unwrap())));
+        let r: RouteSpec = "10.2.0.0/16 dev eth0 metric 10 table 100 scope link".parse().unwrap();
+        assert_eq!(r.dev.as_deref(), Some("eth0"));
+        assert_eq!((r.metric, r.table, r.scope), (Some(10), Some(100), Some(RouteScope::Link)));
+        let r: RouteSpec = "blackhole 10.9.0.0/16".parse().unwrap();
+        assert_eq!(r.kind, RouteKind::Blackhole);
+        let r: RouteSpec = "default via fd00::1".parse().unwrap();
+        assert!(r.ipv6);
+        assert_eq!(r.to_string(), "default via fd00::1");
+    }
+
+    #[rstest]
+    #[case("default", "needs `via` or `dev`")]
+    #[case("10.0.0.1/24 via 10.0.0.254", "host bits set")]
+    #[case("10.0.0.0/24 via fd00::1", "mixes IPv4 and IPv6")]
+    #[case("10.0.0.0/24 gw 10.0.0.1", "`gw` is not understood")]
+    #[case("10.0.0.0/24 via", "`via` needs a value")]
+    #[case("10.0.0.0/24 dev eth0 metric x", "not a valid number")]
+    fn bad_routes_explain_themselves(#[case] text: &str, #[case] needle: &str) {
+        let err = text.parse::<RouteSpec>().unwrap_err();
+        assert!(err.contains(needle), "{err}");
+    }
+
+    #[test]
+    fn rules_neighbours_and_fdb_parse() {
+        let r: RuleSpec = "from 10.0.0.0/8 table 100 priority 100".parse().unwrap();
+        assert_eq!((r.action, r.priority), (RuleAction::Lookup(100), Some(100)));
+        assert!("from 10.0.0.0/8".parse::<RuleSpec>().unwrap_err().contains("needs an action"));
+        let n: NeighSpec = "10.0.0.5 lladdr 02:00:00:00:00:05 dev eth0".parse().unwrap();
+        assert_eq!(n.lladdr.unwrap().to_string(), "02:00:00:00:00:05");
+        assert!("10.0.0.5 lladdr 02:00".parse::<NeighSpec>().is_err());
+        let f: FdbSpec = "00:00:00:00:00:00 dev vxlan100 dst 192.168.5.148".parse().unwrap();
+        assert!(f.on_self);
+        let f: FdbSpec = "02:00:00:00:00:01 dev veth0".parse().unwrap();
+        assert!(!f.on_self);
+    }
+}
