@@ -1,1 +1,206 @@
-//! TODO
+//! Reading a scenario file into the typed model, with diagnostics that name the file,
+//! line, column and key path, and show the offending line with a caret.
+//!
+//! Two kinds of problems end up here: what the YAML layer rejects while deserializing
+//! (syntax, unknown or missing keys, a bad address or route) and what [`validate`]
+//! finds afterwards (dangling references, duplicates, conflicts). Both become the same
+//! [`Diagnostic`], so the runner, `netrig check` and the tests print them alike.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::model::Scenario;
+use crate::validate;
+
+/// One problem in a scenario file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// 1-based; 0 when unknown.
+    pub line: u64,
+    /// 1-based; 0 when unknown.
+    pub column: u64,
+    /// Where in the document, e.g. `nodes.host.routes[1]` (empty for the whole file).
+    pub key: String,
+    pub message: String,
+    /// The offending source line with a caret under the column.
+    pub snippet: String,
+}
+
+impl Diagnostic {
+    pub fn new(source: &Source, line: u64, column: u64, key: impl Into<String>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            file: source.path.clone(),
+            line,
+            column,
+            key: key.into(),
+            message: message.into(),
+            snippet: snippet(&source.text, line, column),
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}:{}:{}", self.file.display(), self.line, self.column)?;
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)?;
+        if !self.snippet.is_empty() {
+            write!(f, "\n{}", self.snippet)?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found in one file (at least one).
+#[derive(Debug, Clone)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// A scenario file's path and text.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl Source {
+    pub fn read(path: &Path) -> Result<Source, Diagnostics> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Diagnostics(vec![Diagnostic {
+                file: path.to_path_buf(),
+                line: 0,
+                column: 0,
+                key: String::new(),
+                message: format!("cannot read file: {e}"),
+                snippet: String::new(),
+            }])
+        })?;
+        Ok(Source { path: path.to_path_buf(), text })
+    }
+}
+
+/// Read, parse and validate a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, Diagnostics> {
+    parse_and_validate(&Source::read(path)?)
+}
+
+/// Parse and validate scenario text; nothing is built unless this succeeds.
+pub fn parse_and_validate(source: &Source) -> Result<Scenario, Diagnostics> {
+    let scenario = parse(source).map_err(|d| Diagnostics(vec![d]))?;
+    let problems = validate::validate(&scenario, source);
+    if problems.is_empty() { Ok(scenario) } else { Err(Diagnostics(problems)) }
+}
+
+/// Deserialize only (the YAML layer's checks).
+pub fn parse(source: &Source) -> Result<Scenario, Diagnostic> {
+    let mut key = String::new();
+    let parsed = serde_saphyr::with_deserializer_from_str(&source.text, |de| {
+        serde_path_to_error::deserialize::<_, Scenario>(de).map_err(|e| {
+            key = clean_key_path(&e.path().to_string());
+            e.into_inner()
+        })
+    });
+    parsed.map_err(|e| {
+        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        Diagnostic::new(source, line, column, key, bare_message(&e))
+    })
+}
+
+/// serde_path_to_error renders our located wrappers as a `.value` segment and the
+/// document root as `.`: drop both so the path reads as the user wrote it.
+fn clean_key_path(path: &str) -> String {
+    let cleaned = path.replace(".value", "");
+    if cleaned == "." { String::new() } else { cleaned }
+}
+
+/// The YAML layer's message without its own location prefix and snippet (we print
+/// both ourselves, with the file name).
+fn bare_message(e: &serde_saphyr::Error) -> String {
+    let text = e.without_snippet().to_string();
+    let first = text.lines().next().unwrap_or_default().trim_start_matches("error: ");
+    match first.split_once(": ") {
+        Some((prefix, rest)) if prefix.starts_with("line ") && prefix.contains(" column ") => rest.to_string(),
+        _ => first.to_string(),
+    }
+}
+
+/// Two lines: the source line numbered, and a caret under `column`.
+fn snippet(text: &str, line: u64, column: u64) -> String {
+    let Some(src) = line.checked_sub(1).and_then(|i| text.lines().nth(i as usize)) else {
+        return String::new();
+    };
+    let number = line.to_string();
+    let pad = " ".repeat(number.len());
+    let caret_at = " ".repeat(column.saturating_sub(1) as usize);
+    format!("{pad} |\n{number} | {src}\n{pad} | {caret_at}^")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(text: &str) -> Source {
+        Source { path: "scenarios/t.yaml".into(), text: text.into() }
+    }
+
+    #[test]
+    fn syntax_error_names_file_line_and_column() {
+        let d = parse(&src("nodes:\n  a: {\n  b: [\n")).unwrap_err();
+        assert_eq!(d.file, Path::new("scenarios/t.yaml"));
+        assert!(d.line > 0, "{d}");
+        assert!(d.to_string().starts_with("error: scenarios/t.yaml:"), "{d}");
+    }
+
+    #[test]
+    fn unknown_key_is_located_with_its_path() {
+        let d = parse(&src("nodes:\n  a: {}\n  b:\n    rootes: []\n")).unwrap_err();
+        assert_eq!((d.line, d.column), (4, 5));
+        assert_eq!(d.key, "nodes.b.rootes");
+        assert!(d.message.contains("unknown field `rootes`"), "{}", d.message);
+        assert!(d.to_string().contains("4 |     rootes: []"), "{d}");
+    }
+
+    #[test]
+    fn missing_key_names_the_check() {
+        let d = parse(&src("nodes:\n  a: {}\nexpect:\n  - ping: {to: 10.0.0.2}\n")).unwrap_err();
+        assert_eq!(d.line, 4);
+        assert_eq!(d.key, "expect[0].ping");
+        assert!(d.message.contains("missing field `from`"), "{}", d.message);
+    }
+
+    #[test]
+    fn bad_route_points_at_the_route() {
+        let d = parse(&src("nodes:\n  a:\n    routes: [\"10.0.0.0/8 gw 1.2.3.4\"]\n")).unwrap_err();
+        assert_eq!((d.line, d.column, d.key.as_str()), (3, 14, "nodes.a.routes[0]"));
+        assert!(d.message.contains("`gw` is not understood"), "{}", d.message);
+    }
+
+    #[test]
+    fn duplicate_node_is_rejected() {
+        let d = parse(&src("nodes:\n  a: {}\n  a: {}\n")).unwrap_err();
+        assert_eq!(d.line, 3);
+        assert!(d.message.contains("duplicate"), "{}", d.message);
+    }
+
+    #[test]
+    fn snippet_puts_the_caret_under_the_column() {
+        assert_eq!(snippet("ab\ncdef\n", 2, 3), "  |\n2 | cdef\n  |   ^");
+        assert_eq!(snippet("ab\n", 9, 1), "");
+    }
+}

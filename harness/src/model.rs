@@ -36,7 +36,7 @@ pub struct Scenario {
     pub xfail: Option<String>,
     /// Network namespaces, by name. Every node is a namespace created by the run.
     #[serde(default)]
-    pub nodes: BTreeMap<Loc<String>, Node>,
+    pub nodes: BTreeMap<String, Loc<Node>>,
     /// Point-to-point links between nodes (veth pairs).
     #[serde(default)]
     pub links: Vec<Link>,
@@ -56,25 +56,25 @@ pub struct Node {
     /// Keys naming an interface (`net.ipv4.conf.veth0.rp_filter`) are applied after
     /// the interfaces exist; all others before any interface is created.
     #[serde(default)]
-    pub sysctl: BTreeMap<Loc<String>, SysctlValue>,
+    pub sysctl: BTreeMap<String, SysctlValue>,
     /// State of the loopback interface (default `up`).
     #[serde(default)]
     pub lo: LinkState,
     /// Linux bridges in this node.
     #[serde(default)]
-    pub bridges: BTreeMap<Loc<String>, Bridge>,
+    pub bridges: BTreeMap<String, Bridge>,
     /// VXLAN devices in this node.
     #[serde(default)]
-    pub vxlans: BTreeMap<Loc<String>, Vxlan>,
+    pub vxlans: BTreeMap<String, Vxlan>,
     /// macvlan devices in this node.
     #[serde(default)]
-    pub macvlans: BTreeMap<Loc<String>, Macvlan>,
+    pub macvlans: BTreeMap<String, Macvlan>,
     /// tun/tap devices in this node (kept alive for the run).
     #[serde(default)]
-    pub taps: BTreeMap<Loc<String>, Tap>,
+    pub taps: BTreeMap<String, Tap>,
     /// Settings for interfaces created elsewhere (e.g. veth ends from `links`).
     #[serde(default)]
-    pub interfaces: BTreeMap<Loc<String>, Iface>,
+    pub interfaces: BTreeMap<String, Iface>,
     /// Routes, in `ip route` syntax: `default via 10.0.0.1`, `10.2.0.0/16 dev eth0 metric 10 table 100`.
     #[serde(default)]
     pub routes: Vec<Loc<RouteSpec>>,
@@ -418,7 +418,7 @@ pub struct SetMaster {
 #[serde(deny_unknown_fields)]
 pub struct SysctlAction {
     pub on: Loc<String>,
-    pub set: BTreeMap<Loc<String>, SysctlValue>,
+    pub set: BTreeMap<String, SysctlValue>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

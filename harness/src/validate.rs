@@ -1,1 +1,578 @@
-//! TODO
+//! Semantic checks on a parsed scenario, before anything touches the kernel.
+//!
+//! The YAML layer already rejected malformed values; here we check what only the
+//! whole document can tell: references to nodes and interfaces that do not exist,
+//! names defined twice, interface names Linux would refuse, addresses that collide on
+//! one layer-2 segment, sysctls outside the namespace's reach.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use crate::load::{Diagnostic, Source};
+use crate::model::*;
+use crate::syntax::check_ifname;
+
+/// Every problem found; empty means the scenario may be built.
+pub fn validate(scenario: &Scenario, source: &Source) -> Vec<Diagnostic> {
+    let mut v = Validator { source, problems: Vec::new(), ifaces: BTreeMap::new(), scenario };
+    v.collect_interfaces();
+    v.check_nodes();
+    v.check_addresses();
+    for (i, check) in scenario.expect.iter().enumerate() {
+        v.check_check(check, &format!("expect[{i}]"));
+    }
+    for (i, step) in scenario.steps.iter().enumerate() {
+        v.check_step(step, &format!("steps[{i}]"));
+    }
+    v.problems.sort_by_key(|d| (d.line, d.column));
+    v.problems
+}
+
+/// What defines an interface, for "defined twice" and "what kind is it" questions.
+#[derive(Debug, Clone)]
+struct IfaceDef {
+    kind: &'static str,
+    key: String,
+    at: (u64, u64),
+}
+
+/// A place in the file: line, column and key path.
+struct At<'k> {
+    line: u64,
+    column: u64,
+    key: &'k str,
+}
+
+fn at<'k, T>(loc: &Loc<T>, key: &'k str) -> At<'k> {
+    At { line: loc.line, column: loc.column, key }
+}
+
+struct Validator<'a> {
+    source: &'a Source,
+    scenario: &'a Scenario,
+    problems: Vec<Diagnostic>,
+    /// (node, interface) → its definition.
+    ifaces: BTreeMap<(String, String), IfaceDef>,
+}
+
+impl Validator<'_> {
+    fn problem(&mut self, at: At<'_>, message: impl Into<String>) {
+        self.problems.push(Diagnostic::new(self.source, at.line, at.column, at.key, message));
+    }
+
+    /// Register every interface a node will have, reporting bad and duplicate names.
+    fn collect_interfaces(&mut self) {
+        let s = self.scenario;
+        for (name, node) in &s.nodes {
+            self.define(name, "lo", "loopback", format!("nodes.{name}"), (0, 0));
+            let devices = [
+                ("bridge", "bridges", node.bridges.keys().collect::<Vec<_>>()),
+                ("vxlan", "vxlans", node.vxlans.keys().collect()),
+                ("macvlan", "macvlans", node.macvlans.keys().collect()),
+                ("tap", "taps", node.taps.keys().collect()),
+            ];
+            for (kind, map, names) in devices {
+                for dev in names {
+                    let key = format!("nodes.{name}.{map}.{dev}");
+                    if let Err(e) = check_ifname(dev) {
+                        self.problem(at(node, &key), e);
+                    }
+                    self.define(name, dev, kind, key, (node.line, node.column));
+                }
+            }
+        }
+        for (i, link) in s.links.iter().enumerate() {
+            for (end_index, end) in link.veth.iter().enumerate() {
+                let key = format!("links[{i}].veth[{end_index}]");
+                if !s.nodes.contains_key(&end.at.node) {
+                    let msg = self.unknown_node_message(&end.at.node);
+                    self.problem(at(end, &key), msg);
+                    continue;
+                }
+                self.define(&end.at.node, &end.at.iface, "veth", key, (end.line, end.column));
+            }
+        }
+    }
+
+    fn define(&mut self, node: &str, iface: &str, kind: &'static str, key: String, at_: (u64, u64)) {
+        let id = (node.to_string(), iface.to_string());
+        if let Some(first) = self.ifaces.get(&id) {
+            let message = format!(
+                "interface `{iface}` is defined twice in node `{node}` (first as {} at {}, line {})",
+                first.kind, first.key, first.at.0
+            );
+            self.problem(At { line: at_.0, column: at_.1, key: &key }, message);
+            return;
+        }
+        self.ifaces.insert(id, IfaceDef { kind, key, at: at_ });
+    }
+
+    fn unknown_node_message(&self, node: &str) -> String {
+        let known: Vec<&str> = self.scenario.nodes.keys().map(String::as_str).collect();
+        format!("no node named `{node}` (nodes: {})", known.join(", "))
+    }
+
+    fn unknown_iface_message(&self, node: &str, iface: &str) -> String {
+        let known: Vec<&str> = self
+            .ifaces
+            .keys()
+            .filter(|(n, _)| n == node)
+            .map(|(_, i)| i.as_str())
+            .collect();
+        format!("node `{node}` has no interface `{iface}` (it has: {})", known.join(", "))
+    }
+
+    /// A node name used in a check or action must exist.
+    fn need_node(&mut self, node: &Loc<String>, key: &str) -> bool {
+        if self.scenario.nodes.contains_key(node.as_str()) {
+            return true;
+        }
+        let msg = self.unknown_node_message(node);
+        self.problem(at(node, key), msg);
+        false
+    }
+
+    /// `node:iface` used in a check or action must exist.
+    fn need_iface(&mut self, r: &Loc<IfaceRef>, key: &str) {
+        if !self.scenario.nodes.contains_key(&r.node) {
+            let msg = self.unknown_node_message(&r.node);
+            self.problem(at(r, key), msg);
+        } else if !self.ifaces.contains_key(&(r.node.clone(), r.iface.clone())) {
+            let msg = self.unknown_iface_message(&r.node, &r.iface);
+            self.problem(at(r, key), msg);
+        }
+    }
+
+    /// An interface referenced without its own location (route `dev`, vxlan `dev`, ...).
+    fn need_iface_in(&mut self, node: &str, iface: &str, place: At<'_>) {
+        if !self.ifaces.contains_key(&(node.to_string(), iface.to_string())) {
+            let msg = self.unknown_iface_message(node, iface);
+            self.problem(place, msg);
+        }
+    }
+
+    /// `master:` must name a bridge of the same node.
+    fn need_bridge(&mut self, node: &str, master: &str, place: At<'_>) {
+        match self.ifaces.get(&(node.to_string(), master.to_string())) {
+            Some(def) if def.kind == "bridge" => {}
+            Some(def) => {
+                let msg = format!("`{master}` in node `{node}` is a {}, not a bridge; only bridges can be masters", def.kind);
+                self.problem(place, msg);
+            }
+            None => {
+                let msg = format!("node `{node}` has no bridge `{master}` to enslave to (declare it under `bridges:`)");
+                self.problem(place, msg);
+            }
+        }
+    }
+
+    fn check_nodes(&mut self) {
+        let s = self.scenario;
+        for (i, link) in s.links.iter().enumerate() {
+            let [a, b] = &link.veth;
+            if a.at == b.at {
+                self.problem(at(b, &format!("links[{i}].veth[1]")), format!("both ends of the veth are `{}`", a.at));
+            }
+            for (end_index, end) in link.veth.iter().enumerate() {
+                if let Some(master) = &end.master {
+                    if s.nodes.contains_key(&end.at.node) {
+                        self.need_bridge(&end.at.node, master, at(end, &format!("links[{i}].veth[{end_index}]")));
+                    }
+                }
+            }
+        }
+        for (name, node) in &s.nodes {
+            let base = format!("nodes.{name}");
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                self.problem(at(node, &base), format!("node name `{name}` may use only letters, digits, `_` and `-`"));
+            }
+            for key in node.sysctl.keys() {
+                if let Err(e) = check_sysctl_key(key) {
+                    self.problem(at(node, &format!("{base}.sysctl.{key}")), e);
+                }
+            }
+            for (dev, iface) in &node.interfaces {
+                let key = format!("{base}.interfaces.{dev}");
+                self.need_iface_in(name, dev, at(node, &key));
+                if let Some(m) = &iface.master {
+                    self.need_bridge(name, m, at(m, &format!("{key}.master")));
+                }
+            }
+            for (dev, vx) in &node.vxlans {
+                let key = format!("{base}.vxlans.{dev}");
+                if let Some(under) = &vx.dev {
+                    self.need_iface_in(name, under, at(under, &format!("{key}.dev")));
+                }
+                if let Some(m) = &vx.master {
+                    self.need_bridge(name, m, at(m, &format!("{key}.master")));
+                }
+                if vx.id >= 1 << 24 {
+                    self.problem(at(node, &format!("{key}.id")), format!("VNI {} does not fit in 24 bits", vx.id));
+                }
+            }
+            for (dev, mv) in &node.macvlans {
+                let key = format!("{base}.macvlans.{dev}");
+                self.need_iface_in(name, &mv.parent, at(&mv.parent, &format!("{key}.parent")));
+                if let Some(m) = &mv.master {
+                    self.need_bridge(name, m, at(m, &format!("{key}.master")));
+                }
+            }
+            for (dev, tap) in &node.taps {
+                if let Some(m) = &tap.master {
+                    self.need_bridge(name, m, at(m, &format!("{base}.taps.{dev}.master")));
+                }
+            }
+            for (i, route) in node.routes.iter().enumerate() {
+                if let Some(dev) = &route.dev {
+                    self.need_iface_in(name, dev, at(route, &format!("{base}.routes[{i}]")));
+                }
+            }
+            for (i, rule) in node.rules.iter().enumerate() {
+                for dev in [&rule.iif, &rule.oif].into_iter().flatten() {
+                    self.need_iface_in(name, dev, at(rule, &format!("{base}.rules[{i}]")));
+                }
+            }
+            for (i, n) in node.neighbours.iter().enumerate() {
+                self.need_iface_in(name, &n.dev, at(n, &format!("{base}.neighbours[{i}]")));
+            }
+            for (i, f) in node.fdb.iter().enumerate() {
+                self.need_iface_in(name, &f.dev, at(f, &format!("{base}.fdb[{i}]")));
+            }
+        }
+    }
+
+    /// Addresses: never twice in one node, never twice on one layer-2 segment.
+    fn check_addresses(&mut self) {
+        let s = self.scenario;
+        // (node, iface, address, where)
+        let mut assigned: Vec<(String, String, IpAddr, At<'static>, String)> = Vec::new();
+        let mut add = |node: &str, iface: &str, ip: IpAddr, line: u64, column: u64, key: String| {
+            assigned.push((node.into(), iface.into(), ip, At { line, column, key: "" }, key));
+        };
+        for (i, link) in s.links.iter().enumerate() {
+            for (e, end) in link.veth.iter().enumerate() {
+                for a in &end.addresses {
+                    add(&end.at.node, &end.at.iface, a.addr(), end.line, end.column, format!("links[{i}].veth[{e}]"));
+                }
+            }
+        }
+        for (name, node) in &s.nodes {
+            let mut per_device: Vec<(&str, &str, &Vec<Loc<ipnet::IpNet>>)> = Vec::new();
+            per_device.extend(node.bridges.iter().map(|(d, x)| ("bridges", d.as_str(), &x.addresses)));
+            per_device.extend(node.vxlans.iter().map(|(d, x)| ("vxlans", d.as_str(), &x.addresses)));
+            per_device.extend(node.macvlans.iter().map(|(d, x)| ("macvlans", d.as_str(), &x.addresses)));
+            per_device.extend(node.taps.iter().map(|(d, x)| ("taps", d.as_str(), &x.addresses)));
+            per_device.extend(node.interfaces.iter().map(|(d, x)| ("interfaces", d.as_str(), &x.addresses)));
+            for (map, dev, addrs) in per_device {
+                for (i, a) in addrs.iter().enumerate() {
+                    add(name, dev, a.addr(), a.line, a.column, format!("nodes.{name}.{map}.{dev}.addresses[{i}]"));
+                }
+            }
+        }
+        let segments = Segments::of(s);
+        let mut seen: BTreeMap<(String, IpAddr), (String, String, String)> = BTreeMap::new();
+        let mut seen_on_segment: BTreeMap<(String, IpAddr), (String, String, String)> = BTreeMap::new();
+        for (node, iface, ip, place, key) in assigned {
+            if let Some((other_iface, other_key, _)) = seen.get(&(node.clone(), ip)) {
+                let msg = format!("{ip} is assigned twice in node `{node}` (also on `{other_iface}` at {other_key})");
+                self.problem(At { key: &key, ..place }, msg);
+                continue;
+            }
+            seen.insert((node.clone(), ip), (iface.clone(), key.clone(), node.clone()));
+            let segment = segments.find(&node, &iface);
+            if let Some((other_node, other_iface, other_key)) = seen_on_segment.get(&(segment.clone(), ip)) {
+                let msg = format!(
+                    "{ip} on `{node}:{iface}` is also on `{other_node}:{other_iface}` ({other_key}), on the same layer-2 segment: an address conflict"
+                );
+                self.problem(At { key: &key, ..place }, msg);
+                continue;
+            }
+            seen_on_segment.insert((segment, ip), (node, iface, key));
+        }
+    }
+
+    fn check_step(&mut self, step: &Step, base: &str) {
+        for (i, r) in step.capture.iter().enumerate() {
+            self.need_iface(r, &format!("{base}.capture[{i}]"));
+        }
+        for (i, action) in step.actions.iter().enumerate() {
+            self.check_action(action, &format!("{base}.do[{i}]"));
+        }
+        for (i, check) in step.expect.iter().enumerate() {
+            self.check_check(check, &format!("{base}.expect[{i}]"));
+        }
+    }
+
+    fn check_action(&mut self, action: &Action, key: &str) {
+        match action {
+            Action::AddAddress(a) | Action::DelAddress(a) => self.need_iface(&a.dev, key),
+            Action::MoveAddress(m) => {
+                self.need_iface(&m.from, key);
+                self.need_iface(&m.to, key);
+                if m.from.node != m.to.node {
+                    self.problem(at(&m.to, key), "an address can only move between interfaces of one node");
+                }
+            }
+            Action::AddRoute(r) | Action::DelRoute(r) => {
+                if self.need_node(&r.on, key) {
+                    if let Some(dev) = &r.route.dev {
+                        self.need_iface_in(&r.on, dev, at(&r.route, key));
+                    }
+                }
+            }
+            Action::AddNeighbour(n) | Action::DelNeighbour(n) => {
+                if self.need_node(&n.on, key) {
+                    self.need_iface_in(&n.on, &n.neighbour.dev, at(&n.neighbour, key));
+                }
+            }
+            Action::AddFdb(f) | Action::DelFdb(f) => {
+                if self.need_node(&f.on, key) {
+                    self.need_iface_in(&f.on, &f.fdb.dev, at(&f.fdb, key));
+                }
+            }
+            Action::SetLink(l) => self.need_iface(&l.dev, key),
+            Action::SetMaster(m) => {
+                self.need_iface(&m.dev, key);
+                if let Some(master) = &m.master {
+                    self.need_bridge(&m.dev.node, master, at(master, key));
+                }
+            }
+            Action::Sysctl(s) => {
+                self.need_node(&s.on, key);
+                for k in s.set.keys() {
+                    if let Err(e) = check_sysctl_key(k) {
+                        self.problem(at(&s.on, &format!("{key}.set.{k}")), e);
+                    }
+                }
+            }
+            Action::Run(r) => {
+                self.need_node(&r.on, key);
+            }
+        }
+    }
+
+    fn check_check(&mut self, check: &Check, key: &str) {
+        match check {
+            Check::Ping(p) => {
+                self.need_node(&p.from, &format!("{key}.ping.from"));
+            }
+            Check::Connect(c) => {
+                self.need_node(&c.from, &format!("{key}.connect.from"));
+            }
+            Check::Command(c) => {
+                self.need_node(&c.on, &format!("{key}.command.on"));
+                if let Some(re) = &c.stdout {
+                    if let Err(e) = regex::Regex::new(re) {
+                        self.problem(at(re, &format!("{key}.stdout")), format!("not a regular expression: {e}"));
+                    }
+                }
+            }
+            Check::Route(r) => {
+                if self.need_node(&r.on, key) {
+                    if let Some(dev) = &r.dev {
+                        self.need_iface_in(&r.on, dev, at(&r.on, &format!("{key}.dev")));
+                    }
+                }
+            }
+            Check::Sysctl(c) => {
+                self.need_node(&c.on, key);
+                if let Err(e) = check_sysctl_key(&c.key) {
+                    self.problem(at(&c.key, key), e);
+                }
+            }
+            Check::Packets(p) => {
+                self.need_iface(&p.on, key);
+                let counted = [p.count.is_some(), p.min.is_some() || p.max.is_some(), p.seen.is_some()];
+                if counted.iter().filter(|&&x| x).count() > 1 {
+                    self.problem(at(&p.on, key), "give one of `seen`, `count`, or `min`/`max`");
+                }
+                if let (Some(min), Some(max)) = (p.min, p.max) {
+                    if min > max {
+                        self.problem(at(&p.on, key), format!("min {min} is greater than max {max}"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Only network sysctls are per namespace; anything else would change the machine.
+pub fn check_sysctl_key(key: &str) -> Result<(), String> {
+    if !key.starts_with("net.") {
+        return Err(format!(
+            "`{key}`: only network sysctls (`net.*`) belong to a namespace; writing it would change the machine itself"
+        ));
+    }
+    if key.split('.').any(str::is_empty) || key.contains(['/', ' ']) {
+        return Err(format!("`{key}` is not a sysctl name (write e.g. `net.ipv4.ip_forward`)"));
+    }
+    Ok(())
+}
+
+/// Layer-2 segments: interfaces joined by a veth pair, a bridge, or a macvlan parent
+/// share one. Computed with a small union-find over `node:iface` names.
+struct Segments {
+    parent: BTreeMap<String, String>,
+}
+
+impl Segments {
+    fn of(s: &Scenario) -> Segments {
+        let mut seg = Segments { parent: BTreeMap::new() };
+        for link in &s.links {
+            let [a, b] = &link.veth;
+            seg.join(&a.at.to_string(), &b.at.to_string());
+            for end in [a, b] {
+                if let Some(m) = &end.master {
+                    seg.join(&end.at.to_string(), &format!("{}:{m}", end.at.node));
+                }
+            }
+        }
+        for (name, node) in &s.nodes {
+            let masters = node
+                .vxlans
+                .iter()
+                .map(|(d, x)| (d, &x.master))
+                .chain(node.macvlans.iter().map(|(d, x)| (d, &x.master)))
+                .chain(node.taps.iter().map(|(d, x)| (d, &x.master)))
+                .chain(node.interfaces.iter().map(|(d, x)| (d, &x.master)));
+            for (dev, master) in masters {
+                if let Some(m) = master {
+                    seg.join(&format!("{name}:{dev}"), &format!("{name}:{}", m.as_str()));
+                }
+            }
+            for (dev, mv) in &node.macvlans {
+                seg.join(&format!("{name}:{dev}"), &format!("{name}:{}", mv.parent.as_str()));
+            }
+        }
+        seg
+    }
+
+    fn root(&self, mut x: String) -> String {
+        while let Some(p) = self.parent.get(&x) {
+            if *p == x {
+                break;
+            }
+            x = p.clone();
+        }
+        x
+    }
+
+    fn join(&mut self, a: &str, b: &str) {
+        let (ra, rb) = (self.root(a.to_string()), self.root(b.to_string()));
+        if ra != rb {
+            self.parent.insert(ra, rb);
+        }
+    }
+
+    fn find(&self, node: &str, iface: &str) -> String {
+        self.root(format!("{node}:{iface}"))
+    }
+}
+
+/// Names used across the scenario, for tools (`netrig graph`, the report).
+pub fn node_names(s: &Scenario) -> BTreeSet<&str> {
+    s.nodes.keys().map(String::as_str).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::load::{Source, parse_and_validate};
+
+    fn errors(text: &str) -> Vec<String> {
+        let source = Source { path: "t.yaml".into(), text: text.into() };
+        match parse_and_validate(&source) {
+            Ok(_) => vec![],
+            Err(d) => d.0.iter().map(|d| format!("{}:{} {}: {}", d.line, d.column, d.key, d.message)).collect(),
+        }
+    }
+
+    fn one_error(text: &str, needle: &str) -> String {
+        let e = errors(text);
+        assert_eq!(e.len(), 1, "expected one error containing {needle:?}, got {e:#?}");
+        assert!(e[0].contains(needle), "{:?} does not contain {needle:?}", e[0]);
+        e[0].clone()
+    }
+
+    const PAIR: &str = "nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:eth0 10.0.0.1/24, b:eth0 10.0.0.2/24]\n";
+
+    #[test]
+    fn a_good_scenario_has_no_errors() {
+        assert_eq!(errors(&format!("{PAIR}expect:\n  - ping: {{from: a, to: 10.0.0.2}}\n")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn dangling_node_in_a_check() {
+        let e = one_error(&format!("{PAIR}expect:\n  - ping: {{from: c, to: 10.0.0.2}}\n"), "no node named `c`");
+        assert!(e.starts_with("7:18 expect[0].ping.from:"), "{e}");
+    }
+
+    #[test]
+    fn dangling_node_in_a_link() {
+        let e = one_error("nodes:\n  a: {}\nlinks:\n  - veth: [a:eth0, b:eth0]\n", "no node named `b`");
+        assert!(e.starts_with("4:20 links[0].veth[1]:"), "{e}");
+    }
+
+    #[test]
+    fn dangling_interface_in_a_route() {
+        let e = one_error(
+            "nodes:\n  a:\n    routes: [\"default dev eth9\"]\n",
+            "node `a` has no interface `eth9` (it has: lo)",
+        );
+        assert!(e.starts_with("3:14 nodes.a.routes[0]:"), "{e}");
+    }
+
+    #[test]
+    fn master_must_be_a_bridge() {
+        one_error(
+            "nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:eth0@br0, b:eth0]\n",
+            "has no bridge `br0`",
+        );
+    }
+
+    #[test]
+    fn interface_name_too_long() {
+        one_error("nodes:\n  a:\n    bridges: {averyveryverylongname: {}}\n", "at most 15");
+        // In a link end the YAML layer rejects it, at the value.
+        let e = one_error("nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:averyveryverylongname, b:x]\n", "at most 15");
+        assert!(e.starts_with("5:12 links[0].veth[0]:"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_interface_names() {
+        one_error(
+            "nodes:\n  a: {bridges: {eth0: {}}}\n  b: {}\nlinks:\n  - veth: [a:eth0, b:eth0]\n",
+            "interface `eth0` is defined twice in node `a`",
+        );
+    }
+
+    #[test]
+    fn same_address_twice_in_a_node() {
+        one_error(
+            "nodes:\n  a: {bridges: {br0: {addresses: [10.0.0.1/24]}}}\n  b: {}\nlinks:\n  - veth: [a:eth0 10.0.0.1/24, b:eth0 10.0.0.2/24]\n",
+            "10.0.0.1 is assigned twice in node `a`",
+        );
+    }
+
+    #[test]
+    fn same_address_on_one_segment() {
+        one_error(
+            "nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:eth0 10.0.0.1/24, b:eth0 10.0.0.1/24]\n",
+            "same layer-2 segment",
+        );
+        // Different segments may reuse an address (two isolated labs in one scenario).
+        assert!(errors("nodes:\n  a: {}\n  b: {}\n  c: {}\n  d: {}\nlinks:\n  - veth: [a:e 10.0.0.1/24, b:e 10.0.0.2/24]\n  - veth: [c:e 10.0.0.1/24, d:e 10.0.0.2/24]\n").is_empty());
+    }
+
+    #[test]
+    fn sysctl_outside_net_is_refused() {
+        one_error("nodes:\n  a: {sysctl: {kernel.panic: 1}}\n", "only network sysctls");
+    }
+
+    #[test]
+    fn packet_check_on_unknown_interface() {
+        one_error(
+            &format!("{PAIR}expect:\n  - packets: {{on: a:eth1, seen: true}}\n"),
+            "node `a` has no interface `eth1`",
+        );
+    }
+}
