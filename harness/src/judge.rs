@@ -1,1 +1,294 @@
-//! TODO
+//! Judging one assertion against the live topology: run the probe, compare with what
+//! the scenario expects, and keep what was observed for the report and the failure
+//! message.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::build::Topology;
+use crate::capture::Captured;
+use crate::decode;
+use crate::exec;
+use crate::model::*;
+use crate::probe;
+
+/// How long a ping or connect waits when the scenario expects an answer. Answers on
+/// these links take well under a millisecond; success returns as soon as it arrives,
+/// so this only bounds how long a *broken* setup takes to be reported.
+pub const WAIT_FOR_SUCCESS: Duration = Duration::from_secs(2);
+/// How long silence must last before a ping or connect expected to fail is judged
+/// failed. An in-subnet address that never answers only yields EHOSTUNREACH after ARP
+/// gives up (~3 s), so we decide on this deadline instead of waiting for the kernel.
+pub const WAIT_FOR_FAILURE: Duration = Duration::from_millis(200);
+/// Upper bound for a `command` check.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The result of one assertion.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// One line saying what was asserted, e.g. `ping netns_A -> 203.0.113.2`.
+    pub check: String,
+    /// Whether the assertion held.
+    pub holds: bool,
+    /// What the kernel showed, e.g. `sent 1, received 0: no reply within 200ms`.
+    pub observed: String,
+    /// The line of the assertion in the scenario file.
+    #[serde(skip)]
+    pub line: u64,
+}
+
+/// A check's outcome once `xfail` is taken into account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Pass,
+    Fail,
+    /// Expected to fail (xfail) and did.
+    ExpectedFailure,
+    /// Expected to fail (xfail) but held: the bug may be fixed.
+    UnexpectedPass,
+}
+
+impl Status {
+    pub fn of(holds: bool, xfail: Option<&str>) -> Status {
+        match (holds, xfail.is_some()) {
+            (true, false) => Status::Pass,
+            (false, false) => Status::Fail,
+            (false, true) => Status::ExpectedFailure,
+            (true, true) => Status::UnexpectedPass,
+        }
+    }
+
+    pub fn is_ok(self) -> bool {
+        matches!(self, Status::Pass | Status::ExpectedFailure)
+    }
+}
+
+/// Judge a check that produces its own traffic or reads state (everything but
+/// `packets`, which [`judge_packets`] handles once the step's captures are closed).
+pub fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, check: &Check) -> Verdict {
+    match check {
+        Check::Ping(c) => ping(topology, c),
+        Check::Connect(c) => connect(topology, c),
+        Check::Command(c) => command(topology, c),
+        Check::Route(c) => route(topology, rt, c),
+        Check::Sysctl(c) => sysctl(topology, c),
+        Check::Packets(c) => Verdict {
+            check: describe_packets(c),
+            holds: false,
+            observed: "packet checks are judged after the step's captures close".into(),
+            line: c.on.line,
+        },
+    }
+}
+
+fn node<'t>(topology: &'t Topology, name: &str) -> &'t crate::netns::Netns {
+    // Validation guarantees every referenced node exists.
+    &topology.nodes.get(name).unwrap_or_else(|| panic!("node {name} was validated but not built")).ns
+}
+
+fn wait(timeout: &Option<Loc<Dur>>, expect_success: bool) -> Duration {
+    match timeout {
+        Some(t) => t.0,
+        None if expect_success => WAIT_FOR_SUCCESS,
+        None => WAIT_FOR_FAILURE,
+    }
+}
+
+fn ping(topology: &Topology, c: &PingCheck) -> Verdict {
+    let expectation = if c.fails { "gets no reply" } else { "is answered" };
+    let check = format!("ping {} -> {} {expectation}", c.from.as_str(), *c.to);
+    let timeout = wait(&c.timeout, !c.fails);
+    let (holds, observed) = match probe::ping(node(topology, &c.from), *c.to, c.source, c.count, timeout) {
+        Ok(o) => {
+            let answered = o.received == o.sent && o.sent > 0;
+            let mut observed = format!("sent {}, received {}", o.sent, o.received);
+            if let Some(e) = &o.error {
+                observed.push_str(&format!(": {e}"));
+            }
+            (if c.fails { o.received == 0 } else { answered }, observed)
+        }
+        Err(e) => (false, format!("could not ping: {e}")),
+    };
+    Verdict { check, holds, observed, line: c.from.line }
+}
+
+fn connect(topology: &Topology, c: &ConnectCheck) -> Verdict {
+    let expected = c.result;
+    let check = format!("tcp connect {} -> {} is {}", c.from.as_str(), *c.to, name_of(&expected));
+    let timeout = wait(&c.timeout, expected == ConnectResult::Connected);
+    let (holds, observed) = match probe::connect(node(topology, &c.from), *c.to, timeout) {
+        Ok(got) => (got == expected, name_of(&got)),
+        Err(e) => (false, format!("could not connect: {e}")),
+    };
+    Verdict { check, holds, observed, line: c.from.line }
+}
+
+fn command(topology: &Topology, c: &CommandCheck) -> Verdict {
+    let exit = match c.exit {
+        ExitExpect::Code(code) => format!("exits {code}"),
+        ExitExpect::Nonzero => "fails".to_string(),
+    };
+    let check = format!("on {}: `{}` {exit}", c.on.as_str(), c.run.as_str());
+    let out = match exec::run(node(topology, &c.on), &c.run, COMMAND_TIMEOUT) {
+        Ok(out) => out,
+        Err(e) => return Verdict { check, holds: false, observed: e.to_string(), line: c.on.line },
+    };
+    let code = out.status.code();
+    let exit_ok = match c.exit {
+        ExitExpect::Code(want) => code == Some(want),
+        ExitExpect::Nonzero => code != Some(0),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout_ok = c.stdout.as_ref().is_none_or(|re| {
+        // Validated when the scenario was loaded.
+        regex::Regex::new(re).map(|re| re.is_match(&stdout)).unwrap_or(false)
+    });
+    let mut observed = match code {
+        Some(code) => format!("exit {code}"),
+        None => format!("killed ({})", out.status),
+    };
+    if !exit_ok || !stdout_ok {
+        observed.push_str(&format!("\nstdout:\n{}\nstderr:\n{}", stdout.trim_end(), String::from_utf8_lossy(&out.stderr).trim_end()));
+    }
+    let check = match &c.stdout {
+        Some(re) => format!("{check}, stdout matches /{}/", re.as_str()),
+        None => check,
+    };
+    Verdict { check, holds: exit_ok && stdout_ok, observed, line: c.on.line }
+}
+
+fn route(topology: &Topology, rt: &tokio::runtime::Runtime, c: &RouteCheck) -> Verdict {
+    let mut wanted = Vec::new();
+    if c.unreachable {
+        wanted.push("unreachable".to_string());
+    }
+    if let Some(dev) = &c.dev {
+        wanted.push(format!("dev {dev}"));
+    }
+    if let Some(via) = &c.via {
+        wanted.push(format!("via {via}"));
+    }
+    let check = format!("route on {} to {}: {}", c.on.as_str(), *c.to, wanted.join(" "));
+    let handle = &topology.nodes[c.on.as_str()].netlink;
+    let lookup = rt.block_on(crate::netlink::route_get(handle, *c.to));
+    let (holds, observed) = match lookup {
+        Ok(found) => {
+            let holds = !c.unreachable
+                && c.dev.as_ref().is_none_or(|d| found.dev.as_deref() == Some(d.as_str()))
+                && c.via.is_none_or(|v| found.via == Some(v));
+            (holds, found.to_string())
+        }
+        Err(e) => (c.unreachable, format!("no route: {e}")),
+    };
+    Verdict { check, holds, observed, line: c.on.line }
+}
+
+fn sysctl(topology: &Topology, c: &SysctlCheck) -> Verdict {
+    let want = c.value.to_string();
+    let check = format!("sysctl on {}: {} = {want}", c.on.as_str(), c.key.as_str());
+    let (holds, observed) = match crate::baseline::read(node(topology, &c.on), &c.key) {
+        Ok(got) => (normalize_sysctl(&got) == normalize_sysctl(&want), got),
+        Err(e) => (false, e.to_string()),
+    };
+    Verdict { check, holds, observed, line: c.on.line }
+}
+
+/// Multi-value sysctls print tab-separated; compare word by word.
+fn normalize_sysctl(value: &str) -> String {
+    value.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Judge a packet check against what was captured on its interface.
+pub fn judge_packets(c: &PacketCheck, captured: &[Captured]) -> Verdict {
+    let matching = captured
+        .iter()
+        .filter(|p| c.direction.is_none_or(|d| p.direction == Some(d)))
+        .filter(|p| c.matches.as_ref().is_none_or(|m| decode::matches(m, &decode::decode(&p.data))))
+        .count() as u32;
+    let holds = match (c.count, c.min, c.max, c.seen) {
+        (Some(n), _, _, _) => matching == n,
+        (None, None, None, seen) => (matching > 0) == seen.unwrap_or(true),
+        (None, min, max, _) => min.is_none_or(|m| matching >= m) && max.is_none_or(|m| matching <= m),
+    };
+    Verdict {
+        check: describe_packets(c),
+        holds,
+        observed: format!("{matching} matching of {} captured", captured.len()),
+        line: c.on.line,
+    }
+}
+
+fn describe_packets(c: &PacketCheck) -> String {
+    let mut what = format!("packets on {}", *c.on);
+    if let Some(d) = c.direction {
+        what.push_str(&format!(" ({})", name_of(&d)));
+    }
+    if let Some(f) = &c.filter {
+        what.push_str(&format!(" filter `{}`", f.as_str()));
+    }
+    if let Some(m) = &c.matches {
+        what.push_str(&format!(" matching {}", describe_match(m)));
+    }
+    let expectation = match (c.count, c.min, c.max, c.seen) {
+        (Some(n), ..) => format!("exactly {n}"),
+        (None, None, None, Some(false)) => "none".into(),
+        (None, None, None, _) => "at least one".into(),
+        (None, min, max, _) => match (min, max) {
+            (Some(a), Some(b)) => format!("between {a} and {b}"),
+            (Some(a), None) => format!("at least {a}"),
+            (None, Some(b)) => format!("at most {b}"),
+            (None, None) => unreachable!(),
+        },
+    };
+    format!("{what}: {expectation}")
+}
+
+/// A packet matcher as compact flow YAML, only the fields given:
+/// `{arp: {op: reply, sender_ip: 1.2.3.102}}`.
+pub fn describe_match(m: &PacketMatch) -> String {
+    fn flow(v: &serde_json::Value) -> String {
+        match v {
+            serde_json::Value::Object(map) => {
+                let fields: Vec<String> = map
+                    .iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| format!("{k}: {}", flow(v)))
+                    .collect();
+                format!("{{{}}}", fields.join(", "))
+            }
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+    serde_json::to_value(m).map(|v| flow(&v)).unwrap_or_default()
+}
+
+/// The YAML spelling of a unit enum value (`refused`, `in`, ...).
+fn name_of<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xfail_turns_failure_into_success_and_success_into_failure() {
+        assert_eq!(Status::of(true, None), Status::Pass);
+        assert_eq!(Status::of(false, None), Status::Fail);
+        assert_eq!(Status::of(false, Some("bug")), Status::ExpectedFailure);
+        assert_eq!(Status::of(true, Some("bug")), Status::UnexpectedPass);
+        assert!(Status::ExpectedFailure.is_ok());
+        assert!(!Status::UnexpectedPass.is_ok());
+    }
+
+    #[test]
+    fn sysctl_values_compare_word_by_word() {
+        assert_eq!(normalize_sysctl("0\t2147483647\n"), normalize_sysctl("0 2147483647"));
+    }
+}

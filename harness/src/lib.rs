@@ -6,6 +6,7 @@
 //! [`exec`], [`capture`], [`decode`]) → judge ([`judge`]) → report ([`report`]) → teardown
 //! (dropping the [`build::Topology`]). [`runner`] turns scenario files into tests.
 
+pub mod act;
 pub mod baseline;
 pub mod build;
 pub mod capture;
@@ -19,6 +20,7 @@ pub mod netlink;
 pub mod netns;
 pub mod probe;
 pub mod report;
+pub mod run;
 pub mod runner;
 pub mod syntax;
 pub mod validate;

@@ -463,6 +463,9 @@ pub struct PingCheck {
     /// Source address (must be on the node).
     #[serde(default)]
     pub source: Option<IpAddr>,
+    /// Send out of this interface (`ping -I dev`: SO_BINDTODEVICE).
+    #[serde(default)]
+    pub dev: Option<String>,
     /// The ping is expected to get no reply.
     #[serde(default)]
     pub fails: bool,
@@ -612,7 +615,7 @@ pub enum Direction {
 }
 
 /// Field matchers per layer; every given field must equal the decoded one.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PacketMatch {
     #[serde(default)]
@@ -634,7 +637,7 @@ pub struct PacketMatch {
     pub inner: Option<Box<PacketMatch>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EthMatch {
     #[serde(default)]
@@ -646,7 +649,7 @@ pub struct EthMatch {
     pub ethertype: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArpMatch {
     /// `request` or `reply`.
@@ -669,7 +672,7 @@ pub enum ArpOp {
     Reply,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IpMatch {
     #[serde(default)]
@@ -686,7 +689,7 @@ pub struct IpMatch {
     pub ttl: Option<u8>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IcmpMatch {
     /// `echo-request`, `echo-reply`, `dest-unreachable`, `time-exceeded`,
@@ -701,7 +704,7 @@ pub struct IcmpMatch {
     pub seq: Option<u16>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PortMatch {
     #[serde(default)]
@@ -710,7 +713,7 @@ pub struct PortMatch {
     pub dst_port: Option<u16>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TcpMatch {
     #[serde(default)]
@@ -722,7 +725,7 @@ pub struct TcpMatch {
     pub flags: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VxlanMatch {
     #[serde(default)]

@@ -1,0 +1,290 @@
+//! Playing one scenario: build → steps (captures, actions, checks) → report →
+//! teardown. The runner (`cargo test`) and the command line both come through here.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::act;
+use crate::build::{self, BuildError, Topology};
+use crate::capture::{self, Capture, Captured};
+use crate::decode;
+use crate::judge::{self, Status, Verdict};
+use crate::model::{Check, IfaceRef, Scenario, Step};
+use crate::report::{CheckReport, Report, StepReport};
+
+/// Where and when to keep artifacts.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Directory for this scenario's pcap files (`target/netrig/<test>/`).
+    pub artifacts: PathBuf,
+    /// Keep pcap files of passing runs too (they are always kept on failure).
+    pub keep_pcaps: bool,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Passed(Report),
+    /// The message says which assertion failed, where, and what was observed.
+    Failed { report: Report, message: String },
+    /// The kernel lacks something the scenario needs.
+    Skipped(String),
+}
+
+/// Build and play `scenario` (already validated), read from `file`.
+pub fn run(scenario: &Scenario, file: &Path, options: &RunOptions) -> Outcome {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return failed(Report::default(), format!("cannot start the tokio runtime: {e}")),
+    };
+    let mut report = Report {
+        scenario: scenario.name.clone().unwrap_or_else(|| file.display().to_string()),
+        about: scenario.about.clone(),
+        steps: Vec::new(),
+    };
+    let topology = match rt.block_on(build::build(scenario)) {
+        Ok(t) => t,
+        Err(BuildError::Unsupported { what, reason }) => {
+            return Outcome::Skipped(format!("this kernel does not support {what}: {reason}"));
+        }
+        Err(e) => return failed(report, format!("{}: building the topology failed: {e}", file.display())),
+    };
+
+    let steps = all_steps(scenario);
+    let mut failures = String::new();
+    let mut artifacts_written = Vec::new();
+    for (index, step) in steps.iter().enumerate() {
+        let label = step_label(index, step, steps.len());
+        let played = play_step(&topology, &rt, step, &label);
+        let step_failed = played.failures(file, &label, &mut failures);
+        if step_failed || options.keep_pcaps {
+            let prefix = if steps.len() > 1 { format!("step{index}-") } else { String::new() };
+            match played.write_pcaps(&options.artifacts, &prefix) {
+                Ok(paths) => artifacts_written.extend(paths),
+                Err(e) => {
+                    let _ = writeln!(failures, "(could not write pcap artifacts: {e})");
+                }
+            }
+        }
+        report.steps.push(played.report);
+        if step_failed {
+            // Later steps build on this one's state: stop here.
+            break;
+        }
+    }
+    // Teardown: namespaces are held by fds in the topology; dropping it inside the
+    // runtime lets the netlink tasks end cleanly.
+    rt.block_on(async move { drop(topology) });
+
+    if !artifacts_written.is_empty() && !failures.is_empty() {
+        let _ = writeln!(failures, "captures:");
+        for p in &artifacts_written {
+            let _ = writeln!(failures, "  {}", p.display());
+        }
+    }
+    match (&scenario.xfail, failures.is_empty()) {
+        (None, true) => Outcome::Passed(report),
+        (None, false) => failed(report, failures),
+        (Some(_), false) => Outcome::Passed(report),
+        (Some(reason), true) => failed(
+            report,
+            format!("{}: unexpectedly passed — the bug may be fixed (xfail: {reason})", file.display()),
+        ),
+    }
+}
+
+fn failed(report: Report, message: String) -> Outcome {
+    Outcome::Failed { report, message }
+}
+
+/// `expect:` at the top level is an implicit first step, right after the build.
+fn all_steps(scenario: &Scenario) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if !scenario.expect.is_empty() || scenario.steps.is_empty() {
+        steps.push(Step { name: None, actions: Vec::new(), capture: Vec::new(), expect: scenario.expect.clone() });
+    }
+    steps.extend(scenario.steps.iter().cloned());
+    steps
+}
+
+fn step_label(index: usize, step: &Step, total: usize) -> String {
+    match (&step.name, total) {
+        (Some(name), _) => format!("step {index}: {name}"),
+        (None, 1) => "after build".to_string(),
+        (None, _) => format!("step {index}"),
+    }
+}
+
+/// What one step did and saw.
+struct PlayedStep {
+    report: StepReport,
+    /// (verdict, its status, its xfail reason)
+    verdicts: Vec<(Verdict, Status)>,
+    /// Everything captured, per interface (unfiltered, for the report and pcaps).
+    captured: BTreeMap<IfaceRef, Vec<Captured>>,
+    /// Errors that are not assertion failures (an action failed, a capture broke).
+    errors: Vec<String>,
+}
+
+fn play_step(topology: &Topology, rt: &tokio::runtime::Runtime, step: &Step, label: &str) -> PlayedStep {
+    let mut played = PlayedStep {
+        report: StepReport { name: label.to_string(), ..StepReport::default() },
+        verdicts: Vec::new(),
+        captured: BTreeMap::new(),
+        errors: Vec::new(),
+    };
+    // Captures go live before any traffic of the step.
+    let mut captures = CaptureSet::default();
+    for iface in step.capture.iter().map(|r| &r.value).chain(packet_checks(step).map(|c| &c.on.value)) {
+        if let Err(e) = captures.open(topology, iface, None) {
+            played.errors.push(e);
+        }
+    }
+    for check in packet_checks(step) {
+        if let Some(filter) = &check.filter {
+            if let Err(e) = captures.open(topology, &check.on, Some(filter)) {
+                played.errors.push(e);
+            }
+        }
+    }
+
+    for action in &step.actions {
+        played.report.actions.push(act::describe(action));
+        if let Err(e) = act::apply(topology, rt, action) {
+            played.errors.push(format!("action `{}` failed: {e}", act::describe(action)));
+        }
+    }
+    if played.errors.is_empty() {
+        for check in step.expect.iter().filter(|c| !matches!(c, Check::Packets(_))) {
+            let verdict = judge::judge(topology, rt, check);
+            played.push(verdict, check.xfail());
+        }
+    }
+
+    let mut filtered = BTreeMap::new();
+    for ((iface, filter), capture) in captures.0 {
+        match capture.finish() {
+            Ok(packets) if filter.is_none() => {
+                played.captured.insert(iface, packets);
+            }
+            Ok(packets) => {
+                filtered.insert((iface, filter), packets);
+            }
+            Err(e) => played.errors.push(format!("capture on {iface}: {e}")),
+        }
+    }
+    if played.errors.is_empty() {
+        for check in packet_checks(step) {
+            let key = (check.on.value.clone(), check.filter.as_ref().map(|f| f.value.clone()));
+            let packets = match &key.1 {
+                Some(_) => filtered.get(&key),
+                None => played.captured.get(&key.0),
+            };
+            let mut verdict = judge::judge_packets(check, packets.map(Vec::as_slice).unwrap_or_default());
+            if !verdict.holds {
+                verdict.observed.push_str(&played.summaries_of(&key.0));
+            }
+            played.push(verdict, check.xfail.as_deref());
+        }
+    }
+    played.report.packets = played
+        .captured
+        .iter()
+        .map(|(iface, packets)| (iface.to_string(), packets.iter().map(|p| summarize(p)).collect()))
+        .collect();
+    played
+}
+
+fn packet_checks(step: &Step) -> impl Iterator<Item = &crate::model::PacketCheck> {
+    step.expect.iter().filter_map(|c| match c {
+        Check::Packets(p) => Some(p),
+        _ => None,
+    })
+}
+
+/// One line per packet: direction, then the decoded summary.
+fn summarize(p: &Captured) -> String {
+    let arrow = match p.direction {
+        Some(crate::model::Direction::In) => "in ",
+        Some(crate::model::Direction::Out) => "out",
+        None => "   ",
+    };
+    format!("{arrow} {}", decode::decode(&p.data))
+}
+
+impl PlayedStep {
+    fn push(&mut self, verdict: Verdict, xfail: Option<&str>) {
+        let status = Status::of(verdict.holds, xfail);
+        self.report.checks.push(CheckReport {
+            check: verdict.check.clone(),
+            status,
+            observed: verdict.observed.clone(),
+        });
+        self.verdicts.push((verdict, status));
+    }
+
+    /// What was captured on `iface`, for a failed packet check's message.
+    fn summaries_of(&self, iface: &IfaceRef) -> String {
+        let Some(packets) = self.captured.get(iface) else { return String::new() };
+        let mut text = format!("\n    captured on {iface} ({} packets):", packets.len());
+        for p in packets {
+            let _ = write!(text, "\n      {}", summarize(p));
+        }
+        text
+    }
+
+    /// Append this step's failures to `out`; true when there were any.
+    fn failures(&self, file: &Path, label: &str, out: &mut String) -> bool {
+        let before = out.len();
+        for e in &self.errors {
+            let _ = writeln!(out, "{}: {label}: {e}", file.display());
+        }
+        for (v, status) in &self.verdicts {
+            match status {
+                Status::Fail => {
+                    let _ = writeln!(out, "{}:{}: {label}: failed: {}\n    observed: {}", file.display(), v.line, v.check, v.observed);
+                }
+                Status::UnexpectedPass => {
+                    let _ = writeln!(
+                        out,
+                        "{}:{}: {label}: unexpectedly passed — the bug may be fixed: {}\n    observed: {}",
+                        file.display(),
+                        v.line,
+                        v.check,
+                        v.observed
+                    );
+                }
+                Status::Pass | Status::ExpectedFailure => {}
+            }
+        }
+        out.len() > before
+    }
+
+    fn write_pcaps(&self, dir: &Path, prefix: &str) -> std::io::Result<Vec<PathBuf>> {
+        let mut paths = Vec::new();
+        for (iface, packets) in &self.captured {
+            let path = dir.join(format!("{prefix}{}-{}.pcap", iface.node, iface.iface));
+            capture::write_pcap(&path, packets)?;
+            paths.push(path);
+        }
+        Ok(paths)
+    }
+}
+
+/// The captures of one step, keyed by interface and BPF filter (`None`: everything).
+#[derive(Default)]
+struct CaptureSet(BTreeMap<(IfaceRef, Option<String>), Capture>);
+
+impl CaptureSet {
+    fn open(&mut self, topology: &Topology, iface: &IfaceRef, filter: Option<&str>) -> Result<(), String> {
+        let key = (iface.clone(), filter.map(str::to_string));
+        if self.0.contains_key(&key) {
+            return Ok(());
+        }
+        let node = &topology.nodes[&iface.node];
+        let capture = Capture::start(&node.ns, &iface.iface, filter).map_err(|e| format!("capture on {iface}: {e}"))?;
+        self.0.insert(key, capture);
+        Ok(())
+    }
+}
