@@ -22,5 +22,6 @@ pub mod probe;
 pub mod report;
 pub mod run;
 pub mod runner;
+pub mod schema;
 pub mod syntax;
 pub mod validate;
