@@ -46,6 +46,30 @@ pub struct Scenario {
     /// Ordered steps: actions that change the topology, then assertions.
     #[serde(default)]
     pub steps: Vec<Step>,
+    /// What the snapshotted report contains.
+    #[serde(default)]
+    pub report: ReportOptions,
+}
+
+/// Parts of the normalized report a scenario keeps in its snapshot.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportOptions {
+    /// Snapshot the report at all (default true).
+    #[serde(default = "yes")]
+    pub snapshot: bool,
+    /// The topology as the kernel reports it after the build (default true).
+    #[serde(default = "yes")]
+    pub topology: bool,
+    /// Decoded packet summaries per captured interface (default true).
+    #[serde(default = "yes")]
+    pub packets: bool,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions { snapshot: true, topology: true, packets: true }
+    }
 }
 
 /// One network namespace and what lives in it.

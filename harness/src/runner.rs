@@ -86,10 +86,48 @@ fn run_trial(name: &str, path: &Path) -> Result<Completion, Failed> {
         keep_pcaps: std::env::var_os("NETRIG_KEEP_PCAPS").is_some(),
     };
     match run::run(&scenario, path, &options) {
-        Outcome::Passed(_) => Ok(Completion::Completed),
+        Outcome::Passed(report) => {
+            if scenario.report.snapshot {
+                snapshot(path, &report)?;
+            }
+            Ok(Completion::Completed)
+        }
         Outcome::Skipped(reason) => Ok(Completion::ignored_with(reason)),
         Outcome::Failed { message, .. } => Err(message.into()),
     }
+}
+
+/// Where the snapshot of a scenario lives: `snapshots/` mirrors `scenarios/`.
+pub fn snapshot_dir(scenario: &Path) -> PathBuf {
+    let root = workspace_root();
+    let relative = scenario
+        .strip_prefix(root.join("scenarios"))
+        .ok()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    root.join("snapshots").join(relative)
+}
+
+/// Compare the report with its committed snapshot (insta: `cargo insta review`,
+/// `INSTA_UPDATE=always`, and under `CI=true` nothing is written).
+fn snapshot(path: &Path, report: &crate::report::Report) -> Result<(), Failed> {
+    let name = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(snapshot_dir(path));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_input_file(path);
+    settings.set_omit_expression(true);
+    let compared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        settings.bind(|| insta::assert_yaml_snapshot!(name.as_str(), report));
+    }));
+    compared.map_err(|_| {
+        Failed::from(format!(
+            "{}: the report differs from snapshots/…/{name}.snap (diff above); \
+             if the change is intended: `cargo insta review` or INSTA_UPDATE=always",
+            path.display()
+        ))
+    })
 }
 
 /// `main` of the `scenarios` test target.
