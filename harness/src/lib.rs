@@ -14,6 +14,7 @@ pub mod decode;
 pub mod exec;
 pub mod judge;
 pub mod load;
+pub mod matrix;
 pub mod location;
 pub mod model;
 pub mod netlink;

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use netrig::load;
 use netrig::run::{self, Outcome, RunOptions};
 use netrig::runner::{self, Discovered};
 
@@ -69,7 +68,7 @@ fn collect(paths: &[PathBuf]) -> Vec<Discovered> {
             }
         } else {
             let name = runner::test_name(Path::new(path.file_name().unwrap_or_default()));
-            found.push(Discovered { name, path: path.clone() });
+            found.extend(runner::expand(name, path.clone()));
         }
     }
     found
@@ -78,7 +77,7 @@ fn collect(paths: &[PathBuf]) -> Vec<Discovered> {
 fn check_all(found: &[Discovered]) -> ExitCode {
     let mut bad = 0;
     for d in found {
-        if let Err(diagnostics) = load::load(&d.path) {
+        if let Err(diagnostics) = d.load() {
             eprintln!("{diagnostics}");
             bad += 1;
         }
@@ -94,7 +93,7 @@ fn run_all(found: &[Discovered], keep_pcaps: bool) -> ExitCode {
     }
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for d in found {
-        let scenario = match load::load(&d.path) {
+        let scenario = match d.load() {
             Ok(s) => s,
             Err(diagnostics) => {
                 eprintln!("{diagnostics}");

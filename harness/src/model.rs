@@ -46,6 +46,9 @@ pub struct Scenario {
     /// Ordered steps: actions that change the topology, then assertions.
     #[serde(default)]
     pub steps: Vec<Step>,
+    /// Run the scenario once per row, with `${name}` replaced by the row's values.
+    #[serde(default)]
+    pub matrix: Option<crate::matrix::Matrix>,
     /// What the snapshotted report contains.
     #[serde(default)]
     pub report: ReportOptions,

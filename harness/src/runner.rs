@@ -5,20 +5,41 @@ use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
-use crate::load;
+use crate::load::{self, Diagnostics};
+use crate::matrix::{self, Variant};
+use crate::model::Scenario;
 use crate::run::{self, Outcome, RunOptions};
 
-/// A scenario file and the test name it gets.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// One test: a scenario file, or one row of its matrix.
+#[derive(Debug, Clone)]
 pub struct Discovered {
-    /// e.g. `seeds::docker_bridge_nat` for `scenarios/seeds/docker-bridge-nat.yaml`.
+    /// e.g. `seeds::docker_bridge_nat` for `scenarios/seeds/docker-bridge-nat.yaml`,
+    /// `sysctl::ip_forward[ip_forward=0]` for a matrix row.
     pub name: String,
     pub path: PathBuf,
+    /// The row's text, or why the file could not be split into rows.
+    pub variant: Result<Variant, Diagnostics>,
 }
 
-/// Every `*.yaml` / `*.yml` under `root`, sorted by test name.
+impl Discovered {
+    /// Parse and validate this test's scenario.
+    pub fn load(&self) -> Result<Scenario, Diagnostics> {
+        load::parse_and_validate(&self.variant.as_ref().map_err(Clone::clone)?.source)
+    }
+
+    /// The snapshot name: the file stem, plus the row's values for a matrix row.
+    pub fn snapshot_name(&self) -> String {
+        let stem = self.path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        match self.variant.as_ref().ok().and_then(|v| v.label.as_ref()) {
+            Some(label) => format!("{stem}@{label}"),
+            None => stem,
+        }
+    }
+}
+
+/// Every `*.yaml` / `*.yml` under `root`, one entry per matrix row, sorted by name.
 pub fn discover(root: &Path) -> std::io::Result<Vec<Discovered>> {
-    let mut found = Vec::new();
+    let mut files = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir)? {
@@ -26,13 +47,36 @@ pub fn discover(root: &Path) -> std::io::Result<Vec<Discovered>> {
             if path.is_dir() {
                 dirs.push(path);
             } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
-                let name = test_name(path.strip_prefix(root).unwrap_or(&path));
-                found.push(Discovered { name, path });
+                files.push(path);
             }
         }
     }
-    found.sort();
+    let mut found: Vec<Discovered> = files
+        .into_iter()
+        .flat_map(|path| expand(test_name(path.strip_prefix(root).unwrap_or(&path)), path))
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(found)
+}
+
+/// The tests of one file: one per matrix row (a file that cannot be read or split
+/// is still one test, which fails with the diagnostics).
+pub fn expand(name: String, path: PathBuf) -> Vec<Discovered> {
+    let variants = load::Source::read(&path).and_then(|source| matrix::variants(&source));
+    match variants {
+        Ok(variants) => variants
+            .into_iter()
+            .map(|v| Discovered {
+                name: match &v.label {
+                    Some(label) => format!("{name}[{label}]"),
+                    None => name.clone(),
+                },
+                path: path.clone(),
+                variant: Ok(v),
+            })
+            .collect(),
+        Err(d) => vec![Discovered { name, path, variant: Err(d) }],
+    }
 }
 
 /// `seeds/docker-bridge-nat.yaml` → `seeds::docker_bridge_nat`.
@@ -70,14 +114,15 @@ pub fn trials(found: &[Discovered]) -> Vec<Trial> {
     found
         .iter()
         .map(|d| {
-            let (name, path) = (d.name.clone(), d.path.clone());
-            Trial::ignorable_test(d.name.clone(), move || run_trial(&name, &path)).with_kind("scenario")
+            let d = d.clone();
+            Trial::ignorable_test(d.name.clone(), move || run_trial(&d)).with_kind("scenario")
         })
         .collect()
 }
 
-fn run_trial(name: &str, path: &Path) -> Result<Completion, Failed> {
-    let scenario = load::load(path).map_err(|d| Failed::from(d.to_string()))?;
+fn run_trial(test: &Discovered) -> Result<Completion, Failed> {
+    let (name, path) = (&test.name, &test.path);
+    let scenario = test.load().map_err(|d| Failed::from(d.to_string()))?;
     if let Some(reason) = missing_privilege() {
         return Ok(Completion::ignored_with(reason));
     }
@@ -88,7 +133,7 @@ fn run_trial(name: &str, path: &Path) -> Result<Completion, Failed> {
     match run::run(&scenario, path, &options) {
         Outcome::Passed(report) => {
             if scenario.report.snapshot {
-                snapshot(path, &report)?;
+                snapshot(path, &test.snapshot_name(), &report)?;
             }
             Ok(Completion::Completed)
         }
@@ -111,15 +156,14 @@ pub fn snapshot_dir(scenario: &Path) -> PathBuf {
 
 /// Compare the report with its committed snapshot (insta: `cargo insta review`,
 /// `INSTA_UPDATE=always`, and under `CI=true` nothing is written).
-fn snapshot(path: &Path, report: &crate::report::Report) -> Result<(), Failed> {
-    let name = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+fn snapshot(path: &Path, name: &str, report: &crate::report::Report) -> Result<(), Failed> {
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(snapshot_dir(path));
     settings.set_prepend_module_to_snapshot(false);
     settings.set_input_file(path);
     settings.set_omit_expression(true);
     let compared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        settings.bind(|| insta::assert_yaml_snapshot!(name.as_str(), report));
+        settings.bind(|| insta::assert_yaml_snapshot!(name, report));
     }));
     compared.map_err(|_| {
         Failed::from(format!(
@@ -161,8 +205,9 @@ mod tests {
         for f in ["b/z.yaml", "a.yml", "notes.txt"] {
             std::fs::write(dir.join(f), "nodes: {}\n").unwrap();
         }
+        std::fs::write(dir.join("m.yaml"), "matrix:\n  x: [1, 2]\nname: ${x}\n").unwrap();
         let names: Vec<String> = discover(&dir).unwrap().into_iter().map(|d| d.name).collect();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(names, ["a", "b::z"]);
+        assert_eq!(names, ["a", "b::z", "m[x=1]", "m[x=2]"]);
     }
 }
