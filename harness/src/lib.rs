@@ -12,6 +12,7 @@ pub mod build;
 pub mod capture;
 pub mod decode;
 pub mod exec;
+pub mod include;
 pub mod judge;
 pub mod load;
 pub mod matrix;

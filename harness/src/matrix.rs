@@ -92,26 +92,16 @@ pub fn variants(source: &Source) -> Result<Vec<Variant>, Diagnostics> {
         }
         return Ok(vec![Variant { label: None, source: source.clone() }]);
     };
-    let rows = rows(&matrix);
-    let mut out = Vec::with_capacity(rows.len());
-    for (index, (row, at)) in rows.iter().enumerate() {
-        let mut text = String::with_capacity(source.text.len());
-        let mut last = 0;
-        for u in &uses {
-            let Some(value) = row.get(&u.name) else {
-                let known: Vec<&str> = variables(&matrix);
-                let message = if known.contains(&u.name.as_str()) {
-                    format!("matrix row {index} (line {}) has no value for `{}`", at.0, u.name)
-                } else {
-                    format!("unknown variable `{}` (the matrix defines: {})", u.name, known.join(", "))
-                };
-                return Err(one(source, u, message));
-            };
-            text.push_str(&source.text[last..u.start]);
-            text.push_str(&value.to_string());
-            last = u.end;
-        }
-        text.push_str(&source.text[last..]);
+    let known = variables(&matrix);
+    let mut out = Vec::new();
+    for (index, (row, at)) in rows(&matrix).into_iter().enumerate() {
+        let text = substitute(source, &uses, &row, |name| {
+            if known.contains(&name) {
+                format!("matrix row {index} (line {}) has no value for `{name}`", at.0)
+            } else {
+                format!("unknown variable `{name}` (the matrix defines: {})", known.join(", "))
+            }
+        })?;
         let label = row.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
         out.push(Variant { label: Some(label), source: Source { path: source.path.clone(), text } });
     }
@@ -151,15 +141,35 @@ fn variables(matrix: &Matrix) -> Vec<&str> {
     names
 }
 
+/// Replace every `${name}` of `uses` in `source` by its value; `missing` explains a
+/// name that has none (the error points at its use).
+pub(crate) fn substitute(
+    source: &Source,
+    uses: &[Use],
+    values: &BTreeMap<String, Value>,
+    missing: impl Fn(&str) -> String,
+) -> Result<String, Diagnostics> {
+    let mut text = String::with_capacity(source.text.len());
+    let mut last = 0;
+    for u in uses {
+        let value = values.get(&u.name).ok_or_else(|| one(source, u, missing(&u.name)))?;
+        text.push_str(&source.text[last..u.start]);
+        text.push_str(&value.to_string());
+        last = u.end;
+    }
+    text.push_str(&source.text[last..]);
+    Ok(text)
+}
+
 /// A `${name}` in the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Use {
-    name: String,
+pub(crate) struct Use {
+    pub(crate) name: String,
     start: usize,
     end: usize,
 }
 
-fn placeholders(text: &str) -> Vec<Use> {
+pub(crate) fn placeholders(text: &str) -> Vec<Use> {
     let re = regex::Regex::new(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}").expect("valid regex");
     re.captures_iter(text)
         .map(|c| {

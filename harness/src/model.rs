@@ -34,6 +34,9 @@ pub struct Scenario {
     /// The whole scenario is expected to fail (a known bug): the reason or a link.
     #[serde(default)]
     pub xfail: Option<String>,
+    /// Fragments from `fixtures/` merged into this scenario, with parameters.
+    #[serde(default)]
+    pub include: Vec<crate::include::Include>,
     /// Network namespaces, by name. Every node is a namespace created by the run.
     #[serde(default)]
     pub nodes: BTreeMap<String, Loc<Node>>,
