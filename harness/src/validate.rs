@@ -387,6 +387,11 @@ impl Validator<'_> {
             }
             Check::Packets(p) => {
                 self.need_iface(&p.on, key);
+                if let Some(m) = &p.matches {
+                    if let Err(e) = crate::decode::check_match(m) {
+                        self.problem(at(&p.on, &format!("{key}.packets.match")), e);
+                    }
+                }
                 let counted = [p.count.is_some(), p.min.is_some() || p.max.is_some(), p.seen.is_some()];
                 if counted.iter().filter(|&&x| x).count() > 1 {
                     self.problem(at(&p.on, key), "give one of `seen`, `count`, or `min`/`max`");
@@ -571,6 +576,14 @@ mod tests {
     #[test]
     fn sysctl_outside_net_is_refused() {
         one_error("nodes:\n  a: {sysctl: {kernel.panic: 1}}\n", "only network sysctls");
+    }
+
+    #[test]
+    fn packet_match_names_are_checked() {
+        one_error(
+            &format!("{PAIR}expect:\n  - packets: {{on: a:eth0, match: {{icmp: {{type: pong}}}}}}\n"),
+            "is not an ICMP type",
+        );
     }
 
     #[test]
