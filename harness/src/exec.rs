@@ -112,16 +112,13 @@ enum Source {
 
 impl Running {
     fn new(mut child: Child) -> io::Result<Running> {
-        let pidfd = pidfd_open(child.id())?;
         let stdout = child.stdout.take().map(|p| File::from(OwnedFd::from(p)));
         let stderr = child.stderr.take().map(|p| File::from(OwnedFd::from(p)));
-        Ok(Running {
-            child,
-            pidfd: Some(pidfd),
-            pipes: [stdout, stderr],
-            output: [Vec::new(), Vec::new()],
-            status: None,
-        })
+        let mut running =
+            Running { child, pidfd: None, pipes: [stdout, stderr], output: [Vec::new(), Vec::new()], status: None };
+        // Should this fail, dropping `running` kills the command.
+        running.pidfd = Some(pidfd_open(running.child.id())?);
+        Ok(running)
     }
 
     /// Collect output until the shell has exited and both pipes are closed, or the
@@ -185,7 +182,7 @@ impl Running {
         Ok(())
     }
 
-    /// Deadline passed: kill the whole group and reap the shell.
+    /// Kill the whole group and reap the shell, unless it was reaped already.
     fn kill(&mut self) -> io::Result<()> {
         if self.status.is_none() {
             self.kill_group();
@@ -198,6 +195,13 @@ impl Running {
         let pgid = Pid::from_raw(self.child.id() as i32);
         // ESRCH (group already empty) is the only expected failure, and harmless.
         let _ = killpg(pgid, Signal::SIGKILL);
+    }
+}
+
+impl Drop for Running {
+    /// Whatever went wrong while waiting, leave no process (or zombie) behind.
+    fn drop(&mut self) {
+        let _ = self.kill();
     }
 }
 
