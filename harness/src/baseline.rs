@@ -4,29 +4,329 @@
 //! machine's own namespace (FIELD-NOTES: `devconf_inherit_init_net`), so without a
 //! baseline a scenario's outcome would depend on the CI host. [`apply`] writes the
 //! kernel's defaults into a new namespace before anything else happens there.
+//!
+//! IPv6 `conf` values are not inherited (a new namespace gets the kernel's IPv6
+//! defaults) unless the machine sets `net.core.devconf_inherit_init_net` to 1; the
+//! baseline does not cover that setting.
 
-use std::io;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use crate::netns::Netns;
 
-/// Write the baseline sysctls (kernel defaults, listed in [`BASELINE`]) into `ns`.
+/// Write the baseline sysctls (kernel defaults, listed in [`BASELINE`]) into `ns`,
+/// all of them from one thread inside the namespace.
 pub fn apply(ns: &Netns) -> io::Result<()> {
-    let _ = ns;
-    todo!("helper A")
+    ns.run(|| write_here(BASELINE))
 }
 
-/// `(key, value)` pairs of the baseline, in `sysctl` dotted form.
-pub const BASELINE: &[(&str, &str)] = &[];
+/// `(key, value)` pairs of the baseline, in `sysctl` dotted form, written in this order.
+///
+/// The IPv4 values are the kernel's built-in defaults (`ipv4_devconf` and
+/// `ipv4_devconf_dflt` in net/ipv4/devinet.c, Documentation/networking/ip-sysctl.rst),
+/// not whatever the machine's distribution configured (systemd, for one, sets
+/// `rp_filter=2`, `promote_secondaries=1` and `accept_source_route=0` in its own
+/// namespace, and a new namespace would copy them). Read-only keys (`mc_forwarding`)
+/// and pure labels (`tag`, `medium_id`) are left out.
+pub const BASELINE: &[(&str, &str)] = &[
+    // Forwarding first: changing `all/forwarding` (which `ip_forward` is another name
+    // for) rewrites `default/forwarding`, every interface's value and
+    // `all/accept_redirects`; the keys below then set their own values.
+    ("net.ipv4.ip_forward", "0"),
+    ("net.ipv4.conf.all.forwarding", "0"),
+    ("net.ipv4.conf.default.forwarding", "0"),
+    ("net.ipv4.conf.all.rp_filter", "0"),
+    ("net.ipv4.conf.default.rp_filter", "0"),
+    ("net.ipv4.conf.all.arp_ignore", "0"),
+    ("net.ipv4.conf.default.arp_ignore", "0"),
+    ("net.ipv4.conf.all.arp_announce", "0"),
+    ("net.ipv4.conf.default.arp_announce", "0"),
+    ("net.ipv4.conf.all.arp_filter", "0"),
+    ("net.ipv4.conf.default.arp_filter", "0"),
+    ("net.ipv4.conf.all.arp_accept", "0"),
+    ("net.ipv4.conf.default.arp_accept", "0"),
+    ("net.ipv4.conf.all.arp_notify", "0"),
+    ("net.ipv4.conf.default.arp_notify", "0"),
+    ("net.ipv4.conf.all.arp_evict_nocarrier", "1"),
+    ("net.ipv4.conf.default.arp_evict_nocarrier", "1"),
+    ("net.ipv4.conf.all.drop_gratuitous_arp", "0"),
+    ("net.ipv4.conf.default.drop_gratuitous_arp", "0"),
+    ("net.ipv4.conf.all.drop_unicast_in_l2_multicast", "0"),
+    ("net.ipv4.conf.default.drop_unicast_in_l2_multicast", "0"),
+    ("net.ipv4.conf.all.accept_local", "0"),
+    ("net.ipv4.conf.default.accept_local", "0"),
+    ("net.ipv4.conf.all.proxy_arp", "0"),
+    ("net.ipv4.conf.default.proxy_arp", "0"),
+    ("net.ipv4.conf.all.proxy_arp_pvlan", "0"),
+    ("net.ipv4.conf.default.proxy_arp_pvlan", "0"),
+    ("net.ipv4.conf.all.send_redirects", "1"),
+    ("net.ipv4.conf.default.send_redirects", "1"),
+    ("net.ipv4.conf.all.accept_redirects", "1"),
+    ("net.ipv4.conf.default.accept_redirects", "1"),
+    ("net.ipv4.conf.all.secure_redirects", "1"),
+    ("net.ipv4.conf.default.secure_redirects", "1"),
+    ("net.ipv4.conf.all.shared_media", "1"),
+    ("net.ipv4.conf.default.shared_media", "1"),
+    // Not a typo: the kernel's `all` is 0 and its `default` is 1 (the effective
+    // value for an interface is the AND of `all` and the interface's own).
+    ("net.ipv4.conf.all.accept_source_route", "0"),
+    ("net.ipv4.conf.default.accept_source_route", "1"),
+    ("net.ipv4.conf.all.log_martians", "0"),
+    ("net.ipv4.conf.default.log_martians", "0"),
+    ("net.ipv4.conf.all.route_localnet", "0"),
+    ("net.ipv4.conf.default.route_localnet", "0"),
+    ("net.ipv4.conf.all.bootp_relay", "0"),
+    ("net.ipv4.conf.default.bootp_relay", "0"),
+    ("net.ipv4.conf.all.bc_forwarding", "0"),
+    ("net.ipv4.conf.default.bc_forwarding", "0"),
+    ("net.ipv4.conf.all.promote_secondaries", "0"),
+    ("net.ipv4.conf.default.promote_secondaries", "0"),
+    ("net.ipv4.conf.all.src_valid_mark", "0"),
+    ("net.ipv4.conf.default.src_valid_mark", "0"),
+    ("net.ipv4.conf.all.ignore_routes_with_linkdown", "0"),
+    ("net.ipv4.conf.default.ignore_routes_with_linkdown", "0"),
+    ("net.ipv4.conf.all.disable_policy", "0"),
+    ("net.ipv4.conf.default.disable_policy", "0"),
+    ("net.ipv4.conf.all.disable_xfrm", "0"),
+    ("net.ipv4.conf.default.disable_xfrm", "0"),
+    ("net.ipv4.conf.all.force_igmp_version", "0"),
+    ("net.ipv4.conf.default.force_igmp_version", "0"),
+    ("net.ipv4.conf.all.igmpv2_unsolicited_report_interval", "10000"),
+    ("net.ipv4.conf.default.igmpv2_unsolicited_report_interval", "10000"),
+    ("net.ipv4.conf.all.igmpv3_unsolicited_report_interval", "1000"),
+    ("net.ipv4.conf.default.igmpv3_unsolicited_report_interval", "1000"),
+    // Deviation from the kernel default ("1 0", nobody): lets every group open ICMP
+    // datagram sockets, so `probe::ping` pings in-process without CAP_NET_RAW.
+    ("net.ipv4.ping_group_range", "0 2147483647"),
+    // Deviation: addr_gen_mode 1 ("none") gives new interfaces no automatic IPv6
+    // link-local address, hence none of the DAD, router solicitation and MLD packets
+    // each interface would otherwise send at a random moment after coming up, which
+    // make captures nondeterministic. `lo` keeps ::1. Scenarios that need link-local
+    // addresses set addr_gen_mode 0 (or add fe80:: addresses themselves).
+    ("net.ipv6.conf.all.addr_gen_mode", "1"),
+    ("net.ipv6.conf.default.addr_gen_mode", "1"),
+];
 
 /// Write one sysctl (`net.ipv4.ip_forward`, dotted or slashed) inside `ns`.
 /// The error names the key and says whether it does not exist in this namespace.
 pub fn write(ns: &Netns, key: &str, value: &str) -> io::Result<()> {
-    let _ = (ns, key, value);
-    todo!("helper A")
+    ns.run(|| write_here(&[(key, value)]))
+}
+
+/// Write several sysctls inside `ns` in order, from one thread inside the namespace
+/// (one hop instead of one per key). Stops at the first failure.
+pub fn write_many(ns: &Netns, settings: &[(String, String)]) -> io::Result<()> {
+    ns.run(|| write_here(settings))
 }
 
 /// Read one sysctl inside `ns` (trimmed; tabs in multi-value keys become spaces).
 pub fn read(ns: &Netns, key: &str) -> io::Result<String> {
-    let _ = (ns, key);
-    todo!("helper A")
+    ns.run(|| read_here(key))
+}
+
+/// Write `settings` in the namespace of the calling thread.
+fn write_here<K: AsRef<str>, V: AsRef<str>>(settings: &[(K, V)]) -> io::Result<()> {
+    settings.iter().try_for_each(|(key, value)| {
+        let (key, value) = (key.as_ref(), value.as_ref());
+        let path = resolve(key)?;
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(value.as_bytes()))
+            .map_err(|e| io::Error::new(e.kind(), format!("sysctl {key} = {value}: {e}")))
+    })
+}
+
+/// Read `key` in the namespace of the calling thread.
+fn read_here(key: &str) -> io::Result<String> {
+    let path = resolve(key)?;
+    let text = fs::read_to_string(&path).map_err(|e| io::Error::new(e.kind(), format!("sysctl {key}: {e}")))?;
+    Ok(text.trim().replace('\t', " "))
+}
+
+/// The `/proc/sys` file for `key` in the namespace of the calling thread: the first
+/// of [`candidate_paths`] that exists there.
+fn resolve(key: &str) -> io::Result<PathBuf> {
+    candidate_paths(key)?.into_iter().find(|path| path.exists()).ok_or_else(|| {
+        io::Error::new(io::ErrorKind::NotFound, format!("sysctl {key}: no such sysctl in this namespace"))
+    })
+}
+
+const PROC_SYS: &str = "/proc/sys";
+
+/// Where `key` may live under `/proc/sys`, most likely first.
+///
+/// First the reading `sysctl(8)` uses: if the first separator in the key is a `.`,
+/// dots and slashes swap (so `net.ipv4.conf.eth0/100.rp_filter` is
+/// `net/ipv4/conf/eth0.100/rp_filter`), otherwise the key is a path already. Then, for
+/// a dotted key naming an interface (`net.ipv{4,6}.{conf,neigh}.IFACE.LEAF`), the
+/// reading that keeps dots in the interface name: `net.ipv4.conf.eth0.100.rp_filter`
+/// → `net/ipv4/conf/eth0.100/rp_filter`.
+fn candidate_paths(key: &str) -> io::Result<Vec<PathBuf>> {
+    let mut relative = vec![sysctl_reading(key)];
+    relative.extend(interface_reading(key));
+    relative.dedup();
+    relative
+        .iter()
+        .map(|rel| {
+            let well_formed = !rel.is_empty() && rel.split('/').all(|s| !s.is_empty() && s != "." && s != "..");
+            if well_formed {
+                Ok(Path::new(PROC_SYS).join(rel))
+            } else {
+                Err(io::Error::new(io::ErrorKind::InvalidInput, format!("sysctl key {key:?} is malformed")))
+            }
+        })
+        .collect()
+}
+
+/// `sysctl(8)`'s translation: the first separator decides the notation.
+fn sysctl_reading(key: &str) -> String {
+    match key.find(['.', '/']).map(|i| &key[i..i + 1]) {
+        Some(".") => key
+            .chars()
+            .map(|c| match c {
+                '.' => '/',
+                '/' => '.',
+                c => c,
+            })
+            .collect(),
+        _ => key.to_string(),
+    }
+}
+
+/// The reading of a purely dotted per-interface key with the interface name intact.
+fn interface_reading(key: &str) -> Option<String> {
+    if key.contains('/') {
+        return None;
+    }
+    let segments: Vec<&str> = key.split('.').collect();
+    match segments.as_slice() {
+        ["net", family @ ("ipv4" | "ipv6"), table @ ("conf" | "neigh"), interface @ .., leaf]
+            if interface.len() > 1 =>
+        {
+            Some(format!("net/{family}/{table}/{}/{leaf}", interface.join(".")))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(key: &str) -> Vec<String> {
+        candidate_paths(key).unwrap().into_iter().map(|p| p.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn keys_translate_like_sysctl() {
+        assert_eq!(paths("net.ipv4.ip_forward"), ["/proc/sys/net/ipv4/ip_forward"]);
+        assert_eq!(paths("net/ipv4/ip_forward"), ["/proc/sys/net/ipv4/ip_forward"]);
+        // sysctl's own escape for a dot inside a segment: a slash in dotted notation.
+        assert_eq!(paths("net.ipv4.conf.eth0/100.rp_filter"), ["/proc/sys/net/ipv4/conf/eth0.100/rp_filter"]);
+        // In slashed notation dots are plain characters.
+        assert_eq!(paths("net/ipv4/conf/eth0.100/rp_filter"), ["/proc/sys/net/ipv4/conf/eth0.100/rp_filter"]);
+    }
+
+    #[test]
+    fn dotted_interface_names_get_a_second_reading() {
+        assert_eq!(
+            paths("net.ipv4.conf.eth0.100.rp_filter"),
+            ["/proc/sys/net/ipv4/conf/eth0/100/rp_filter", "/proc/sys/net/ipv4/conf/eth0.100/rp_filter"]
+        );
+        assert_eq!(
+            paths("net.ipv6.neigh.br.0.1.retrans_time_ms"),
+            ["/proc/sys/net/ipv6/neigh/br/0/1/retrans_time_ms", "/proc/sys/net/ipv6/neigh/br.0.1/retrans_time_ms"]
+        );
+        // Names without dots, and keys outside conf/neigh, have a single reading.
+        assert_eq!(paths("net.ipv4.conf.eth0.rp_filter"), ["/proc/sys/net/ipv4/conf/eth0/rp_filter"]);
+        assert_eq!(paths("net.core.somaxconn"), ["/proc/sys/net/core/somaxconn"]);
+    }
+
+    #[test]
+    fn malformed_keys_are_rejected() {
+        for key in ["", "net..ipv4", "net.ipv4.", "net/../../etc/passwd", "/net/ipv4/ip_forward"] {
+            let err = candidate_paths(key).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{key:?}");
+        }
+    }
+
+    fn is_root() -> bool {
+        nix::unistd::geteuid().is_root()
+    }
+
+    macro_rules! needs_root {
+        () => {
+            if !is_root() {
+                eprintln!("skipped: needs root");
+                return;
+            }
+        };
+    }
+
+    fn read_all(ns: &Netns) -> Vec<(String, String)> {
+        BASELINE.iter().map(|(key, _)| (key.to_string(), read(ns, key).unwrap())).collect()
+    }
+
+    fn expected() -> Vec<(String, String)> {
+        BASELINE.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn apply_sets_every_baseline_key() {
+        needs_root!();
+        let ns = Netns::new().unwrap();
+        apply(&ns).unwrap();
+        assert_eq!(read_all(&ns), expected());
+    }
+
+    #[test]
+    fn apply_resets_values_a_namespace_would_inherit() {
+        needs_root!();
+        // The machine's own namespace is never touched: stand in for a host with other
+        // settings by changing a namespace first, then check apply undoes it.
+        let ns = Netns::new().unwrap();
+        let changed = [
+            ("net.ipv4.conf.all.rp_filter", "2"),
+            ("net.ipv4.ip_forward", "1"),
+            ("net.ipv4.conf.default.promote_secondaries", "1"),
+        ];
+        let changed: Vec<(String, String)> = changed.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        write_many(&ns, &changed).unwrap();
+        assert_eq!(read(&ns, "net.ipv4.conf.all.rp_filter").unwrap(), "2");
+        apply(&ns).unwrap();
+        assert_eq!(read_all(&ns), expected());
+    }
+
+    #[test]
+    fn multi_value_keys_read_with_spaces() {
+        needs_root!();
+        let ns = Netns::new().unwrap();
+        write(&ns, "net/ipv4/ping_group_range", "0 2147483647").unwrap();
+        assert_eq!(read(&ns, "net.ipv4.ping_group_range").unwrap(), "0 2147483647");
+    }
+
+    #[test]
+    fn interface_names_with_dots_resolve() {
+        needs_root!();
+        let ns = Netns::new().unwrap();
+        crate::exec::run(&ns, "ip link add v.1 type veth peer name v.2", std::time::Duration::from_secs(5))
+            .map(|out| assert!(out.status.success(), "{out:?}"))
+            .unwrap();
+        write(&ns, "net.ipv4.conf.v.1.rp_filter", "2").unwrap();
+        assert_eq!(read(&ns, "net/ipv4/conf/v.1/rp_filter").unwrap(), "2");
+        assert_eq!(read(&ns, "net.ipv4.conf.v/2.rp_filter").unwrap(), "0");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        needs_root!();
+        let ns = Netns::new().unwrap();
+        let missing = write(&ns, "net.ipv4.conf.nosuch0.rp_filter", "1").unwrap_err();
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+        assert_eq!(missing.to_string(), "sysctl net.ipv4.conf.nosuch0.rp_filter: no such sysctl in this namespace");
+        let invalid = write(&ns, "net.ipv4.conf.all.rp_filter", "banana").unwrap_err();
+        assert!(invalid.to_string().starts_with("sysctl net.ipv4.conf.all.rp_filter = banana: "), "{invalid}");
+    }
 }

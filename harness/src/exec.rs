@@ -1,8 +1,24 @@
 //! Commands run inside a node's namespace (iptables, nft, tc, user commands).
+//!
+//! The child enters the node between `fork` and `exec`, the way `ip netns exec` does:
+//! network namespace, a private mount namespace with the node's own `/sys` (so
+//! `/sys/class/net` lists the node's interfaces), and `PR_SET_PDEATHSIG` so that it
+//! dies with the thread that started it. A command line is finished when its shell
+//! exits: whatever it left running in its process group is killed then, because a
+//! leftover process would keep the namespace alive after the test (the death signal
+//! is not inherited across `fork`).
 
-use std::io;
-use std::process::Output;
-use std::time::Duration;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::ptr;
+use std::time::{Duration, Instant};
+
+use nix::libc;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 
 use crate::netns::Netns;
 
@@ -10,7 +26,348 @@ use crate::netns::Netns;
 /// (then it is killed and an error of kind `TimedOut` returned). The child enters the
 /// namespace in `pre_exec`, gets its own mount namespace with `/sys` of the node, and
 /// `PR_SET_PDEATHSIG(SIGKILL)`, so nothing outlives the test process.
+///
+/// A non-zero exit is not an error: the status, stdout and stderr are returned.
+/// Processes the command line leaves behind in the background (`cmd &`) are killed
+/// when the shell exits.
 pub fn run(ns: &Netns, command_line: &str, timeout: Duration) -> io::Result<Output> {
-    let _ = (ns, command_line, timeout);
-    todo!("helper A")
+    let deadline = Instant::now() + timeout;
+    let child = spawn_in(ns.raw_fd(), command_line)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot start `{command_line}` in the namespace: {e}")))?;
+    let mut running = Running::new(child)?;
+    match running.finish_by(deadline)? {
+        Some(output) => Ok(output),
+        None => {
+            running.kill()?;
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "command `{command_line}` did not finish within {} and was killed",
+                    humantime::format_duration(timeout)
+                ),
+            ))
+        }
+    }
+}
+
+/// Start `sh -c command_line` in its own process group inside the namespace `ns_fd`.
+fn spawn_in(ns_fd: RawFd, command_line: &str) -> io::Result<Child> {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(command_line)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own group, so a timeout kills the whole pipeline, not just `sh`.
+        .process_group(0);
+    // SAFETY: `enter_node` only makes async-signal-safe system calls and does not
+    // allocate, as required between fork and exec in a multi-threaded process.
+    unsafe { command.pre_exec(move || enter_node(ns_fd)) };
+    command.spawn()
+}
+
+/// Runs in the forked child before `exec`: only raw system calls on values captured
+/// by copy (no allocation, no locks). Mirrors `ip netns exec`.
+fn enter_node(ns_fd: RawFd) -> io::Result<()> {
+    // SAFETY: plain system calls with constant, NUL-terminated C strings.
+    unsafe {
+        check(libc::setns(ns_fd, libc::CLONE_NEWNET))?;
+        // A private mount namespace, so remounting /sys below stays in this child...
+        check(libc::unshare(libc::CLONE_NEWNS))?;
+        // ...and mounts made here do not propagate back to the machine.
+        check(libc::mount(ptr::null(), c"/".as_ptr(), ptr::null(), libc::MS_REC | libc::MS_SLAVE, ptr::null()))?;
+        // sysfs shows the network devices of the namespace that mounts it. Best effort:
+        // without it /sys shows the machine's interfaces, but the command still runs.
+        libc::umount2(c"/sys".as_ptr(), libc::MNT_DETACH);
+        libc::mount(c"sysfs".as_ptr(), c"/sys".as_ptr(), c"sysfs".as_ptr(), 0, ptr::null());
+        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL))?;
+    }
+    Ok(())
+}
+
+/// `-1` → the current errno, without allocating.
+fn check(ret: libc::c_int) -> io::Result<()> {
+    if ret == -1 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+/// A started command: its process, a pidfd that becomes readable when it exits, and
+/// its output pipes, all waited on together with one `poll`.
+struct Running {
+    child: Child,
+    /// `None` once the shell has exited.
+    pidfd: Option<OwnedFd>,
+    /// stdout and stderr; `None` once at end of file.
+    pipes: [Option<File>; 2],
+    output: [Vec<u8>; 2],
+    status: Option<ExitStatus>,
+}
+
+/// What one `poll` entry of [`Running::finish_by`] stands for.
+#[derive(Clone, Copy)]
+enum Source {
+    Exit,
+    Pipe(usize),
+}
+
+impl Running {
+    fn new(mut child: Child) -> io::Result<Running> {
+        let stdout = child.stdout.take().map(|p| File::from(OwnedFd::from(p)));
+        let stderr = child.stderr.take().map(|p| File::from(OwnedFd::from(p)));
+        let mut running =
+            Running { child, pidfd: None, pipes: [stdout, stderr], output: [Vec::new(), Vec::new()], status: None };
+        // Should this fail, dropping `running` kills the command.
+        running.pidfd = Some(pidfd_open(running.child.id())?);
+        Ok(running)
+    }
+
+    /// Collect output until the shell has exited and both pipes are closed, or the
+    /// deadline passes (`None`).
+    fn finish_by(&mut self, deadline: Instant) -> io::Result<Option<Output>> {
+        loop {
+            let sources = self.open_sources();
+            if sources.is_empty() {
+                let status = self.status.expect("no pidfd left means the shell was reaped");
+                let [stdout, stderr] = std::mem::take(&mut self.output);
+                return Ok(Some(Output { status, stdout, stderr }));
+            }
+            let ready = {
+                let mut fds: Vec<_> = sources.iter().map(|&s| pollfd(self.fd_of(s), libc::POLLIN)).collect();
+                if !poll_until(&mut fds, Some(deadline))? {
+                    return Ok(None);
+                }
+                fds.iter().map(|fd| fd.revents != 0).collect::<Vec<_>>()
+            };
+            for (source, _) in sources.into_iter().zip(ready).filter(|(_, ready)| *ready) {
+                match source {
+                    Source::Exit => self.reap()?,
+                    Source::Pipe(i) => self.read_pipe(i)?,
+                }
+            }
+        }
+    }
+
+    fn open_sources(&self) -> Vec<Source> {
+        let exit = self.pidfd.as_ref().map(|_| Source::Exit);
+        let pipes = (0..2).filter(|&i| self.pipes[i].is_some()).map(Source::Pipe);
+        exit.into_iter().chain(pipes).collect()
+    }
+
+    fn fd_of(&self, source: Source) -> BorrowedFd<'_> {
+        match source {
+            Source::Exit => self.pidfd.as_ref().expect("watched only while open").as_fd(),
+            Source::Pipe(i) => self.pipes[i].as_ref().expect("watched only while open").as_fd(),
+        }
+    }
+
+    /// The shell has exited: kill what it left in its group (while the zombie still
+    /// holds the group id, so the id cannot have been reused), then reap it.
+    fn reap(&mut self) -> io::Result<()> {
+        self.kill_group();
+        self.status = Some(self.child.wait()?);
+        self.pidfd = None;
+        Ok(())
+    }
+
+    fn read_pipe(&mut self, i: usize) -> io::Result<()> {
+        let mut chunk = [0u8; 16 * 1024];
+        let pipe = self.pipes[i].as_mut().expect("read only while open");
+        // poll said readable, so this read does not block.
+        match pipe.read(&mut chunk) {
+            Ok(0) => self.pipes[i] = None,
+            Ok(n) => self.output[i].extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    /// Kill the whole group and reap the shell, unless it was reaped already.
+    fn kill(&mut self) -> io::Result<()> {
+        if self.status.is_none() {
+            self.kill_group();
+            self.status = Some(self.child.wait()?);
+        }
+        Ok(())
+    }
+
+    fn kill_group(&self) {
+        let pgid = Pid::from_raw(self.child.id() as i32);
+        // ESRCH (group already empty) is the only expected failure, and harmless.
+        let _ = killpg(pgid, Signal::SIGKILL);
+    }
+}
+
+impl Drop for Running {
+    /// Whatever went wrong while waiting, leave no process (or zombie) behind.
+    fn drop(&mut self) {
+        let _ = self.kill();
+    }
+}
+
+/// A pidfd for `pid`: readable once the process has exited (Linux 5.3+).
+fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd (O_CLOEXEC) or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd and nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// A `poll(2)` entry waiting for `events` (`libc::POLLIN`, ...) on `fd`. The
+/// `BorrowedFd` makes sure a real, open descriptor goes in; the entry itself is the
+/// plain C struct (nix's `poll` wrapper is behind a crate feature netrig does not use).
+pub(crate) fn pollfd(fd: BorrowedFd<'_>, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 }
+}
+
+/// `poll(2)` until one of `fds` is ready (`true`; see each `revents`) or `deadline`
+/// passes (`false`; `None` waits forever). Interrupted waits resume with the time left.
+/// Shared with [`crate::probe`], which waits on sockets the same way.
+pub(crate) fn poll_until(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> io::Result<bool> {
+    loop {
+        let timeout_ms = match deadline {
+            None => -1,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                // Round up: truncating would spin on a sub-millisecond remainder.
+                i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+            }
+        };
+        // SAFETY: `fds` is a valid, exclusively borrowed array of pollfd entries.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        match ready {
+            -1 => {
+                let err = io::Error::last_os_error();
+                if err.kind() != io::ErrorKind::Interrupted {
+                    return Err(err);
+                }
+            }
+            0 if deadline.is_some_and(|d| Instant::now() >= d) => return Ok(false),
+            0 => {}
+            _ => return Ok(true),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_root() -> bool {
+        nix::unistd::geteuid().is_root()
+    }
+
+    macro_rules! needs_root {
+        () => {
+            if !is_root() {
+                eprintln!("skipped: needs root");
+                return;
+            }
+        };
+    }
+
+    fn sh(ns: &Netns, line: &str) -> Output {
+        run(ns, line, Duration::from_secs(10)).unwrap()
+    }
+
+    fn stdout(output: &Output) -> String {
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    #[test]
+    fn sees_only_the_namespace_interfaces() {
+        needs_root!();
+        let ns = Netns::new().unwrap();
+        let links = sh(&ns, "ip -o link");
+        assert!(links.status.success(), "{links:?}");
+        let names: Vec<String> =
+            stdout(&links).lines().map(|l| l.split(':').nth(1).unwrap().trim().to_string()).collect();
+        assert_eq!(names, ["lo"]);
+    }
+
+    #[test]
+    fn sys_class_net_is_the_namespace_sysfs() {
+        needs_root!();
+        let ns = Netns::new().unwrap();
+        let out = sh(&ns, "cat /sys/class/net/lo/ifindex && ls /sys/class/net");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(stdout(&out), "1\nlo\n");
+    }
+
+    #[test]
+    fn iptables_rules_stay_in_the_namespace() {
+        needs_root!();
+        // The generation timestamp comment changes on every call.
+        let host_rules = || {
+            let out = Command::new("iptables-save").output().unwrap();
+            stdout(&out).lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n")
+        };
+        let before = host_rules();
+        let ns = Netns::new().unwrap();
+        let added = sh(&ns, "iptables -A INPUT -j ACCEPT && iptables-save");
+        assert!(added.status.success(), "{added:?}");
+        assert!(stdout(&added).contains("-A INPUT -j ACCEPT"), "{added:?}");
+        assert_eq!(host_rules(), before, "the machine's own rules changed");
+    }
+
+    #[test]
+    fn exit_status_and_stderr_are_returned() {
+        needs_root!();
+        let ns = Netns::new().unwrap();
+        let out = sh(&ns, "echo out; echo oops >&2; exit 3");
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(stdout(&out), "out\n");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    }
+
+    #[test]
+    fn timeout_kills_the_whole_command() {
+        needs_root!();
+        let ns = Netns::new().unwrap();
+        let pid_file = std::env::temp_dir().join(format!("netrig-exec-timeout-{}", std::process::id()));
+        let line = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+        let start = Instant::now();
+        let err = run(&ns, &line, Duration::from_millis(200)).unwrap_err();
+        let took = start.elapsed();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(err.to_string().contains(&line), "{err}");
+        assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(2), "{took:?}");
+
+        // The background `sleep` died too (killed with its group, not just `sh`).
+        let sleep_pid: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        std::fs::remove_file(&pid_file).unwrap();
+        match pidfd_open(sleep_pid) {
+            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::ESRCH)),
+            // Still there as a zombie at most: its pidfd is readable once it has exited.
+            Ok(pidfd) => {
+                let mut fds = [pollfd(pidfd.as_fd(), libc::POLLIN)];
+                let exited = poll_until(&mut fds, Some(Instant::now() + Duration::from_secs(1))).unwrap();
+                assert!(exited, "background sleep {sleep_pid} survived the timeout");
+            }
+        }
+    }
+
+    #[test]
+    fn background_leftovers_are_killed_when_the_shell_exits() {
+        needs_root!();
+        let ns = Netns::new().unwrap();
+        let start = Instant::now();
+        // The background sleep holds stdout open: without killing it we would wait 30 s.
+        let out = run(&ns, "sleep 30 & echo started", Duration::from_secs(10)).unwrap();
+        assert!(start.elapsed() < Duration::from_secs(2));
+        assert_eq!(stdout(&out), "started\n");
+    }
+
+    #[test]
+    fn large_output_is_drained_while_waiting() {
+        needs_root!();
+        let ns = Netns::new().unwrap();
+        // More than a pipe buffer (64 KiB) on both streams at once.
+        let out = sh(&ns, "head -c 300000 /dev/zero; head -c 200000 /dev/zero >&2");
+        assert!(out.status.success());
+        assert_eq!((out.stdout.len(), out.stderr.len()), (300000, 200000));
+    }
 }

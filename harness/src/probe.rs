@@ -1,10 +1,25 @@
 //! In-process traffic: ICMP echo, TCP connect, listeners. Sockets are opened on a
 //! thread inside the node's namespace and then used from the caller's thread.
+//!
+//! Every wait is a `poll` with a deadline, never a sleep: a reply, an ICMP error or a
+//! local failure (no route) ends it at once, so passing checks cost well under a
+//! millisecond and only silence costs the full timeout.
 
-use std::io;
-use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::io::{self, IoSliceMut, Read};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
+use etherparse::{IcmpEchoHeader, Icmpv4Header, Icmpv4Type, Icmpv6Header, Icmpv6Type};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::libc;
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use crate::exec::{poll_until, pollfd};
 use crate::model::{ConnectResult, Proto};
 use crate::netns::Netns;
 
@@ -12,7 +27,10 @@ use crate::netns::Netns;
 /// why the rest did not (the first error seen).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PingOutcome {
+    /// Requests the kernel accepted (a send refused at once, e.g. for lack of a
+    /// route, is not counted but recorded in `error`).
     pub sent: u32,
+    /// Requests answered by an echo reply.
     pub received: u32,
     /// e.g. "no reply within 200ms", "Network is unreachable (ENETUNREACH)".
     pub error: Option<String>,
@@ -21,27 +39,664 @@ pub struct PingOutcome {
 /// Send `count` ICMP echo requests from inside `ns` to `to` (IPv4 or IPv6), waiting at
 /// most `timeout` for each reply. An ICMP error or ENETUNREACH/EHOSTUNREACH ends the
 /// wait for that request at once.
+///
+/// Requests go out one after the other, each as soon as the previous one is settled.
+/// Uses an ICMP datagram socket (needs `net.ipv4.ping_group_range`, which the
+/// [baseline](crate::baseline) sets) and falls back to a raw socket (needs
+/// CAP_NET_RAW) where the range does not allow it. Only a failure to open the socket
+/// is an `Err`; everything the network does is in the outcome.
 pub fn ping(ns: &Netns, to: IpAddr, source: Option<IpAddr>, count: u32, timeout: Duration) -> io::Result<PingOutcome> {
-    let _ = (ns, to, source, count, timeout);
-    todo!("helper A")
+    if let Some(source) = source.filter(|s| s.is_ipv4() != to.is_ipv4()) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("ping from {source} to {to}: the addresses are of different families"),
+        ));
+    }
+    let socket = ns.run(|| EchoSocket::open(to, source)).map_err(|e| with_context(e, &format!("ping {to}")))?;
+    let mut outcome = PingOutcome { sent: 0, received: 0, error: None };
+    for i in 0..count {
+        // Requests are settled one at a time, so sequence numbers may wrap.
+        outcome.record(socket.echo(i as u16, timeout));
+    }
+    Ok(outcome)
+}
+
+/// What became of one echo request.
+enum Echo {
+    Answered,
+    /// Sent, but no reply: why.
+    Unanswered(String),
+    /// The kernel refused to send it: why.
+    NotSent(String),
+}
+
+impl PingOutcome {
+    fn record(&mut self, echo: Echo) {
+        let why = match echo {
+            Echo::Answered => {
+                self.sent += 1;
+                self.received += 1;
+                return;
+            }
+            Echo::Unanswered(why) => {
+                self.sent += 1;
+                why
+            }
+            Echo::NotSent(why) => why,
+        };
+        self.error.get_or_insert(why);
+    }
+}
+
+/// ICMP echo message types (RFC 792, RFC 4443).
+const ECHO_REQUEST_V4: u8 = 8;
+const ECHO_REPLY_V4: u8 = 0;
+const ECHO_REQUEST_V6: u8 = 128;
+const ECHO_REPLY_V6: u8 = 129;
+
+/// Payload of every request: fixed, so captures of the same scenario are identical.
+const PAYLOAD: &[u8] = b"netrig echo 0123456789abcdef";
+
+/// An ICMP socket bound to a namespace that sends echo requests to one address.
+struct EchoSocket {
+    socket: Socket,
+    to: SockAddr,
+    v6: bool,
+    /// A raw socket sees every ICMP packet of the namespace (IPv4: with its IP header)
+    /// and must pick replies by identifier; a datagram socket gets only the replies to
+    /// its own identifier, which the kernel assigns.
+    raw: bool,
+    /// Identifier written into requests (a datagram socket replaces it).
+    id: u16,
+}
+
+impl EchoSocket {
+    /// Open the socket; to be called on a thread inside the namespace.
+    fn open(to: IpAddr, source: Option<IpAddr>) -> io::Result<EchoSocket> {
+        let v6 = to.is_ipv6();
+        let (domain, protocol) = if v6 { (Domain::IPV6, Protocol::ICMPV6) } else { (Domain::IPV4, Protocol::ICMPV4) };
+        let (socket, raw) = match Socket::new(domain, Type::DGRAM, Some(protocol)) {
+            Ok(socket) => (socket, false),
+            // Our group is outside net.ipv4.ping_group_range: try CAP_NET_RAW instead.
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => (Socket::new(domain, Type::RAW, Some(protocol))?, true),
+            Err(e) => return Err(e),
+        };
+        // ICMP errors about our requests (unreachable, ARP failure...) then arrive on
+        // the socket's error queue with the request they refer to, and wake `poll`.
+        if v6 {
+            setsockopt(&socket, sockopt::Ipv6RecvErr, &true)?;
+        } else {
+            setsockopt(&socket, sockopt::Ipv4RecvErr, &true)?;
+        }
+        if let Some(source) = source {
+            socket
+                .bind(&SocketAddr::new(source, 0).into())
+                .map_err(|e| with_context(e, &format!("bind to {source}")))?;
+        }
+        socket.set_nonblocking(true)?;
+        Ok(EchoSocket { socket, to: SocketAddr::new(to, 0).into(), v6, raw, id: next_identifier() })
+    }
+
+    /// Send request `seq` and wait for its reply, an error about it, or the timeout.
+    fn echo(&self, seq: u16, timeout: Duration) -> Echo {
+        if let Err(e) = self.socket.send_to(&self.request(seq), &self.to) {
+            return Echo::NotSent(describe(&e));
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut fds = [pollfd(self.socket.as_fd(), libc::POLLIN)];
+            match poll_until(&mut fds, Some(deadline)) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Echo::Unanswered(format!("no reply within {}", humantime::format_duration(timeout)));
+                }
+                Err(e) => return Echo::Unanswered(describe(&e)),
+            }
+            if fds[0].revents & libc::POLLERR != 0
+                && let Some(why) = self.take_error(seq)
+            {
+                return Echo::Unanswered(why);
+            }
+            if fds[0].revents & libc::POLLIN != 0 && self.take_reply(seq) {
+                return Echo::Answered;
+            }
+        }
+    }
+
+    fn request(&self, seq: u16) -> Vec<u8> {
+        let echo = IcmpEchoHeader { id: self.id, seq };
+        // The kernel computes the ICMPv6 checksum itself (it covers the addresses).
+        let header = if self.v6 {
+            Icmpv6Header::new(Icmpv6Type::EchoRequest(echo)).to_bytes().to_vec()
+        } else {
+            Icmpv4Header::with_checksum(Icmpv4Type::EchoRequest(echo), PAYLOAD).to_bytes().to_vec()
+        };
+        [header.as_slice(), PAYLOAD].concat()
+    }
+
+    /// Read what has arrived; `true` if the reply to `seq` was among it.
+    fn take_reply(&self, seq: u16) -> bool {
+        let reply_type = if self.v6 { ECHO_REPLY_V6 } else { ECHO_REPLY_V4 };
+        let mut buf = [0u8; 2048];
+        loop {
+            match (&self.socket).read(&mut buf) {
+                Ok(n) => {
+                    if self.icmp_part(&buf[..n]).and_then(echo_fields).is_some_and(|f| self.is_ours(f, reply_type, seq))
+                    {
+                        return true;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Would block: all read. Any other error is a pending ICMP error the
+                // read consumed; it is also on the error queue, which decides.
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Drain the error queue; the first error about request `seq`, described. An
+    /// error about an earlier request (which arrived after its wait ended) is dropped.
+    fn take_error(&self, seq: u16) -> Option<String> {
+        let request_type = if self.v6 { ECHO_REQUEST_V6 } else { ECHO_REQUEST_V4 };
+        let mut found = None;
+        while let Some((error, request)) = self.next_queued_error() {
+            let about_seq = echo_fields(&request).is_some_and(|f| self.is_ours(f, request_type, seq));
+            if about_seq && found.is_none() {
+                found = Some(error.to_string());
+            }
+        }
+        // Without a queued copy (the kernel could not allocate one) only SO_ERROR is
+        // left; reading it also stops POLLERR from waking us again and again.
+        found.or_else(|| self.socket.take_error().ok().flatten().map(|e| describe(&e)))
+    }
+
+    /// One entry of the error queue: the error and the start of the request it is about.
+    fn next_queued_error(&self) -> Option<(QueuedError, Vec<u8>)> {
+        let mut request = [0u8; 64];
+        let mut cmsg = nix::cmsg_space!(libc::sock_extended_err, libc::sockaddr_in6);
+        let mut iov = [IoSliceMut::new(&mut request)];
+        let flags = MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT;
+        let msg = recvmsg::<()>(self.socket.as_raw_fd(), &mut iov, Some(&mut cmsg), flags).ok()?;
+        let len = msg.bytes;
+        let error = msg.cmsgs().ok()?.find_map(|cmsg| match cmsg {
+            ControlMessageOwned::Ipv4RecvErr(ee, from) => {
+                Some(QueuedError::new(ee, from.map(|a| Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)).into())))
+            }
+            ControlMessageOwned::Ipv6RecvErr(ee, from) => {
+                Some(QueuedError::new(ee, from.map(|a| Ipv6Addr::from(a.sin6_addr.s6_addr).into())))
+            }
+            _ => None,
+        })?;
+        Some((error, request[..len.min(request.len())].to_vec()))
+    }
+
+    /// The ICMP message in a received packet: raw IPv4 sockets include the IP header.
+    fn icmp_part<'a>(&self, packet: &'a [u8]) -> Option<&'a [u8]> {
+        if self.raw && !self.v6 {
+            let header_len = usize::from(packet.first()? & 0x0f) * 4;
+            packet.get(header_len..)
+        } else {
+            Some(packet)
+        }
+    }
+
+    /// Whether echo header `fields` is of `icmp_type` and belongs to our request `seq`.
+    fn is_ours(&self, (icmp_type, id, fields_seq): (u8, u16, u16), expected_type: u8, seq: u16) -> bool {
+        icmp_type == expected_type && fields_seq == seq && (!self.raw || id == self.id)
+    }
+}
+
+/// `(type, identifier, sequence)` of the ICMP echo header at the start of `icmp`.
+fn echo_fields(icmp: &[u8]) -> Option<(u8, u16, u16)> {
+    let header = icmp.get(..8)?;
+    Some((header[0], u16::from_be_bytes([header[4], header[5]]), u16::from_be_bytes([header[6], header[7]])))
+}
+
+/// Identifiers for raw-socket pings: distinct between concurrent pings of this process
+/// and offset from its pid, which is what `ping(8)` processes would use.
+fn next_identifier() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    (std::process::id() as u16).wrapping_add(0x4e52).wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// An error from a socket's error queue (`IP_RECVERR`).
+struct QueuedError {
+    errno: i32,
+    /// `(kind, type, code, sender)` when an ICMP message caused it.
+    icmp: Option<(&'static str, u8, u8, Option<IpAddr>)>,
+}
+
+impl QueuedError {
+    fn new(ee: libc::sock_extended_err, offender: Option<IpAddr>) -> QueuedError {
+        let kind = match ee.ee_origin {
+            libc::SO_EE_ORIGIN_ICMP => Some("ICMP"),
+            libc::SO_EE_ORIGIN_ICMP6 => Some("ICMPv6"),
+            _ => None,
+        };
+        QueuedError { errno: ee.ee_errno as i32, icmp: kind.map(|kind| (kind, ee.ee_type, ee.ee_code, offender)) }
+    }
+}
+
+/// "No route to host (EHOSTUNREACH) from 10.0.0.2 (ICMP type 3 code 1)".
+impl std::fmt::Display for QueuedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&describe_errno(self.errno))?;
+        if let Some((kind, icmp_type, code, sender)) = self.icmp {
+            if let Some(sender) = sender {
+                write!(f, " from {sender}")?;
+            }
+            write!(f, " ({kind} type {icmp_type} code {code})")?;
+        }
+        Ok(())
+    }
+}
+
+/// "Network is unreachable (ENETUNREACH)" for OS errors, the error's text otherwise.
+fn describe(error: &io::Error) -> String {
+    error.raw_os_error().map_or_else(|| error.to_string(), describe_errno)
+}
+
+fn describe_errno(errno: i32) -> String {
+    let errno = Errno::from_raw(errno);
+    format!("{} ({errno:?})", errno.desc())
+}
+
+fn with_context(error: io::Error, what: &str) -> io::Error {
+    io::Error::new(error.kind(), format!("{what}: {error}"))
 }
 
 /// TCP connect from inside `ns` to `to`, classified: connected, refused (RST),
 /// unreachable (ENETUNREACH/EHOSTUNREACH/ICMP error), or timeout after `timeout`.
+/// Other failures (e.g. EPERM from a local firewall rule) are returned as errors.
 pub fn connect(ns: &Netns, to: SocketAddr, timeout: Duration) -> io::Result<ConnectResult> {
-    let _ = (ns, to, timeout);
-    todo!("helper A")
+    let socket = ns.run(|| open_socket(to, Type::STREAM, Protocol::TCP))?;
+    let deadline = Instant::now() + timeout;
+    let result = match socket.connect(&to.into()) {
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+            // Writable once the handshake is over, either way; SO_ERROR tells which.
+            let mut fds = [pollfd(socket.as_fd(), libc::POLLOUT)];
+            if !poll_until(&mut fds, Some(deadline))? {
+                return Ok(ConnectResult::Timeout);
+            }
+            socket.take_error()?.map_or(Ok(()), Err)
+        }
+        other => other,
+    };
+    match result {
+        Ok(()) => Ok(ConnectResult::Connected),
+        Err(e) => classify_connect_error(&e).ok_or_else(|| with_context(e, &format!("connect to {to}"))),
+    }
+}
+
+fn classify_connect_error(error: &io::Error) -> Option<ConnectResult> {
+    match error.raw_os_error()? {
+        libc::ECONNREFUSED => Some(ConnectResult::Refused),
+        libc::ENETUNREACH | libc::EHOSTUNREACH | libc::EHOSTDOWN => Some(ConnectResult::Unreachable),
+        // The kernel gave up retrying SYNs before our deadline.
+        libc::ETIMEDOUT => Some(ConnectResult::Timeout),
+        _ => None,
+    }
+}
+
+/// A non-blocking socket of `addr`'s family; to be called inside the namespace.
+fn open_socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// Send one UDP datagram from inside `ns` to `to` and wait at most `timeout` for one
+/// datagram back, which is returned. `Ok(None)`: nothing came back in time.
+///
+/// The socket is connected to `to`, so only a reply from exactly `to` counts (a
+/// listener bound to a wildcard address answers from the address the kernel picks
+/// for the route back, which may differ), and an ICMP port unreachable comes back as
+/// an error of kind `ConnectionRefused`.
+pub fn udp_exchange(ns: &Netns, to: SocketAddr, payload: &[u8], timeout: Duration) -> io::Result<Option<Vec<u8>>> {
+    let socket: UdpSocket = ns.run(|| open_socket(to, Type::DGRAM, Protocol::UDP))?.into();
+    let deadline = Instant::now() + timeout;
+    let exchange = || {
+        socket.connect(to)?;
+        socket.send(payload)?;
+        let mut fds = [pollfd(socket.as_fd(), libc::POLLIN)];
+        if !poll_until(&mut fds, Some(deadline))? {
+            return Ok(None);
+        }
+        let mut buf = vec![0u8; 65536];
+        let len = socket.recv(&mut buf)?;
+        buf.truncate(len);
+        Ok(Some(buf))
+    };
+    exchange().map_err(|e| with_context(e, &format!("UDP exchange with {to}")))
 }
 
 /// A listening socket held open in a node for the whole run (TCP: accepts and closes
-/// connections in a background thread; UDP: echoes datagrams back). Dropping it closes it.
+/// connections in a background thread; UDP: echoes datagrams back). Dropping it closes
+/// the socket and stops the thread.
+#[derive(Debug)]
 pub struct Listener {
-    _private: (),
+    local_addr: SocketAddr,
+    /// Write end of a pipe whose read end the worker polls: dropping it wakes the
+    /// worker (POLLHUP), which then returns and closes the socket.
+    stop: Option<OwnedFd>,
+    worker: Option<JoinHandle<()>>,
+}
+
+/// The socket a [`Listener`] serves.
+#[derive(Debug)]
+enum Served {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+}
+
+impl Served {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Served::Tcp(listener) => listener.local_addr(),
+            Served::Udp(socket) => socket.local_addr(),
+        }
+    }
+}
+
+impl AsFd for Served {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Served::Tcp(listener) => listener.as_fd(),
+            Served::Udp(socket) => socket.as_fd(),
+        }
+    }
 }
 
 impl Listener {
+    /// Listen on `addr:port` inside `ns`: without `addr`, on every address, IPv4 and
+    /// IPv6 alike; port 0 picks a free port (see [`Listener::local_addr`]).
     pub fn start(ns: &Netns, proto: Proto, addr: Option<IpAddr>, port: u16) -> io::Result<Listener> {
-        let _ = (ns, proto, addr, port);
-        todo!("helper A")
+        let at = SocketAddr::new(addr.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)), port);
+        let served = ns.run(|| bind_listening(proto, at, addr.is_none())).map_err(|e| {
+            with_context(e, &format!("listen on {} {at}", if matches!(proto, Proto::Tcp) { "TCP" } else { "UDP" }))
+        })?;
+        let local_addr = served.local_addr()?;
+        let (stop_rx, stop_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        let worker = std::thread::Builder::new()
+            .name(format!("netrig-listen-{local_addr}"))
+            .spawn(move || serve(served, stop_rx))?;
+        Ok(Listener { local_addr, stop: Some(stop_tx), worker: Some(worker) })
+    }
+
+    /// The address and port actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(worker) = self.worker.take() {
+            // The worker does not panic; if it did, there is nothing left to clean up.
+            let _ = worker.join();
+        }
+    }
+}
+
+/// Bind (and for TCP listen) on `at`; to be called inside the namespace.
+fn bind_listening(proto: Proto, at: SocketAddr, any_family: bool) -> io::Result<Served> {
+    let (ty, protocol) = match proto {
+        Proto::Tcp => (Type::STREAM, Protocol::TCP),
+        Proto::Udp => (Type::DGRAM, Protocol::UDP),
+    };
+    let socket = open_socket(at, ty, protocol)?;
+    if any_family {
+        // One IPv6 wildcard socket also takes IPv4 (as ::ffff:a.b.c.d).
+        socket.set_only_v6(false)?;
+    }
+    match proto {
+        Proto::Tcp => {
+            // A step may restart a listener while old connections sit in TIME_WAIT.
+            socket.set_reuse_address(true)?;
+            socket.bind(&at.into())?;
+            socket.listen(128)?;
+            Ok(Served::Tcp(socket.into()))
+        }
+        Proto::Udp => {
+            socket.bind(&at.into())?;
+            Ok(Served::Udp(socket.into()))
+        }
+    }
+}
+
+/// The listener's worker: serve the socket until the stop pipe hangs up.
+fn serve(served: Served, stop: OwnedFd) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let mut fds = [pollfd(served.as_fd(), libc::POLLIN), pollfd(stop.as_fd(), libc::POLLIN)];
+        if poll_until(&mut fds, None).is_err() || fds[1].revents != 0 {
+            return;
+        }
+        // Non-blocking: serve everything that is ready, then poll again. Errors (a
+        // connection reset before accept, an ICMP error for an earlier echo) concern
+        // one peer only, so they are skipped.
+        match &served {
+            Served::Tcp(listener) => while listener.accept().is_ok() {},
+            Served::Udp(socket) => {
+                while let Ok((len, peer)) = socket.recv_from(&mut buf) {
+                    let _ = socket.send_to(&buf[..len], peer);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{baseline, exec};
+
+    const A4: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    const B4: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+    const A6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1));
+    const B6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2));
+    const SECOND: Duration = Duration::from_secs(1);
+    /// Deadline for exchanges expected to succeed (which then return at once): long
+    /// enough for one neighbour discovery retransmit (1 s), should `pair`'s settling
+    /// lose its race with the linkwatch worker (seen once in 300 runs under load).
+    const PATIENT: Duration = Duration::from_secs(3);
+    const SHORT: Duration = Duration::from_millis(200);
+
+    fn is_root() -> bool {
+        nix::unistd::geteuid().is_root()
+    }
+
+    macro_rules! needs_root {
+        () => {
+            if !is_root() {
+                eprintln!("skipped: needs root");
+                return;
+            }
+        };
+    }
+
+    fn sh(ns: &Netns, line: &str) {
+        let out = exec::run(ns, line, Duration::from_secs(5)).unwrap();
+        assert!(out.status.success(), "`{line}`: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Two namespaces joined by veth `va`/`vb`: 10.0.0.1/24 + fd00::1/64 in `a`,
+    /// 10.0.0.2/24 + fd00::2/64 in `b`, everything up.
+    fn pair(with_baseline: bool) -> (Netns, Netns) {
+        let (a, b) = (Netns::new().unwrap(), Netns::new().unwrap());
+        if with_baseline {
+            baseline::apply(&a).unwrap();
+            baseline::apply(&b).unwrap();
+        }
+        // Namespace b by the fd this process holds, since it has no name.
+        let b_path = format!("/proc/{}/fd/{}", std::process::id(), b.raw_fd());
+        sh(&a, &format!("ip link add va type veth peer name vb netns {b_path}"));
+        for (ns, dev, v4, v6) in [(&a, "va", A4, A6), (&b, "vb", B4, B6)] {
+            sh(
+                ns,
+                &format!(
+                    "ip link set lo up && ip addr add {v4}/24 dev {dev} && \
+                     ip addr add {v6}/64 dev {dev} nodad && ip link set {dev} up"
+                ),
+            );
+        }
+        // Carrier changes are applied by the kernel's linkwatch worker, later: until
+        // then va has no working qdisc (its first ARP request may be dropped) and vb no
+        // IPv6 multicast route (it drops neighbour solicitations). Both ends being
+        // ifindex 2 makes the event "not urgent", batched for up to 1 s, and the first
+        // IPv6 ping then waited for the ND retransmit in 20 runs of 20. RTM_GETLINK on
+        // a device applies its pending event at once (rtnl_getlink), so ask for both.
+        for (ns, dev) in [(&a, "va"), (&b, "vb")] {
+            sh(ns, &format!("ip link show dev {dev} > /dev/null"));
+        }
+        (a, b)
+    }
+
+    fn answered(count: u32) -> PingOutcome {
+        PingOutcome { sent: count, received: count, error: None }
+    }
+
+    fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+        let start = Instant::now();
+        let value = f();
+        (value, start.elapsed())
+    }
+
+    #[test]
+    fn ping_across_a_veth_is_answered_at_once() {
+        needs_root!();
+        let (a, b) = pair(true);
+        let (outcome, took) = timed(|| ping(&a, B4, None, 1, PATIENT).unwrap());
+        assert_eq!(outcome, answered(1));
+        assert!(took < Duration::from_millis(50), "{took:?}");
+        assert_eq!(ping(&b, A4, Some(B4), 3, PATIENT).unwrap(), answered(3));
+    }
+
+    #[test]
+    fn ping_over_ipv6() {
+        needs_root!();
+        let (a, b) = pair(true);
+        assert_eq!(ping(&a, B6, None, 2, PATIENT).unwrap(), answered(2));
+        assert_eq!(ping(&b, A6, Some(B6), 1, PATIENT).unwrap(), answered(1));
+    }
+
+    #[test]
+    fn ping_without_a_route_fails_at_once() {
+        needs_root!();
+        let (a, _b) = pair(true);
+        let (outcome, took) = timed(|| ping(&a, "10.99.0.1".parse().unwrap(), None, 2, PATIENT).unwrap());
+        let error = Some("Network is unreachable (ENETUNREACH)".to_string());
+        assert_eq!(outcome, PingOutcome { sent: 0, received: 0, error });
+        assert!(took < Duration::from_millis(10), "{took:?}");
+    }
+
+    #[test]
+    fn ping_to_a_silent_neighbour_waits_for_the_deadline() {
+        needs_root!();
+        let (a, _b) = pair(true);
+        let (outcome, took) = timed(|| ping(&a, "10.0.0.77".parse().unwrap(), None, 1, SHORT).unwrap());
+        let error = Some("no reply within 200ms".to_string());
+        assert_eq!(outcome, PingOutcome { sent: 1, received: 0, error });
+        assert!(took >= SHORT && took < SECOND, "{took:?}");
+    }
+
+    #[test]
+    fn an_icmp_error_ends_the_wait_at_once() {
+        needs_root!();
+        let (a, b) = pair(true);
+        // b routes 10.60/16 to nowhere; a router (forwarding on) answers with ICMP.
+        baseline::write(&b, "net.ipv4.conf.all.forwarding", "1").unwrap();
+        sh(&b, "ip route add unreachable 10.60.0.0/16");
+        sh(&a, "ip route add 10.60.0.0/16 via 10.0.0.2");
+        let (outcome, took) = timed(|| ping(&a, "10.60.0.1".parse().unwrap(), None, 1, PATIENT).unwrap());
+        let error = Some("No route to host (EHOSTUNREACH) from 10.0.0.2 (ICMP type 3 code 1)".to_string());
+        assert_eq!(outcome, PingOutcome { sent: 1, received: 0, error });
+        assert!(took < Duration::from_millis(100), "{took:?}");
+    }
+
+    #[test]
+    fn own_address_needs_lo_up() {
+        needs_root!();
+        let (a, _b) = pair(true);
+        sh(&a, "ip link set lo down");
+        // The request goes out to lo, which drops it: no error, only silence.
+        let error = Some("no reply within 200ms".to_string());
+        assert_eq!(ping(&a, A4, None, 1, SHORT).unwrap(), PingOutcome { sent: 1, received: 0, error });
+        sh(&a, "ip link set lo up");
+        assert_eq!(ping(&a, A4, None, 1, PATIENT).unwrap(), answered(1));
+    }
+
+    #[test]
+    fn ping_falls_back_to_a_raw_socket() {
+        needs_root!();
+        // No baseline: ping_group_range keeps the kernel default, which allows nobody.
+        let (a, b) = pair(false);
+        assert_eq!(baseline::read(&a, "net.ipv4.ping_group_range").unwrap(), "1 0");
+        assert_eq!(ping(&a, B4, None, 2, PATIENT).unwrap(), answered(2));
+        assert_eq!(ping(&b, A6, None, 2, PATIENT).unwrap(), answered(2));
+        assert_eq!(ping(&a, A4, None, 1, PATIENT).unwrap(), answered(1), "own address: skip our own request");
+        let outcome = ping(&a, "10.0.0.77".parse().unwrap(), None, 1, SHORT).unwrap();
+        assert_eq!(outcome.error.as_deref(), Some("no reply within 200ms"));
+    }
+
+    #[test]
+    fn ping_rejects_mixed_families() {
+        needs_root!();
+        let ns = Netns::new().unwrap();
+        let err = ping(&ns, B6, Some(A4), 1, SHORT).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn connect_outcomes() {
+        needs_root!();
+        let (a, b) = pair(true);
+        let listener = Listener::start(&b, Proto::Tcp, None, 0).unwrap();
+        let port = listener.local_addr().port();
+        assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT).unwrap(), ConnectResult::Connected);
+        assert_eq!(connect(&a, SocketAddr::new(B6, port), PATIENT).unwrap(), ConnectResult::Connected);
+        let closed = SocketAddr::new(B4, port.wrapping_add(1).max(1));
+        assert_eq!(connect(&a, closed, PATIENT).unwrap(), ConnectResult::Refused);
+        let no_route = SocketAddr::new("10.99.0.1".parse().unwrap(), 80);
+        assert_eq!(connect(&a, no_route, PATIENT).unwrap(), ConnectResult::Unreachable);
+        let (result, took) = timed(|| connect(&a, SocketAddr::new("10.0.0.77".parse().unwrap(), 80), SHORT).unwrap());
+        assert_eq!(result, ConnectResult::Timeout);
+        assert!(took >= SHORT && took < SECOND, "{took:?}");
+
+        // Dropping the listener closes its socket.
+        drop(listener);
+        assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT).unwrap(), ConnectResult::Refused);
+    }
+
+    #[test]
+    fn listener_on_a_given_address_and_port() {
+        needs_root!();
+        let (a, b) = pair(true);
+        let listener = Listener::start(&b, Proto::Tcp, Some(B4), 8080).unwrap();
+        assert_eq!(listener.local_addr(), SocketAddr::new(B4, 8080));
+        assert_eq!(connect(&a, SocketAddr::new(B4, 8080), PATIENT).unwrap(), ConnectResult::Connected);
+        let busy = Listener::start(&b, Proto::Tcp, Some(B4), 8080).err().unwrap();
+        assert_eq!(busy.kind(), io::ErrorKind::AddrInUse, "{busy}");
+        let foreign = Listener::start(&b, Proto::Udp, Some(A4), 53).err().unwrap();
+        assert!(foreign.to_string().starts_with("listen on UDP 10.0.0.1:53: "), "{foreign}");
+    }
+
+    #[test]
+    fn udp_echo() {
+        needs_root!();
+        let (a, b) = pair(true);
+        let echo = Listener::start(&b, Proto::Udp, None, 0).unwrap();
+        let port = echo.local_addr().port();
+        for to in [B4, B6] {
+            let reply = udp_exchange(&a, SocketAddr::new(to, port), b"hello", PATIENT).unwrap();
+            assert_eq!(reply.as_deref(), Some(&b"hello"[..]), "{to}");
+        }
+        let refused = udp_exchange(&a, SocketAddr::new(B4, port.wrapping_add(1).max(1)), b"x", PATIENT).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused, "{refused}");
+        let (silence, took) =
+            timed(|| udp_exchange(&a, SocketAddr::new("10.0.0.77".parse().unwrap(), port), b"x", SHORT).unwrap());
+        assert_eq!(silence, None);
+        assert!(took >= SHORT && took < SECOND, "{took:?}");
     }
 }
