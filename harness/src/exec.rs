@@ -3,10 +3,13 @@
 //! The child enters the node between `fork` and `exec`, the way `ip netns exec` does:
 //! network namespace, a private mount namespace with the node's own `/sys` (so
 //! `/sys/class/net` lists the node's interfaces), and `PR_SET_PDEATHSIG` so that it
-//! dies with the thread that started it. A command line is finished when its shell
-//! exits: whatever it left running in its process group is killed then, because a
-//! leftover process would keep the namespace alive after the test (the death signal
-//! is not inherited across `fork`).
+//! dies with the thread that started it. The shell runs as process 1 of its own PID
+//! namespace (`unshare --pid --fork --kill-child`): the death signal is not inherited
+//! across `fork`, but when process 1 of a PID namespace dies the kernel kills every
+//! other process in it, so nothing the command started — even a double-forked daemon —
+//! can keep the node's namespace alive after the test process is gone, SIGKILL
+//! included. A command line is finished when its shell exits: whatever it left
+//! running is killed then.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -50,11 +53,14 @@ pub fn run(ns: &Netns, command_line: &str, timeout: Duration) -> io::Result<Outp
     }
 }
 
-/// Start `sh -c command_line` in its own process group inside the namespace `ns_fd`.
+/// Start `sh -c command_line` in its own process group and PID namespace, inside the
+/// network namespace `ns_fd`.
 fn spawn_in(ns_fd: RawFd, command_line: &str) -> io::Result<Child> {
-    let mut command = Command::new("sh");
+    let mut command = Command::new("unshare");
     command
-        .arg("-c")
+        // util-linux: fork the shell as PID 1 of a new PID namespace, with a death
+        // signal tied to `unshare`, which itself gets ours in `enter_node`.
+        .args(["--pid", "--fork", "--kill-child", "--", "sh", "-c"])
         .arg(command_line)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -327,8 +333,10 @@ mod tests {
     fn timeout_kills_the_whole_command() {
         needs_root!();
         let ns = Netns::new().unwrap();
-        let pid_file = std::env::temp_dir().join(format!("netrig-exec-timeout-{}", std::process::id()));
-        let line = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+        // A duration no other process uses, to find the background sleep by its
+        // command line (`$!` would be its pid inside the command's PID namespace).
+        let marker = format!("30.{}", std::process::id());
+        let line = format!("sleep {marker} & wait");
         let start = Instant::now();
         let err = run(&ns, &line, Duration::from_millis(200)).unwrap_err();
         let took = start.elapsed();
@@ -336,18 +344,18 @@ mod tests {
         assert!(err.to_string().contains(&line), "{err}");
         assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(2), "{took:?}");
 
-        // The background `sleep` died too (killed with its group, not just `sh`).
-        let sleep_pid: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
-        std::fs::remove_file(&pid_file).unwrap();
-        match pidfd_open(sleep_pid) {
-            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::ESRCH)),
-            // Still there as a zombie at most: its pidfd is readable once it has exited.
-            Ok(pidfd) => {
-                let mut fds = [pollfd(pidfd.as_fd(), libc::POLLIN)];
-                let exited = poll_until(&mut fds, Some(Instant::now() + Duration::from_secs(1))).unwrap();
-                assert!(exited, "background sleep {sleep_pid} survived the timeout");
-            }
+        // The background `sleep` died too, not just `sh`.
+        let wanted = format!("sleep\0{marker}\0");
+        let alive = || {
+            std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+                std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == wanted.as_bytes())
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while alive() && Instant::now() < deadline {
+            std::thread::yield_now();
         }
+        assert!(!alive(), "background `sleep {marker}` survived the timeout");
     }
 
     #[test]

@@ -100,9 +100,9 @@ fn ping(topology: &Topology, c: &PingCheck) -> Verdict {
     let expectation = if c.fails { "gets no reply" } else { "is answered" };
     let check = format!("ping {} -> {} {expectation}", c.from.as_str(), *c.to);
     let timeout = wait(&c.timeout, !c.fails);
-    let (holds, observed) = match probe::ping(node(topology, &c.from), *c.to, c.source, c.count, timeout) {
+    let (holds, observed) = match probe::ping(node(topology, &c.from), *c.to, c.source, c.dev.as_deref(), c.count, timeout) {
         Ok(o) => {
-            let answered = o.received == o.sent && o.sent > 0;
+            let answered = o.received == c.count;
             let mut observed = format!("sent {}, received {}", o.sent, o.received);
             if let Some(e) = &o.error {
                 observed.push_str(&format!(": {e}"));

@@ -8,7 +8,6 @@
 use std::io::{self, IoSliceMut, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -36,8 +35,9 @@ pub struct PingOutcome {
     pub error: Option<String>,
 }
 
-/// Send `count` ICMP echo requests from inside `ns` to `to` (IPv4 or IPv6), waiting at
-/// most `timeout` for each reply. An ICMP error or ENETUNREACH/EHOSTUNREACH ends the
+/// Send `count` ICMP echo requests from inside `ns` to `to` (IPv4 or IPv6), from
+/// `source` and out of interface `dev` when given (`ping -I`), waiting at most
+/// `timeout` for each reply. An ICMP error or ENETUNREACH/EHOSTUNREACH ends the
 /// wait for that request at once.
 ///
 /// Requests go out one after the other, each as soon as the previous one is settled.
@@ -45,14 +45,21 @@ pub struct PingOutcome {
 /// [baseline](crate::baseline) sets) and falls back to a raw socket (needs
 /// CAP_NET_RAW) where the range does not allow it. Only a failure to open the socket
 /// is an `Err`; everything the network does is in the outcome.
-pub fn ping(ns: &Netns, to: IpAddr, source: Option<IpAddr>, count: u32, timeout: Duration) -> io::Result<PingOutcome> {
+pub fn ping(
+    ns: &Netns,
+    to: IpAddr,
+    source: Option<IpAddr>,
+    dev: Option<&str>,
+    count: u32,
+    timeout: Duration,
+) -> io::Result<PingOutcome> {
     if let Some(source) = source.filter(|s| s.is_ipv4() != to.is_ipv4()) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("ping from {source} to {to}: the addresses are of different families"),
         ));
     }
-    let socket = ns.run(|| EchoSocket::open(to, source)).map_err(|e| with_context(e, &format!("ping {to}")))?;
+    let socket = ns.run(|| EchoSocket::open(to, source, dev)).map_err(|e| with_context(e, &format!("ping {to}")))?;
     let mut outcome = PingOutcome { sent: 0, received: 0, error: None };
     for i in 0..count {
         // Requests are settled one at a time, so sequence numbers may wrap.
@@ -112,7 +119,7 @@ struct EchoSocket {
 
 impl EchoSocket {
     /// Open the socket; to be called on a thread inside the namespace.
-    fn open(to: IpAddr, source: Option<IpAddr>) -> io::Result<EchoSocket> {
+    fn open(to: IpAddr, source: Option<IpAddr>, dev: Option<&str>) -> io::Result<EchoSocket> {
         let v6 = to.is_ipv6();
         let (domain, protocol) = if v6 { (Domain::IPV6, Protocol::ICMPV6) } else { (Domain::IPV4, Protocol::ICMPV4) };
         let (socket, raw) = match Socket::new(domain, Type::DGRAM, Some(protocol)) {
@@ -128,13 +135,22 @@ impl EchoSocket {
         } else {
             setsockopt(&socket, sockopt::Ipv4RecvErr, &true)?;
         }
-        if let Some(source) = source {
+        if let Some(dev) = dev {
+            socket.bind_device(Some(dev.as_bytes())).map_err(|e| with_context(e, &format!("bind to device {dev}")))?;
+        }
+        // Binding a datagram ICMP socket to a "port" chooses its echo identifier: a
+        // fixed one keeps captures and reports identical from run to run. Pings of
+        // one node run one at a time, and nodes are separate namespaces.
+        let id = ECHO_IDENTIFIER;
+        if source.is_some() || !raw {
+            let local = source.unwrap_or(if v6 { Ipv6Addr::UNSPECIFIED.into() } else { Ipv4Addr::UNSPECIFIED.into() });
+            let port = if raw { 0 } else { id };
             socket
-                .bind(&SocketAddr::new(source, 0).into())
-                .map_err(|e| with_context(e, &format!("bind to {source}")))?;
+                .bind(&SocketAddr::new(local, port).into())
+                .map_err(|e| with_context(e, &format!("bind to {local}")))?;
         }
         socket.set_nonblocking(true)?;
-        Ok(EchoSocket { socket, to: SocketAddr::new(to, 0).into(), v6, raw, id: next_identifier() })
+        Ok(EchoSocket { socket, to: SocketAddr::new(to, 0).into(), v6, raw, id })
     }
 
     /// Send request `seq` and wait for its reply, an error about it, or the timeout.
@@ -254,10 +270,8 @@ fn echo_fields(icmp: &[u8]) -> Option<(u8, u16, u16)> {
 
 /// Identifiers for raw-socket pings: distinct between concurrent pings of this process
 /// and offset from its pid, which is what `ping(8)` processes would use.
-fn next_identifier() -> u16 {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    (std::process::id() as u16).wrapping_add(0x4e52).wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))
-}
+/// Echo identifier of every request ("NR").
+const ECHO_IDENTIFIER: u16 = 0x4e52;
 
 /// An error from a socket's error queue (`IP_RECVERR`).
 struct QueuedError {
@@ -567,25 +581,25 @@ mod tests {
     fn ping_across_a_veth_is_answered_at_once() {
         needs_root!();
         let (a, b) = pair(true);
-        let (outcome, took) = timed(|| ping(&a, B4, None, 1, PATIENT).unwrap());
+        let (outcome, took) = timed(|| ping(&a, B4, None, None, 1, PATIENT).unwrap());
         assert_eq!(outcome, answered(1));
         assert!(took < Duration::from_millis(50), "{took:?}");
-        assert_eq!(ping(&b, A4, Some(B4), 3, PATIENT).unwrap(), answered(3));
+        assert_eq!(ping(&b, A4, Some(B4), None, 3, PATIENT).unwrap(), answered(3));
     }
 
     #[test]
     fn ping_over_ipv6() {
         needs_root!();
         let (a, b) = pair(true);
-        assert_eq!(ping(&a, B6, None, 2, PATIENT).unwrap(), answered(2));
-        assert_eq!(ping(&b, A6, Some(B6), 1, PATIENT).unwrap(), answered(1));
+        assert_eq!(ping(&a, B6, None, None, 2, PATIENT).unwrap(), answered(2));
+        assert_eq!(ping(&b, A6, Some(B6), None, 1, PATIENT).unwrap(), answered(1));
     }
 
     #[test]
     fn ping_without_a_route_fails_at_once() {
         needs_root!();
         let (a, _b) = pair(true);
-        let (outcome, took) = timed(|| ping(&a, "10.99.0.1".parse().unwrap(), None, 2, PATIENT).unwrap());
+        let (outcome, took) = timed(|| ping(&a, "10.99.0.1".parse().unwrap(), None, None, 2, PATIENT).unwrap());
         let error = Some("Network is unreachable (ENETUNREACH)".to_string());
         assert_eq!(outcome, PingOutcome { sent: 0, received: 0, error });
         assert!(took < Duration::from_millis(10), "{took:?}");
@@ -595,7 +609,7 @@ mod tests {
     fn ping_to_a_silent_neighbour_waits_for_the_deadline() {
         needs_root!();
         let (a, _b) = pair(true);
-        let (outcome, took) = timed(|| ping(&a, "10.0.0.77".parse().unwrap(), None, 1, SHORT).unwrap());
+        let (outcome, took) = timed(|| ping(&a, "10.0.0.77".parse().unwrap(), None, None, 1, SHORT).unwrap());
         let error = Some("no reply within 200ms".to_string());
         assert_eq!(outcome, PingOutcome { sent: 1, received: 0, error });
         assert!(took >= SHORT && took < SECOND, "{took:?}");
@@ -609,7 +623,7 @@ mod tests {
         baseline::write(&b, "net.ipv4.conf.all.forwarding", "1").unwrap();
         sh(&b, "ip route add unreachable 10.60.0.0/16");
         sh(&a, "ip route add 10.60.0.0/16 via 10.0.0.2");
-        let (outcome, took) = timed(|| ping(&a, "10.60.0.1".parse().unwrap(), None, 1, PATIENT).unwrap());
+        let (outcome, took) = timed(|| ping(&a, "10.60.0.1".parse().unwrap(), None, None, 1, PATIENT).unwrap());
         let error = Some("No route to host (EHOSTUNREACH) from 10.0.0.2 (ICMP type 3 code 1)".to_string());
         assert_eq!(outcome, PingOutcome { sent: 1, received: 0, error });
         assert!(took < Duration::from_millis(100), "{took:?}");
@@ -622,9 +636,9 @@ mod tests {
         sh(&a, "ip link set lo down");
         // The request goes out to lo, which drops it: no error, only silence.
         let error = Some("no reply within 200ms".to_string());
-        assert_eq!(ping(&a, A4, None, 1, SHORT).unwrap(), PingOutcome { sent: 1, received: 0, error });
+        assert_eq!(ping(&a, A4, None, None, 1, SHORT).unwrap(), PingOutcome { sent: 1, received: 0, error });
         sh(&a, "ip link set lo up");
-        assert_eq!(ping(&a, A4, None, 1, PATIENT).unwrap(), answered(1));
+        assert_eq!(ping(&a, A4, None, None, 1, PATIENT).unwrap(), answered(1));
     }
 
     #[test]
@@ -633,10 +647,10 @@ mod tests {
         // No baseline: ping_group_range keeps the kernel default, which allows nobody.
         let (a, b) = pair(false);
         assert_eq!(baseline::read(&a, "net.ipv4.ping_group_range").unwrap(), "1 0");
-        assert_eq!(ping(&a, B4, None, 2, PATIENT).unwrap(), answered(2));
-        assert_eq!(ping(&b, A6, None, 2, PATIENT).unwrap(), answered(2));
-        assert_eq!(ping(&a, A4, None, 1, PATIENT).unwrap(), answered(1), "own address: skip our own request");
-        let outcome = ping(&a, "10.0.0.77".parse().unwrap(), None, 1, SHORT).unwrap();
+        assert_eq!(ping(&a, B4, None, None, 2, PATIENT).unwrap(), answered(2));
+        assert_eq!(ping(&b, A6, None, None, 2, PATIENT).unwrap(), answered(2));
+        assert_eq!(ping(&a, A4, None, None, 1, PATIENT).unwrap(), answered(1), "own address: skip our own request");
+        let outcome = ping(&a, "10.0.0.77".parse().unwrap(), None, None, 1, SHORT).unwrap();
         assert_eq!(outcome.error.as_deref(), Some("no reply within 200ms"));
     }
 
@@ -644,7 +658,7 @@ mod tests {
     fn ping_rejects_mixed_families() {
         needs_root!();
         let ns = Netns::new().unwrap();
-        let err = ping(&ns, B6, Some(A4), 1, SHORT).unwrap_err();
+        let err = ping(&ns, B6, Some(A4), None, 1, SHORT).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 

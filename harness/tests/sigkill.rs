@@ -70,7 +70,7 @@ fn sigkill_of_a_running_scenario_leaves_nothing_behind() {
         &scenario,
         format!(
             "nodes:\n  a: {{}}\n  b: {{}}\nlinks:\n  - veth: [a:eth0 10.9.0.1/24, b:eth0 10.9.0.2/24]\n\
-             expect:\n  - ping: {{from: a, to: 10.9.0.2}}\n  - command: {{on: b, run: \"touch {} && sleep 120\"}}\n",
+             expect:\n  - ping: {{from: a, to: 10.9.0.2}}\n  - command: {{on: b, run: \"(sleep 120 &) ; touch {} && sleep 120\"}}\n",
             marker.display()
         ),
     )
