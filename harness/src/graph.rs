@@ -7,6 +7,8 @@
 //! output is byte-for-byte deterministic: the pictures under `docs/` are checked in
 //! and a test fails when one is out of date.
 
+#[cfg(test)]
+mod docs;
 mod dot;
 mod layout;
 mod mermaid;
