@@ -114,6 +114,11 @@ fn with_scenarios(paths: &[PathBuf], command: impl FnOnce(&[Discovered]) -> Exit
     }
 }
 
+/// `1 scenario`, `2 scenarios`.
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
 fn usage_error(message: &str) -> ExitCode {
     eprintln!("netrig: {message}");
     ExitCode::from(USAGE_ERROR)

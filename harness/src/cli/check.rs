@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use super::plural;
 use crate::load;
 use crate::runner::Discovered;
 
@@ -15,7 +16,6 @@ pub fn check(found: &[Discovered]) -> ExitCode {
             problems += diagnostics.0.len();
         }
     }
-    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     println!(
         "checked {}: {} valid, {} invalid ({})",
         plural(found.len(), "scenario"),

@@ -7,6 +7,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
+use super::plural;
 use super::results::{ScenarioResult, Summary, Verdict};
 
 pub struct Progress {
@@ -53,7 +54,9 @@ impl Progress {
             Verdict::Invalid => ("INVALID", "31"),
         };
         let word = self.paint(word, colour);
-        let _ = writeln!(self.out, "{word} {} ({})", r.name, seconds(r.duration));
+        // An invalid file never ran: no time to show.
+        let time = if r.verdict == Verdict::Invalid { String::new() } else { format!(" ({})", seconds(r.duration)) };
+        let _ = writeln!(self.out, "{word} {}{time}", r.name);
         if let (Some(message), false) = (&r.message, r.verdict == Verdict::Passed) {
             for line in message.trim_end().lines() {
                 let _ = writeln!(self.out, "    {line}");
@@ -64,7 +67,7 @@ impl Progress {
 
     /// The closing lines: wall time, then `N passed, N failed, N skipped`.
     pub fn summary(&mut self, summary: &Summary, elapsed: Duration) {
-        let _ = writeln!(self.out, "\nran {} scenario(s) in {}", self.total, seconds(elapsed));
+        let _ = writeln!(self.out, "\nran {} in {}", plural(self.total, "scenario"), seconds(elapsed));
         let colour = if summary.all_passed() { "32" } else { "31" };
         let line = self.paint(&summary.to_string(), colour);
         let _ = writeln!(self.out, "{line}");

@@ -86,7 +86,7 @@ fn labels(s: &Scenario) -> BTreeSet<String> {
         labels.insert(name.clone());
         let devices = node.bridges.keys().chain(node.vxlans.keys()).chain(node.macvlans.keys()).chain(node.taps.keys());
         labels.extend(devices.chain(node.interfaces.keys()).cloned());
-        let addresses = node.bridges.values().flat_map(|b| &b.addresses)
+        let addresses = (node.bridges.values().flat_map(|b| &b.addresses))
             .chain(node.vxlans.values().flat_map(|v| &v.addresses))
             .chain(node.macvlans.values().flat_map(|m| &m.addresses))
             .chain(node.taps.values().flat_map(|t| &t.addresses))

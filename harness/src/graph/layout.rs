@@ -145,7 +145,7 @@ pub fn layout(diagram: &Diagram) -> Layout {
         }
         top = group.iter().map(|&n| boxes[n].y + boxes[n].h).max().unwrap_or(top) + ROW_GAP;
     }
-    let content_height = top - ROW_GAP;
+    let content_height = (top - ROW_GAP).max(0);
     for b in &mut boxes {
         for c in &mut b.chips {
             c.x += b.x;
