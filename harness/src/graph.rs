@@ -41,15 +41,6 @@ impl Format {
         }
     }
 
-    /// The usual file extension for this format.
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Svg => "svg",
-            Format::Mermaid => "mmd",
-            Format::Dot => "dot",
-        }
-    }
-
     /// The format a file name asks for (`topo.svg`, `topo.mmd`, `topo.gv`).
     pub fn from_path(path: &Path) -> Option<Format> {
         match path.extension()?.to_str()? {
@@ -259,8 +250,8 @@ fn node_box(scenario: &Scenario, name: &str, node: &Node) -> NodeBox {
         };
         add(dev, kind, addresses(&t.addresses), common_details(t.mtu, t.state), t.master.as_deref().map(String::as_str));
     }
-    let lo_settings = node.interfaces.get("lo");
-    if node.lo == LinkState::Down || lo_settings.is_some() {
+    // Every node has `lo`: drawn only when the scenario makes it matter.
+    if node.lo == LinkState::Down || node.interfaces.contains_key("lo") {
         add("lo", DeviceKind::Loopback, Vec::new(), common_details(None, node.lo), None);
     }
     // `interfaces:` adds settings to devices defined above (typically veth ends).

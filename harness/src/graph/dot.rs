@@ -8,7 +8,7 @@ use super::{Device, DeviceId, DeviceKind, Diagram};
 pub fn render(diagram: &Diagram) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "graph {} {{", quote(&diagram.title));
-    out.push_str("  rankdir=LR;\n  compound=true;\n");
+    out.push_str("  rankdir=LR;\n  compound=true;\n  fontname=\"monospace\";\n");
     out.push_str("  node [shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\", fontname=\"monospace\", fontsize=10];\n");
     out.push_str("  edge [fontname=\"monospace\", fontsize=9];\n");
     for (n, node) in diagram.nodes.iter().enumerate() {

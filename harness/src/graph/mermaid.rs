@@ -5,17 +5,19 @@ use std::fmt::Write as _;
 use super::{Device, DeviceId, DeviceKind, Diagram};
 
 pub fn render(diagram: &Diagram) -> String {
-    let mut out = format!("---\ntitle: {}\n---\nflowchart LR\n", label_text(&diagram.title));
+    // A JSON string is a valid YAML scalar, whatever the title holds.
+    let title = serde_json::to_string(&diagram.title).expect("a string serializes");
+    let mut out = format!("---\ntitle: {title}\n---\nflowchart LR\n");
     for (n, node) in diagram.nodes.iter().enumerate() {
-        let mut title = node.name.clone();
+        let mut title = text(&node.name);
         for note in &node.notes {
-            let _ = write!(title, "<br/><small>{note}</small>");
+            let _ = write!(title, "<br/><small>{}</small>", text(note));
         }
-        let _ = writeln!(out, "  subgraph n{n}[\"{}\"]", label_text(&title));
+        let _ = writeln!(out, "  subgraph n{n}[\"{title}\"]");
         out.push_str("    direction TB\n");
         for (i, d) in node.devices.iter().enumerate() {
             let (open, close) = brackets(d.kind);
-            let _ = writeln!(out, "    {}{open}\"{}\"{close}", id(DeviceId { node: n, device: i }), label_text(&device_label(d)));
+            let _ = writeln!(out, "    {}{open}\"{}\"{close}", id(DeviceId { node: n, device: i }), device_label(d));
         }
         for (i, d) in node.devices.iter().enumerate() {
             if let Some(bridge) = d.master {
@@ -25,7 +27,7 @@ pub fn render(diagram: &Diagram) -> String {
         out.push_str("  end\n");
     }
     for w in &diagram.wires {
-        let _ = writeln!(out, "  {} ---|\"{}\"| {}", id(w.ends[0]), label_text(&w.label), id(w.ends[1]));
+        let _ = writeln!(out, "  {} ---|\"{}\"| {}", id(w.ends[0]), text(&w.label), id(w.ends[1]));
     }
     out
 }
@@ -35,10 +37,11 @@ fn id(d: DeviceId) -> String {
     format!("n{}d{}", d.node, d.device)
 }
 
+/// Name in bold, then addresses, then details in small print.
 fn device_label(d: &Device) -> String {
-    let mut lines = vec![format!("<b>{}</b> {}", d.name, d.kind.word())];
-    lines.extend(d.addresses.iter().cloned());
-    lines.extend(d.details.iter().map(|l| format!("<small>{l}</small>")));
+    let mut lines = vec![format!("<b>{}</b> {}", text(&d.name), d.kind.word())];
+    lines.extend(d.addresses.iter().map(|a| text(a)));
+    lines.extend(d.details.iter().map(|l| format!("<small>{}</small>", text(l))));
     lines.join("<br/>")
 }
 
@@ -51,15 +54,16 @@ fn brackets(kind: DeviceKind) -> (&'static str, &'static str) {
     }
 }
 
-/// Text inside a quoted Mermaid label: `"` would end it, `#` starts an entity.
-fn label_text(text: &str) -> String {
-    text.replace('#', "#35;").replace('"', "#quot;")
+/// Scenario text inside a quoted Mermaid label, which Mermaid reads as HTML: `"`
+/// would end the label, `#` starts an entity code, `<` and `>` would be markup.
+fn text(s: &str) -> String {
+    s.replace('#', "#35;").replace('"', "#quot;").replace('<', "#lt;").replace('>', "#gt;")
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn quotes_cannot_end_a_label() {
-        assert_eq!(super::label_text(r#"say "hi" #1"#), "say #quot;hi#quot; #35;1");
+    fn scenario_text_cannot_end_a_label_or_add_markup() {
+        assert_eq!(super::text(r#"say "hi" #1 <b>"#), "say #quot;hi#quot; #35;1 #lt;b#gt;");
     }
 }
