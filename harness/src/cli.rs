@@ -27,7 +27,12 @@ pub use results::{ScenarioResult, Summary, Verdict};
 const USAGE_ERROR: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "netrig", version, about = "Linux network scenarios as tests")]
+#[command(
+    name = "netrig",
+    version,
+    about = "Linux network scenarios as tests",
+    after_help = "Exit status: 0 all passed (or valid), 1 a scenario failed or is invalid, 2 usage or privilege error."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
