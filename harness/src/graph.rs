@@ -19,6 +19,8 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
+use crate::load::{self, Diagnostic, Diagnostics, Source};
+use crate::matrix;
 use crate::model::{Iface, LinkState, Node, Scenario};
 
 /// An output format of `netrig graph`.
@@ -65,10 +67,35 @@ impl fmt::Display for Format {
     }
 }
 
-/// Draw `scenario` (already validated). `fallback_title` names it when the file has no
-/// `name:` (normally the file stem).
-pub fn render(scenario: &Scenario, fallback_title: &str, format: Format) -> String {
-    let diagram = Diagram::of(scenario, fallback_title);
+/// Draw the scenario file at `path`, as `netrig graph` does.
+pub fn render_file(path: &Path, format: Format) -> Result<String, Diagnostics> {
+    let (scenario, title) = drawable(path)?;
+    Ok(render(&scenario, &title, format))
+}
+
+/// What a picture of the file at `path` shows, and its title (`name:`, else the file
+/// stem). A `matrix:` file is drawn with its first row's values (rows change values,
+/// rarely the topology); the title names the row.
+pub fn drawable(path: &Path) -> Result<(Scenario, String), Diagnostics> {
+    let source = Source::read(path)?;
+    let Some(variant) = matrix::variants(&source)?.into_iter().next() else {
+        return Err(Diagnostics(vec![Diagnostic::new(&source, 0, 0, "matrix", "the matrix has no rows: nothing to draw")]));
+    };
+    let scenario = load::parse_and_validate(&variant.source)?;
+    let name = match &scenario.name {
+        Some(name) => name.clone(),
+        None => path.file_stem().unwrap_or_default().to_string_lossy().into_owned(),
+    };
+    let title = match &variant.label {
+        Some(row) => format!("{name} [{row}]"),
+        None => name,
+    };
+    Ok((scenario, title))
+}
+
+/// Draw `scenario` (already validated) under `title`.
+pub fn render(scenario: &Scenario, title: &str, format: Format) -> String {
+    let diagram = Diagram::of(scenario, title);
     match format {
         Format::Svg => svg::render(&diagram),
         Format::Mermaid => mermaid::render(&diagram),
@@ -153,11 +180,12 @@ pub struct DeviceId {
 
 impl Diagram {
     /// Reduce a validated scenario to what its pictures show.
-    pub fn of(scenario: &Scenario, fallback_title: &str) -> Diagram {
+    pub fn of(scenario: &Scenario, title: &str) -> Diagram {
         // Declaration order reads the way the author laid the topology out; `Loc`
-        // remembers it although the model keeps nodes in a map.
+        // remembers it although the model keeps nodes in a map. The scenario's own
+        // nodes come first, then those of included fixtures.
         let mut order: Vec<(&String, &crate::model::Loc<Node>)> = scenario.nodes.iter().collect();
-        order.sort_by_key(|(name, node)| (node.line, node.column, name.as_str()));
+        order.sort_by_key(|(name, node)| (node.source, node.line, node.column, name.as_str()));
 
         let mut nodes = Vec::new();
         let mut index_of = BTreeMap::new();
@@ -180,7 +208,7 @@ impl Diagram {
             wires.push(Wire { ends: [end(0), end(1)], label });
         }
         Diagram {
-            title: scenario.name.clone().unwrap_or_else(|| fallback_title.to_string()),
+            title: title.to_string(),
             about: scenario.about.as_ref().map(|a| a.split_whitespace().collect::<Vec<_>>().join(" ")),
             nodes,
             wires,

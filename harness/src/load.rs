@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::model::Scenario;
-use crate::validate;
+use crate::{include, validate};
 
 /// One problem in a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,20 +100,30 @@ pub fn load(path: &Path) -> Result<Scenario, Diagnostics> {
     parse_and_validate(&Source::read(path)?)
 }
 
-/// Parse and validate scenario text; nothing is built unless this succeeds.
+/// Parse, resolve includes and validate scenario text; nothing is built unless this
+/// succeeds.
 pub fn parse_and_validate(source: &Source) -> Result<Scenario, Diagnostics> {
-    let scenario = parse(source).map_err(|d| Diagnostics(vec![d]))?;
-    let problems = validate::validate(&scenario, source);
+    let mut scenario = parse(source).map_err(|d| Diagnostics(vec![d]))?;
+    let mut sources = vec![source.clone()];
+    include::resolve(&mut scenario, &mut sources)?;
+    let problems = validate::validate(&scenario, &sources);
     if problems.is_empty() { Ok(scenario) } else { Err(Diagnostics(problems)) }
 }
 
-/// Deserialize only (the YAML layer's checks).
+/// Deserialize a scenario file only (the YAML layer's checks).
 pub fn parse(source: &Source) -> Result<Scenario, Diagnostic> {
+    parse_as(source, 0)
+}
+
+/// Deserialize `source` as `T`, marking locations as coming from source number `id`.
+pub fn parse_as<T: serde::de::DeserializeOwned>(source: &Source, id: usize) -> Result<T, Diagnostic> {
     let mut key = String::new();
-    let parsed = serde_saphyr::with_deserializer_from_str(&source.text, |de| {
-        serde_path_to_error::deserialize::<_, Scenario>(de).map_err(|e| {
-            key = clean_key_path(&e.path().to_string());
-            e.into_inner()
+    let parsed = crate::location::reading_source(id, || {
+        serde_saphyr::with_deserializer_from_str(&source.text, |de| {
+            serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
+                key = clean_key_path(&e.path().to_string());
+                e.into_inner()
+            })
         })
     });
     parsed.map_err(|e| {

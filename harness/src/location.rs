@@ -8,7 +8,7 @@ use std::ops::Deref;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer};
 
-/// A value and its 1-based line and column in the source file.
+/// A value and its 1-based line and column in the file it was read from.
 ///
 /// Equality, ordering and hashing look at the value only, so `Loc<String>` works as a
 /// map key that still remembers where the key was written.
@@ -17,13 +17,30 @@ pub struct Loc<T> {
     pub value: T,
     pub line: u64,
     pub column: u64,
+    /// Which file: 0 is the scenario itself, higher numbers its included fixtures
+    /// (see [`reading_source`]).
+    pub source: usize,
 }
 
 impl<T> Loc<T> {
-    /// A value with no known location (built in code, e.g. by a fixture).
+    /// A value with no known location (built in code).
     pub fn unplaced(value: T) -> Self {
-        Loc { value, line: 0, column: 0 }
+        Loc { value, line: 0, column: 0, source: 0 }
     }
+}
+
+thread_local! {
+    static SOURCE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Deserialize with every [`Loc`] marked as coming from source number `id`. The YAML
+/// layer knows lines but not files; a scenario and the fixtures it includes are parsed
+/// one after the other, so the file is carried here, on the parsing thread.
+pub fn reading_source<T>(id: usize, parse: impl FnOnce() -> T) -> T {
+    let previous = SOURCE.replace(id);
+    let result = parse();
+    SOURCE.set(previous);
+    result
 }
 
 impl<T> Deref for Loc<T> {
@@ -67,6 +84,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Loc<T> {
             value: spanned.value,
             line: spanned.referenced.line(),
             column: spanned.referenced.column(),
+            source: SOURCE.get(),
         })
     }
 }

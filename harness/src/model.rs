@@ -34,6 +34,9 @@ pub struct Scenario {
     /// The whole scenario is expected to fail (a known bug): the reason or a link.
     #[serde(default)]
     pub xfail: Option<String>,
+    /// Fragments from `fixtures/` merged into this scenario, with parameters.
+    #[serde(default)]
+    pub include: Vec<crate::include::Include>,
     /// Network namespaces, by name. Every node is a namespace created by the run.
     #[serde(default)]
     pub nodes: BTreeMap<String, Loc<Node>>,
@@ -46,6 +49,33 @@ pub struct Scenario {
     /// Ordered steps: actions that change the topology, then assertions.
     #[serde(default)]
     pub steps: Vec<Step>,
+    /// Run the scenario once per row, with `${name}` replaced by the row's values.
+    #[serde(default)]
+    pub matrix: Option<crate::matrix::Matrix>,
+    /// What the snapshotted report contains.
+    #[serde(default)]
+    pub report: ReportOptions,
+}
+
+/// Parts of the normalized report a scenario keeps in its snapshot.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportOptions {
+    /// Snapshot the report at all (default true).
+    #[serde(default = "yes")]
+    pub snapshot: bool,
+    /// The topology as the kernel reports it after the build (default true).
+    #[serde(default = "yes")]
+    pub topology: bool,
+    /// Decoded packet summaries per captured interface (default true).
+    #[serde(default = "yes")]
+    pub packets: bool,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions { snapshot: true, topology: true, packets: true }
+    }
 }
 
 /// One network namespace and what lives in it.
@@ -430,6 +460,9 @@ pub struct RunAction {
 
 /// One assertion. Every kind accepts `xfail: "reason"`: the assertion is expected
 /// not to hold (a known bug); it then passes while failing and fails when it holds.
+// Checks are parsed once and never moved in a hot path: the size spread between
+// variants costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Check {

@@ -191,7 +191,7 @@ fn play_step(topology: &Topology, rt: &tokio::runtime::Runtime, step: &Step, lab
     played.report.packets = played
         .captured
         .iter()
-        .map(|(iface, packets)| (iface.to_string(), packets.iter().map(|p| summarize(p)).collect()))
+        .map(|(iface, packets)| (iface.to_string(), packets.iter().map(summarize).collect()))
         .collect();
     played
 }

@@ -5,20 +5,41 @@ use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
-use crate::load;
+use crate::load::{self, Diagnostics};
+use crate::matrix::{self, Variant};
+use crate::model::Scenario;
 use crate::run::{self, Outcome, RunOptions};
 
-/// A scenario file and the test name it gets.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// One test: a scenario file, or one row of its matrix.
+#[derive(Debug, Clone)]
 pub struct Discovered {
-    /// e.g. `seeds::docker_bridge_nat` for `scenarios/seeds/docker-bridge-nat.yaml`.
+    /// e.g. `seeds::docker_bridge_nat` for `scenarios/seeds/docker-bridge-nat.yaml`,
+    /// `sysctl::ip_forward[ip_forward=0]` for a matrix row.
     pub name: String,
     pub path: PathBuf,
+    /// The row's text, or why the file could not be split into rows.
+    pub variant: Result<Variant, Diagnostics>,
 }
 
-/// Every `*.yaml` / `*.yml` under `root`, sorted by test name.
+impl Discovered {
+    /// Parse and validate this test's scenario.
+    pub fn load(&self) -> Result<Scenario, Diagnostics> {
+        load::parse_and_validate(&self.variant.as_ref().map_err(Clone::clone)?.source)
+    }
+
+    /// The snapshot name: the file stem, plus the row's values for a matrix row.
+    pub fn snapshot_name(&self) -> String {
+        let stem = self.path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        match self.variant.as_ref().ok().and_then(|v| v.label.as_ref()) {
+            Some(label) => format!("{stem}@{label}"),
+            None => stem,
+        }
+    }
+}
+
+/// Every `*.yaml` / `*.yml` under `root`, one entry per matrix row, sorted by name.
 pub fn discover(root: &Path) -> std::io::Result<Vec<Discovered>> {
-    let mut found = Vec::new();
+    let mut files = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir)? {
@@ -26,26 +47,28 @@ pub fn discover(root: &Path) -> std::io::Result<Vec<Discovered>> {
             if path.is_dir() {
                 dirs.push(path);
             } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
-                let name = test_name(path.strip_prefix(root).unwrap_or(&path));
-                found.push(Discovered { name, path });
+                files.push(path);
             }
         }
     }
-    found.sort();
+    let mut found: Vec<Discovered> = files
+        .into_iter()
+        .flat_map(|path| expand(test_name(path.strip_prefix(root).unwrap_or(&path)), path))
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(found)
 }
 
-/// The scenarios a command line names: files as given (named by their file name),
-/// directories searched with [`discover`]. Each file once, in the order named.
-/// A path that does not exist is an error (a typo, not an empty suite).
+/// The tests a command line names: files as given (named by their file name, one
+/// test per matrix row), directories searched with [`discover`]. Each file once, in
+/// the order named. A path that does not exist is an error (a typo, not an empty suite).
 pub fn collect(paths: &[PathBuf]) -> Result<Vec<Discovered>, String> {
     let mut found: Vec<Discovered> = Vec::new();
     for path in paths {
         let mut more = if path.is_dir() {
             discover(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
         } else if path.exists() {
-            let name = test_name(Path::new(path.file_name().unwrap_or_default()));
-            vec![Discovered { name, path: path.clone() }]
+            expand(test_name(Path::new(path.file_name().unwrap_or_default())), path.clone())
         } else {
             return Err(format!("{}: no such file or directory", path.display()));
         };
@@ -53,6 +76,26 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<Discovered>, String> {
         found.append(&mut more);
     }
     Ok(found)
+}
+
+/// The tests of one file: one per matrix row (a file that cannot be read or split
+/// is still one test, which fails with the diagnostics).
+pub fn expand(name: String, path: PathBuf) -> Vec<Discovered> {
+    let variants = load::Source::read(&path).and_then(|source| matrix::variants(&source));
+    match variants {
+        Ok(variants) => variants
+            .into_iter()
+            .map(|v| Discovered {
+                name: match &v.label {
+                    Some(label) => format!("{name}[{label}]"),
+                    None => name.clone(),
+                },
+                path: path.clone(),
+                variant: Ok(v),
+            })
+            .collect(),
+        Err(d) => vec![Discovered { name, path, variant: Err(d) }],
+    }
 }
 
 /// `seeds/docker-bridge-nat.yaml` → `seeds::docker_bridge_nat`.
@@ -90,14 +133,15 @@ pub fn trials(found: &[Discovered]) -> Vec<Trial> {
     found
         .iter()
         .map(|d| {
-            let (name, path) = (d.name.clone(), d.path.clone());
-            Trial::ignorable_test(d.name.clone(), move || run_trial(&name, &path)).with_kind("scenario")
+            let d = d.clone();
+            Trial::ignorable_test(d.name.clone(), move || run_trial(&d)).with_kind("scenario")
         })
         .collect()
 }
 
-fn run_trial(name: &str, path: &Path) -> Result<Completion, Failed> {
-    let scenario = load::load(path).map_err(|d| Failed::from(d.to_string()))?;
+fn run_trial(test: &Discovered) -> Result<Completion, Failed> {
+    let (name, path) = (&test.name, &test.path);
+    let scenario = test.load().map_err(|d| Failed::from(d.to_string()))?;
     if let Some(reason) = missing_privilege() {
         return Ok(Completion::ignored_with(reason));
     }
@@ -106,10 +150,47 @@ fn run_trial(name: &str, path: &Path) -> Result<Completion, Failed> {
         keep_pcaps: std::env::var_os("NETRIG_KEEP_PCAPS").is_some(),
     };
     match run::run(&scenario, path, &options) {
-        Outcome::Passed(_) => Ok(Completion::Completed),
+        Outcome::Passed(report) => {
+            if scenario.report.snapshot {
+                snapshot(path, &test.snapshot_name(), &report)?;
+            }
+            Ok(Completion::Completed)
+        }
         Outcome::Skipped(reason) => Ok(Completion::ignored_with(reason)),
         Outcome::Failed { message, .. } => Err(message.into()),
     }
+}
+
+/// Where the snapshot of a scenario lives: `snapshots/` mirrors `scenarios/`.
+pub fn snapshot_dir(scenario: &Path) -> PathBuf {
+    let root = workspace_root();
+    let relative = scenario
+        .strip_prefix(root.join("scenarios"))
+        .ok()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    root.join("snapshots").join(relative)
+}
+
+/// Compare the report with its committed snapshot (insta: `cargo insta review`,
+/// `INSTA_UPDATE=always`, and under `CI=true` nothing is written).
+fn snapshot(path: &Path, name: &str, report: &crate::report::Report) -> Result<(), Failed> {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(snapshot_dir(path));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_input_file(path);
+    settings.set_omit_expression(true);
+    let compared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        settings.bind(|| insta::assert_yaml_snapshot!(name, report));
+    }));
+    compared.map_err(|_| {
+        Failed::from(format!(
+            "{}: the report differs from snapshots/…/{name}.snap (diff above); \
+             if the change is intended: `cargo insta review` or INSTA_UPDATE=always",
+            path.display()
+        ))
+    })
 }
 
 /// `main` of the `scenarios` test target.
@@ -143,9 +224,10 @@ mod tests {
         for f in ["b/z.yaml", "a.yml", "notes.txt"] {
             std::fs::write(dir.join(f), "nodes: {}\n").unwrap();
         }
+        std::fs::write(dir.join("m.yaml"), "matrix:\n  x: [1, 2]\nname: ${x}\n").unwrap();
         let names: Vec<String> = discover(&dir).unwrap().into_iter().map(|d| d.name).collect();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(names, ["a", "b::z"]);
+        assert_eq!(names, ["a", "b::z", "m[x=1]", "m[x=2]"]);
     }
 
     #[test]

@@ -12,9 +12,10 @@ use crate::load::{Diagnostic, Source};
 use crate::model::*;
 use crate::syntax::check_ifname;
 
-/// Every problem found; empty means the scenario may be built.
-pub fn validate(scenario: &Scenario, source: &Source) -> Vec<Diagnostic> {
-    let mut v = Validator { source, problems: Vec::new(), ifaces: BTreeMap::new(), scenario };
+/// Every problem found; empty means the scenario may be built. `sources` are the
+/// scenario file (first) and the fixtures it included, in the order of [`Loc::source`].
+pub fn validate(scenario: &Scenario, sources: &[Source]) -> Vec<Diagnostic> {
+    let mut v = Validator { sources, problems: Vec::new(), ifaces: BTreeMap::new(), scenario };
     v.collect_interfaces();
     v.check_nodes();
     v.check_addresses();
@@ -33,22 +34,25 @@ pub fn validate(scenario: &Scenario, source: &Source) -> Vec<Diagnostic> {
 struct IfaceDef {
     kind: &'static str,
     key: String,
-    at: (u64, u64),
+    /// (source, line, column)
+    at: (usize, u64, u64),
 }
 
-/// A place in the file: line, column and key path.
+/// A place: which file, line, column and key path.
+#[derive(Clone, Copy)]
 struct At<'k> {
+    source: usize,
     line: u64,
     column: u64,
     key: &'k str,
 }
 
 fn at<'k, T>(loc: &Loc<T>, key: &'k str) -> At<'k> {
-    At { line: loc.line, column: loc.column, key }
+    At { source: loc.source, line: loc.line, column: loc.column, key }
 }
 
 struct Validator<'a> {
-    source: &'a Source,
+    sources: &'a [Source],
     scenario: &'a Scenario,
     problems: Vec<Diagnostic>,
     /// (node, interface) → its definition.
@@ -57,14 +61,15 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn problem(&mut self, at: At<'_>, message: impl Into<String>) {
-        self.problems.push(Diagnostic::new(self.source, at.line, at.column, at.key, message));
+        let source = &self.sources[at.source.min(self.sources.len() - 1)];
+        self.problems.push(Diagnostic::new(source, at.line, at.column, at.key, message));
     }
 
     /// Register every interface a node will have, reporting bad and duplicate names.
     fn collect_interfaces(&mut self) {
         let s = self.scenario;
         for (name, node) in &s.nodes {
-            self.define(name, "lo", "loopback", format!("nodes.{name}"), (0, 0));
+            self.define(name, "lo", "loopback", format!("nodes.{name}"), (node.source, node.line, node.column));
             let devices = [
                 ("bridge", "bridges", node.bridges.keys().collect::<Vec<_>>()),
                 ("vxlan", "vxlans", node.vxlans.keys().collect()),
@@ -77,7 +82,7 @@ impl Validator<'_> {
                     if let Err(e) = check_ifname(dev) {
                         self.problem(at(node, &key), e);
                     }
-                    self.define(name, dev, kind, key, (node.line, node.column));
+                    self.define(name, dev, kind, key, (node.source, node.line, node.column));
                 }
             }
         }
@@ -89,19 +94,19 @@ impl Validator<'_> {
                     self.problem(at(end, &key), msg);
                     continue;
                 }
-                self.define(&end.at.node, &end.at.iface, "veth", key, (end.line, end.column));
+                self.define(&end.at.node, &end.at.iface, "veth", key, (end.source, end.line, end.column));
             }
         }
     }
 
-    fn define(&mut self, node: &str, iface: &str, kind: &'static str, key: String, at_: (u64, u64)) {
+    fn define(&mut self, node: &str, iface: &str, kind: &'static str, key: String, at_: (usize, u64, u64)) {
         let id = (node.to_string(), iface.to_string());
         if let Some(first) = self.ifaces.get(&id) {
             let message = format!(
                 "interface `{iface}` is defined twice in node `{node}` (first as {} at {}, line {})",
-                first.kind, first.key, first.at.0
+                first.kind, first.key, first.at.1
             );
-            self.problem(At { line: at_.0, column: at_.1, key: &key }, message);
+            self.problem(At { source: at_.0, line: at_.1, column: at_.2, key: &key }, message);
             return;
         }
         self.ifaces.insert(id, IfaceDef { kind, key, at: at_ });
@@ -246,13 +251,13 @@ impl Validator<'_> {
         let s = self.scenario;
         // (node, iface, address, where)
         let mut assigned: Vec<(String, String, IpAddr, At<'static>, String)> = Vec::new();
-        let mut add = |node: &str, iface: &str, ip: IpAddr, line: u64, column: u64, key: String| {
-            assigned.push((node.into(), iface.into(), ip, At { line, column, key: "" }, key));
+        let mut add = |node: &str, iface: &str, ip: IpAddr, place: At<'static>, key: String| {
+            assigned.push((node.into(), iface.into(), ip, place, key));
         };
         for (i, link) in s.links.iter().enumerate() {
             for (e, end) in link.veth.iter().enumerate() {
                 for a in &end.addresses {
-                    add(&end.at.node, &end.at.iface, a.addr(), end.line, end.column, format!("links[{i}].veth[{e}]"));
+                    add(&end.at.node, &end.at.iface, a.addr(), at(end, ""), format!("links[{i}].veth[{e}]"));
                 }
             }
         }
@@ -265,7 +270,7 @@ impl Validator<'_> {
             per_device.extend(node.interfaces.iter().map(|(d, x)| ("interfaces", d.as_str(), &x.addresses)));
             for (map, dev, addrs) in per_device {
                 for (i, a) in addrs.iter().enumerate() {
-                    add(name, dev, a.addr(), a.line, a.column, format!("nodes.{name}.{map}.{dev}.addresses[{i}]"));
+                    add(name, dev, a.addr(), at(a, ""), format!("nodes.{name}.{map}.{dev}.addresses[{i}]"));
                 }
             }
         }

@@ -3,17 +3,22 @@
 use std::process::ExitCode;
 
 use super::plural;
-use crate::load;
 use crate::runner::Discovered;
 
 pub fn check(found: &[Discovered]) -> ExitCode {
     let (mut invalid, mut problems) = (0, 0);
+    let mut previous = String::new();
     for d in found {
-        if let Err(diagnostics) = load::load(&d.path) {
-            // A blank line between diagnostics: each ends with its caret snippet.
-            eprintln!("{diagnostics}\n");
+        if let Err(diagnostics) = d.load() {
             invalid += 1;
             problems += diagnostics.0.len();
+            // The rows of a matrix file often share one problem: say it once.
+            let text = diagnostics.to_string();
+            if text != previous {
+                // A blank line between diagnostics: each ends with its caret snippet.
+                eprintln!("{text}\n");
+                previous = text;
+            }
         }
     }
     println!(

@@ -5,22 +5,19 @@ use std::process::ExitCode;
 
 use super::usage_error;
 use crate::graph::{self, Format};
-use crate::load;
 
 pub fn draw(scenario: &Path, format: Option<Format>, output: Option<&Path>) -> ExitCode {
     if !scenario.is_file() {
         return usage_error(&format!("{}: no such file", scenario.display()));
     }
     let format = format.or_else(|| output.and_then(Format::from_path)).unwrap_or(Format::Svg);
-    let parsed = match load::load(scenario) {
-        Ok(s) => s,
+    let picture = match graph::render_file(scenario, format) {
+        Ok(picture) => picture,
         Err(diagnostics) => {
             eprintln!("{diagnostics}");
             return ExitCode::FAILURE;
         }
     };
-    let stem = scenario.file_stem().unwrap_or_default().to_string_lossy();
-    let picture = graph::render(&parsed, &stem, format);
     match output {
         None => print!("{picture}"),
         Some(path) => {

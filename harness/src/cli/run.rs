@@ -9,7 +9,6 @@ use super::junit::junit_xml;
 use super::progress::Progress;
 use super::results::{ScenarioResult, Summary};
 use super::usage_error;
-use crate::load;
 use crate::run::{self, Outcome, RunOptions};
 use crate::runner::{self, Discovered};
 
@@ -22,7 +21,7 @@ pub struct Options {
 pub fn run(found: &[Discovered], options: &Options) -> ExitCode {
     // Load everything first: invalid files are reported even without privileges,
     // and nothing is built while the command line is still wrong.
-    let loaded: Vec<_> = found.iter().map(|d| (d, load::load(&d.path))).collect();
+    let loaded: Vec<_> = found.iter().map(|d| (d, d.load())).collect();
     if loaded.iter().any(|(_, l)| l.is_ok()) {
         if let Some(reason) = runner::missing_privilege() {
             return usage_error(&reason);

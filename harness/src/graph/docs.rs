@@ -9,30 +9,35 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::graph::{self, Format};
-use crate::load;
 use crate::model::Scenario;
 use crate::runner::workspace_root;
 
-/// (scenario file, its picture under docs/, the scenario).
-fn shipped() -> Vec<(PathBuf, PathBuf, Scenario)> {
-    let root = workspace_root();
-    let scenarios = root.join("scenarios");
-    let mut found = crate::runner::discover(&scenarios).expect("scenarios/ is readable");
-    found.sort_by(|a, b| a.path.cmp(&b.path));
-    found
-        .into_iter()
-        .map(|d| {
-            let relative = d.path.strip_prefix(&scenarios).expect("discovered under scenarios/");
-            let picture = root.join("docs").join(relative).with_extension("svg");
-            let scenario = load::load(&d.path).unwrap_or_else(|e| panic!("shipped scenario is invalid:\n{e}"));
-            (d.path, picture, scenario)
-        })
-        .collect()
+/// A shipped scenario file, the scenario its picture shows, and the picture.
+struct Shipped {
+    path: PathBuf,
+    /// `docs/` mirrors `scenarios/`.
+    picture: PathBuf,
+    scenario: Scenario,
+    svg: String,
 }
 
-fn draw(path: &Path, scenario: &Scenario) -> String {
-    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-    graph::render(scenario, &stem, Format::Svg)
+fn shipped() -> Vec<Shipped> {
+    let root = workspace_root();
+    let scenarios = root.join("scenarios");
+    let mut files: Vec<PathBuf> = crate::runner::discover(&scenarios).expect("scenarios/ is readable").into_iter().map(|d| d.path).collect();
+    // One picture per file, not per matrix row.
+    files.sort();
+    files.dedup();
+    files
+        .into_iter()
+        .map(|path| {
+            let relative = path.strip_prefix(&scenarios).expect("discovered under scenarios/");
+            let picture = root.join("docs").join(relative).with_extension("svg");
+            let (scenario, title) = graph::drawable(&path).unwrap_or_else(|e| panic!("shipped scenario is invalid:\n{e}"));
+            let svg = graph::render(&scenario, &title, Format::Svg);
+            Shipped { path, picture, scenario, svg }
+        })
+        .collect()
 }
 
 /// Every `*.svg` under `dir`, recursively.
@@ -52,12 +57,11 @@ fn committed_pictures_are_current() {
     let update = std::env::var_os("NETRIG_UPDATE_DOCS").is_some();
     let mut stale = Vec::new();
     let mut expected = BTreeSet::new();
-    for (path, picture, scenario) in shipped() {
-        let drawn = draw(&path, &scenario);
+    for Shipped { picture, svg, .. } in shipped() {
         if update {
             std::fs::create_dir_all(picture.parent().unwrap()).unwrap();
-            std::fs::write(&picture, &drawn).unwrap();
-        } else if std::fs::read_to_string(&picture).ok().as_deref() != Some(drawn.as_str()) {
+            std::fs::write(&picture, &svg).unwrap();
+        } else if std::fs::read_to_string(&picture).ok().as_deref() != Some(svg.as_str()) {
             stale.push(picture.display().to_string());
         }
         expected.insert(picture);
@@ -102,8 +106,7 @@ fn labels(s: &Scenario) -> BTreeSet<String> {
 
 #[test]
 fn every_picture_names_every_node_interface_and_address() {
-    for (path, _, scenario) in shipped() {
-        let svg = draw(&path, &scenario);
+    for Shipped { path, scenario, svg, .. } in shipped() {
         let texts: BTreeSet<&str> = svg
             .lines()
             .filter_map(|l| l.strip_suffix("</text>").and_then(|l| l.rsplit_once('>')).map(|(_, text)| text))
@@ -125,10 +128,9 @@ fn pictures_render_with_rsvg_convert() {
         .unwrap_or_else(|| workspace_root().join("target"))
         .join("netrig-pictures");
     std::fs::create_dir_all(&out_dir).unwrap();
-    for (path, _, scenario) in shipped() {
+    for Shipped { path, svg, .. } in shipped() {
         let svg_path = out_dir.join(path.file_name().unwrap()).with_extension("svg");
         let png_path = svg_path.with_extension("png");
-        let svg = draw(&path, &scenario);
         std::fs::write(&svg_path, &svg).unwrap();
         let run = Command::new("rsvg-convert").arg(&svg_path).arg("-o").arg(&png_path).output().unwrap();
         assert!(run.status.success(), "rsvg-convert {}: {}", svg_path.display(), String::from_utf8_lossy(&run.stderr));

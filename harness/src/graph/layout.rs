@@ -308,17 +308,40 @@ fn place_group(diagram: &Diagram, group: &[usize], boxes: &mut [NodeGeom]) -> BT
     }
 
     // Each subtree of the centre goes left or right, whichever side is lighter.
-    let mut side = BTreeMap::from([(center, 0)]);
+    // Subtrees joined by a wire that bypasses the centre (a cycle) go to the same
+    // side, so that wire joins neighbouring columns (or loops within one) instead of
+    // crossing the centre's box.
+    let subtree = |n: usize| root_child(&parent, center, n);
+    let mut block: BTreeMap<usize, usize> = neighbours[center].iter().map(|&(c, _)| (c, c)).collect();
+    let find = |block: &BTreeMap<usize, usize>, mut c: usize| {
+        while block[&c] != c {
+            c = block[&c];
+        }
+        c
+    };
+    for w in &diagram.wires {
+        if let [Some(a), Some(b)] = w.ends.map(|e| subtree(e.node)) {
+            let (ra, rb) = (find(&block, a), find(&block, b));
+            // The earlier child stays the block's representative.
+            block.insert(ra.max(rb), ra.min(rb));
+        }
+    }
+    let mut side_of_block: BTreeMap<usize, i32> = BTreeMap::new();
     let mut weight = [0usize; 2];
     for &(child, _) in &neighbours[center] {
-        let size = bfs.iter().filter(|&&n| root_child(&parent, center, n) == Some(child)).count();
+        let b = find(&block, child);
+        if side_of_block.contains_key(&b) {
+            continue;
+        }
+        let size = bfs.iter().filter(|&&n| subtree(n).is_some_and(|c| find(&block, c) == b)).count();
         let s = if weight[0] <= weight[1] { 0 } else { 1 };
         weight[s] += size;
-        side.insert(child, if s == 0 { -1 } else { 1 });
+        side_of_block.insert(b, if s == 0 { -1 } else { 1 });
     }
+    let side: BTreeMap<usize, i32> = neighbours[center].iter().map(|&(c, _)| (c, side_of_block[&find(&block, c)])).collect();
     let mut column: BTreeMap<usize, i32> = BTreeMap::new();
     for &n in &bfs {
-        let s = root_child(&parent, center, n).map_or(0, |c| side[&c]);
+        let s = subtree(n).map_or(0, |c| side[&c]);
         column.insert(n, s * depth[&n]);
     }
     // Mirror when that reads closer to declaration order, left to right.
@@ -489,6 +512,22 @@ mod tests {
                 assert!(apart, "{a:?} overlaps {b:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_cycle_keeps_to_one_side_of_the_centre() {
+        // A triangle: whatever the centre, the other two share a column and the
+        // wire between them loops beside it rather than crossing the centre's box.
+        let d = Diagram {
+            title: "t".into(),
+            about: None,
+            nodes: vec![node("a", &["x", "y"]), node("t", &["x", "y"]), node("b", &["x", "y"])],
+            wires: vec![wire((0, 0), (1, 0)), wire((1, 1), (2, 0)), wire((0, 1), (2, 1))],
+        };
+        let l = layout(&d);
+        assert_eq!(l.boxes[1].x, l.boxes[2].x);
+        assert!(l.wires[1].looped);
+        assert!(!l.wires[0].looped && !l.wires[2].looped);
     }
 
     #[test]

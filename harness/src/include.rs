@@ -1,0 +1,245 @@
+//! `include:`: reusable fragments from `fixtures/`, with parameters.
+//!
+//! ```yaml
+//! include:
+//!   - fixture: docker-host            # fixtures/docker-host.yaml
+//!     with: {host: host, bridge: mybr0}
+//! ```
+//!
+//! A fixture file declares its `params` (with defaults, or `null` when required) and
+//! uses them as `${name}`; its nodes, links, checks and steps are merged into the
+//! scenario before validation: maps are united (a name defined twice is an error) and
+//! lists are joined, the fixture's entries first.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::load::{self, Diagnostic, Diagnostics, Source};
+use crate::location::Loc;
+use crate::matrix::{self, Value};
+use crate::model::{Check, Link, Node, Scenario, Step};
+
+/// One `include:` entry.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Include {
+    /// File name under `fixtures/`, without `.yaml`.
+    pub fixture: Loc<String>,
+    /// Values for the fixture's `params`.
+    #[serde(default)]
+    pub with: BTreeMap<String, Value>,
+}
+
+/// A fixture file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fragment {
+    #[serde(default)]
+    pub about: Option<String>,
+    /// Parameters and their defaults (`null`: the including scenario must give one).
+    #[serde(default)]
+    pub params: BTreeMap<String, Option<Value>>,
+    #[serde(default)]
+    pub nodes: BTreeMap<String, Loc<Node>>,
+    #[serde(default)]
+    pub links: Vec<Link>,
+    #[serde(default)]
+    pub expect: Vec<Check>,
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
+/// Merge every fixture `scenario` includes into it. `sources` receives each fixture's
+/// text, numbered as the [`Loc::source`] of what was read from it.
+pub fn resolve(scenario: &mut Scenario, sources: &mut Vec<Source>) -> Result<(), Diagnostics> {
+    let includes = std::mem::take(&mut scenario.include);
+    let own = Fragment {
+        about: None,
+        params: BTreeMap::new(),
+        nodes: std::mem::take(&mut scenario.nodes),
+        links: std::mem::take(&mut scenario.links),
+        expect: std::mem::take(&mut scenario.expect),
+        steps: std::mem::take(&mut scenario.steps),
+    };
+    for include in &includes {
+        let fragment = read_fragment(include, sources)?;
+        merge(scenario, fragment, &include.fixture.value).map_err(|m| located(&sources[0], &include.fixture, m))?;
+    }
+    merge(scenario, own, "this scenario").map_err(|m| {
+        let first = includes.first().map(|i| &i.fixture);
+        match first {
+            Some(at) => located(&sources[0], at, m),
+            None => Diagnostics(vec![Diagnostic::new(&sources[0], 0, 0, "include", m)]),
+        }
+    })
+}
+
+fn located(source: &Source, at: &Loc<String>, message: String) -> Diagnostics {
+    Diagnostics(vec![Diagnostic::new(source, at.line, at.column, "include", message)])
+}
+
+fn read_fragment(include: &Include, sources: &mut Vec<Source>) -> Result<Fragment, Diagnostics> {
+    let scenario_file = sources[0].path.clone();
+    let path = find_fixture(&scenario_file, &include.fixture).ok_or_else(|| {
+        located(
+            &sources[0],
+            &include.fixture,
+            format!("no fixture `{}` (looked for fixtures/{}.yaml above {})", *include.fixture, *include.fixture, scenario_file.display()),
+        )
+    })?;
+    let raw = Source::read(&path)?;
+    let declared = load::parse_as::<ParamsOnly>(&neutral(&raw), 0)
+        .map_err(|d| Diagnostics(vec![d]))?
+        .params;
+    for name in include.with.keys() {
+        if !declared.contains_key(name) {
+            let known: Vec<&str> = declared.keys().map(String::as_str).collect();
+            return Err(located(
+                &sources[0],
+                &include.fixture,
+                format!("fixture `{}` has no parameter `{name}` (it has: {})", *include.fixture, known.join(", ")),
+            ));
+        }
+    }
+    let mut values: BTreeMap<String, Value> = declared.into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
+    values.extend(include.with.clone());
+    let uses = matrix::placeholders(&raw.text);
+    let text = matrix::substitute(&raw, &uses, &values, |name| {
+        format!("parameter `{name}` has no value: give it in the scenario's `with:` or declare a default under `params:`")
+    })?;
+    let source = Source { path, text };
+    let id = sources.len();
+    sources.push(source);
+    load::parse_as::<Fragment>(&sources[id], id).map_err(|d| Diagnostics(vec![d]))
+}
+
+/// Only `params:`, read before substitution.
+#[derive(Deserialize)]
+struct ParamsOnly {
+    #[serde(default)]
+    params: BTreeMap<String, Option<Value>>,
+}
+
+/// The fixture text with every `${x}` as a plain word, so its `params` can be read.
+fn neutral(raw: &Source) -> Source {
+    let uses = matrix::placeholders(&raw.text);
+    let words: BTreeMap<String, Value> = uses.iter().map(|u| (u.name.clone(), Value::Text(u.name.clone()))).collect();
+    let text = matrix::substitute(raw, &uses, &words, |_| String::new()).unwrap_or_else(|_| raw.text.clone());
+    Source { path: raw.path.clone(), text }
+}
+
+/// `fixtures/<name>.yaml` in the scenario's directory or any directory above it.
+fn find_fixture(scenario: &Path, name: &str) -> Option<PathBuf> {
+    if name.contains(['/', '\\']) || name.starts_with('.') {
+        return None;
+    }
+    scenario
+        .ancestors()
+        .skip(1)
+        .map(|dir| dir.join("fixtures").join(format!("{name}.yaml")))
+        .find(|p| p.is_file())
+}
+
+fn merge(into: &mut Scenario, fragment: Fragment, from: &str) -> Result<(), String> {
+    for (name, node) in fragment.nodes {
+        match into.nodes.get_mut(&name) {
+            None => {
+                into.nodes.insert(name, node);
+            }
+            Some(existing) => merge_node(&mut existing.value, node.value).map_err(|what| format!("node `{name}`: {what} is defined both by {from} and before it"))?,
+        }
+    }
+    into.links.extend(fragment.links);
+    into.expect.extend(fragment.expect);
+    into.steps.extend(fragment.steps);
+    Ok(())
+}
+
+/// Unite two definitions of one node: maps must not overlap, lists are joined.
+fn merge_node(base: &mut Node, add: Node) -> Result<(), String> {
+    fn unite<V>(base: &mut BTreeMap<String, V>, add: BTreeMap<String, V>, what: &str) -> Result<(), String> {
+        for (k, v) in add {
+            if base.contains_key(&k) {
+                return Err(format!("{what} `{k}`"));
+            }
+            base.insert(k, v);
+        }
+        Ok(())
+    }
+    unite(&mut base.sysctl, add.sysctl, "sysctl")?;
+    unite(&mut base.bridges, add.bridges, "bridge")?;
+    unite(&mut base.vxlans, add.vxlans, "vxlan")?;
+    unite(&mut base.macvlans, add.macvlans, "macvlan")?;
+    unite(&mut base.taps, add.taps, "tap")?;
+    unite(&mut base.interfaces, add.interfaces, "interface")?;
+    if add.lo != Default::default() {
+        base.lo = add.lo;
+    }
+    base.routes.extend(add.routes);
+    base.rules.extend(add.rules);
+    base.neighbours.extend(add.neighbours);
+    base.fdb.extend(add.fdb);
+    base.listen.extend(add.listen);
+    base.run.extend(add.run);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::load::{Source, parse_and_validate};
+
+    fn lab() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("netrig-include-{}-{:?}", std::process::id(), std::thread::current().id()));
+        std::fs::create_dir_all(dir.join("fixtures")).unwrap();
+        std::fs::create_dir_all(dir.join("scenarios")).unwrap();
+        std::fs::write(
+            dir.join("fixtures/host.yaml"),
+            "params:\n  node: host\n  bridge: null\nnodes:\n  ${node}:\n    bridges: {${bridge}: {addresses: [172.18.0.1/16]}}\n    routes: [\"blackhole 10.0.0.0/8\"]\n",
+        )
+        .unwrap();
+        dir
+    }
+
+    fn load(dir: &std::path::Path, text: &str) -> Result<crate::model::Scenario, String> {
+        let path = dir.join("scenarios/s.yaml");
+        parse_and_validate(&Source { path, text: text.into() }).map_err(|d| d.to_string())
+    }
+
+    #[test]
+    fn a_fixture_adds_nodes_with_its_parameters() {
+        let dir = lab();
+        let s = load(&dir, "include:\n  - fixture: host\n    with: {bridge: mybr0}\nnodes:\n  host: {routes: [\"blackhole 10.9.0.0/16\"]}\n  a: {}\nlinks:\n  - veth: [a:eth0 172.18.0.2/16, host:vethA@mybr0]\n").unwrap();
+        let host = &s.nodes["host"];
+        assert!(host.bridges.contains_key("mybr0"));
+        let routes: Vec<String> = host.routes.iter().map(|r| r.to_string()).collect();
+        assert_eq!(routes, ["blackhole 10.0.0.0/8", "blackhole 10.9.0.0/16"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn missing_parameter_and_unknown_fixture_are_errors() {
+        let dir = lab();
+        let e = load(&dir, "include:\n  - fixture: host\n").unwrap_err();
+        assert!(e.contains("fixtures/host.yaml:6:") && e.contains("parameter `bridge` has no value"), "{e}");
+        let e = load(&dir, "include:\n  - fixture: nope\n").unwrap_err();
+        assert!(e.contains("s.yaml:2:14") && e.contains("no fixture `nope`"), "{e}");
+        let e = load(&dir, "include:\n  - fixture: host\n    with: {bridge: b, colour: red}\n").unwrap_err();
+        assert!(e.contains("has no parameter `colour`"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn errors_inside_a_fixture_name_the_fixture_file() {
+        let dir = lab();
+        // The fixture's bridge is fine, but the scenario points a link at a missing bridge.
+        let e = load(&dir, "include:\n  - fixture: host\n    with: {bridge: br0}\nnodes:\n  a: {}\nlinks:\n  - veth: [a:eth0, host:v@nobr]\n").unwrap_err();
+        assert!(e.contains("s.yaml:7:") && e.contains("no bridge `nobr`"), "{e}");
+        // Two definitions of one bridge: reported at the include.
+        let e = load(&dir, "include:\n  - fixture: host\n    with: {bridge: br0}\nnodes:\n  host: {bridges: {br0: {}}}\n").unwrap_err();
+        assert!(e.contains("bridge `br0` is defined both"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
