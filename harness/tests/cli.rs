@@ -102,7 +102,9 @@ fn list_names_each_scenario_with_its_path() {
         .arg(workspace().join("scenarios"))
         .assert()
         .success()
-        .stdout(contains("seeds::veth_pair\t").and(contains("scenarios/seeds/veth-pair.yaml")));
+        .stdout(contains("seeds::veth_pair\t").and(contains("scenarios/seeds/veth-pair.yaml")))
+        // A matrix file is one test per row.
+        .stdout(contains("sysctl::ip_forward[ip_forward=1,unreachable=false]\t"));
 }
 
 #[test]
@@ -157,6 +159,16 @@ fn graph_output_format_follows_the_file_extension() {
 fn graph_output_is_deterministic() {
     let draw = || netrig().arg("graph").arg(seed("vxlan-overlay.yaml")).assert().success().get_output().stdout.clone();
     assert_eq!(draw(), draw());
+}
+
+#[test]
+fn graph_of_a_matrix_file_draws_its_first_row() {
+    netrig()
+        .arg("graph")
+        .arg(workspace().join("scenarios/sysctl/ip-forward.yaml"))
+        .assert()
+        .success()
+        .stdout(contains(">ip-forward [ip_forward=0,unreachable=true]</text>").and(contains(">net.ipv4.ip_forward=0</text>")));
 }
 
 #[test]
