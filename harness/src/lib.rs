@@ -4,14 +4,17 @@
 //! parse ([`load`], [`model`], [`syntax`]) → check ([`validate`]) → build ([`build`] over
 //! [`netlink`], in [`netns`] namespaces from a [`baseline`]) → act and observe ([`probe`],
 //! [`exec`], [`capture`], [`decode`]) → judge ([`judge`]) → report ([`report`]) → teardown
-//! (dropping the [`build::Topology`]). [`runner`] turns scenario files into tests.
+//! (dropping the [`build::Topology`]). [`runner`] turns scenario files into tests;
+//! [`cli`] is the `netrig` command line and [`graph`] draws topology pictures.
 
 pub mod act;
 pub mod baseline;
 pub mod build;
 pub mod capture;
+pub mod cli;
 pub mod decode;
 pub mod exec;
+pub mod graph;
 pub mod include;
 pub mod judge;
 pub mod load;

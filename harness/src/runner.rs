@@ -59,6 +59,25 @@ pub fn discover(root: &Path) -> std::io::Result<Vec<Discovered>> {
     Ok(found)
 }
 
+/// The tests a command line names: files as given (named by their file name, one
+/// test per matrix row), directories searched with [`discover`]. Each file once, in
+/// the order named. A path that does not exist is an error (a typo, not an empty suite).
+pub fn collect(paths: &[PathBuf]) -> Result<Vec<Discovered>, String> {
+    let mut found: Vec<Discovered> = Vec::new();
+    for path in paths {
+        let mut more = if path.is_dir() {
+            discover(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        } else if path.exists() {
+            expand(test_name(Path::new(path.file_name().unwrap_or_default())), path.clone())
+        } else {
+            return Err(format!("{}: no such file or directory", path.display()));
+        };
+        more.retain(|d| !found.iter().any(|f| f.path == d.path));
+        found.append(&mut more);
+    }
+    Ok(found)
+}
+
 /// The tests of one file: one per matrix row (a file that cannot be read or split
 /// is still one test, which fails with the diagnostics).
 pub fn expand(name: String, path: PathBuf) -> Vec<Discovered> {
@@ -209,5 +228,21 @@ mod tests {
         let names: Vec<String> = discover(&dir).unwrap().into_iter().map(|d| d.name).collect();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(names, ["a", "b::z", "m[x=1]", "m[x=2]"]);
+    }
+
+    #[test]
+    fn collect_takes_files_and_directories_once_and_rejects_missing_paths() {
+        let dir = std::env::temp_dir().join(format!("netrig-collect-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("d")).unwrap();
+        for f in ["d/x-y.yaml", "top.yaml"] {
+            std::fs::write(dir.join(f), "nodes: {}\n").unwrap();
+        }
+        let paths = [dir.join("top.yaml"), dir.join("d"), dir.join("d/x-y.yaml")];
+        let found = collect(&paths).unwrap();
+        let missing = collect(&[dir.join("nope.yaml")]).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let names: Vec<&str> = found.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["top", "x_y"]);
+        assert!(missing.ends_with("nope.yaml: no such file or directory"), "{missing}");
     }
 }

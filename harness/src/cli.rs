@@ -1,0 +1,130 @@
+//! The `netrig` command line: arguments and dispatch; each command in its own module.
+//!
+//! Exit codes, for scripts and CI: 0 everything passed (or was valid), 1 a scenario
+//! failed or is invalid, 2 the command itself could not do its job (bad arguments, a
+//! path that does not exist, no scenarios found, missing privileges, unwritable output).
+
+mod check;
+mod draw;
+mod junit;
+mod progress;
+mod results;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Parser, Subcommand};
+
+use crate::graph::Format;
+use crate::runner::{self, Discovered};
+
+pub use junit::junit_xml;
+pub use results::{ScenarioResult, Summary, Verdict};
+
+/// The command could not do its job (as clap exits on bad arguments).
+const USAGE_ERROR: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "netrig",
+    version,
+    about = "Linux network scenarios as tests",
+    after_help = "Exit status: 0 all passed (or valid), 1 a scenario failed or is invalid, 2 usage or privilege error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build and check scenarios (needs root).
+    Run {
+        /// Scenario files or directories (default: scenarios/).
+        paths: Vec<PathBuf>,
+        /// Keep pcap files of passing scenarios too.
+        #[arg(long)]
+        keep_pcaps: bool,
+        /// Also write a JUnit XML report to this file.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Print one JSON object per scenario on stdout (the human display moves to stderr).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate scenarios without building anything (no root needed).
+    Check {
+        /// Scenario files or directories (default: scenarios/).
+        paths: Vec<PathBuf>,
+    },
+    /// List the scenarios and the test names they get.
+    List {
+        /// Scenario files or directories (default: scenarios/).
+        paths: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of the scenario format.
+    Schema,
+    /// Draw a scenario's topology.
+    Graph {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Output format (default: from the -o file's extension, else svg).
+        #[arg(long, short, value_parser = format_parser())]
+        format: Option<Format>,
+        /// Write to this file instead of stdout.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+fn format_parser() -> impl TypedValueParser<Value = Format> {
+    PossibleValuesParser::new(Format::ALL.map(Format::name)).map(|s| s.parse().expect("one of the possible values"))
+}
+
+/// `main` of the `netrig` binary.
+pub fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Run { paths, keep_pcaps, junit, json } => {
+            with_scenarios(&paths, |found| run::run(found, &run::Options { keep_pcaps, junit, json }))
+        }
+        Command::Check { paths } => with_scenarios(&paths, check::check),
+        Command::List { paths } => with_scenarios(&paths, |found| {
+            for d in found {
+                println!("{}\t{}", d.name, d.path.display());
+            }
+            ExitCode::SUCCESS
+        }),
+        Command::Schema => {
+            println!("{}", crate::schema::json());
+            ExitCode::SUCCESS
+        }
+        Command::Graph { scenario, format, output } => draw::draw(&scenario, format, output.as_deref()),
+    }
+}
+
+/// Resolve the command line's paths (default `scenarios/`) and hand the scenarios
+/// found to `command`; no scenario at all is a usage error.
+fn with_scenarios(paths: &[PathBuf], command: impl FnOnce(&[Discovered]) -> ExitCode) -> ExitCode {
+    let default = [PathBuf::from("scenarios")];
+    let paths = if paths.is_empty() { &default[..] } else { paths };
+    match runner::collect(paths) {
+        Ok(found) if found.is_empty() => {
+            let named: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            usage_error(&format!("no scenario files (*.yaml, *.yml) in {}", named.join(", ")))
+        }
+        Ok(found) => command(&found),
+        Err(e) => usage_error(&e),
+    }
+}
+
+/// `1 scenario`, `2 scenarios`.
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("netrig: {message}");
+    ExitCode::from(USAGE_ERROR)
+}

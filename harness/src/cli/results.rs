@@ -1,0 +1,99 @@
+//! What became of each scenario in `netrig run`, and the tally.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::load::Diagnostics;
+use crate::run::Outcome;
+
+/// How one scenario ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Passed,
+    Failed,
+    Skipped,
+    /// The file did not parse or validate: nothing was built.
+    Invalid,
+}
+
+/// One scenario's result, as the display, `--json` and `--junit` report it.
+#[derive(Debug, Clone)]
+pub struct ScenarioResult {
+    pub name: String,
+    pub path: PathBuf,
+    pub verdict: Verdict,
+    pub duration: Duration,
+    /// Why it failed, was skipped or is invalid; `None` when it passed.
+    pub message: Option<String>,
+}
+
+impl ScenarioResult {
+    pub fn of_run(name: &str, path: PathBuf, outcome: Outcome, duration: Duration) -> Self {
+        let (verdict, message) = match outcome {
+            Outcome::Passed(_) => (Verdict::Passed, None),
+            Outcome::Failed { message, .. } => (Verdict::Failed, Some(message)),
+            Outcome::Skipped(reason) => (Verdict::Skipped, Some(reason)),
+        };
+        ScenarioResult { name: name.to_string(), path, verdict, duration, message }
+    }
+
+    pub fn invalid(name: &str, path: PathBuf, diagnostics: &Diagnostics) -> Self {
+        let message = Some(diagnostics.to_string());
+        ScenarioResult { name: name.to_string(), path, verdict: Verdict::Invalid, duration: Duration::ZERO, message }
+    }
+
+    /// One line of `--json` output:
+    /// `{"name":…,"path":…,"outcome":"passed|failed|skipped|invalid","duration_ms":…,"message":…|null}`.
+    pub fn json_line(&self) -> String {
+        #[derive(Serialize)]
+        struct Line<'a> {
+            name: &'a str,
+            path: String,
+            outcome: Verdict,
+            duration_ms: u128,
+            message: Option<&'a str>,
+        }
+        let line = Line {
+            name: &self.name,
+            path: self.path.display().to_string(),
+            outcome: self.verdict,
+            duration_ms: self.duration.as_millis(),
+            message: self.message.as_deref(),
+        };
+        serde_json::to_string(&line).expect("plain strings and numbers serialize")
+    }
+}
+
+/// The tally of a run. Invalid scenarios count as failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+impl Summary {
+    pub fn of(results: &[ScenarioResult]) -> Summary {
+        let count = |f: fn(Verdict) -> bool| results.iter().filter(|r| f(r.verdict)).count();
+        Summary {
+            passed: count(|v| v == Verdict::Passed),
+            failed: count(|v| matches!(v, Verdict::Failed | Verdict::Invalid)),
+            skipped: count(|v| v == Verdict::Skipped),
+        }
+    }
+
+    pub fn all_passed(&self) -> bool {
+        self.failed == 0
+    }
+}
+
+/// `N passed, N failed, N skipped`: the closing line test tooling recognises.
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} passed, {} failed, {} skipped", self.passed, self.failed, self.skipped)
+    }
+}
