@@ -1,1 +1,1297 @@
-//! TODO
+//! Thin async operations over an [`rtnetlink::Handle`] bound to one namespace.
+//!
+//! Every mutation goes through [`request`] (one place for flags and error decoding) and
+//! names interfaces the way a scenario does, by name: the index lookups happen here,
+//! so an error can say "add route 10.0.0.0/8 via 10.1.1.1: Network is unreachable"
+//! instead of talking about ifindex 7. Callers add where it happened
+//! ([`Error::context`], e.g. "in node host").
+//!
+//! The socket asks the kernel for extended acks, so a refusal carries the kernel's own
+//! explanation ("Unknown device type", "Nexthop has invalid gateway") next to errno;
+//! rtnetlink 0.24 keeps the raw bytes of the error but does not decode them.
+
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use futures::StreamExt;
+use ipnet::IpNet;
+use nix::errno::Errno;
+use rtnetlink::packet_core::{
+    NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_APPEND, NLM_F_CAPPED, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
+    NetlinkMessage, NetlinkPayload,
+};
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
+use rtnetlink::packet_route::link::{
+    BridgeStpState, InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode, State,
+};
+use rtnetlink::packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+};
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric, RouteProtocol,
+    RouteScope as NlScope, RouteType, RouteVia,
+};
+use rtnetlink::packet_route::rule::{RuleAction as NlRuleAction, RuleAttribute, RuleFlags, RuleMessage};
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
+use rtnetlink::sys::AsyncSocket;
+use rtnetlink::{
+    AddressMessageBuilder, Handle, LinkBridge, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan,
+};
+
+use crate::model::{MacvlanMode, TapMode, Vxlan};
+use crate::netns::Netns;
+use crate::syntax::{FdbSpec, MacAddr, NeighSpec, NeighState, RouteKind, RouteScope, RouteSpec, RuleAction, RuleSpec};
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+/// A netlink operation that did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The kernel lacks `feature` (EOPNOTSUPP or "Unknown device type"): a scenario
+    /// needing it is skipped, not failed.
+    #[error("kernel does not support {feature}: {what}: {message}")]
+    Unsupported { feature: String, what: String, message: String },
+    /// The kernel refused `what`; `message` is its errno text and explanation.
+    #[error("{what}: {message}")]
+    Failed { what: String, message: String, errno: Option<i32> },
+}
+
+impl Error {
+    /// Append where the operation happened to its description ("in node host").
+    pub fn context(self, place: impl fmt::Display) -> Error {
+        match self {
+            Error::Unsupported { feature, what, message } => {
+                Error::Unsupported { feature, what: format!("{what} {place}"), message }
+            }
+            Error::Failed { what, message, errno } => Error::Failed { what: format!("{what} {place}"), message, errno },
+        }
+    }
+
+    /// The errno the kernel answered with, if it was a kernel refusal.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            Error::Unsupported { .. } => Some(Errno::EOPNOTSUPP),
+            Error::Failed { errno, .. } => errno.map(Errno::from_raw),
+        }
+    }
+}
+
+/// What the kernel (or the connection) answered instead of success, before we know
+/// which operation to blame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Refusal {
+    errno: Option<Errno>,
+    /// Extended-ack text (`NLMSGERR_ATTR_MSG`) or a local explanation.
+    detail: Option<String>,
+}
+
+impl Refusal {
+    fn connection_closed() -> Refusal {
+        Refusal { errno: None, detail: Some("netlink connection closed (topology torn down?)".into()) }
+    }
+
+    fn from_io(error: &io::Error) -> Refusal {
+        match error.raw_os_error() {
+            Some(code) => Refusal { errno: Some(Errno::from_raw(code)), detail: None },
+            None if error.kind() == io::ErrorKind::Unsupported => {
+                Refusal { errno: Some(Errno::EOPNOTSUPP), detail: Some(error.to_string()) }
+            }
+            None => Refusal { errno: None, detail: Some(error.to_string()) },
+        }
+    }
+
+    fn message(&self) -> String {
+        match (self.errno, &self.detail) {
+            (Some(errno), Some(detail)) => format!("{}: {detail}", errno_text(errno)),
+            (Some(errno), None) => errno_text(errno),
+            (None, Some(detail)) => detail.clone(),
+            (None, None) => "unknown error".to_string(),
+        }
+    }
+
+    /// EOPNOTSUPP is how this kernel says "not built in" (dummy, vlan, bridge vlan
+    /// filtering...); "Unknown device type" is rtnl_newlink's text for a missing kind.
+    fn is_unsupported(&self) -> bool {
+        self.errno == Some(Errno::EOPNOTSUPP)
+            || self.detail.as_deref().is_some_and(|d| d.contains("Unknown device type"))
+    }
+
+    /// Blame `what`; `feature` names what the kernel would lack if it is unsupported.
+    fn blame(self, what: String, feature: &str) -> Error {
+        if self.is_unsupported() {
+            Error::Unsupported { feature: feature.to_string(), what, message: self.message() }
+        } else {
+            Error::Failed { message: self.message(), errno: self.errno.map(|e| e as i32), what }
+        }
+    }
+}
+
+/// The C library's text for `errno` ("Network is unreachable"), as `ip` prints it.
+/// (nix's `Errno::desc` has a table of its own: "Operation not supported on transport
+/// endpoint" for EOPNOTSUPP.)
+fn errno_text(errno: Errno) -> String {
+    let text = io::Error::from_raw_os_error(errno as i32).to_string();
+    match text.rfind(" (os error ") {
+        Some(end) => text[..end].to_string(),
+        None => text,
+    }
+}
+
+/// `NLMSGERR_ATTR_MSG` from `linux/netlink.h`: the extended ack's human-readable text.
+const NLMSGERR_ATTR_MSG: u16 = 1;
+/// Length of `struct nlmsghdr`.
+const NLMSG_HDRLEN: usize = 16;
+
+/// The kernel's explanation carried by an error message: `echoed` is what follows the
+/// errno (the echoed request, only its header when `NLM_F_CAPPED`), then, when
+/// `NLM_F_ACK_TLVS` is set, netlink attributes.
+fn extack_message(flags: u16, echoed: &[u8]) -> Option<String> {
+    if flags & NLM_F_ACK_TLVS == 0 {
+        return None;
+    }
+    let echoed_len = if flags & NLM_F_CAPPED != 0 {
+        NLMSG_HDRLEN
+    } else {
+        u32::from_ne_bytes(echoed.get(0..4)?.try_into().ok()?) as usize
+    };
+    let align = |n: usize| (n + 3) & !3;
+    let mut tlvs = echoed.get(align(echoed_len)..)?;
+    while tlvs.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([tlvs[0], tlvs[1]]));
+        let kind = u16::from_ne_bytes([tlvs[2], tlvs[3]]) & 0x3fff; // strip NLA_F_NESTED / NLA_F_NET_BYTEORDER
+        if len < 4 || len > tlvs.len() {
+            return None;
+        }
+        if kind == NLMSGERR_ATTR_MSG {
+            let text = tlvs[4..len].split(|b| *b == 0).next().unwrap_or_default();
+            return Some(String::from_utf8_lossy(text).trim().to_string()).filter(|t| !t.is_empty());
+        }
+        tlvs = tlvs.get(align(len)..).unwrap_or_default();
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------
+// Connection
+
+/// The task that owns a namespace's netlink socket. The socket keeps the namespace
+/// alive, so the task must not outlive the topology: dropping this aborts it (the
+/// socket closes at the runtime's next tick, or at its shutdown); [`close`] waits for it.
+///
+/// [`close`]: ConnectionTask::close
+#[derive(Debug)]
+pub struct ConnectionTask(tokio::task::JoinHandle<()>);
+
+impl ConnectionTask {
+    /// Stop the connection and wait until its socket is closed.
+    pub async fn close(mut self) {
+        self.0.abort();
+        // Cancelled (or already finished): either way the future, and the socket in
+        // it, has been dropped once this returns.
+        let _ = (&mut self.0).await;
+    }
+}
+
+impl Drop for ConnectionTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Open a NETLINK_ROUTE socket inside `ns` and spawn its connection on the current
+/// tokio runtime. Requests through the handle fail once the [`ConnectionTask`] is gone.
+pub fn connect(ns: &Netns) -> io::Result<(Handle, ConnectionTask)> {
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|e| io::Error::other(format!("netlink::connect needs a tokio runtime: {e}")))?;
+    let (connection, handle) = ns.run(|| {
+        // The socket must be created by a thread inside the namespace, and tokio's
+        // AsyncFd registers it with the reactor of the runtime entered here.
+        let _in_runtime = runtime.enter();
+        let (mut connection, handle, _unsolicited) = rtnetlink::new_connection()?;
+        let socket = connection.socket_mut().socket_mut();
+        // Ask for the kernel's explanation with every error, and for short error
+        // messages (header only, not the whole echoed request).
+        socket.set_ext_ack(true)?;
+        socket.set_cap_ack(true)?;
+        Ok((connection, handle))
+    })?;
+    Ok((handle, ConnectionTask(runtime.spawn(connection))))
+}
+
+/// Send one request and collect every message of the answer; the kernel's error (if
+/// any) becomes a [`Refusal`]. `flags` come on top of `NLM_F_REQUEST`.
+async fn request(handle: &Handle, message: RouteNetlinkMessage, flags: u16) -> Result<Vec<RouteNetlinkMessage>, Refusal> {
+    let mut request = NetlinkMessage::from(message);
+    request.header.flags = NLM_F_REQUEST | flags;
+    let mut replies = handle.clone().request(request).map_err(|_| Refusal::connection_closed())?;
+    let mut answer = Vec::new();
+    while let Some(reply) = replies.next().await {
+        match reply.payload {
+            NetlinkPayload::InnerMessage(message) => answer.push(message),
+            NetlinkPayload::Error(error) if error.code.is_some() => {
+                let errno = Errno::from_raw(error.raw_code().abs());
+                return Err(Refusal { errno: Some(errno), detail: extack_message(reply.header.flags, &error.header) });
+            }
+            _ => {} // ACK, end of dump
+        }
+    }
+    Ok(answer)
+}
+
+/// A change the kernel acknowledges (create, set, delete).
+async fn change(handle: &Handle, message: RouteNetlinkMessage, flags: u16) -> Result<(), Refusal> {
+    request(handle, message, NLM_F_ACK | flags).await.map(drop)
+}
+
+/// Create something new; fail if it exists (`ip ... add`).
+const CREATE: u16 = NLM_F_CREATE | NLM_F_EXCL;
+
+// ---------------------------------------------------------------------------------------
+// Interfaces
+
+/// An interface named by index or by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkRef<'a> {
+    Index(u32),
+    Name(&'a str),
+}
+
+impl From<u32> for LinkRef<'_> {
+    fn from(index: u32) -> Self {
+        LinkRef::Index(index)
+    }
+}
+
+impl<'a> From<&'a str> for LinkRef<'a> {
+    fn from(name: &'a str) -> Self {
+        LinkRef::Name(name)
+    }
+}
+
+impl fmt::Display for LinkRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkRef::Index(index) => write!(f, "ifindex {index}"),
+            LinkRef::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// The kernel's index of interface `name`.
+pub async fn link_index(handle: &Handle, name: &str) -> Result<u32, Error> {
+    let query = LinkUnspec::new_with_name(name).build();
+    let answer = request(handle, RouteNetlinkMessage::GetLink(query), 0)
+        .await
+        .map_err(|r| r.blame(format!("find interface {name}"), "interface lookup"))?;
+    answer
+        .iter()
+        .find_map(|m| match m {
+            RouteNetlinkMessage::NewLink(link) => Some(link.header.index),
+            _ => None,
+        })
+        .ok_or_else(|| Refusal { errno: Some(Errno::ENODEV), detail: None }.blame(format!("find interface {name}"), ""))
+}
+
+async fn resolve(handle: &Handle, link: LinkRef<'_>) -> Result<u32, Error> {
+    match link {
+        LinkRef::Index(index) => Ok(index),
+        LinkRef::Name(name) => link_index(handle, name).await,
+    }
+}
+
+/// What every created interface can be given at birth. Setting MTU here rather than
+/// afterwards matters: a vxlan derives its MTU from its lower device's at creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkBasics<'a> {
+    pub name: &'a str,
+    pub mac: Option<MacAddr>,
+    pub mtu: Option<u32>,
+}
+
+impl LinkBasics<'_> {
+    /// Add MAC and MTU to a creation message of any kind (the name is set by the
+    /// kind's constructor).
+    fn apply<T>(&self, mut builder: LinkMessageBuilder<T>) -> LinkMessageBuilder<T> {
+        if let Some(mac) = self.mac {
+            builder = builder.address(mac.0.to_vec());
+        }
+        if let Some(mtu) = self.mtu {
+            builder = builder.mtu(mtu);
+        }
+        builder
+    }
+}
+
+/// Create a link from a finished message. `kind` and `name` describe it in errors;
+/// `feature` is what the kernel lacks if it refuses as unsupported.
+async fn add_link(handle: &Handle, message: LinkMessage, kind: &str, name: &str, feature: &str) -> Result<(), Error> {
+    change(handle, RouteNetlinkMessage::NewLink(message), CREATE)
+        .await
+        .map_err(|r| r.blame(format!("create {kind} {name}"), feature))
+}
+
+/// Create a veth pair: `end` here, `peer` born directly in `peer_ns` (or here when
+/// `None`) with its final name, so no rename or move is ever visible.
+pub async fn add_veth(
+    handle: &Handle,
+    end: &LinkBasics<'_>,
+    peer: &LinkBasics<'_>,
+    peer_ns: Option<&Netns>,
+) -> Result<(), Error> {
+    let mut peer_message = peer.apply(LinkMessageBuilder::<LinkUnspec>::new().name(peer.name));
+    if let Some(ns) = peer_ns {
+        peer_message = peer_message.setns_by_fd(ns.raw_fd());
+    }
+    let message = end
+        .apply(LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth).name(end.name))
+        .set_info_data(rtnetlink::packet_route::link::InfoData::Veth(
+            rtnetlink::packet_route::link::InfoVeth::Peer(peer_message.build()),
+        ))
+        .build();
+    add_link(handle, message, "veth", &format!("{} (peer {})", end.name, peer.name), "veth").await
+}
+
+/// Create a bridge, down (`LinkBridge::new` would bring it up at once).
+/// `vlan_filtering: Some(_)` is sent as given; this kernel rejects even `false`.
+pub async fn add_bridge(
+    handle: &Handle,
+    bridge: &LinkBasics<'_>,
+    stp: bool,
+    vlan_filtering: Option<bool>,
+) -> Result<(), Error> {
+    let stp_state = if stp { BridgeStpState::KernelStp } else { BridgeStpState::Disabled };
+    let mut builder = bridge.apply(LinkMessageBuilder::<LinkBridge>::new(bridge.name)).stp_state(stp_state);
+    if let Some(on) = vlan_filtering {
+        builder = builder.vlan_filtering(on);
+    }
+    let feature = if vlan_filtering.is_some() { "bridge vlan_filtering" } else { "bridge" };
+    add_link(handle, builder.build(), "bridge", bridge.name, feature).await
+}
+
+/// Create a VXLAN device from the tunnel fields of `spec` (`id`, `remote`, `local`,
+/// `dstport`, `dev`, `learning`); its common settings come in `basics`.
+pub async fn add_vxlan(handle: &Handle, basics: &LinkBasics<'_>, spec: &Vxlan) -> Result<(), Error> {
+    let mut builder = basics
+        .apply(LinkVxlan::new(basics.name, spec.id))
+        .port(spec.dstport)
+        .learning(spec.learning);
+    if let Some(dev) = &spec.dev {
+        builder = builder.dev(link_index(handle, dev).await?);
+    }
+    builder = match spec.remote {
+        Some(IpAddr::V4(ip)) => builder.remote(ip),
+        Some(IpAddr::V6(ip)) => builder.remote6(ip),
+        None => builder,
+    };
+    builder = match spec.local {
+        Some(IpAddr::V4(ip)) => builder.local(ip),
+        Some(IpAddr::V6(ip)) => builder.local6(ip),
+        None => builder,
+    };
+    add_link(handle, builder.build(), "vxlan", basics.name, "vxlan").await
+}
+
+/// Create a macvlan device on top of `parent`.
+pub async fn add_macvlan(
+    handle: &Handle,
+    basics: &LinkBasics<'_>,
+    parent: &str,
+    mode: MacvlanMode,
+) -> Result<(), Error> {
+    let mode = match mode {
+        MacvlanMode::Private => MacVlanMode::Private,
+        MacvlanMode::Vepa => MacVlanMode::Vepa,
+        MacvlanMode::Bridge => MacVlanMode::Bridge,
+        MacvlanMode::Passthru => MacVlanMode::Passthrough,
+        MacvlanMode::Source => MacVlanMode::Source,
+    };
+    let parent_index = link_index(handle, parent).await?;
+    let message = basics.apply(LinkMacVlan::new(basics.name, parent_index, mode)).build();
+    add_link(handle, message, "macvlan", basics.name, "macvlan").await
+}
+
+/// Create a tun or tap device in `ns` with TUNSETIFF (the netlink `tun` kind is
+/// refused on this kernel). The device lives exactly as long as the returned fd;
+/// MAC and MTU are set afterwards with [`set_link`].
+pub fn add_tap(ns: &Netns, name: &str, mode: TapMode) -> Result<OwnedFd, Error> {
+    let kind = match mode {
+        TapMode::Tap => "tap",
+        TapMode::Tun => "tun",
+    };
+    ns.run(|| open_tun(name, mode))
+        .map_err(|e| Refusal::from_io(&e).blame(format!("create {kind} {name}"), kind))
+}
+
+nix::ioctl_write_ptr_bad!(tun_set_iff, nix::libc::TUNSETIFF, nix::libc::ifreq);
+
+/// Open `/dev/net/tun` and attach it to a new device `name` (the calling thread's
+/// namespace decides where the device is born).
+fn open_tun(name: &str, mode: TapMode) -> io::Result<OwnedFd> {
+    use nix::libc::{IFF_NO_PI, IFF_TAP, IFF_TUN, c_char, c_short, ifreq};
+    if name.len() >= nix::libc::IFNAMSIZ {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("interface name `{name}` is too long")));
+    }
+    let tun = OpenOptions::new().read(true).write(true).open("/dev/net/tun").map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            io::Error::new(io::ErrorKind::Unsupported, "/dev/net/tun does not exist")
+        } else {
+            e
+        }
+    })?;
+    // SAFETY: `ifreq` is a plain C struct/union for which all-zero bytes are valid.
+    let mut request: ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(name.bytes()) {
+        *slot = byte as c_char;
+    }
+    let kind = match mode {
+        TapMode::Tap => IFF_TAP,
+        TapMode::Tun => IFF_TUN,
+    };
+    // No packet-info header: frames read from / written to the fd are plain.
+    request.ifr_ifru.ifru_flags = (kind | IFF_NO_PI) as c_short;
+    // SAFETY: `tun` is an open /dev/net/tun fd and `request` a valid, NUL-terminated
+    // ifreq that outlives the call; TUNSETIFF only reads and updates it.
+    unsafe { tun_set_iff(tun.as_raw_fd(), &request) }.map_err(io::Error::from)?;
+    Ok(tun.into())
+}
+
+/// Delete an interface (a veth takes its peer with it).
+pub async fn del_link(handle: &Handle, link: LinkRef<'_>) -> Result<(), Error> {
+    let index = resolve(handle, link).await?;
+    let message = LinkUnspec::new_with_index(index).build();
+    change(handle, RouteNetlinkMessage::DelLink(message), 0)
+        .await
+        .map_err(|r| r.blame(format!("delete interface {link}"), "link deletion"))
+}
+
+/// Which bridge an interface belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Master<'a> {
+    /// Enslave to this bridge (same namespace).
+    Set(&'a str),
+    /// Detach (`nomaster`).
+    Unset,
+}
+
+/// Changes to an existing interface, all sent in one RTM_SETLINK (the kernel applies
+/// MAC, then MTU, then master, then the up/down flag).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkChange<'a> {
+    pub mac: Option<MacAddr>,
+    pub mtu: Option<u32>,
+    pub master: Option<Master<'a>>,
+    pub up: Option<bool>,
+}
+
+impl fmt::Display for LinkChange<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut words = Vec::new();
+        if let Some(mac) = self.mac {
+            words.push(format!("address {mac}"));
+        }
+        if let Some(mtu) = self.mtu {
+            words.push(format!("mtu {mtu}"));
+        }
+        match self.master {
+            Some(Master::Set(bridge)) => words.push(format!("master {bridge}")),
+            Some(Master::Unset) => words.push("nomaster".into()),
+            None => {}
+        }
+        match self.up {
+            Some(true) => words.push("up".into()),
+            Some(false) => words.push("down".into()),
+            None => {}
+        }
+        f.write_str(&words.join(" "))
+    }
+}
+
+/// `ip link set LINK ...`: MAC, MTU, master and state in one request.
+pub async fn set_link(handle: &Handle, link: LinkRef<'_>, changes: &LinkChange<'_>) -> Result<(), Error> {
+    let what = || format!("set link {link} {changes}");
+    let mut builder = match link {
+        LinkRef::Index(index) => LinkUnspec::new_with_index(index),
+        LinkRef::Name(name) => LinkUnspec::new_with_name(name),
+    };
+    if let Some(mac) = changes.mac {
+        builder = builder.address(mac.0.to_vec());
+    }
+    if let Some(mtu) = changes.mtu {
+        builder = builder.mtu(mtu);
+    }
+    match changes.master {
+        Some(Master::Set(bridge)) => {
+            let bridge_index = link_index(handle, bridge).await.map_err(|e| e.context(format!("(for {})", what())))?;
+            builder = builder.controller(bridge_index);
+        }
+        Some(Master::Unset) => builder = builder.nocontroller(),
+        None => {}
+    }
+    builder = match changes.up {
+        Some(true) => builder.up(),
+        Some(false) => builder.down(),
+        None => builder,
+    };
+    change(handle, RouteNetlinkMessage::SetLink(builder.build()), 0)
+        .await
+        .map_err(|r| r.blame(what(), "link setting"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Addresses
+
+/// The RTM_NEWADDR / RTM_DELADDR body for `address` on interface `index`. IPv6
+/// addresses skip duplicate address detection: a tentative address cannot be used as
+/// a source for 1-2 s, and scenarios must not depend on that timing.
+fn address_message(index: u32, address: IpNet) -> AddressMessage {
+    match address {
+        IpNet::V4(net) => AddressMessageBuilder::<std::net::Ipv4Addr>::new()
+            .index(index)
+            .address(net.addr(), net.prefix_len())
+            .build(),
+        IpNet::V6(net) => {
+            let mut message = AddressMessageBuilder::<std::net::Ipv6Addr>::new()
+                .index(index)
+                .address(net.addr(), net.prefix_len())
+                .build();
+            message.header.flags |= AddressHeaderFlags::Nodad;
+            message.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+            message
+        }
+    }
+}
+
+/// `ip address add ADDRESS dev LINK` (IPv6: `nodad`).
+pub async fn add_address(handle: &Handle, link: LinkRef<'_>, address: IpNet) -> Result<(), Error> {
+    let index = resolve(handle, link).await?;
+    change(handle, RouteNetlinkMessage::NewAddress(address_message(index, address)), CREATE)
+        .await
+        .map_err(|r| r.blame(format!("add address {address} to {link}"), "address"))
+}
+
+/// `ip address del ADDRESS dev LINK`.
+pub async fn del_address(handle: &Handle, link: LinkRef<'_>, address: IpNet) -> Result<(), Error> {
+    let index = resolve(handle, link).await?;
+    change(handle, RouteNetlinkMessage::DelAddress(address_message(index, address)), 0)
+        .await
+        .map_err(|r| r.blame(format!("delete address {address} from {link}"), "address"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Routes and rules
+
+fn family_of(ipv6: bool) -> AddressFamily {
+    if ipv6 { AddressFamily::Inet6 } else { AddressFamily::Inet }
+}
+
+/// Put a table id where the kernel looks for it: the 8-bit header field when it fits,
+/// else the 32-bit attribute (`RT_TABLE_UNSPEC` in the header, as iproute2 does).
+fn table_fields(table: u32) -> (u8, Option<u32>) {
+    match u8::try_from(table) {
+        Ok(small) => (small, None),
+        Err(_) => (RouteHeader::RT_TABLE_UNSPEC, Some(table)),
+    }
+}
+
+/// Whether a route message is meant to add a route or to find one to delete; the
+/// kernel matches deletions on every field given, so those leave defaults open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RouteIntent {
+    Add,
+    Delete,
+}
+
+/// Translate `ip route` syntax to an RTM_NEWROUTE / RTM_DELROUTE body.
+async fn route_message(handle: &Handle, spec: &RouteSpec, intent: RouteIntent) -> Result<RouteMessage, Error> {
+    let ipv6 = spec.dst.map_or(spec.ipv6, |d| matches!(d, IpNet::V6(_)));
+    let mut message = RouteMessage::default();
+    let header = &mut message.header;
+    header.address_family = family_of(ipv6);
+    header.kind = match spec.kind {
+        RouteKind::Unicast => RouteType::Unicast,
+        RouteKind::Blackhole => RouteType::BlackHole,
+        RouteKind::Unreachable => RouteType::Unreachable,
+        RouteKind::Prohibit => RouteType::Prohibit,
+    };
+    let (table, table_attr) = table_fields(spec.table.unwrap_or(u32::from(RouteHeader::RT_TABLE_MAIN)));
+    header.table = table;
+    // Like iproute2: routes we add are "boot" (shown without `proto`); a deletion
+    // matches any protocol and, unless a scope is given, any scope.
+    header.protocol = match intent {
+        RouteIntent::Add => RouteProtocol::Boot,
+        RouteIntent::Delete => RouteProtocol::Unspec,
+    };
+    header.scope = match (spec.scope, intent) {
+        (Some(RouteScope::Global), _) => NlScope::Universe,
+        (Some(RouteScope::Link), _) => NlScope::Link,
+        (Some(RouteScope::Host), _) => NlScope::Host,
+        (None, RouteIntent::Delete) => NlScope::NoWhere,
+        // A unicast route without gateway reaches its destination on the link.
+        (None, RouteIntent::Add) if spec.kind == RouteKind::Unicast && spec.via.is_none() => NlScope::Link,
+        (None, RouteIntent::Add) => NlScope::Universe,
+    };
+    if spec.onlink {
+        header.flags |= RouteFlags::Onlink;
+    }
+    if let Some(dst) = spec.dst {
+        header.destination_prefix_length = dst.prefix_len();
+        message.attributes.push(RouteAttribute::Destination(dst.addr().into()));
+    }
+    if let Some(table) = table_attr {
+        message.attributes.push(RouteAttribute::Table(table));
+    }
+    match spec.via {
+        // An IPv6 gateway for an IPv4 route (RFC 5549) travels as RTA_VIA.
+        Some(IpAddr::V6(gw)) if !ipv6 => message.attributes.push(RouteAttribute::Via(RouteVia::Inet6(gw))),
+        Some(gw) => message.attributes.push(RouteAttribute::Gateway(gw.into())),
+        None => {}
+    }
+    if let Some(dev) = &spec.dev {
+        let index = link_index(handle, dev).await.map_err(|e| e.context(format!("(for route {spec})")))?;
+        message.attributes.push(RouteAttribute::Oif(index));
+    }
+    if let Some(src) = spec.src {
+        message.attributes.push(RouteAttribute::PrefSource(src.into()));
+    }
+    if let Some(metric) = spec.metric {
+        message.attributes.push(RouteAttribute::Priority(metric));
+    }
+    if let Some(mtu) = spec.mtu {
+        message.attributes.push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(mtu)]));
+    }
+    Ok(message)
+}
+
+/// `ip route add SPEC`.
+pub async fn add_route(handle: &Handle, spec: &RouteSpec) -> Result<(), Error> {
+    let message = route_message(handle, spec, RouteIntent::Add).await?;
+    change(handle, RouteNetlinkMessage::NewRoute(message), CREATE)
+        .await
+        .map_err(|r| r.blame(format!("add route {spec}"), "route"))
+}
+
+/// `ip route del SPEC`.
+pub async fn del_route(handle: &Handle, spec: &RouteSpec) -> Result<(), Error> {
+    let message = route_message(handle, spec, RouteIntent::Delete).await?;
+    change(handle, RouteNetlinkMessage::DelRoute(message), 0)
+        .await
+        .map_err(|r| r.blame(format!("delete route {spec}"), "route"))
+}
+
+/// `ip rule add SPEC`.
+pub async fn add_rule(handle: &Handle, spec: &RuleSpec) -> Result<(), Error> {
+    let mut message = RuleMessage::default();
+    message.header.family = family_of(spec.ipv6);
+    message.header.action = match spec.action {
+        RuleAction::Lookup(table) => {
+            let (small, attr) = table_fields(table);
+            message.header.table = small;
+            if let Some(table) = attr {
+                message.attributes.push(RuleAttribute::Table(table));
+            }
+            NlRuleAction::ToTable
+        }
+        RuleAction::Blackhole => NlRuleAction::Blackhole,
+        RuleAction::Unreachable => NlRuleAction::Unreachable,
+        RuleAction::Prohibit => NlRuleAction::Prohibit,
+    };
+    if spec.invert {
+        message.header.flags |= RuleFlags::Invert;
+    }
+    if let Some(from) = spec.from {
+        message.header.src_len = from.prefix_len();
+        message.attributes.push(RuleAttribute::Source(from.addr()));
+    }
+    if let Some(to) = spec.to {
+        message.header.dst_len = to.prefix_len();
+        message.attributes.push(RuleAttribute::Destination(to.addr()));
+    }
+    if let Some(iif) = &spec.iif {
+        message.attributes.push(RuleAttribute::Iifname(iif.clone()));
+    }
+    if let Some(oif) = &spec.oif {
+        message.attributes.push(RuleAttribute::Oifname(oif.clone()));
+    }
+    if let Some(mark) = spec.fwmark {
+        message.attributes.push(RuleAttribute::FwMark(mark));
+    }
+    if let Some(priority) = spec.priority {
+        message.attributes.push(RuleAttribute::Priority(priority));
+    }
+    change(handle, RouteNetlinkMessage::NewRule(message), CREATE)
+        .await
+        .map_err(|r| r.blame(format!("add rule {spec}"), "policy rule"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Neighbours and forwarding entries
+
+fn neighbour_address(ip: IpAddr) -> NeighbourAddress {
+    match ip {
+        IpAddr::V4(v4) => NeighbourAddress::Inet(v4),
+        IpAddr::V6(v6) => NeighbourAddress::Inet6(v6),
+    }
+}
+
+async fn neighbour_message(handle: &Handle, spec: &NeighSpec) -> Result<NeighbourMessage, Error> {
+    let mut message = NeighbourMessage::default();
+    message.header.family = if spec.ip.is_ipv6() { AddressFamily::Inet6 } else { AddressFamily::Inet };
+    message.header.ifindex = link_index(handle, &spec.dev).await.map_err(|e| e.context(format!("(for neighbour {spec})")))?;
+    message.header.state = match spec.state {
+        NeighState::Permanent => NeighbourState::Permanent,
+        NeighState::Noarp => NeighbourState::Noarp,
+        NeighState::Reachable => NeighbourState::Reachable,
+        NeighState::Stale => NeighbourState::Stale,
+    };
+    message.attributes.push(NeighbourAttribute::Destination(neighbour_address(spec.ip)));
+    if let Some(mac) = spec.lladdr {
+        message.attributes.push(NeighbourAttribute::LinkLayerAddress(mac.0.to_vec()));
+    }
+    Ok(message)
+}
+
+/// `ip neighbour add SPEC`.
+pub async fn add_neighbour(handle: &Handle, spec: &NeighSpec) -> Result<(), Error> {
+    let message = neighbour_message(handle, spec).await?;
+    change(handle, RouteNetlinkMessage::NewNeighbour(message), CREATE)
+        .await
+        .map_err(|r| r.blame(format!("add neighbour {spec}"), "neighbour"))
+}
+
+/// `ip neighbour del SPEC`.
+pub async fn del_neighbour(handle: &Handle, spec: &NeighSpec) -> Result<(), Error> {
+    let message = neighbour_message(handle, spec).await?;
+    change(handle, RouteNetlinkMessage::DelNeighbour(message), 0)
+        .await
+        .map_err(|r| r.blame(format!("delete neighbour {spec}"), "neighbour"))
+}
+
+/// An AF_BRIDGE neighbour message, as `bridge fdb` sends it: state permanent (the
+/// tool's default; vxlan refuses entries that are neither permanent nor reachable),
+/// flag `self` (the device's own table, e.g. vxlan remotes) or `master` (its bridge).
+async fn fdb_message(handle: &Handle, spec: &FdbSpec) -> Result<NeighbourMessage, Error> {
+    let mut message = NeighbourMessage::default();
+    message.header.family = AddressFamily::Bridge;
+    message.header.ifindex = link_index(handle, &spec.dev).await.map_err(|e| e.context(format!("(for fdb {spec})")))?;
+    message.header.state = NeighbourState::Permanent;
+    message.header.flags = if spec.on_self { NeighbourFlags::Own } else { NeighbourFlags::Controller };
+    message.attributes.push(NeighbourAttribute::LinkLayerAddress(spec.mac.0.to_vec()));
+    if let Some(dst) = spec.dst {
+        message.attributes.push(NeighbourAttribute::Destination(neighbour_address(dst)));
+    }
+    if let Some(vni) = spec.vni {
+        message.attributes.push(NeighbourAttribute::Vni(vni));
+    }
+    Ok(message)
+}
+
+/// `bridge fdb append SPEC` for entries with a remote (`dst`): NLM_F_APPEND adds one
+/// more remote to the same MAC, which is how a vxlan floods `00:00:00:00:00:00` to
+/// several hosts. Entries without `dst` are plain `bridge fdb add`.
+pub async fn add_fdb(handle: &Handle, spec: &FdbSpec) -> Result<(), Error> {
+    let message = fdb_message(handle, spec).await?;
+    let (verb, flags) = if spec.dst.is_some() { ("append", NLM_F_CREATE | NLM_F_APPEND) } else { ("add", CREATE) };
+    change(handle, RouteNetlinkMessage::NewNeighbour(message), flags)
+        .await
+        .map_err(|r| r.blame(format!("{verb} fdb entry {spec}"), "fdb entry"))
+}
+
+/// `bridge fdb del SPEC` (with `dst`, only that remote goes).
+pub async fn del_fdb(handle: &Handle, spec: &FdbSpec) -> Result<(), Error> {
+    let message = fdb_message(handle, spec).await?;
+    change(handle, RouteNetlinkMessage::DelNeighbour(message), 0)
+        .await
+        .map_err(|r| r.blame(format!("delete fdb entry {spec}"), "fdb entry"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Route lookup
+
+/// What the kernel's route lookup decided for a destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LookupKind {
+    /// Sent out of `dev` (via a gateway or directly).
+    Unicast,
+    /// One of this node's own addresses.
+    Local,
+    Broadcast,
+    Multicast,
+    Anycast,
+    /// Matched a `blackhole` route (the kernel answers EINVAL).
+    Blackhole,
+    /// Matched an `unreachable` route (EHOSTUNREACH).
+    Unreachable,
+    /// Matched a `prohibit` route (EACCES).
+    Prohibit,
+    /// No route at all (ENETUNREACH).
+    NoRoute,
+}
+
+impl fmt::Display for LookupKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let word = match self {
+            LookupKind::Unicast => "unicast",
+            LookupKind::Local => "local",
+            LookupKind::Broadcast => "broadcast",
+            LookupKind::Multicast => "multicast",
+            LookupKind::Anycast => "anycast",
+            LookupKind::Blackhole => "blackhole",
+            LookupKind::Unreachable => "unreachable",
+            LookupKind::Prohibit => "prohibit",
+            LookupKind::NoRoute => "no route",
+        };
+        f.write_str(word)
+    }
+}
+
+/// The answer of `ip route get DST`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RouteLookup {
+    pub kind: LookupKind,
+    pub dev: Option<String>,
+    pub via: Option<IpAddr>,
+    pub src: Option<IpAddr>,
+}
+
+impl RouteLookup {
+    /// Whether packets to the destination would leave (or be delivered locally).
+    pub fn is_reachable(&self) -> bool {
+        matches!(
+            self.kind,
+            LookupKind::Unicast | LookupKind::Local | LookupKind::Broadcast | LookupKind::Multicast | LookupKind::Anycast
+        )
+    }
+}
+
+/// `ip route get DST`: the kernel's decision for a packet this node would send.
+/// A destination the kernel refuses is not an error but a [`LookupKind`]: on this
+/// kernel a blackhole route answers EINVAL, unreachable EHOSTUNREACH, prohibit EACCES
+/// and a missing route ENETUNREACH, for IPv4 and IPv6 alike.
+pub async fn route_get(handle: &Handle, dst: IpAddr) -> Result<RouteLookup, Error> {
+    let mut query = RouteMessage::default();
+    query.header.address_family = family_of(dst.is_ipv6());
+    query.header.destination_prefix_length = if dst.is_ipv6() { 128 } else { 32 };
+    query.attributes.push(RouteAttribute::Destination(dst.into()));
+    let refused = |kind| RouteLookup { kind, dev: None, via: None, src: None };
+    let answer = match request(handle, RouteNetlinkMessage::GetRoute(query), 0).await {
+        Ok(answer) => answer,
+        Err(refusal) => {
+            return match refusal.errno {
+                Some(Errno::EINVAL) => Ok(refused(LookupKind::Blackhole)),
+                Some(Errno::EHOSTUNREACH) => Ok(refused(LookupKind::Unreachable)),
+                Some(Errno::EACCES) => Ok(refused(LookupKind::Prohibit)),
+                Some(Errno::ENETUNREACH) => Ok(refused(LookupKind::NoRoute)),
+                _ => Err(refusal.blame(format!("look up route to {dst}"), "route lookup")),
+            };
+        }
+    };
+    let route = answer
+        .into_iter()
+        .find_map(|m| match m {
+            RouteNetlinkMessage::NewRoute(route) => Some(route),
+            _ => None,
+        })
+        .ok_or_else(|| Error::Failed {
+            what: format!("look up route to {dst}"),
+            message: "the kernel sent no route".into(),
+            errno: None,
+        })?;
+    let facts = RouteFacts::of(&route);
+    let dev = match facts.oif {
+        Some(index) => Some(link_name(handle, index).await?),
+        None => None,
+    };
+    let kind = match route.header.kind {
+        RouteType::Local => LookupKind::Local,
+        RouteType::Broadcast => LookupKind::Broadcast,
+        RouteType::Multicast => LookupKind::Multicast,
+        RouteType::Anycast => LookupKind::Anycast,
+        _ => LookupKind::Unicast,
+    };
+    Ok(RouteLookup { kind, dev, via: facts.via, src: facts.prefsrc })
+}
+
+async fn link_name(handle: &Handle, index: u32) -> Result<String, Error> {
+    let query = LinkUnspec::new_with_index(index).build();
+    let answer = request(handle, RouteNetlinkMessage::GetLink(query), 0)
+        .await
+        .map_err(|r| r.blame(format!("find interface {index}"), "interface lookup"))?;
+    Ok(answer
+        .iter()
+        .find_map(|m| match m {
+            RouteNetlinkMessage::NewLink(link) => name_of(link),
+            _ => None,
+        })
+        .unwrap_or_else(|| format!("if{index}")))
+}
+
+// ---------------------------------------------------------------------------------------
+// State dumps for reports
+
+/// One interface as a report shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LinkDump {
+    pub name: String,
+    /// Depends on creation order; not for snapshots.
+    #[serde(skip)]
+    pub index: u32,
+    /// `veth`, `bridge`, `vxlan`, `macvlan`, `tun` (also for taps), `loopback`.
+    pub kind: Option<String>,
+    pub master: Option<String>,
+    /// IFF_UP: set administratively.
+    pub admin_up: bool,
+    /// IFF_LOWER_UP: the carrier (a veth has it when its peer is up).
+    pub carrier: bool,
+    /// RFC 2863 operational state as `ip link` prints it (UP, DOWN, LOWERLAYERDOWN,
+    /// UNKNOWN). The kernel updates it asynchronously (linkwatch), so right after a
+    /// change it may still show the previous state.
+    pub oper_state: String,
+    pub mtu: u32,
+    pub mac: Option<MacAddr>,
+    /// IPv4 then IPv6, sorted. IPv6 link-local addresses are left out: the kernel adds
+    /// them asynchronously once the carrier is up, so they would make reports flap.
+    pub addresses: Vec<IpNet>,
+}
+
+fn name_of(link: &LinkMessage) -> Option<String> {
+    link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(name) => Some(name.clone()),
+        _ => None,
+    })
+}
+
+fn is_ipv6_link_local(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+}
+
+async fn dump(handle: &Handle, query: RouteNetlinkMessage, what: &str) -> Result<Vec<RouteNetlinkMessage>, Error> {
+    request(handle, query, NLM_F_DUMP).await.map_err(|r| r.blame(format!("dump {what}"), what))
+}
+
+/// Every interface of the namespace with its addresses, sorted by name.
+pub async fn links(handle: &Handle) -> Result<Vec<LinkDump>, Error> {
+    let link_messages = dump(handle, RouteNetlinkMessage::GetLink(LinkMessage::default()), "links").await?;
+    let address_messages = dump(handle, RouteNetlinkMessage::GetAddress(AddressMessage::default()), "addresses").await?;
+    let names: std::collections::BTreeMap<u32, String> = link_messages
+        .iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewLink(link) => Some((link.header.index, name_of(link)?)),
+            _ => None,
+        })
+        .collect();
+    let mut addresses: std::collections::BTreeMap<u32, Vec<IpNet>> = Default::default();
+    for message in &address_messages {
+        let RouteNetlinkMessage::NewAddress(address) = message else { continue };
+        // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer's on
+        // point-to-point links); IPv6 only sends IFA_ADDRESS.
+        let local = address.attributes.iter().find_map(|a| match a {
+            AddressAttribute::Local(ip) => Some(*ip),
+            _ => None,
+        });
+        let any = address.attributes.iter().find_map(|a| match a {
+            AddressAttribute::Address(ip) => Some(*ip),
+            _ => None,
+        });
+        let Some(ip) = local.or(any) else { continue };
+        if is_ipv6_link_local(ip) {
+            continue;
+        }
+        if let Ok(net) = IpNet::new(ip, address.header.prefix_len) {
+            addresses.entry(address.header.index).or_default().push(net);
+        }
+    }
+    let mut dumps: Vec<LinkDump> = link_messages
+        .iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewLink(link) => Some(link),
+            _ => None,
+        })
+        .map(|link| {
+            let mut dump = LinkDump {
+                name: name_of(link).unwrap_or_else(|| format!("if{}", link.header.index)),
+                index: link.header.index,
+                kind: None,
+                master: None,
+                admin_up: link.header.flags.contains(LinkFlags::Up),
+                carrier: link.header.flags.contains(LinkFlags::LowerUp),
+                oper_state: State::Unknown.to_string(),
+                mtu: 0,
+                mac: None,
+                addresses: addresses.remove(&link.header.index).unwrap_or_default(),
+            };
+            for attribute in &link.attributes {
+                match attribute {
+                    LinkAttribute::Mtu(mtu) => dump.mtu = *mtu,
+                    LinkAttribute::Address(bytes) => dump.mac = <[u8; 6]>::try_from(bytes.as_slice()).ok().map(MacAddr),
+                    LinkAttribute::Controller(index) => dump.master = names.get(index).cloned(),
+                    LinkAttribute::OperState(state) => dump.oper_state = state.to_string(),
+                    LinkAttribute::LinkInfo(infos) => {
+                        dump.kind = infos.iter().find_map(|i| match i {
+                            LinkInfo::Kind(kind) => Some(kind.to_string()),
+                            _ => None,
+                        })
+                    }
+                    _ => {}
+                }
+            }
+            if dump.kind.is_none() && link.header.flags.contains(LinkFlags::Loopback) {
+                dump.kind = Some("loopback".into());
+            }
+            dump.addresses.sort_by_key(|net| (net.addr().is_ipv6(), net.addr(), net.prefix_len()));
+            dump
+        })
+        .collect();
+    dumps.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(dumps)
+}
+
+/// The attributes of a route message that matter to people.
+#[derive(Debug, Default)]
+struct RouteFacts {
+    dst: Option<IpAddr>,
+    src_prefix: Option<IpAddr>,
+    via: Option<IpAddr>,
+    oif: Option<u32>,
+    prefsrc: Option<IpAddr>,
+    metric: Option<u32>,
+    table: u32,
+    mtu: Option<u32>,
+    nexthops: Vec<(Option<IpAddr>, u32, u8)>,
+}
+
+fn route_address(address: &RouteAddress) -> Option<IpAddr> {
+    match address {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+fn gateway_of(attribute: &RouteAttribute) -> Option<IpAddr> {
+    match attribute {
+        RouteAttribute::Gateway(address) => route_address(address),
+        RouteAttribute::Via(RouteVia::Inet(v4)) => Some(IpAddr::V4(*v4)),
+        RouteAttribute::Via(RouteVia::Inet6(v6)) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+impl RouteFacts {
+    fn of(route: &RouteMessage) -> RouteFacts {
+        let mut facts = RouteFacts { table: u32::from(route.header.table), ..Default::default() };
+        for attribute in &route.attributes {
+            match attribute {
+                RouteAttribute::Destination(address) => facts.dst = route_address(address),
+                RouteAttribute::Source(address) => facts.src_prefix = route_address(address),
+                RouteAttribute::Oif(index) => facts.oif = Some(*index),
+                RouteAttribute::PrefSource(address) => facts.prefsrc = route_address(address),
+                RouteAttribute::Priority(metric) => facts.metric = Some(*metric),
+                RouteAttribute::Table(table) => facts.table = *table,
+                RouteAttribute::Metrics(metrics) => {
+                    facts.mtu = metrics.iter().find_map(|m| match m {
+                        RouteMetric::Mtu(mtu) => Some(*mtu),
+                        _ => None,
+                    })
+                }
+                RouteAttribute::MultiPath(hops) => {
+                    facts.nexthops = hops
+                        .iter()
+                        .map(|hop| (hop.attributes.iter().find_map(gateway_of), hop.interface_index, hop.hops))
+                        .collect()
+                }
+                other => {
+                    if let Some(gateway) = gateway_of(other) {
+                        facts.via = Some(gateway);
+                    }
+                }
+            }
+        }
+        facts
+    }
+}
+
+const RT_TABLE_LOCAL: u32 = 255;
+const RT_TABLE_DEFAULT: u32 = 253;
+
+/// Render one route as `ip route show table all` would (minus the timing-dependent
+/// flags `linkdown`/`dead` and IPv6 `pref`).
+fn render_route(route: &RouteMessage, facts: &RouteFacts, names: &std::collections::BTreeMap<u32, String>) -> String {
+    let header = &route.header;
+    let host_len = if header.address_family == AddressFamily::Inet6 { 128 } else { 32 };
+    let dev = |index: u32| names.get(&index).cloned().unwrap_or_else(|| format!("if{index}"));
+    let mut words: Vec<String> = Vec::new();
+    let kind = match header.kind {
+        RouteType::Unicast | RouteType::Unspec => None,
+        RouteType::Local => Some("local".to_string()),
+        RouteType::Broadcast => Some("broadcast".into()),
+        RouteType::Anycast => Some("anycast".into()),
+        RouteType::Multicast => Some("multicast".into()),
+        RouteType::BlackHole => Some("blackhole".into()),
+        RouteType::Unreachable => Some("unreachable".into()),
+        RouteType::Prohibit => Some("prohibit".into()),
+        RouteType::Throw => Some("throw".into()),
+        RouteType::Nat => Some("nat".into()),
+        other => Some(format!("type {}", u8::from(other))),
+    };
+    words.extend(kind);
+    words.push(match facts.dst {
+        None => "default".into(),
+        Some(dst) if header.destination_prefix_length == host_len => dst.to_string(),
+        Some(dst) => format!("{dst}/{}", header.destination_prefix_length),
+    });
+    if let Some(src) = facts.src_prefix {
+        words.push(format!("from {src}/{}", header.source_prefix_length));
+    }
+    if let Some(via) = facts.via {
+        words.push(format!("via {via}"));
+    }
+    if let Some(oif) = facts.oif {
+        words.push(format!("dev {}", dev(oif)));
+    }
+    match facts.table {
+        254 => {}
+        RT_TABLE_LOCAL => words.push("table local".into()),
+        RT_TABLE_DEFAULT => words.push("table default".into()),
+        table => words.push(format!("table {table}")),
+    }
+    if header.protocol != RouteProtocol::Boot {
+        words.push(format!("proto {}", header.protocol));
+    }
+    match header.scope {
+        NlScope::Universe => {}
+        NlScope::Link => words.push("scope link".into()),
+        NlScope::Host => words.push("scope host".into()),
+        NlScope::Site => words.push("scope site".into()),
+        NlScope::NoWhere => words.push("scope nowhere".into()),
+        other => words.push(format!("scope {}", u8::from(other))),
+    }
+    if let Some(src) = facts.prefsrc {
+        words.push(format!("src {src}"));
+    }
+    if let Some(metric) = facts.metric {
+        words.push(format!("metric {metric}"));
+    }
+    if header.flags.contains(RouteFlags::Onlink) {
+        words.push("onlink".into());
+    }
+    if let Some(mtu) = facts.mtu {
+        words.push(format!("mtu {mtu}"));
+    }
+    for (via, index, weight) in &facts.nexthops {
+        words.push("nexthop".into());
+        if let Some(via) = via {
+            words.push(format!("via {via}"));
+        }
+        words.push(format!("dev {}", dev(*index)));
+        words.push(format!("weight {}", u16::from(*weight) + 1));
+    }
+    words.join(" ")
+}
+
+/// Every route of the namespace except the `local` table, one `ip route`-like line
+/// each: IPv4 before IPv6, the main table first, then by destination and metric.
+/// IPv6 link-local prefixes (fe80::/64) are left out for the reason given on
+/// [`LinkDump::addresses`].
+pub async fn routes(handle: &Handle) -> Result<Vec<String>, Error> {
+    let names: std::collections::BTreeMap<u32, String> = dump(handle, RouteNetlinkMessage::GetLink(LinkMessage::default()), "links")
+        .await?
+        .iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewLink(link) => Some((link.header.index, name_of(link)?)),
+            _ => None,
+        })
+        .collect();
+    let mut lines = Vec::new();
+    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+        let mut query = RouteMessage::default();
+        query.header.address_family = family;
+        for message in dump(handle, RouteNetlinkMessage::GetRoute(query), "routes").await? {
+            let RouteNetlinkMessage::NewRoute(route) = message else { continue };
+            let facts = RouteFacts::of(&route);
+            let link_local = facts.dst.is_some_and(is_ipv6_link_local);
+            if facts.table == RT_TABLE_LOCAL || link_local || route.header.flags.contains(RouteFlags::Cloned) {
+                continue;
+            }
+            let table_rank = if facts.table == 254 { 0 } else { u64::from(facts.table) + 1 };
+            let key = (
+                family == AddressFamily::Inet6,
+                table_rank,
+                facts.dst,
+                route.header.destination_prefix_length,
+                facts.metric,
+            );
+            lines.push((key, render_route(&route, &facts, &names)));
+        }
+    }
+    lines.sort();
+    Ok(lines.into_iter().map(|(_, line)| line).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tlv(kind: u16, value: &[u8]) -> Vec<u8> {
+        let len = (4 + value.len()) as u16;
+        let mut out = [len.to_ne_bytes(), kind.to_ne_bytes()].concat();
+        out.extend_from_slice(value);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+        out
+    }
+
+    #[test]
+    fn extack_text_is_found_after_a_capped_header() {
+        let mut echoed = vec![0u8; NLMSG_HDRLEN];
+        echoed[0..4].copy_from_slice(&200u32.to_ne_bytes()); // original length, not echoed
+        echoed.extend(tlv(2, &4u32.to_ne_bytes())); // NLMSGERR_ATTR_OFFS first
+        echoed.extend(tlv(NLMSGERR_ATTR_MSG, b"Unknown device type\0"));
+        let flags = NLM_F_ACK_TLVS | NLM_F_CAPPED;
+        assert_eq!(extack_message(flags, &echoed).as_deref(), Some("Unknown device type"));
+        assert_eq!(extack_message(NLM_F_CAPPED, &echoed), None, "no TLV flag, no text");
+    }
+
+    #[test]
+    fn extack_text_is_found_after_a_full_echo_and_garbage_is_ignored() {
+        let mut echoed = vec![0u8; 20];
+        echoed[0..4].copy_from_slice(&20u32.to_ne_bytes());
+        echoed.extend(tlv(NLMSGERR_ATTR_MSG, b"Nexthop has invalid gateway\0"));
+        assert_eq!(extack_message(NLM_F_ACK_TLVS, &echoed).as_deref(), Some("Nexthop has invalid gateway"));
+        assert_eq!(extack_message(NLM_F_ACK_TLVS, &[1, 2]), None);
+        let mut truncated = vec![0u8; NLMSG_HDRLEN];
+        truncated.extend([40, 0, 1, 0, b'x']);
+        assert_eq!(extack_message(NLM_F_ACK_TLVS | NLM_F_CAPPED, &truncated), None);
+    }
+
+    #[test]
+    fn refusals_become_unsupported_or_failed_with_context() {
+        let unknown = Refusal { errno: Some(Errno::EOPNOTSUPP), detail: Some("Unknown device type".into()) };
+        let err = unknown.blame("create dummy d0".into(), "dummy").context("in node host");
+        assert_eq!(
+            err.to_string(),
+            "kernel does not support dummy: create dummy d0 in node host: Operation not supported: Unknown device type"
+        );
+        let unreachable = Refusal { errno: Some(Errno::ENETUNREACH), detail: None };
+        let err = unreachable.blame("add route 10.0.0.0/8 via 10.1.1.1".into(), "route").context("in node host");
+        assert_eq!(err.to_string(), "add route 10.0.0.0/8 via 10.1.1.1 in node host: Network is unreachable");
+        assert_eq!(err.errno(), Some(Errno::ENETUNREACH));
+    }
+
+    #[test]
+    fn link_changes_read_like_ip_link_set() {
+        let change = LinkChange {
+            mac: Some("02:00:00:00:00:01".parse().unwrap()),
+            mtu: Some(1400),
+            master: Some(Master::Set("br0")),
+            up: Some(true),
+        };
+        assert_eq!(change.to_string(), "address 02:00:00:00:00:01 mtu 1400 master br0 up");
+        assert_eq!(LinkChange { master: Some(Master::Unset), ..Default::default() }.to_string(), "nomaster");
+    }
+}
