@@ -34,10 +34,10 @@ use crate::syntax::MacAddr;
 // TODO(merge): `baseline` and `exec` are `todo!()` on this branch; unit tests use the
 // minimal stand-ins at the end of this file. Delete this switch once the colleague's
 // implementations are merged, and re-run the tests against them.
-#[cfg(not(test))]
-use crate::{baseline, exec};
 #[cfg(test)]
 use self::stand_ins::{baseline, exec};
+#[cfg(not(test))]
+use crate::{baseline, exec};
 
 /// How long one `run:` command may take before it is killed.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -256,7 +256,15 @@ impl<'s> NodePlan<'s> {
             devices.push(Device::new(name, Origin::Bridge(b), &b.addresses, b.mtu, b.mac, b.state, None));
         }
         for (name, t) in &spec.taps {
-            devices.push(Device::new(name, Origin::Tap(t.mode), &t.addresses, t.mtu, t.mac, t.state, t.master.as_ref()));
+            devices.push(Device::new(
+                name,
+                Origin::Tap(t.mode),
+                &t.addresses,
+                t.mtu,
+                t.mac,
+                t.state,
+                t.master.as_ref(),
+            ));
         }
         for (name, v) in &spec.vxlans {
             devices.push(Device::new(name, Origin::Vxlan(v), &v.addresses, v.mtu, v.mac, v.state, v.master.as_ref()));
@@ -464,7 +472,9 @@ async fn create_veths(
         netlink::add_veth(&handle.netlink, &plan.device(here).basics(), &plan.device(there).basics(), peer_ns)
             .await
             .map_err(|e| {
-                let place = if peer_ns.is_some() { format!("in node {}, peer in node {}", here.0, there.0) } else {
+                let place = if peer_ns.is_some() {
+                    format!("in node {}, peer in node {}", here.0, there.0)
+                } else {
                     format!("in node {}", here.0)
                 };
                 BuildError::from(e.context(place))
@@ -601,7 +611,8 @@ fn run_commands(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildErr
             status,
             output,
         };
-        let output = exec::run(&handle.ns, command, RUN_TIMEOUT).map_err(|e| failed(format!("error: {e}"), String::new()))?;
+        let output =
+            exec::run(&handle.ns, command, RUN_TIMEOUT).map_err(|e| failed(format!("error: {e}"), String::new()))?;
         if !output.status.success() {
             let text = [&output.stdout[..], &output.stderr[..]].map(String::from_utf8_lossy).concat();
             return Err(failed(output.status.to_string(), text));
@@ -661,7 +672,6 @@ mod stand_ins {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -670,10 +680,10 @@ mod tests {
     use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 
     use futures::TryStreamExt;
+    use rtnetlink::packet_route::AddressFamily;
     use rtnetlink::packet_route::link::{InfoData, InfoVxlan, LinkAttribute, LinkInfo};
     use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourState};
     use rtnetlink::packet_route::rule::RuleAttribute;
-    use rtnetlink::packet_route::AddressFamily;
 
     use super::*;
     use crate::netlink::{LinkDump, LookupKind, RouteLookup};
@@ -752,7 +762,8 @@ mod tests {
     fn held_netns_cookies() -> BTreeSet<u64> {
         let mut held = BTreeSet::new();
         for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
-            let (Ok(target), Ok(fd)) = (std::fs::read_link(entry.path()), entry.file_name().to_string_lossy().parse::<RawFd>())
+            let (Ok(target), Ok(fd)) =
+                (std::fs::read_link(entry.path()), entry.file_name().to_string_lossy().parse::<RawFd>())
             else {
                 continue;
             };
@@ -905,11 +916,17 @@ links:
                 assert_eq!(ns1.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["lo", "veth1"]);
                 let to_peer = lookup(&topology, "ns1", "10.120.0.12").await;
                 assert_eq!(to_peer.kind, LookupKind::Unicast);
-                assert_eq!((to_peer.dev.as_deref(), to_peer.src), (Some("veth1"), Some("10.120.0.11".parse().unwrap())));
+                assert_eq!(
+                    (to_peer.dev.as_deref(), to_peer.src),
+                    (Some("veth1"), Some("10.120.0.11".parse().unwrap()))
+                );
                 assert_eq!(lookup(&topology, "ns1", "10.120.0.11").await.kind, LookupKind::Local);
                 assert_eq!(lookup(&topology, "ns1", "203.0.113.1").await.kind, LookupKind::NoRoute);
                 let cookies = built_cookies();
-                assert!(cookies.iter().all(|c| held_netns_cookies().contains(c)), "the leak check sees live namespaces");
+                assert!(
+                    cookies.iter().all(|c| held_netns_cookies().contains(c)),
+                    "the leak check sees live namespaces"
+                );
                 topology.teardown().await;
                 assert_released(&cookies);
             });
@@ -1111,7 +1128,8 @@ links:
                 );
                 assert_eq!(lookup(&topology, "r", "2001:db8:1::5").await.via, Some("2001:db8::1".parse().unwrap()));
 
-                let rules = handle.rule().get(rtnetlink::IpVersion::V4).execute().try_collect::<Vec<_>>().await.unwrap();
+                let rules =
+                    handle.rule().get(rtnetlink::IpVersion::V4).execute().try_collect::<Vec<_>>().await.unwrap();
                 let rule = rules
                     .iter()
                     .find(|r| r.attributes.contains(&RuleAttribute::Priority(100)))
@@ -1123,8 +1141,9 @@ links:
                 let gateway = neighbours
                     .iter()
                     .find(|n| {
-                        n.attributes
-                            .contains(&NeighbourAttribute::Destination(NeighbourAddress::Inet("10.1.1.1".parse().unwrap())))
+                        n.attributes.contains(&NeighbourAttribute::Destination(NeighbourAddress::Inet(
+                            "10.1.1.1".parse().unwrap(),
+                        )))
                     })
                     .expect("static neighbour exists");
                 assert_eq!(gateway.header.state, NeighbourState::Permanent);

@@ -224,7 +224,11 @@ pub fn connect(ns: &Netns) -> io::Result<(Handle, ConnectionTask)> {
 
 /// Send one request and collect every message of the answer; the kernel's error (if
 /// any) becomes a [`Refusal`]. `flags` come on top of `NLM_F_REQUEST`.
-async fn request(handle: &Handle, message: RouteNetlinkMessage, flags: u16) -> Result<Vec<RouteNetlinkMessage>, Refusal> {
+async fn request(
+    handle: &Handle,
+    message: RouteNetlinkMessage,
+    flags: u16,
+) -> Result<Vec<RouteNetlinkMessage>, Refusal> {
     let mut request = NetlinkMessage::from(message);
     request.header.flags = NLM_F_REQUEST | flags;
     let mut replies = handle.clone().request(request).map_err(|_| Refusal::connection_closed())?;
@@ -348,9 +352,9 @@ pub async fn add_veth(
     }
     let message = end
         .apply(LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth).name(end.name))
-        .set_info_data(rtnetlink::packet_route::link::InfoData::Veth(
-            rtnetlink::packet_route::link::InfoVeth::Peer(peer_message.build()),
-        ))
+        .set_info_data(rtnetlink::packet_route::link::InfoData::Veth(rtnetlink::packet_route::link::InfoVeth::Peer(
+            peer_message.build(),
+        )))
         .build();
     add_link(handle, message, "veth", &format!("{} (peer {})", end.name, peer.name), "veth").await
 }
@@ -375,10 +379,7 @@ pub async fn add_bridge(
 /// Create a VXLAN device from the tunnel fields of `spec` (`id`, `remote`, `local`,
 /// `dstport`, `dev`, `learning`); its common settings come in `basics`.
 pub async fn add_vxlan(handle: &Handle, basics: &LinkBasics<'_>, spec: &Vxlan) -> Result<(), Error> {
-    let mut builder = basics
-        .apply(LinkVxlan::new(basics.name, spec.id))
-        .port(spec.dstport)
-        .learning(spec.learning);
+    let mut builder = basics.apply(LinkVxlan::new(basics.name, spec.id)).port(spec.dstport).learning(spec.learning);
     if let Some(dev) = &spec.dev {
         builder = builder.dev(link_index(handle, dev).await?);
     }
@@ -422,8 +423,7 @@ pub fn add_tap(ns: &Netns, name: &str, mode: TapMode) -> Result<OwnedFd, Error> 
         TapMode::Tap => "tap",
         TapMode::Tun => "tun",
     };
-    ns.run(|| open_tun(name, mode))
-        .map_err(|e| Refusal::from_io(&e).blame(format!("create {kind} {name}"), kind))
+    ns.run(|| open_tun(name, mode)).map_err(|e| Refusal::from_io(&e).blame(format!("create {kind} {name}"), kind))
 }
 
 nix::ioctl_write_ptr_bad!(tun_set_iff, nix::libc::TUNSETIFF, nix::libc::ifreq);
@@ -536,9 +536,7 @@ pub async fn set_link(handle: &Handle, link: LinkRef<'_>, changes: &LinkChange<'
         Some(false) => builder.down(),
         None => builder,
     };
-    change(handle, RouteNetlinkMessage::SetLink(builder.build()), 0)
-        .await
-        .map_err(|r| r.blame(what(), "link setting"))
+    change(handle, RouteNetlinkMessage::SetLink(builder.build()), 0).await.map_err(|r| r.blame(what(), "link setting"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -740,7 +738,8 @@ fn neighbour_address(ip: IpAddr) -> NeighbourAddress {
 async fn neighbour_message(handle: &Handle, spec: &NeighSpec) -> Result<NeighbourMessage, Error> {
     let mut message = NeighbourMessage::default();
     message.header.family = if spec.ip.is_ipv6() { AddressFamily::Inet6 } else { AddressFamily::Inet };
-    message.header.ifindex = link_index(handle, &spec.dev).await.map_err(|e| e.context(format!("(for neighbour {spec})")))?;
+    message.header.ifindex =
+        link_index(handle, &spec.dev).await.map_err(|e| e.context(format!("(for neighbour {spec})")))?;
     message.header.state = match spec.state {
         NeighState::Permanent => NeighbourState::Permanent,
         NeighState::Noarp => NeighbourState::Noarp,
@@ -863,7 +862,11 @@ impl RouteLookup {
     pub fn is_reachable(&self) -> bool {
         matches!(
             self.kind,
-            LookupKind::Unicast | LookupKind::Local | LookupKind::Broadcast | LookupKind::Multicast | LookupKind::Anycast
+            LookupKind::Unicast
+                | LookupKind::Local
+                | LookupKind::Broadcast
+                | LookupKind::Multicast
+                | LookupKind::Anycast
         )
     }
 }
@@ -976,7 +979,8 @@ async fn dump(handle: &Handle, query: RouteNetlinkMessage, what: &str) -> Result
 /// Every interface of the namespace with its addresses, sorted by name.
 pub async fn links(handle: &Handle) -> Result<Vec<LinkDump>, Error> {
     let link_messages = dump(handle, RouteNetlinkMessage::GetLink(LinkMessage::default()), "links").await?;
-    let address_messages = dump(handle, RouteNetlinkMessage::GetAddress(AddressMessage::default()), "addresses").await?;
+    let address_messages =
+        dump(handle, RouteNetlinkMessage::GetAddress(AddressMessage::default()), "addresses").await?;
     let names: std::collections::BTreeMap<u32, String> = link_messages
         .iter()
         .filter_map(|m| match m {
@@ -1198,14 +1202,15 @@ fn render_route(route: &RouteMessage, facts: &RouteFacts, names: &std::collectio
 /// IPv6 link-local prefixes (fe80::/64) are left out for the reason given on
 /// [`LinkDump::addresses`].
 pub async fn routes(handle: &Handle) -> Result<Vec<String>, Error> {
-    let names: std::collections::BTreeMap<u32, String> = dump(handle, RouteNetlinkMessage::GetLink(LinkMessage::default()), "links")
-        .await?
-        .iter()
-        .filter_map(|m| match m {
-            RouteNetlinkMessage::NewLink(link) => Some((link.header.index, name_of(link)?)),
-            _ => None,
-        })
-        .collect();
+    let names: std::collections::BTreeMap<u32, String> =
+        dump(handle, RouteNetlinkMessage::GetLink(LinkMessage::default()), "links")
+            .await?
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(link) => Some((link.header.index, name_of(link)?)),
+                _ => None,
+            })
+            .collect();
     let mut lines = Vec::new();
     for family in [AddressFamily::Inet, AddressFamily::Inet6] {
         let mut query = RouteMessage::default();
@@ -1293,5 +1298,176 @@ mod tests {
         };
         assert_eq!(change.to_string(), "address 02:00:00:00:00:01 mtu 1400 master br0 up");
         assert_eq!(LinkChange { master: Some(Master::Unset), ..Default::default() }.to_string(), "nomaster");
+    }
+
+    // ----- against the kernel (root) ---------------------------------------------------
+
+    fn is_root() -> bool {
+        if nix::unistd::geteuid().is_root() {
+            return true;
+        }
+        eprintln!("skipped: needs root");
+        false
+    }
+
+    /// Run `test` with a handle on a fresh namespace, on a current-thread runtime (as
+    /// the runner does); the machine's own links must be the same afterwards.
+    fn in_fresh_namespace<F: std::future::Future<Output = ()>>(test: impl FnOnce(Netns, Handle) -> F) {
+        let ip_link = || std::process::Command::new("ip").args(["-o", "link"]).output().unwrap().stdout;
+        let before = ip_link();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let ns = Netns::new().unwrap();
+            let (handle, connection) = connect(&ns).unwrap();
+            test(ns, handle).await;
+            connection.close().await;
+        });
+        assert_eq!(ip_link(), before, "the root namespace's links changed");
+    }
+
+    async fn find(handle: &Handle, name: &str) -> Option<LinkDump> {
+        links(handle).await.unwrap().into_iter().find(|l| l.name == name)
+    }
+
+    fn basics(name: &str) -> LinkBasics<'_> {
+        LinkBasics { name, mac: None, mtu: None }
+    }
+
+    #[test]
+    fn missing_kinds_are_unsupported_with_the_kernels_words() {
+        if !is_root() {
+            return;
+        }
+        in_fresh_namespace(|_ns, handle| async move {
+            let dummy = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Dummy).name("d0").build();
+            let error = add_link(&handle, dummy, "dummy", "d0", "dummy").await.unwrap_err();
+            assert_eq!(
+                error,
+                Error::Unsupported {
+                    feature: "dummy".into(),
+                    what: "create dummy d0".into(),
+                    message: "Operation not supported: Unknown device type".into(),
+                }
+            );
+            let missing = link_index(&handle, "nope0").await.unwrap_err();
+            assert_eq!(missing.to_string(), "find interface nope0: No such device");
+        });
+    }
+
+    #[test]
+    fn links_are_set_enslaved_released_and_deleted() {
+        if !is_root() {
+            return;
+        }
+        in_fresh_namespace(|_ns, handle| async move {
+            add_bridge(&handle, &basics("br0"), false, None).await.unwrap();
+            assert!(!find(&handle, "br0").await.unwrap().admin_up, "created down");
+            let mac: MacAddr = "02:00:00:00:00:0a".parse().unwrap();
+            let end = LinkBasics { name: "v0", mac: Some(mac), mtu: Some(1400) };
+            add_veth(&handle, &end, &basics("v1"), None).await.unwrap();
+            let v0 = find(&handle, "v0").await.unwrap();
+            assert_eq!((v0.mac, v0.mtu), (Some(mac), 1400), "given at birth");
+
+            let enslave = LinkChange { master: Some(Master::Set("br0")), up: Some(true), ..Default::default() };
+            set_link(&handle, "v0".into(), &enslave).await.unwrap();
+            let v0 = find(&handle, "v0").await.unwrap();
+            assert_eq!((v0.master.as_deref(), v0.admin_up), (Some("br0"), true));
+            let v1 = link_index(&handle, "v1").await.unwrap();
+            let by_index = LinkChange { mtu: Some(1300), up: Some(true), ..Default::default() };
+            set_link(&handle, v1.into(), &by_index).await.unwrap();
+            assert_eq!(find(&handle, "v1").await.unwrap().mtu, 1300);
+
+            let station: MacAddr = "02:00:00:00:00:0b".parse().unwrap();
+            let entry: FdbSpec = format!("{station} dev v0").parse().unwrap();
+            add_fdb(&handle, &entry).await.unwrap();
+            assert_eq!(add_fdb(&handle, &entry).await.unwrap_err().errno(), Some(Errno::EEXIST));
+            del_fdb(&handle, &entry).await.unwrap();
+            assert_eq!(del_fdb(&handle, &entry).await.unwrap_err().errno(), Some(Errno::ENOENT));
+
+            let release = LinkChange { master: Some(Master::Unset), up: Some(false), ..Default::default() };
+            set_link(&handle, "v0".into(), &release).await.unwrap();
+            let v0 = find(&handle, "v0").await.unwrap();
+            assert_eq!((v0.master, v0.admin_up), (None, false));
+            let unknown_master = LinkChange { master: Some(Master::Set("br9")), ..Default::default() };
+            let error = set_link(&handle, "v0".into(), &unknown_master).await.unwrap_err();
+            assert_eq!(error.to_string(), "find interface br9 (for set link v0 master br9): No such device");
+
+            del_link(&handle, "v1".into()).await.unwrap();
+            assert!(find(&handle, "v0").await.is_none(), "a veth goes with its peer");
+        });
+    }
+
+    #[test]
+    fn addresses_routes_and_neighbours_come_and_go() {
+        if !is_root() {
+            return;
+        }
+        in_fresh_namespace(|_ns, handle| async move {
+            add_veth(&handle, &basics("a0"), &basics("b0"), None).await.unwrap();
+            for name in ["a0", "b0", "lo"] {
+                set_link(&handle, name.into(), &LinkChange { up: Some(true), ..Default::default() }).await.unwrap();
+            }
+            let v4: IpNet = "192.0.2.1/24".parse().unwrap();
+            let v6: IpNet = "2001:db8::1/64".parse().unwrap();
+            add_address(&handle, "a0".into(), v4).await.unwrap();
+            add_address(&handle, "a0".into(), v6).await.unwrap();
+            assert_eq!(find(&handle, "a0").await.unwrap().addresses, [v4, v6]);
+            // No DAD: the IPv6 address is usable as a source at once.
+            let to_v6 = route_get(&handle, "2001:db8::99".parse().unwrap()).await.unwrap();
+            assert_eq!(to_v6.src, Some("2001:db8::1".parse().unwrap()));
+
+            let route: RouteSpec = "198.51.100.0/24 via 192.0.2.254 metric 5".parse().unwrap();
+            add_route(&handle, &route).await.unwrap();
+            assert!(routes(&handle).await.unwrap().contains(&"198.51.100.0/24 via 192.0.2.254 dev a0 metric 5".into()));
+            let error = add_route(&handle, &route).await.unwrap_err();
+            assert_eq!(error.to_string(), "add route 198.51.100.0/24 via 192.0.2.254 metric 5: File exists");
+            del_route(&handle, &route).await.unwrap();
+            assert_eq!(route_get(&handle, "198.51.100.1".parse().unwrap()).await.unwrap().kind, LookupKind::NoRoute);
+            let prohibit: RouteSpec = "prohibit 203.0.113.0/24".parse().unwrap();
+            add_route(&handle, &prohibit).await.unwrap();
+            assert_eq!(route_get(&handle, "203.0.113.9".parse().unwrap()).await.unwrap().kind, LookupKind::Prohibit);
+            let v6_blackhole: RouteSpec = "blackhole 2001:db8:9::/48".parse().unwrap();
+            add_route(&handle, &v6_blackhole).await.unwrap();
+            assert_eq!(route_get(&handle, "2001:db8:9::1".parse().unwrap()).await.unwrap().kind, LookupKind::Blackhole);
+            let big_table: RouteSpec = "default dev a0 table 1000".parse().unwrap();
+            add_route(&handle, &big_table).await.unwrap();
+            let rule: RuleSpec = "not from 192.0.2.0/24 lookup 1000 priority 7".parse().unwrap();
+            add_rule(&handle, &rule).await.unwrap();
+            let listed = routes(&handle).await.unwrap();
+            assert!(listed.contains(&"default dev a0 table 1000 scope link".into()), "{listed:?}");
+            assert!(listed.contains(&"blackhole 2001:db8:9::/48 dev lo metric 1024".into()), "{listed:?}");
+            assert!(listed.iter().all(|l| !l.contains("fe80")), "{listed:?}");
+
+            let neighbour: NeighSpec = "192.0.2.7 lladdr 02:00:00:00:00:07 dev a0".parse().unwrap();
+            add_neighbour(&handle, &neighbour).await.unwrap();
+            del_neighbour(&handle, &neighbour).await.unwrap();
+            let error = del_neighbour(&handle, &neighbour).await.unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                "delete neighbour 192.0.2.7 lladdr 02:00:00:00:00:07 dev a0: No such file or directory"
+            );
+
+            del_address(&handle, "a0".into(), v6).await.unwrap();
+            del_address(&handle, "a0".into(), v4).await.unwrap();
+            assert!(find(&handle, "a0").await.unwrap().addresses.is_empty());
+        });
+    }
+
+    #[test]
+    fn a_tap_lives_as_long_as_its_fd() {
+        if !is_root() {
+            return;
+        }
+        in_fresh_namespace(|ns, handle| async move {
+            let fd = add_tap(&ns, "tap7", TapMode::Tap).unwrap();
+            let tun = add_tap(&ns, "tun7", TapMode::Tun).unwrap();
+            assert_eq!(find(&handle, "tap7").await.unwrap().kind.as_deref(), Some("tun"));
+            assert_eq!(find(&handle, "tun7").await.unwrap().mac, None, "layer 3: no MAC");
+            let again = add_tap(&ns, "tap7", TapMode::Tap).unwrap_err();
+            assert!(again.to_string().starts_with("create tap tap7: "), "{again}");
+            drop((fd, tun));
+            assert!(find(&handle, "tap7").await.is_none());
+            assert!(find(&handle, "tun7").await.is_none());
+        });
     }
 }
