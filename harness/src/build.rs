@@ -681,7 +681,9 @@ mod tests {
 
     use futures::TryStreamExt;
     use rtnetlink::packet_route::AddressFamily;
-    use rtnetlink::packet_route::link::{InfoData, InfoVxlan, LinkAttribute, LinkInfo};
+    use rtnetlink::packet_route::link::{
+        BridgeStpState, InfoBridge, InfoData, InfoMacVlan, InfoVxlan, LinkAttribute, LinkInfo, MacVlanMode,
+    };
     use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourState};
     use rtnetlink::packet_route::rule::RuleAttribute;
 
@@ -722,6 +724,22 @@ mod tests {
     async fn link(topology: &Topology, node: &str, name: &str) -> LinkDump {
         let links = netlink::links(&topology.nodes[node].netlink).await.unwrap();
         links.into_iter().find(|l| l.name == name).unwrap_or_else(|| panic!("{node} has no {name}"))
+    }
+
+    /// The kind-specific attributes (IFLA_INFO_DATA) of interface `name`.
+    async fn info_data(handle: &rtnetlink::Handle, name: &str) -> InfoData {
+        let message = handle.link().get().match_name(name).execute().try_next().await.unwrap().unwrap();
+        message
+            .attributes
+            .into_iter()
+            .find_map(|a| match a {
+                LinkAttribute::LinkInfo(infos) => infos.into_iter().find_map(|i| match i {
+                    LinkInfo::Data(data) => Some(data),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{name} has no info data"))
     }
 
     async fn lookup(topology: &Topology, node: &str, dst: &str) -> RouteLookup {
@@ -943,12 +961,14 @@ links:
                 r#"
 nodes:
   host:
-    bridges: {mybr0: {addresses: [172.18.0.1/16]}}
+    bridges: {mybr0: {addresses: [172.18.0.1/16]}, stp0: {stp: true}}
   netns_A: {routes: ["default via 172.18.0.1"]}
   netns_B: {}
+  loop: {bridges: {br0: {}}}
 links:
   - veth: [netns_A:eth0 172.18.0.2/16, host:vethA@mybr0]
   - veth: [netns_B:eth0 172.18.0.3/16, host:vethB@mybr0]
+  - veth: [loop:veth0@br0 192.0.2.101/24, loop:veth1 192.0.2.102/24]
 "#,
             );
             on_runtime(async {
@@ -963,6 +983,16 @@ links:
                     assert_eq!(port.master.as_deref(), Some("mybr0"), "{port:?}");
                     assert!(port.admin_up && port.addresses.is_empty());
                 }
+                let handle = &topology.nodes["host"].netlink;
+                let InfoData::Bridge(plain) = info_data(handle, "mybr0").await else { panic!("not a bridge") };
+                assert!(plain.contains(&InfoBridge::StpState(BridgeStpState::Disabled)), "{plain:?}");
+                let InfoData::Bridge(stp) = info_data(handle, "stp0").await else { panic!("not a bridge") };
+                assert!(stp.contains(&InfoBridge::StpState(BridgeStpState::KernelStp)), "{stp:?}");
+                // Both ends of a pair in one node (the write-up's bridge experiment).
+                let veth0 = link(&topology, "loop", "veth0").await;
+                let veth1 = link(&topology, "loop", "veth1").await;
+                assert_eq!((veth0.master.as_deref(), veth1.master), (Some("br0"), None));
+                assert!(veth0.carrier && veth1.carrier, "each end sees the other up");
                 let default = lookup(&topology, "netns_A", "203.0.113.2").await;
                 assert_eq!((default.via, default.dev.as_deref()), (Some("172.18.0.1".parse().unwrap()), Some("eth0")));
                 assert_eq!(topology.ifindex("host", "mybr0").await.unwrap(), bridge.index);
@@ -1004,18 +1034,7 @@ links:
                 assert_eq!(vxlan.master.as_deref(), Some("br-vxlan"));
                 assert_eq!(vxlan.mac, Some(stable_mac("host1", "vxlan100")));
                 let eth0 = topology.ifindex("host1", "eth0").await.unwrap();
-                let raw = handle.link().get().match_name("vxlan100").execute().try_next().await.unwrap().unwrap();
-                let info: Vec<InfoVxlan> = raw
-                    .attributes
-                    .iter()
-                    .find_map(|a| match a {
-                        LinkAttribute::LinkInfo(infos) => infos.iter().find_map(|i| match i {
-                            LinkInfo::Data(InfoData::Vxlan(v)) => Some(v.clone()),
-                            _ => None,
-                        }),
-                        _ => None,
-                    })
-                    .expect("vxlan info data");
+                let InfoData::Vxlan(info) = info_data(handle, "vxlan100").await else { panic!("not a vxlan") };
                 for expected in [
                     InfoVxlan::Id(100),
                     InfoVxlan::Port(4789),
@@ -1056,6 +1075,10 @@ links:
 
                 let macvlan = link(&topology, "host1", "mv0").await;
                 assert_eq!(macvlan.kind.as_deref(), Some("macvlan"));
+                let InfoData::MacVlan(info) = info_data(handle, "mv0").await else { panic!("not a macvlan") };
+                assert!(info.contains(&InfoMacVlan::Mode(MacVlanMode::Private)), "{info:?}");
+                let raw = handle.link().get().match_name("mv0").execute().try_next().await.unwrap().unwrap();
+                assert!(raw.attributes.contains(&LinkAttribute::Link(eth0)), "on top of eth0");
                 assert_eq!(macvlan.mac, Some(stable_mac("host1", "mv0")));
                 assert_eq!(macvlan.addresses, ["198.51.100.5/24".parse::<IpNet>().unwrap()]);
 

@@ -6,10 +6,15 @@
 //! instead of talking about ifindex 7. Callers add where it happened
 //! ([`Error::context`], e.g. "in node host").
 //!
+//! Only operations that need an optional part of the kernel (a link kind, policy
+//! routing) turn "not supported" into [`Error::Unsupported`], which skips a scenario;
+//! elsewhere EOPNOTSUPP means the scenario asked a device for something it cannot do.
+//!
 //! The socket asks the kernel for extended acks, so a refusal carries the kernel's own
 //! explanation ("Unknown device type", "Nexthop has invalid gateway") next to errno;
 //! rtnetlink 0.24 keeps the raw bytes of the error but does not decode them.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io;
@@ -25,7 +30,7 @@ use rtnetlink::packet_core::{
 };
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use rtnetlink::packet_route::link::{
-    BridgeStpState, InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode, State,
+    BridgeStpState, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode, State,
 };
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -120,12 +125,20 @@ impl Refusal {
             || self.detail.as_deref().is_some_and(|d| d.contains("Unknown device type"))
     }
 
-    /// Blame `what`; `feature` names what the kernel would lack if it is unsupported.
-    fn blame(self, what: String, feature: &str) -> Error {
+    /// Blame `what`, an operation that every kernel offers: EOPNOTSUPP here means the
+    /// scenario asked for something the device cannot do (a MAC on a tun), which is a
+    /// mistake to report, not a reason to skip.
+    fn blame(self, what: String) -> Error {
+        Error::Failed { message: self.message(), errno: self.errno.map(|e| e as i32), what }
+    }
+
+    /// Blame `what`, which needs `feature`, a part of the kernel that may not be built
+    /// (a link kind, policy routing): "not supported" then becomes [`Error::Unsupported`].
+    fn blame_feature(self, what: String, feature: &str) -> Error {
         if self.is_unsupported() {
             Error::Unsupported { feature: feature.to_string(), what, message: self.message() }
         } else {
-            Error::Failed { message: self.message(), errno: self.errno.map(|e| e as i32), what }
+            self.blame(what)
         }
     }
 }
@@ -290,14 +303,14 @@ pub async fn link_index(handle: &Handle, name: &str) -> Result<u32, Error> {
     let query = LinkUnspec::new_with_name(name).build();
     let answer = request(handle, RouteNetlinkMessage::GetLink(query), 0)
         .await
-        .map_err(|r| r.blame(format!("find interface {name}"), "interface lookup"))?;
+        .map_err(|r| r.blame(format!("find interface {name}")))?;
     answer
         .iter()
         .find_map(|m| match m {
             RouteNetlinkMessage::NewLink(link) => Some(link.header.index),
             _ => None,
         })
-        .ok_or_else(|| Refusal { errno: Some(Errno::ENODEV), detail: None }.blame(format!("find interface {name}"), ""))
+        .ok_or_else(|| Refusal { errno: Some(Errno::ENODEV), detail: None }.blame(format!("find interface {name}")))
 }
 
 async fn resolve(handle: &Handle, link: LinkRef<'_>) -> Result<u32, Error> {
@@ -335,7 +348,7 @@ impl LinkBasics<'_> {
 async fn add_link(handle: &Handle, message: LinkMessage, kind: &str, name: &str, feature: &str) -> Result<(), Error> {
     change(handle, RouteNetlinkMessage::NewLink(message), CREATE)
         .await
-        .map_err(|r| r.blame(format!("create {kind} {name}"), feature))
+        .map_err(|r| r.blame_feature(format!("create {kind} {name}"), feature))
 }
 
 /// Create a veth pair: `end` here, `peer` born directly in `peer_ns` (or here when
@@ -352,9 +365,7 @@ pub async fn add_veth(
     }
     let message = end
         .apply(LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth).name(end.name))
-        .set_info_data(rtnetlink::packet_route::link::InfoData::Veth(rtnetlink::packet_route::link::InfoVeth::Peer(
-            peer_message.build(),
-        )))
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_message.build())))
         .build();
     add_link(handle, message, "veth", &format!("{} (peer {})", end.name, peer.name), "veth").await
 }
@@ -423,7 +434,8 @@ pub fn add_tap(ns: &Netns, name: &str, mode: TapMode) -> Result<OwnedFd, Error> 
         TapMode::Tap => "tap",
         TapMode::Tun => "tun",
     };
-    ns.run(|| open_tun(name, mode)).map_err(|e| Refusal::from_io(&e).blame(format!("create {kind} {name}"), kind))
+    ns.run(|| open_tun(name, mode))
+        .map_err(|e| Refusal::from_io(&e).blame_feature(format!("create {kind} {name}"), kind))
 }
 
 nix::ioctl_write_ptr_bad!(tun_set_iff, nix::libc::TUNSETIFF, nix::libc::ifreq);
@@ -465,7 +477,7 @@ pub async fn del_link(handle: &Handle, link: LinkRef<'_>) -> Result<(), Error> {
     let message = LinkUnspec::new_with_index(index).build();
     change(handle, RouteNetlinkMessage::DelLink(message), 0)
         .await
-        .map_err(|r| r.blame(format!("delete interface {link}"), "link deletion"))
+        .map_err(|r| r.blame(format!("delete interface {link}")))
 }
 
 /// Which bridge an interface belongs to.
@@ -536,7 +548,7 @@ pub async fn set_link(handle: &Handle, link: LinkRef<'_>, changes: &LinkChange<'
         Some(false) => builder.down(),
         None => builder,
     };
-    change(handle, RouteNetlinkMessage::SetLink(builder.build()), 0).await.map_err(|r| r.blame(what(), "link setting"))
+    change(handle, RouteNetlinkMessage::SetLink(builder.build()), 0).await.map_err(|r| r.blame(what()))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -568,7 +580,7 @@ pub async fn add_address(handle: &Handle, link: LinkRef<'_>, address: IpNet) -> 
     let index = resolve(handle, link).await?;
     change(handle, RouteNetlinkMessage::NewAddress(address_message(index, address)), CREATE)
         .await
-        .map_err(|r| r.blame(format!("add address {address} to {link}"), "address"))
+        .map_err(|r| r.blame(format!("add address {address} to {link}")))
 }
 
 /// `ip address del ADDRESS dev LINK`.
@@ -576,7 +588,7 @@ pub async fn del_address(handle: &Handle, link: LinkRef<'_>, address: IpNet) -> 
     let index = resolve(handle, link).await?;
     change(handle, RouteNetlinkMessage::DelAddress(address_message(index, address)), 0)
         .await
-        .map_err(|r| r.blame(format!("delete address {address} from {link}"), "address"))
+        .map_err(|r| r.blame(format!("delete address {address} from {link}")))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -669,15 +681,13 @@ pub async fn add_route(handle: &Handle, spec: &RouteSpec) -> Result<(), Error> {
     let message = route_message(handle, spec, RouteIntent::Add).await?;
     change(handle, RouteNetlinkMessage::NewRoute(message), CREATE)
         .await
-        .map_err(|r| r.blame(format!("add route {spec}"), "route"))
+        .map_err(|r| r.blame(format!("add route {spec}")))
 }
 
 /// `ip route del SPEC`.
 pub async fn del_route(handle: &Handle, spec: &RouteSpec) -> Result<(), Error> {
     let message = route_message(handle, spec, RouteIntent::Delete).await?;
-    change(handle, RouteNetlinkMessage::DelRoute(message), 0)
-        .await
-        .map_err(|r| r.blame(format!("delete route {spec}"), "route"))
+    change(handle, RouteNetlinkMessage::DelRoute(message), 0).await.map_err(|r| r.blame(format!("delete route {spec}")))
 }
 
 /// `ip rule add SPEC`.
@@ -722,7 +732,7 @@ pub async fn add_rule(handle: &Handle, spec: &RuleSpec) -> Result<(), Error> {
     }
     change(handle, RouteNetlinkMessage::NewRule(message), CREATE)
         .await
-        .map_err(|r| r.blame(format!("add rule {spec}"), "policy rule"))
+        .map_err(|r| r.blame_feature(format!("add rule {spec}"), "policy routing rules"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -758,7 +768,7 @@ pub async fn add_neighbour(handle: &Handle, spec: &NeighSpec) -> Result<(), Erro
     let message = neighbour_message(handle, spec).await?;
     change(handle, RouteNetlinkMessage::NewNeighbour(message), CREATE)
         .await
-        .map_err(|r| r.blame(format!("add neighbour {spec}"), "neighbour"))
+        .map_err(|r| r.blame(format!("add neighbour {spec}")))
 }
 
 /// `ip neighbour del SPEC`.
@@ -766,7 +776,7 @@ pub async fn del_neighbour(handle: &Handle, spec: &NeighSpec) -> Result<(), Erro
     let message = neighbour_message(handle, spec).await?;
     change(handle, RouteNetlinkMessage::DelNeighbour(message), 0)
         .await
-        .map_err(|r| r.blame(format!("delete neighbour {spec}"), "neighbour"))
+        .map_err(|r| r.blame(format!("delete neighbour {spec}")))
 }
 
 /// An AF_BRIDGE neighbour message, as `bridge fdb` sends it: state permanent (the
@@ -796,7 +806,7 @@ pub async fn add_fdb(handle: &Handle, spec: &FdbSpec) -> Result<(), Error> {
     let (verb, flags) = if spec.dst.is_some() { ("append", NLM_F_CREATE | NLM_F_APPEND) } else { ("add", CREATE) };
     change(handle, RouteNetlinkMessage::NewNeighbour(message), flags)
         .await
-        .map_err(|r| r.blame(format!("{verb} fdb entry {spec}"), "fdb entry"))
+        .map_err(|r| r.blame(format!("{verb} fdb entry {spec}")))
 }
 
 /// `bridge fdb del SPEC` (with `dst`, only that remote goes).
@@ -804,7 +814,7 @@ pub async fn del_fdb(handle: &Handle, spec: &FdbSpec) -> Result<(), Error> {
     let message = fdb_message(handle, spec).await?;
     change(handle, RouteNetlinkMessage::DelNeighbour(message), 0)
         .await
-        .map_err(|r| r.blame(format!("delete fdb entry {spec}"), "fdb entry"))
+        .map_err(|r| r.blame(format!("delete fdb entry {spec}")))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -889,7 +899,7 @@ pub async fn route_get(handle: &Handle, dst: IpAddr) -> Result<RouteLookup, Erro
                 Some(Errno::EHOSTUNREACH) => Ok(refused(LookupKind::Unreachable)),
                 Some(Errno::EACCES) => Ok(refused(LookupKind::Prohibit)),
                 Some(Errno::ENETUNREACH) => Ok(refused(LookupKind::NoRoute)),
-                _ => Err(refusal.blame(format!("look up route to {dst}"), "route lookup")),
+                _ => Err(refusal.blame(format!("look up route to {dst}"))),
             };
         }
     };
@@ -923,7 +933,7 @@ async fn link_name(handle: &Handle, index: u32) -> Result<String, Error> {
     let query = LinkUnspec::new_with_index(index).build();
     let answer = request(handle, RouteNetlinkMessage::GetLink(query), 0)
         .await
-        .map_err(|r| r.blame(format!("find interface {index}"), "interface lookup"))?;
+        .map_err(|r| r.blame(format!("find interface {index}")))?;
     Ok(answer
         .iter()
         .find_map(|m| match m {
@@ -973,7 +983,7 @@ fn is_ipv6_link_local(ip: IpAddr) -> bool {
 }
 
 async fn dump(handle: &Handle, query: RouteNetlinkMessage, what: &str) -> Result<Vec<RouteNetlinkMessage>, Error> {
-    request(handle, query, NLM_F_DUMP).await.map_err(|r| r.blame(format!("dump {what}"), what))
+    request(handle, query, NLM_F_DUMP).await.map_err(|r| r.blame(format!("dump {what}")))
 }
 
 /// Every interface of the namespace with its addresses, sorted by name.
@@ -981,14 +991,14 @@ pub async fn links(handle: &Handle) -> Result<Vec<LinkDump>, Error> {
     let link_messages = dump(handle, RouteNetlinkMessage::GetLink(LinkMessage::default()), "links").await?;
     let address_messages =
         dump(handle, RouteNetlinkMessage::GetAddress(AddressMessage::default()), "addresses").await?;
-    let names: std::collections::BTreeMap<u32, String> = link_messages
+    let names: BTreeMap<u32, String> = link_messages
         .iter()
         .filter_map(|m| match m {
             RouteNetlinkMessage::NewLink(link) => Some((link.header.index, name_of(link)?)),
             _ => None,
         })
         .collect();
-    let mut addresses: std::collections::BTreeMap<u32, Vec<IpNet>> = Default::default();
+    let mut addresses: BTreeMap<u32, Vec<IpNet>> = BTreeMap::new();
     for message in &address_messages {
         let RouteNetlinkMessage::NewAddress(address) = message else { continue };
         // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer's on
@@ -1124,7 +1134,7 @@ const RT_TABLE_DEFAULT: u32 = 253;
 
 /// Render one route as `ip route show table all` would (minus the timing-dependent
 /// flags `linkdown`/`dead` and IPv6 `pref`).
-fn render_route(route: &RouteMessage, facts: &RouteFacts, names: &std::collections::BTreeMap<u32, String>) -> String {
+fn render_route(route: &RouteMessage, facts: &RouteFacts, names: &BTreeMap<u32, String>) -> String {
     let header = &route.header;
     let host_len = if header.address_family == AddressFamily::Inet6 { 128 } else { 32 };
     let dev = |index: u32| names.get(&index).cloned().unwrap_or_else(|| format!("if{index}"));
@@ -1202,15 +1212,14 @@ fn render_route(route: &RouteMessage, facts: &RouteFacts, names: &std::collectio
 /// IPv6 link-local prefixes (fe80::/64) are left out for the reason given on
 /// [`LinkDump::addresses`].
 pub async fn routes(handle: &Handle) -> Result<Vec<String>, Error> {
-    let names: std::collections::BTreeMap<u32, String> =
-        dump(handle, RouteNetlinkMessage::GetLink(LinkMessage::default()), "links")
-            .await?
-            .iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewLink(link) => Some((link.header.index, name_of(link)?)),
-                _ => None,
-            })
-            .collect();
+    let names: BTreeMap<u32, String> = dump(handle, RouteNetlinkMessage::GetLink(LinkMessage::default()), "links")
+        .await?
+        .iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewLink(link) => Some((link.header.index, name_of(link)?)),
+            _ => None,
+        })
+        .collect();
     let mut lines = Vec::new();
     for family in [AddressFamily::Inet, AddressFamily::Inet6] {
         let mut query = RouteMessage::default();
@@ -1277,13 +1286,13 @@ mod tests {
     #[test]
     fn refusals_become_unsupported_or_failed_with_context() {
         let unknown = Refusal { errno: Some(Errno::EOPNOTSUPP), detail: Some("Unknown device type".into()) };
-        let err = unknown.blame("create dummy d0".into(), "dummy").context("in node host");
+        let err = unknown.blame_feature("create dummy d0".into(), "dummy").context("in node host");
         assert_eq!(
             err.to_string(),
             "kernel does not support dummy: create dummy d0 in node host: Operation not supported: Unknown device type"
         );
         let unreachable = Refusal { errno: Some(Errno::ENETUNREACH), detail: None };
-        let err = unreachable.blame("add route 10.0.0.0/8 via 10.1.1.1".into(), "route").context("in node host");
+        let err = unreachable.blame("add route 10.0.0.0/8 via 10.1.1.1".into()).context("in node host");
         assert_eq!(err.to_string(), "add route 10.0.0.0/8 via 10.1.1.1 in node host: Network is unreachable");
         assert_eq!(err.errno(), Some(Errno::ENETUNREACH));
     }
@@ -1463,6 +1472,10 @@ mod tests {
             let tun = add_tap(&ns, "tun7", TapMode::Tun).unwrap();
             assert_eq!(find(&handle, "tap7").await.unwrap().kind.as_deref(), Some("tun"));
             assert_eq!(find(&handle, "tun7").await.unwrap().mac, None, "layer 3: no MAC");
+            let mac = LinkChange { mac: Some("02:00:00:00:00:07".parse().unwrap()), ..Default::default() };
+            let error = set_link(&handle, "tun7".into(), &mac).await.unwrap_err();
+            assert!(matches!(error, Error::Failed { .. }), "a scenario mistake, not a reason to skip: {error}");
+            assert_eq!(error.errno(), Some(Errno::EOPNOTSUPP));
             let again = add_tap(&ns, "tap7", TapMode::Tap).unwrap_err();
             assert!(again.to_string().starts_with("create tap tap7: "), "{again}");
             drop((fd, tun));
