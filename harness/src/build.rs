@@ -243,7 +243,8 @@ struct NodePlan<'s> {
     name: &'s str,
     spec: &'s Node,
     devices: Vec<Device<'s>>,
-    /// Namespace-wide sysctls, written before any interface exists.
+    /// Namespace-wide sysctls, written before any interface exists (so that
+    /// `conf.default.*` reaches them).
     early_sysctls: Vec<(&'s str, String)>,
     /// Sysctls of one interface, written once it exists.
     interface_sysctls: Vec<(&'s str, String)>,
@@ -391,7 +392,10 @@ pub async fn build(scenario: &Scenario) -> Result<Topology, BuildError> {
 
 async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildError> {
     for node in &plan.nodes {
-        topology.nodes.insert(node.name.to_string(), start_node(node)?);
+        // Held by the topology before anything else can fail, so teardown() waits for
+        // its netlink socket too.
+        topology.nodes.insert(node.name.to_string(), start_node(node.name)?);
+        write_sysctls(&topology.nodes[node.name], node.name, &node.early_sysctls)?;
     }
     each_node(plan, topology, create_bridges).await?;
     each_node(plan, topology, |node, handle| create_veths(plan, topology, node, handle)).await?;
@@ -430,15 +434,12 @@ where
     Ok(())
 }
 
-/// A fresh namespace with the baseline, its netlink connection, and the
-/// namespace-wide sysctls (before interfaces exist, so `conf.default.*` reaches them).
-fn start_node(node: &NodePlan<'_>) -> Result<NodeHandle, BuildError> {
-    let ns = Netns::new().map_err(io_failure("create network namespace", node.name))?;
-    baseline::apply(&ns).map_err(io_failure("apply baseline sysctls", node.name))?;
-    let (netlink, connection) = netlink::connect(&ns).map_err(io_failure("open netlink socket", node.name))?;
-    let handle = NodeHandle { ns, netlink, connection, taps: BTreeMap::new(), listeners: Vec::new() };
-    write_sysctls(&handle, node.name, &node.early_sysctls)?;
-    Ok(handle)
+/// A fresh namespace with the baseline and its netlink connection.
+fn start_node(name: &str) -> Result<NodeHandle, BuildError> {
+    let ns = Netns::new().map_err(io_failure("create network namespace", name))?;
+    baseline::apply(&ns).map_err(io_failure("apply baseline sysctls", name))?;
+    let (netlink, connection) = netlink::connect(&ns).map_err(io_failure("open netlink socket", name))?;
+    Ok(NodeHandle { ns, netlink, connection, taps: BTreeMap::new(), listeners: Vec::new() })
 }
 
 fn write_sysctls(handle: &NodeHandle, node: &str, sysctls: &[(&str, String)]) -> Result<(), BuildError> {

@@ -392,7 +392,9 @@ pub async fn add_bridge(
 pub async fn add_vxlan(handle: &Handle, basics: &LinkBasics<'_>, spec: &Vxlan) -> Result<(), Error> {
     let mut builder = basics.apply(LinkVxlan::new(basics.name, spec.id)).port(spec.dstport).learning(spec.learning);
     if let Some(dev) = &spec.dev {
-        builder = builder.dev(link_index(handle, dev).await?);
+        let index =
+            link_index(handle, dev).await.map_err(|e| e.context(format_args!("(dev of vxlan {})", basics.name)))?;
+        builder = builder.dev(index);
     }
     builder = match spec.remote {
         Some(IpAddr::V4(ip)) => builder.remote(ip),
@@ -421,7 +423,8 @@ pub async fn add_macvlan(
         MacvlanMode::Passthru => MacVlanMode::Passthrough,
         MacvlanMode::Source => MacVlanMode::Source,
     };
-    let parent_index = link_index(handle, parent).await?;
+    let parent_index =
+        link_index(handle, parent).await.map_err(|e| e.context(format_args!("(parent of macvlan {})", basics.name)))?;
     let message = basics.apply(LinkMacVlan::new(basics.name, parent_index, mode)).build();
     add_link(handle, message, "macvlan", basics.name, "macvlan").await
 }
