@@ -630,7 +630,7 @@ async fn route_message(handle: &Handle, spec: &RouteSpec, intent: RouteIntent) -
         RouteKind::Unreachable => RouteType::Unreachable,
         RouteKind::Prohibit => RouteType::Prohibit,
     };
-    let (table, table_attr) = table_fields(spec.table.unwrap_or(u32::from(RouteHeader::RT_TABLE_MAIN)));
+    let (table, table_attr) = table_fields(spec.table.unwrap_or(RT_TABLE_MAIN));
     header.table = table;
     // Like iproute2: routes we add are "boot" (shown without `proto`); a deletion
     // matches any protocol and, unless a scope is given, any scope.
@@ -991,80 +991,89 @@ async fn dump(handle: &Handle, query: RouteNetlinkMessage, what: &str) -> Result
 
 /// Every interface of the namespace with its addresses, sorted by name.
 pub async fn links(handle: &Handle) -> Result<Vec<LinkDump>, Error> {
-    let link_messages = dump(handle, RouteNetlinkMessage::GetLink(LinkMessage::default()), "links").await?;
-    let address_messages =
-        dump(handle, RouteNetlinkMessage::GetAddress(AddressMessage::default()), "addresses").await?;
-    let names: BTreeMap<u32, String> = link_messages
+    let links = link_messages(handle).await?;
+    let answer = dump(handle, RouteNetlinkMessage::GetAddress(AddressMessage::default()), "addresses").await?;
+    let names = names_by_index(&links);
+    let mut addresses = addresses_by_link(&answer);
+    let mut dumps: Vec<LinkDump> = links
         .iter()
-        .filter_map(|m| match m {
-            RouteNetlinkMessage::NewLink(link) => Some((link.header.index, name_of(link)?)),
-            _ => None,
-        })
+        .map(|link| link_dump(link, &names, addresses.remove(&link.header.index).unwrap_or_default()))
         .collect();
-    let mut addresses: BTreeMap<u32, Vec<IpNet>> = BTreeMap::new();
-    for message in &address_messages {
-        let RouteNetlinkMessage::NewAddress(address) = message else { continue };
-        // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer's on
-        // point-to-point links); IPv6 only sends IFA_ADDRESS.
-        let local = address.attributes.iter().find_map(|a| match a {
-            AddressAttribute::Local(ip) => Some(*ip),
-            _ => None,
-        });
-        let any = address.attributes.iter().find_map(|a| match a {
-            AddressAttribute::Address(ip) => Some(*ip),
-            _ => None,
-        });
-        let Some(ip) = local.or(any) else { continue };
-        if is_ipv6_link_local(ip) {
-            continue;
-        }
-        if let Ok(net) = IpNet::new(ip, address.header.prefix_len) {
-            addresses.entry(address.header.index).or_default().push(net);
-        }
-    }
-    let mut dumps: Vec<LinkDump> = link_messages
-        .iter()
+    dumps.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(dumps)
+}
+
+async fn link_messages(handle: &Handle) -> Result<Vec<LinkMessage>, Error> {
+    let answer = dump(handle, RouteNetlinkMessage::GetLink(LinkMessage::default()), "links").await?;
+    Ok(answer
+        .into_iter()
         .filter_map(|m| match m {
             RouteNetlinkMessage::NewLink(link) => Some(link),
             _ => None,
         })
-        .map(|link| {
-            let mut dump = LinkDump {
-                name: name_of(link).unwrap_or_else(|| format!("if{}", link.header.index)),
-                index: link.header.index,
-                kind: None,
-                master: None,
-                admin_up: link.header.flags.contains(LinkFlags::Up),
-                carrier: link.header.flags.contains(LinkFlags::LowerUp),
-                oper_state: State::Unknown.to_string(),
-                mtu: 0,
-                mac: None,
-                addresses: addresses.remove(&link.header.index).unwrap_or_default(),
-            };
-            for attribute in &link.attributes {
-                match attribute {
-                    LinkAttribute::Mtu(mtu) => dump.mtu = *mtu,
-                    LinkAttribute::Address(bytes) => dump.mac = <[u8; 6]>::try_from(bytes.as_slice()).ok().map(MacAddr),
-                    LinkAttribute::Controller(index) => dump.master = names.get(index).cloned(),
-                    LinkAttribute::OperState(state) => dump.oper_state = state.to_string(),
-                    LinkAttribute::LinkInfo(infos) => {
-                        dump.kind = infos.iter().find_map(|i| match i {
-                            LinkInfo::Kind(kind) => Some(kind.to_string()),
-                            _ => None,
-                        })
-                    }
-                    _ => {}
-                }
+        .collect())
+}
+
+fn names_by_index(links: &[LinkMessage]) -> BTreeMap<u32, String> {
+    links.iter().filter_map(|link| Some((link.header.index, name_of(link)?))).collect()
+}
+
+/// The addresses of each interface (by index), IPv4 first, without IPv6 link-local.
+fn addresses_by_link(answer: &[RouteNetlinkMessage]) -> BTreeMap<u32, Vec<IpNet>> {
+    let mut addresses: BTreeMap<u32, Vec<IpNet>> = BTreeMap::new();
+    for message in answer {
+        let RouteNetlinkMessage::NewAddress(address) = message else { continue };
+        // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer's on
+        // point-to-point links); IPv6 only sends IFA_ADDRESS.
+        let attribute = |local: bool| {
+            address.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Local(ip) if local => Some(*ip),
+                AddressAttribute::Address(ip) if !local => Some(*ip),
+                _ => None,
+            })
+        };
+        let Some(ip) = attribute(true).or_else(|| attribute(false)) else { continue };
+        if let (false, Ok(net)) = (is_ipv6_link_local(ip), IpNet::new(ip, address.header.prefix_len)) {
+            addresses.entry(address.header.index).or_default().push(net);
+        }
+    }
+    for list in addresses.values_mut() {
+        list.sort_by_key(|net| (net.addr().is_ipv6(), net.addr(), net.prefix_len()));
+    }
+    addresses
+}
+
+fn link_dump(link: &LinkMessage, names: &BTreeMap<u32, String>, addresses: Vec<IpNet>) -> LinkDump {
+    let flags = link.header.flags;
+    let mut dump = LinkDump {
+        name: name_of(link).unwrap_or_else(|| format!("if{}", link.header.index)),
+        index: link.header.index,
+        kind: flags.contains(LinkFlags::Loopback).then(|| "loopback".to_string()),
+        master: None,
+        admin_up: flags.contains(LinkFlags::Up),
+        carrier: flags.contains(LinkFlags::LowerUp),
+        oper_state: State::Unknown.to_string(),
+        mtu: 0,
+        mac: None,
+        addresses,
+    };
+    for attribute in &link.attributes {
+        match attribute {
+            LinkAttribute::Mtu(mtu) => dump.mtu = *mtu,
+            LinkAttribute::Address(bytes) => dump.mac = <[u8; 6]>::try_from(bytes.as_slice()).ok().map(MacAddr),
+            LinkAttribute::Controller(index) => dump.master = names.get(index).cloned(),
+            LinkAttribute::OperState(state) => dump.oper_state = state.to_string(),
+            LinkAttribute::LinkInfo(infos) => {
+                let kind = infos.iter().find_map(|i| match i {
+                    LinkInfo::Kind(kind) => Some(kind.to_string()),
+                    _ => None,
+                });
+                dump.kind = kind.or(dump.kind.take());
             }
-            if dump.kind.is_none() && link.header.flags.contains(LinkFlags::Loopback) {
-                dump.kind = Some("loopback".into());
-            }
-            dump.addresses.sort_by_key(|net| (net.addr().is_ipv6(), net.addr(), net.prefix_len()));
-            dump
-        })
-        .collect();
-    dumps.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(dumps)
+            _ => {}
+        }
+    }
+    dump
 }
 
 /// The attributes of a route message that matter to people.
@@ -1132,6 +1141,7 @@ impl RouteFacts {
     }
 }
 
+const RT_TABLE_MAIN: u32 = 254;
 const RT_TABLE_LOCAL: u32 = 255;
 const RT_TABLE_DEFAULT: u32 = 253;
 
@@ -1171,7 +1181,7 @@ fn render_route(route: &RouteMessage, facts: &RouteFacts, names: &BTreeMap<u32, 
         words.push(format!("dev {}", dev(oif)));
     }
     match facts.table {
-        254 => {}
+        RT_TABLE_MAIN => {}
         RT_TABLE_LOCAL => words.push("table local".into()),
         RT_TABLE_DEFAULT => words.push("table default".into()),
         table => words.push(format!("table {table}")),
@@ -1215,14 +1225,7 @@ fn render_route(route: &RouteMessage, facts: &RouteFacts, names: &BTreeMap<u32, 
 /// IPv6 link-local prefixes (fe80::/64) are left out for the reason given on
 /// [`LinkDump::addresses`].
 pub async fn routes(handle: &Handle) -> Result<Vec<String>, Error> {
-    let names: BTreeMap<u32, String> = dump(handle, RouteNetlinkMessage::GetLink(LinkMessage::default()), "links")
-        .await?
-        .iter()
-        .filter_map(|m| match m {
-            RouteNetlinkMessage::NewLink(link) => Some((link.header.index, name_of(link)?)),
-            _ => None,
-        })
-        .collect();
+    let names = names_by_index(&link_messages(handle).await?);
     let mut lines = Vec::new();
     for family in [AddressFamily::Inet, AddressFamily::Inet6] {
         let mut query = RouteMessage::default();
@@ -1234,7 +1237,7 @@ pub async fn routes(handle: &Handle) -> Result<Vec<String>, Error> {
             if facts.table == RT_TABLE_LOCAL || link_local || route.header.flags.contains(RouteFlags::Cloned) {
                 continue;
             }
-            let table_rank = if facts.table == 254 { 0 } else { u64::from(facts.table) + 1 };
+            let table_rank = if facts.table == RT_TABLE_MAIN { 0 } else { u64::from(facts.table) + 1 };
             let key = (
                 family == AddressFamily::Inet6,
                 table_rank,
