@@ -601,6 +601,10 @@ fn family_of(ipv6: bool) -> AddressFamily {
     if ipv6 { AddressFamily::Inet6 } else { AddressFamily::Inet }
 }
 
+const RT_TABLE_MAIN: u32 = 254;
+const RT_TABLE_LOCAL: u32 = 255;
+const RT_TABLE_DEFAULT: u32 = 253;
+
 /// Put a table id where the kernel looks for it: the 8-bit header field when it fits,
 /// else the 32-bit attribute (`RT_TABLE_UNSPEC` in the header, as iproute2 does).
 fn table_fields(table: u32) -> (u8, Option<u32>) {
@@ -1140,10 +1144,6 @@ impl RouteFacts {
         facts
     }
 }
-
-const RT_TABLE_MAIN: u32 = 254;
-const RT_TABLE_LOCAL: u32 = 255;
-const RT_TABLE_DEFAULT: u32 = 253;
 
 /// Render one route as `ip route show table all` would (minus the timing-dependent
 /// flags `linkdown`/`dead` and IPv6 `pref`).
