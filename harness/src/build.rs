@@ -939,8 +939,10 @@ links:
                     (to_peer.dev.as_deref(), to_peer.src),
                     (Some("veth1"), Some("10.120.0.11".parse().unwrap()))
                 );
-                assert_eq!(lookup(&topology, "ns1", "10.120.0.11").await.kind, LookupKind::Local);
-                assert_eq!(lookup(&topology, "ns1", "203.0.113.1").await.kind, LookupKind::NoRoute);
+                let own = lookup(&topology, "ns1", "10.120.0.11").await;
+                assert_eq!((own.kind, own.to_string().as_str()), (LookupKind::Local, "local dev lo src 10.120.0.11"));
+                let nowhere = netlink::route_get(&topology.nodes["ns1"].netlink, "203.0.113.1".parse().unwrap()).await;
+                assert_eq!(nowhere.unwrap_err().errno(), Some(nix::errno::Errno::ENETUNREACH));
                 let cookies = built_cookies();
                 assert!(
                     cookies.iter().all(|c| held_netns_cookies().contains(c)),
@@ -1138,9 +1140,16 @@ links:
                         "2001:db8:1::/48 via 2001:db8::1 dev eth0 metric 1024",
                     ]
                 );
-                assert_eq!(lookup(&topology, "r", "10.9.0.1").await.kind, LookupKind::Blackhole);
-                assert_eq!(lookup(&topology, "r", "10.8.0.1").await.kind, LookupKind::Unreachable);
+                let refused = |dst: &'static str| async move {
+                    netlink::route_get(handle, dst.parse().unwrap()).await.unwrap_err().to_string()
+                };
+                assert_eq!(refused("10.9.0.1").await, "look up route to 10.9.0.1: blackhole route (Invalid argument)");
+                assert_eq!(
+                    refused("10.8.0.1").await,
+                    "look up route to 10.8.0.1: unreachable route (No route to host)"
+                );
                 let out = lookup(&topology, "r", "203.0.113.7").await;
+                assert_eq!(out.to_string(), "via 10.1.1.1 dev eth0 src 10.1.1.2");
                 assert_eq!(
                     out,
                     RouteLookup {

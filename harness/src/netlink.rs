@@ -827,42 +827,17 @@ pub async fn del_fdb(handle: &Handle, spec: &FdbSpec) -> Result<(), Error> {
 // ---------------------------------------------------------------------------------------
 // Route lookup
 
-/// What the kernel's route lookup decided for a destination.
+/// What kind of route the kernel's lookup found for a destination it routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LookupKind {
     /// Sent out of `dev` (via a gateway or directly).
     Unicast,
-    /// One of this node's own addresses.
+    /// One of this node's own addresses (delivered over `lo`).
     Local,
     Broadcast,
     Multicast,
     Anycast,
-    /// Matched a `blackhole` route (the kernel answers EINVAL).
-    Blackhole,
-    /// Matched an `unreachable` route (EHOSTUNREACH).
-    Unreachable,
-    /// Matched a `prohibit` route (EACCES).
-    Prohibit,
-    /// No route at all (ENETUNREACH).
-    NoRoute,
-}
-
-impl fmt::Display for LookupKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let word = match self {
-            LookupKind::Unicast => "unicast",
-            LookupKind::Local => "local",
-            LookupKind::Broadcast => "broadcast",
-            LookupKind::Multicast => "multicast",
-            LookupKind::Anycast => "anycast",
-            LookupKind::Blackhole => "blackhole",
-            LookupKind::Unreachable => "unreachable",
-            LookupKind::Prohibit => "prohibit",
-            LookupKind::NoRoute => "no route",
-        };
-        f.write_str(word)
-    }
 }
 
 /// The answer of `ip route get DST`.
@@ -874,53 +849,62 @@ pub struct RouteLookup {
     pub src: Option<IpAddr>,
 }
 
-impl RouteLookup {
-    /// Whether packets to the destination would leave (or be delivered locally).
-    pub fn is_reachable(&self) -> bool {
-        matches!(
-            self.kind,
-            LookupKind::Unicast
-                | LookupKind::Local
-                | LookupKind::Broadcast
-                | LookupKind::Multicast
-                | LookupKind::Anycast
-        )
+impl fmt::Display for RouteLookup {
+    /// Like `ip route get` without the destination: `via 10.1.1.1 dev eth0 src 10.1.1.2`,
+    /// `local dev lo src 10.1.1.2`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut words = Vec::new();
+        let kind = match self.kind {
+            LookupKind::Unicast => None,
+            LookupKind::Local => Some("local"),
+            LookupKind::Broadcast => Some("broadcast"),
+            LookupKind::Multicast => Some("multicast"),
+            LookupKind::Anycast => Some("anycast"),
+        };
+        words.extend(kind.map(String::from));
+        words.extend(self.via.map(|via| format!("via {via}")));
+        words.extend(self.dev.as_ref().map(|dev| format!("dev {dev}")));
+        words.extend(self.src.map(|src| format!("src {src}")));
+        f.write_str(&words.join(" "))
     }
 }
 
 /// `ip route get DST`: the kernel's decision for a packet this node would send.
-/// A destination the kernel refuses is not an error but a [`LookupKind`]: on this
-/// kernel a blackhole route answers EINVAL, unreachable EHOSTUNREACH, prohibit EACCES
-/// and a missing route ENETUNREACH, for IPv4 and IPv6 alike.
+///
+/// A destination the kernel will not route is an error, with a message that says
+/// which kind of route refused it, which the bare errno does not: on this kernel a
+/// blackhole route answers EINVAL, an unreachable route EHOSTUNREACH, a prohibit route
+/// EACCES, and no route at all ENETUNREACH ("Network is unreachable"), for IPv4 and
+/// IPv6 alike. [`Error::errno`] tells them apart.
 pub async fn route_get(handle: &Handle, dst: IpAddr) -> Result<RouteLookup, Error> {
+    let what = || format!("look up route to {dst}");
     let mut query = RouteMessage::default();
     query.header.address_family = family_of(dst.is_ipv6());
     query.header.destination_prefix_length = if dst.is_ipv6() { 128 } else { 32 };
     query.attributes.push(RouteAttribute::Destination(dst.into()));
-    let refused = |kind| RouteLookup { kind, dev: None, via: None, src: None };
-    let answer = match request(handle, RouteNetlinkMessage::GetRoute(query), 0).await {
-        Ok(answer) => answer,
-        Err(refusal) => {
-            return match refusal.errno {
-                Some(Errno::EINVAL) => Ok(refused(LookupKind::Blackhole)),
-                Some(Errno::EHOSTUNREACH) => Ok(refused(LookupKind::Unreachable)),
-                Some(Errno::EACCES) => Ok(refused(LookupKind::Prohibit)),
-                Some(Errno::ENETUNREACH) => Ok(refused(LookupKind::NoRoute)),
-                _ => Err(refusal.blame(format!("look up route to {dst}"))),
-            };
+    let answer = request(handle, RouteNetlinkMessage::GetRoute(query), 0).await.map_err(|refusal| {
+        let route = match refusal.errno {
+            Some(Errno::EINVAL) => Some("blackhole"),
+            Some(Errno::EHOSTUNREACH) => Some("unreachable"),
+            Some(Errno::EACCES) => Some("prohibit"),
+            _ => None,
+        };
+        match route {
+            Some(route) => Error::Failed {
+                what: what(),
+                message: format!("{route} route ({})", refusal.message()),
+                errno: refusal.errno.map(|e| e as i32),
+            },
+            None => refusal.blame(what()),
         }
-    };
+    })?;
     let route = answer
         .into_iter()
         .find_map(|m| match m {
             RouteNetlinkMessage::NewRoute(route) => Some(route),
             _ => None,
         })
-        .ok_or_else(|| Error::Failed {
-            what: format!("look up route to {dst}"),
-            message: "the kernel sent no route".into(),
-            errno: None,
-        })?;
+        .ok_or_else(|| Error::Failed { what: what(), message: "the kernel sent no route".into(), errno: None })?;
     let facts = RouteFacts::of(&route);
     let dev = match facts.oif {
         Some(index) => Some(link_name(handle, index).await?),
@@ -1437,13 +1421,17 @@ mod tests {
             let error = add_route(&handle, &route).await.unwrap_err();
             assert_eq!(error.to_string(), "add route 198.51.100.0/24 via 192.0.2.254 metric 5: File exists");
             del_route(&handle, &route).await.unwrap();
-            assert_eq!(route_get(&handle, "198.51.100.1".parse().unwrap()).await.unwrap().kind, LookupKind::NoRoute);
+            let gone = route_get(&handle, "198.51.100.1".parse().unwrap()).await.unwrap_err();
+            assert_eq!(gone.to_string(), "look up route to 198.51.100.1: Network is unreachable");
             let prohibit: RouteSpec = "prohibit 203.0.113.0/24".parse().unwrap();
             add_route(&handle, &prohibit).await.unwrap();
-            assert_eq!(route_get(&handle, "203.0.113.9".parse().unwrap()).await.unwrap().kind, LookupKind::Prohibit);
+            let refused = route_get(&handle, "203.0.113.9".parse().unwrap()).await.unwrap_err();
+            assert_eq!(refused.to_string(), "look up route to 203.0.113.9: prohibit route (Permission denied)");
             let v6_blackhole: RouteSpec = "blackhole 2001:db8:9::/48".parse().unwrap();
             add_route(&handle, &v6_blackhole).await.unwrap();
-            assert_eq!(route_get(&handle, "2001:db8:9::1".parse().unwrap()).await.unwrap().kind, LookupKind::Blackhole);
+            let dropped = route_get(&handle, "2001:db8:9::1".parse().unwrap()).await.unwrap_err();
+            assert_eq!(dropped.errno(), Some(Errno::EINVAL), "{dropped}");
+            assert!(dropped.to_string().ends_with("blackhole route (Invalid argument)"), "{dropped}");
             let big_table: RouteSpec = "default dev a0 table 1000".parse().unwrap();
             add_route(&handle, &big_table).await.unwrap();
             let rule: RuleSpec = "not from 192.0.2.0/24 lookup 1000 priority 7".parse().unwrap();
