@@ -787,6 +787,10 @@ mod tests {
     /// Cookies of every network namespace this process still holds through an fd:
     /// namespace fds, sockets (netlink, listeners) and tun/tap fds.
     fn held_netns_cookies() -> BTreeSet<u64> {
+        // A scan opens fds of its own to the namespaces it inspects; scans in parallel
+        // tests would see each other's and report a leak that is not one.
+        static ONE_SCAN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _scanning = ONE_SCAN_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut held = BTreeSet::new();
         for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
             let (Ok(target), Ok(fd)) =

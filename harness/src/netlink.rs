@@ -1238,6 +1238,8 @@ pub async fn routes(handle: &Handle) -> Result<Vec<String>, Error> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn tlv(kind: u16, value: &[u8]) -> Vec<u8> {
@@ -1472,9 +1474,43 @@ mod tests {
             assert_eq!(error.errno(), Some(Errno::EOPNOTSUPP));
             let again = add_tap(&ns, "tap7", TapMode::Tap).unwrap_err();
             assert!(again.to_string().starts_with("create tap tap7: "), "{again}");
+            // The kernel deletes a tap when the last reference to its file goes. A child
+            // that another test thread is spawning holds a copy of every fd between
+            // fork and exec, so the deletion can come a moment after our close: wait
+            // for the kernel's announcement instead of looking right away.
+            let mut deletions = deleted_links(&ns);
             drop((fd, tun));
+            let mut gone = BTreeSet::new();
+            let announced = async {
+                while gone.len() < 2 {
+                    gone.insert(deletions.next().await.expect("link events end only with the namespace"));
+                }
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(10), announced).await.expect("taps deleted");
+            assert_eq!(gone, BTreeSet::from(["tap7".to_string(), "tun7".to_string()]));
             assert!(find(&handle, "tap7").await.is_none());
-            assert!(find(&handle, "tun7").await.is_none());
         });
+    }
+
+    /// Names of the interfaces deleted in `ns` from now on, as the kernel announces them.
+    fn deleted_links(ns: &Netns) -> impl futures::Stream<Item = String> + Unpin {
+        let runtime = tokio::runtime::Handle::current();
+        let (connection, events) = ns
+            .run(|| {
+                let _in_runtime = runtime.enter();
+                let (connection, _, events) = rtnetlink::new_multicast_connection(&[rtnetlink::MulticastGroup::Link])?;
+                Ok((connection, events))
+            })
+            .unwrap();
+        // Ends when the stream (its receiver) is dropped and the runtime shuts down.
+        tokio::spawn(connection);
+        events
+            .filter_map(|(message, _)| async move {
+                match message.payload {
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => name_of(&link),
+                    _ => None,
+                }
+            })
+            .boxed()
     }
 }
