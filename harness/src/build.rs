@@ -1,26 +1,95 @@
 //! Build a scenario's topology in fresh namespaces, over netlink.
 //!
-//! Order (each phase batched across nodes where the kernel allows):
-//! namespaces + baseline → global sysctls → bridges → veth pairs (each end born in its
-//! namespace) → vxlan / macvlan / tap → per-interface settings (MAC, MTU, master) →
-//! addresses → link up → interface sysctls → routes, rules, neighbours, fdb →
+//! Order (each phase batched across nodes: nodes are independent, so their requests
+//! overlap; inside one node a phase runs in the scenario's order):
+//! namespaces + baseline + netlink connection → namespace-wide sysctls → bridges →
+//! veth pairs (each end born in its namespace) → taps → vxlans → macvlans (MAC and
+//! MTU given at birth) → masters, and MAC/MTU of interfaces that existed already (`lo`)
+//! → interface sysctls → addresses → link up → routes → rules → neighbours → fdb →
 //! listeners → `run` commands. Teardown is dropping the [`Topology`].
+//!
+//! Interface sysctls (`net.ipv4.conf.veth0.rp_filter`) are written as soon as every
+//! interface exists and before any comes up: settings such as `disable_ipv6`,
+//! `accept_ra` or `arp_ignore` then hold from the first packet on.
+//!
+//! Every created interface gets a MAC derived from its node and name ([`stable_mac`])
+//! unless the scenario gives one, so addresses in captures, neighbour tables and IPv6
+//! link-local addresses are the same on every run and every machine.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
 
-use crate::model::Scenario;
+use futures::future::try_join_all;
+use ipnet::IpNet;
+
+use crate::model::{Bridge, LinkState, ListenSpec, Loc, Macvlan, Node, Proto, Scenario, TapMode, Vxlan};
+use crate::netlink::{self, LinkBasics, LinkChange, LinkRef, Master};
 use crate::netns::Netns;
+use crate::probe;
+use crate::syntax::MacAddr;
+
+// Unit tests reach `baseline` and `exec` through thin wrappers (end of this file) that
+// also record each namespace built, for the leak checks.
+#[cfg(test)]
+use self::stand_ins::{baseline, exec};
+#[cfg(not(test))]
+use crate::{baseline, exec};
+
+/// How long one `run:` command may take before it is killed.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A node of a running topology: its namespace and a netlink handle bound to it.
 pub struct NodeHandle {
     pub ns: Netns,
     pub netlink: rtnetlink::Handle,
+    /// Owns the netlink socket (which keeps `ns` alive): aborted on drop.
+    connection: netlink::ConnectionTask,
+    /// tun/tap devices live exactly as long as these fds.
+    taps: BTreeMap<String, OwnedFd>,
+    listeners: Vec<probe::Listener>,
+}
+
+impl NodeHandle {
+    /// The fd of tap/tun device `name` (frames written to it arrive on the device).
+    pub fn tap(&self, name: &str) -> Option<BorrowedFd<'_>> {
+        self.taps.get(name).map(|fd| fd.as_fd())
+    }
 }
 
 /// Everything a run created. Dropping it tears the topology down: namespaces are
 /// held only by fds, so they vanish with every interface in them.
 pub struct Topology {
     pub nodes: BTreeMap<String, NodeHandle>,
+}
+
+impl Topology {
+    pub fn node(&self, name: &str) -> Option<&NodeHandle> {
+        self.nodes.get(name)
+    }
+
+    /// The kernel's index of `iface` in `node`.
+    pub async fn ifindex(&self, node: &str, iface: &str) -> Result<u32, netlink::Error> {
+        let handle = self.node(node).ok_or_else(|| netlink::Error::Failed {
+            what: format!("find interface {iface} in node {node}"),
+            message: "no such node".into(),
+            errno: None,
+        })?;
+        netlink::link_index(&handle.netlink, iface).await.map_err(|e| e.context(format_args!("in node {node}")))
+    }
+
+    /// Tear down and wait until every namespace is released. Dropping does the same,
+    /// except that the netlink sockets (which keep their namespaces alive) close only
+    /// when the runtime next runs, or shuts down.
+    pub async fn teardown(self) {
+        let Topology { nodes } = self;
+        for (_, node) in nodes {
+            let NodeHandle { connection, .. } = node;
+            connection.close().await;
+        }
+    }
 }
 
 /// Why a topology could not be built.
@@ -35,10 +104,1200 @@ pub enum BuildError {
     /// A `run` command failed.
     #[error("command `{command}` in node {node} exited with {status}\n{output}")]
     Command { node: String, command: String, status: String, output: String },
+    /// The scenario contradicts itself in a way `validate` should have caught.
+    #[error("invalid scenario: {what}")]
+    Invalid { what: String },
 }
+
+impl From<netlink::Error> for BuildError {
+    fn from(error: netlink::Error) -> Self {
+        match error {
+            netlink::Error::Unsupported { feature, what, message } => {
+                BuildError::Unsupported { what: feature, reason: format!("{what}: {message}") }
+            }
+            netlink::Error::Failed { what, message, .. } => BuildError::Kernel { what, error: message },
+        }
+    }
+}
+
+/// Blame a netlink error on `node`.
+fn in_node(node: &str) -> impl Fn(netlink::Error) -> BuildError + '_ {
+    move |error| error.context(format_args!("in node {node}")).into()
+}
+
+/// A failed non-netlink step (namespace, sysctl, listener) in `node`.
+fn io_failure(what: impl std::fmt::Display, node: &str) -> impl FnOnce(io::Error) -> BuildError {
+    let what = format!("{what} in node {node}");
+    move |error| BuildError::Kernel { what, error: error.to_string() }
+}
+
+/// A locally administered unicast MAC that depends only on `node` and `iface`:
+/// `02` followed by the first five bytes of the 64-bit FNV-1a hash of `node:iface`.
+/// FNV-1a is written out here because std's hashers may change between Rust releases.
+pub fn stable_mac(node: &str, iface: &str) -> MacAddr {
+    let bytes = node.bytes().chain(*b":").chain(iface.bytes());
+    let hash = fnv1a64(bytes).to_be_bytes();
+    MacAddr([0x02, hash[0], hash[1], hash[2], hash[3], hash[4]])
+}
+
+fn fnv1a64(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    bytes.into_iter().fold(OFFSET_BASIS, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(PRIME))
+}
+
+// ---------------------------------------------------------------------------------------
+// Plan: what the scenario asks for, per node, before touching the kernel.
+
+/// How an interface comes into being.
+#[derive(Debug, Clone, Copy)]
+enum Origin<'s> {
+    Bridge(&'s Bridge),
+    /// One end of a `links:` veth pair (created with its pair).
+    Veth,
+    Tap(TapMode),
+    Vxlan(&'s Vxlan),
+    Macvlan(&'s Macvlan),
+    /// Exists without us (`lo`), or is only named in `interfaces:`.
+    Existing,
+}
+
+impl Origin<'_> {
+    /// Whether MAC and MTU must be set after the device exists: taps are created by
+    /// an ioctl that cannot carry them, and pre-existing devices are not created.
+    fn needs_late_basics(&self) -> bool {
+        matches!(self, Origin::Tap(_) | Origin::Existing)
+    }
+
+    /// Whether we choose its MAC: every device we create that has one (a tun is
+    /// layer 3, and pre-existing devices keep theirs unless told otherwise).
+    fn gets_stable_mac(&self) -> bool {
+        !matches!(self, Origin::Existing | Origin::Tap(TapMode::Tun))
+    }
+}
+
+/// One interface of a node with the settings every kind shares, after merging the
+/// kind's own fields with the node's `interfaces:` entry of the same name.
+#[derive(Debug, Clone)]
+struct Device<'s> {
+    name: &'s str,
+    origin: Origin<'s>,
+    mac: Option<MacAddr>,
+    mtu: Option<u32>,
+    master: Option<&'s str>,
+    up: bool,
+    addresses: Vec<IpNet>,
+}
+
+impl<'s> Device<'s> {
+    fn new(
+        name: &'s str,
+        origin: Origin<'s>,
+        addresses: &[Loc<IpNet>],
+        mtu: Option<u32>,
+        mac: Option<MacAddr>,
+        state: LinkState,
+        master: Option<&'s Loc<String>>,
+    ) -> Self {
+        Device {
+            name,
+            origin,
+            mac,
+            mtu,
+            master: master.map(|m| m.as_str()),
+            up: state == LinkState::Up,
+            addresses: addresses.iter().map(|a| **a).collect(),
+        }
+    }
+
+    /// Fold in an `interfaces:` entry: its addresses come after the device's own, its
+    /// MTU/MAC/master win, and the interface is down if either says so (`up` is the
+    /// default and cannot be told apart from an explicit `up`).
+    fn merge(&mut self, iface: &'s crate::model::Iface) {
+        self.addresses.extend(iface.addresses.iter().map(|a| **a));
+        self.mtu = iface.mtu.or(self.mtu);
+        self.mac = iface.mac.or(self.mac);
+        self.master = iface.master.as_ref().map(|m| m.as_str()).or(self.master);
+        self.up &= iface.state == LinkState::Up;
+    }
+
+    fn basics(&self) -> LinkBasics<'s> {
+        LinkBasics { name: self.name, mac: self.mac, mtu: self.mtu }
+    }
+
+    /// What is left to set once the device exists (see [`Origin::needs_late_basics`]).
+    fn attach_change(&self) -> LinkChange<'s> {
+        let late = self.origin.needs_late_basics();
+        LinkChange {
+            mac: self.mac.filter(|_| late),
+            mtu: self.mtu.filter(|_| late),
+            master: self.master.map(Master::Set),
+            up: None,
+        }
+    }
+}
+
+/// Everything one node needs, in the order it is applied.
+struct NodePlan<'s> {
+    name: &'s str,
+    spec: &'s Node,
+    devices: Vec<Device<'s>>,
+    /// Namespace-wide sysctls, written before any interface exists (so that
+    /// `conf.default.*` reaches them).
+    early_sysctls: Vec<(&'s str, String)>,
+    /// Sysctls of one interface, written once it exists.
+    interface_sysctls: Vec<(&'s str, String)>,
+}
+
+impl<'s> NodePlan<'s> {
+    fn new(name: &'s str, spec: &'s Node) -> Self {
+        let mut devices = Vec::new();
+        for (name, b) in &spec.bridges {
+            devices.push(Device::new(name, Origin::Bridge(b), &b.addresses, b.mtu, b.mac, b.state, None));
+        }
+        for (name, t) in &spec.taps {
+            devices.push(Device::new(
+                name,
+                Origin::Tap(t.mode),
+                &t.addresses,
+                t.mtu,
+                t.mac,
+                t.state,
+                t.master.as_ref(),
+            ));
+        }
+        for (name, v) in &spec.vxlans {
+            devices.push(Device::new(name, Origin::Vxlan(v), &v.addresses, v.mtu, v.mac, v.state, v.master.as_ref()));
+        }
+        for (name, m) in &spec.macvlans {
+            devices.push(Device::new(name, Origin::Macvlan(m), &m.addresses, m.mtu, m.mac, m.state, m.master.as_ref()));
+        }
+        let (mut early_sysctls, mut interface_sysctls) = (Vec::new(), Vec::new());
+        for (key, value) in &spec.sysctl {
+            let target = if sysctl_interface(key).is_some() { &mut interface_sysctls } else { &mut early_sysctls };
+            target.push((key.as_str(), value.to_string()));
+        }
+        NodePlan { name, spec, devices, early_sysctls, interface_sysctls }
+    }
+
+    /// After the veth ends are in: merge `interfaces:`, add `lo`, choose MACs.
+    fn finish(&mut self) {
+        for (name, iface) in &self.spec.interfaces {
+            match self.devices.iter_mut().find(|d| d.name == name.as_str()) {
+                Some(device) => device.merge(iface),
+                None => {
+                    let mut device = Device::new(name, Origin::Existing, &[], None, None, LinkState::Up, None);
+                    device.merge(iface);
+                    self.devices.push(device);
+                }
+            }
+        }
+        let lo_up = self.spec.lo == LinkState::Up;
+        match self.devices.iter_mut().find(|d| d.name == "lo") {
+            Some(lo) => lo.up &= lo_up,
+            None => self.devices.push(Device::new("lo", Origin::Existing, &[], None, None, self.spec.lo, None)),
+        }
+        for device in &mut self.devices {
+            if device.mac.is_none() && device.origin.gets_stable_mac() {
+                device.mac = Some(stable_mac(self.name, device.name));
+            }
+        }
+    }
+
+    fn device(&self, name: &str) -> Option<&Device<'s>> {
+        self.devices.iter().find(|d| d.name == name)
+    }
+}
+
+/// A veth pair: (node, interface) of each end; the first end's node creates it.
+struct VethPair<'s> {
+    ends: [(&'s str, &'s str); 2],
+}
+
+struct Plan<'s> {
+    nodes: Vec<NodePlan<'s>>,
+    veths: Vec<VethPair<'s>>,
+}
+
+impl<'s> Plan<'s> {
+    fn of(scenario: &'s Scenario) -> Result<Plan<'s>, BuildError> {
+        let mut nodes: Vec<NodePlan<'s>> =
+            scenario.nodes.iter().map(|(name, spec)| NodePlan::new(name.as_str(), spec)).collect();
+        let mut veths = Vec::new();
+        for link in &scenario.links {
+            for end in &link.veth {
+                let node = nodes.iter_mut().find(|n| n.name == end.at.node).ok_or_else(|| BuildError::Invalid {
+                    what: format!("link end {} (line {}) names an unknown node", end.at, end.line),
+                })?;
+                node.devices.push(Device {
+                    name: &end.at.iface,
+                    origin: Origin::Veth,
+                    mac: None,
+                    mtu: link.mtu,
+                    master: end.master.as_deref(),
+                    up: true,
+                    addresses: end.addresses.clone(),
+                });
+            }
+            let [a, b] = &link.veth;
+            veths.push(VethPair { ends: [(&a.at.node, &a.at.iface), (&b.at.node, &b.at.iface)] });
+        }
+        for node in &mut nodes {
+            node.finish();
+        }
+        Ok(Plan { nodes, veths })
+    }
+
+    fn device(&self, (node, iface): (&str, &str)) -> &Device<'s> {
+        self.nodes
+            .iter()
+            .find(|n| n.name == node)
+            .and_then(|n| n.device(iface))
+            .expect("every veth end was added to its node's devices")
+    }
+}
+
+/// The interface a sysctl key is about (`net.ipv4.conf.veth0.rp_filter` → `veth0`),
+/// or `None` for namespace-wide keys, including `all` and `default`. Keys may be
+/// written with dots or slashes.
+fn sysctl_interface(key: &str) -> Option<&str> {
+    let separator = if key.contains('/') { '/' } else { '.' };
+    let mut parts = key.trim_start_matches('/').splitn(5, separator);
+    match (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("net"), Some("ipv4" | "ipv6"), Some("conf" | "neigh"), Some(dev), Some(_))
+            if dev != "all" && dev != "default" =>
+        {
+            Some(dev)
+        }
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Build
 
 /// Build `scenario` (already validated). On error everything built so far is torn down.
 pub async fn build(scenario: &Scenario) -> Result<Topology, BuildError> {
-    let _ = scenario;
-    todo!("helper B")
+    let plan = Plan::of(scenario)?;
+    let mut topology = Topology { nodes: BTreeMap::new() };
+    match populate(&mut topology, &plan).await {
+        Ok(()) => Ok(topology),
+        Err(error) => {
+            topology.teardown().await;
+            Err(error)
+        }
+    }
+}
+
+async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildError> {
+    for node in &plan.nodes {
+        // Held by the topology before anything else can fail, so teardown() waits for
+        // its netlink socket too.
+        topology.nodes.insert(node.name.to_string(), start_node(node.name)?);
+        write_sysctls(&topology.nodes[node.name], node.name, &node.early_sysctls)?;
+    }
+    each_node(plan, topology, create_bridges).await?;
+    each_node(plan, topology, |node, handle| create_veths(plan, topology, node, handle)).await?;
+    for node in &plan.nodes {
+        create_taps(node, topology.nodes.get_mut(node.name).expect("started above"))?;
+    }
+    each_node(plan, topology, set_tap_basics).await?;
+    each_node(plan, topology, create_vxlans).await?;
+    each_node(plan, topology, create_macvlans).await?;
+    each_node(plan, topology, attach).await?;
+    for node in &plan.nodes {
+        write_sysctls(&topology.nodes[node.name], node.name, &node.interface_sysctls)?;
+    }
+    each_node(plan, topology, add_addresses).await?;
+    each_node(plan, topology, bring_up).await?;
+    each_node(plan, topology, add_routes).await?;
+    each_node(plan, topology, add_rules).await?;
+    each_node(plan, topology, add_neighbours).await?;
+    each_node(plan, topology, add_fdb).await?;
+    for node in &plan.nodes {
+        start_listeners(node, topology.nodes.get_mut(node.name).expect("started above"))?;
+    }
+    for node in &plan.nodes {
+        run_commands(node, &topology.nodes[node.name])?;
+    }
+    Ok(())
+}
+
+/// Run one phase in all nodes concurrently.
+async fn each_node<'a, F, Fut>(plan: &'a Plan<'a>, topology: &'a Topology, phase: F) -> Result<(), BuildError>
+where
+    F: Fn(&'a NodePlan<'a>, &'a NodeHandle) -> Fut,
+    Fut: Future<Output = Result<(), BuildError>>,
+{
+    try_join_all(plan.nodes.iter().map(|node| phase(node, &topology.nodes[node.name]))).await?;
+    Ok(())
+}
+
+/// A fresh namespace with the baseline and its netlink connection.
+fn start_node(name: &str) -> Result<NodeHandle, BuildError> {
+    let ns = Netns::new().map_err(io_failure("create network namespace", name))?;
+    baseline::apply(&ns).map_err(io_failure("apply baseline sysctls", name))?;
+    let (netlink, connection) = netlink::connect(&ns).map_err(io_failure("open netlink socket", name))?;
+    Ok(NodeHandle { ns, netlink, connection, taps: BTreeMap::new(), listeners: Vec::new() })
+}
+
+fn write_sysctls(handle: &NodeHandle, node: &str, sysctls: &[(&str, String)]) -> Result<(), BuildError> {
+    for (key, value) in sysctls {
+        baseline::write(&handle.ns, key, value).map_err(io_failure(format_args!("set sysctl {key}={value}"), node))?;
+    }
+    Ok(())
+}
+
+async fn create_bridges(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    for device in &node.devices {
+        if let Origin::Bridge(bridge) = device.origin {
+            netlink::add_bridge(&handle.netlink, &device.basics(), bridge.stp, bridge.vlan_filtering)
+                .await
+                .map_err(in_node(node.name))?;
+        }
+    }
+    Ok(())
+}
+
+/// The pairs whose first end is in `node`, created from its socket.
+async fn create_veths(
+    plan: &Plan<'_>,
+    topology: &Topology,
+    node: &NodePlan<'_>,
+    handle: &NodeHandle,
+) -> Result<(), BuildError> {
+    for pair in plan.veths.iter().filter(|p| p.ends[0].0 == node.name) {
+        let [here, there] = pair.ends;
+        let peer_ns = (there.0 != here.0).then(|| &topology.nodes[there.0].ns);
+        netlink::add_veth(&handle.netlink, &plan.device(here).basics(), &plan.device(there).basics(), peer_ns)
+            .await
+            .map_err(|e| {
+                let place = if peer_ns.is_some() {
+                    format!("in node {}, peer in node {}", here.0, there.0)
+                } else {
+                    format!("in node {}", here.0)
+                };
+                BuildError::from(e.context(place))
+            })?;
+    }
+    Ok(())
+}
+
+fn create_taps(node: &NodePlan<'_>, handle: &mut NodeHandle) -> Result<(), BuildError> {
+    for device in &node.devices {
+        if let Origin::Tap(mode) = device.origin {
+            let fd = netlink::add_tap(&handle.ns, device.name, mode).map_err(in_node(node.name))?;
+            handle.taps.insert(device.name.to_string(), fd);
+        }
+    }
+    Ok(())
+}
+
+/// MAC and MTU of taps, before anything (a vxlan or macvlan) is stacked on them.
+async fn set_tap_basics(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    for device in node.devices.iter().filter(|d| matches!(d.origin, Origin::Tap(_))) {
+        let change = LinkChange { mac: device.mac, mtu: device.mtu, ..Default::default() };
+        if change != LinkChange::default() {
+            netlink::set_link(&handle.netlink, device.name.into(), &change).await.map_err(in_node(node.name))?;
+        }
+    }
+    Ok(())
+}
+
+async fn create_vxlans(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    for device in &node.devices {
+        if let Origin::Vxlan(vxlan) = device.origin {
+            netlink::add_vxlan(&handle.netlink, &device.basics(), vxlan).await.map_err(in_node(node.name))?;
+        }
+    }
+    Ok(())
+}
+
+async fn create_macvlans(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    for device in &node.devices {
+        if let Origin::Macvlan(macvlan) = device.origin {
+            netlink::add_macvlan(&handle.netlink, &device.basics(), &macvlan.parent, macvlan.mode)
+                .await
+                .map_err(in_node(node.name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Enslave devices to their bridges, and give pre-existing ones their MAC/MTU.
+async fn attach(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    for device in &node.devices {
+        let change = device.attach_change();
+        if change != LinkChange::default() {
+            netlink::set_link(&handle.netlink, device.name.into(), &change).await.map_err(in_node(node.name))?;
+        }
+    }
+    Ok(())
+}
+
+async fn add_addresses(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    for device in &node.devices {
+        for address in &device.addresses {
+            netlink::add_address(&handle.netlink, device.name.into(), *address).await.map_err(in_node(node.name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Every device is created down; bring up all but those the scenario keeps down.
+async fn bring_up(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    let up = LinkChange { up: Some(true), ..Default::default() };
+    for device in node.devices.iter().filter(|d| d.up) {
+        netlink::set_link(&handle.netlink, LinkRef::Name(device.name), &up).await.map_err(in_node(node.name))?;
+    }
+    Ok(())
+}
+
+/// In file order: a route may need one added before it (a host route to its gateway).
+async fn add_routes(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    for route in &node.spec.routes {
+        netlink::add_route(&handle.netlink, route).await.map_err(in_node(node.name))?;
+    }
+    Ok(())
+}
+
+async fn add_rules(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    for rule in &node.spec.rules {
+        netlink::add_rule(&handle.netlink, rule).await.map_err(in_node(node.name))?;
+    }
+    Ok(())
+}
+
+async fn add_neighbours(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    for neighbour in &node.spec.neighbours {
+        netlink::add_neighbour(&handle.netlink, neighbour).await.map_err(in_node(node.name))?;
+    }
+    Ok(())
+}
+
+async fn add_fdb(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    for entry in &node.spec.fdb {
+        netlink::add_fdb(&handle.netlink, entry).await.map_err(in_node(node.name))?;
+    }
+    Ok(())
+}
+
+fn listen_text(spec: &ListenSpec) -> String {
+    let proto = match spec.proto {
+        Proto::Tcp => "tcp",
+        Proto::Udp => "udp",
+    };
+    match spec.addr {
+        Some(addr) => format!("{proto}/{}", std::net::SocketAddr::new(addr, spec.port)),
+        None => format!("{proto}/{}", spec.port),
+    }
+}
+
+fn start_listeners(node: &NodePlan<'_>, handle: &mut NodeHandle) -> Result<(), BuildError> {
+    for spec in &node.spec.listen {
+        let listener = probe::Listener::start(&handle.ns, spec.proto, spec.addr, spec.port)
+            .map_err(io_failure(format_args!("listen on {}", listen_text(spec)), node.name))?;
+        handle.listeners.push(listener);
+    }
+    Ok(())
+}
+
+/// The node's `run:` commands in order; each must exit 0.
+fn run_commands(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    for command in &node.spec.run {
+        let failed = |status: String, output: String| BuildError::Command {
+            node: node.name.to_string(),
+            command: command.to_string(),
+            status,
+            output,
+        };
+        let output =
+            exec::run(&handle.ns, command, RUN_TIMEOUT).map_err(|e| failed(format!("error: {e}"), String::new()))?;
+        if !output.status.success() {
+            let text = [&output.stdout[..], &output.stderr[..]].map(String::from_utf8_lossy).concat();
+            return Err(failed(output.status.to_string(), text));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod stand_ins {
+    //! `baseline` and `exec` as the build sees them in unit tests: the real ones, plus
+    //! a record of every namespace built on the test's thread (for the leak checks).
+
+    pub mod baseline {
+        use std::io;
+
+        use crate::netns::Netns;
+
+        std::thread_local! {
+            /// Netns cookies of the namespaces built on this thread (for leak checks).
+            pub static BUILT: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+
+        pub fn apply(ns: &Netns) -> io::Result<()> {
+            crate::baseline::apply(ns)?;
+            let cookie = ns.run(super::super::tests::current_netns_cookie)?;
+            BUILT.with(|built| built.borrow_mut().push(cookie));
+            Ok(())
+        }
+
+        pub use crate::baseline::write;
+    }
+
+    pub use crate::exec;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::fs::File;
+    use std::net::IpAddr;
+    use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+
+    use futures::TryStreamExt;
+    use rtnetlink::packet_route::AddressFamily;
+    use rtnetlink::packet_route::link::{
+        BridgeStpState, InfoBridge, InfoData, InfoMacVlan, InfoVxlan, LinkAttribute, LinkInfo, MacVlanMode,
+    };
+    use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourState};
+    use rtnetlink::packet_route::rule::RuleAttribute;
+
+    use super::*;
+    use crate::netlink::{LinkDump, LookupKind, RouteLookup};
+
+    // ----- fixtures ------------------------------------------------------------------
+
+    fn is_root() -> bool {
+        if nix::unistd::geteuid().is_root() {
+            return true;
+        }
+        eprintln!("skipped: needs root");
+        false
+    }
+
+    fn scenario(yaml: &str) -> Scenario {
+        serde_saphyr::from_str(yaml).expect("test scenario parses")
+    }
+
+    fn on_runtime<F: Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+    }
+
+    /// `ip -o link` of the machine's own namespace, which no test may change.
+    fn root_links() -> String {
+        let output = std::process::Command::new("ip").args(["-o", "link"]).output().expect("ip runs");
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Run `test` and check that the machine's own interfaces are untouched after it.
+    fn leaving_root_alone(test: impl FnOnce()) {
+        let before = root_links();
+        test();
+        assert_eq!(root_links(), before, "the root namespace's links changed");
+    }
+
+    async fn link(topology: &Topology, node: &str, name: &str) -> LinkDump {
+        let links = netlink::links(&topology.nodes[node].netlink).await.unwrap();
+        links.into_iter().find(|l| l.name == name).unwrap_or_else(|| panic!("{node} has no {name}"))
+    }
+
+    /// The kind-specific attributes (IFLA_INFO_DATA) of interface `name`.
+    async fn info_data(handle: &rtnetlink::Handle, name: &str) -> InfoData {
+        let message = handle.link().get().match_name(name).execute().try_next().await.unwrap().unwrap();
+        message
+            .attributes
+            .into_iter()
+            .find_map(|a| match a {
+                LinkAttribute::LinkInfo(infos) => infos.into_iter().find_map(|i| match i {
+                    LinkInfo::Data(data) => Some(data),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{name} has no info data"))
+    }
+
+    async fn lookup(topology: &Topology, node: &str, dst: &str) -> RouteLookup {
+        netlink::route_get(&topology.nodes[node].netlink, dst.parse().unwrap()).await.unwrap()
+    }
+
+    /// The netns cookie (never reused, unlike inode numbers) of the calling thread.
+    pub(super) fn current_netns_cookie() -> io::Result<u64> {
+        let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::DGRAM, None)?;
+        socket_netns_cookie(socket.as_raw_fd())
+    }
+
+    fn socket_netns_cookie(fd: RawFd) -> io::Result<u64> {
+        const SO_NETNS_COOKIE: nix::libc::c_int = 71;
+        let mut cookie = 0u64;
+        let mut len = std::mem::size_of::<u64>() as nix::libc::socklen_t;
+        // SAFETY: `cookie` and `len` are valid for writes of the sizes given.
+        let rc = unsafe {
+            nix::libc::getsockopt(fd, nix::libc::SOL_SOCKET, SO_NETNS_COOKIE, (&raw mut cookie).cast(), &mut len)
+        };
+        if rc == 0 { Ok(cookie) } else { Err(io::Error::last_os_error()) }
+    }
+
+    fn cookie_of_namespace(ns: OwnedFd) -> Option<u64> {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
+                    current_netns_cookie().ok()
+                })
+                .join()
+                .unwrap()
+        })
+    }
+
+    /// Cookies of every network namespace this process still holds through an fd:
+    /// namespace fds, sockets (netlink, listeners) and tun/tap fds.
+    fn held_netns_cookies() -> BTreeSet<u64> {
+        // A scan opens fds of its own to the namespaces it inspects; scans in parallel
+        // tests would see each other's and report a leak that is not one.
+        static ONE_SCAN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _scanning = ONE_SCAN_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut held = BTreeSet::new();
+        for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+            let (Ok(target), Ok(fd)) =
+                (std::fs::read_link(entry.path()), entry.file_name().to_string_lossy().parse::<RawFd>())
+            else {
+                continue;
+            };
+            let target = target.to_string_lossy();
+            let cookie = if target.starts_with("socket:") {
+                socket_netns_cookie(fd).ok()
+            } else if target.starts_with("net:[") {
+                File::open(entry.path()).ok().and_then(|f| cookie_of_namespace(f.into()))
+            } else if target == "/dev/net/tun" {
+                // SAFETY: TUNGETDEVNETNS takes no argument and returns a new fd (or -1).
+                let ns = unsafe { nix::libc::ioctl(fd, nix::libc::TUNGETDEVNETNS) };
+                // SAFETY: a non-negative result is a fresh fd we own.
+                (ns >= 0).then(|| unsafe { OwnedFd::from_raw_fd(ns) }).and_then(cookie_of_namespace)
+            } else {
+                None
+            };
+            held.extend(cookie);
+        }
+        held
+    }
+
+    fn built_cookies() -> Vec<u64> {
+        stand_ins::baseline::BUILT.with(|built| built.take())
+    }
+
+    fn assert_released(cookies: &[u64]) {
+        assert!(!cookies.is_empty(), "the build created no namespace?");
+        let held = held_netns_cookies();
+        let leaked: Vec<_> = cookies.iter().filter(|c| held.contains(c)).collect();
+        assert!(leaked.is_empty(), "namespaces still held after teardown: {leaked:?}");
+    }
+
+    // ----- plan (no root needed) --------------------------------------------------------
+
+    #[test]
+    fn fnv1a_matches_the_published_vectors() {
+        assert_eq!(fnv1a64(*b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(*b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(*b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn stable_macs_are_local_unicast_and_never_change() {
+        let mac = stable_mac("ns1", "veth1");
+        assert_eq!(mac.0[0], 0x02, "locally administered, unicast");
+        // Pinned: a change here changes every capture and snapshot of every user.
+        assert_eq!(mac.to_string(), "02:2a:96:f0:43:3e");
+        assert_ne!(stable_mac("ns1", "veth2"), mac);
+        assert_ne!(stable_mac("ns", "1veth1"), stable_mac("ns1", "veth1"), "the separator matters");
+    }
+
+    #[test]
+    fn sysctls_naming_an_interface_wait_for_it() {
+        assert_eq!(sysctl_interface("net.ipv4.conf.veth0.rp_filter"), Some("veth0"));
+        assert_eq!(sysctl_interface("net/ipv6/conf/eth0.100/disable_ipv6"), Some("eth0.100"));
+        assert_eq!(sysctl_interface("net.ipv4.neigh.br0.base_reachable_time_ms"), Some("br0"));
+        assert_eq!(sysctl_interface("net.ipv4.conf.all.rp_filter"), None);
+        assert_eq!(sysctl_interface("net.ipv6.conf.default.accept_ra"), None);
+        assert_eq!(sysctl_interface("net.ipv4.ip_forward"), None);
+        assert_eq!(sysctl_interface("net.core.somaxconn"), None);
+    }
+
+    #[test]
+    fn plan_merges_interfaces_into_devices_and_adds_lo() {
+        let s = scenario(
+            r#"
+nodes:
+  host:
+    lo: down
+    sysctl: {net.ipv4.ip_forward: 1, net.ipv4.conf.vethA.rp_filter: 0}
+    bridges: {br0: {addresses: [192.0.2.1/24]}}
+    taps: {tun0: {mode: tun}}
+    interfaces:
+      vethA: {mtu: 1400, state: down, addresses: [192.0.2.9/24]}
+      lo: {addresses: [198.51.100.1/32]}
+      br0: {mac: "02:00:00:00:00:aa"}
+  a: {}
+links:
+  - veth: [a:eth0 192.0.2.2/24, host:vethA@br0 192.0.2.8/24]
+    mtu: 9000
+"#,
+        );
+        let plan = Plan::of(&s).unwrap();
+        let host = plan.nodes.iter().find(|n| n.name == "host").unwrap();
+        let names: Vec<_> = host.devices.iter().map(|d| d.name).collect();
+        assert_eq!(names, ["br0", "tun0", "vethA", "lo"]);
+        let veth = host.device("vethA").unwrap();
+        assert_eq!(veth.mtu, Some(1400), "interfaces: wins over the link's mtu");
+        assert_eq!(veth.master, Some("br0"));
+        assert!(!veth.up);
+        assert_eq!(veth.addresses, ["192.0.2.8/24".parse::<IpNet>().unwrap(), "192.0.2.9/24".parse().unwrap()]);
+        assert_eq!(veth.mac, Some(stable_mac("host", "vethA")));
+        assert_eq!(host.device("br0").unwrap().mac.unwrap().to_string(), "02:00:00:00:00:aa");
+        assert_eq!(host.device("tun0").unwrap().mac, None, "a tun has no MAC");
+        let lo = host.device("lo").unwrap();
+        assert!(!lo.up, "`lo: down` holds even with an interfaces: entry");
+        assert_eq!((lo.mac, lo.addresses.len()), (None, 1));
+        assert_eq!(host.early_sysctls, [("net.ipv4.ip_forward", "1".to_string())]);
+        assert_eq!(host.interface_sysctls, [("net.ipv4.conf.vethA.rp_filter", "0".to_string())]);
+        let a = plan.nodes.iter().find(|n| n.name == "a").unwrap();
+        assert_eq!(a.device("eth0").unwrap().mtu, Some(9000));
+        assert!(a.device("lo").unwrap().up);
+        assert_eq!(plan.veths.len(), 1);
+        assert_eq!(plan.veths[0].ends, [("a", "eth0"), ("host", "vethA")]);
+    }
+
+    #[test]
+    fn netlink_errors_become_build_errors() {
+        let unsupported = netlink::Error::Unsupported {
+            feature: "bridge vlan_filtering".into(),
+            what: "create bridge br0 in node sw".into(),
+            message: "Operation not supported".into(),
+        };
+        assert_eq!(
+            BuildError::from(unsupported).to_string(),
+            "kernel does not support bridge vlan_filtering: create bridge br0 in node sw: Operation not supported"
+        );
+    }
+
+    // ----- building (root) -------------------------------------------------------------
+
+    #[test]
+    fn veth_pair_between_two_nodes() {
+        if !is_root() {
+            return;
+        }
+        leaving_root_alone(|| {
+            let s = scenario(
+                r#"
+nodes: {ns1: {}, ns2: {}}
+links:
+  - veth: [ns1:veth1 10.120.0.11/24, ns2:veth2 10.120.0.12/24 2001:db8:120::12/64]
+"#,
+            );
+            on_runtime(async {
+                let topology = build(&s).await.unwrap();
+                let veth1 = link(&topology, "ns1", "veth1").await;
+                assert_eq!(veth1.kind.as_deref(), Some("veth"));
+                assert_eq!(veth1.addresses, ["10.120.0.11/24".parse::<IpNet>().unwrap()]);
+                assert_eq!(veth1.mac, Some(stable_mac("ns1", "veth1")));
+                assert!(veth1.admin_up && veth1.carrier, "{veth1:?}");
+                assert_eq!(veth1.mtu, 1500);
+                let veth2 = link(&topology, "ns2", "veth2").await;
+                assert_eq!(veth2.mac, Some(stable_mac("ns2", "veth2")));
+                assert_eq!(veth2.addresses.len(), 2, "IPv4 and IPv6, no link-local: {:?}", veth2.addresses);
+                let lo = link(&topology, "ns1", "lo").await;
+                assert!(lo.admin_up && lo.kind.as_deref() == Some("loopback"));
+                // Each end is in its own namespace only.
+                let ns1: Vec<_> = netlink::links(&topology.nodes["ns1"].netlink).await.unwrap();
+                assert_eq!(ns1.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["lo", "veth1"]);
+                let to_peer = lookup(&topology, "ns1", "10.120.0.12").await;
+                assert_eq!(to_peer.kind, LookupKind::Unicast);
+                assert_eq!(
+                    (to_peer.dev.as_deref(), to_peer.src),
+                    (Some("veth1"), Some("10.120.0.11".parse().unwrap()))
+                );
+                let own = lookup(&topology, "ns1", "10.120.0.11").await;
+                assert_eq!((own.kind, own.to_string().as_str()), (LookupKind::Local, "local dev lo src 10.120.0.11"));
+                let nowhere = netlink::route_get(&topology.nodes["ns1"].netlink, "203.0.113.1".parse().unwrap()).await;
+                assert_eq!(nowhere.unwrap_err().errno(), Some(nix::errno::Errno::ENETUNREACH));
+                let cookies = built_cookies();
+                assert!(
+                    cookies.iter().all(|c| held_netns_cookies().contains(c)),
+                    "the leak check sees live namespaces"
+                );
+                topology.teardown().await;
+                assert_released(&cookies);
+            });
+        });
+    }
+
+    #[test]
+    fn bridge_with_two_enslaved_veth_ends() {
+        if !is_root() {
+            return;
+        }
+        leaving_root_alone(|| {
+            let s = scenario(
+                r#"
+nodes:
+  host:
+    bridges: {mybr0: {addresses: [172.18.0.1/16]}, stp0: {stp: true}}
+  netns_A: {routes: ["default via 172.18.0.1"]}
+  netns_B: {}
+  loop: {bridges: {br0: {}}}
+links:
+  - veth: [netns_A:eth0 172.18.0.2/16, host:vethA@mybr0]
+  - veth: [netns_B:eth0 172.18.0.3/16, host:vethB@mybr0]
+  - veth: [loop:veth0@br0 192.0.2.101/24, loop:veth1 192.0.2.102/24]
+"#,
+            );
+            on_runtime(async {
+                let topology = build(&s).await.unwrap();
+                let bridge = link(&topology, "host", "mybr0").await;
+                assert_eq!(bridge.kind.as_deref(), Some("bridge"));
+                assert_eq!(bridge.mac, Some(stable_mac("host", "mybr0")), "not the lowest port's MAC");
+                assert_eq!(bridge.addresses, ["172.18.0.1/16".parse::<IpNet>().unwrap()]);
+                assert!(bridge.admin_up);
+                for port in ["vethA", "vethB"] {
+                    let port = link(&topology, "host", port).await;
+                    assert_eq!(port.master.as_deref(), Some("mybr0"), "{port:?}");
+                    assert!(port.admin_up && port.addresses.is_empty());
+                }
+                let handle = &topology.nodes["host"].netlink;
+                let InfoData::Bridge(plain) = info_data(handle, "mybr0").await else { panic!("not a bridge") };
+                assert!(plain.contains(&InfoBridge::StpState(BridgeStpState::Disabled)), "{plain:?}");
+                let InfoData::Bridge(stp) = info_data(handle, "stp0").await else { panic!("not a bridge") };
+                assert!(stp.contains(&InfoBridge::StpState(BridgeStpState::KernelStp)), "{stp:?}");
+                // Both ends of a pair in one node (the write-up's bridge experiment).
+                let veth0 = link(&topology, "loop", "veth0").await;
+                let veth1 = link(&topology, "loop", "veth1").await;
+                assert_eq!((veth0.master.as_deref(), veth1.master), (Some("br0"), None));
+                assert!(veth0.carrier && veth1.carrier, "each end sees the other up");
+                let default = lookup(&topology, "netns_A", "203.0.113.2").await;
+                assert_eq!((default.via, default.dev.as_deref()), (Some("172.18.0.1".parse().unwrap()), Some("eth0")));
+                assert_eq!(topology.ifindex("host", "mybr0").await.unwrap(), bridge.index);
+                assert!(topology.ifindex("host", "nope").await.is_err());
+                assert!(topology.ifindex("nobody", "lo").await.unwrap_err().to_string().contains("no such node"));
+            });
+        });
+    }
+
+    #[test]
+    fn vxlan_macvlan_and_tap_on_a_lan() {
+        if !is_root() {
+            return;
+        }
+        leaving_root_alone(|| {
+            let s = scenario(
+                r#"
+nodes:
+  host1:
+    bridges: {br-vxlan: {}}
+    vxlans:
+      vxlan100: {id: 100, remote: 192.168.5.148, local: 192.168.5.149, dev: eth0, master: br-vxlan}
+    macvlans:
+      mv0: {parent: eth0, mode: private, addresses: [198.51.100.5/24]}
+    taps:
+      tap0: {mtu: 1400, addresses: [198.51.100.129/25]}
+    fdb:
+      - 00:00:00:00:00:00 dev vxlan100 dst 192.168.5.147
+  host2: {}
+links:
+  - veth: [host1:eth0 192.168.5.149/24, host2:eth0 192.168.5.148/24]
+"#,
+            );
+            let cookies = on_runtime(async {
+                let topology = build(&s).await.unwrap();
+                let handle = &topology.nodes["host1"].netlink;
+                let vxlan = link(&topology, "host1", "vxlan100").await;
+                assert_eq!((vxlan.kind.as_deref(), vxlan.mtu), (Some("vxlan"), 1450), "dev MTU - 50");
+                assert_eq!(vxlan.master.as_deref(), Some("br-vxlan"));
+                assert_eq!(vxlan.mac, Some(stable_mac("host1", "vxlan100")));
+                let eth0 = topology.ifindex("host1", "eth0").await.unwrap();
+                let InfoData::Vxlan(info) = info_data(handle, "vxlan100").await else { panic!("not a vxlan") };
+                for expected in [
+                    InfoVxlan::Id(100),
+                    InfoVxlan::Port(4789),
+                    InfoVxlan::Group("192.168.5.148".parse().unwrap()),
+                    InfoVxlan::Local("192.168.5.149".parse().unwrap()),
+                    InfoVxlan::Link(eth0),
+                    InfoVxlan::Learning(true),
+                ] {
+                    assert!(info.contains(&expected), "{expected:?} missing from {info:?}");
+                }
+
+                // The remote given at creation and the appended one share the all-zero MAC.
+                let vxlan_index = topology.ifindex("host1", "vxlan100").await.unwrap();
+                let mut remotes: Vec<IpAddr> = handle
+                    .neighbours()
+                    .get()
+                    .set_address_family(AddressFamily::Bridge)
+                    .execute()
+                    .try_collect::<Vec<_>>()
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|n| n.header.ifindex == vxlan_index)
+                    .filter(|n| n.attributes.contains(&NeighbourAttribute::LinkLayerAddress(vec![0; 6])))
+                    .filter_map(|n| {
+                        // In AF_BRIDGE messages netlink-packet-route cannot tell the
+                        // address family of NDA_DST and hands over raw bytes.
+                        n.attributes.iter().find_map(|a| match a {
+                            NeighbourAttribute::Destination(NeighbourAddress::Other(bytes)) => {
+                                <[u8; 4]>::try_from(bytes.as_slice()).ok().map(IpAddr::from)
+                            }
+                            _ => None,
+                        })
+                    })
+                    .collect();
+                remotes.sort();
+                assert_eq!(remotes, ["192.168.5.147".parse::<IpAddr>().unwrap(), "192.168.5.148".parse().unwrap()]);
+
+                let macvlan = link(&topology, "host1", "mv0").await;
+                assert_eq!(macvlan.kind.as_deref(), Some("macvlan"));
+                let InfoData::MacVlan(info) = info_data(handle, "mv0").await else { panic!("not a macvlan") };
+                assert!(info.contains(&InfoMacVlan::Mode(MacVlanMode::Private)), "{info:?}");
+                let raw = handle.link().get().match_name("mv0").execute().try_next().await.unwrap().unwrap();
+                assert!(raw.attributes.contains(&LinkAttribute::Link(eth0)), "on top of eth0");
+                assert_eq!(macvlan.mac, Some(stable_mac("host1", "mv0")));
+                assert_eq!(macvlan.addresses, ["198.51.100.5/24".parse::<IpNet>().unwrap()]);
+
+                let tap = link(&topology, "host1", "tap0").await;
+                assert_eq!((tap.kind.as_deref(), tap.mtu), (Some("tun"), 1400));
+                assert_eq!(tap.mac, Some(stable_mac("host1", "tap0")));
+                assert!(tap.admin_up && tap.carrier, "the held fd gives the tap its carrier: {tap:?}");
+                assert!(topology.nodes["host1"].tap("tap0").is_some());
+                let cookies = built_cookies();
+                // Dropped without teardown(): the netlink tasks are aborted and end
+                // with the runtime; the tap fds close at once.
+                drop(topology);
+                cookies
+            });
+            assert_released(&cookies);
+        });
+    }
+
+    #[test]
+    fn routes_rules_and_neighbours() {
+        if !is_root() {
+            return;
+        }
+        leaving_root_alone(|| {
+            let s = scenario(
+                r#"
+nodes:
+  r:
+    routes:
+      - default via 10.1.1.1
+      - 10.2.0.0/16 via 10.1.1.1 table 100 metric 10
+      - blackhole 10.9.0.0/16
+      - unreachable 10.8.0.0/16
+      - 198.51.100.0/24 dev eth0 src 10.1.1.2 mtu 1400
+      - 2001:db8:1::/48 via 2001:db8::1
+    rules: ["from 10.1.1.0/24 table 100 priority 100"]
+    neighbours: ["10.1.1.1 lladdr 02:00:00:00:00:01 dev eth0"]
+  gw: {}
+links:
+  - veth: [r:eth0 10.1.1.2/24 2001:db8::2/64, gw:eth0 10.1.1.1/24 2001:db8::1/64]
+"#,
+            );
+            on_runtime(async {
+                let topology = build(&s).await.unwrap();
+                let handle = &topology.nodes["r"].netlink;
+                let mut routes = netlink::routes(handle).await.unwrap();
+                // `::1 dev lo` is there or not depending on the baseline's IPv6 settings.
+                routes.retain(|r| !r.ends_with("dev lo proto kernel metric 256"));
+                assert_eq!(
+                    routes,
+                    [
+                        "default via 10.1.1.1 dev eth0",
+                        "10.1.1.0/24 dev eth0 proto kernel scope link src 10.1.1.2",
+                        "unreachable 10.8.0.0/16",
+                        "blackhole 10.9.0.0/16",
+                        "198.51.100.0/24 dev eth0 scope link src 10.1.1.2 mtu 1400",
+                        "10.2.0.0/16 via 10.1.1.1 dev eth0 table 100 metric 10",
+                        "2001:db8::/64 dev eth0 proto kernel metric 256",
+                        "2001:db8:1::/48 via 2001:db8::1 dev eth0 metric 1024",
+                    ]
+                );
+                let refused = |dst: &'static str| async move {
+                    netlink::route_get(handle, dst.parse().unwrap()).await.unwrap_err().to_string()
+                };
+                assert_eq!(refused("10.9.0.1").await, "look up route to 10.9.0.1: blackhole route (Invalid argument)");
+                assert_eq!(
+                    refused("10.8.0.1").await,
+                    "look up route to 10.8.0.1: unreachable route (No route to host)"
+                );
+                let out = lookup(&topology, "r", "203.0.113.7").await;
+                assert_eq!(out.to_string(), "via 10.1.1.1 dev eth0 src 10.1.1.2");
+                assert_eq!(
+                    out,
+                    RouteLookup {
+                        kind: LookupKind::Unicast,
+                        dev: Some("eth0".into()),
+                        via: Some("10.1.1.1".parse().unwrap()),
+                        src: Some("10.1.1.2".parse().unwrap()),
+                    }
+                );
+                assert_eq!(lookup(&topology, "r", "2001:db8:1::5").await.via, Some("2001:db8::1".parse().unwrap()));
+
+                let rules =
+                    handle.rule().get(rtnetlink::IpVersion::V4).execute().try_collect::<Vec<_>>().await.unwrap();
+                let rule = rules
+                    .iter()
+                    .find(|r| r.attributes.contains(&RuleAttribute::Priority(100)))
+                    .expect("rule 100 exists");
+                assert_eq!((rule.header.table, rule.header.src_len), (100, 24));
+                assert!(rule.attributes.contains(&RuleAttribute::Source("10.1.1.0".parse().unwrap())));
+
+                let neighbours = handle.neighbours().get().execute().try_collect::<Vec<_>>().await.unwrap();
+                let gateway = neighbours
+                    .iter()
+                    .find(|n| {
+                        n.attributes.contains(&NeighbourAttribute::Destination(NeighbourAddress::Inet(
+                            "10.1.1.1".parse().unwrap(),
+                        )))
+                    })
+                    .expect("static neighbour exists");
+                assert_eq!(gateway.header.state, NeighbourState::Permanent);
+                assert!(gateway.attributes.contains(&NeighbourAttribute::LinkLayerAddress(vec![2, 0, 0, 0, 0, 1])));
+                topology.teardown().await;
+            });
+        });
+    }
+
+    #[test]
+    fn scenario_settings_override_the_defaults() {
+        if !is_root() {
+            return;
+        }
+        leaving_root_alone(|| {
+            let s = scenario(
+                r#"
+nodes:
+  a:
+    lo: down
+    sysctl:
+      net.ipv4.ip_forward: 1
+      net.ipv4.conf.default.rp_filter: 2
+      net.ipv4.conf.eth0.arp_ignore: 1
+    interfaces:
+      eth0: {mac: "02:00:00:00:0a:01", mtu: 1400}
+      eth1: {state: down}
+  b: {}
+links:
+  - veth: [a:eth0, b:eth0]
+    mtu: 9000
+  - veth: [a:eth1, b:eth1]
+"#,
+            );
+            on_runtime(async {
+                let topology = build(&s).await.unwrap();
+                let eth0 = link(&topology, "a", "eth0").await;
+                assert_eq!((eth0.mac.unwrap().to_string().as_str(), eth0.mtu), ("02:00:00:00:0a:01", 1400));
+                assert_eq!(link(&topology, "b", "eth0").await.mtu, 9000);
+                assert!(!link(&topology, "a", "eth1").await.admin_up);
+                assert!(!link(&topology, "a", "lo").await.admin_up);
+                assert!(link(&topology, "b", "lo").await.admin_up);
+                let read = |key: &str| {
+                    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+                    topology.nodes["a"].ns.run(|| std::fs::read_to_string(&path)).unwrap().trim().to_string()
+                };
+                assert_eq!(read("net.ipv4.ip_forward"), "1");
+                assert_eq!(read("net.ipv4.conf.eth0.arp_ignore"), "1");
+                assert_eq!(read("net.ipv4.conf.eth1.rp_filter"), "2", "conf.default was set before eth1 existed");
+            });
+        });
+    }
+
+    #[test]
+    fn bridge_vlan_filtering_is_unsupported_and_leaves_nothing() {
+        if !is_root() {
+            return;
+        }
+        leaving_root_alone(|| {
+            let s = scenario("nodes: {sw: {bridges: {br0: {vlan_filtering: true}}}}");
+            let cookies = on_runtime(async {
+                let error = build(&s).await.err().expect("this kernel lacks vlan filtering");
+                let BuildError::Unsupported { what, reason } = &error else { panic!("{error}") };
+                assert_eq!(what, "bridge vlan_filtering");
+                assert!(reason.starts_with("create bridge br0 in node sw: Operation not supported"), "{reason}");
+                built_cookies()
+            });
+            assert_released(&cookies);
+        });
+    }
+
+    #[test]
+    fn unreachable_gateway_names_route_and_node_and_leaves_nothing() {
+        if !is_root() {
+            return;
+        }
+        leaving_root_alone(|| {
+            let s = scenario(
+                r#"
+nodes:
+  host: {routes: ["10.0.0.0/8 via 10.1.1.1"]}
+  other: {}
+links:
+  - veth: [host:eth0 192.0.2.1/24, other:eth0 192.0.2.2/24]
+"#,
+            );
+            let cookies = on_runtime(async {
+                let error = build(&s).await.err().expect("the gateway is not on any link");
+                let BuildError::Kernel { what, error: message } = &error else { panic!("{error}") };
+                assert_eq!(what, "add route 10.0.0.0/8 via 10.1.1.1 in node host");
+                assert!(message.starts_with("Network is unreachable"), "{message}");
+                built_cookies()
+            });
+            assert_eq!(cookies.len(), 2);
+            assert_released(&cookies);
+        });
+    }
+
+    #[test]
+    fn failing_run_command_reports_status_and_output() {
+        if !is_root() {
+            return;
+        }
+        leaving_root_alone(|| {
+            let s = scenario(
+                r#"
+nodes:
+  n:
+    run:
+      - ip link set lo mtu 1280
+      - "echo to-stdout; echo to-stderr >&2; exit 3"
+"#,
+            );
+            let cookies = on_runtime(async {
+                let error = build(&s).await.err().expect("the second command fails");
+                let BuildError::Command { node, command, status, output } = &error else { panic!("{error}") };
+                assert_eq!((node.as_str(), command.as_str()), ("n", "echo to-stdout; echo to-stderr >&2; exit 3"));
+                assert_eq!(status, "exit status: 3");
+                assert_eq!(output, "to-stdout\nto-stderr\n");
+                built_cookies()
+            });
+            assert_released(&cookies);
+        });
+    }
+
+    #[test]
+    fn a_dropped_topology_is_gone_once_its_runtime_is() {
+        if !is_root() {
+            return;
+        }
+        leaving_root_alone(|| {
+            let s = scenario("nodes: {a: {taps: {tap0: {}}}, b: {}}");
+            let cookies = on_runtime(async {
+                let topology = build(&s).await.unwrap();
+                drop(topology);
+                built_cookies()
+            });
+            assert_released(&cookies);
+        });
+    }
 }

@@ -1,5 +1,1516 @@
-//! TODO(helper B): placeholder
+//! Thin async operations over an [`rtnetlink::Handle`] bound to one namespace.
+//!
+//! Every mutation goes through [`request`] (one place for flags and error decoding) and
+//! names interfaces the way a scenario does, by name: the index lookups happen here,
+//! so an error can say "add route 10.0.0.0/8 via 10.1.1.1: Network is unreachable"
+//! instead of talking about ifindex 7. Callers add where it happened
+//! ([`Error::context`], e.g. "in node host").
+//!
+//! Only operations that need an optional part of the kernel (a link kind, policy
+//! routing) turn "not supported" into [`Error::Unsupported`], which skips a scenario;
+//! elsewhere EOPNOTSUPP means the scenario asked a device for something it cannot do.
+//!
+//! The socket asks the kernel for extended acks, so a refusal carries the kernel's own
+//! explanation ("Unknown device type", "Nexthop has invalid gateway") next to errno;
+//! rtnetlink 0.24 keeps the raw bytes of the error but does not decode them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io;
 use std::net::IpAddr;
-pub struct RouteLookup { pub dev: Option<String>, pub via: Option<IpAddr> }
-impl std::fmt::Display for RouteLookup { fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { Ok(()) } }
-pub async fn route_get(_: &rtnetlink::Handle, _: IpAddr) -> Result<RouteLookup, String> { todo!() }
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use futures::StreamExt;
+use ipnet::IpNet;
+use nix::errno::Errno;
+use rtnetlink::packet_core::{
+    NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_APPEND, NLM_F_CAPPED, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
+    NetlinkMessage, NetlinkPayload,
+};
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
+use rtnetlink::packet_route::link::{
+    BridgeStpState, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode, State,
+};
+use rtnetlink::packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+};
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric, RouteProtocol,
+    RouteScope as NlScope, RouteType, RouteVia,
+};
+use rtnetlink::packet_route::rule::{RuleAction as NlRuleAction, RuleAttribute, RuleFlags, RuleMessage};
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
+use rtnetlink::sys::AsyncSocket;
+use rtnetlink::{
+    AddressMessageBuilder, Handle, LinkBridge, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan,
+};
+
+use crate::model::{MacvlanMode, TapMode, Vxlan};
+use crate::netns::Netns;
+use crate::syntax::{FdbSpec, MacAddr, NeighSpec, NeighState, RouteKind, RouteScope, RouteSpec, RuleAction, RuleSpec};
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+/// A netlink operation that did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The kernel lacks `feature` (EOPNOTSUPP or "Unknown device type"): a scenario
+    /// needing it is skipped, not failed.
+    #[error("kernel does not support {feature}: {what}: {message}")]
+    Unsupported { feature: String, what: String, message: String },
+    /// The kernel refused `what`; `message` is its errno text and explanation.
+    #[error("{what}: {message}")]
+    Failed { what: String, message: String, errno: Option<i32> },
+}
+
+impl Error {
+    /// Append where the operation happened to its description ("in node host").
+    pub fn context(self, place: impl fmt::Display) -> Error {
+        match self {
+            Error::Unsupported { feature, what, message } => {
+                Error::Unsupported { feature, what: format!("{what} {place}"), message }
+            }
+            Error::Failed { what, message, errno } => Error::Failed { what: format!("{what} {place}"), message, errno },
+        }
+    }
+
+    /// The errno the kernel answered with, if it was a kernel refusal.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            Error::Unsupported { .. } => Some(Errno::EOPNOTSUPP),
+            Error::Failed { errno, .. } => errno.map(Errno::from_raw),
+        }
+    }
+}
+
+/// What the kernel (or the connection) answered instead of success, before we know
+/// which operation to blame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Refusal {
+    errno: Option<Errno>,
+    /// Extended-ack text (`NLMSGERR_ATTR_MSG`) or a local explanation.
+    detail: Option<String>,
+}
+
+impl Refusal {
+    fn connection_closed() -> Refusal {
+        Refusal { errno: None, detail: Some("netlink connection closed (topology torn down?)".into()) }
+    }
+
+    fn from_io(error: &io::Error) -> Refusal {
+        match error.raw_os_error() {
+            Some(code) => Refusal { errno: Some(Errno::from_raw(code)), detail: None },
+            None if error.kind() == io::ErrorKind::Unsupported => {
+                Refusal { errno: Some(Errno::EOPNOTSUPP), detail: Some(error.to_string()) }
+            }
+            None => Refusal { errno: None, detail: Some(error.to_string()) },
+        }
+    }
+
+    fn message(&self) -> String {
+        match (self.errno, &self.detail) {
+            (Some(errno), Some(detail)) => format!("{}: {detail}", errno_text(errno)),
+            (Some(errno), None) => errno_text(errno),
+            (None, Some(detail)) => detail.clone(),
+            (None, None) => "unknown error".to_string(),
+        }
+    }
+
+    /// EOPNOTSUPP is how this kernel says "not built in" (dummy, vlan, bridge vlan
+    /// filtering...); "Unknown device type" is rtnl_newlink's text for a missing kind.
+    fn is_unsupported(&self) -> bool {
+        self.errno == Some(Errno::EOPNOTSUPP)
+            || self.detail.as_deref().is_some_and(|d| d.contains("Unknown device type"))
+    }
+
+    /// Blame `what`, an operation that every kernel offers: EOPNOTSUPP here means the
+    /// scenario asked for something the device cannot do (a MAC on a tun), which is a
+    /// mistake to report, not a reason to skip.
+    fn blame(self, what: String) -> Error {
+        Error::Failed { message: self.message(), errno: self.errno.map(|e| e as i32), what }
+    }
+
+    /// Blame `what`, which needs `feature`, a part of the kernel that may not be built
+    /// (a link kind, policy routing): "not supported" then becomes [`Error::Unsupported`].
+    fn blame_feature(self, what: String, feature: &str) -> Error {
+        if self.is_unsupported() {
+            Error::Unsupported { feature: feature.to_string(), what, message: self.message() }
+        } else {
+            self.blame(what)
+        }
+    }
+}
+
+/// The C library's text for `errno` ("Network is unreachable"), as `ip` prints it.
+/// (nix's `Errno::desc` has a table of its own: "Operation not supported on transport
+/// endpoint" for EOPNOTSUPP.)
+fn errno_text(errno: Errno) -> String {
+    let text = io::Error::from_raw_os_error(errno as i32).to_string();
+    match text.rfind(" (os error ") {
+        Some(end) => text[..end].to_string(),
+        None => text,
+    }
+}
+
+/// `NLMSGERR_ATTR_MSG` from `linux/netlink.h`: the extended ack's human-readable text.
+const NLMSGERR_ATTR_MSG: u16 = 1;
+/// Length of `struct nlmsghdr`.
+const NLMSG_HDRLEN: usize = 16;
+
+/// The kernel's explanation carried by an error message: `echoed` is what follows the
+/// errno (the echoed request, only its header when `NLM_F_CAPPED`), then, when
+/// `NLM_F_ACK_TLVS` is set, netlink attributes.
+fn extack_message(flags: u16, echoed: &[u8]) -> Option<String> {
+    if flags & NLM_F_ACK_TLVS == 0 {
+        return None;
+    }
+    let echoed_len = if flags & NLM_F_CAPPED != 0 {
+        NLMSG_HDRLEN
+    } else {
+        u32::from_ne_bytes(echoed.get(0..4)?.try_into().ok()?) as usize
+    };
+    let align = |n: usize| (n + 3) & !3;
+    let mut tlvs = echoed.get(align(echoed_len)..)?;
+    while tlvs.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([tlvs[0], tlvs[1]]));
+        let kind = u16::from_ne_bytes([tlvs[2], tlvs[3]]) & 0x3fff; // strip NLA_F_NESTED / NLA_F_NET_BYTEORDER
+        if len < 4 || len > tlvs.len() {
+            return None;
+        }
+        if kind == NLMSGERR_ATTR_MSG {
+            let text = tlvs[4..len].split(|b| *b == 0).next().unwrap_or_default();
+            return Some(String::from_utf8_lossy(text).trim().to_string()).filter(|t| !t.is_empty());
+        }
+        tlvs = tlvs.get(align(len)..).unwrap_or_default();
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------
+// Connection
+
+/// The task that owns a namespace's netlink socket. The socket keeps the namespace
+/// alive, so the task must not outlive the topology: dropping this aborts it (the
+/// socket closes at the runtime's next tick, or at its shutdown); [`close`] waits for it.
+///
+/// [`close`]: ConnectionTask::close
+#[derive(Debug)]
+pub struct ConnectionTask(tokio::task::JoinHandle<()>);
+
+impl ConnectionTask {
+    /// Stop the connection and wait until its socket is closed.
+    pub async fn close(mut self) {
+        self.0.abort();
+        // Cancelled (or already finished): either way the future, and the socket in
+        // it, has been dropped once this returns.
+        let _ = (&mut self.0).await;
+    }
+}
+
+impl Drop for ConnectionTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Open a NETLINK_ROUTE socket inside `ns` and spawn its connection on the current
+/// tokio runtime. Requests through the handle fail once the [`ConnectionTask`] is gone.
+pub fn connect(ns: &Netns) -> io::Result<(Handle, ConnectionTask)> {
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|e| io::Error::other(format!("netlink::connect needs a tokio runtime: {e}")))?;
+    let (connection, handle) = ns.run(|| {
+        // The socket must be created by a thread inside the namespace, and tokio's
+        // AsyncFd registers it with the reactor of the runtime entered here.
+        let _in_runtime = runtime.enter();
+        let (mut connection, handle, _unsolicited) = rtnetlink::new_connection()?;
+        let socket = connection.socket_mut().socket_mut();
+        // Ask for the kernel's explanation with every error, and for short error
+        // messages (header only, not the whole echoed request).
+        socket.set_ext_ack(true)?;
+        socket.set_cap_ack(true)?;
+        Ok((connection, handle))
+    })?;
+    Ok((handle, ConnectionTask(runtime.spawn(connection))))
+}
+
+/// Send one request and collect every message of the answer; the kernel's error (if
+/// any) becomes a [`Refusal`]. `flags` come on top of `NLM_F_REQUEST`.
+async fn request(
+    handle: &Handle,
+    message: RouteNetlinkMessage,
+    flags: u16,
+) -> Result<Vec<RouteNetlinkMessage>, Refusal> {
+    let mut request = NetlinkMessage::from(message);
+    request.header.flags = NLM_F_REQUEST | flags;
+    let mut replies = handle.clone().request(request).map_err(|_| Refusal::connection_closed())?;
+    let mut answer = Vec::new();
+    while let Some(reply) = replies.next().await {
+        match reply.payload {
+            NetlinkPayload::InnerMessage(message) => answer.push(message),
+            NetlinkPayload::Error(error) if error.code.is_some() => {
+                let errno = Errno::from_raw(error.raw_code().abs());
+                return Err(Refusal { errno: Some(errno), detail: extack_message(reply.header.flags, &error.header) });
+            }
+            _ => {} // ACK, end of dump
+        }
+    }
+    Ok(answer)
+}
+
+/// A change the kernel acknowledges (create, set, delete).
+async fn change(handle: &Handle, message: RouteNetlinkMessage, flags: u16) -> Result<(), Refusal> {
+    request(handle, message, NLM_F_ACK | flags).await.map(drop)
+}
+
+/// Create something new; fail if it exists (`ip ... add`).
+const CREATE: u16 = NLM_F_CREATE | NLM_F_EXCL;
+
+// ---------------------------------------------------------------------------------------
+// Interfaces
+
+/// An interface named by index or by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkRef<'a> {
+    Index(u32),
+    Name(&'a str),
+}
+
+impl From<u32> for LinkRef<'_> {
+    fn from(index: u32) -> Self {
+        LinkRef::Index(index)
+    }
+}
+
+impl<'a> From<&'a str> for LinkRef<'a> {
+    fn from(name: &'a str) -> Self {
+        LinkRef::Name(name)
+    }
+}
+
+impl fmt::Display for LinkRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkRef::Index(index) => write!(f, "ifindex {index}"),
+            LinkRef::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// The kernel's index of interface `name`.
+pub async fn link_index(handle: &Handle, name: &str) -> Result<u32, Error> {
+    let query = LinkUnspec::new_with_name(name).build();
+    let answer = request(handle, RouteNetlinkMessage::GetLink(query), 0)
+        .await
+        .map_err(|r| r.blame(format!("find interface {name}")))?;
+    answer
+        .iter()
+        .find_map(|m| match m {
+            RouteNetlinkMessage::NewLink(link) => Some(link.header.index),
+            _ => None,
+        })
+        .ok_or_else(|| Refusal { errno: Some(Errno::ENODEV), detail: None }.blame(format!("find interface {name}")))
+}
+
+async fn resolve(handle: &Handle, link: LinkRef<'_>) -> Result<u32, Error> {
+    match link {
+        LinkRef::Index(index) => Ok(index),
+        LinkRef::Name(name) => link_index(handle, name).await,
+    }
+}
+
+/// What every created interface can be given at birth. Setting MTU here rather than
+/// afterwards matters: a vxlan derives its MTU from its lower device's at creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkBasics<'a> {
+    pub name: &'a str,
+    pub mac: Option<MacAddr>,
+    pub mtu: Option<u32>,
+}
+
+impl LinkBasics<'_> {
+    /// Add MAC and MTU to a creation message of any kind (the name is set by the
+    /// kind's constructor).
+    fn apply<T>(&self, mut builder: LinkMessageBuilder<T>) -> LinkMessageBuilder<T> {
+        if let Some(mac) = self.mac {
+            builder = builder.address(mac.0.to_vec());
+        }
+        if let Some(mtu) = self.mtu {
+            builder = builder.mtu(mtu);
+        }
+        builder
+    }
+}
+
+/// Create a link from a finished message. `kind` and `name` describe it in errors;
+/// `feature` is what the kernel lacks if it refuses as unsupported.
+async fn add_link(handle: &Handle, message: LinkMessage, kind: &str, name: &str, feature: &str) -> Result<(), Error> {
+    change(handle, RouteNetlinkMessage::NewLink(message), CREATE)
+        .await
+        .map_err(|r| r.blame_feature(format!("create {kind} {name}"), feature))
+}
+
+/// Create a veth pair: `end` here, `peer` born directly in `peer_ns` (or here when
+/// `None`) with its final name, so no rename or move is ever visible.
+pub async fn add_veth(
+    handle: &Handle,
+    end: &LinkBasics<'_>,
+    peer: &LinkBasics<'_>,
+    peer_ns: Option<&Netns>,
+) -> Result<(), Error> {
+    let mut peer_message = peer.apply(LinkMessageBuilder::<LinkUnspec>::new().name(peer.name));
+    if let Some(ns) = peer_ns {
+        peer_message = peer_message.setns_by_fd(ns.raw_fd());
+    }
+    let message = end
+        .apply(LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth).name(end.name))
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_message.build())))
+        .build();
+    add_link(handle, message, "veth", &format!("{} (peer {})", end.name, peer.name), "veth").await
+}
+
+/// Create a bridge, down (`LinkBridge::new` would bring it up at once).
+/// `vlan_filtering: Some(_)` is sent as given; this kernel rejects even `false`.
+pub async fn add_bridge(
+    handle: &Handle,
+    bridge: &LinkBasics<'_>,
+    stp: bool,
+    vlan_filtering: Option<bool>,
+) -> Result<(), Error> {
+    let stp_state = if stp { BridgeStpState::KernelStp } else { BridgeStpState::Disabled };
+    let mut builder = bridge.apply(LinkMessageBuilder::<LinkBridge>::new(bridge.name)).stp_state(stp_state);
+    if let Some(on) = vlan_filtering {
+        builder = builder.vlan_filtering(on);
+    }
+    let feature = if vlan_filtering.is_some() { "bridge vlan_filtering" } else { "bridge" };
+    add_link(handle, builder.build(), "bridge", bridge.name, feature).await
+}
+
+/// Create a VXLAN device from the tunnel fields of `spec` (`id`, `remote`, `local`,
+/// `dstport`, `dev`, `learning`); its common settings come in `basics`.
+pub async fn add_vxlan(handle: &Handle, basics: &LinkBasics<'_>, spec: &Vxlan) -> Result<(), Error> {
+    let mut builder = basics.apply(LinkVxlan::new(basics.name, spec.id)).port(spec.dstport).learning(spec.learning);
+    if let Some(dev) = &spec.dev {
+        let index =
+            link_index(handle, dev).await.map_err(|e| e.context(format_args!("(dev of vxlan {})", basics.name)))?;
+        builder = builder.dev(index);
+    }
+    builder = match spec.remote {
+        Some(IpAddr::V4(ip)) => builder.remote(ip),
+        Some(IpAddr::V6(ip)) => builder.remote6(ip),
+        None => builder,
+    };
+    builder = match spec.local {
+        Some(IpAddr::V4(ip)) => builder.local(ip),
+        Some(IpAddr::V6(ip)) => builder.local6(ip),
+        None => builder,
+    };
+    add_link(handle, builder.build(), "vxlan", basics.name, "vxlan").await
+}
+
+/// Create a macvlan device on top of `parent`.
+pub async fn add_macvlan(
+    handle: &Handle,
+    basics: &LinkBasics<'_>,
+    parent: &str,
+    mode: MacvlanMode,
+) -> Result<(), Error> {
+    let mode = match mode {
+        MacvlanMode::Private => MacVlanMode::Private,
+        MacvlanMode::Vepa => MacVlanMode::Vepa,
+        MacvlanMode::Bridge => MacVlanMode::Bridge,
+        MacvlanMode::Passthru => MacVlanMode::Passthrough,
+        MacvlanMode::Source => MacVlanMode::Source,
+    };
+    let parent_index =
+        link_index(handle, parent).await.map_err(|e| e.context(format_args!("(parent of macvlan {})", basics.name)))?;
+    let message = basics.apply(LinkMacVlan::new(basics.name, parent_index, mode)).build();
+    add_link(handle, message, "macvlan", basics.name, "macvlan").await
+}
+
+/// Create a tun or tap device in `ns` with TUNSETIFF (the netlink `tun` kind is
+/// refused on this kernel). The device lives exactly as long as the returned fd;
+/// MAC and MTU are set afterwards with [`set_link`].
+pub fn add_tap(ns: &Netns, name: &str, mode: TapMode) -> Result<OwnedFd, Error> {
+    let kind = match mode {
+        TapMode::Tap => "tap",
+        TapMode::Tun => "tun",
+    };
+    ns.run(|| open_tun(name, mode))
+        .map_err(|e| Refusal::from_io(&e).blame_feature(format!("create {kind} {name}"), kind))
+}
+
+nix::ioctl_write_ptr_bad!(tun_set_iff, nix::libc::TUNSETIFF, nix::libc::ifreq);
+
+/// Open `/dev/net/tun` and attach it to a new device `name` (the calling thread's
+/// namespace decides where the device is born).
+fn open_tun(name: &str, mode: TapMode) -> io::Result<OwnedFd> {
+    use nix::libc::{IFF_NO_PI, IFF_TAP, IFF_TUN, c_char, c_short, ifreq};
+    if name.len() >= nix::libc::IFNAMSIZ {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("interface name `{name}` is too long")));
+    }
+    let tun = OpenOptions::new().read(true).write(true).open("/dev/net/tun").map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            io::Error::new(io::ErrorKind::Unsupported, "/dev/net/tun does not exist")
+        } else {
+            e
+        }
+    })?;
+    // SAFETY: `ifreq` is a plain C struct/union for which all-zero bytes are valid.
+    let mut request: ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(name.bytes()) {
+        *slot = byte as c_char;
+    }
+    let kind = match mode {
+        TapMode::Tap => IFF_TAP,
+        TapMode::Tun => IFF_TUN,
+    };
+    // No packet-info header: frames read from / written to the fd are plain.
+    request.ifr_ifru.ifru_flags = (kind | IFF_NO_PI) as c_short;
+    // SAFETY: `tun` is an open /dev/net/tun fd and `request` a valid, NUL-terminated
+    // ifreq that outlives the call; TUNSETIFF only reads and updates it.
+    unsafe { tun_set_iff(tun.as_raw_fd(), &request) }.map_err(io::Error::from)?;
+    Ok(tun.into())
+}
+
+/// Delete an interface (a veth takes its peer with it).
+pub async fn del_link(handle: &Handle, link: LinkRef<'_>) -> Result<(), Error> {
+    let index = resolve(handle, link).await?;
+    let message = LinkUnspec::new_with_index(index).build();
+    change(handle, RouteNetlinkMessage::DelLink(message), 0)
+        .await
+        .map_err(|r| r.blame(format!("delete interface {link}")))
+}
+
+/// Which bridge an interface belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Master<'a> {
+    /// Enslave to this bridge (same namespace).
+    Set(&'a str),
+    /// Detach (`nomaster`).
+    Unset,
+}
+
+/// Changes to an existing interface, all sent in one RTM_SETLINK (the kernel applies
+/// MAC, then MTU, then master, then the up/down flag).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkChange<'a> {
+    pub mac: Option<MacAddr>,
+    pub mtu: Option<u32>,
+    pub master: Option<Master<'a>>,
+    pub up: Option<bool>,
+}
+
+impl fmt::Display for LinkChange<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut words = Vec::new();
+        if let Some(mac) = self.mac {
+            words.push(format!("address {mac}"));
+        }
+        if let Some(mtu) = self.mtu {
+            words.push(format!("mtu {mtu}"));
+        }
+        match self.master {
+            Some(Master::Set(bridge)) => words.push(format!("master {bridge}")),
+            Some(Master::Unset) => words.push("nomaster".into()),
+            None => {}
+        }
+        match self.up {
+            Some(true) => words.push("up".into()),
+            Some(false) => words.push("down".into()),
+            None => {}
+        }
+        f.write_str(&words.join(" "))
+    }
+}
+
+/// `ip link set LINK ...`: MAC, MTU, master and state in one request.
+pub async fn set_link(handle: &Handle, link: LinkRef<'_>, changes: &LinkChange<'_>) -> Result<(), Error> {
+    let what = || format!("set link {link} {changes}");
+    let mut builder = match link {
+        LinkRef::Index(index) => LinkUnspec::new_with_index(index),
+        LinkRef::Name(name) => LinkUnspec::new_with_name(name),
+    };
+    if let Some(mac) = changes.mac {
+        builder = builder.address(mac.0.to_vec());
+    }
+    if let Some(mtu) = changes.mtu {
+        builder = builder.mtu(mtu);
+    }
+    match changes.master {
+        Some(Master::Set(bridge)) => {
+            let bridge_index = link_index(handle, bridge).await.map_err(|e| e.context(format!("(for {})", what())))?;
+            builder = builder.controller(bridge_index);
+        }
+        Some(Master::Unset) => builder = builder.nocontroller(),
+        None => {}
+    }
+    builder = match changes.up {
+        Some(true) => builder.up(),
+        Some(false) => builder.down(),
+        None => builder,
+    };
+    change(handle, RouteNetlinkMessage::SetLink(builder.build()), 0).await.map_err(|r| r.blame(what()))
+}
+
+// ---------------------------------------------------------------------------------------
+// Addresses
+
+/// The RTM_NEWADDR / RTM_DELADDR body for `address` on interface `index`. IPv6
+/// addresses skip duplicate address detection: a tentative address cannot be used as
+/// a source for 1-2 s, and scenarios must not depend on that timing.
+fn address_message(index: u32, address: IpNet) -> AddressMessage {
+    match address {
+        IpNet::V4(net) => AddressMessageBuilder::<std::net::Ipv4Addr>::new()
+            .index(index)
+            .address(net.addr(), net.prefix_len())
+            .build(),
+        IpNet::V6(net) => {
+            let mut message = AddressMessageBuilder::<std::net::Ipv6Addr>::new()
+                .index(index)
+                .address(net.addr(), net.prefix_len())
+                .build();
+            message.header.flags |= AddressHeaderFlags::Nodad;
+            message.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+            message
+        }
+    }
+}
+
+/// `ip address add ADDRESS dev LINK` (IPv6: `nodad`).
+pub async fn add_address(handle: &Handle, link: LinkRef<'_>, address: IpNet) -> Result<(), Error> {
+    let index = resolve(handle, link).await?;
+    change(handle, RouteNetlinkMessage::NewAddress(address_message(index, address)), CREATE)
+        .await
+        .map_err(|r| r.blame(format!("add address {address} to {link}")))
+}
+
+/// `ip address del ADDRESS dev LINK`.
+pub async fn del_address(handle: &Handle, link: LinkRef<'_>, address: IpNet) -> Result<(), Error> {
+    let index = resolve(handle, link).await?;
+    change(handle, RouteNetlinkMessage::DelAddress(address_message(index, address)), 0)
+        .await
+        .map_err(|r| r.blame(format!("delete address {address} from {link}")))
+}
+
+// ---------------------------------------------------------------------------------------
+// Routes and rules
+
+fn family_of(ipv6: bool) -> AddressFamily {
+    if ipv6 { AddressFamily::Inet6 } else { AddressFamily::Inet }
+}
+
+const RT_TABLE_MAIN: u32 = 254;
+const RT_TABLE_LOCAL: u32 = 255;
+const RT_TABLE_DEFAULT: u32 = 253;
+
+/// Put a table id where the kernel looks for it: the 8-bit header field when it fits,
+/// else the 32-bit attribute (`RT_TABLE_UNSPEC` in the header, as iproute2 does).
+fn table_fields(table: u32) -> (u8, Option<u32>) {
+    match u8::try_from(table) {
+        Ok(small) => (small, None),
+        Err(_) => (RouteHeader::RT_TABLE_UNSPEC, Some(table)),
+    }
+}
+
+/// Whether a route message is meant to add a route or to find one to delete; the
+/// kernel matches deletions on every field given, so those leave defaults open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RouteIntent {
+    Add,
+    Delete,
+}
+
+/// Translate `ip route` syntax to an RTM_NEWROUTE / RTM_DELROUTE body.
+async fn route_message(handle: &Handle, spec: &RouteSpec, intent: RouteIntent) -> Result<RouteMessage, Error> {
+    let ipv6 = spec.dst.map_or(spec.ipv6, |d| matches!(d, IpNet::V6(_)));
+    let mut message = RouteMessage::default();
+    let header = &mut message.header;
+    header.address_family = family_of(ipv6);
+    header.kind = match spec.kind {
+        RouteKind::Unicast => RouteType::Unicast,
+        RouteKind::Blackhole => RouteType::BlackHole,
+        RouteKind::Unreachable => RouteType::Unreachable,
+        RouteKind::Prohibit => RouteType::Prohibit,
+    };
+    let (table, table_attr) = table_fields(spec.table.unwrap_or(RT_TABLE_MAIN));
+    header.table = table;
+    // Like iproute2: routes we add are "boot" (shown without `proto`); a deletion
+    // matches any protocol and, unless a scope is given, any scope.
+    header.protocol = match intent {
+        RouteIntent::Add => RouteProtocol::Boot,
+        RouteIntent::Delete => RouteProtocol::Unspec,
+    };
+    header.scope = match (spec.scope, intent) {
+        (Some(RouteScope::Global), _) => NlScope::Universe,
+        (Some(RouteScope::Link), _) => NlScope::Link,
+        (Some(RouteScope::Host), _) => NlScope::Host,
+        (None, RouteIntent::Delete) => NlScope::NoWhere,
+        // A unicast route without gateway reaches its destination on the link.
+        (None, RouteIntent::Add) if spec.kind == RouteKind::Unicast && spec.via.is_none() => NlScope::Link,
+        (None, RouteIntent::Add) => NlScope::Universe,
+    };
+    if spec.onlink {
+        header.flags |= RouteFlags::Onlink;
+    }
+    if let Some(dst) = spec.dst {
+        header.destination_prefix_length = dst.prefix_len();
+        message.attributes.push(RouteAttribute::Destination(dst.addr().into()));
+    }
+    if let Some(table) = table_attr {
+        message.attributes.push(RouteAttribute::Table(table));
+    }
+    match spec.via {
+        // An IPv6 gateway for an IPv4 route (RFC 5549) travels as RTA_VIA.
+        Some(IpAddr::V6(gw)) if !ipv6 => message.attributes.push(RouteAttribute::Via(RouteVia::Inet6(gw))),
+        Some(gw) => message.attributes.push(RouteAttribute::Gateway(gw.into())),
+        None => {}
+    }
+    if let Some(dev) = &spec.dev {
+        let index = link_index(handle, dev).await.map_err(|e| e.context(format!("(for route {spec})")))?;
+        message.attributes.push(RouteAttribute::Oif(index));
+    }
+    if let Some(src) = spec.src {
+        message.attributes.push(RouteAttribute::PrefSource(src.into()));
+    }
+    if let Some(metric) = spec.metric {
+        message.attributes.push(RouteAttribute::Priority(metric));
+    }
+    if let Some(mtu) = spec.mtu {
+        message.attributes.push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(mtu)]));
+    }
+    Ok(message)
+}
+
+/// `ip route add SPEC`.
+pub async fn add_route(handle: &Handle, spec: &RouteSpec) -> Result<(), Error> {
+    let message = route_message(handle, spec, RouteIntent::Add).await?;
+    change(handle, RouteNetlinkMessage::NewRoute(message), CREATE)
+        .await
+        .map_err(|r| r.blame(format!("add route {spec}")))
+}
+
+/// `ip route del SPEC`.
+pub async fn del_route(handle: &Handle, spec: &RouteSpec) -> Result<(), Error> {
+    let message = route_message(handle, spec, RouteIntent::Delete).await?;
+    change(handle, RouteNetlinkMessage::DelRoute(message), 0).await.map_err(|r| r.blame(format!("delete route {spec}")))
+}
+
+/// `ip rule add SPEC`.
+pub async fn add_rule(handle: &Handle, spec: &RuleSpec) -> Result<(), Error> {
+    let mut message = RuleMessage::default();
+    message.header.family = family_of(spec.ipv6);
+    message.header.action = match spec.action {
+        RuleAction::Lookup(table) => {
+            let (small, attr) = table_fields(table);
+            message.header.table = small;
+            if let Some(table) = attr {
+                message.attributes.push(RuleAttribute::Table(table));
+            }
+            NlRuleAction::ToTable
+        }
+        RuleAction::Blackhole => NlRuleAction::Blackhole,
+        RuleAction::Unreachable => NlRuleAction::Unreachable,
+        RuleAction::Prohibit => NlRuleAction::Prohibit,
+    };
+    if spec.invert {
+        message.header.flags |= RuleFlags::Invert;
+    }
+    if let Some(from) = spec.from {
+        message.header.src_len = from.prefix_len();
+        message.attributes.push(RuleAttribute::Source(from.addr()));
+    }
+    if let Some(to) = spec.to {
+        message.header.dst_len = to.prefix_len();
+        message.attributes.push(RuleAttribute::Destination(to.addr()));
+    }
+    if let Some(iif) = &spec.iif {
+        message.attributes.push(RuleAttribute::Iifname(iif.clone()));
+    }
+    if let Some(oif) = &spec.oif {
+        message.attributes.push(RuleAttribute::Oifname(oif.clone()));
+    }
+    if let Some(mark) = spec.fwmark {
+        message.attributes.push(RuleAttribute::FwMark(mark));
+    }
+    if let Some(priority) = spec.priority {
+        message.attributes.push(RuleAttribute::Priority(priority));
+    }
+    change(handle, RouteNetlinkMessage::NewRule(message), CREATE)
+        .await
+        .map_err(|r| r.blame_feature(format!("add rule {spec}"), "policy routing rules"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Neighbours and forwarding entries
+
+fn neighbour_address(ip: IpAddr) -> NeighbourAddress {
+    match ip {
+        IpAddr::V4(v4) => NeighbourAddress::Inet(v4),
+        IpAddr::V6(v6) => NeighbourAddress::Inet6(v6),
+    }
+}
+
+async fn neighbour_message(handle: &Handle, spec: &NeighSpec) -> Result<NeighbourMessage, Error> {
+    let mut message = NeighbourMessage::default();
+    message.header.family = if spec.ip.is_ipv6() { AddressFamily::Inet6 } else { AddressFamily::Inet };
+    message.header.ifindex =
+        link_index(handle, &spec.dev).await.map_err(|e| e.context(format!("(for neighbour {spec})")))?;
+    message.header.state = match spec.state {
+        NeighState::Permanent => NeighbourState::Permanent,
+        NeighState::Noarp => NeighbourState::Noarp,
+        NeighState::Reachable => NeighbourState::Reachable,
+        NeighState::Stale => NeighbourState::Stale,
+    };
+    message.attributes.push(NeighbourAttribute::Destination(neighbour_address(spec.ip)));
+    if let Some(mac) = spec.lladdr {
+        message.attributes.push(NeighbourAttribute::LinkLayerAddress(mac.0.to_vec()));
+    }
+    Ok(message)
+}
+
+/// `ip neighbour add SPEC`.
+pub async fn add_neighbour(handle: &Handle, spec: &NeighSpec) -> Result<(), Error> {
+    let message = neighbour_message(handle, spec).await?;
+    change(handle, RouteNetlinkMessage::NewNeighbour(message), CREATE)
+        .await
+        .map_err(|r| r.blame(format!("add neighbour {spec}")))
+}
+
+/// `ip neighbour del SPEC`.
+pub async fn del_neighbour(handle: &Handle, spec: &NeighSpec) -> Result<(), Error> {
+    let message = neighbour_message(handle, spec).await?;
+    change(handle, RouteNetlinkMessage::DelNeighbour(message), 0)
+        .await
+        .map_err(|r| r.blame(format!("delete neighbour {spec}")))
+}
+
+/// An AF_BRIDGE neighbour message, as `bridge fdb` sends it: state permanent (the
+/// tool's default; vxlan refuses entries that are neither permanent nor reachable),
+/// flag `self` (the device's own table, e.g. vxlan remotes) or `master` (its bridge).
+async fn fdb_message(handle: &Handle, spec: &FdbSpec) -> Result<NeighbourMessage, Error> {
+    let mut message = NeighbourMessage::default();
+    message.header.family = AddressFamily::Bridge;
+    message.header.ifindex = link_index(handle, &spec.dev).await.map_err(|e| e.context(format!("(for fdb {spec})")))?;
+    message.header.state = NeighbourState::Permanent;
+    message.header.flags = if spec.on_self { NeighbourFlags::Own } else { NeighbourFlags::Controller };
+    message.attributes.push(NeighbourAttribute::LinkLayerAddress(spec.mac.0.to_vec()));
+    if let Some(dst) = spec.dst {
+        message.attributes.push(NeighbourAttribute::Destination(neighbour_address(dst)));
+    }
+    if let Some(vni) = spec.vni {
+        message.attributes.push(NeighbourAttribute::Vni(vni));
+    }
+    Ok(message)
+}
+
+/// `bridge fdb append SPEC` for entries with a remote (`dst`): NLM_F_APPEND adds one
+/// more remote to the same MAC, which is how a vxlan floods `00:00:00:00:00:00` to
+/// several hosts. Entries without `dst` are plain `bridge fdb add`.
+pub async fn add_fdb(handle: &Handle, spec: &FdbSpec) -> Result<(), Error> {
+    let message = fdb_message(handle, spec).await?;
+    let (verb, flags) = if spec.dst.is_some() { ("append", NLM_F_CREATE | NLM_F_APPEND) } else { ("add", CREATE) };
+    change(handle, RouteNetlinkMessage::NewNeighbour(message), flags)
+        .await
+        .map_err(|r| r.blame(format!("{verb} fdb entry {spec}")))
+}
+
+/// `bridge fdb del SPEC` (with `dst`, only that remote goes).
+pub async fn del_fdb(handle: &Handle, spec: &FdbSpec) -> Result<(), Error> {
+    let message = fdb_message(handle, spec).await?;
+    change(handle, RouteNetlinkMessage::DelNeighbour(message), 0)
+        .await
+        .map_err(|r| r.blame(format!("delete fdb entry {spec}")))
+}
+
+// ---------------------------------------------------------------------------------------
+// Route lookup
+
+/// What kind of route the kernel's lookup found for a destination it routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LookupKind {
+    /// Sent out of `dev` (via a gateway or directly).
+    Unicast,
+    /// One of this node's own addresses (delivered over `lo`).
+    Local,
+    Broadcast,
+    Multicast,
+    Anycast,
+}
+
+/// The answer of `ip route get DST`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RouteLookup {
+    pub kind: LookupKind,
+    pub dev: Option<String>,
+    pub via: Option<IpAddr>,
+    pub src: Option<IpAddr>,
+}
+
+impl fmt::Display for RouteLookup {
+    /// Like `ip route get` without the destination: `via 10.1.1.1 dev eth0 src 10.1.1.2`,
+    /// `local dev lo src 10.1.1.2`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut words = Vec::new();
+        let kind = match self.kind {
+            LookupKind::Unicast => None,
+            LookupKind::Local => Some("local"),
+            LookupKind::Broadcast => Some("broadcast"),
+            LookupKind::Multicast => Some("multicast"),
+            LookupKind::Anycast => Some("anycast"),
+        };
+        words.extend(kind.map(String::from));
+        words.extend(self.via.map(|via| format!("via {via}")));
+        words.extend(self.dev.as_ref().map(|dev| format!("dev {dev}")));
+        words.extend(self.src.map(|src| format!("src {src}")));
+        f.write_str(&words.join(" "))
+    }
+}
+
+/// `ip route get DST`: the kernel's decision for a packet this node would send.
+///
+/// A destination the kernel will not route is an error, with a message that says
+/// which kind of route refused it, which the bare errno does not: on this kernel a
+/// blackhole route answers EINVAL, an unreachable route EHOSTUNREACH, a prohibit route
+/// EACCES, and no route at all ENETUNREACH ("Network is unreachable"), for IPv4 and
+/// IPv6 alike. [`Error::errno`] tells them apart.
+pub async fn route_get(handle: &Handle, dst: IpAddr) -> Result<RouteLookup, Error> {
+    let what = || format!("look up route to {dst}");
+    let mut query = RouteMessage::default();
+    query.header.address_family = family_of(dst.is_ipv6());
+    query.header.destination_prefix_length = if dst.is_ipv6() { 128 } else { 32 };
+    query.attributes.push(RouteAttribute::Destination(dst.into()));
+    let answer = request(handle, RouteNetlinkMessage::GetRoute(query), 0).await.map_err(|refusal| {
+        let route = match refusal.errno {
+            Some(Errno::EINVAL) => Some("blackhole"),
+            Some(Errno::EHOSTUNREACH) => Some("unreachable"),
+            Some(Errno::EACCES) => Some("prohibit"),
+            _ => None,
+        };
+        match route {
+            Some(route) => Error::Failed {
+                what: what(),
+                message: format!("{route} route ({})", refusal.message()),
+                errno: refusal.errno.map(|e| e as i32),
+            },
+            None => refusal.blame(what()),
+        }
+    })?;
+    let route = answer
+        .into_iter()
+        .find_map(|m| match m {
+            RouteNetlinkMessage::NewRoute(route) => Some(route),
+            _ => None,
+        })
+        .ok_or_else(|| Error::Failed { what: what(), message: "the kernel sent no route".into(), errno: None })?;
+    let facts = RouteFacts::of(&route);
+    let dev = match facts.oif {
+        Some(index) => Some(link_name(handle, index).await?),
+        None => None,
+    };
+    let kind = match route.header.kind {
+        RouteType::Local => LookupKind::Local,
+        RouteType::Broadcast => LookupKind::Broadcast,
+        RouteType::Multicast => LookupKind::Multicast,
+        RouteType::Anycast => LookupKind::Anycast,
+        _ => LookupKind::Unicast,
+    };
+    Ok(RouteLookup { kind, dev, via: facts.via, src: facts.prefsrc })
+}
+
+async fn link_name(handle: &Handle, index: u32) -> Result<String, Error> {
+    let query = LinkUnspec::new_with_index(index).build();
+    let answer = request(handle, RouteNetlinkMessage::GetLink(query), 0)
+        .await
+        .map_err(|r| r.blame(format!("find interface {index}")))?;
+    Ok(answer
+        .iter()
+        .find_map(|m| match m {
+            RouteNetlinkMessage::NewLink(link) => name_of(link),
+            _ => None,
+        })
+        .unwrap_or_else(|| format!("if{index}")))
+}
+
+// ---------------------------------------------------------------------------------------
+// State dumps for reports
+
+/// One interface as a report shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LinkDump {
+    pub name: String,
+    /// Depends on creation order; not for snapshots.
+    #[serde(skip)]
+    pub index: u32,
+    /// `veth`, `bridge`, `vxlan`, `macvlan`, `tun` (also for taps), `loopback`.
+    pub kind: Option<String>,
+    pub master: Option<String>,
+    /// IFF_UP: set administratively.
+    pub admin_up: bool,
+    /// IFF_LOWER_UP: the carrier (a veth has it when its peer is up).
+    pub carrier: bool,
+    /// RFC 2863 operational state as `ip link` prints it (UP, DOWN, LOWERLAYERDOWN,
+    /// UNKNOWN). The kernel updates it asynchronously (linkwatch), so right after a
+    /// change it may still show the previous state.
+    pub oper_state: String,
+    pub mtu: u32,
+    pub mac: Option<MacAddr>,
+    /// IPv4 then IPv6, sorted. IPv6 link-local addresses are left out: the kernel adds
+    /// them asynchronously once the carrier is up, so they would make reports flap.
+    pub addresses: Vec<IpNet>,
+}
+
+fn name_of(link: &LinkMessage) -> Option<String> {
+    link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(name) => Some(name.clone()),
+        _ => None,
+    })
+}
+
+fn is_ipv6_link_local(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+}
+
+async fn dump(handle: &Handle, query: RouteNetlinkMessage, what: &str) -> Result<Vec<RouteNetlinkMessage>, Error> {
+    request(handle, query, NLM_F_DUMP).await.map_err(|r| r.blame(format!("dump {what}")))
+}
+
+/// Every interface of the namespace with its addresses, sorted by name.
+pub async fn links(handle: &Handle) -> Result<Vec<LinkDump>, Error> {
+    let links = link_messages(handle).await?;
+    let answer = dump(handle, RouteNetlinkMessage::GetAddress(AddressMessage::default()), "addresses").await?;
+    let names = names_by_index(&links);
+    let mut addresses = addresses_by_link(&answer);
+    let mut dumps: Vec<LinkDump> = links
+        .iter()
+        .map(|link| link_dump(link, &names, addresses.remove(&link.header.index).unwrap_or_default()))
+        .collect();
+    dumps.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(dumps)
+}
+
+async fn link_messages(handle: &Handle) -> Result<Vec<LinkMessage>, Error> {
+    let answer = dump(handle, RouteNetlinkMessage::GetLink(LinkMessage::default()), "links").await?;
+    Ok(answer
+        .into_iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewLink(link) => Some(link),
+            _ => None,
+        })
+        .collect())
+}
+
+fn names_by_index(links: &[LinkMessage]) -> BTreeMap<u32, String> {
+    links.iter().filter_map(|link| Some((link.header.index, name_of(link)?))).collect()
+}
+
+/// The addresses of each interface (by index), IPv4 first, without IPv6 link-local.
+fn addresses_by_link(answer: &[RouteNetlinkMessage]) -> BTreeMap<u32, Vec<IpNet>> {
+    let mut addresses: BTreeMap<u32, Vec<IpNet>> = BTreeMap::new();
+    for message in answer {
+        let RouteNetlinkMessage::NewAddress(address) = message else { continue };
+        // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer's on
+        // point-to-point links); IPv6 only sends IFA_ADDRESS.
+        let attribute = |local: bool| {
+            address.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Local(ip) if local => Some(*ip),
+                AddressAttribute::Address(ip) if !local => Some(*ip),
+                _ => None,
+            })
+        };
+        let Some(ip) = attribute(true).or_else(|| attribute(false)) else { continue };
+        if let (false, Ok(net)) = (is_ipv6_link_local(ip), IpNet::new(ip, address.header.prefix_len)) {
+            addresses.entry(address.header.index).or_default().push(net);
+        }
+    }
+    for list in addresses.values_mut() {
+        list.sort_by_key(|net| (net.addr().is_ipv6(), net.addr(), net.prefix_len()));
+    }
+    addresses
+}
+
+fn link_dump(link: &LinkMessage, names: &BTreeMap<u32, String>, addresses: Vec<IpNet>) -> LinkDump {
+    let flags = link.header.flags;
+    let mut dump = LinkDump {
+        name: name_of(link).unwrap_or_else(|| format!("if{}", link.header.index)),
+        index: link.header.index,
+        kind: flags.contains(LinkFlags::Loopback).then(|| "loopback".to_string()),
+        master: None,
+        admin_up: flags.contains(LinkFlags::Up),
+        carrier: flags.contains(LinkFlags::LowerUp),
+        oper_state: State::Unknown.to_string(),
+        mtu: 0,
+        mac: None,
+        addresses,
+    };
+    for attribute in &link.attributes {
+        match attribute {
+            LinkAttribute::Mtu(mtu) => dump.mtu = *mtu,
+            LinkAttribute::Address(bytes) => dump.mac = <[u8; 6]>::try_from(bytes.as_slice()).ok().map(MacAddr),
+            LinkAttribute::Controller(index) => dump.master = names.get(index).cloned(),
+            LinkAttribute::OperState(state) => dump.oper_state = state.to_string(),
+            LinkAttribute::LinkInfo(infos) => {
+                let kind = infos.iter().find_map(|i| match i {
+                    LinkInfo::Kind(kind) => Some(kind.to_string()),
+                    _ => None,
+                });
+                dump.kind = kind.or(dump.kind.take());
+            }
+            _ => {}
+        }
+    }
+    dump
+}
+
+/// The attributes of a route message that matter to people.
+#[derive(Debug, Default)]
+struct RouteFacts {
+    dst: Option<IpAddr>,
+    src_prefix: Option<IpAddr>,
+    via: Option<IpAddr>,
+    oif: Option<u32>,
+    prefsrc: Option<IpAddr>,
+    metric: Option<u32>,
+    table: u32,
+    mtu: Option<u32>,
+    nexthops: Vec<(Option<IpAddr>, u32, u8)>,
+}
+
+fn route_address(address: &RouteAddress) -> Option<IpAddr> {
+    match address {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+fn gateway_of(attribute: &RouteAttribute) -> Option<IpAddr> {
+    match attribute {
+        RouteAttribute::Gateway(address) => route_address(address),
+        RouteAttribute::Via(RouteVia::Inet(v4)) => Some(IpAddr::V4(*v4)),
+        RouteAttribute::Via(RouteVia::Inet6(v6)) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+impl RouteFacts {
+    fn of(route: &RouteMessage) -> RouteFacts {
+        let mut facts = RouteFacts { table: u32::from(route.header.table), ..Default::default() };
+        for attribute in &route.attributes {
+            match attribute {
+                RouteAttribute::Destination(address) => facts.dst = route_address(address),
+                RouteAttribute::Source(address) => facts.src_prefix = route_address(address),
+                RouteAttribute::Oif(index) => facts.oif = Some(*index),
+                RouteAttribute::PrefSource(address) => facts.prefsrc = route_address(address),
+                RouteAttribute::Priority(metric) => facts.metric = Some(*metric),
+                RouteAttribute::Table(table) => facts.table = *table,
+                RouteAttribute::Metrics(metrics) => {
+                    facts.mtu = metrics.iter().find_map(|m| match m {
+                        RouteMetric::Mtu(mtu) => Some(*mtu),
+                        _ => None,
+                    })
+                }
+                RouteAttribute::MultiPath(hops) => {
+                    facts.nexthops = hops
+                        .iter()
+                        .map(|hop| (hop.attributes.iter().find_map(gateway_of), hop.interface_index, hop.hops))
+                        .collect()
+                }
+                other => {
+                    if let Some(gateway) = gateway_of(other) {
+                        facts.via = Some(gateway);
+                    }
+                }
+            }
+        }
+        facts
+    }
+}
+
+/// Render one route as `ip route show table all` would (minus the timing-dependent
+/// flags `linkdown`/`dead` and IPv6 `pref`).
+fn render_route(route: &RouteMessage, facts: &RouteFacts, names: &BTreeMap<u32, String>) -> String {
+    let header = &route.header;
+    let host_len = if header.address_family == AddressFamily::Inet6 { 128 } else { 32 };
+    let dev = |index: u32| names.get(&index).cloned().unwrap_or_else(|| format!("if{index}"));
+    let mut words: Vec<String> = Vec::new();
+    let kind = match header.kind {
+        RouteType::Unicast | RouteType::Unspec => None,
+        RouteType::Local => Some("local".to_string()),
+        RouteType::Broadcast => Some("broadcast".into()),
+        RouteType::Anycast => Some("anycast".into()),
+        RouteType::Multicast => Some("multicast".into()),
+        RouteType::BlackHole => Some("blackhole".into()),
+        RouteType::Unreachable => Some("unreachable".into()),
+        RouteType::Prohibit => Some("prohibit".into()),
+        RouteType::Throw => Some("throw".into()),
+        RouteType::Nat => Some("nat".into()),
+        other => Some(format!("type {}", u8::from(other))),
+    };
+    words.extend(kind);
+    words.push(match facts.dst {
+        None => "default".into(),
+        Some(dst) if header.destination_prefix_length == host_len => dst.to_string(),
+        Some(dst) => format!("{dst}/{}", header.destination_prefix_length),
+    });
+    if let Some(src) = facts.src_prefix {
+        words.push(format!("from {src}/{}", header.source_prefix_length));
+    }
+    if let Some(via) = facts.via {
+        words.push(format!("via {via}"));
+    }
+    if let Some(oif) = facts.oif {
+        words.push(format!("dev {}", dev(oif)));
+    }
+    match facts.table {
+        RT_TABLE_MAIN => {}
+        RT_TABLE_LOCAL => words.push("table local".into()),
+        RT_TABLE_DEFAULT => words.push("table default".into()),
+        table => words.push(format!("table {table}")),
+    }
+    if header.protocol != RouteProtocol::Boot {
+        words.push(format!("proto {}", header.protocol));
+    }
+    match header.scope {
+        NlScope::Universe => {}
+        NlScope::Link => words.push("scope link".into()),
+        NlScope::Host => words.push("scope host".into()),
+        NlScope::Site => words.push("scope site".into()),
+        NlScope::NoWhere => words.push("scope nowhere".into()),
+        other => words.push(format!("scope {}", u8::from(other))),
+    }
+    if let Some(src) = facts.prefsrc {
+        words.push(format!("src {src}"));
+    }
+    if let Some(metric) = facts.metric {
+        words.push(format!("metric {metric}"));
+    }
+    if header.flags.contains(RouteFlags::Onlink) {
+        words.push("onlink".into());
+    }
+    if let Some(mtu) = facts.mtu {
+        words.push(format!("mtu {mtu}"));
+    }
+    for (via, index, weight) in &facts.nexthops {
+        words.push("nexthop".into());
+        if let Some(via) = via {
+            words.push(format!("via {via}"));
+        }
+        words.push(format!("dev {}", dev(*index)));
+        words.push(format!("weight {}", u16::from(*weight) + 1));
+    }
+    words.join(" ")
+}
+
+/// Every route of the namespace except the `local` table, one `ip route`-like line
+/// each: IPv4 before IPv6, the main table first, then by destination and metric.
+/// IPv6 link-local prefixes (fe80::/64) are left out for the reason given on
+/// [`LinkDump::addresses`].
+pub async fn routes(handle: &Handle) -> Result<Vec<String>, Error> {
+    let names = names_by_index(&link_messages(handle).await?);
+    let mut lines = Vec::new();
+    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+        let mut query = RouteMessage::default();
+        query.header.address_family = family;
+        for message in dump(handle, RouteNetlinkMessage::GetRoute(query), "routes").await? {
+            let RouteNetlinkMessage::NewRoute(route) = message else { continue };
+            let facts = RouteFacts::of(&route);
+            let link_local = facts.dst.is_some_and(is_ipv6_link_local);
+            if facts.table == RT_TABLE_LOCAL || link_local || route.header.flags.contains(RouteFlags::Cloned) {
+                continue;
+            }
+            let table_rank = if facts.table == RT_TABLE_MAIN { 0 } else { u64::from(facts.table) + 1 };
+            let key = (
+                family == AddressFamily::Inet6,
+                table_rank,
+                facts.dst,
+                route.header.destination_prefix_length,
+                facts.metric,
+            );
+            lines.push((key, render_route(&route, &facts, &names)));
+        }
+    }
+    lines.sort();
+    Ok(lines.into_iter().map(|(_, line)| line).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn tlv(kind: u16, value: &[u8]) -> Vec<u8> {
+        let len = (4 + value.len()) as u16;
+        let mut out = [len.to_ne_bytes(), kind.to_ne_bytes()].concat();
+        out.extend_from_slice(value);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+        out
+    }
+
+    #[test]
+    fn extack_text_is_found_after_a_capped_header() {
+        let mut echoed = vec![0u8; NLMSG_HDRLEN];
+        echoed[0..4].copy_from_slice(&200u32.to_ne_bytes()); // original length, not echoed
+        echoed.extend(tlv(2, &4u32.to_ne_bytes())); // NLMSGERR_ATTR_OFFS first
+        echoed.extend(tlv(NLMSGERR_ATTR_MSG, b"Unknown device type\0"));
+        let flags = NLM_F_ACK_TLVS | NLM_F_CAPPED;
+        assert_eq!(extack_message(flags, &echoed).as_deref(), Some("Unknown device type"));
+        assert_eq!(extack_message(NLM_F_CAPPED, &echoed), None, "no TLV flag, no text");
+    }
+
+    #[test]
+    fn extack_text_is_found_after_a_full_echo_and_garbage_is_ignored() {
+        let mut echoed = vec![0u8; 20];
+        echoed[0..4].copy_from_slice(&20u32.to_ne_bytes());
+        echoed.extend(tlv(NLMSGERR_ATTR_MSG, b"Nexthop has invalid gateway\0"));
+        assert_eq!(extack_message(NLM_F_ACK_TLVS, &echoed).as_deref(), Some("Nexthop has invalid gateway"));
+        assert_eq!(extack_message(NLM_F_ACK_TLVS, &[1, 2]), None);
+        let mut truncated = vec![0u8; NLMSG_HDRLEN];
+        truncated.extend([40, 0, 1, 0, b'x']);
+        assert_eq!(extack_message(NLM_F_ACK_TLVS | NLM_F_CAPPED, &truncated), None);
+    }
+
+    #[test]
+    fn refusals_become_unsupported_or_failed_with_context() {
+        let unknown = Refusal { errno: Some(Errno::EOPNOTSUPP), detail: Some("Unknown device type".into()) };
+        let err = unknown.blame_feature("create dummy d0".into(), "dummy").context("in node host");
+        assert_eq!(
+            err.to_string(),
+            "kernel does not support dummy: create dummy d0 in node host: Operation not supported: Unknown device type"
+        );
+        let unreachable = Refusal { errno: Some(Errno::ENETUNREACH), detail: None };
+        let err = unreachable.blame("add route 10.0.0.0/8 via 10.1.1.1".into()).context("in node host");
+        assert_eq!(err.to_string(), "add route 10.0.0.0/8 via 10.1.1.1 in node host: Network is unreachable");
+        assert_eq!(err.errno(), Some(Errno::ENETUNREACH));
+    }
+
+    #[test]
+    fn link_changes_read_like_ip_link_set() {
+        let change = LinkChange {
+            mac: Some("02:00:00:00:00:01".parse().unwrap()),
+            mtu: Some(1400),
+            master: Some(Master::Set("br0")),
+            up: Some(true),
+        };
+        assert_eq!(change.to_string(), "address 02:00:00:00:00:01 mtu 1400 master br0 up");
+        assert_eq!(LinkChange { master: Some(Master::Unset), ..Default::default() }.to_string(), "nomaster");
+    }
+
+    // ----- against the kernel (root) ---------------------------------------------------
+
+    fn is_root() -> bool {
+        if nix::unistd::geteuid().is_root() {
+            return true;
+        }
+        eprintln!("skipped: needs root");
+        false
+    }
+
+    /// Run `test` with a handle on a fresh namespace, on a current-thread runtime (as
+    /// the runner does); the machine's own links must be the same afterwards.
+    fn in_fresh_namespace<F: std::future::Future<Output = ()>>(test: impl FnOnce(Netns, Handle) -> F) {
+        let ip_link = || std::process::Command::new("ip").args(["-o", "link"]).output().unwrap().stdout;
+        let before = ip_link();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let ns = Netns::new().unwrap();
+            let (handle, connection) = connect(&ns).unwrap();
+            test(ns, handle).await;
+            connection.close().await;
+        });
+        assert_eq!(ip_link(), before, "the root namespace's links changed");
+    }
+
+    async fn find(handle: &Handle, name: &str) -> Option<LinkDump> {
+        links(handle).await.unwrap().into_iter().find(|l| l.name == name)
+    }
+
+    fn basics(name: &str) -> LinkBasics<'_> {
+        LinkBasics { name, mac: None, mtu: None }
+    }
+
+    #[test]
+    fn missing_kinds_are_unsupported_with_the_kernels_words() {
+        if !is_root() {
+            return;
+        }
+        in_fresh_namespace(|_ns, handle| async move {
+            let dummy = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Dummy).name("d0").build();
+            let error = add_link(&handle, dummy, "dummy", "d0", "dummy").await.unwrap_err();
+            assert_eq!(
+                error,
+                Error::Unsupported {
+                    feature: "dummy".into(),
+                    what: "create dummy d0".into(),
+                    message: "Operation not supported: Unknown device type".into(),
+                }
+            );
+            let missing = link_index(&handle, "nope0").await.unwrap_err();
+            assert_eq!(missing.to_string(), "find interface nope0: No such device");
+        });
+    }
+
+    #[test]
+    fn links_are_set_enslaved_released_and_deleted() {
+        if !is_root() {
+            return;
+        }
+        in_fresh_namespace(|_ns, handle| async move {
+            add_bridge(&handle, &basics("br0"), false, None).await.unwrap();
+            assert!(!find(&handle, "br0").await.unwrap().admin_up, "created down");
+            let mac: MacAddr = "02:00:00:00:00:0a".parse().unwrap();
+            let end = LinkBasics { name: "v0", mac: Some(mac), mtu: Some(1400) };
+            add_veth(&handle, &end, &basics("v1"), None).await.unwrap();
+            let v0 = find(&handle, "v0").await.unwrap();
+            assert_eq!((v0.mac, v0.mtu), (Some(mac), 1400), "given at birth");
+
+            let enslave = LinkChange { master: Some(Master::Set("br0")), up: Some(true), ..Default::default() };
+            set_link(&handle, "v0".into(), &enslave).await.unwrap();
+            let v0 = find(&handle, "v0").await.unwrap();
+            assert_eq!((v0.master.as_deref(), v0.admin_up), (Some("br0"), true));
+            let v1 = link_index(&handle, "v1").await.unwrap();
+            let by_index = LinkChange { mtu: Some(1300), up: Some(true), ..Default::default() };
+            set_link(&handle, v1.into(), &by_index).await.unwrap();
+            assert_eq!(find(&handle, "v1").await.unwrap().mtu, 1300);
+
+            let station: MacAddr = "02:00:00:00:00:0b".parse().unwrap();
+            let entry: FdbSpec = format!("{station} dev v0").parse().unwrap();
+            add_fdb(&handle, &entry).await.unwrap();
+            assert_eq!(add_fdb(&handle, &entry).await.unwrap_err().errno(), Some(Errno::EEXIST));
+            del_fdb(&handle, &entry).await.unwrap();
+            assert_eq!(del_fdb(&handle, &entry).await.unwrap_err().errno(), Some(Errno::ENOENT));
+
+            let release = LinkChange { master: Some(Master::Unset), up: Some(false), ..Default::default() };
+            set_link(&handle, "v0".into(), &release).await.unwrap();
+            let v0 = find(&handle, "v0").await.unwrap();
+            assert_eq!((v0.master, v0.admin_up), (None, false));
+            let unknown_master = LinkChange { master: Some(Master::Set("br9")), ..Default::default() };
+            let error = set_link(&handle, "v0".into(), &unknown_master).await.unwrap_err();
+            assert_eq!(error.to_string(), "find interface br9 (for set link v0 master br9): No such device");
+
+            del_link(&handle, "v1".into()).await.unwrap();
+            assert!(find(&handle, "v0").await.is_none(), "a veth goes with its peer");
+        });
+    }
+
+    #[test]
+    fn addresses_routes_and_neighbours_come_and_go() {
+        if !is_root() {
+            return;
+        }
+        in_fresh_namespace(|_ns, handle| async move {
+            add_veth(&handle, &basics("a0"), &basics("b0"), None).await.unwrap();
+            for name in ["a0", "b0", "lo"] {
+                set_link(&handle, name.into(), &LinkChange { up: Some(true), ..Default::default() }).await.unwrap();
+            }
+            let v4: IpNet = "192.0.2.1/24".parse().unwrap();
+            let v6: IpNet = "2001:db8::1/64".parse().unwrap();
+            add_address(&handle, "a0".into(), v4).await.unwrap();
+            add_address(&handle, "a0".into(), v6).await.unwrap();
+            assert_eq!(find(&handle, "a0").await.unwrap().addresses, [v4, v6]);
+            // No DAD: the IPv6 address is usable as a source at once.
+            let to_v6 = route_get(&handle, "2001:db8::99".parse().unwrap()).await.unwrap();
+            assert_eq!(to_v6.src, Some("2001:db8::1".parse().unwrap()));
+
+            let route: RouteSpec = "198.51.100.0/24 via 192.0.2.254 metric 5".parse().unwrap();
+            add_route(&handle, &route).await.unwrap();
+            assert!(routes(&handle).await.unwrap().contains(&"198.51.100.0/24 via 192.0.2.254 dev a0 metric 5".into()));
+            let error = add_route(&handle, &route).await.unwrap_err();
+            assert_eq!(error.to_string(), "add route 198.51.100.0/24 via 192.0.2.254 metric 5: File exists");
+            del_route(&handle, &route).await.unwrap();
+            let gone = route_get(&handle, "198.51.100.1".parse().unwrap()).await.unwrap_err();
+            assert_eq!(gone.to_string(), "look up route to 198.51.100.1: Network is unreachable");
+            let prohibit: RouteSpec = "prohibit 203.0.113.0/24".parse().unwrap();
+            add_route(&handle, &prohibit).await.unwrap();
+            let refused = route_get(&handle, "203.0.113.9".parse().unwrap()).await.unwrap_err();
+            assert_eq!(refused.to_string(), "look up route to 203.0.113.9: prohibit route (Permission denied)");
+            let v6_blackhole: RouteSpec = "blackhole 2001:db8:9::/48".parse().unwrap();
+            add_route(&handle, &v6_blackhole).await.unwrap();
+            let dropped = route_get(&handle, "2001:db8:9::1".parse().unwrap()).await.unwrap_err();
+            assert_eq!(dropped.errno(), Some(Errno::EINVAL), "{dropped}");
+            assert!(dropped.to_string().ends_with("blackhole route (Invalid argument)"), "{dropped}");
+            let big_table: RouteSpec = "default dev a0 table 1000".parse().unwrap();
+            add_route(&handle, &big_table).await.unwrap();
+            let rule: RuleSpec = "not from 192.0.2.0/24 lookup 1000 priority 7".parse().unwrap();
+            add_rule(&handle, &rule).await.unwrap();
+            let listed = routes(&handle).await.unwrap();
+            assert!(listed.contains(&"default dev a0 table 1000 scope link".into()), "{listed:?}");
+            assert!(listed.contains(&"blackhole 2001:db8:9::/48 dev lo metric 1024".into()), "{listed:?}");
+            assert!(listed.iter().all(|l| !l.contains("fe80")), "{listed:?}");
+
+            let neighbour: NeighSpec = "192.0.2.7 lladdr 02:00:00:00:00:07 dev a0".parse().unwrap();
+            add_neighbour(&handle, &neighbour).await.unwrap();
+            del_neighbour(&handle, &neighbour).await.unwrap();
+            let error = del_neighbour(&handle, &neighbour).await.unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                "delete neighbour 192.0.2.7 lladdr 02:00:00:00:00:07 dev a0: No such file or directory"
+            );
+
+            del_address(&handle, "a0".into(), v6).await.unwrap();
+            del_address(&handle, "a0".into(), v4).await.unwrap();
+            assert!(find(&handle, "a0").await.unwrap().addresses.is_empty());
+        });
+    }
+
+    #[test]
+    fn a_tap_lives_as_long_as_its_fd() {
+        if !is_root() {
+            return;
+        }
+        in_fresh_namespace(|ns, handle| async move {
+            let fd = add_tap(&ns, "tap7", TapMode::Tap).unwrap();
+            let tun = add_tap(&ns, "tun7", TapMode::Tun).unwrap();
+            assert_eq!(find(&handle, "tap7").await.unwrap().kind.as_deref(), Some("tun"));
+            assert_eq!(find(&handle, "tun7").await.unwrap().mac, None, "layer 3: no MAC");
+            let mac = LinkChange { mac: Some("02:00:00:00:00:07".parse().unwrap()), ..Default::default() };
+            let error = set_link(&handle, "tun7".into(), &mac).await.unwrap_err();
+            assert!(matches!(error, Error::Failed { .. }), "a scenario mistake, not a reason to skip: {error}");
+            assert_eq!(error.errno(), Some(Errno::EOPNOTSUPP));
+            let again = add_tap(&ns, "tap7", TapMode::Tap).unwrap_err();
+            assert!(again.to_string().starts_with("create tap tap7: "), "{again}");
+            // The kernel deletes a tap when the last reference to its file goes. A child
+            // that another test thread is spawning holds a copy of every fd between
+            // fork and exec, so the deletion can come a moment after our close: wait
+            // for the kernel's announcement instead of looking right away.
+            let mut deletions = deleted_links(&ns);
+            drop((fd, tun));
+            let mut gone = BTreeSet::new();
+            let announced = async {
+                while gone.len() < 2 {
+                    gone.insert(deletions.next().await.expect("link events end only with the namespace"));
+                }
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(10), announced).await.expect("taps deleted");
+            assert_eq!(gone, BTreeSet::from(["tap7".to_string(), "tun7".to_string()]));
+            assert!(find(&handle, "tap7").await.is_none());
+        });
+    }
+
+    /// Names of the interfaces deleted in `ns` from now on, as the kernel announces them.
+    fn deleted_links(ns: &Netns) -> impl futures::Stream<Item = String> + Unpin {
+        let runtime = tokio::runtime::Handle::current();
+        let (connection, events) = ns
+            .run(|| {
+                let _in_runtime = runtime.enter();
+                let (connection, _, events) = rtnetlink::new_multicast_connection(&[rtnetlink::MulticastGroup::Link])?;
+                Ok((connection, events))
+            })
+            .unwrap();
+        // Ends when the stream (its receiver) is dropped and the runtime shuts down.
+        tokio::spawn(connection);
+        events
+            .filter_map(|(message, _)| async move {
+                match message.payload {
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => name_of(&link),
+                    _ => None,
+                }
+            })
+            .boxed()
+    }
+}
