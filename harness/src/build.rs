@@ -410,6 +410,7 @@ async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildE
     }
     each_node(plan, topology, add_addresses).await?;
     each_node(plan, topology, bring_up).await?;
+    each_node(plan, topology, settle_links).await?;
     each_node(plan, topology, add_routes).await?;
     each_node(plan, topology, add_rules).await?;
     each_node(plan, topology, add_neighbours).await?;
@@ -421,6 +422,47 @@ async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildE
         run_commands(node, &topology.nodes[node.name])?;
     }
     Ok(())
+}
+
+/// How long links may take to become operational after `up` before the build fails.
+const SETTLE_LIMIT: Duration = Duration::from_secs(3);
+
+/// Wait until the kernel has finished bringing the node's links up.
+///
+/// Carrier changes are applied by a background worker (linkwatch), up to a second
+/// later for events it deems non-urgent, such as a veth whose ends both have index 2
+/// in their fresh namespaces. Until then the device still has the `noop` qdisc and
+/// silently drops what it sends (the first ARP reply, say), and `ip link` shows the
+/// old operstate. Asking for a link by name makes the kernel apply its pending
+/// event at once; we then poll until every link that is up and has a carrier says
+/// UP (or UNKNOWN, for devices that do not track it), so the first assertion and the
+/// report see a settled topology.
+async fn settle_links(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    for device in node.devices.iter().filter(|d| d.up) {
+        netlink::link_index(&handle.netlink, device.name).await.map_err(in_node(node.name))?;
+    }
+    let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
+    loop {
+        let links = netlink::links(&handle.netlink).await.map_err(in_node(node.name))?;
+        let pending: Vec<&str> = links
+            .iter()
+            .filter(|l| l.admin_up && l.carrier && l.oper_state != "UP" && l.oper_state != "UNKNOWN")
+            .map(|l| l.name.as_str())
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(BuildError::Kernel {
+                what: format!("bring up {} in node {}", pending.join(", "), node.name),
+                error: format!("still not operational after {SETTLE_LIMIT:?}"),
+            });
+        }
+        for name in pending {
+            netlink::link_index(&handle.netlink, name).await.map_err(in_node(node.name))?;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// Run one phase in all nodes concurrently.
