@@ -1,8 +1,13 @@
 //! Actions of a step: changes to the running topology (addresses, routes, links,
 //! sysctls, commands), applied in order over netlink inside the node's namespace.
 
-use crate::build::Topology;
-use crate::model::Action;
+use crate::build::{NodeHandle, Topology};
+use crate::model::{Action, LinkState};
+use crate::netlink::{self, LinkChange, LinkRef, Master};
+use crate::{baseline, exec};
+
+/// How long a `run` action's command may take.
+pub const RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One line saying what the action does, in the scenario's own words.
 pub fn describe(action: &Action) -> String {
@@ -40,6 +45,65 @@ pub fn describe(action: &Action) -> String {
 
 /// Apply one action to the running topology.
 pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action) -> Result<(), String> {
-    let _ = (topology, rt, action);
-    Err("steps with actions are not supported yet".into())
+    // Validation guarantees every node named by an action exists.
+    let node = |name: &str| -> &NodeHandle { &topology.nodes[name] };
+    let failed = |e: netlink::Error| e.to_string();
+    match action {
+        Action::AddAddress(a) => {
+            let h = &node(&a.dev.node).netlink;
+            rt.block_on(netlink::add_address(h, LinkRef::Name(&a.dev.iface), *a.address)).map_err(failed)
+        }
+        Action::DelAddress(a) => {
+            let h = &node(&a.dev.node).netlink;
+            rt.block_on(netlink::del_address(h, LinkRef::Name(&a.dev.iface), *a.address)).map_err(failed)
+        }
+        Action::MoveAddress(m) => {
+            let h = &node(&m.from.node).netlink;
+            rt.block_on(async {
+                netlink::del_address(h, LinkRef::Name(&m.from.iface), *m.address).await?;
+                netlink::add_address(h, LinkRef::Name(&m.to.iface), *m.address).await
+            })
+            .map_err(failed)
+        }
+        Action::AddRoute(r) => rt.block_on(netlink::add_route(&node(&r.on).netlink, &r.route)).map_err(failed),
+        Action::DelRoute(r) => rt.block_on(netlink::del_route(&node(&r.on).netlink, &r.route)).map_err(failed),
+        Action::AddNeighbour(n) => {
+            rt.block_on(netlink::add_neighbour(&node(&n.on).netlink, &n.neighbour)).map_err(failed)
+        }
+        Action::DelNeighbour(n) => {
+            rt.block_on(netlink::del_neighbour(&node(&n.on).netlink, &n.neighbour)).map_err(failed)
+        }
+        Action::AddFdb(f) => rt.block_on(netlink::add_fdb(&node(&f.on).netlink, &f.fdb)).map_err(failed),
+        Action::DelFdb(f) => rt.block_on(netlink::del_fdb(&node(&f.on).netlink, &f.fdb)).map_err(failed),
+        Action::SetLink(l) => {
+            let change = LinkChange { mtu: l.mtu, up: l.state.map(|s| s == LinkState::Up), ..LinkChange::default() };
+            let h = &node(&l.dev.node).netlink;
+            rt.block_on(netlink::set_link(h, LinkRef::Name(&l.dev.iface), &change)).map_err(failed)
+        }
+        Action::SetMaster(m) => {
+            let master = match &m.master {
+                Some(bridge) => Master::Set(bridge.as_str()),
+                None => Master::Unset,
+            };
+            let change = LinkChange { master: Some(master), ..LinkChange::default() };
+            let h = &node(&m.dev.node).netlink;
+            rt.block_on(netlink::set_link(h, LinkRef::Name(&m.dev.iface), &change)).map_err(failed)
+        }
+        Action::Sysctl(s) => {
+            let settings: Vec<(String, String)> = s.set.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+            baseline::write_many(&node(&s.on).ns, &settings).map_err(|e| e.to_string())
+        }
+        Action::Run(r) => {
+            let out = exec::run(&node(&r.on).ns, &r.cmd, RUN_TIMEOUT).map_err(|e| e.to_string())?;
+            if out.status.success() {
+                return Ok(());
+            }
+            Err(format!(
+                "exited with {}\n{}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
 }

@@ -19,7 +19,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
 pub use crate::location::Loc;
-pub use crate::syntax::{Endpoint, IfaceRef, MacAddr, RouteSpec, RuleSpec, NeighSpec, FdbSpec};
+pub use crate::syntax::{Endpoint, FdbSpec, IfaceRef, IpPrefix, MacAddr, NeighSpec, RouteSpec, RuleSpec};
 
 /// A whole scenario file.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -708,12 +708,12 @@ pub enum ArpOp {
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IpMatch {
+    /// Source address or prefix.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub src: Option<IpNet>,
+    pub src: Option<IpPrefix>,
+    /// Destination address or prefix.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub dst: Option<IpNet>,
+    pub dst: Option<IpPrefix>,
     /// `icmp`, `icmpv6`, `tcp`, `udp` or a protocol number.
     #[serde(default)]
     pub proto: Option<String>,

@@ -173,6 +173,46 @@ fn parse_prefix(word: &str) -> Result<IpNet, String> {
     }
 }
 
+/// An address or a prefix to match against (`10.1.1.2` means exactly that host).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[schemars(with = "String")]
+pub struct IpPrefix(pub IpNet);
+
+impl FromStr for IpPrefix {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.contains('/') {
+            s.parse().map(IpPrefix).map_err(|_| format!("`{s}` is not an address or prefix (e.g. 10.1.1.2, 10.1.0.0/16)"))
+        } else {
+            parse_ip(s).map(|ip| IpPrefix(IpNet::from(ip)))
+        }
+    }
+}
+deserialize_from_str!(IpPrefix);
+
+impl std::ops::Deref for IpPrefix {
+    type Target = IpNet;
+    fn deref(&self) -> &IpNet {
+        &self.0
+    }
+}
+
+impl fmt::Display for IpPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpNet::V4(n) if n.prefix_len() == 32 => write!(f, "{}", n.addr()),
+            IpNet::V6(n) if n.prefix_len() == 128 => write!(f, "{}", n.addr()),
+            net => write!(f, "{net}"),
+        }
+    }
+}
+
+impl serde::Serialize for IpPrefix {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 fn parse_num<T: FromStr>(key: &str, value: Option<&str>) -> Result<T, String> {
     let value = value.ok_or_else(|| format!("`{key}` needs a value"))?;
     value.parse().map_err(|_| format!("`{key} {value}`: `{value}` is not a valid number"))
