@@ -493,7 +493,7 @@ fn write_sysctls(handle: &NodeHandle, node: &str, sysctls: &[(&str, String)]) ->
 async fn create_bridges(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
     for device in &node.devices {
         if let Origin::Bridge(bridge) = device.origin {
-            netlink::add_bridge(&handle.netlink, &device.basics(), bridge.stp, bridge.vlan_filtering)
+            netlink::add_bridge(&handle.netlink, &device.basics(), bridge.stp, bridge.multicast_snooping, bridge.vlan_filtering)
                 .await
                 .map_err(in_node(node.name))?;
         }

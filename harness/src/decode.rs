@@ -600,6 +600,18 @@ impl fmt::Display for Packet {
 }
 
 impl Packet {
+    /// A multicast membership report (IGMP, MLD): the kernel sends these on its own
+    /// schedule (with random delays) when an interface or bridge joins a group, so
+    /// they say nothing about a step's traffic and would make reports flap.
+    pub fn is_membership_report(&self) -> bool {
+        const IGMP: u8 = 2;
+        const MLD_REPORTS: [u8; 3] = [131, 132, 143];
+        let igmp = self.ip.as_ref().is_some_and(|ip| ip.proto.0 == IGMP);
+        let mld = self.icmp.as_ref().is_some_and(|i| i.kind.v6 && MLD_REPORTS.contains(&i.kind.number));
+        // Tunnelled ones too (a VXLAN port of a bridge carries the bridge's reports).
+        igmp || mld || self.inner.as_ref().is_some_and(|inner| inner.is_membership_report())
+    }
+
     /// The words of the one-line rendering: link, network, transport, then problems.
     /// MAC addresses are shown only when there is no IP layer to identify the hosts,
     /// as `tcpdump -n` does without `-e`.

@@ -215,7 +215,7 @@ pub fn judge_packets(c: &PacketCheck, captured: &[Captured]) -> Verdict {
     Verdict {
         check: describe_packets(c),
         holds,
-        observed: format!("{matching} matching of {} captured", captured.len()),
+        observed: format!("{matching} matching"),
         line: c.on.line,
     }
 }

@@ -190,6 +190,11 @@ pub struct Bridge {
     /// Spanning tree protocol (default off).
     #[serde(default)]
     pub stp: bool,
+    /// Multicast snooping. Off by default, unlike the kernel: when on, the bridge
+    /// itself joins the all-snoopers groups and sends IGMP/MLD reports at random
+    /// moments, which makes captures (and the ARP they trigger) differ between runs.
+    #[serde(default)]
+    pub multicast_snooping: bool,
     /// VLAN filtering (this kernel may not support it: reported as a skip).
     #[serde(default)]
     pub vlan_filtering: Option<bool>,

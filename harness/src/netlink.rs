@@ -376,10 +376,14 @@ pub async fn add_bridge(
     handle: &Handle,
     bridge: &LinkBasics<'_>,
     stp: bool,
+    multicast_snooping: bool,
     vlan_filtering: Option<bool>,
 ) -> Result<(), Error> {
     let stp_state = if stp { BridgeStpState::KernelStp } else { BridgeStpState::Disabled };
-    let mut builder = bridge.apply(LinkMessageBuilder::<LinkBridge>::new(bridge.name)).stp_state(stp_state);
+    let mut builder = bridge
+        .apply(LinkMessageBuilder::<LinkBridge>::new(bridge.name))
+        .stp_state(stp_state)
+        .mcast_snooping(multicast_snooping);
     if let Some(on) = vlan_filtering {
         builder = builder.vlan_filtering(on);
     }
@@ -1361,7 +1365,7 @@ mod tests {
             return;
         }
         in_fresh_namespace(|_ns, handle| async move {
-            add_bridge(&handle, &basics("br0"), false, None).await.unwrap();
+            add_bridge(&handle, &basics("br0"), false, false, None).await.unwrap();
             assert!(!find(&handle, "br0").await.unwrap().admin_up, "created down");
             let mac: MacAddr = "02:00:00:00:00:0a".parse().unwrap();
             let end = LinkBasics { name: "v0", mac: Some(mac), mtu: Some(1400) };

@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 use crate::act;
 use crate::build::{self, BuildError, Topology};
 use crate::capture::{self, Capture, Captured};
-use crate::decode;
 use crate::judge::{self, Status, Verdict};
 use crate::model::{Check, IfaceRef, Scenario, Step};
-use crate::report::{CheckReport, Report, StepReport};
+use crate::report::{self, CheckReport, Report, StepReport};
 
 /// Where and when to keep artifacts.
 #[derive(Debug, Clone)]
@@ -41,7 +40,8 @@ pub fn run(scenario: &Scenario, file: &Path, options: &RunOptions) -> Outcome {
     let mut report = Report {
         scenario: scenario.name.clone().unwrap_or_else(|| file.display().to_string()),
         about: scenario.about.clone(),
-        steps: Vec::new(),
+        kernel: report::kernel_release(),
+        ..Report::default()
     };
     let topology = match rt.block_on(build::build(scenario)) {
         Ok(t) => t,
@@ -50,6 +50,12 @@ pub fn run(scenario: &Scenario, file: &Path, options: &RunOptions) -> Outcome {
         }
         Err(e) => return failed(report, format!("{}: building the topology failed: {e}", file.display())),
     };
+    if scenario.report.topology {
+        match rt.block_on(report::topology(scenario, &topology)) {
+            Ok(nodes) => report.topology = nodes,
+            Err(e) => return failed(report, format!("{}: reading the topology back failed: {e}", file.display())),
+        }
+    }
 
     let steps = all_steps(scenario);
     let mut failures = String::new();
@@ -67,15 +73,19 @@ pub fn run(scenario: &Scenario, file: &Path, options: &RunOptions) -> Outcome {
                 }
             }
         }
-        report.steps.push(played.report);
+        let mut step_report = played.report;
+        if !scenario.report.packets {
+            step_report.packets.clear();
+        }
+        report.steps.push(step_report);
         if step_failed {
             // Later steps build on this one's state: stop here.
             break;
         }
     }
-    // Teardown: namespaces are held by fds in the topology; dropping it inside the
-    // runtime lets the netlink tasks end cleanly.
-    rt.block_on(async move { drop(topology) });
+    // Teardown: namespaces are held by fds in the topology; waiting for the netlink
+    // tasks to close releases them before we return.
+    rt.block_on(topology.teardown());
 
     if !artifacts_written.is_empty() && !failures.is_empty() {
         let _ = writeln!(failures, "captures:");
@@ -188,11 +198,8 @@ fn play_step(topology: &Topology, rt: &tokio::runtime::Runtime, step: &Step, lab
             played.push(verdict, check.xfail.as_deref());
         }
     }
-    played.report.packets = played
-        .captured
-        .iter()
-        .map(|(iface, packets)| (iface.to_string(), packets.iter().map(summarize).collect()))
-        .collect();
+    played.report.packets =
+        played.captured.iter().map(|(iface, packets)| (iface.to_string(), report::packet_lines(packets))).collect();
     played
 }
 
@@ -203,15 +210,6 @@ fn packet_checks(step: &Step) -> impl Iterator<Item = &crate::model::PacketCheck
     })
 }
 
-/// One line per packet: direction, then the decoded summary.
-fn summarize(p: &Captured) -> String {
-    let arrow = match p.direction {
-        Some(crate::model::Direction::In) => "in ",
-        Some(crate::model::Direction::Out) => "out",
-        None => "   ",
-    };
-    format!("{arrow} {}", decode::decode(&p.data))
-}
 
 impl PlayedStep {
     fn push(&mut self, verdict: Verdict, xfail: Option<&str>) {
@@ -229,7 +227,7 @@ impl PlayedStep {
         let Some(packets) = self.captured.get(iface) else { return String::new() };
         let mut text = format!("\n    captured on {iface} ({} packets):", packets.len());
         for p in packets {
-            let _ = write!(text, "\n      {}", summarize(p));
+            let _ = write!(text, "\n      {}", report::packet_line(p));
         }
         text
     }

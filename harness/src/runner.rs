@@ -152,7 +152,7 @@ fn run_trial(test: &Discovered) -> Result<Completion, Failed> {
     match run::run(&scenario, path, &options) {
         Outcome::Passed(report) => {
             if scenario.report.snapshot {
-                snapshot(path, &test.snapshot_name(), &report)?;
+                check_snapshot(test, &report)?;
             }
             Ok(Completion::Completed)
         }
@@ -173,16 +173,20 @@ pub fn snapshot_dir(scenario: &Path) -> PathBuf {
     root.join("snapshots").join(relative)
 }
 
-/// Compare the report with its committed snapshot (insta: `cargo insta review`,
-/// `INSTA_UPDATE=always`, and under `CI=true` nothing is written).
-fn snapshot(path: &Path, name: &str, report: &crate::report::Report) -> Result<(), Failed> {
+/// Compare a test's report with its committed snapshot (insta: `cargo insta review`,
+/// `INSTA_UPDATE=always`, and under `CI=true` nothing is written). The diff is printed
+/// by insta; the error names the snapshot.
+pub fn check_snapshot(test: &Discovered, report: &crate::report::Report) -> Result<(), Failed> {
+    let (path, name) = (&test.path, test.snapshot_name());
+    let name = name.as_str();
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(snapshot_dir(path));
     settings.set_prepend_module_to_snapshot(false);
     settings.set_input_file(path);
     settings.set_omit_expression(true);
     let compared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        settings.bind(|| insta::assert_yaml_snapshot!(name, report));
+        // The kernel release is recorded, but differs between machines: redacted.
+        settings.bind(|| insta::assert_yaml_snapshot!(name, report, { ".kernel" => "[kernel release]" }));
     }));
     compared.map_err(|_| {
         Failed::from(format!(
