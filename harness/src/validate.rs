@@ -533,15 +533,17 @@ mod tests {
 
     #[test]
     fn master_must_be_a_bridge() {
-        one_error(
+        let e = one_error(
             "nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:eth0@br0, b:eth0]\n",
             "has no bridge `br0`",
         );
+        assert!(e.starts_with("5:12 links[0].veth[0]:"), "{e}");
     }
 
     #[test]
     fn interface_name_too_long() {
-        one_error("nodes:\n  a:\n    bridges: {averyveryverylongname: {}}\n", "at most 15");
+        let e = one_error("nodes:\n  a:\n    bridges: {averyveryverylongname: {}}\n", "at most 15");
+        assert!(e.starts_with("3:5 nodes.a.bridges.averyveryverylongname:"), "{e}");
         // In a link end the YAML layer rejects it, at the value.
         let e = one_error("nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:averyveryverylongname, b:x]\n", "at most 15");
         assert!(e.starts_with("5:12 links[0].veth[0]:"), "{e}");
@@ -549,33 +551,56 @@ mod tests {
 
     #[test]
     fn duplicate_interface_names() {
-        one_error(
+        let e = one_error(
             "nodes:\n  a: {bridges: {eth0: {}}}\n  b: {}\nlinks:\n  - veth: [a:eth0, b:eth0]\n",
             "interface `eth0` is defined twice in node `a`",
         );
+        assert!(e.starts_with("5:12 links[0].veth[0]:"), "{e}");
     }
 
     #[test]
     fn same_address_twice_in_a_node() {
-        one_error(
+        let e = one_error(
             "nodes:\n  a: {bridges: {br0: {addresses: [10.0.0.1/24]}}}\n  b: {}\nlinks:\n  - veth: [a:eth0 10.0.0.1/24, b:eth0 10.0.0.2/24]\n",
             "10.0.0.1 is assigned twice in node `a`",
         );
+        assert!(e.starts_with("2:35 nodes.a.bridges.br0.addresses[0]:"), "{e}");
     }
 
     #[test]
     fn same_address_on_one_segment() {
-        one_error(
+        let e = one_error(
             "nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:eth0 10.0.0.1/24, b:eth0 10.0.0.1/24]\n",
             "same layer-2 segment",
         );
+        assert!(e.starts_with("5:32 links[0].veth[1]:"), "{e}");
         // Different segments may reuse an address (two isolated labs in one scenario).
         assert!(errors("nodes:\n  a: {}\n  b: {}\n  c: {}\n  d: {}\nlinks:\n  - veth: [a:e 10.0.0.1/24, b:e 10.0.0.2/24]\n  - veth: [c:e 10.0.0.1/24, d:e 10.0.0.2/24]\n").is_empty());
     }
 
     #[test]
     fn sysctl_outside_net_is_refused() {
-        one_error("nodes:\n  a: {sysctl: {kernel.panic: 1}}\n", "only network sysctls");
+        let e = one_error("nodes:\n  a: {sysctl: {kernel.panic: 1}}\n", "only network sysctls");
+        assert!(e.starts_with("2:6 nodes.a.sysctl.kernel.panic:"), "{e}");
+    }
+
+    #[test]
+    fn invalid_address_is_located_by_the_yaml_layer() {
+        let e = one_error("nodes:\n  a:\n    bridges: {br0: {addresses: [10.0.0.300/24]}}\n", "invalid");
+        assert!(e.starts_with("3:33 nodes.a.bridges.br0.addresses[0]:"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_step_is_located() {
+        // An action that does not exist ...
+        let e = one_error(&format!("{PAIR}steps:\n  - do:\n      - flush: {{on: a}}\n"), "unknown variant `flush`");
+        assert!(e.starts_with("8:9 steps[0].do[0]:"), "{e}");
+        // ... and one that names an interface that does not.
+        let e = one_error(
+            &format!("{PAIR}steps:\n  - do:\n      - set_link: {{dev: a:eth7, state: down}}\n"),
+            "node `a` has no interface `eth7`",
+        );
+        assert!(e.starts_with("8:25 steps[0].do[0]:"), "{e}");
     }
 
     #[test]
