@@ -123,10 +123,7 @@ fn pictures_render_with_rsvg_convert() {
         eprintln!("skipped: rsvg-convert is not installed (Debian: apt-get install librsvg2-bin)");
         return;
     }
-    let out_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"))
-        .join("netrig-pictures");
+    let out_dir = std::env::temp_dir().join(format!("netrig-pictures-{}", std::process::id()));
     std::fs::create_dir_all(&out_dir).unwrap();
     for Shipped { path, svg, .. } in shipped() {
         let svg_path = out_dir.join(path.file_name().unwrap()).with_extension("svg");
@@ -141,4 +138,5 @@ fn pictures_render_with_rsvg_convert() {
         let declared = format!(r#"width="{}" height="{}""#, size(16), size(20));
         assert!(svg.lines().next().unwrap().contains(&declared), "{}: PNG is not {declared}", png_path.display());
     }
+    std::fs::remove_dir_all(&out_dir).unwrap();
 }
