@@ -237,3 +237,112 @@ pub fn is_netrig(pid: u32) -> bool {
     let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
     comm.trim_end() == "netrig" || Path::new(std::ffi::OsStr::from_bytes(argv0)).file_name().is_some_and(|n| n == "netrig")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    #[test]
+    fn names_carry_pid_and_node() {
+        assert_eq!(name(1234, "netns_A"), "netrig-1234-netns_A");
+        assert_eq!(pid_of("netrig-1234-netns_A"), Some(1234));
+        // Node names may hold dashes; the pid is what comes before the first.
+        assert_eq!(pid_of("netrig-7-host-1"), Some(7));
+        for other in ["netrig-", "netrig-12", "netrig-12-", "netrig-x1-a", "netrig--a", "blue", "xnetrig-1-a"] {
+            assert_eq!(pid_of(other), None, "{other}");
+        }
+    }
+
+    /// A directory of plain files standing in for pins (unmounting them is a no-op).
+    fn fake_pins(names: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for name in names {
+            fs::write(dir.path().join(name), "").unwrap();
+        }
+        dir
+    }
+
+    fn left(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    }
+
+    const NAMES: [&str; 6] = ["blue", "netrig-10-a", "netrig-10-b", "netrig-20-a", "netrig-odd", "xnetrig-10-a"];
+
+    /// Pid 20 is a running netrig, pid 10 is gone.
+    fn running(pid: u32) -> bool {
+        pid == 20
+    }
+
+    #[test]
+    fn clean_removes_the_pins_of_gone_runs_only() {
+        let dir = fake_pins(&NAMES);
+        let removed = clean(dir.path(), Selection::default(), running).unwrap();
+        assert!(removed.iter().all(|(_, result)| result.is_ok()), "{removed:?}");
+        let names: Vec<&str> = removed.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["netrig-10-a", "netrig-10-b"]);
+        assert_eq!(left(dir.path()), ["blue", "netrig-20-a", "netrig-odd", "xnetrig-10-a"]);
+    }
+
+    #[test]
+    fn clean_all_takes_every_netrig_name_and_nothing_else() {
+        let dir = fake_pins(&NAMES);
+        let removed = clean(dir.path(), Selection { all: true, pid: None }, running).unwrap();
+        assert_eq!(removed.len(), 4);
+        assert_eq!(left(dir.path()), ["blue", "xnetrig-10-a"]);
+    }
+
+    #[test]
+    fn clean_of_one_pid_leaves_the_others() {
+        let dir = fake_pins(&NAMES);
+        // A running netrig keeps its pins unless --all says otherwise.
+        assert!(clean(dir.path(), Selection { all: false, pid: Some(20) }, running).unwrap().is_empty());
+        let removed = clean(dir.path(), Selection { all: false, pid: Some(10) }, running).unwrap();
+        assert_eq!(removed.len(), 2);
+        assert_eq!(left(dir.path()), ["blue", "netrig-20-a", "netrig-odd", "xnetrig-10-a"]);
+        clean(dir.path(), Selection { all: true, pid: Some(20) }, running).unwrap();
+        assert_eq!(left(dir.path()), ["blue", "netrig-odd", "xnetrig-10-a"]);
+    }
+
+    #[test]
+    fn clean_of_a_missing_directory_finds_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(clean(&dir.path().join("netns"), Selection::default(), running).unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_live_netrig_processes_count_as_running() {
+        // This test binary is not netrig; pid 0 is never a process.
+        assert!(!is_netrig(std::process::id()));
+        assert!(!is_netrig(0));
+    }
+
+    fn mounted(path: &Path) -> bool {
+        let path = path.to_str().unwrap();
+        fs::read_to_string("/proc/self/mountinfo").unwrap().lines().any(|l| l.split(' ').nth(4) == Some(path))
+    }
+
+    #[test]
+    fn a_pin_names_the_namespace_until_dropped() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root to create namespaces and mount");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ns = Netns::new().unwrap();
+        // A leftover of a dead process that had the same pid is replaced.
+        fs::write(dir.path().join("netrig-1-a"), "stale").unwrap();
+        let pins = Pins::pin_in(dir.path(), 1, [("a", &ns)]).unwrap();
+        let path = pins.path_of(pins.name_of("a").unwrap());
+        assert_eq!(path, dir.path().join("netrig-1-a"));
+        assert_eq!(fs::metadata(&path).unwrap().ino(), ns.inode().unwrap(), "the pin is the namespace itself");
+        assert!(mounted(&path));
+        drop(pins);
+        assert!(!path.exists());
+        assert!(!mounted(&path));
+    }
+}

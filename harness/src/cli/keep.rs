@@ -67,11 +67,12 @@ fn print_hints(topology: &Topology, pins: &Pins, how: Hold<'_>, out: &mut dyn Wr
             writeln!(out, "    ip netns exec {name} tcpdump -ni {iface}")?;
         }
     }
+    writeln!(out, "If netrig is killed, the names stay (and hold the namespaces): `netrig clean` removes them.")?;
+    // Last, so that whoever waits for the hints (a script, a test) knows they are complete.
     match how {
         Hold::UntilSignal => writeln!(out, "Press Ctrl-C to tear it down.")?,
         Hold::Shell(node) => writeln!(out, "Starting a shell in {node}; the topology is torn down when it exits.")?,
     }
-    writeln!(out, "If netrig is killed, the names stay (and hold the namespaces): `netrig clean` removes them.")?;
     out.flush()
 }
 

@@ -35,9 +35,6 @@ pub fn shell(path: &Path, options: &Options) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(reason) = runner::missing_privilege() {
-        return usage_error(&reason);
-    }
     if let Some(node) = options.node.as_deref().filter(|n| !scenario.nodes.contains_key(*n)) {
         let known: Vec<&str> = scenario.nodes.keys().map(String::as_str).collect();
         return usage_error(&format!("no node named `{node}` (nodes: {})", known.join(", ")));
@@ -47,6 +44,9 @@ pub fn shell(path: &Path, options: &Options) -> ExitCode {
         Ok(last) => last.map_or(0, |last| last + 1),
         Err(e) => return usage_error(&e),
     };
+    if let Some(reason) = runner::missing_privilege() {
+        return usage_error(&reason);
+    }
 
     let run_options = RunOptions { artifacts: runner::artifacts_dir(&test.name), keep_pcaps: false };
     let (outcome, kept) = run::run_and_keep(&scenario, &test.path, &run_options, Some(steps_to_play));
