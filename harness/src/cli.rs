@@ -65,8 +65,10 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
-    /// Build a scenario and keep it to explore: its namespaces get `ip netns` names
-    /// (netrig-<pid>-<node>) until Ctrl-C (needs root).
+    /// Build a scenario and keep it to explore under `ip netns` names (needs root).
+    ///
+    /// Each node's namespace is pinned as `/run/netns/netrig-<pid>-<node>` until Ctrl-C
+    /// (or until the --node shell exits); netrig prints how to enter each one.
     #[command(after_help = "The names are bind mounts: they survive a SIGKILL of netrig and keep the \
                             namespaces alive. `netrig clean` removes such leftovers.")]
     Shell {
@@ -82,8 +84,10 @@ enum Command {
         #[arg(long, value_name = "LABEL")]
         row: Option<String>,
     },
-    /// Remove the `ip netns` names a killed `netrig shell` or `run --keep` left behind
-    /// (those whose netrig process is gone); needs root.
+    /// Remove `ip netns` names left by a killed `shell` or `run --keep` (needs root).
+    ///
+    /// Unmounts and removes every `/run/netns/netrig-<pid>-*` whose netrig process is gone,
+    /// and prints each name removed. Names not starting with netrig- are never touched.
     Clean {
         /// Remove every netrig-* name, even those of a running netrig.
         #[arg(long)]

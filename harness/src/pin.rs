@@ -204,7 +204,11 @@ impl Selection {
 /// Remove the pins in `dir` that `selection` takes; `is_running` tells whether a pid is
 /// a live netrig process ([`is_netrig`]). Returns each pin's name with what became of
 /// it, sorted by name. A missing `dir` has nothing to clean.
-pub fn clean(dir: &Path, selection: Selection, is_running: impl Fn(u32) -> bool) -> io::Result<Vec<(String, io::Result<()>)>> {
+pub fn clean(
+    dir: &Path,
+    selection: Selection,
+    is_running: impl Fn(u32) -> bool,
+) -> io::Result<Vec<(String, io::Result<()>)>> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -215,10 +219,11 @@ pub fn clean(dir: &Path, selection: Selection, is_running: impl Fn(u32) -> bool)
         .filter(|name| selection.takes(name, &is_running))
         .collect();
     names.sort();
-    Ok(names.into_iter().map(|name| {
+    let removed = names.into_iter().map(|name| {
         let result = unpin(&dir.join(&name));
         (name, result)
-    }).collect())
+    });
+    Ok(removed.collect())
 }
 
 /// Whether `pid` is a running netrig process: its command name (or, when started
