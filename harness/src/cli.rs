@@ -5,11 +5,15 @@
 //! path that does not exist, no scenarios found, missing privileges, unwritable output).
 
 mod check;
+mod clean;
 mod draw;
 mod junit;
+mod keep;
 mod progress;
 mod results;
 mod run;
+mod shell;
+mod signals;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,6 +22,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 
 use crate::graph::Format;
+use crate::pin::Selection;
 use crate::runner::{self, Discovered};
 
 pub use junit::junit_xml;
@@ -31,7 +36,9 @@ const USAGE_ERROR: u8 = 2;
     name = "netrig",
     version,
     about = "Linux network scenarios as tests",
-    after_help = "Exit status: 0 all passed (or valid), 1 a scenario failed or is invalid, 2 usage or privilege error."
+    after_help = "Exit status: 0 all passed (or valid), 1 a scenario failed or is invalid, 2 usage or privilege error.\n\n\
+                  `shell` and `run --keep` pin namespaces as /run/netns/netrig-<pid>-<node>; the names \
+                  outlive a SIGKILL of netrig (and keep the namespaces alive): `netrig clean` removes them."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -53,6 +60,41 @@ enum Command {
         /// Print one JSON object per scenario on stdout (the human display moves to stderr).
         #[arg(long)]
         json: bool,
+        /// Keep the topology after the run (one scenario only): pin its namespaces as
+        /// `ip netns` names, print how to enter them, tear down on Ctrl-C.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Build a scenario and keep it to explore under `ip netns` names (needs root).
+    ///
+    /// Each node's namespace is pinned as `/run/netns/netrig-<pid>-<node>` until Ctrl-C
+    /// (or until the --node shell exits); netrig prints how to enter each one.
+    #[command(after_help = "The names are bind mounts: they survive a SIGKILL of netrig and keep the \
+                            namespaces alive. `netrig clean` removes such leftovers.")]
+    Shell {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Start a shell ($SHELL, else bash) inside this node; tear down when it exits.
+        #[arg(long, value_name = "NODE")]
+        node: Option<String>,
+        /// Play the steps up to and including this one (number or name; default: none).
+        #[arg(long, value_name = "K")]
+        step: Option<String>,
+        /// The matrix row to build, as `netrig list` shows it in brackets.
+        #[arg(long, value_name = "LABEL")]
+        row: Option<String>,
+    },
+    /// Remove `ip netns` names left by a killed `shell` or `run --keep` (needs root).
+    ///
+    /// Unmounts and removes every `/run/netns/netrig-<pid>-*` whose netrig process is gone,
+    /// and prints each name removed. Names not starting with netrig- are never touched.
+    Clean {
+        /// Remove every netrig-* name, even those of a running netrig.
+        #[arg(long)]
+        all: bool,
+        /// Only the names of this netrig process.
+        #[arg(long, value_name = "PID")]
+        pid: Option<u32>,
     },
     /// Validate scenarios without building anything (no root needed).
     Check {
@@ -86,9 +128,11 @@ fn format_parser() -> impl TypedValueParser<Value = Format> {
 /// `main` of the `netrig` binary.
 pub fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Run { paths, keep_pcaps, junit, json } => {
-            with_scenarios(&paths, |found| run::run(found, &run::Options { keep_pcaps, junit, json }))
+        Command::Run { paths, keep_pcaps, junit, json, keep } => {
+            with_scenarios(&paths, |found| run::run(found, &run::Options { keep_pcaps, junit, json, keep }))
         }
+        Command::Shell { scenario, node, step, row } => shell::shell(&scenario, &shell::Options { node, step, row }),
+        Command::Clean { all, pid } => clean::clean(Selection { all, pid }),
         Command::Check { paths } => with_scenarios(&paths, check::check),
         Command::List { paths } => with_scenarios(&paths, |found| {
             for d in found {

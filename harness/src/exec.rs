@@ -56,21 +56,29 @@ pub fn run(ns: &Netns, command_line: &str, timeout: Duration) -> io::Result<Outp
 /// Start `sh -c command_line` in its own process group and PID namespace, inside the
 /// network namespace `ns_fd`.
 fn spawn_in(ns_fd: RawFd, command_line: &str) -> io::Result<Child> {
-    let mut command = Command::new("unshare");
+    let mut command = command_in(ns_fd, "sh");
     command
-        // util-linux: fork the shell as PID 1 of a new PID namespace, with a death
-        // signal tied to `unshare`, which itself gets ours in `enter_node`.
-        .args(["--pid", "--fork", "--kill-child", "--", "sh", "-c"])
+        .arg("-c")
         .arg(command_line)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Its own group, so a timeout kills the whole pipeline, not just `sh`.
         .process_group(0);
+    command.spawn()
+}
+
+/// A command that runs `program` inside the node `ns_fd` as described in the module
+/// comment (also the interactive shell of `netrig shell --node`); add its arguments.
+pub(crate) fn command_in(ns_fd: RawFd, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new("unshare");
+    // util-linux: fork the program as PID 1 of a new PID namespace, with a death
+    // signal tied to `unshare`, which itself gets ours in `enter_node`.
+    command.args(["--pid", "--fork", "--kill-child", "--"]).arg(program);
     // SAFETY: `enter_node` only makes async-signal-safe system calls and does not
     // allocate, as required between fork and exec in a multi-threaded process.
     unsafe { command.pre_exec(move || enter_node(ns_fd)) };
-    command.spawn()
+    command
 }
 
 /// Runs in the forked child before `exec`: only raw system calls on values captured
@@ -212,7 +220,7 @@ impl Drop for Running {
 }
 
 /// A pidfd for `pid`: readable once the process has exited (Linux 5.3+).
-fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd (O_CLOEXEC) or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     if fd < 0 {

@@ -5,7 +5,8 @@
 //! [`netlink`], in [`netns`] namespaces from a [`baseline`]) → act and observe ([`probe`],
 //! [`exec`], [`capture`], [`decode`]) → judge ([`judge`]) → report ([`report`]) → teardown
 //! (dropping the [`build::Topology`]). [`runner`] turns scenario files into tests;
-//! [`cli`] is the `netrig` command line and [`graph`] draws topology pictures.
+//! [`cli`] is the `netrig` command line and [`graph`] draws topology pictures; [`pin`]
+//! gives a kept topology's namespaces names a person can enter (`netrig shell`).
 
 pub mod act;
 pub mod baseline;
@@ -23,6 +24,7 @@ pub mod location;
 pub mod model;
 pub mod netlink;
 pub mod netns;
+pub mod pin;
 pub mod probe;
 pub mod report;
 pub mod run;

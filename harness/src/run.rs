@@ -33,9 +33,46 @@ pub enum Outcome {
 
 /// Build and play `scenario` (already validated), read from `file`.
 pub fn run(scenario: &Scenario, file: &Path, options: &RunOptions) -> Outcome {
+    // The kept topology is dropped, and so torn down, before this returns.
+    run_and_keep(scenario, file, options, None).0
+}
+
+/// A topology left standing after its steps, for a person to look at (`netrig shell`,
+/// `netrig run --keep`), with the runtime its netlink connections live on. Dropping it
+/// tears the topology down.
+pub struct Kept {
+    /// `None` only inside `drop`.
+    topology: Option<Topology>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Kept {
+    pub fn topology(&self) -> &Topology {
+        self.topology.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        // Teardown: namespaces are held by fds in the topology; waiting for the netlink
+        // tasks to close releases them before we go on.
+        if let Some(topology) = self.topology.take() {
+            self.rt.block_on(topology.teardown());
+        }
+    }
+}
+
+/// Like [`run`], but play only the first `steps_to_play` steps (`None`: all; numbered
+/// as in [`step_labels`]) and hand back the topology, when it was built, still standing.
+pub fn run_and_keep(
+    scenario: &Scenario,
+    file: &Path,
+    options: &RunOptions,
+    steps_to_play: Option<usize>,
+) -> (Outcome, Option<Kept>) {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => return failed(Report::default(), format!("cannot start the tokio runtime: {e}")),
+        Err(e) => return (failed(Report::default(), format!("cannot start the tokio runtime: {e}")), None),
     };
     let mut report = Report {
         scenario: scenario.name.clone().unwrap_or_else(|| file.display().to_string()),
@@ -43,27 +80,33 @@ pub fn run(scenario: &Scenario, file: &Path, options: &RunOptions) -> Outcome {
         kernel: report::kernel_release(),
         ..Report::default()
     };
-    let topology = match rt.block_on(build::build(scenario)) {
-        Ok(t) => t,
+    let kept = match rt.block_on(build::build(scenario)) {
+        Ok(topology) => Kept { topology: Some(topology), rt },
         Err(BuildError::Unsupported { what, reason }) => {
-            return Outcome::Skipped(format!("this kernel does not support {what}: {reason}"));
+            return (Outcome::Skipped(format!("this kernel does not support {what}: {reason}")), None);
         }
-        Err(e) => return failed(report, format!("{}: building the topology failed: {e}", file.display())),
+        Err(e) => return (failed(report, format!("{}: building the topology failed: {e}", file.display())), None),
     };
+    let (topology, rt) = (kept.topology(), &kept.rt);
     if scenario.report.topology {
-        match rt.block_on(report::topology(scenario, &topology)) {
+        match rt.block_on(report::topology(scenario, topology)) {
             Ok(nodes) => report.topology = nodes,
-            Err(e) => return failed(report, format!("{}: reading the topology back failed: {e}", file.display())),
+            Err(e) => {
+                let message = format!("{}: reading the topology back failed: {e}", file.display());
+                return (failed(report, message), Some(kept));
+            }
         }
     }
 
     let steps = all_steps(scenario);
+    let labels = labels_of(&steps);
+    let steps_to_play = steps_to_play.unwrap_or(steps.len());
     let mut failures = String::new();
     let mut artifacts_written = Vec::new();
-    for (index, step) in steps.iter().enumerate() {
-        let label = step_label(index, step, steps.len());
-        let played = play_step(&topology, &rt, step, &label);
-        let step_failed = played.failures(file, &label, &mut failures);
+    for (index, step) in steps.iter().enumerate().take(steps_to_play) {
+        let label = &labels[index];
+        let played = play_step(topology, rt, step, label);
+        let step_failed = played.failures(file, label, &mut failures);
         if step_failed || options.keep_pcaps {
             let prefix = if steps.len() > 1 { format!("step{index}-") } else { String::new() };
             match played.write_pcaps(&options.artifacts, &prefix) {
@@ -79,29 +122,34 @@ pub fn run(scenario: &Scenario, file: &Path, options: &RunOptions) -> Outcome {
         }
         report.steps.push(step_report);
         if step_failed {
-            // Later steps build on this one's state: stop here.
+            // Later steps build on this one's state: stop here, and say what was left out.
+            let unplayed = &labels[index + 1..];
+            if !unplayed.is_empty() {
+                let _ = writeln!(failures, "not played after this failure: {}", unplayed.join("; "));
+            }
             break;
         }
     }
-    // Teardown: namespaces are held by fds in the topology; waiting for the netlink
-    // tasks to close releases them before we return.
-    rt.block_on(topology.teardown());
 
     if !artifacts_written.is_empty() && !failures.is_empty() {
-        let _ = writeln!(failures, "captures:");
+        let _ = writeln!(failures, "captures (read with tcpdump -r):");
         for p in &artifacts_written {
             let _ = writeln!(failures, "  {}", p.display());
         }
     }
-    match (&scenario.xfail, failures.is_empty()) {
+    // Whether an xfail scenario "unexpectedly passed" is known only once every step ran.
+    let played_all = steps_to_play >= steps.len();
+    let outcome = match (&scenario.xfail, failures.is_empty()) {
         (None, true) => Outcome::Passed(report),
         (None, false) => failed(report, failures),
         (Some(_), false) => Outcome::Passed(report),
+        (Some(_), true) if !played_all => Outcome::Passed(report),
         (Some(reason), true) => failed(
             report,
             format!("{}: unexpectedly passed — the bug may be fixed (xfail: {reason})", file.display()),
         ),
-    }
+    };
+    (outcome, Some(kept))
 }
 
 fn failed(report: Report, message: String) -> Outcome {
@@ -116,6 +164,16 @@ fn all_steps(scenario: &Scenario) -> Vec<Step> {
     }
     steps.extend(scenario.steps.iter().cloned());
     steps
+}
+
+/// The name of each step as reports and failure messages show it (`after build`,
+/// `step 2: host2 routes back`), in the order they are played.
+pub fn step_labels(scenario: &Scenario) -> Vec<String> {
+    labels_of(&all_steps(scenario))
+}
+
+fn labels_of(steps: &[Step]) -> Vec<String> {
+    steps.iter().enumerate().map(|(index, step)| step_label(index, step, steps.len())).collect()
 }
 
 fn step_label(index: usize, step: &Step, total: usize) -> String {

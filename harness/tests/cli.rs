@@ -1,10 +1,14 @@
-//! The `netrig` binary, driven as a user would. None of this needs root or builds a
-//! topology: `run` is exercised on usage errors and invalid files only (playing a
-//! scenario needs the kernel engine, covered by the `scenarios` test target), and its
-//! JUnit/JSON writers are checked on synthetic results.
+//! The `netrig` binary, driven as a user would. `check`, `list`, `schema`, `graph` and
+//! `run`'s usage errors need nothing special; playing scenarios (`run`, `shell`,
+//! `clean`) needs root and is skipped without it. Each test touches only what it made:
+//! its own temp files and the `/run/netns/netrig-<pid>-*` names of the netrig process
+//! it started (pids are unique, so these tests run in parallel).
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::{ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use assert_cmd::cargo::cargo_bin_cmd;
@@ -283,4 +287,363 @@ fn junit_has_a_testcase_per_scenario_with_failures_errors_and_skips() {
     assert!(xml.contains("observed: reply &lt;&amp;&gt;"), "{xml}");
     assert!(xml.contains(r#"<skipped message="this kernel does not support vxlan"/>"#), "{xml}");
     assert!(xml.contains(r#"<testcase name="broken" classname="netrig""#) && xml.contains(r#"<error message="error: broken.yaml:1:1: bad""#), "{xml}");
+}
+
+// ---- playing real scenarios (root) ----
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+macro_rules! needs_root {
+    () => {
+        if !is_root() {
+            eprintln!("skipped: needs root to build topologies");
+            return;
+        }
+    };
+}
+
+/// How long a netrig process may take to get where a test waits for it.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A scenario that fails at lines 12 and 13: the ping asks for an address nobody has,
+/// and the packet check then shows what the capture saw instead (ARP requests).
+const FAILING: &str = "\
+name: failing
+nodes:
+  a: {}
+  b: {}
+links:
+  - veth: [a:eth0 10.77.0.1/24, b:eth0 10.77.0.2/24]
+steps:
+  - name: ping a stranger
+    capture: [b:eth0]
+    expect:
+      - ping: {from: a, to: 10.77.0.2}
+      - ping: {from: a, to: 10.77.0.3, timeout: 300ms}
+      - packets: {on: \"b:eth0\", match: {ip: {dst: 10.77.0.3}}, count: 1}
+  - name: never played
+    expect:
+      - ping: {from: b, to: 10.77.0.1}
+";
+
+#[test]
+fn run_of_a_passing_scenario_exits_0_with_the_summary() {
+    needs_root!();
+    netrig()
+        .arg("run")
+        .arg(seed("veth-pair.yaml"))
+        .env("NO_COLOR", "1")
+        .assert()
+        .success()
+        .stdout(contains("PASS veth_pair ("))
+        .stdout(contains("\n1 passed, 0 failed, 0 skipped\n"));
+}
+
+#[test]
+fn run_of_a_failing_scenario_locates_the_assertion_and_keeps_readable_pcaps() {
+    needs_root!();
+    let dir = scenarios(&[("failing.yaml", FAILING)]);
+    let file = dir.path().join("failing.yaml");
+    let out = netrig()
+        .arg("run")
+        .arg(&file)
+        // Artifacts go under $CARGO_TARGET_DIR/netrig/: here, the test's own directory.
+        .env("CARGO_TARGET_DIR", dir.path())
+        .env("NO_COLOR", "1")
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let expected_lines = [
+        "FAIL failing (".to_string(),
+        format!("{}:12: step 0: ping a stranger: failed: ping a -> 10.77.0.3 is answered", file.display()),
+        "observed: sent 1, received 0".to_string(),
+        format!("{}:13: step 0: ping a stranger: failed: packets on b:eth0", file.display()),
+        "captured on b:eth0".to_string(),
+        "ARP request who-has 10.77.0.3 tell 10.77.0.1".to_string(),
+        "not played after this failure: step 1: never played".to_string(),
+        "0 passed, 1 failed, 0 skipped".to_string(),
+    ];
+    for line in expected_lines {
+        assert!(stdout.contains(&line), "missing {line:?} in:\n{stdout}");
+    }
+    // The capture is saved where the message says, and tcpdump reads it.
+    let pcap = dir.path().join("netrig/failing/step0-b-eth0.pcap");
+    assert!(stdout.contains(&format!("\n      {}\n", pcap.display())), "{stdout}");
+    let read = std::process::Command::new("tcpdump").arg("-nr").arg(&pcap).output().unwrap();
+    assert!(read.status.success(), "{read:?}");
+    assert!(String::from_utf8_lossy(&read.stdout).contains("Request who-has 10.77.0.3 tell 10.77.0.1"), "{read:?}");
+}
+
+#[test]
+fn run_json_and_junit_report_real_runs() {
+    needs_root!();
+    let passing = std::fs::read_to_string(seed("veth-pair.yaml")).unwrap();
+    let dir = scenarios(&[("a-passing.yaml", &passing), ("b-failing.yaml", FAILING)]);
+    let junit = dir.path().join("junit.xml");
+    let out = netrig()
+        .args(["run", "--json", "--junit"])
+        .arg(&junit)
+        .arg(dir.path())
+        .env("CARGO_TARGET_DIR", dir.path())
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0]["name"], "a_passing");
+    assert_eq!(lines[0]["outcome"], "passed");
+    assert!(lines[0]["message"].is_null());
+    assert_eq!(lines[1]["name"], "b_failing");
+    assert_eq!(lines[1]["outcome"], "failed");
+    let message = lines[1]["message"].as_str().unwrap();
+    assert!(message.contains("b-failing.yaml:12: step 0: ping a stranger: failed"), "{message}");
+    assert!(String::from_utf8(out.stderr).unwrap().contains("1 passed, 1 failed, 0 skipped"));
+
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"<testsuite name="netrig" tests="2" skipped="0" errors="0" failures="1""#), "{xml}");
+    assert!(xml.contains(r#"<testcase name="a_passing" classname="netrig""#), "{xml}");
+    let failure = "b-failing.yaml:12: step 0: ping a stranger: failed: ping a -&gt; 10.77.0.3 is answered";
+    assert!(xml.contains(failure), "{xml}");
+}
+
+// ---- shell, run --keep, clean (root) ----
+
+/// A netrig process running in the background: its stdout line by line, its exit.
+struct Background {
+    pid: u32,
+    lines: Receiver<String>,
+    exited: Receiver<ExitStatus>,
+    status: Option<ExitStatus>,
+    /// Everything printed so far.
+    output: String,
+}
+
+impl Background {
+    /// Start `netrig args...` with `stdin` as its input (closed once written).
+    fn start(args: &[&str], stdin: &str) -> Background {
+        Background::start_command(std::process::Command::new(env!("CARGO_BIN_EXE_netrig")).args(args), stdin)
+    }
+
+    fn start_command(command: &mut std::process::Command, stdin: &str) -> Background {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (line_tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let pid = child.id();
+        let (exit_tx, exited) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = exit_tx.send(child.wait().unwrap());
+        });
+        Background { pid, lines, exited, status: None, output: String::new() }
+    }
+
+    /// Read output until a line containing `marker`; everything printed so far.
+    fn wait_for(&mut self, marker: &str) -> &str {
+        let deadline = Instant::now() + PATIENCE;
+        while !self.output.lines().any(|l| l.contains(marker)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.output.push_str(&line);
+                    self.output.push('\n');
+                }
+                Err(e) => panic!("no line with {marker:?} ({e}); output so far:\n{}", self.output),
+            }
+        }
+        &self.output
+    }
+
+    /// Wait for netrig to exit; its status and everything it printed.
+    fn finish(&mut self) -> (ExitStatus, &str) {
+        let status = self.exited.recv_timeout(PATIENCE).expect("netrig did not exit in time");
+        self.status = Some(status);
+        // The reader stops at end of file, which follows the exit.
+        while let Ok(line) = self.lines.recv_timeout(PATIENCE) {
+            self.output.push_str(&line);
+            self.output.push('\n');
+        }
+        (status, &self.output)
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid as i32), signal).unwrap();
+    }
+
+    /// `netrig-<pid>-<node>`.
+    fn pin(&self, node: &str) -> String {
+        format!("netrig-{}-{node}", self.pid)
+    }
+
+    /// Names of this process's pins in /run/netns, and mounts of them in our mount table.
+    fn leftovers(&self) -> Vec<String> {
+        let prefix = format!("netrig-{}-", self.pid);
+        let names = std::fs::read_dir("/run/netns").into_iter().flatten().flatten();
+        let mut found: Vec<String> = names.map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(&prefix)).collect();
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let mount_point = format!("/run/netns/{prefix}");
+        found.extend(mounts.lines().filter(|l| l.contains(&mount_point)).map(|l| format!("mount: {l}")));
+        found
+    }
+}
+
+impl Drop for Background {
+    /// A test that failed half-way leaves no process and no pins behind.
+    fn drop(&mut self) {
+        // Still running (not reaped, so the pid is still its own): kill it.
+        if self.status.is_none() && self.exited.try_recv().is_err() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid as i32), nix::sys::signal::Signal::SIGKILL);
+            let _ = self.exited.recv_timeout(PATIENCE);
+        }
+        let pid = self.pid.to_string();
+        let _ = std::process::Command::new(env!("CARGO_BIN_EXE_netrig")).args(["clean", "--pid", &pid]).output();
+    }
+}
+
+/// `ip netns list`, one name per line (without ` (id: N)`).
+fn ip_netns_list() -> Vec<String> {
+    let out = std::process::Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.split_whitespace().next()).map(String::from).collect()
+}
+
+fn ip_netns_exec(name: &str, command: &[&str]) -> String {
+    let out = std::process::Command::new("ip").args(["netns", "exec", name]).args(command).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn shell_pins_the_namespaces_until_ctrl_c() {
+    needs_root!();
+    let veth_pair = seed("veth-pair.yaml");
+    let mut shell = Background::start(&["shell", veth_pair.to_str().unwrap()], "");
+    let hints = shell.wait_for("Press Ctrl-C").to_string();
+    let (ns1, ns2) = (shell.pin("ns1"), shell.pin("ns2"));
+    for hint in [
+        format!("ip netns exec {ns1} bash"),
+        format!("nsenter --net=/run/netns/{ns2} bash"),
+        format!("ip netns exec {ns1} tcpdump -ni veth1"),
+        "netrig clean".to_string(),
+    ] {
+        assert!(hints.contains(&hint), "missing {hint:?} in:\n{hints}");
+    }
+    let listed = ip_netns_list();
+    assert!(listed.contains(&ns1) && listed.contains(&ns2), "{listed:?}");
+    assert!(ip_netns_exec(&ns1, &["ip", "-o", "addr"]).contains("inet 10.120.0.11/24"));
+    assert!(ip_netns_exec(&ns2, &["ip", "-o", "addr"]).contains("inet 10.120.0.12/24"));
+
+    // A live session's names are not `clean`'s to take.
+    netrig().args(["clean", "--pid", &shell.pid.to_string()]).assert().success().stdout(contains("0 pinned namespaces removed"));
+    assert!(ip_netns_list().contains(&ns1));
+
+    shell.signal(nix::sys::signal::Signal::SIGINT);
+    let (status, output) = shell.finish();
+    assert!(status.success(), "{status:?}\n{output}");
+    assert_eq!(shell.leftovers(), Vec::<String>::new());
+    assert!(!ip_netns_list().contains(&ns1));
+}
+
+#[test]
+fn a_killed_shell_leaves_its_names_until_clean() {
+    needs_root!();
+    let veth_pair = seed("veth-pair.yaml");
+    let mut shell = Background::start(&["shell", veth_pair.to_str().unwrap()], "");
+    shell.wait_for("Press Ctrl-C");
+    shell.signal(nix::sys::signal::Signal::SIGKILL);
+    shell.finish();
+
+    // The bind mounts hold the namespaces, interfaces and all.
+    let (ns1, ns2) = (shell.pin("ns1"), shell.pin("ns2"));
+    assert!(ip_netns_list().contains(&ns1));
+    assert!(ip_netns_exec(&ns1, &["ip", "-o", "addr"]).contains("inet 10.120.0.11/24"));
+
+    netrig()
+        .args(["clean", "--pid", &shell.pid.to_string()])
+        .assert()
+        .success()
+        .stdout(contains(format!("removed {ns1}\nremoved {ns2}\n2 pinned namespaces removed\n")));
+    assert_eq!(shell.leftovers(), Vec::<String>::new());
+    assert!(!ip_netns_list().contains(&ns1));
+}
+
+#[test]
+fn shell_in_a_node_after_some_steps_runs_there_and_passes_its_exit_code_on() {
+    needs_root!();
+    let story = seed("cross-host-story.yaml");
+    // Not a terminal, so the shell reads these commands and exits.
+    let commands = "echo \"in $NETRIG_NODE as $NETRIG_NETNS\"; ip route show 20.1.1.0/24; ls /sys/class/net; exit 3\n";
+    let mut shell = Background::start(&["shell", story.to_str().unwrap(), "--step", "1", "--node", "host1"], commands);
+    let pin = shell.pin("host1");
+    let (status, output) = shell.finish();
+    assert_eq!(status.code(), Some(3), "{output}");
+    assert!(output.contains("step 1: host1 routes 20.1.1.0/24 via host2"), "{output}");
+    assert!(output.contains(&format!("in host1 as {pin}")), "{output}");
+    // Step 1 added this route; /sys is the node's own.
+    assert!(output.contains("20.1.1.0/24 via 172.32.0.12 dev eth0"), "{output}");
+    assert!(output.contains("\neth0\nlo\nmybr1\nveth01\n"), "{output}");
+    assert_eq!(shell.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn run_keep_shows_the_result_then_keeps_the_topology_until_sigterm() {
+    needs_root!();
+    let dir = scenarios(&[("failing.yaml", FAILING)]);
+    let file = dir.path().join("failing.yaml");
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_netrig"));
+    run.args(["run", "--keep"]).arg(&file).env("CARGO_TARGET_DIR", dir.path()).env("NO_COLOR", "1");
+    let mut kept = Background::start_command(&mut run, "");
+    let output = kept.wait_for("Press Ctrl-C").to_string();
+    // The failure comes first, then the way in: the state the failure left is there.
+    let failure = output.find("failed: ping a -> 10.77.0.3").expect("the failure is shown");
+    assert!(failure < output.find(&format!("ip netns exec {} bash", kept.pin("a"))).unwrap(), "{output}");
+    assert!(ip_netns_exec(&kept.pin("b"), &["ip", "-o", "addr"]).contains("inet 10.77.0.2/24"));
+    kept.signal(nix::sys::signal::Signal::SIGTERM);
+    let (status, output) = kept.finish();
+    assert_eq!(status.code(), Some(1), "the run failed:\n{output}");
+    assert!(output.contains("SIGTERM: removing the names") && output.ends_with("0 passed, 1 failed, 0 skipped\n"), "{output}");
+    assert_eq!(kept.leftovers(), Vec::<String>::new());
+}
+
+// ---- shell, run --keep: usage errors (no root needed) ----
+
+#[test]
+fn shell_rejects_an_unknown_node_or_step() {
+    netrig().args(["shell", "--node", "ns9"]).arg(seed("veth-pair.yaml")).assert().code(2).stderr(contains("no node named `ns9` (nodes: ns1, ns2)"));
+    netrig()
+        .args(["shell", "--step", "7"])
+        .arg(seed("cross-host-story.yaml"))
+        .assert()
+        .code(2)
+        .stderr(contains("no step `7`; the steps are: 0 (step 0: no routes between the bridge subnets), 1 ("));
+}
+
+#[test]
+fn shell_of_a_matrix_file_needs_a_row() {
+    let matrix = workspace().join("scenarios/sysctl/ip-forward.yaml");
+    netrig().arg("shell").arg(&matrix).assert().code(2).stderr(contains("choose one with --row: ip_forward=0,unreachable=true | "));
+    netrig().args(["shell", "--row", "nope"]).arg(&matrix).assert().code(2).stderr(contains("no matrix row `nope`"));
+}
+
+#[test]
+fn run_keep_takes_a_single_scenario() {
+    netrig().args(["run", "--keep"]).arg(workspace().join("scenarios/seeds")).assert().code(2).stderr(contains("--keep keeps one topology"));
 }
