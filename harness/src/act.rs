@@ -1,8 +1,11 @@
 //! Actions of a step: changes to the running topology (addresses, routes, links,
-//! sysctls, commands), applied in order over netlink inside the node's namespace.
+//! sysctls, commands), applied in order over netlink inside the node's namespace, and
+//! frames put on the wire (crafted or replayed from a pcap file, see [`crate::inject`]).
 
 use crate::build::{NodeHandle, Topology};
-use crate::model::{Action, LinkState};
+use crate::frame::ArpFields;
+use crate::inject::{self, Injector};
+use crate::model::{Action, LinkState, ReplayAction, SendAction};
 use crate::netlink::{self, LinkChange, LinkRef, Master};
 use crate::{baseline, exec};
 
@@ -40,6 +43,8 @@ pub fn describe(action: &Action) -> String {
             format!("on {}: sysctl {}", s.on.as_str(), sets.join(" "))
         }
         Action::Run(r) => format!("on {}: run `{}`", r.on.as_str(), r.cmd.as_str()),
+        Action::Send(send) => format!("send out of {}: {}", *send.dev, send.arp),
+        Action::Replay(r) => format!("replay {} out of {}", r.pcap.as_str(), *r.into),
     }
 }
 
@@ -93,6 +98,8 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
             let settings: Vec<(String, String)> = s.set.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
             baseline::write_many(&node(&s.on).ns, &settings).map_err(|e| e.to_string())
         }
+        Action::Send(send) => send_frame(&node(&send.dev.node).ns, send),
+        Action::Replay(replay) => replay_pcap(&node(&replay.into.node).ns, replay),
         Action::Run(r) => {
             let out = exec::run(&node(&r.on).ns, &r.cmd, RUN_TIMEOUT).map_err(|e| e.to_string())?;
             if out.status.success() {
@@ -106,4 +113,23 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
             ))
         }
     }
+}
+
+/// Build the crafted frame (its defaults need the interface's MAC) and send it.
+fn send_frame(ns: &crate::netns::Netns, send: &SendAction) -> Result<(), String> {
+    let injector = Injector::open(ns, &send.dev.iface).map_err(|e| e.to_string())?;
+    let frame = ArpFields::of(&send.arp, injector.mac()).to_frame();
+    injector.send(&frame).map_err(|e| e.to_string())
+}
+
+/// Send every frame of the pcap file, in order and back to back.
+fn replay_pcap(ns: &crate::netns::Netns, replay: &ReplayAction) -> Result<(), String> {
+    // Validation refuses a scenario whose pcap file was not found.
+    let path = replay.path.as_deref().ok_or_else(|| format!("pcap file `{}` not found", replay.pcap.as_str()))?;
+    let frames = inject::read_pcap(path)?;
+    let injector = Injector::open(ns, &replay.into.iface).map_err(|e| e.to_string())?;
+    for (i, frame) in frames.iter().enumerate() {
+        injector.send(frame).map_err(|e| format!("frame {} of {}: {e}", i + 1, replay.pcap.as_str()))?;
+    }
+    Ok(())
 }

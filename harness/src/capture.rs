@@ -224,7 +224,7 @@ fn open(iface: &str, filter: Option<&str>) -> Result<Capture, CaptureError> {
     // Bound with protocol 0 it is attached to the device without receiving yet, which
     // is enough to ask the device's link type.
     bind_packet(&fd, ifindex, 0).map_err(io_err("binding to the interface"))?;
-    let layer3 = LAYER3_HATYPES.contains(&bound_hatype(&fd).map_err(io_err("reading the link type"))?);
+    let layer3 = LAYER3_HATYPES.contains(&bound_link(&fd).map_err(io_err("reading the link type"))?.sll_hatype);
     if let Some(filter) = filter {
         let program = compile_filter(filter, layer3)
             .map_err(|message| CaptureError::BadFilter { iface: iface.to_string(), message })?;
@@ -239,7 +239,9 @@ fn open(iface: &str, filter: Option<&str>) -> Result<Capture, CaptureError> {
     Ok(Capture { fd, iface: iface.to_string(), layer3 })
 }
 
-fn bind_packet(fd: &OwnedFd, ifindex: u32, protocol: u16) -> Result<(), Errno> {
+/// Bind an `AF_PACKET` socket to interface `ifindex`, receiving frames of `protocol`
+/// (an ethertype, `ETH_P_ALL`, or 0 for none: enough to send).
+pub(crate) fn bind_packet(fd: &OwnedFd, ifindex: u32, protocol: u16) -> Result<(), Errno> {
     // SAFETY: an all-zero sockaddr_ll is valid; the fields that matter are set below.
     let mut addr: libc::sockaddr_ll = unsafe { mem::zeroed() };
     addr.sll_family = libc::AF_PACKET as u16;
@@ -252,8 +254,9 @@ fn bind_packet(fd: &OwnedFd, ifindex: u32, protocol: u16) -> Result<(), Errno> {
     Errno::result(rc).map(drop)
 }
 
-/// The `ARPHRD_*` type of the device the socket is bound to.
-fn bound_hatype(fd: &OwnedFd) -> Result<u16, Errno> {
+/// The device an `AF_PACKET` socket is bound to: its `ARPHRD_*` type (`sll_hatype`)
+/// and hardware address (`sll_addr`, `sll_halen` bytes of it).
+pub(crate) fn bound_link(fd: &OwnedFd) -> Result<libc::sockaddr_ll, Errno> {
     // The kernel returns fewer bytes than sizeof(sockaddr_ll) (the address is 6 bytes,
     // the field 8), which is why this is not nix's `getsockname::<LinkAddr>`.
     // SAFETY: zeroed sockaddr_ll is valid; the kernel writes at most `len` bytes.
@@ -261,7 +264,7 @@ fn bound_hatype(fd: &OwnedFd) -> Result<u16, Errno> {
     let mut len = mem::size_of_val(&addr) as libc::socklen_t;
     let rc = unsafe { libc::getsockname(fd.as_raw_fd(), (&raw mut addr).cast(), &mut len) };
     Errno::result(rc)?;
-    Ok(addr.sll_hatype)
+    Ok(addr)
 }
 
 /// Compile a tcpdump-syntax filter into a classic BPF program for the socket. The error
@@ -321,7 +324,7 @@ struct Received {
 
 /// One non-blocking `recvmsg`: the packet into `buf`, its `sll_pkttype` and its
 /// kernel timestamp. Written against libc because nix rejects the short `sockaddr_ll`
-/// the kernel returns (see [`bound_hatype`]).
+/// the kernel returns (see [`bound_link`]).
 fn recv_packet(fd: RawFd, buf: &mut [u8]) -> Result<Received, Errno> {
     // SAFETY (whole function): every pointer handed to the kernel points at a local
     // that outlives the call, with its true size; cmsgs are walked with the libc macros
@@ -390,15 +393,21 @@ pub fn write_pcap(path: &Path, packets: &[Captured]) -> io::Result<()> {
         fs::create_dir_all(parent)?;
     }
     let mut out = BufWriter::new(fs::File::create(path)?);
+    write_pcap_to(&mut out, packets)?;
+    out.flush()
+}
+
+/// [`write_pcap`] to any writer (a fixture generator compares the bytes in memory).
+pub fn write_pcap_to(out: &mut impl Write, packets: &[Captured]) -> io::Result<()> {
     let header: [u32; 6] = [PCAP_MAGIC_NANOS, 0x0004_0002, 0, 0, PCAP_SNAPLEN, LINKTYPE_ETHERNET];
     // Version is two u16 (major 2, minor 4): written as one little-endian u32 above.
     for word in header {
         out.write_all(&word.to_le_bytes())?;
     }
     for packet in packets {
-        write_record(&mut out, packet)?;
+        write_record(out, packet)?;
     }
-    out.flush()
+    Ok(())
 }
 
 fn write_record(out: &mut impl Write, packet: &Captured) -> io::Result<()> {

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use crate::load::{self, Diagnostic, Diagnostics, Source};
 use crate::location::Loc;
 use crate::matrix::{self, Value};
-use crate::model::{Check, Link, Node, Scenario, Step};
+use crate::model::{Action, Check, Link, Node, Scenario, Step};
 
 /// One `include:` entry.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -133,14 +133,30 @@ fn neutral(raw: &Source) -> Source {
 
 /// `fixtures/<name>.yaml` in the scenario's directory or any directory above it.
 fn find_fixture(scenario: &Path, name: &str) -> Option<PathBuf> {
-    if name.contains(['/', '\\']) || name.starts_with('.') {
+    find_fixture_file(scenario, &format!("{name}.yaml"))
+}
+
+/// `fixtures/<file>` in the directory of `from` (a scenario or fixture file) or any
+/// directory above it. Only plain file names: a fixture cannot reach outside `fixtures/`.
+pub fn find_fixture_file(from: &Path, file: &str) -> Option<PathBuf> {
+    if file.contains(['/', '\\']) || file.starts_with('.') {
         return None;
     }
-    scenario
-        .ancestors()
-        .skip(1)
-        .map(|dir| dir.join("fixtures").join(format!("{name}.yaml")))
-        .find(|p| p.is_file())
+    from.ancestors().skip(1).map(|dir| dir.join("fixtures").join(file)).find(|p| p.is_file())
+}
+
+/// Find the pcap file of every `replay` action, searching from the file the action was
+/// written in (the scenario or an included fixture). One not found keeps `path: None`,
+/// which validation reports.
+pub fn locate_pcaps(scenario: &mut Scenario, sources: &[Source]) {
+    let replays = scenario.steps.iter_mut().flat_map(|step| &mut step.actions).filter_map(|action| match action {
+        Action::Replay(replay) => Some(replay),
+        _ => None,
+    });
+    for replay in replays {
+        let written_in = &sources[replay.pcap.source.min(sources.len() - 1)].path;
+        replay.path = find_fixture_file(written_in, &replay.pcap);
+    }
 }
 
 fn merge(into: &mut Scenario, fragment: Fragment, from: &str) -> Result<(), String> {

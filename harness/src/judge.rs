@@ -2,7 +2,7 @@
 //! the scenario expects, and keep what was observed for the report and the failure
 //! message.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -11,7 +11,7 @@ use crate::capture::Captured;
 use crate::decode;
 use crate::exec;
 use crate::model::*;
-use crate::probe;
+use crate::{netlink, probe};
 
 /// How long a ping or connect waits when the scenario expects an answer. Answers on
 /// these links take well under a millisecond; success returns as soon as it arrives,
@@ -74,6 +74,9 @@ pub fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, check: &Check) -
         Check::Command(c) => command(topology, c),
         Check::Route(c) => route(topology, rt, c),
         Check::Sysctl(c) => sysctl(topology, c),
+        Check::Udp(c) => udp(topology, c),
+        Check::Tcp(c) => tcp(topology, c),
+        Check::Neighbour(c) => neighbour(topology, rt, c),
         Check::Packets(c) => Verdict {
             check: describe_packets(c),
             holds: false,
@@ -123,6 +126,108 @@ fn connect(topology: &Topology, c: &ConnectCheck) -> Verdict {
         Err(e) => (false, format!("could not connect: {e}")),
     };
     Verdict { check, holds, observed, line: c.from.line }
+}
+
+fn udp(topology: &Topology, c: &UdpCheck) -> Verdict {
+    let expectation = if c.fails { "gets no echo" } else { "is echoed" };
+    let check = format!("udp {} -> {} {:?} {expectation}", c.from.as_str(), *c.to, c.payload);
+    let timeout = wait(&c.timeout, !c.fails);
+    let sent = format!("sent {} bytes", c.payload.len());
+    let (echoed, observed) = match probe::udp_exchange(node(topology, &c.from), *c.to, c.payload.as_bytes(), timeout) {
+        Ok(Some(reply)) if reply == c.payload.as_bytes() => (true, format!("{sent}, received {} bytes back", reply.len())),
+        Ok(Some(reply)) => {
+            let text = String::from_utf8_lossy(&reply);
+            (false, format!("{sent}, received {} different bytes back: {text:?}", reply.len()))
+        }
+        Ok(None) => (false, format!("{sent}, no reply within {}", humantime::format_duration(timeout))),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            (false, format!("{sent}, refused (ICMP port unreachable)"))
+        }
+        Err(e) => (false, format!("could not send: {e}")),
+    };
+    Verdict { check, holds: echoed != c.fails, observed, line: c.from.line }
+}
+
+/// Default deadline of a transfer expected to complete: [`WAIT_FOR_SUCCESS`] plus one
+/// second per 64 MiB (veth moves gigabytes per second; this only bounds broken setups).
+fn transfer_timeout(bytes: u64) -> Duration {
+    WAIT_FOR_SUCCESS + Duration::from_secs(bytes / (64 << 20))
+}
+
+fn tcp(topology: &Topology, c: &TcpCheck) -> Verdict {
+    let bytes = c.bytes.0;
+    let expectation = if c.fails { "does not complete" } else { "is counted by the peer" };
+    let check = format!("tcp {} -> {} {} {expectation}", c.from.as_str(), *c.to, *c.bytes);
+    let timeout = match &c.timeout {
+        Some(t) => t.0,
+        None if c.fails => WAIT_FOR_FAILURE,
+        None => transfer_timeout(bytes),
+    };
+    let (complete, observed) = match probe::transfer(node(topology, &c.from), *c.to, bytes, timeout) {
+        Ok(o) => {
+            let mut observed = format!("sent {} bytes", o.sent);
+            if let Some(counted) = o.counted {
+                observed.push_str(&format!(", peer counted {counted}"));
+            }
+            if let Some(e) = &o.error {
+                observed.push_str(&format!(": {e}"));
+            }
+            (o.counted == Some(bytes), observed)
+        }
+        Err(e) => (false, format!("could not transfer: {e}")),
+    };
+    Verdict { check, holds: complete != c.fails, observed, line: c.from.line }
+}
+
+fn neighbour(topology: &Topology, rt: &tokio::runtime::Runtime, c: &NeighbourCheck) -> Verdict {
+    let check = describe_neighbour(c);
+    let node = &topology.nodes[c.on.as_str()];
+    let deadline = Instant::now() + wait(&c.timeout, true);
+    // Subscribed before the first reading, so that no change slips in between.
+    let events = match netlink::NeighbourEvents::subscribe(&node.ns) {
+        Ok(events) => events,
+        Err(e) => return Verdict { check, holds: false, observed: format!("cannot watch the table: {e}"), line: c.on.line },
+    };
+    loop {
+        let entries = match rt.block_on(netlink::neighbours(&node.netlink)) {
+            Ok(all) => all.into_iter().filter(|n| n.ip == *c.ip && c.dev.as_ref().is_none_or(|d| n.dev == **d)).collect::<Vec<_>>(),
+            Err(e) => return Verdict { check, holds: false, observed: e.to_string(), line: c.on.line },
+        };
+        let holds = if c.absent {
+            entries.is_empty()
+        } else {
+            entries.iter().any(|n| c.lladdr.is_none_or(|m| n.lladdr == Some(m)) && c.state.is_none_or(|s| n.state == s))
+        };
+        // An absence is decided at once; an expected entry may still be on its way.
+        if holds || c.absent || !events.wait(deadline).unwrap_or(false) {
+            let observed = if entries.is_empty() {
+                format!("no entry for {}", *c.ip)
+            } else {
+                entries.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            };
+            return Verdict { check, holds, observed, line: c.on.line };
+        }
+    }
+}
+
+/// `neighbour on b: 10.0.0.9 dev eth0 lladdr 02:00:00:00:00:09 STALE`, `... is absent`.
+fn describe_neighbour(c: &NeighbourCheck) -> String {
+    let mut what = format!("neighbour on {}: {}", c.on.as_str(), *c.ip);
+    if let Some(dev) = &c.dev {
+        what.push_str(&format!(" dev {}", dev.as_str()));
+    }
+    if c.absent {
+        what.push_str(" is absent");
+    } else if c.lladdr.is_none() && c.state.is_none() {
+        what.push_str(" exists");
+    }
+    if let Some(mac) = c.lladdr {
+        what.push_str(&format!(" lladdr {mac}"));
+    }
+    if let Some(state) = c.state {
+        what.push_str(&format!(" {state}"));
+    }
+    what
 }
 
 fn command(topology: &Topology, c: &CommandCheck) -> Verdict {
@@ -290,5 +395,11 @@ mod tests {
     #[test]
     fn sysctl_values_compare_word_by_word() {
         assert_eq!(normalize_sysctl("0\t2147483647\n"), normalize_sysctl("0 2147483647"));
+    }
+
+    #[test]
+    fn big_transfers_get_more_time() {
+        assert_eq!(transfer_timeout(1 << 20), WAIT_FOR_SUCCESS);
+        assert_eq!(transfer_timeout(1 << 30), WAIT_FOR_SUCCESS + Duration::from_secs(16));
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! Data flows one way, one module per stage:
 //! parse ([`load`], [`model`], [`syntax`]) → check ([`validate`]) → build ([`build`] over
-//! [`netlink`], in [`netns`] namespaces from a [`baseline`]) → act and observe ([`probe`],
-//! [`exec`], [`capture`], [`decode`]) → judge ([`judge`]) → report ([`report`]) → teardown
-//! (dropping the [`build::Topology`]). [`runner`] turns scenario files into tests;
+//! [`netlink`], in [`netns`] namespaces from a [`baseline`]) → act and observe ([`act`],
+//! [`probe`], [`exec`], [`capture`], [`decode`], frames built by [`frame`] and sent by
+//! [`inject`]) → judge ([`judge`]) → report ([`report`]) → teardown (dropping the
+//! [`build::Topology`]). [`runner`] turns scenario files into tests;
 //! [`cli`] is the `netrig` command line and [`graph`] draws topology pictures; [`pin`]
 //! gives a kept topology's namespaces names a person can enter (`netrig shell`).
 
@@ -15,8 +16,10 @@ pub mod capture;
 pub mod cli;
 pub mod decode;
 pub mod exec;
+pub mod frame;
 pub mod graph;
 pub mod include;
+pub mod inject;
 pub mod judge;
 pub mod load;
 pub mod matrix;

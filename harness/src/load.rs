@@ -106,6 +106,7 @@ pub fn parse_and_validate(source: &Source) -> Result<Scenario, Diagnostics> {
     let mut scenario = parse(source).map_err(|d| Diagnostics(vec![d]))?;
     let mut sources = vec![source.clone()];
     include::resolve(&mut scenario, &mut sources)?;
+    include::locate_pcaps(&mut scenario, &sources);
     let problems = validate::validate(&scenario, &sources);
     if problems.is_empty() { Ok(scenario) } else { Err(Diagnostics(problems)) }
 }

@@ -10,7 +10,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
 pub use crate::location::Loc;
-pub use crate::syntax::{Endpoint, FdbSpec, IfaceRef, IpPrefix, MacAddr, NeighSpec, RouteSpec, RuleSpec};
+pub use crate::syntax::{ByteSize, Endpoint, FdbSpec, IfaceRef, IpPrefix, MacAddr, NeighSpec, RouteSpec, RuleSpec};
 
 /// A whole scenario file.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -391,6 +392,12 @@ pub enum Action {
     Sysctl(SysctlAction),
     /// `{on: node, cmd: "iptables -P FORWARD DROP"}`
     Run(RunAction),
+    /// `{dev: node:iface, arp: {op: reply, sender_ip: 10.0.0.9}}`: a crafted frame sent
+    /// out of the interface.
+    Send(SendAction),
+    /// `{into: node:iface, pcap: garp.pcap}`: the frames of a pcap file from `fixtures/`
+    /// sent out of the interface, in order.
+    Replay(ReplayAction),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -463,6 +470,70 @@ pub struct RunAction {
     pub cmd: Loc<String>,
 }
 
+/// A frame built from fields and written to an `AF_PACKET` socket bound to `dev` inside
+/// its node: it leaves through `dev` as if the node had sent it, so what is at the other
+/// end (the veth peer, the bridge) receives it. The node's own IP stack never sees it.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendAction {
+    /// `node:iface` the frame leaves through (an Ethernet interface).
+    pub dev: Loc<IfaceRef>,
+    /// An ARP packet for IPv4 over Ethernet.
+    pub arp: ArpFrame,
+}
+
+/// An ARP packet. Only `sender_ip` is needed: with the defaults it is a gratuitous ARP
+/// request (an announcement: "sender_ip is at sender_mac", to everyone) from the
+/// interface's own MAC.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArpFrame {
+    /// `request` (default) or `reply`.
+    #[serde(default)]
+    pub op: ArpOp,
+    pub sender_ip: Ipv4Addr,
+    /// Default: the Ethernet source.
+    #[serde(default)]
+    pub sender_mac: Option<MacAddr>,
+    /// Default: `sender_ip`, which makes the packet gratuitous.
+    #[serde(default)]
+    pub target_ip: Option<Ipv4Addr>,
+    /// Default: 00:00:00:00:00:00 in a request; in a reply, `sender_mac` when it is
+    /// gratuitous (as Linux requires of a gratuitous reply), else the Ethernet destination.
+    #[serde(default)]
+    pub target_mac: Option<MacAddr>,
+    /// Default: the interface's own MAC.
+    #[serde(default)]
+    pub eth_src: Option<MacAddr>,
+    /// Default: ff:ff:ff:ff:ff:ff, except for a reply that is not gratuitous and has a
+    /// `target_mac`: then that (a reply goes to the asker).
+    #[serde(default)]
+    pub eth_dst: Option<MacAddr>,
+}
+
+impl ArpFrame {
+    /// "Gratuitous" (an announcement): sender and target address are the same.
+    pub fn is_gratuitous(&self) -> bool {
+        self.target_ip.is_none_or(|t| t == self.sender_ip)
+    }
+}
+
+/// The frames of a pcap savefile (Ethernet link type), sent out of `into` one after the
+/// other, as fast as the socket takes them: the file's timestamps are not replayed.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayAction {
+    /// `node:iface` the frames leave through (an Ethernet interface).
+    pub into: Loc<IfaceRef>,
+    /// File name of the capture in a `fixtures/` directory next to the scenario file
+    /// or above it (e.g. `garp-10.0.0.9.pcap`).
+    pub pcap: Loc<String>,
+    /// Where `pcap` was found; filled in when the scenario is loaded.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub path: Option<PathBuf>,
+}
+
 /// One assertion. Every kind accepts `xfail: "reason"`: the assertion is expected
 /// not to hold (a known bug); it then passes while failing and fails when it holds.
 // Checks are parsed once and never moved in a hot path: the size spread between
@@ -483,6 +554,14 @@ pub enum Check {
     Sysctl(SysctlCheck),
     /// Packets captured on `node:iface` during the step.
     Packets(PacketCheck),
+    /// A UDP datagram from a node to `addr:port` and its echo from a `listen: [udp/PORT]`
+    /// listener.
+    Udp(UdpCheck),
+    /// A TCP transfer of `bytes` to a `listen: [tcp/PORT]` listener, which must count
+    /// exactly that many.
+    Tcp(TcpCheck),
+    /// An entry of a node's neighbour table (ARP, NDP), as `ip neighbour` shows it.
+    Neighbour(NeighbourCheck),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -539,6 +618,119 @@ pub enum ConnectResult {
     Refused,
     Unreachable,
     Timeout,
+}
+
+/// One datagram to a listener that echoes it (`listen: [udp/PORT]` in the target node).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UdpCheck {
+    pub from: Loc<String>,
+    /// `addr:port` (`[v6]:port` for IPv6).
+    pub to: Loc<std::net::SocketAddr>,
+    /// The datagram's content (default `netrig`); the echo must be identical.
+    #[serde(default = "default_payload")]
+    pub payload: String,
+    /// Deadline for the echo (default 2 s when it is expected, 200 ms otherwise).
+    #[serde(default)]
+    pub timeout: Option<Loc<Dur>>,
+    /// No echo is expected (ICMP port unreachable, or silence until the deadline).
+    #[serde(default)]
+    pub fails: bool,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
+fn default_payload() -> String {
+    "netrig".into()
+}
+
+/// Connect, send `bytes`, close the sending side; the listener (`listen: [tcp/PORT]` in
+/// the target node) answers with how many bytes it received.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TcpCheck {
+    pub from: Loc<String>,
+    /// `addr:port` (`[v6]:port` for IPv6).
+    pub to: Loc<std::net::SocketAddr>,
+    /// How much to send: `1048576`, `64KiB`, `1MiB`, `10MB`.
+    pub bytes: Loc<ByteSize>,
+    /// Deadline for the whole transfer. Default: 2 s plus 1 s per 64 MiB when it is
+    /// expected to complete, 200 ms otherwise.
+    #[serde(default)]
+    pub timeout: Option<Loc<Dur>>,
+    /// The transfer is expected not to complete (refused, cut, or stalled).
+    #[serde(default)]
+    pub fails: bool,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
+/// What a node's neighbour table holds for `ip` (on `dev`).
+///
+/// Expected entries are waited for: the check watches the table's change notifications
+/// until the entry is as described or the deadline passes, so a frame the kernel is
+/// still processing when the check starts is not a false failure. `absent` is decided
+/// at once.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NeighbourCheck {
+    pub on: Loc<String>,
+    pub ip: Loc<IpAddr>,
+    /// Interface of the entry (any interface when omitted).
+    #[serde(default)]
+    pub dev: Option<Loc<String>>,
+    /// Expected link-layer address.
+    #[serde(default)]
+    pub lladdr: Option<MacAddr>,
+    /// Expected state, as `ip neighbour` names it.
+    #[serde(default)]
+    pub state: Option<NudState>,
+    /// The table has no entry for `ip` (on `dev`).
+    #[serde(default)]
+    pub absent: bool,
+    /// How long to wait for the entry (default 2 s).
+    #[serde(default)]
+    pub timeout: Option<Loc<Dur>>,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
+/// Neighbour Unreachability Detection state of a neighbour entry (`NUD_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NudState {
+    /// Being resolved: a request was sent, no answer yet.
+    Incomplete,
+    Reachable,
+    Stale,
+    Delay,
+    Probe,
+    /// Resolution failed.
+    Failed,
+    Noarp,
+    Permanent,
+    /// No state (an entry being created or removed).
+    None,
+}
+
+impl fmt::Display for NudState {
+    /// In capitals, as `ip neighbour` prints it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The variants are named after the kernel's NUD_* constants.
+        f.write_str(&format!("{self:?}").to_uppercase())
+    }
+}
+
+/// As written in a scenario: `refused`, `timeout`, ...
+impl fmt::Display for ConnectResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConnectResult::Connected => "connected",
+            ConnectResult::Refused => "refused",
+            ConnectResult::Unreachable => "unreachable",
+            ConnectResult::Timeout => "timeout",
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -703,9 +895,10 @@ pub struct ArpMatch {
     pub target_mac: Option<MacAddr>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ArpOp {
+    #[default]
     Request,
     Reply,
 }
@@ -795,6 +988,9 @@ impl Check {
             Check::Route(c) => c.xfail.as_deref(),
             Check::Sysctl(c) => c.xfail.as_deref(),
             Check::Packets(c) => c.xfail.as_deref(),
+            Check::Udp(c) => c.xfail.as_deref(),
+            Check::Tcp(c) => c.xfail.as_deref(),
+            Check::Neighbour(c) => c.xfail.as_deref(),
         }
     }
 }

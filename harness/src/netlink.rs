@@ -46,7 +46,7 @@ use rtnetlink::{
     AddressMessageBuilder, Handle, LinkBridge, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan,
 };
 
-use crate::model::{MacvlanMode, TapMode, Vxlan};
+use crate::model::{MacvlanMode, NudState, TapMode, Vxlan};
 use crate::netns::Netns;
 use crate::syntax::{FdbSpec, MacAddr, NeighSpec, NeighState, RouteKind, RouteScope, RouteSpec, RuleAction, RuleSpec};
 
@@ -828,6 +828,121 @@ pub async fn del_fdb(handle: &Handle, spec: &FdbSpec) -> Result<(), Error> {
         .map_err(|r| r.blame(format!("delete fdb entry {spec}")))
 }
 
+/// One entry of a neighbour table (ARP for IPv4, NDP for IPv6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeighbourEntry {
+    pub ip: IpAddr,
+    pub dev: String,
+    /// None while the entry is being resolved (INCOMPLETE) or has failed.
+    pub lladdr: Option<MacAddr>,
+    pub state: NudState,
+}
+
+/// `10.0.0.9 dev eth0 lladdr 02:00:00:00:00:09 STALE`, as `ip neighbour` prints it.
+impl fmt::Display for NeighbourEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} dev {}", self.ip, self.dev)?;
+        if let Some(mac) = self.lladdr {
+            write!(f, " lladdr {mac}")?;
+        }
+        write!(f, " {}", self.state)
+    }
+}
+
+fn nud_state(state: NeighbourState) -> NudState {
+    match state {
+        NeighbourState::Incomplete => NudState::Incomplete,
+        NeighbourState::Reachable => NudState::Reachable,
+        NeighbourState::Stale => NudState::Stale,
+        NeighbourState::Delay => NudState::Delay,
+        NeighbourState::Probe => NudState::Probe,
+        NeighbourState::Failed => NudState::Failed,
+        NeighbourState::Noarp => NudState::Noarp,
+        NeighbourState::Permanent => NudState::Permanent,
+        // NONE, or a state this crate does not name.
+        _ => NudState::None,
+    }
+}
+
+fn neighbour_entry(message: &NeighbourMessage, names: &BTreeMap<u32, String>) -> Option<NeighbourEntry> {
+    let mut ip = None;
+    let mut lladdr = None;
+    for attribute in &message.attributes {
+        match attribute {
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => ip = Some(IpAddr::V4(*v4)),
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => ip = Some(IpAddr::V6(*v6)),
+            NeighbourAttribute::LinkLayerAddress(bytes) => lladdr = <[u8; 6]>::try_from(bytes.as_slice()).ok().map(MacAddr),
+            _ => {}
+        }
+    }
+    let index = message.header.ifindex;
+    Some(NeighbourEntry {
+        ip: ip?,
+        dev: names.get(&index).cloned().unwrap_or_else(|| format!("if{index}")),
+        lladdr,
+        state: nud_state(message.header.state),
+    })
+}
+
+/// Every IPv4 and IPv6 neighbour entry of the namespace (`ip neighbour show`), sorted
+/// by address, then interface.
+pub async fn neighbours(handle: &Handle) -> Result<Vec<NeighbourEntry>, Error> {
+    let names = names_by_index(&link_messages(handle).await?);
+    // Family AF_UNSPEC: the kernel dumps every neighbour table (ARP and NDP), not the
+    // bridges' forwarding databases, which answer to AF_BRIDGE.
+    let answer = dump(handle, RouteNetlinkMessage::GetNeighbour(NeighbourMessage::default()), "neighbours").await?;
+    let mut entries: Vec<NeighbourEntry> = answer
+        .iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewNeighbour(neighbour) => neighbour_entry(neighbour, &names),
+            _ => None,
+        })
+        .collect();
+    entries.sort_by(|a, b| (a.ip, &a.dev).cmp(&(b.ip, &b.dev)));
+    Ok(entries)
+}
+
+/// `RTNLGRP_NEIGH` (linux/rtnetlink.h): the multicast group of neighbour table changes.
+const RTNLGRP_NEIGH: u32 = 3;
+
+/// The neighbour table change notifications of one namespace, to wait for a change
+/// instead of reading the table again and again.
+#[derive(Debug)]
+pub struct NeighbourEvents(rtnetlink::sys::Socket);
+
+impl NeighbourEvents {
+    /// Subscribe inside `ns`. Subscribe before reading the table, so that a change
+    /// between the reading and the waiting still wakes [`NeighbourEvents::wait`].
+    pub fn subscribe(ns: &Netns) -> io::Result<NeighbourEvents> {
+        ns.run(|| {
+            let mut socket = rtnetlink::sys::Socket::new(rtnetlink::sys::protocols::NETLINK_ROUTE)?;
+            socket.bind_auto()?;
+            socket.add_membership(RTNLGRP_NEIGH)?;
+            socket.set_non_blocking(true)?;
+            Ok(NeighbourEvents(socket))
+        })
+    }
+
+    /// Wait until some change is announced (`true`) or `deadline` passes (`false`).
+    /// Every announcement received so far is consumed: read the table afresh after.
+    pub fn wait(&self, deadline: std::time::Instant) -> io::Result<bool> {
+        use std::os::fd::AsFd;
+        let mut fds = [crate::exec::pollfd(self.0.as_fd(), nix::libc::POLLIN)];
+        if !crate::exec::poll_until(&mut fds, Some(deadline))? {
+            return Ok(false);
+        }
+        let mut buf = vec![0u8; 16 << 10];
+        loop {
+            match nix::sys::socket::recv(self.0.as_raw_fd(), &mut buf, nix::sys::socket::MsgFlags::MSG_DONTWAIT) {
+                // ENOBUFS: announcements were lost for lack of room; something changed.
+                Ok(_) | Err(Errno::EINTR | Errno::ENOBUFS) => {}
+                Err(Errno::EAGAIN) => return Ok(true),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Route lookup
 
@@ -1407,7 +1522,7 @@ mod tests {
         if !is_root() {
             return;
         }
-        in_fresh_namespace(|_ns, handle| async move {
+        in_fresh_namespace(|ns, handle| async move {
             add_veth(&handle, &basics("a0"), &basics("b0"), None).await.unwrap();
             for name in ["a0", "b0", "lo"] {
                 set_link(&handle, name.into(), &LinkChange { up: Some(true), ..Default::default() }).await.unwrap();
@@ -1448,8 +1563,17 @@ mod tests {
             assert!(listed.iter().all(|l| !l.contains("fe80")), "{listed:?}");
 
             let neighbour: NeighSpec = "192.0.2.7 lladdr 02:00:00:00:00:07 dev a0".parse().unwrap();
+            let events = NeighbourEvents::subscribe(&ns).unwrap();
+            let soon = || std::time::Instant::now() + std::time::Duration::from_millis(50);
+            assert!(!events.wait(soon()).unwrap(), "no change yet");
             add_neighbour(&handle, &neighbour).await.unwrap();
+            assert!(events.wait(soon()).unwrap(), "the new entry is announced");
+            assert!(!events.wait(soon()).unwrap(), "and the announcement consumed");
+            // (IPv6 multicast entries come with the interfaces; they are not ours.)
+            let ipv4 = |all: Vec<NeighbourEntry>| all.into_iter().filter(|n| n.ip.is_ipv4()).map(|n| n.to_string()).collect::<Vec<_>>();
+            assert_eq!(ipv4(neighbours(&handle).await.unwrap()), ["192.0.2.7 dev a0 lladdr 02:00:00:00:00:07 PERMANENT"]);
             del_neighbour(&handle, &neighbour).await.unwrap();
+            assert!(ipv4(neighbours(&handle).await.unwrap()).is_empty());
             let error = del_neighbour(&handle, &neighbour).await.unwrap_err();
             assert_eq!(
                 error.to_string(),

@@ -1,12 +1,13 @@
-//! In-process traffic: ICMP echo, TCP connect, listeners. Sockets are opened on a
-//! thread inside the node's namespace and then used from the caller's thread.
+//! In-process traffic: ICMP echo, TCP connect and transfers, UDP exchanges, listeners.
+//! Sockets are opened on a thread inside the node's namespace and then used from the
+//! caller's thread.
 //!
 //! Every wait is a `poll` with a deadline, never a sleep: a reply, an ICMP error or a
 //! local failure (no route) ends it at once, so passing checks cost well under a
 //! millisecond and only silence costs the full timeout.
 
 use std::io::{self, IoSliceMut, Read};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::libc;
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
 use crate::exec::{poll_until, pollfd};
 use crate::model::{ConnectResult, Proto};
@@ -323,23 +324,124 @@ fn with_context(error: io::Error, what: &str) -> io::Error {
 /// unreachable (ENETUNREACH/EHOSTUNREACH/ICMP error), or timeout after `timeout`.
 /// Other failures (e.g. EPERM from a local firewall rule) are returned as errors.
 pub fn connect(ns: &Netns, to: SocketAddr, timeout: Duration) -> io::Result<ConnectResult> {
+    Ok(match connect_by(ns, to, Instant::now() + timeout)? {
+        Ok(_) => ConnectResult::Connected,
+        Err(result) => result,
+    })
+}
+
+/// A TCP socket of `ns` connected to `to` by `deadline` (non-blocking), or why not:
+/// the classification and the errors of [`connect`].
+fn connect_by(ns: &Netns, to: SocketAddr, deadline: Instant) -> io::Result<Result<Socket, ConnectResult>> {
     let socket = ns.run(|| open_socket(to, Type::STREAM, Protocol::TCP))?;
-    let deadline = Instant::now() + timeout;
     let result = match socket.connect(&to.into()) {
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
             // Writable once the handshake is over, either way; SO_ERROR tells which.
             let mut fds = [pollfd(socket.as_fd(), libc::POLLOUT)];
             if !poll_until(&mut fds, Some(deadline))? {
-                return Ok(ConnectResult::Timeout);
+                return Ok(Err(ConnectResult::Timeout));
             }
             socket.take_error()?.map_or(Ok(()), Err)
         }
         other => other,
     };
     match result {
-        Ok(()) => Ok(ConnectResult::Connected),
-        Err(e) => classify_connect_error(&e).ok_or_else(|| with_context(e, &format!("connect to {to}"))),
+        Ok(()) => Ok(Ok(socket)),
+        Err(e) => classify_connect_error(&e).map(Err).ok_or_else(|| with_context(e, &format!("connect to {to}"))),
     }
+}
+
+/// What became of a TCP transfer ([`transfer`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferOutcome {
+    /// Bytes the kernel took from us before the end or the failure.
+    pub sent: u64,
+    /// How many bytes the listener says it received, once we closed our sending side.
+    pub counted: Option<u64>,
+    /// Why the transfer did not complete: `connect: refused`, `timed out after 2s`, ...
+    pub error: Option<String>,
+}
+
+/// Connect from inside `ns` to a TCP [`Listener`] at `to`, send `bytes` bytes, shut
+/// down our sending side and read the listener's count of what it received, all by
+/// `timeout`. What the network does is in the outcome; only local failures (the
+/// socket cannot be opened, a firewall rule refuses it with EPERM) are errors.
+pub fn transfer(ns: &Netns, to: SocketAddr, bytes: u64, timeout: Duration) -> io::Result<TransferOutcome> {
+    let deadline = Deadline { at: Instant::now() + timeout, of: timeout };
+    let mut outcome = TransferOutcome { sent: 0, counted: None, error: None };
+    let stream: TcpStream = match connect_by(ns, to, deadline.at)? {
+        Ok(socket) => socket.into(),
+        Err(result) => {
+            outcome.error = Some(format!("connect: {result}"));
+            return Ok(outcome);
+        }
+    };
+    let counted = send_all(&stream, bytes, &deadline, &mut outcome.sent).and_then(|()| {
+        stream.shutdown(Shutdown::Write)?;
+        read_count(&stream, &deadline)
+    });
+    match counted {
+        Ok(count) => outcome.counted = Some(count),
+        Err(e) => outcome.error = Some(describe(&e)),
+    }
+    Ok(outcome)
+}
+
+/// The end of a wait, and the timeout it came from (for the message).
+struct Deadline {
+    at: Instant,
+    of: Duration,
+}
+
+impl Deadline {
+    /// Wait until `fd` is ready for `events`; a `TimedOut` error once the deadline passes.
+    fn wait(&self, fd: BorrowedFd<'_>, events: libc::c_short) -> io::Result<()> {
+        if poll_until(&mut [pollfd(fd, events)], Some(self.at))? {
+            return Ok(());
+        }
+        let message = format!("timed out after {}", humantime::format_duration(self.of));
+        Err(io::Error::new(io::ErrorKind::TimedOut, message))
+    }
+}
+
+/// Send `bytes` bytes on the non-blocking `stream`, counting them into `sent`.
+fn send_all(stream: &TcpStream, bytes: u64, deadline: &Deadline, sent: &mut u64) -> io::Result<()> {
+    // A fixed filler: the listener counts bytes, it does not look at them.
+    let chunk = [b'n'; 64 << 10];
+    let socket = SockRef::from(stream);
+    while *sent < bytes {
+        let len = (bytes - *sent).min(chunk.len() as u64) as usize;
+        // MSG_NOSIGNAL: a reset connection is an error to report, not a SIGPIPE.
+        match socket.send_with_flags(&chunk[..len], libc::MSG_NOSIGNAL) {
+            Ok(n) => *sent += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => deadline.wait(stream.as_fd(), libc::POLLOUT)?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Read a [`Listener`]'s answer to the end: its count of the bytes it received.
+fn read_count(stream: &TcpStream, deadline: &Deadline) -> io::Result<u64> {
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 64];
+    loop {
+        match (&*stream).read(&mut buf) {
+            Ok(0) => break,
+            // A count is a few digits: anything longer is not a listener's answer.
+            Ok(n) if answer.len() + n > buf.len() => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => deadline.wait(stream.as_fd(), libc::POLLIN)?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    text.trim_end().parse().map_err(|_| {
+        let what = if answer.is_empty() { "closed without a byte count".to_string() } else { format!("answered {text:?}") };
+        io::Error::new(io::ErrorKind::InvalidData, format!("the peer {what}: is it a netrig `listen: [tcp/PORT]`?"))
+    })
 }
 
 fn classify_connect_error(error: &io::Error) -> Option<ConnectResult> {
@@ -384,9 +486,13 @@ pub fn udp_exchange(ns: &Netns, to: SocketAddr, payload: &[u8], timeout: Duratio
     exchange().map_err(|e| with_context(e, &format!("UDP exchange with {to}")))
 }
 
-/// A listening socket held open in a node for the whole run (TCP: accepts and closes
-/// connections in a background thread; UDP: echoes datagrams back). Dropping it closes
-/// the socket and stops the thread.
+/// A listening socket held open in a node for the whole run, served by a background
+/// thread. UDP: every datagram is echoed back to its sender. TCP: every connection is
+/// accepted and what it sends is counted; when the peer shuts down its sending side,
+/// the count goes back in decimal with a newline (`1048576\n`) and the connection is
+/// closed. A peer that only connects and closes (a `connect` check) is thus accepted
+/// and closed, as by any server. Dropping the listener closes every socket and stops
+/// the thread.
 #[derive(Debug)]
 pub struct Listener {
     local_addr: SocketAddr,
@@ -408,15 +514,6 @@ impl Served {
         match self {
             Served::Tcp(listener) => listener.local_addr(),
             Served::Udp(socket) => socket.local_addr(),
-        }
-    }
-}
-
-impl AsFd for Served {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        match self {
-            Served::Tcp(listener) => listener.as_fd(),
-            Served::Udp(socket) => socket.as_fd(),
         }
     }
 }
@@ -480,24 +577,80 @@ fn bind_listening(proto: Proto, at: SocketAddr, any_family: bool) -> io::Result<
 }
 
 /// The listener's worker: serve the socket until the stop pipe hangs up.
+///
+/// Everything is non-blocking: serve what is ready, then poll again. Errors (a
+/// connection reset before accept, an ICMP error for an earlier echo) concern one peer
+/// only, so they end that peer's service, not the listener's.
 fn serve(served: Served, stop: OwnedFd) {
+    match served {
+        Served::Tcp(listener) => serve_tcp(&listener, &stop),
+        Served::Udp(socket) => serve_udp(&socket, &stop),
+    }
+}
+
+/// Wait until one of `fds` is ready; `false` once the stop pipe (`fds[0]`) hangs up.
+fn keep_serving(fds: &mut [libc::pollfd]) -> bool {
+    poll_until(fds, None).is_ok() && fds[0].revents == 0
+}
+
+fn serve_udp(socket: &UdpSocket, stop: &OwnedFd) {
     let mut buf = vec![0u8; 65536];
+    while keep_serving(&mut [pollfd(stop.as_fd(), libc::POLLIN), pollfd(socket.as_fd(), libc::POLLIN)]) {
+        while let Ok((len, peer)) = socket.recv_from(&mut buf) {
+            let _ = socket.send_to(&buf[..len], peer);
+        }
+    }
+}
+
+fn serve_tcp(listener: &TcpListener, stop: &OwnedFd) {
+    let mut peers: Vec<CountingPeer> = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
     loop {
-        let mut fds = [pollfd(served.as_fd(), libc::POLLIN), pollfd(stop.as_fd(), libc::POLLIN)];
-        if poll_until(&mut fds, None).is_err() || fds[1].revents != 0 {
+        let mut fds = vec![pollfd(stop.as_fd(), libc::POLLIN), pollfd(listener.as_fd(), libc::POLLIN)];
+        fds.extend(peers.iter().map(|peer| pollfd(peer.stream.as_fd(), libc::POLLIN)));
+        if !keep_serving(&mut fds) {
             return;
         }
-        // Non-blocking: serve everything that is ready, then poll again. Errors (a
-        // connection reset before accept, an ICMP error for an earlier echo) concern
-        // one peer only, so they are skipped.
-        match &served {
-            Served::Tcp(listener) => while listener.accept().is_ok() {},
-            Served::Udp(socket) => {
-                while let Ok((len, peer)) = socket.recv_from(&mut buf) {
-                    let _ = socket.send_to(&buf[..len], peer);
-                }
+        let ready = fds[2..].iter().map(|fd| fd.revents != 0);
+        peers = peers.into_iter().zip(ready).filter_map(|(mut peer, ready)| (!ready || peer.serve(&mut buf)).then_some(peer)).collect();
+        while let Ok((stream, _)) = listener.accept() {
+            // Accepted sockets do not inherit O_NONBLOCK.
+            if stream.set_nonblocking(true).is_ok() {
+                peers.push(CountingPeer { stream, received: 0 });
             }
         }
+    }
+}
+
+/// One accepted TCP connection and how many bytes it has sent so far.
+struct CountingPeer {
+    stream: TcpStream,
+    received: u64,
+}
+
+impl CountingPeer {
+    /// Read what has arrived; `false` once the connection is over (answered or broken).
+    fn serve(&mut self, buf: &mut [u8]) -> bool {
+        loop {
+            match (&self.stream).read(buf) {
+                Ok(0) => {
+                    self.answer();
+                    return false;
+                }
+                Ok(n) => self.received += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// The count, in decimal with a newline. It fits the empty send buffer of a
+    /// connection that never sent anything, so one non-blocking send takes it whole;
+    /// a peer already gone (a plain connect) makes it fail, which is fine.
+    fn answer(&self) {
+        let count = format!("{}\n", self.received);
+        let _ = SockRef::from(&self.stream).send_with_flags(count.as_bytes(), libc::MSG_NOSIGNAL);
     }
 }
 
@@ -694,6 +847,36 @@ mod tests {
         assert_eq!(busy.kind(), io::ErrorKind::AddrInUse, "{busy}");
         let foreign = Listener::start(&b, Proto::Udp, Some(A4), 53).err().unwrap();
         assert!(foreign.to_string().starts_with("listen on UDP 10.0.0.1:53: "), "{foreign}");
+    }
+
+    #[test]
+    fn tcp_transfers_are_counted_by_the_listener() {
+        needs_root!();
+        let (a, b) = pair(true);
+        let listener = Listener::start(&b, Proto::Tcp, None, 0).unwrap();
+        let port = listener.local_addr().port();
+        for (to, bytes) in [(B4, 1 << 20), (B6, 1), (B4, 3 * (64 << 10) + 7)] {
+            let outcome = transfer(&a, SocketAddr::new(to, port), bytes, PATIENT).unwrap();
+            assert_eq!(outcome, TransferOutcome { sent: bytes, counted: Some(bytes), error: None }, "{to} {bytes}");
+        }
+        // Plain connects still work against the counting listener, before and after.
+        assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT).unwrap(), ConnectResult::Connected);
+
+        let closed = SocketAddr::new(B4, port.wrapping_add(1).max(1));
+        let refused = transfer(&a, closed, 10, PATIENT).unwrap();
+        assert_eq!(refused, TransferOutcome { sent: 0, counted: None, error: Some("connect: refused".into()) });
+    }
+
+    #[test]
+    fn a_tcp_peer_that_never_answers_times_out() {
+        needs_root!();
+        let (a, b) = pair(true);
+        // Listening, so the kernel completes handshakes, but nobody accepts or reads.
+        let silent = b.run(|| bind_listening(Proto::Tcp, SocketAddr::new(B4, 0), false)).unwrap();
+        let to = silent.local_addr().unwrap();
+        let (outcome, took) = timed(|| transfer(&a, to, 1024, SHORT).unwrap());
+        assert_eq!(outcome, TransferOutcome { sent: 1024, counted: None, error: Some("timed out after 200ms".into()) });
+        assert!(took >= SHORT && took < SECOND, "{took:?}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The small `ip`-command-like languages of a scenario file: link endpoints
 //! (`host:vethA@mybr0 10.0.0.1/24`), routes (`default via 172.18.0.1`), policy rules,
-//! neighbours, fdb entries and MAC addresses.
+//! neighbours, fdb entries, MAC addresses and byte counts (`64KiB`).
 //!
 //! Each type implements `FromStr` with an error that names the offending word, and
 //! `Deserialize` through it, so a bad route is reported at its line and column.
@@ -565,6 +565,74 @@ impl fmt::Display for FdbSpec {
     }
 }
 
+/// A number of bytes: `1048576`, `64KiB`, `1MiB`, `10MB`.
+///
+/// Integers only, with an optional unit: `B`, the binary `KiB`, `MiB`, `GiB` (powers of
+/// 1024) or the decimal `kB`, `MB`, `GB` (powers of 1000), spelled exactly so (`Mb`
+/// would be megabits). Written here rather than taken from a crate so that fractions
+/// ("1.5MiB") and case guesses are refused with a message saying what to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[schemars(with = "serde_json::Value")]
+pub struct ByteSize(pub u64);
+
+const BYTE_UNITS: [(&str, u64); 7] =
+    [("B", 1), ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("kB", 1_000), ("MB", 1_000_000), ("GB", 1_000_000_000)];
+
+impl FromStr for ByteSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let text = s.trim();
+        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let (digits, unit) = (&text[..split], text[split..].trim_start());
+        let units = || BYTE_UNITS.iter().map(|(u, _)| *u).collect::<Vec<_>>().join(", ");
+        if digits.is_empty() {
+            return Err(format!("`{s}` is not a size (write e.g. `1048576`, `64KiB` or `1MiB`)"));
+        }
+        if unit.starts_with(['.', ',']) {
+            return Err(format!("`{s}`: write a whole number of bytes or units (e.g. `1536KiB`, not `1.5MiB`)"));
+        }
+        let multiplier = match unit {
+            "" => 1,
+            u => BYTE_UNITS.iter().find(|(name, _)| *name == u).map(|(_, m)| *m).ok_or_else(|| {
+                format!("`{u}` in `{s}` is not a size unit (write a whole number and one of: {})", units())
+            })?,
+        };
+        let bytes = digits
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(multiplier))
+            .ok_or_else(|| format!("`{s}` is too large"))?;
+        Ok(ByteSize(bytes))
+    }
+}
+
+/// Accepts a YAML integer as well as a string.
+impl<'de> serde::Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => Ok(ByteSize(n)),
+            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// The largest binary unit that divides the count exactly: `1MiB`, `1500B`.
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let binary = BYTE_UNITS[1..4].iter().rev().find(|(_, m)| self.0 >= *m && self.0 % m == 0);
+        match binary {
+            Some((unit, m)) => write!(f, "{}{unit}", self.0 / m),
+            None => write!(f, "{}B", self.0),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -636,5 +704,37 @@ mod tests {
         assert!(f.on_self);
         let f: FdbSpec = "02:00:00:00:00:01 dev veth0".parse().unwrap();
         assert!(!f.on_self);
+    }
+
+    #[rstest]
+    #[case("1048576", 1 << 20)]
+    #[case("64KiB", 64 << 10)]
+    #[case("1MiB", 1 << 20)]
+    #[case("1 MiB", 1 << 20)]
+    #[case("2GiB", 2 << 30)]
+    #[case("10MB", 10_000_000)]
+    #[case("3kB", 3_000)]
+    #[case("1500B", 1500)]
+    fn sizes_parse(#[case] text: &str, #[case] bytes: u64) {
+        assert_eq!(text.parse::<ByteSize>(), Ok(ByteSize(bytes)));
+    }
+
+    #[rstest]
+    #[case("", "is not a size")]
+    #[case("MiB", "is not a size")]
+    #[case("-1", "is not a size")]
+    #[case("1.5MiB", "`1.5MiB`: write a whole number")]
+    #[case("1mib", "`mib` in `1mib` is not a size unit (write a whole number and one of: B, KiB, MiB, GiB, kB, MB, GB)")]
+    #[case("1Mb", "is not a size unit")]
+    #[case("99999999999GiB", "is too large")]
+    fn bad_sizes_say_what_to_write(#[case] text: &str, #[case] message: &str) {
+        let error = text.parse::<ByteSize>().unwrap_err();
+        assert!(error.contains(message), "{error}");
+    }
+
+    #[test]
+    fn sizes_print_in_the_largest_exact_binary_unit() {
+        let shown: Vec<String> = [1 << 20, 64 << 10, 1500, 0, 3 << 30].map(|b| ByteSize(b).to_string()).into();
+        assert_eq!(shown, ["1MiB", "64KiB", "1500B", "0B", "3GiB"]);
     }
 }

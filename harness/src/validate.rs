@@ -353,7 +353,43 @@ impl Validator<'_> {
             Action::Run(r) => {
                 self.need_node(&r.on, key);
             }
+            Action::Send(send) => self.need_ethernet(&send.dev, &format!("{key}.send.dev")),
+            Action::Replay(replay) => {
+                self.need_ethernet(&replay.into, &format!("{key}.replay.into"));
+                if replay.path.is_none() {
+                    let message = self.missing_pcap_message(replay);
+                    self.problem(at(&replay.pcap, &format!("{key}.replay.pcap")), message);
+                }
+            }
         }
+    }
+
+    /// `node:iface` that frames are sent out of: it must exist and carry Ethernet frames.
+    fn need_ethernet(&mut self, r: &Loc<IfaceRef>, key: &str) {
+        self.need_iface(r, key);
+        let kind = self.ifaces.get(&(r.node.clone(), r.iface.clone())).map(|def| def.kind);
+        let is_tun = || {
+            let taps = self.scenario.nodes.get(&r.node).map(|node| &node.taps);
+            taps.and_then(|taps| taps.get(&r.iface)).is_some_and(|tap| tap.mode == TapMode::Tun)
+        };
+        let not_ethernet = match kind {
+            Some("loopback") => Some("the loopback interface"),
+            Some("tap") if is_tun() => Some("a tun device (it carries bare IP packets)"),
+            _ => None,
+        };
+        if let Some(what) = not_ethernet {
+            self.problem(at(r, key), format!("`{}` is {what}: frames can only be sent out of an Ethernet interface", **r));
+        }
+    }
+
+    /// Where a `replay` action's pcap file was looked for.
+    fn missing_pcap_message(&self, replay: &ReplayAction) -> String {
+        let name = replay.pcap.as_str();
+        let written_in = &self.sources[replay.pcap.source.min(self.sources.len() - 1)].path;
+        if name.contains(['/', '\\']) || name.starts_with('.') {
+            return format!("`{name}`: give the file name only; it is looked up in `fixtures/` directories");
+        }
+        format!("no pcap file `{name}` (looked for fixtures/{name} next to and above {})", written_in.display())
     }
 
     fn check_check(&mut self, check: &Check, key: &str) {
@@ -383,6 +419,26 @@ impl Validator<'_> {
                 self.need_node(&c.on, key);
                 if let Err(e) = check_sysctl_key(&c.key) {
                     self.problem(at(&c.key, key), e);
+                }
+            }
+            Check::Udp(u) => {
+                self.need_node(&u.from, &format!("{key}.udp.from"));
+            }
+            Check::Tcp(t) => {
+                self.need_node(&t.from, &format!("{key}.tcp.from"));
+                if t.bytes.0 == 0 {
+                    self.problem(at(&t.bytes, &format!("{key}.tcp.bytes")), "a transfer needs at least one byte");
+                }
+            }
+            Check::Neighbour(n) => {
+                if self.need_node(&n.on, &format!("{key}.neighbour.on")) {
+                    if let Some(dev) = &n.dev {
+                        self.need_iface_in(&n.on, dev, at(dev, &format!("{key}.neighbour.dev")));
+                    }
+                }
+                if n.absent && (n.lladdr.is_some() || n.state.is_some()) {
+                    let message = "`absent: true` expects no entry at all: drop `lladdr` and `state`, or `absent`";
+                    self.problem(at(&n.on, &format!("{key}.neighbour")), message);
                 }
             }
             Check::Packets(p) => {
@@ -617,5 +673,46 @@ mod tests {
             &format!("{PAIR}expect:\n  - packets: {{on: a:eth1, seen: true}}\n"),
             "node `a` has no interface `eth1`",
         );
+    }
+
+    #[test]
+    fn traffic_checks_name_their_node_and_sizes() {
+        let e = one_error(&format!("{PAIR}expect:\n  - udp: {{from: c, to: \"10.0.0.2:5353\"}}\n"), "no node named `c`");
+        assert!(e.starts_with("7:17 expect[0].udp.from:"), "{e}");
+        let e = one_error(&format!("{PAIR}expect:\n  - tcp: {{from: a, to: \"10.0.0.2:80\", bytes: 0}}\n"), "at least one byte");
+        assert!(e.starts_with("7:46 expect[0].tcp.bytes:"), "{e}");
+        // A malformed size is the YAML layer's error, at the value.
+        let e = one_error(&format!("{PAIR}expect:\n  - tcp: {{from: a, to: \"10.0.0.2:80\", bytes: 1.5MiB}}\n"), "whole number");
+        assert!(e.starts_with("7:46 expect[0].tcp.bytes:"), "{e}");
+        let e = one_error(&format!("{PAIR}expect:\n  - tcp: {{from: a, to: \"10.0.0.2:80\", bytes: 1MB/s}}\n"), "is not a size unit");
+        assert!(e.starts_with("7:46 expect[0].tcp.bytes:"), "{e}");
+    }
+
+    #[test]
+    fn neighbour_checks_name_a_known_interface_and_do_not_contradict_themselves() {
+        let e = one_error(&format!("{PAIR}expect:\n  - neighbour: {{on: b, ip: 10.0.0.9, dev: eth1}}\n"), "node `b` has no interface `eth1`");
+        assert!(e.starts_with("7:43 expect[0].neighbour.dev:"), "{e}");
+        one_error(&format!("{PAIR}expect:\n  - neighbour: {{on: b, ip: 10.0.0.9, absent: true, state: stale}}\n"), "drop `lladdr` and `state`");
+        one_error(&format!("{PAIR}expect:\n  - neighbour: {{on: b, ip: 10.0.0.9, state: gone}}\n"), "unknown variant `gone`");
+    }
+
+    #[test]
+    fn frames_go_out_of_existing_ethernet_interfaces() {
+        let step = |action: &str| format!("{PAIR}steps:\n  - do:\n      - {action}\n");
+        let e = one_error(&step("send: {dev: \"a:eth1\", arp: {sender_ip: 10.0.0.9}}"), "node `a` has no interface `eth1`");
+        assert!(e.starts_with("8:21 steps[0].do[0].send.dev:"), "{e}");
+        one_error(&step("send: {dev: \"a:lo\", arp: {sender_ip: 10.0.0.9}}"), "`a:lo` is the loopback interface");
+        let tun = "nodes:\n  a: {taps: {tun0: {mode: tun}}}\nsteps:\n  - do:\n      - send: {dev: \"a:tun0\", arp: {sender_ip: 10.0.0.9}}\n";
+        one_error(tun, "`a:tun0` is a tun device");
+        one_error(&step("send: {dev: \"a:eth0\", arp: {sender_ip: fd00::9}}"), "invalid IPv4 address");
+        one_error(&step("send: {dev: \"a:eth0\", arp: {sender_ip: 10.0.0.9, op: ask}}"), "unknown variant `ask`");
+    }
+
+    #[test]
+    fn a_replayed_pcap_must_exist_under_fixtures() {
+        let text = format!("{PAIR}steps:\n  - do:\n      - replay: {{into: \"a:eth0\", pcap: nope.pcap}}\n");
+        let e = one_error(&text, "no pcap file `nope.pcap` (looked for fixtures/nope.pcap next to and above t.yaml)");
+        assert!(e.starts_with("8:40 steps[0].do[0].replay.pcap:"), "{e}");
+        one_error(&text.replace("nope.pcap", "../secret.pcap"), "give the file name only");
     }
 }
