@@ -258,4 +258,26 @@ mod tests {
         assert!(e.contains("bridge `br0` is defined both"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    #[test]
+    fn replayed_pcaps_are_found_under_fixtures_from_where_they_are_named() {
+        let dir = lab();
+        std::fs::write(dir.join("fixtures/one.pcap"), b"").unwrap();
+        let step = |file: &str| format!("steps:\n  - do:\n      - replay: {{into: \"a:e\", pcap: {file}}}\n");
+        // Named in a fixture, which lives in fixtures/ itself.
+        std::fs::write(dir.join("fixtures/replayer.yaml"), format!("nodes:\n  a: {{}}\n  b: {{}}\nlinks:\n  - veth: [a:e, b:e]\n{}", step("one.pcap"))).unwrap();
+        let s = load(&dir, &format!("include:\n  - fixture: replayer\n{}", step("one.pcap"))).unwrap();
+        let paths: Vec<_> = s
+            .steps
+            .iter()
+            .flat_map(|step| &step.actions)
+            .map(|action| match action {
+                crate::model::Action::Replay(r) => r.path.clone(),
+                _ => None,
+            })
+            .collect();
+        let found = Some(dir.join("fixtures/one.pcap"));
+        assert_eq!(paths, [found.clone(), found]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

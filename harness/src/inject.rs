@@ -53,7 +53,10 @@ impl Injector {
         match sent {
             Ok(n) if n == frame.len() => Ok(()),
             Ok(n) => Err(io::Error::other(format!("`{}` took {n} of {} bytes", self.iface, frame.len()))),
-            Err(e) => Err(io::Error::new(io::Error::from(e).kind(), format!("send out of `{}`: {}", self.iface, e.desc()))),
+            Err(e) => {
+                let message = format!("send out of `{}`: {}", self.iface, e.desc());
+                Err(io::Error::new(io::Error::from(e).kind(), message))
+            }
         }
     }
 }

@@ -133,8 +133,9 @@ fn udp(topology: &Topology, c: &UdpCheck) -> Verdict {
     let check = format!("udp {} -> {} {:?} {expectation}", c.from.as_str(), *c.to, c.payload);
     let timeout = wait(&c.timeout, !c.fails);
     let sent = format!("sent {} bytes", c.payload.len());
-    let (echoed, observed) = match probe::udp_exchange(node(topology, &c.from), *c.to, c.payload.as_bytes(), timeout) {
-        Ok(Some(reply)) if reply == c.payload.as_bytes() => (true, format!("{sent}, received {} bytes back", reply.len())),
+    let payload = c.payload.as_bytes();
+    let (echoed, observed) = match probe::udp_exchange(node(topology, &c.from), *c.to, payload, timeout) {
+        Ok(Some(reply)) if reply == payload => (true, format!("{sent}, received {} bytes back", reply.len())),
         Ok(Some(reply)) => {
             let text = String::from_utf8_lossy(&reply);
             (false, format!("{sent}, received {} different bytes back: {text:?}", reply.len()))
@@ -180,24 +181,20 @@ fn tcp(topology: &Topology, c: &TcpCheck) -> Verdict {
 }
 
 fn neighbour(topology: &Topology, rt: &tokio::runtime::Runtime, c: &NeighbourCheck) -> Verdict {
-    let check = describe_neighbour(c);
+    let verdict = |holds, observed| Verdict { check: describe_neighbour(c), holds, observed, line: c.on.line };
     let node = &topology.nodes[c.on.as_str()];
     let deadline = Instant::now() + wait(&c.timeout, true);
     // Subscribed before the first reading, so that no change slips in between.
     let events = match netlink::NeighbourEvents::subscribe(&node.ns) {
         Ok(events) => events,
-        Err(e) => return Verdict { check, holds: false, observed: format!("cannot watch the table: {e}"), line: c.on.line },
+        Err(e) => return verdict(false, format!("cannot watch the neighbour table: {e}")),
     };
     loop {
-        let entries = match rt.block_on(netlink::neighbours(&node.netlink)) {
-            Ok(all) => all.into_iter().filter(|n| n.ip == *c.ip && c.dev.as_ref().is_none_or(|d| n.dev == **d)).collect::<Vec<_>>(),
-            Err(e) => return Verdict { check, holds: false, observed: e.to_string(), line: c.on.line },
+        let entries: Vec<_> = match rt.block_on(netlink::neighbours(&node.netlink)) {
+            Ok(all) => all.into_iter().filter(|n| n.ip == *c.ip && c.dev.as_ref().is_none_or(|d| n.dev == **d)).collect(),
+            Err(e) => return verdict(false, e.to_string()),
         };
-        let holds = if c.absent {
-            entries.is_empty()
-        } else {
-            entries.iter().any(|n| c.lladdr.is_none_or(|m| n.lladdr == Some(m)) && c.state.is_none_or(|s| n.state == s))
-        };
+        let holds = if c.absent { entries.is_empty() } else { entries.iter().any(|n| neighbour_matches(c, n)) };
         // An absence is decided at once; an expected entry may still be on its way.
         if holds || c.absent || !events.wait(deadline).unwrap_or(false) {
             let observed = if entries.is_empty() {
@@ -205,9 +202,13 @@ fn neighbour(topology: &Topology, rt: &tokio::runtime::Runtime, c: &NeighbourChe
             } else {
                 entries.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
             };
-            return Verdict { check, holds, observed, line: c.on.line };
+            return verdict(holds, observed);
         }
     }
+}
+
+fn neighbour_matches(c: &NeighbourCheck, entry: &netlink::NeighbourEntry) -> bool {
+    c.lladdr.is_none_or(|mac| entry.lladdr == Some(mac)) && c.state.is_none_or(|state| entry.state == state)
 }
 
 /// `neighbour on b: 10.0.0.9 dev eth0 lladdr 02:00:00:00:00:09 STALE`, `... is absent`.

@@ -871,7 +871,9 @@ fn neighbour_entry(message: &NeighbourMessage, names: &BTreeMap<u32, String>) ->
         match attribute {
             NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => ip = Some(IpAddr::V4(*v4)),
             NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => ip = Some(IpAddr::V6(*v6)),
-            NeighbourAttribute::LinkLayerAddress(bytes) => lladdr = <[u8; 6]>::try_from(bytes.as_slice()).ok().map(MacAddr),
+            NeighbourAttribute::LinkLayerAddress(bytes) => {
+                lladdr = <[u8; 6]>::try_from(bytes.as_slice()).ok().map(MacAddr);
+            }
             _ => {}
         }
     }
@@ -1570,8 +1572,11 @@ mod tests {
             assert!(events.wait(soon()).unwrap(), "the new entry is announced");
             assert!(!events.wait(soon()).unwrap(), "and the announcement consumed");
             // (IPv6 multicast entries come with the interfaces; they are not ours.)
-            let ipv4 = |all: Vec<NeighbourEntry>| all.into_iter().filter(|n| n.ip.is_ipv4()).map(|n| n.to_string()).collect::<Vec<_>>();
-            assert_eq!(ipv4(neighbours(&handle).await.unwrap()), ["192.0.2.7 dev a0 lladdr 02:00:00:00:00:07 PERMANENT"]);
+            let ipv4 = |all: Vec<NeighbourEntry>| {
+                all.into_iter().filter(|n| n.ip.is_ipv4()).map(|n| n.to_string()).collect::<Vec<_>>()
+            };
+            let table = ipv4(neighbours(&handle).await.unwrap());
+            assert_eq!(table, ["192.0.2.7 dev a0 lladdr 02:00:00:00:00:07 PERMANENT"]);
             del_neighbour(&handle, &neighbour).await.unwrap();
             assert!(ipv4(neighbours(&handle).await.unwrap()).is_empty());
             let error = del_neighbour(&handle, &neighbour).await.unwrap_err();

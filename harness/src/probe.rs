@@ -439,7 +439,8 @@ fn read_count(stream: &TcpStream, deadline: &Deadline) -> io::Result<u64> {
     }
     let text = String::from_utf8_lossy(&answer);
     text.trim_end().parse().map_err(|_| {
-        let what = if answer.is_empty() { "closed without a byte count".to_string() } else { format!("answered {text:?}") };
+        let what =
+            if answer.is_empty() { "closed without a byte count".to_string() } else { format!("answered {text:?}") };
         io::Error::new(io::ErrorKind::InvalidData, format!("the peer {what}: is it a netrig `listen: [tcp/PORT]`?"))
     })
 }
@@ -611,8 +612,10 @@ fn serve_tcp(listener: &TcpListener, stop: &OwnedFd) {
         if !keep_serving(&mut fds) {
             return;
         }
-        let ready = fds[2..].iter().map(|fd| fd.revents != 0);
-        peers = peers.into_iter().zip(ready).filter_map(|(mut peer, ready)| (!ready || peer.serve(&mut buf)).then_some(peer)).collect();
+        // Serve the peers that are ready, keeping those whose connection goes on.
+        let ready: Vec<bool> = fds[2..].iter().map(|fd| fd.revents != 0).collect();
+        let mut ready = ready.into_iter();
+        peers.retain_mut(|peer| !ready.next().unwrap_or(false) || peer.serve(&mut buf));
         while let Ok((stream, _)) = listener.accept() {
             // Accepted sockets do not inherit O_NONBLOCK.
             if stream.set_nonblocking(true).is_ok() {

@@ -378,7 +378,8 @@ impl Validator<'_> {
             _ => None,
         };
         if let Some(what) = not_ethernet {
-            self.problem(at(r, key), format!("`{}` is {what}: frames can only be sent out of an Ethernet interface", **r));
+            let message = format!("`{}` is {what}: frames can only be sent out of an Ethernet interface", **r);
+            self.problem(at(r, key), message);
         }
     }
 
