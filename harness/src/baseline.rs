@@ -252,18 +252,6 @@ mod tests {
         }
     }
 
-    fn is_root() -> bool {
-        nix::unistd::geteuid().is_root()
-    }
-
-    macro_rules! needs_root {
-        () => {
-            if !is_root() {
-                eprintln!("skipped: needs root");
-                return;
-            }
-        };
-    }
 
     fn read_all(ns: &Netns) -> Vec<(String, String)> {
         BASELINE.iter().map(|(key, _)| (key.to_string(), read(ns, key).unwrap())).collect()

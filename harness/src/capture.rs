@@ -492,18 +492,6 @@ mod tests {
 
     // ----- root: real namespaces -----
 
-    fn is_root() -> bool {
-        nix::unistd::geteuid().is_root()
-    }
-
-    macro_rules! require_root {
-        () => {
-            if !is_root() {
-                eprintln!("skipped: needs root");
-                return;
-            }
-        };
-    }
 
     /// `ip ARGS` inside `ns`: the child enters the namespace between fork and exec.
     fn ip(ns: &Netns, args: &str) {
@@ -600,7 +588,7 @@ mod tests {
 
     #[test]
     fn both_ends_see_the_exchange_with_directions() {
-        require_root!();
+        needs_root!();
         let pair = Pair::new(true);
         let before = SystemTime::now();
         let on_a = Capture::start(&pair.a, "a0", None).unwrap();
@@ -629,7 +617,7 @@ mod tests {
 
     #[test]
     fn the_filter_keeps_only_matching_packets() {
-        require_root!();
+        needs_root!();
         let pair = Pair::new(true);
         let cap = Capture::start(&pair.a, "a0", Some("udp dst port 45001")).unwrap();
         pair.udp_to_b(&[45002, 45001]);
@@ -640,7 +628,7 @@ mod tests {
 
     #[test]
     fn a_bridge_and_its_port_are_captured_together() {
-        require_root!();
+        needs_root!();
         let pair = Pair::new(true);
         ip(&pair.b, "addr del 10.0.0.2/24 dev b0");
         ip(&pair.b, "link add br0 type bridge");
@@ -660,7 +648,7 @@ mod tests {
 
     #[test]
     fn a_capture_started_while_the_interface_is_down_sees_traffic_after_up() {
-        require_root!();
+        needs_root!();
         let pair = Pair::new(false);
         let cap = Capture::start(&pair.a, "a0", None).unwrap();
         ip(&pair.a, "link set a0 up");
@@ -672,7 +660,7 @@ mod tests {
 
     #[test]
     fn tcpdump_reads_the_pcap_file() {
-        require_root!();
+        needs_root!();
         let pair = Pair::new(true);
         let cap = Capture::start(&pair.a, "a0", None).unwrap();
         pair.udp_to_b(&[45005]);
@@ -710,7 +698,7 @@ mod tests {
 
     #[test]
     fn a_tun_device_is_captured_as_ethernet_frames() {
-        require_root!();
+        needs_root!();
         let ns = Netns::new().unwrap();
         let mut tun = open_tun(&ns, "tun0");
         ip(&ns, "addr add 10.9.0.1/24 dev tun0");
@@ -738,7 +726,7 @@ mod tests {
 
     #[test]
     fn an_unknown_interface_is_named_in_the_error() {
-        require_root!();
+        needs_root!();
         let ns = Netns::new().unwrap();
         let err = Capture::start(&ns, "nope0", None).unwrap_err();
         assert!(matches!(err, CaptureError::NoSuchInterface { .. }), "{err:?}");
@@ -747,7 +735,7 @@ mod tests {
 
     #[test]
     fn a_bad_filter_carries_the_libpcap_message() {
-        require_root!();
+        needs_root!();
         let ns = Netns::new().unwrap();
         let err = Capture::start(&ns, "lo", Some("udp port")).unwrap_err();
         assert!(matches!(err, CaptureError::BadFilter { .. }), "{err:?}");

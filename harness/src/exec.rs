@@ -270,18 +270,6 @@ pub(crate) fn poll_until(fds: &mut [libc::pollfd], deadline: Option<Instant>) ->
 mod tests {
     use super::*;
 
-    fn is_root() -> bool {
-        nix::unistd::geteuid().is_root()
-    }
-
-    macro_rules! needs_root {
-        () => {
-            if !is_root() {
-                eprintln!("skipped: needs root");
-                return;
-            }
-        };
-    }
 
     fn sh(ns: &Netns, line: &str) -> Output {
         run(ns, line, Duration::from_secs(10)).unwrap()

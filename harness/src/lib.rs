@@ -9,6 +9,18 @@
 //! [`cli`] is the `netrig` command line and [`graph`] draws topology pictures; [`pin`]
 //! gives a kept topology's namespaces names a person can enter (`netrig shell`).
 
+/// In a unit test: return early, saying why, unless the process may create network
+/// namespaces. Kernel tests skip themselves this way when run as a plain user.
+#[cfg(test)]
+macro_rules! needs_root {
+    () => {
+        if let Some(reason) = crate::runner::missing_privilege() {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+}
+
 pub mod act;
 pub mod baseline;
 pub mod build;

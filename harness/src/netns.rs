@@ -86,16 +86,9 @@ fn on_fresh_thread<T: Send>(f: impl FnOnce() -> io::Result<T> + Send) -> io::Res
 mod tests {
     use super::*;
 
-    fn is_root() -> bool {
-        nix::unistd::geteuid().is_root()
-    }
-
     #[test]
     fn namespaces_are_distinct_and_start_with_lo_only() {
-        if !is_root() {
-            eprintln!("skipped: needs root (CAP_SYS_ADMIN) to create namespaces");
-            return;
-        }
+        needs_root!();
         let a = Netns::new().unwrap();
         let b = Netns::new().unwrap();
         assert_ne!(a.inode().unwrap(), b.inode().unwrap());

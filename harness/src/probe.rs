@@ -673,18 +673,6 @@ mod tests {
     const PATIENT: Duration = Duration::from_secs(3);
     const SHORT: Duration = Duration::from_millis(200);
 
-    fn is_root() -> bool {
-        nix::unistd::geteuid().is_root()
-    }
-
-    macro_rules! needs_root {
-        () => {
-            if !is_root() {
-                eprintln!("skipped: needs root");
-                return;
-            }
-        };
-    }
 
     fn sh(ns: &Netns, line: &str) {
         let out = exec::run(ns, line, Duration::from_secs(5)).unwrap();
