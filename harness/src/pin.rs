@@ -285,6 +285,8 @@ mod tests {
 
     #[test]
     fn clean_removes_the_pins_of_gone_runs_only() {
+        // Removing a pin unmounts it first, which takes CAP_SYS_ADMIN even for a plain file.
+        needs_root!();
         let dir = fake_pins(&NAMES);
         let removed = clean(dir.path(), Selection::default(), running).unwrap();
         assert!(removed.iter().all(|(_, result)| result.is_ok()), "{removed:?}");
@@ -295,6 +297,8 @@ mod tests {
 
     #[test]
     fn clean_all_takes_every_netrig_name_and_nothing_else() {
+        // Removing a pin unmounts it first, which takes CAP_SYS_ADMIN even for a plain file.
+        needs_root!();
         let dir = fake_pins(&NAMES);
         let removed = clean(dir.path(), Selection { all: true, pid: None }, running).unwrap();
         assert_eq!(removed.len(), 4);
@@ -303,6 +307,8 @@ mod tests {
 
     #[test]
     fn clean_of_one_pid_leaves_the_others() {
+        // Removing a pin unmounts it first, which takes CAP_SYS_ADMIN even for a plain file.
+        needs_root!();
         let dir = fake_pins(&NAMES);
         // A running netrig keeps its pins unless --all says otherwise.
         assert!(clean(dir.path(), Selection { all: false, pid: Some(20) }, running).unwrap().is_empty());
