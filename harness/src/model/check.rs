@@ -1,0 +1,455 @@
+//! Assertions: what a step checks, and the packet matchers of `packets` checks.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer};
+
+use super::*;
+
+/// One assertion. Every kind accepts `xfail: "reason"`: the assertion is expected
+/// not to hold (a known bug); it then passes while failing and fails when it holds.
+// Checks are parsed once and never moved in a hot path: the size spread between
+// variants costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// ICMP echo from a node to an address, in-process (no `ping` binary).
+    Ping(PingCheck),
+    /// TCP connect from a node to `addr:port`.
+    Connect(ConnectCheck),
+    /// A command inside a node: exit status and output.
+    Command(CommandCheck),
+    /// The kernel's route lookup for a destination inside a node.
+    Route(RouteCheck),
+    /// A sysctl value inside a node.
+    Sysctl(SysctlCheck),
+    /// Packets captured on `node:iface` during the step.
+    Packets(PacketCheck),
+    /// A UDP datagram from a node to `addr:port` and its echo from a `listen: [udp/PORT]`
+    /// listener.
+    Udp(UdpCheck),
+    /// A TCP transfer of `bytes` to a `listen: [tcp/PORT]` listener, which must count
+    /// exactly that many.
+    Tcp(TcpCheck),
+    /// An entry of a node's neighbour table (ARP, NDP), as `ip neighbour` shows it.
+    Neighbour(NeighbourCheck),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PingCheck {
+    pub from: Loc<String>,
+    pub to: Loc<IpAddr>,
+    /// Echo requests to send (default 1). Success means every one was answered.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// How long to wait for each reply. Defaults: 2 s when a reply is expected (it
+    /// normally arrives in well under a millisecond, so success returns at once),
+    /// 200 ms when the ping is expected to fail.
+    #[serde(default)]
+    pub timeout: Option<Loc<Dur>>,
+    /// Source address (must be on the node).
+    #[serde(default)]
+    pub source: Option<IpAddr>,
+    /// Send out of this interface (`ping -I dev`: SO_BINDTODEVICE).
+    #[serde(default)]
+    pub dev: Option<String>,
+    /// The ping is expected to get no reply.
+    #[serde(default)]
+    pub fails: bool,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectCheck {
+    pub from: Loc<String>,
+    /// `addr:port` (`[v6]:port` for IPv6).
+    pub to: Loc<std::net::SocketAddr>,
+    /// Expected outcome (default `connected`).
+    #[serde(default)]
+    pub result: ConnectResult,
+    /// Deadline for the attempt (default 2 s when connecting is expected, 200 ms otherwise).
+    #[serde(default)]
+    pub timeout: Option<Loc<Dur>>,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectResult {
+    #[default]
+    Connected,
+    Refused,
+    Unreachable,
+    Timeout,
+}
+
+/// One datagram to a listener that echoes it (`listen: [udp/PORT]` in the target node).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UdpCheck {
+    pub from: Loc<String>,
+    /// `addr:port` (`[v6]:port` for IPv6).
+    pub to: Loc<std::net::SocketAddr>,
+    /// The datagram's content (default `netrig`); the echo must be identical.
+    #[serde(default = "default_payload")]
+    pub payload: String,
+    /// Deadline for the echo (default 2 s when it is expected, 200 ms otherwise).
+    #[serde(default)]
+    pub timeout: Option<Loc<Dur>>,
+    /// No echo is expected (ICMP port unreachable, or silence until the deadline).
+    #[serde(default)]
+    pub fails: bool,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
+fn default_payload() -> String {
+    "netrig".into()
+}
+
+/// Connect, send `bytes`, close the sending side; the listener (`listen: [tcp/PORT]` in
+/// the target node) answers with how many bytes it received.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TcpCheck {
+    pub from: Loc<String>,
+    /// `addr:port` (`[v6]:port` for IPv6).
+    pub to: Loc<std::net::SocketAddr>,
+    /// How much to send: `1048576`, `64KiB`, `1MiB`, `10MB`.
+    pub bytes: Loc<ByteSize>,
+    /// Deadline for the whole transfer. Default: 2 s plus 1 s per 64 MiB when it is
+    /// expected to complete, 200 ms otherwise.
+    #[serde(default)]
+    pub timeout: Option<Loc<Dur>>,
+    /// The transfer is expected not to complete (refused, cut, or stalled).
+    #[serde(default)]
+    pub fails: bool,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
+/// What a node's neighbour table holds for `ip` (on `dev`).
+///
+/// Expected entries are waited for: the check watches the table's change notifications
+/// until the entry is as described or the deadline passes, so a frame the kernel is
+/// still processing when the check starts is not a false failure. `absent` is decided
+/// at once.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NeighbourCheck {
+    pub on: Loc<String>,
+    pub ip: Loc<IpAddr>,
+    /// Interface of the entry (any interface when omitted).
+    #[serde(default)]
+    pub dev: Option<Loc<String>>,
+    /// Expected link-layer address.
+    #[serde(default)]
+    pub lladdr: Option<MacAddr>,
+    /// Expected state, as `ip neighbour` names it.
+    #[serde(default)]
+    pub state: Option<NudState>,
+    /// The table has no entry for `ip` (on `dev`).
+    #[serde(default)]
+    pub absent: bool,
+    /// How long to wait for the entry (default 2 s).
+    #[serde(default)]
+    pub timeout: Option<Loc<Dur>>,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
+/// Neighbour Unreachability Detection state of a neighbour entry (`NUD_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NudState {
+    /// Being resolved: a request was sent, no answer yet.
+    Incomplete,
+    Reachable,
+    Stale,
+    Delay,
+    Probe,
+    /// Resolution failed.
+    Failed,
+    Noarp,
+    Permanent,
+    /// No state (an entry being created or removed).
+    None,
+}
+
+impl fmt::Display for NudState {
+    /// In capitals, as `ip neighbour` prints it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The variants are named after the kernel's NUD_* constants.
+        f.write_str(&format!("{self:?}").to_uppercase())
+    }
+}
+
+/// As written in a scenario: `refused`, `timeout`, ...
+impl fmt::Display for ConnectResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConnectResult::Connected => "connected",
+            ConnectResult::Refused => "refused",
+            ConnectResult::Unreachable => "unreachable",
+            ConnectResult::Timeout => "timeout",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandCheck {
+    pub on: Loc<String>,
+    pub run: Loc<String>,
+    /// Expected exit status (default 0); `nonzero` accepts any failure.
+    #[serde(default)]
+    pub exit: ExitExpect,
+    /// Regular expression stdout must match.
+    #[serde(default)]
+    pub stdout: Option<Loc<String>>,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[schemars(with = "serde_json::Value")]
+pub enum ExitExpect {
+    Code(i32),
+    Nonzero,
+}
+
+impl Default for ExitExpect {
+    fn default() -> Self {
+        ExitExpect::Code(0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ExitExpect {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Code(i32),
+            Word(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Code(c) => Ok(ExitExpect::Code(c)),
+            Raw::Word(w) if w == "nonzero" => Ok(ExitExpect::Nonzero),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!(
+                "`{w}`: expected an exit code or `nonzero`"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteCheck {
+    pub on: Loc<String>,
+    pub to: Loc<IpAddr>,
+    /// Expected output interface.
+    #[serde(default)]
+    pub dev: Option<String>,
+    /// Expected gateway.
+    #[serde(default)]
+    pub via: Option<IpAddr>,
+    /// The lookup is expected to fail (no route / unreachable).
+    #[serde(default)]
+    pub unreachable: bool,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SysctlCheck {
+    pub on: Loc<String>,
+    pub key: Loc<String>,
+    pub value: SysctlValue,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
+/// Packets captured on one interface during the step, matched on decoded fields
+/// and/or a BPF filter (tcpdump syntax).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PacketCheck {
+    /// `node:iface`
+    pub on: Loc<IfaceRef>,
+    /// BPF filter in tcpdump syntax, applied in the kernel.
+    #[serde(default)]
+    pub filter: Option<Loc<String>>,
+    /// Decoded fields every counted packet must have.
+    #[serde(default, rename = "match")]
+    pub matches: Option<PacketMatch>,
+    /// Only packets in this direction (as the kernel reports it on that interface).
+    #[serde(default)]
+    pub direction: Option<Direction>,
+    /// At least one matching packet (default) or, with `false`, none.
+    #[serde(default)]
+    pub seen: Option<bool>,
+    /// Exactly this many matching packets.
+    #[serde(default)]
+    pub count: Option<u32>,
+    #[serde(default)]
+    pub min: Option<u32>,
+    #[serde(default)]
+    pub max: Option<u32>,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    In,
+    Out,
+}
+
+/// Field matchers per layer; every given field must equal the decoded one.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PacketMatch {
+    #[serde(default)]
+    pub eth: Option<EthMatch>,
+    #[serde(default)]
+    pub arp: Option<ArpMatch>,
+    #[serde(default)]
+    pub ip: Option<IpMatch>,
+    #[serde(default)]
+    pub icmp: Option<IcmpMatch>,
+    #[serde(default)]
+    pub udp: Option<PortMatch>,
+    #[serde(default)]
+    pub tcp: Option<TcpMatch>,
+    #[serde(default)]
+    pub vxlan: Option<VxlanMatch>,
+    /// The frame carried inside a tunnel (VXLAN).
+    #[serde(default)]
+    pub inner: Option<Box<PacketMatch>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EthMatch {
+    #[serde(default)]
+    pub src: Option<MacAddr>,
+    #[serde(default)]
+    pub dst: Option<MacAddr>,
+    /// `arp`, `ipv4`, `ipv6` or a number like `0x88cc`.
+    #[serde(default, rename = "type")]
+    pub ethertype: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArpMatch {
+    /// `request` or `reply`.
+    #[serde(default)]
+    pub op: Option<ArpOp>,
+    #[serde(default)]
+    pub sender_ip: Option<IpAddr>,
+    #[serde(default)]
+    pub sender_mac: Option<MacAddr>,
+    #[serde(default)]
+    pub target_ip: Option<IpAddr>,
+    #[serde(default)]
+    pub target_mac: Option<MacAddr>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArpOp {
+    #[default]
+    Request,
+    Reply,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IpMatch {
+    /// Source address or prefix.
+    #[serde(default)]
+    pub src: Option<IpPrefix>,
+    /// Destination address or prefix.
+    #[serde(default)]
+    pub dst: Option<IpPrefix>,
+    /// `icmp`, `icmpv6`, `tcp`, `udp` or a protocol number.
+    #[serde(default)]
+    pub proto: Option<String>,
+    /// TTL (IPv4) or hop limit (IPv6).
+    #[serde(default)]
+    pub ttl: Option<u8>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IcmpMatch {
+    /// `echo-request`, `echo-reply`, `dest-unreachable`, `time-exceeded`,
+    /// `neighbor-solicitation`, ... or a number.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub code: Option<u8>,
+    #[serde(default)]
+    pub id: Option<u16>,
+    #[serde(default)]
+    pub seq: Option<u16>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortMatch {
+    #[serde(default)]
+    pub src_port: Option<u16>,
+    #[serde(default)]
+    pub dst_port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TcpMatch {
+    #[serde(default)]
+    pub src_port: Option<u16>,
+    #[serde(default)]
+    pub dst_port: Option<u16>,
+    /// Flags that must be set, e.g. `SYN`, `SYN,ACK`, `RST`.
+    #[serde(default)]
+    pub flags: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VxlanMatch {
+    #[serde(default)]
+    pub vni: Option<u32>,
+}
+
+impl Check {
+    /// The `xfail` reason of this check, if any.
+    pub fn xfail(&self) -> Option<&str> {
+        match self {
+            Check::Ping(c) => c.xfail.as_deref(),
+            Check::Connect(c) => c.xfail.as_deref(),
+            Check::Command(c) => c.xfail.as_deref(),
+            Check::Route(c) => c.xfail.as_deref(),
+            Check::Sysctl(c) => c.xfail.as_deref(),
+            Check::Packets(c) => c.xfail.as_deref(),
+            Check::Udp(c) => c.xfail.as_deref(),
+            Check::Tcp(c) => c.xfail.as_deref(),
+            Check::Neighbour(c) => c.xfail.as_deref(),
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! The typed scenario model: what a scenario file says, after YAML parsing.
+//!
+//! Every string with a syntax of its own (addresses, routes, link endpoints, durations)
+//! is parsed right here during deserialization, so a typo is reported by the YAML layer
+//! with the file, line and column of the offending value. Cross references (a node name
+//! in `from:`, an interface in `dev:`) are checked afterwards by `validate`, which needs
+//! their locations: those fields are wrapped in [`Loc`].
+//!
+//! The model is also the source of the published JSON Schema (`netrig schema`).
+//!
+//! One module per part of a file: [`step`] for steps and their actions, [`check`] for
+//! assertions and packet matchers; this one for the scenario, its nodes and links.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+pub use crate::location::Loc;
+pub use crate::syntax::{ByteSize, Endpoint, FdbSpec, IfaceRef, IpPrefix, MacAddr, NeighSpec, RouteSpec, RuleSpec};
+
+mod check;
+mod step;
+
+pub use check::*;
+pub use step::*;
+
+/// A whole scenario file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name; defaults to the file name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// One or two sentences: what this scenario shows.
+    #[serde(default)]
+    pub about: Option<String>,
+    /// The whole scenario is expected to fail (a known bug): the reason or a link.
+    #[serde(default)]
+    pub xfail: Option<String>,
+    /// Fragments from `fixtures/` merged into this scenario, with parameters.
+    #[serde(default)]
+    pub include: Vec<crate::include::Include>,
+    /// Network namespaces, by name. Every node is a namespace created by the run.
+    #[serde(default)]
+    pub nodes: BTreeMap<String, Loc<Node>>,
+    /// Point-to-point links between nodes (veth pairs).
+    #[serde(default)]
+    pub links: Vec<Link>,
+    /// Assertions checked once the topology is built (an implicit first step).
+    #[serde(default)]
+    pub expect: Vec<Check>,
+    /// Ordered steps: actions that change the topology, then assertions.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    /// Run the scenario once per row, with `${name}` replaced by the row's values.
+    #[serde(default)]
+    pub matrix: Option<crate::matrix::Matrix>,
+    /// What the snapshotted report contains.
+    #[serde(default)]
+    pub report: ReportOptions,
+}
+
+/// Parts of the normalized report a scenario keeps in its snapshot.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportOptions {
+    /// Snapshot the report at all (default true).
+    #[serde(default = "yes")]
+    pub snapshot: bool,
+    /// The topology as the kernel reports it after the build (default true).
+    #[serde(default = "yes")]
+    pub topology: bool,
+    /// Decoded packet summaries per captured interface (default true).
+    #[serde(default = "yes")]
+    pub packets: bool,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions { snapshot: true, topology: true, packets: true }
+    }
+}
+
+/// One network namespace and what lives in it.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    /// Sysctls written inside this namespace, e.g. `net.ipv4.ip_forward: 1`.
+    /// Keys naming an interface (`net.ipv4.conf.veth0.rp_filter`) are applied after
+    /// the interfaces exist; all others before any interface is created.
+    #[serde(default)]
+    pub sysctl: BTreeMap<String, SysctlValue>,
+    /// State of the loopback interface (default `up`).
+    #[serde(default)]
+    pub lo: LinkState,
+    /// Linux bridges in this node.
+    #[serde(default)]
+    pub bridges: BTreeMap<String, Bridge>,
+    /// VXLAN devices in this node.
+    #[serde(default)]
+    pub vxlans: BTreeMap<String, Vxlan>,
+    /// macvlan devices in this node.
+    #[serde(default)]
+    pub macvlans: BTreeMap<String, Macvlan>,
+    /// tun/tap devices in this node (kept alive for the run).
+    #[serde(default)]
+    pub taps: BTreeMap<String, Tap>,
+    /// Settings for interfaces created elsewhere (e.g. veth ends from `links`).
+    #[serde(default)]
+    pub interfaces: BTreeMap<String, Iface>,
+    /// Routes, in `ip route` syntax: `default via 10.0.0.1`, `10.2.0.0/16 dev eth0 metric 10 table 100`.
+    #[serde(default)]
+    pub routes: Vec<Loc<RouteSpec>>,
+    /// Policy rules, in `ip rule` syntax: `from 10.0.0.0/8 table 100 priority 100`.
+    #[serde(default)]
+    pub rules: Vec<Loc<RuleSpec>>,
+    /// Static neighbours: `10.0.0.5 lladdr 02:00:00:00:00:05 dev eth0`.
+    #[serde(default)]
+    pub neighbours: Vec<Loc<NeighSpec>>,
+    /// Bridge forwarding entries: `00:00:00:00:00:00 dev vxlan100 dst 192.168.5.148`.
+    #[serde(default)]
+    pub fdb: Vec<Loc<FdbSpec>>,
+    /// Commands run inside this node after the topology is built (iptables, nft, tc, ...).
+    /// Each must exit 0; its output is shown when it does not.
+    #[serde(default)]
+    pub run: Vec<Loc<String>>,
+    /// Listeners the harness keeps open in this node: `tcp/8080`, `udp/5353`, `tcp/10.0.0.2:80`.
+    #[serde(default)]
+    pub listen: Vec<Loc<ListenSpec>>,
+}
+
+/// A sysctl value as written in YAML (number or string).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SysctlValue {
+    Int(i64),
+    Text(String),
+}
+
+impl fmt::Display for SysctlValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SysctlValue::Int(i) => write!(f, "{i}"),
+            SysctlValue::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Administrative state of an interface.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkState {
+    #[default]
+    Up,
+    Down,
+}
+
+/// Settings every interface kind shares.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Iface {
+    /// Addresses with prefix length, IPv4 or IPv6 (IPv6 is added without DAD).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub addresses: Vec<Loc<IpNet>>,
+    /// MTU in bytes.
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    /// MAC address; by default a stable one derived from node and interface name.
+    #[serde(default)]
+    pub mac: Option<MacAddr>,
+    /// Administrative state (default `up`).
+    #[serde(default)]
+    pub state: LinkState,
+    /// Bridge (in the same node) to enslave this interface to.
+    #[serde(default)]
+    pub master: Option<Loc<String>>,
+}
+
+/// A Linux bridge.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bridge {
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub addresses: Vec<Loc<IpNet>>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub mac: Option<MacAddr>,
+    #[serde(default)]
+    pub state: LinkState,
+    /// Spanning tree protocol (default off).
+    #[serde(default)]
+    pub stp: bool,
+    /// Multicast snooping. Off by default, unlike the kernel: when on, the bridge
+    /// itself joins the all-snoopers groups and sends IGMP/MLD reports at random
+    /// moments, which makes captures (and the ARP they trigger) differ between runs.
+    #[serde(default)]
+    pub multicast_snooping: bool,
+    /// VLAN filtering (this kernel may not support it: reported as a skip).
+    #[serde(default)]
+    pub vlan_filtering: Option<bool>,
+}
+
+/// A VXLAN tunnel endpoint.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Vxlan {
+    /// VXLAN network identifier (VNI).
+    pub id: u32,
+    /// Unicast remote endpoint (omit for learning/multicast setups).
+    #[serde(default)]
+    pub remote: Option<IpAddr>,
+    /// Local source address.
+    #[serde(default)]
+    pub local: Option<IpAddr>,
+    /// UDP destination port (default 4789).
+    #[serde(default = "default_vxlan_port")]
+    pub dstport: u16,
+    /// Underlying interface in the same node.
+    #[serde(default)]
+    pub dev: Option<Loc<String>>,
+    /// MAC learning (default on, as `ip link` does).
+    #[serde(default = "yes")]
+    pub learning: bool,
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub addresses: Vec<Loc<IpNet>>,
+    /// MTU; the kernel picks dev MTU - 50 (e.g. 1450) when omitted.
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub mac: Option<MacAddr>,
+    #[serde(default)]
+    pub state: LinkState,
+    /// Bridge to enslave the vxlan device to.
+    #[serde(default)]
+    pub master: Option<Loc<String>>,
+}
+
+fn default_vxlan_port() -> u16 {
+    4789
+}
+fn yes() -> bool {
+    true
+}
+
+/// A macvlan device on top of a parent interface of the same node.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Macvlan {
+    pub parent: Loc<String>,
+    #[serde(default)]
+    pub mode: MacvlanMode,
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub addresses: Vec<Loc<IpNet>>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub mac: Option<MacAddr>,
+    #[serde(default)]
+    pub state: LinkState,
+    #[serde(default)]
+    pub master: Option<Loc<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MacvlanMode {
+    Private,
+    Vepa,
+    #[default]
+    Bridge,
+    Passthru,
+    Source,
+}
+
+/// A tun (layer 3) or tap (layer 2) device.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tap {
+    /// `tap` (default) or `tun`.
+    #[serde(default)]
+    pub mode: TapMode,
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub addresses: Vec<Loc<IpNet>>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub mac: Option<MacAddr>,
+    #[serde(default)]
+    pub state: LinkState,
+    #[serde(default)]
+    pub master: Option<Loc<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TapMode {
+    #[default]
+    Tap,
+    Tun,
+}
+
+/// A veth pair; each end is `node:iface[@bridge] [address/prefix ...]`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    pub veth: [Loc<Endpoint>; 2],
+    /// MTU of both ends.
+    #[serde(default)]
+    pub mtu: Option<u32>,
+}
+
+/// A listener the harness holds open inside a node.
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
+#[schemars(with = "String")]
+pub struct ListenSpec {
+    pub proto: Proto,
+    pub addr: Option<IpAddr>,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl FromStr for ListenSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (proto, rest) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}`: expected `tcp/PORT`, `udp/PORT` or `tcp/ADDR:PORT`"))?;
+        let proto = match proto {
+            "tcp" => Proto::Tcp,
+            "udp" => Proto::Udp,
+            other => return Err(format!("`{other}`: protocol must be tcp or udp")),
+        };
+        if let Ok(port) = rest.parse::<u16>() {
+            return Ok(ListenSpec { proto, addr: None, port });
+        }
+        let sa: std::net::SocketAddr =
+            rest.parse().map_err(|_| format!("`{rest}`: expected PORT or ADDR:PORT ([v6]:PORT)"))?;
+        Ok(ListenSpec { proto, addr: Some(sa.ip()), port: sa.port() })
+    }
+}
+crate::syntax::deserialize_from_str!(ListenSpec);
+
+/// A duration written as `200ms`, `2s`, `1.5s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[schemars(with = "String")]
+pub struct Dur(pub Duration);
+
+impl FromStr for Dur {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        humantime::parse_duration(s)
+            .map(Dur)
+            .map_err(|e| format!("`{s}`: {e} (write e.g. `200ms` or `2s`)"))
+    }
+}
+crate::syntax::deserialize_from_str!(Dur);
+

@@ -1,0 +1,196 @@
+//! Steps of a scenario and the actions that change a running topology.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::*;
+
+/// One step of a scenario: actions in order, then assertions.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// What this step shows, e.g. "ping over veth0 fails".
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Changes applied in order before the assertions.
+    #[serde(default, rename = "do")]
+    pub actions: Vec<Action>,
+    /// Interfaces captured during this step (for the report), besides those that
+    /// packet assertions capture anyway.
+    #[serde(default)]
+    pub capture: Vec<Loc<IfaceRef>>,
+    #[serde(default)]
+    pub expect: Vec<Check>,
+}
+
+/// A change to the running topology.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// `{dev: node:iface, address: 10.0.0.1/24}`
+    AddAddress(AddressAction),
+    DelAddress(AddressAction),
+    /// `{address: 1.2.3.101/24, from: ns:veth0, to: ns:br0}` (same node)
+    MoveAddress(MoveAddress),
+    /// `{on: node, route: "20.1.1.0/24 via 172.32.0.12"}`
+    AddRoute(RouteAction),
+    DelRoute(RouteAction),
+    AddNeighbour(NeighAction),
+    DelNeighbour(NeighAction),
+    AddFdb(FdbAction),
+    DelFdb(FdbAction),
+    /// `{dev: node:iface, state: down}`
+    SetLink(SetLink),
+    /// `{dev: node:veth0, master: br0}` or `master: null` to detach.
+    SetMaster(SetMaster),
+    /// `{on: node, set: {net.ipv4.ip_forward: 1}}`
+    Sysctl(SysctlAction),
+    /// `{on: node, cmd: "iptables -P FORWARD DROP"}`
+    Run(RunAction),
+    /// `{dev: node:iface, arp: {op: reply, sender_ip: 10.0.0.9}}`: a crafted frame sent
+    /// out of the interface.
+    Send(SendAction),
+    /// `{into: node:iface, pcap: garp.pcap}`: the frames of a pcap file from `fixtures/`
+    /// sent out of the interface, in order.
+    Replay(ReplayAction),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressAction {
+    pub dev: Loc<IfaceRef>,
+    #[schemars(with = "String")]
+    pub address: Loc<IpNet>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveAddress {
+    #[schemars(with = "String")]
+    pub address: Loc<IpNet>,
+    pub from: Loc<IfaceRef>,
+    pub to: Loc<IfaceRef>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteAction {
+    pub on: Loc<String>,
+    pub route: Loc<RouteSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NeighAction {
+    pub on: Loc<String>,
+    pub neighbour: Loc<NeighSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FdbAction {
+    pub on: Loc<String>,
+    pub fdb: Loc<FdbSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetLink {
+    pub dev: Loc<IfaceRef>,
+    #[serde(default)]
+    pub state: Option<LinkState>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetMaster {
+    pub dev: Loc<IfaceRef>,
+    /// Bridge in the same node, or null to detach.
+    pub master: Option<Loc<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SysctlAction {
+    pub on: Loc<String>,
+    pub set: BTreeMap<String, SysctlValue>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunAction {
+    pub on: Loc<String>,
+    pub cmd: Loc<String>,
+}
+
+/// A frame built from fields and written to an `AF_PACKET` socket bound to `dev` inside
+/// its node: it leaves through `dev` as if the node had sent it, so what is at the other
+/// end (the veth peer, the bridge) receives it. The node's own IP stack never sees it.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendAction {
+    /// `node:iface` the frame leaves through (an Ethernet interface).
+    pub dev: Loc<IfaceRef>,
+    /// An ARP packet for IPv4 over Ethernet.
+    pub arp: ArpFrame,
+}
+
+/// An ARP packet. Only `sender_ip` is needed: with the defaults it is a gratuitous ARP
+/// request (an announcement: "sender_ip is at sender_mac", to everyone) from the
+/// interface's own MAC.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArpFrame {
+    /// `request` (default) or `reply`.
+    #[serde(default)]
+    pub op: ArpOp,
+    pub sender_ip: Ipv4Addr,
+    /// Default: the Ethernet source.
+    #[serde(default)]
+    pub sender_mac: Option<MacAddr>,
+    /// Default: `sender_ip`, which makes the packet gratuitous.
+    #[serde(default)]
+    pub target_ip: Option<Ipv4Addr>,
+    /// Default: 00:00:00:00:00:00 in a request; in a reply, `sender_mac` when it is
+    /// gratuitous (as Linux requires of a gratuitous reply), else the Ethernet destination.
+    #[serde(default)]
+    pub target_mac: Option<MacAddr>,
+    /// Default: the interface's own MAC.
+    #[serde(default)]
+    pub eth_src: Option<MacAddr>,
+    /// Default: ff:ff:ff:ff:ff:ff, except for a reply that is not gratuitous and has a
+    /// `target_mac`: then that (a reply goes to the asker).
+    #[serde(default)]
+    pub eth_dst: Option<MacAddr>,
+}
+
+impl ArpFrame {
+    /// "Gratuitous" (an announcement): sender and target address are the same.
+    pub fn is_gratuitous(&self) -> bool {
+        self.target_ip.is_none_or(|t| t == self.sender_ip)
+    }
+}
+
+/// The frames of a pcap savefile (Ethernet link type), sent out of `into` one after the
+/// other, as fast as the socket takes them: the file's timestamps are not replayed.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayAction {
+    /// `node:iface` the frames leave through (an Ethernet interface).
+    pub into: Loc<IfaceRef>,
+    /// File name of the capture in a `fixtures/` directory next to the scenario file
+    /// or above it (e.g. `garp-10.0.0.9.pcap`).
+    pub pcap: Loc<String>,
+    /// Where `pcap` was found; filled in when the scenario is loaded.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub path: Option<PathBuf>,
+}
+
