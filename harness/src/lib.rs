@@ -1,11 +1,14 @@
 //! netrig: Linux network scenarios as tests.
 //!
 //! Data flows one way, one module per stage:
-//! parse ([`load`], [`model`], [`syntax`]) → check ([`validate`]) → build ([`build`] over
-//! [`netlink`], in [`netns`] namespaces from a [`baseline`]) → act and observe ([`act`],
-//! [`probe`], [`exec`], [`capture`], [`decode`], frames built by [`frame`] and sent by
-//! [`inject`]) → judge ([`judge`]) → report ([`report`]) → teardown (dropping the
-//! [`build::Topology`]). [`runner`] turns scenario files into tests;
+//! parse ([`load`] into the [`model`], with [`syntax`] for the `ip`-like strings,
+//! [`location`]s for diagnostics, [`matrix`] rows and [`include`]d fixtures) → check
+//! ([`validate`]) → build ([`build`] over [`netlink`], in [`netns`] namespaces from a
+//! [`baseline`]) → act and observe ([`act`], [`probe`], [`exec`], [`capture`], [`decode`],
+//! frames built by [`frame`] and sent by [`inject`]) → judge ([`judge`]) → report
+//! ([`report`]) → teardown ([`build::Topology::teardown`]). [`run`] plays one scenario
+//! through all of it; [`runner`] turns scenario files into tests; [`schema`] publishes
+//! the format;
 //! [`cli`] is the `netrig` command line and [`graph`] draws topology pictures; [`pin`]
 //! gives a kept topology's namespaces names a person can enter (`netrig shell`).
 
@@ -34,8 +37,8 @@ pub mod include;
 pub mod inject;
 pub mod judge;
 pub mod load;
-pub mod matrix;
 pub mod location;
+pub mod matrix;
 pub mod model;
 pub mod netlink;
 pub mod netns;
