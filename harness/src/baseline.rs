@@ -9,8 +9,8 @@
 //! defaults) unless the machine sets `net.core.devconf_inherit_init_net` to 1; the
 //! baseline does not cover that setting.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::netns::Netns;
@@ -18,7 +18,13 @@ use crate::netns::Netns;
 /// Write the baseline sysctls (kernel defaults, listed in [`BASELINE`]) into `ns`,
 /// all of them from one thread inside the namespace.
 pub fn apply(ns: &Netns) -> io::Result<()> {
-    ns.run(|| write_here(BASELINE))
+    ns.run(apply_here)
+}
+
+/// [`apply`] in the namespace of the calling thread, for code already running inside
+/// the namespace (such as [`Netns::new_many`]'s setup).
+pub fn apply_here() -> io::Result<()> {
+    write_here(BASELINE)
 }
 
 /// `(key, value)` pairs of the baseline, in `sysctl` dotted form, written in this order.
@@ -125,32 +131,40 @@ pub fn read(ns: &Netns, key: &str) -> io::Result<String> {
     ns.run(|| read_here(key))
 }
 
-/// Write `settings` in the namespace of the calling thread.
-fn write_here<K: AsRef<str>, V: AsRef<str>>(settings: &[(K, V)]) -> io::Result<()> {
+/// Write `settings` in order in the namespace of the calling thread (like
+/// [`write_many`], for code already running inside the namespace). Stops at the
+/// first failure.
+pub fn write_here<K: AsRef<str>, V: AsRef<str>>(settings: &[(K, V)]) -> io::Result<()> {
     settings.iter().try_for_each(|(key, value)| {
         let (key, value) = (key.as_ref(), value.as_ref());
-        let path = resolve(key)?;
-        OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .and_then(|mut file| file.write_all(value.as_bytes()))
-            .map_err(|e| io::Error::new(e.kind(), format!("sysctl {key} = {value}: {e}")))
+        let context = |e: io::Error| io::Error::new(e.kind(), format!("sysctl {key} = {value}: {e}"));
+        open(key, OpenOptions::new().write(true), context)?.write_all(value.as_bytes()).map_err(context)
     })
 }
 
 /// Read `key` in the namespace of the calling thread.
 fn read_here(key: &str) -> io::Result<String> {
-    let path = resolve(key)?;
-    let text = fs::read_to_string(&path).map_err(|e| io::Error::new(e.kind(), format!("sysctl {key}: {e}")))?;
+    let context = |e: io::Error| io::Error::new(e.kind(), format!("sysctl {key}: {e}"));
+    let mut text = String::new();
+    open(key, OpenOptions::new().read(true), context)?.read_to_string(&mut text).map_err(context)?;
     Ok(text.trim().replace('\t', " "))
 }
 
-/// The `/proc/sys` file for `key` in the namespace of the calling thread: the first
-/// of [`candidate_paths`] that exists there.
-fn resolve(key: &str) -> io::Result<PathBuf> {
-    candidate_paths(key)?.into_iter().find(|path| path.exists()).ok_or_else(|| {
-        io::Error::new(io::ErrorKind::NotFound, format!("sysctl {key}: no such sysctl in this namespace"))
-    })
+/// Open the `/proc/sys` file for `key` in the namespace of the calling thread: the
+/// first of [`candidate_paths`] that exists there. A failure to open it goes through
+/// `context`.
+///
+/// Each candidate is opened straight away rather than checked first: the path lookup
+/// is most of what a sysctl write costs, and the baseline writes dozens of keys into
+/// every node.
+fn open(key: &str, options: &OpenOptions, context: impl Fn(io::Error) -> io::Error) -> io::Result<File> {
+    for path in candidate_paths(key)? {
+        match options.open(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            opened => return opened.map_err(context),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::NotFound, format!("sysctl {key}: no such sysctl in this namespace")))
 }
 
 const PROC_SYS: &str = "/proc/sys";

@@ -41,7 +41,7 @@ use rtnetlink::packet_route::route::{
 };
 use rtnetlink::packet_route::rule::{RuleAction as NlRuleAction, RuleAttribute, RuleFlags, RuleMessage};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
-use rtnetlink::sys::AsyncSocket;
+use rtnetlink::sys::{AsyncSocket, AsyncSocketExt};
 use rtnetlink::{
     AddressMessageBuilder, Handle, LinkBridge, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan,
 };
@@ -220,18 +220,20 @@ impl Drop for ConnectionTask {
 pub fn connect(ns: &Netns) -> io::Result<(Handle, ConnectionTask)> {
     let runtime = tokio::runtime::Handle::try_current()
         .map_err(|e| io::Error::other(format!("netlink::connect needs a tokio runtime: {e}")))?;
-    let (connection, handle) = ns.run(|| {
-        // The socket must be created by a thread inside the namespace, and tokio's
-        // AsyncFd registers it with the reactor of the runtime entered here.
-        let _in_runtime = runtime.enter();
-        let (mut connection, handle, _unsolicited) = rtnetlink::new_connection()?;
-        let socket = connection.socket_mut().socket_mut();
-        // Ask for the kernel's explanation with every error, and for short error
-        // messages (header only, not the whole echoed request).
-        socket.set_ext_ack(true)?;
-        socket.set_cap_ack(true)?;
-        Ok((connection, handle))
-    })?;
+    ns.run(|| connect_here(&runtime))
+}
+
+/// [`connect`] for the namespace of the calling thread (the socket must be created
+/// by a thread inside the namespace), with its connection spawned on `runtime`.
+pub fn connect_here(runtime: &tokio::runtime::Handle) -> io::Result<(Handle, ConnectionTask)> {
+    // tokio's AsyncFd registers the socket with the reactor of the runtime entered here.
+    let _in_runtime = runtime.enter();
+    let (mut connection, handle, _unsolicited) = rtnetlink::new_connection()?;
+    let socket = connection.socket_mut().socket_mut();
+    // Ask for the kernel's explanation with every error, and for short error
+    // messages (header only, not the whole echoed request).
+    socket.set_ext_ack(true)?;
+    socket.set_cap_ack(true)?;
     Ok((handle, ConnectionTask(runtime.spawn(connection))))
 }
 
@@ -300,17 +302,96 @@ impl fmt::Display for LinkRef<'_> {
 
 /// The kernel's index of interface `name`.
 pub async fn link_index(handle: &Handle, name: &str) -> Result<u32, Error> {
+    get_link(handle, name).await.map(|link| link.header.index)
+}
+
+/// RTM_GETLINK for interface `name`.
+async fn get_link(handle: &Handle, name: &str) -> Result<LinkMessage, Error> {
     let query = LinkUnspec::new_with_name(name).build();
     let answer = request(handle, RouteNetlinkMessage::GetLink(query), 0)
         .await
         .map_err(|r| r.blame(format!("find interface {name}")))?;
     answer
-        .iter()
+        .into_iter()
         .find_map(|m| match m {
-            RouteNetlinkMessage::NewLink(link) => Some(link.header.index),
+            RouteNetlinkMessage::NewLink(link) => Some(link),
             _ => None,
         })
         .ok_or_else(|| Refusal { errno: Some(Errno::ENODEV), detail: None }.blame(format!("find interface {name}")))
+}
+
+/// Whether an interface passes traffic yet, as one RTM_GETLINK tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkStatus {
+    /// IFF_UP.
+    pub admin_up: bool,
+    /// IFF_LOWER_UP.
+    pub carrier: bool,
+    /// As [`LinkDump::oper_state`].
+    pub oper_state: String,
+}
+
+impl LinkStatus {
+    /// Up with a carrier, but the kernel has not yet applied the carrier change
+    /// (linkwatch does that in the background): until it does, the device still has
+    /// the `noop` qdisc and drops what it sends. UNKNOWN is the operational state of
+    /// devices that do not track their carrier (`lo`, a tap).
+    pub fn is_settling(&self) -> bool {
+        self.admin_up && self.carrier && self.oper_state != "UP" && self.oper_state != "UNKNOWN"
+    }
+}
+
+/// The [`LinkStatus`] of interface `name`. On this kernel, asking for a link by name
+/// also makes the kernel apply a carrier change that linkwatch still holds for it,
+/// so the answer is usually settled already.
+pub async fn link_status(handle: &Handle, name: &str) -> Result<LinkStatus, Error> {
+    let link = get_link(handle, name).await?;
+    let dump = link_dump(&link, &BTreeMap::new(), Vec::new());
+    Ok(LinkStatus { admin_up: dump.admin_up, carrier: dump.carrier, oper_state: dump.oper_state })
+}
+
+/// `RTNLGRP_LINK` (linux/rtnetlink.h): the multicast group of link changes.
+const RTNLGRP_LINK: u32 = 1;
+
+/// The link change announcements of one namespace, to wait for a change instead of
+/// asking again and again.
+pub struct LinkEvents(rtnetlink::sys::TokioSocket);
+
+impl LinkEvents {
+    /// Subscribe inside `ns`, registered with the current tokio runtime. Subscribe
+    /// before reading the state, so that a change between the reading and the waiting
+    /// still wakes [`LinkEvents::changed`].
+    pub fn subscribe(ns: &Netns) -> io::Result<LinkEvents> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| io::Error::other(format!("netlink::LinkEvents needs a tokio runtime: {e}")))?;
+        ns.run(|| {
+            let _in_runtime = runtime.enter();
+            let mut socket = rtnetlink::sys::TokioSocket::new(rtnetlink::sys::protocols::NETLINK_ROUTE)?;
+            socket.socket_mut().bind_auto()?;
+            socket.socket_mut().add_membership(RTNLGRP_LINK)?;
+            Ok(LinkEvents(socket))
+        })
+    }
+
+    /// Wait until some link change is announced. Every announcement received so far
+    /// is consumed: read the state afresh after.
+    pub async fn changed(&self) -> io::Result<()> {
+        let mut buffer = vec![0u8; 16 << 10];
+        let mut first = &mut buffer[..];
+        match self.0.recv(&mut first).await {
+            // ENOBUFS: announcements were lost for lack of room; something changed.
+            Err(e) if e.raw_os_error() != Some(nix::libc::ENOBUFS) => return Err(e),
+            _ => {}
+        }
+        loop {
+            let mut rest = &mut buffer[..];
+            match self.0.socket_ref().recv(&mut rest, nix::libc::MSG_DONTWAIT) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if !matches!(e.raw_os_error(), Some(nix::libc::ENOBUFS | nix::libc::EINTR)) => return Err(e),
+                _ => {}
+            }
+        }
+    }
 }
 
 async fn resolve(handle: &Handle, link: LinkRef<'_>) -> Result<u32, Error> {
@@ -1360,6 +1441,7 @@ pub async fn routes(handle: &Handle) -> Result<Vec<String>, Error> {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
+    use std::time::Duration;
 
     use super::*;
 
@@ -1473,6 +1555,37 @@ mod tests {
             );
             let missing = link_index(&handle, "nope0").await.unwrap_err();
             assert_eq!(missing.to_string(), "find interface nope0: No such device");
+        });
+    }
+
+    #[test]
+    fn link_status_and_announcements_follow_a_carrier() {
+        if !is_root() {
+            return;
+        }
+        in_fresh_namespace(|ns, handle| async move {
+            add_veth(&handle, &basics("a0"), &basics("b0"), None).await.unwrap();
+            let events = LinkEvents::subscribe(&ns).unwrap();
+            let up = LinkChange { up: Some(true), ..Default::default() };
+            set_link(&handle, "a0".into(), &up).await.unwrap();
+            let announced = tokio::time::timeout(Duration::from_secs(1), events.changed()).await;
+            announced.expect("the change is announced").unwrap();
+            let alone = link_status(&handle, "a0").await.unwrap();
+            assert!(alone.admin_up && !alone.carrier && !alone.is_settling(), "peer down: no carrier: {alone:?}");
+
+            set_link(&handle, "b0".into(), &up).await.unwrap();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+            loop {
+                let status = link_status(&handle, "a0").await.unwrap();
+                assert!(status.carrier, "{status:?}");
+                if !status.is_settling() {
+                    assert_eq!(status.oper_state, "UP");
+                    break;
+                }
+                tokio::time::timeout_at(deadline, events.changed()).await.expect("settles in time").unwrap();
+            }
+            assert!(!link_status(&handle, "lo").await.unwrap().is_settling(), "down, no carrier");
+            assert_eq!(link_status(&handle, "nope").await.unwrap_err().errno(), Some(Errno::ENODEV));
         });
     }
 

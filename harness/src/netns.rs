@@ -32,11 +32,48 @@ static SERIAL: AtomicU64 = AtomicU64::new(0);
 impl Netns {
     /// Create a fresh, empty network namespace (only `lo`, and it is down).
     pub fn new() -> io::Result<Netns> {
-        let fd = on_fresh_thread(|| {
-            unshare(CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
-            Ok(OwnedFd::from(File::open("/proc/thread-self/ns/net")?))
-        })?;
-        Ok(Netns { fd, serial: SERIAL.fetch_add(1, Ordering::Relaxed) })
+        let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
+        on_fresh_thread(|| Netns::enter_new(serial))
+    }
+
+    /// Create `count` fresh namespaces and run `setup(i, &ns)` for each one, inside
+    /// it, on the thread that created it: no thread per namespace or per setup step.
+    /// The work is spread over as many fresh OS threads as there are CPUs (they exit
+    /// at the end, so their namespace switches never leak into a reused thread).
+    ///
+    /// Entry `i` of the result is namespace `i` with what its setup returned, or why
+    /// the namespace could not be created. One failure does not stop the others.
+    pub fn new_many<T: Send>(
+        count: usize,
+        setup: impl Fn(usize, &Netns) -> T + Sync,
+    ) -> Vec<io::Result<(Netns, T)>> {
+        // Serials in index order, whichever thread gets there first.
+        let first_serial = SERIAL.fetch_add(count as u64, Ordering::Relaxed);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, count.max(1));
+        let per_thread = count.div_ceil(threads);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..count)
+                .step_by(per_thread.max(1))
+                .map(|start| {
+                    let (setup, end) = (&setup, (start + per_thread).min(count));
+                    scope.spawn(move || {
+                        (start..end).map(|i| Netns::enter_new(first_serial + i as u64).map(|ns| {
+                            let value = setup(i, &ns);
+                            (ns, value)
+                        })).collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        })
+    }
+
+    /// `unshare` the calling thread into a new namespace and hold it. Only for fresh
+    /// threads that end soon after: the thread stays in the namespace.
+    fn enter_new(serial: u64) -> io::Result<Netns> {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+        let fd = OwnedFd::from(File::open("/proc/thread-self/ns/net")?);
+        Ok(Netns { fd, serial })
     }
 
     /// Run `f` on a fresh OS thread that has entered this namespace.
@@ -104,5 +141,27 @@ mod tests {
         let mut links = links;
         links.sort();
         assert_eq!(links, ["all", "default", "lo"]);
+    }
+
+    #[test]
+    fn many_namespaces_are_set_up_inside_themselves_in_order() {
+        if !is_root() {
+            eprintln!("skipped: needs root (CAP_SYS_ADMIN) to create namespaces");
+            return;
+        }
+        let own = nix::sys::stat::stat("/proc/self/ns/net").unwrap().st_ino;
+        // Each setup sees its own namespace as the calling thread's.
+        let created = Netns::new_many(5, |i, ns| {
+            let here = nix::sys::stat::stat("/proc/thread-self/ns/net").unwrap().st_ino;
+            (i, here == ns.inode().unwrap())
+        });
+        let created: Vec<(Netns, (usize, bool))> = created.into_iter().map(Result::unwrap).collect();
+        assert_eq!(created.iter().map(|(_, setup)| *setup).collect::<Vec<_>>(), (0..5).map(|i| (i, true)).collect::<Vec<_>>());
+        let inodes: std::collections::BTreeSet<u64> = created.iter().map(|(ns, _)| ns.inode().unwrap()).collect();
+        assert_eq!(inodes.len(), 5, "distinct");
+        assert!(!inodes.contains(&own), "none is the caller's namespace");
+        let serials: Vec<u64> = created.iter().map(|(ns, _)| ns.serial()).collect();
+        assert!(serials.windows(2).all(|w| w[1] == w[0] + 1), "serials in index order: {serials:?}");
+        assert!(Netns::new_many(0, |_, _| ()).is_empty());
     }
 }
