@@ -9,9 +9,11 @@
 //! defaults) unless the machine sets `net.core.devconf_inherit_init_net` to 1; the
 //! baseline does not cover that setting.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
 
 use crate::netns::Netns;
 
@@ -135,10 +137,11 @@ pub fn read(ns: &Netns, key: &str) -> io::Result<String> {
 /// [`write_many`], for code already running inside the namespace). Stops at the
 /// first failure.
 pub fn write_here<K: AsRef<str>, V: AsRef<str>>(settings: &[(K, V)]) -> io::Result<()> {
+    let mut dirs = SysctlDirs::default();
     settings.iter().try_for_each(|(key, value)| {
         let (key, value) = (key.as_ref(), value.as_ref());
         let context = |e: io::Error| io::Error::new(e.kind(), format!("sysctl {key} = {value}: {e}"));
-        open(key, OpenOptions::new().write(true), context)?.write_all(value.as_bytes()).map_err(context)
+        dirs.open(key, OFlag::O_WRONLY, context)?.write_all(value.as_bytes()).map_err(context)
     })
 }
 
@@ -146,25 +149,47 @@ pub fn write_here<K: AsRef<str>, V: AsRef<str>>(settings: &[(K, V)]) -> io::Resu
 fn read_here(key: &str) -> io::Result<String> {
     let context = |e: io::Error| io::Error::new(e.kind(), format!("sysctl {key}: {e}"));
     let mut text = String::new();
-    open(key, OpenOptions::new().read(true), context)?.read_to_string(&mut text).map_err(context)?;
+    SysctlDirs::default().open(key, OFlag::O_RDONLY, context)?.read_to_string(&mut text).map_err(context)?;
     Ok(text.trim().replace('\t', " "))
 }
 
-/// Open the `/proc/sys` file for `key` in the namespace of the calling thread: the
-/// first of [`candidate_paths`] that exists there. A failure to open it goes through
-/// `context`.
+/// The `/proc/sys` directories opened so far by one batch of reads or writes.
 ///
-/// Each candidate is opened straight away rather than checked first: the path lookup
-/// is most of what a sysctl write costs, and the baseline writes dozens of keys into
-/// every node.
-fn open(key: &str, options: &OpenOptions, context: impl Fn(io::Error) -> io::Error) -> io::Result<File> {
-    for path in candidate_paths(key)? {
-        match options.open(&path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            opened => return opened.map_err(context),
+/// The path lookup is most of what a sysctl write costs (inside a namespace, every
+/// `/proc/sys` component is looked up among the entries of all namespaces), and the
+/// baseline writes dozens of keys from a handful of directories into every node:
+/// each key then costs a lookup of its last component only.
+#[derive(Default)]
+struct SysctlDirs(Vec<(PathBuf, File)>);
+
+impl SysctlDirs {
+    /// Open the file for `key` in the namespace of the calling thread: the first of
+    /// [`candidate_paths`] that exists there. A failure to open it goes through
+    /// `context`. Candidates are opened straight away rather than checked first.
+    fn open(&mut self, key: &str, flags: OFlag, context: impl Fn(io::Error) -> io::Error) -> io::Result<File> {
+        for path in candidate_paths(key)? {
+            match self.open_path(&path, flags) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                opened => return opened.map_err(context),
+            }
         }
+        Err(io::Error::new(io::ErrorKind::NotFound, format!("sysctl {key}: no such sysctl in this namespace")))
     }
-    Err(io::Error::new(io::ErrorKind::NotFound, format!("sysctl {key}: no such sysctl in this namespace")))
+
+    fn open_path(&mut self, path: &Path, flags: OFlag) -> io::Result<File> {
+        let (Some(dir), Some(leaf)) = (path.parent(), path.file_name()) else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a file", path.display())));
+        };
+        let dir = match self.0.iter().position(|(open, _)| open == dir) {
+            Some(known) => &self.0[known].1,
+            None => {
+                self.0.push((dir.to_path_buf(), File::open(dir)?));
+                &self.0[self.0.len() - 1].1
+            }
+        };
+        let fd = nix::fcntl::openat(dir, leaf, flags | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())?;
+        Ok(File::from(fd))
+    }
 }
 
 const PROC_SYS: &str = "/proc/sys";
