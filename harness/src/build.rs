@@ -461,8 +461,8 @@ async fn settle_links(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), Bu
 /// Those of `links` that are up with a carrier but not yet operational (all asked
 /// at once: the requests are answered in order on the node's socket).
 async fn still_settling<'a>(node: &str, handle: &NodeHandle, links: Vec<&'a str>) -> Result<Vec<&'a str>, BuildError> {
-    let statuses =
-        try_join_all(links.iter().map(|name| netlink::link_status(&handle.netlink, name))).await.map_err(in_node(node))?;
+    let asked = try_join_all(links.iter().map(|name| netlink::link_status(&handle.netlink, name)));
+    let statuses = asked.await.map_err(in_node(node))?;
     Ok(links.into_iter().zip(statuses).filter(|(_, status)| status.is_settling()).map(|(name, _)| name).collect())
 }
 

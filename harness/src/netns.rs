@@ -43,28 +43,25 @@ impl Netns {
     ///
     /// Entry `i` of the result is namespace `i` with what its setup returned, or why
     /// the namespace could not be created. One failure does not stop the others.
-    pub fn new_many<T: Send>(
-        count: usize,
-        setup: impl Fn(usize, &Netns) -> T + Sync,
-    ) -> Vec<io::Result<(Netns, T)>> {
+    pub fn new_many<T: Send>(count: usize, setup: impl Fn(usize, &Netns) -> T + Sync) -> Vec<io::Result<(Netns, T)>> {
         // Serials in index order, whichever thread gets there first.
         let first_serial = SERIAL.fetch_add(count as u64, Ordering::Relaxed);
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, count.max(1));
-        let per_thread = count.div_ceil(threads);
+        let create = |i: usize| {
+            let ns = Netns::enter_new(first_serial + i as u64)?;
+            let value = setup(i, &ns);
+            Ok((ns, value))
+        };
+        let create = &create;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(count).max(1);
+        let chunk = count.div_ceil(threads).max(1);
         std::thread::scope(|scope| {
             let workers: Vec<_> = (0..count)
-                .step_by(per_thread.max(1))
-                .map(|start| {
-                    let (setup, end) = (&setup, (start + per_thread).min(count));
-                    scope.spawn(move || {
-                        (start..end).map(|i| Netns::enter_new(first_serial + i as u64).map(|ns| {
-                            let value = setup(i, &ns);
-                            (ns, value)
-                        })).collect::<Vec<_>>()
-                    })
-                })
+                .step_by(chunk)
+                .map(|start| scope.spawn(move || (start..count.min(start + chunk)).map(create).collect::<Vec<_>>()))
                 .collect();
-            workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+            // A panic in `setup` is re-raised here, as `run` does.
+            let joined = workers.into_iter().map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            joined.flatten().collect()
         })
     }
 
@@ -145,10 +142,7 @@ mod tests {
 
     #[test]
     fn many_namespaces_are_set_up_inside_themselves_in_order() {
-        if !is_root() {
-            eprintln!("skipped: needs root (CAP_SYS_ADMIN) to create namespaces");
-            return;
-        }
+        needs_root!();
         let own = nix::sys::stat::stat("/proc/self/ns/net").unwrap().st_ino;
         // Each setup sees its own namespace as the calling thread's.
         let created = Netns::new_many(5, |i, ns| {
@@ -156,7 +150,8 @@ mod tests {
             (i, here == ns.inode().unwrap())
         });
         let created: Vec<(Netns, (usize, bool))> = created.into_iter().map(Result::unwrap).collect();
-        assert_eq!(created.iter().map(|(_, setup)| *setup).collect::<Vec<_>>(), (0..5).map(|i| (i, true)).collect::<Vec<_>>());
+        let setups: Vec<(usize, bool)> = created.iter().map(|(_, setup)| *setup).collect();
+        assert_eq!(setups, (0..5).map(|i| (i, true)).collect::<Vec<_>>());
         let inodes: std::collections::BTreeSet<u64> = created.iter().map(|(ns, _)| ns.inode().unwrap()).collect();
         assert_eq!(inodes.len(), 5, "distinct");
         assert!(!inodes.contains(&own), "none is the caller's namespace");

@@ -143,7 +143,11 @@ fn measure_case(
     Ok(case)
 }
 
-fn measure_failing_ping(runs: usize, rt: &tokio::runtime::Runtime, quiet: &kernel::Quiet) -> std::io::Result<Vec<Duration>> {
+fn measure_failing_ping(
+    runs: usize,
+    rt: &tokio::runtime::Runtime,
+    quiet: &kernel::Quiet,
+) -> std::io::Result<Vec<Duration>> {
     (0..runs)
         .map(|_| {
             let elapsed = measure::failing_ping(rt)?;

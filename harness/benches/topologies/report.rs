@@ -64,7 +64,13 @@ pub struct Report {
 
 impl Report {
     pub fn start() -> Report {
-        Report { cases: Vec::new(), failing_ping: None, machine: machine(), load_before: loadavg(), load_after: String::new() }
+        Report {
+            cases: Vec::new(),
+            failing_ping: None,
+            machine: machine(),
+            load_before: loadavg(),
+            load_after: String::new(),
+        }
     }
 
     pub fn finish(&mut self) {
@@ -95,7 +101,12 @@ impl fmt::Display for Report {
             self.summary_table(f)?;
         }
         if let Some(times) = &self.failing_ping {
-            writeln!(f, "Failing ping (in-subnet address nobody has, default deadline): median {}, max {}\n", ms(median(times.iter().copied())), ms(times.iter().max().copied()))?;
+            writeln!(
+                f,
+                "Failing ping (in-subnet address nobody has, default deadline): median {}, max {}\n",
+                ms(median(times.iter().copied())),
+                ms(times.iter().max().copied())
+            )?;
         }
         self.targets(f)
     }
@@ -109,7 +120,10 @@ impl Report {
         runs: impl Fn(&Case) -> (&Vec<Phases>, &Vec<Duration>),
     ) -> fmt::Result {
         writeln!(f, "{title}:\n")?;
-        writeln!(f, "| topology | N | namespaces | build | ping | teardown | total | kernel cleanup after (not in total) |")?;
+        writeln!(
+            f,
+            "| topology | N | namespaces | build | ping | teardown | total | kernel cleanup after (not in total) |"
+        )?;
         writeln!(f, "|---|--:|--:|--:|--:|--:|--:|--:|")?;
         for case in &self.cases {
             let (phases, cleanup) = runs(case);
@@ -159,7 +173,10 @@ impl Report {
         let mut targets = Vec::new();
         if let Some(case) = self.case("bridge", 50) {
             let speedup = case.total_ratio(&case.classic).map(|r| 1.0 / r);
-            targets.push(("bridge N=50: netrig >= 20x faster than bash", speedup.map(|s| (format!("{s:.1}x"), s >= 20.0))));
+            targets.push((
+                "bridge N=50: netrig >= 20x faster than bash",
+                speedup.map(|s| (format!("{s:.1}x"), s >= 20.0)),
+            ));
         }
         if let Some(case) = self.case("bridge", 100) {
             let total = Case::total(&case.netrig);
@@ -169,7 +186,10 @@ impl Report {
         }
         if let Some(times) = &self.failing_ping {
             let decided = median(times.iter().copied());
-            targets.push(("failing ping decided < 250 ms", decided.map(|t| (ms(Some(t)), t < Duration::from_millis(250)))));
+            targets.push((
+                "failing ping decided < 250 ms",
+                decided.map(|t| (ms(Some(t)), t < Duration::from_millis(250))),
+            ));
         }
         if targets.is_empty() {
             return Ok(());
@@ -216,7 +236,8 @@ fn ratio(value: Option<f64>) -> String {
 /// CPU model, CPU count and kernel.
 fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|m| m.trim_start_matches([' ', '\t', ':']));
+    let model =
+        cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|m| m.trim_start_matches([' ', '\t', ':']));
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!("{} ({cpus} CPUs), Linux {}", model.unwrap_or("unknown CPU"), kernel.trim())
