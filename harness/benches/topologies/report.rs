@@ -161,7 +161,7 @@ impl Report {
                 ms(Case::total(&case.netrig)),
                 ms(Case::total(&case.classic)),
                 ratio(vs_bash),
-                vs_bash.map_or("–".into(), |r| format!("{:.0}x", 1.0 / r)),
+                vs_bash.map_or("–".into(), |r| format!("{:.1}x", 1.0 / r)),
                 ms(Case::total(&case.floor)),
                 ratio(case.total_ratio(&case.floor)),
             )?;
