@@ -2,11 +2,13 @@
 //!
 //! Order (each phase batched across nodes: nodes are independent, so their requests
 //! overlap; inside one node a phase runs in the scenario's order):
-//! namespaces + baseline + netlink connection → namespace-wide sysctls → bridges →
-//! veth pairs (each end born in its namespace) → taps → vxlans → macvlans (MAC and
-//! MTU given at birth) → masters, and MAC/MTU of interfaces that existed already (`lo`)
-//! → interface sysctls → addresses → link up → routes → rules → neighbours → fdb →
-//! listeners → `run` commands. Teardown is dropping the [`Topology`].
+//! namespaces, each set up on the thread that created it (baseline → namespace-wide
+//! sysctls → netlink connection; nodes on as many threads as CPUs) → bridges → veth
+//! pairs (each end born in its namespace) → taps → vxlans → macvlans (MAC and MTU given
+//! at birth) → masters, and MAC/MTU of interfaces that existed already (`lo`) →
+//! interface sysctls → addresses → link up → links operational (see `settle_links`) →
+//! routes → rules → neighbours → fdb → listeners → `run` commands. Teardown is
+//! dropping the [`Topology`].
 //!
 //! Interface sysctls (`net.ipv4.conf.veth0.rp_filter`) are written as soon as every
 //! interface exists and before any comes up: settings such as `disable_ipv6`,
