@@ -649,33 +649,33 @@ async fn bring_up(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildE
     Ok(())
 }
 
-/// In file order: a route may need one added before it (a host route to its gateway).
-async fn add_routes(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
-    for route in &node.spec.routes {
-        netlink::add_route(&handle.netlink, route).await.map_err(in_node(node.name))?;
+/// Add every entry of one kind (routes, rules, ...) in file order, blaming a failure on
+/// the node.
+async fn add_each<'a, T, Fut>(node: &NodePlan<'_>, entries: &'a [T], add: impl Fn(&'a T) -> Fut) -> Result<(), BuildError>
+where
+    Fut: Future<Output = Result<(), netlink::Error>>,
+{
+    for entry in entries {
+        add(entry).await.map_err(in_node(node.name))?;
     }
     Ok(())
+}
+
+/// In file order: a route may need one added before it (a host route to its gateway).
+async fn add_routes(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    add_each(node, &node.spec.routes, |route| netlink::add_route(&handle.netlink, route)).await
 }
 
 async fn add_rules(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
-    for rule in &node.spec.rules {
-        netlink::add_rule(&handle.netlink, rule).await.map_err(in_node(node.name))?;
-    }
-    Ok(())
+    add_each(node, &node.spec.rules, |rule| netlink::add_rule(&handle.netlink, rule)).await
 }
 
 async fn add_neighbours(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
-    for neighbour in &node.spec.neighbours {
-        netlink::add_neighbour(&handle.netlink, neighbour).await.map_err(in_node(node.name))?;
-    }
-    Ok(())
+    add_each(node, &node.spec.neighbours, |neighbour| netlink::add_neighbour(&handle.netlink, neighbour)).await
 }
 
 async fn add_fdb(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
-    for entry in &node.spec.fdb {
-        netlink::add_fdb(&handle.netlink, entry).await.map_err(in_node(node.name))?;
-    }
-    Ok(())
+    add_each(node, &node.spec.fdb, |entry| netlink::add_fdb(&handle.netlink, entry)).await
 }
 
 fn listen_text(spec: &ListenSpec) -> String {
