@@ -175,6 +175,12 @@ impl Origin<'_> {
     fn gets_stable_mac(&self) -> bool {
         !matches!(self, Origin::Existing | Origin::Tap(TapMode::Tun))
     }
+
+    /// Whether its carrier follows other devices: a bridge's its ports', a
+    /// macvlan's its parent's.
+    fn carrier_follows_others(&self) -> bool {
+        matches!(self, Origin::Bridge(_) | Origin::Macvlan(_))
+    }
 }
 
 /// One interface of a node with the settings every kind shares, after merging the
@@ -430,29 +436,42 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(3);
 /// in their fresh namespaces. Until then the device still has the `noop` qdisc and
 /// silently drops what it sends (the first ARP reply, say), and `ip link` shows the
 /// old operstate. Asking for a link by name makes the kernel apply its pending
-/// event at once, and the answer says whether the link is operational: one request
-/// per link settles nearly every build. A link that is still settling (its event
+/// event at once, and the answer says whether the link is operational: one round of
+/// requests settles nearly every build. A link that is still settling (its event
 /// being applied by linkwatch right then) is asked again after each link change the
 /// namespace announces, so the first assertion and the report see a settled topology.
+///
+/// A bridge or macvlan only gets its carrier once a port or its parent has settled,
+/// which may happen while the round is being answered (CI once saw `br0` DOWN in a
+/// report). Such nodes are asked again until a round changes no carrier.
 async fn settle_links(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
-    let up: Vec<&str> = node.devices.iter().filter(|d| d.up).map(|d| d.name).collect();
-    let mut settling = still_settling(node.name, handle, up).await?;
-    if settling.is_empty() {
+    let mut up: Vec<&Device> = node.devices.iter().filter(|d| d.up).collect();
+    // Stacked devices last: their carrier follows the ones asked before them.
+    up.sort_by_key(|d| d.origin.carrier_follows_others());
+    let stacked = up.last().is_some_and(|d| d.origin.carrier_follows_others());
+    let names: Vec<&str> = up.iter().map(|d| d.name).collect();
+    let mut round = ask_links(node.name, handle, &names).await?;
+    if round.is_settled() && !stacked {
         return Ok(());
     }
     let events = netlink::LinkEvents::subscribe(&handle.ns).map_err(io_failure("watch link changes", node.name))?;
     let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
     loop {
         // Asked after subscribing: a change in between still wakes the wait below.
-        settling = still_settling(node.name, handle, settling).await?;
-        if settling.is_empty() {
-            return Ok(());
+        let previous = round;
+        round = ask_links(node.name, handle, &names).await?;
+        if round.is_settled() {
+            // A carrier that keeps changing on its own is not the build's to wait for.
+            if round.carriers == previous.carriers || tokio::time::Instant::now() >= deadline {
+                return Ok(());
+            }
+            continue;
         }
         match tokio::time::timeout_at(deadline, events.changed()).await {
             Ok(changed) => changed.map_err(io_failure("watch link changes", node.name))?,
             Err(_) => {
                 return Err(BuildError::Kernel {
-                    what: format!("bring up {} in node {}", settling.join(", "), node.name),
+                    what: format!("bring up {} in node {}", round.settling.join(", "), node.name),
                     error: format!("still not operational after {SETTLE_LIMIT:?}"),
                 });
             }
@@ -460,12 +479,26 @@ async fn settle_links(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), Bu
     }
 }
 
-/// Those of `links` that are up with a carrier but not yet operational (all asked
-/// at once: the requests are answered in order on the node's socket).
-async fn still_settling<'a>(node: &str, handle: &NodeHandle, links: Vec<&'a str>) -> Result<Vec<&'a str>, BuildError> {
+/// One round of [`settle_links`]: which links had a carrier, and which of them were
+/// not yet operational.
+struct LinkRound<'a> {
+    carriers: Vec<bool>,
+    settling: Vec<&'a str>,
+}
+
+impl LinkRound<'_> {
+    fn is_settled(&self) -> bool {
+        self.settling.is_empty()
+    }
+}
+
+/// Ask for all `links` at once: the requests are answered in order on the node's
+/// socket, so a port's pending carrier change is applied before its bridge is asked.
+async fn ask_links<'a>(node: &str, handle: &NodeHandle, links: &[&'a str]) -> Result<LinkRound<'a>, BuildError> {
     let asked = try_join_all(links.iter().map(|name| netlink::link_status(&handle.netlink, name)));
     let statuses = asked.await.map_err(in_node(node))?;
-    Ok(links.into_iter().zip(statuses).filter(|(_, status)| status.is_settling()).map(|(name, _)| name).collect())
+    let settling = links.iter().zip(&statuses).filter(|(_, status)| status.is_settling()).map(|(name, _)| *name);
+    Ok(LinkRound { settling: settling.collect(), carriers: statuses.iter().map(|status| status.carrier).collect() })
 }
 
 /// Run one phase in all nodes concurrently.
