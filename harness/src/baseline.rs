@@ -12,21 +12,50 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use nix::fcntl::OFlag;
 
 use crate::netns::Netns;
 
 /// Write the baseline sysctls (kernel defaults, listed in [`BASELINE`]) into `ns`,
-/// all of them from one thread inside the namespace.
+/// all of them, whatever the namespace had.
 pub fn apply(ns: &Netns) -> io::Result<()> {
-    ns.run(apply_here)
+    ns.run(|| write_here(BASELINE))
 }
 
-/// [`apply`] in the namespace of the calling thread, for code already running inside
-/// the namespace (such as [`Netns::new_many`]'s setup).
-pub fn apply_here() -> io::Result<()> {
-    write_here(BASELINE)
+/// [`apply`] to the namespace of the calling thread, which this process has just
+/// created and nothing has changed yet (as in [`Netns::new_many`]'s setup): only
+/// the keys such a namespace does not have already are written ([`needed_writes`]).
+pub fn apply_to_new_here() -> io::Result<()> {
+    write_here(needed_writes())
+}
+
+/// The part of [`BASELINE`] a new namespace does not have already on this machine.
+///
+/// Every new namespace starts with the same values (copied from the machine's own
+/// namespace, or the kernel's defaults, as `devconf_inherit_init_net` says), and
+/// most of them are the kernel's defaults already: writing only the others saves
+/// most of the baseline's cost, which is most of the cost of a node. The difference
+/// is found once per process in a probe namespace and checked there: if writing
+/// only those keys does not leave every key at its baseline value (a write with a
+/// side effect, such as `all/forwarding` rewriting `all/accept_redirects`), or the
+/// probe fails, every key is written, as [`BASELINE`] says.
+pub fn needed_writes() -> &'static [(&'static str, &'static str)] {
+    static NEEDED: OnceLock<Vec<(&'static str, &'static str)>> = OnceLock::new();
+    NEEDED.get_or_init(|| probe_needed_writes().unwrap_or_else(|_| BASELINE.to_vec()))
+}
+
+fn probe_needed_writes() -> io::Result<Vec<(&'static str, &'static str)>> {
+    let probe = Netns::new()?;
+    probe.run(|| {
+        let inherited = BASELINE.iter().map(|(key, _)| read_here(key)).collect::<io::Result<Vec<_>>>()?;
+        let needed: Vec<_> =
+            BASELINE.iter().zip(&inherited).filter(|((_, value), now)| now != value).map(|(kv, _)| *kv).collect();
+        write_here(&needed)?;
+        let all_set = BASELINE.iter().map(|(key, value)| Ok(read_here(key)? == *value)).collect::<io::Result<Vec<_>>>()?;
+        Ok(if all_set.into_iter().all(|set| set) { needed } else { BASELINE.to_vec() })
+    })
 }
 
 /// `(key, value)` pairs of the baseline, in `sysctl` dotted form, written in this order.
@@ -306,6 +335,19 @@ mod tests {
         let ns = Netns::new().unwrap();
         apply(&ns).unwrap();
         assert_eq!(read_all(&ns), expected());
+    }
+
+    #[test]
+    fn new_namespaces_get_every_baseline_key_from_the_needed_writes() {
+        needs_root!();
+        let needed = needed_writes();
+        // Never inherited: the kernel's default is "1 0" in every new namespace.
+        assert!(needed.contains(&("net.ipv4.ping_group_range", "0 2147483647")), "{needed:?}");
+        for result in Netns::new_many(3, |_, _| apply_to_new_here()) {
+            let (ns, applied) = result.unwrap();
+            applied.unwrap();
+            assert_eq!(read_all(&ns), expected());
+        }
     }
 
     #[test]

@@ -175,12 +175,6 @@ impl Origin<'_> {
     fn gets_stable_mac(&self) -> bool {
         !matches!(self, Origin::Existing | Origin::Tap(TapMode::Tun))
     }
-
-    /// Whether its carrier follows other devices: a bridge's its ports', a
-    /// macvlan's its parent's.
-    fn carrier_follows_others(&self) -> bool {
-        matches!(self, Origin::Bridge(_) | Origin::Macvlan(_))
-    }
 }
 
 /// One interface of a node with the settings every kind shares, after merging the
@@ -314,6 +308,32 @@ impl<'s> NodePlan<'s> {
     fn device(&self, name: &str) -> Option<&Device<'s>> {
         self.devices.iter().find(|d| d.name == name)
     }
+
+    /// The devices that come up and track a carrier (not `lo`), each after the
+    /// devices its carrier follows: a bridge after its ports, a macvlan after its
+    /// parent (see [`settle_links`]).
+    fn carrier_order(&self) -> Vec<&'s str> {
+        let mut links: Vec<(usize, &'s str)> = (self.devices.iter())
+            .filter(|d| d.up && d.name != "lo")
+            .map(|d| (self.stacking_depth(d, self.devices.len()), d.name))
+            .collect();
+        links.sort_by_key(|(depth, _)| *depth);
+        links.into_iter().map(|(_, name)| name).collect()
+    }
+
+    /// How many devices `device`'s carrier is stacked on (`limit` guards against a
+    /// cycle, which the kernel would refuse anyway).
+    fn stacking_depth(&self, device: &Device, limit: usize) -> usize {
+        let lowers: Vec<&Device> = match device.origin {
+            Origin::Bridge(_) => self.devices.iter().filter(|d| d.master == Some(device.name)).collect(),
+            Origin::Macvlan(m) => self.device(&m.parent).into_iter().collect(),
+            _ => Vec::new(),
+        };
+        match limit {
+            0 => 0,
+            _ => lowers.iter().map(|lower| 1 + self.stacking_depth(lower, limit - 1)).max().unwrap_or(0),
+        }
+    }
 }
 
 /// A veth pair: (node, interface) of each end; the first end's node creates it.
@@ -441,37 +461,31 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(3);
 /// being applied by linkwatch right then) is asked again after each link change the
 /// namespace announces, so the first assertion and the report see a settled topology.
 ///
-/// A bridge or macvlan only gets its carrier once a port or its parent has settled,
-/// which may happen while the round is being answered (CI once saw `br0` DOWN in a
-/// report). Such nodes are asked again until a round changes no carrier.
+/// A bridge gets its carrier when a port's change is applied, a macvlan when its
+/// parent's is: they are asked after those ([`NodePlan::carrier_order`]), and again
+/// in every round (asked first, or only in the first round, a bridge could stay
+/// DOWN in the report: CI saw it once).
 async fn settle_links(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
-    let mut up: Vec<&Device> = node.devices.iter().filter(|d| d.up).collect();
-    // Stacked devices last: their carrier follows the ones asked before them.
-    up.sort_by_key(|d| d.origin.carrier_follows_others());
-    let stacked = up.last().is_some_and(|d| d.origin.carrier_follows_others());
-    let names: Vec<&str> = up.iter().map(|d| d.name).collect();
-    let mut round = ask_links(node.name, handle, &names).await?;
-    if round.is_settled() && !stacked {
+    let links = node.carrier_order();
+    let mut settling = still_settling(node.name, handle, &links).await?;
+    if settling.is_empty() {
         return Ok(());
     }
     let events = netlink::LinkEvents::subscribe(&handle.ns).map_err(io_failure("watch link changes", node.name))?;
     let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
     loop {
         // Asked after subscribing: a change in between still wakes the wait below.
-        let previous = round;
-        round = ask_links(node.name, handle, &names).await?;
-        if round.is_settled() {
-            // A carrier that keeps changing on its own is not the build's to wait for.
-            if round.carriers == previous.carriers || tokio::time::Instant::now() >= deadline {
-                return Ok(());
-            }
-            continue;
+        // All links again, not only the settling ones: a bridge may have got its
+        // carrier since.
+        settling = still_settling(node.name, handle, &links).await?;
+        if settling.is_empty() {
+            return Ok(());
         }
         match tokio::time::timeout_at(deadline, events.changed()).await {
             Ok(changed) => changed.map_err(io_failure("watch link changes", node.name))?,
             Err(_) => {
                 return Err(BuildError::Kernel {
-                    what: format!("bring up {} in node {}", round.settling.join(", "), node.name),
+                    what: format!("bring up {} in node {}", settling.join(", "), node.name),
                     error: format!("still not operational after {SETTLE_LIMIT:?}"),
                 });
             }
@@ -479,26 +493,12 @@ async fn settle_links(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), Bu
     }
 }
 
-/// One round of [`settle_links`]: which links had a carrier, and which of them were
-/// not yet operational.
-struct LinkRound<'a> {
-    carriers: Vec<bool>,
-    settling: Vec<&'a str>,
-}
-
-impl LinkRound<'_> {
-    fn is_settled(&self) -> bool {
-        self.settling.is_empty()
-    }
-}
-
-/// Ask for all `links` at once: the requests are answered in order on the node's
-/// socket, so a port's pending carrier change is applied before its bridge is asked.
-async fn ask_links<'a>(node: &str, handle: &NodeHandle, links: &[&'a str]) -> Result<LinkRound<'a>, BuildError> {
+/// Those of `links` that are up with a carrier but not yet operational (all asked
+/// at once: the requests are answered in order on the node's socket).
+async fn still_settling<'a>(node: &str, handle: &NodeHandle, links: &[&'a str]) -> Result<Vec<&'a str>, BuildError> {
     let asked = try_join_all(links.iter().map(|name| netlink::link_status(&handle.netlink, name)));
     let statuses = asked.await.map_err(in_node(node))?;
-    let settling = links.iter().zip(&statuses).filter(|(_, status)| status.is_settling()).map(|(name, _)| *name);
-    Ok(LinkRound { settling: settling.collect(), carriers: statuses.iter().map(|status| status.carrier).collect() })
+    Ok(links.iter().zip(statuses).filter(|(_, status)| status.is_settling()).map(|(name, _)| *name).collect())
 }
 
 /// Run one phase in all nodes concurrently.
@@ -555,7 +555,7 @@ fn set_up_node(
     node: &NodePlan<'_>,
     runtime: &tokio::runtime::Handle,
 ) -> Result<(rtnetlink::Handle, netlink::ConnectionTask), BuildError> {
-    baseline::apply_here().map_err(io_failure("apply baseline sysctls", node.name))?;
+    baseline::apply_to_new_here().map_err(io_failure("apply baseline sysctls", node.name))?;
     write_sysctls_here(node.name, &node.early_sysctls)?;
     netlink::connect_here(runtime).map_err(io_failure("open netlink socket", node.name))
 }
@@ -770,7 +770,7 @@ mod stand_ins {
             BUILT.with(|built| built.borrow_mut().push(cookie));
         }
 
-        pub use crate::baseline::{apply_here, write_here};
+        pub use crate::baseline::{apply_to_new_here, write_here};
     }
 
     pub use crate::exec;
@@ -953,6 +953,28 @@ mod tests {
     }
 
     #[test]
+    fn carrier_order_puts_ports_before_bridges_and_parents_before_macvlans() {
+        let s = scenario(
+            r#"
+nodes:
+  host:
+    bridges: {br0: {}, br1: {state: down}}
+    macvlans: {mv0: {parent: br0}, mv1: {parent: p0}}
+  a: {}
+  b: {}
+links:
+  - veth: [a:eth0, host:p0@br0]
+  - veth: [b:eth0, host:p1]
+"#,
+        );
+        let plan = Plan::of(&s).unwrap();
+        let host = plan.nodes.iter().find(|n| n.name == "host").unwrap();
+        // Declared first, br0 is asked after its port; mv0 sits on br0, so comes last.
+        // `lo` and links left down are not asked at all.
+        assert_eq!(host.carrier_order(), ["p0", "p1", "br0", "mv1", "mv0"]);
+    }
+
+    #[test]
     fn plan_merges_interfaces_into_devices_and_adds_lo() {
         let s = scenario(
             r#"
@@ -1058,6 +1080,36 @@ links:
                 topology.teardown().await;
                 assert_released(&cookies);
             });
+        });
+    }
+
+    #[test]
+    fn a_bridge_is_operational_once_built() {
+        needs_root!();
+        // The bridge gets its carrier only when its port's carrier change is applied,
+        // the macvlan only when the bridge's is; a report's dump must see them UP
+        // (without the settle step it does not). Asked before its port, or not asked
+        // again once the port settled, br0 could stay DOWN: CI saw that once, under
+        // load; not reproducible here, so this test only guards the settle step.
+        let s = scenario(
+            r#"
+nodes:
+  lab: {bridges: {br0: {}}, macvlans: {mv0: {parent: br0}}}
+  peer: {bridges: {brx: {}}}
+links:
+  - veth: [lab:p0@br0, peer:eth0]
+"#,
+        );
+        on_runtime(async {
+            for _ in 0..20 {
+                let topology = build(&s).await.unwrap();
+                // A dump, as the report takes: it does not apply pending changes.
+                for name in ["br0", "mv0"] {
+                    let dump = link(&topology, "lab", name).await;
+                    assert_eq!(dump.oper_state, "UP", "{name}: {dump:?}");
+                }
+                topology.teardown().await;
+            }
         });
     }
 
