@@ -26,7 +26,10 @@ pub struct RunOptions {
 pub enum Outcome {
     Passed(Report),
     /// The message says which assertion failed, where, and what was observed.
-    Failed { report: Report, message: String },
+    Failed {
+        report: Report,
+        message: String,
+    },
     /// The kernel lacks something the scenario needs.
     Skipped(String),
 }
@@ -70,22 +73,50 @@ pub fn run_and_keep(
     options: &RunOptions,
     steps_to_play: Option<usize>,
 ) -> (Outcome, Option<Kept>) {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
-        Err(e) => return (failed(Report::default(), format!("cannot start the tokio runtime: {e}")), None),
+        Err(e) => {
+            return (
+                failed(
+                    Report::default(),
+                    format!("cannot start the tokio runtime: {e}"),
+                ),
+                None,
+            );
+        }
     };
     let mut report = Report {
-        scenario: scenario.name.clone().unwrap_or_else(|| file.display().to_string()),
+        scenario: scenario
+            .name
+            .clone()
+            .unwrap_or_else(|| file.display().to_string()),
         about: scenario.about.clone(),
         kernel: report::kernel_release(),
         ..Report::default()
     };
     let kept = match rt.block_on(build::build(scenario)) {
-        Ok(topology) => Kept { topology: Some(topology), rt },
+        Ok(topology) => Kept {
+            topology: Some(topology),
+            rt,
+        },
         Err(BuildError::Unsupported { what, reason }) => {
-            return (Outcome::Skipped(format!("this kernel does not support {what}: {reason}")), None);
+            return (
+                Outcome::Skipped(format!("this kernel does not support {what}: {reason}")),
+                None,
+            );
         }
-        Err(e) => return (failed(report, format!("{}: building the topology failed: {e}", file.display())), None),
+        Err(e) => {
+            return (
+                failed(
+                    report,
+                    format!("{}: building the topology failed: {e}", file.display()),
+                ),
+                None,
+            );
+        }
     };
     let (topology, rt) = (kept.topology(), &kept.rt);
     if scenario.report.topology {
@@ -108,7 +139,11 @@ pub fn run_and_keep(
         let played = play_step(topology, rt, step, label);
         let step_failed = played.failures(file, label, &mut failures);
         if step_failed || options.keep_pcaps {
-            let prefix = if steps.len() > 1 { format!("step{index}-") } else { String::new() };
+            let prefix = if steps.len() > 1 {
+                format!("step{index}-")
+            } else {
+                String::new()
+            };
             match played.write_pcaps(&options.artifacts, &prefix) {
                 Ok(paths) => artifacts_written.extend(paths),
                 Err(e) => {
@@ -125,7 +160,11 @@ pub fn run_and_keep(
             // Later steps build on this one's state: stop here, and say what was left out.
             let unplayed = &labels[index + 1..];
             if !unplayed.is_empty() {
-                let _ = writeln!(failures, "not played after this failure: {}", unplayed.join("; "));
+                let _ = writeln!(
+                    failures,
+                    "not played after this failure: {}",
+                    unplayed.join("; ")
+                );
             }
             break;
         }
@@ -146,7 +185,10 @@ pub fn run_and_keep(
         (Some(_), true) if !played_all => Outcome::Passed(report),
         (Some(reason), true) => failed(
             report,
-            format!("{}: unexpectedly passed — the bug may be fixed (xfail: {reason})", file.display()),
+            format!(
+                "{}: unexpectedly passed — the bug may be fixed (xfail: {reason})",
+                file.display()
+            ),
         ),
     };
     (outcome, Some(kept))
@@ -160,7 +202,12 @@ fn failed(report: Report, message: String) -> Outcome {
 fn all_steps(scenario: &Scenario) -> Vec<Step> {
     let mut steps = Vec::new();
     if !scenario.expect.is_empty() || scenario.steps.is_empty() {
-        steps.push(Step { name: None, actions: Vec::new(), capture: Vec::new(), expect: scenario.expect.clone() });
+        steps.push(Step {
+            name: None,
+            actions: Vec::new(),
+            capture: Vec::new(),
+            expect: scenario.expect.clone(),
+        });
     }
     steps.extend(scenario.steps.iter().cloned());
     steps
@@ -173,7 +220,11 @@ pub fn step_labels(scenario: &Scenario) -> Vec<String> {
 }
 
 fn labels_of(steps: &[Step]) -> Vec<String> {
-    steps.iter().enumerate().map(|(index, step)| step_label(index, step, steps.len())).collect()
+    steps
+        .iter()
+        .enumerate()
+        .map(|(index, step)| step_label(index, step, steps.len()))
+        .collect()
 }
 
 fn step_label(index: usize, step: &Step, total: usize) -> String {
@@ -195,16 +246,29 @@ struct PlayedStep {
     errors: Vec<String>,
 }
 
-fn play_step(topology: &Topology, rt: &tokio::runtime::Runtime, step: &Step, label: &str) -> PlayedStep {
+fn play_step(
+    topology: &Topology,
+    rt: &tokio::runtime::Runtime,
+    step: &Step,
+    label: &str,
+) -> PlayedStep {
     let mut played = PlayedStep {
-        report: StepReport { name: label.to_string(), ..StepReport::default() },
+        report: StepReport {
+            name: label.to_string(),
+            ..StepReport::default()
+        },
         verdicts: Vec::new(),
         captured: BTreeMap::new(),
         errors: Vec::new(),
     };
     // Captures go live before any traffic of the step.
     let mut captures = CaptureSet::default();
-    for iface in step.capture.iter().map(|r| &r.value).chain(packet_checks(step).map(|c| &c.on.value)) {
+    for iface in step
+        .capture
+        .iter()
+        .map(|r| &r.value)
+        .chain(packet_checks(step).map(|c| &c.on.value))
+    {
         if let Err(e) = captures.open(topology, iface, None) {
             played.errors.push(e);
         }
@@ -220,11 +284,17 @@ fn play_step(topology: &Topology, rt: &tokio::runtime::Runtime, step: &Step, lab
     for action in &step.actions {
         played.report.actions.push(act::describe(action));
         if let Err(e) = act::apply(topology, rt, action) {
-            played.errors.push(format!("action `{}` failed: {e}", act::describe(action)));
+            played
+                .errors
+                .push(format!("action `{}` failed: {e}", act::describe(action)));
         }
     }
     if played.errors.is_empty() {
-        for check in step.expect.iter().filter(|c| !matches!(c, Check::Packets(_))) {
+        for check in step
+            .expect
+            .iter()
+            .filter(|c| !matches!(c, Check::Packets(_)))
+        {
             let verdict = judge::judge(topology, rt, check);
             played.push(verdict, check.xfail());
         }
@@ -244,20 +314,27 @@ fn play_step(topology: &Topology, rt: &tokio::runtime::Runtime, step: &Step, lab
     }
     if played.errors.is_empty() {
         for check in packet_checks(step) {
-            let key = (check.on.value.clone(), check.filter.as_ref().map(|f| f.value.clone()));
+            let key = (
+                check.on.value.clone(),
+                check.filter.as_ref().map(|f| f.value.clone()),
+            );
             let packets = match &key.1 {
                 Some(_) => filtered.get(&key),
                 None => played.captured.get(&key.0),
             };
-            let mut verdict = judge::judge_packets(check, packets.map(Vec::as_slice).unwrap_or_default());
+            let mut verdict =
+                judge::judge_packets(check, packets.map(Vec::as_slice).unwrap_or_default());
             if !verdict.holds {
                 verdict.observed.push_str(&played.summaries_of(&key.0));
             }
             played.push(verdict, check.xfail.as_deref());
         }
     }
-    played.report.packets =
-        played.captured.iter().map(|(iface, packets)| (iface.to_string(), report::packet_lines(packets))).collect();
+    played.report.packets = played
+        .captured
+        .iter()
+        .map(|(iface, packets)| (iface.to_string(), report::packet_lines(packets)))
+        .collect();
     played
 }
 
@@ -267,7 +344,6 @@ fn packet_checks(step: &Step) -> impl Iterator<Item = &crate::model::PacketCheck
         _ => None,
     })
 }
-
 
 impl PlayedStep {
     fn push(&mut self, verdict: Verdict, xfail: Option<&str>) {
@@ -282,7 +358,9 @@ impl PlayedStep {
 
     /// What was captured on `iface`, for a failed packet check's message.
     fn summaries_of(&self, iface: &IfaceRef) -> String {
-        let Some(packets) = self.captured.get(iface) else { return String::new() };
+        let Some(packets) = self.captured.get(iface) else {
+            return String::new();
+        };
         let mut text = format!("\n    captured on {iface} ({} packets):", packets.len());
         for p in packets {
             let _ = write!(text, "\n      {}", report::packet_line(p));
@@ -299,7 +377,14 @@ impl PlayedStep {
         for (v, status) in &self.verdicts {
             match status {
                 Status::Fail => {
-                    let _ = writeln!(out, "{}:{}: {label}: failed: {}\n    observed: {}", file.display(), v.line, v.check, v.observed);
+                    let _ = writeln!(
+                        out,
+                        "{}:{}: {label}: failed: {}\n    observed: {}",
+                        file.display(),
+                        v.line,
+                        v.check,
+                        v.observed
+                    );
                 }
                 Status::UnexpectedPass => {
                     let _ = writeln!(
@@ -333,13 +418,19 @@ impl PlayedStep {
 struct CaptureSet(BTreeMap<(IfaceRef, Option<String>), Capture>);
 
 impl CaptureSet {
-    fn open(&mut self, topology: &Topology, iface: &IfaceRef, filter: Option<&str>) -> Result<(), String> {
+    fn open(
+        &mut self,
+        topology: &Topology,
+        iface: &IfaceRef,
+        filter: Option<&str>,
+    ) -> Result<(), String> {
         let key = (iface.clone(), filter.map(str::to_string));
         if self.0.contains_key(&key) {
             return Ok(());
         }
         let node = &topology.nodes[&iface.node];
-        let capture = Capture::start(&node.ns, &iface.iface, filter).map_err(|e| format!("capture on {iface}: {e}"))?;
+        let capture = Capture::start(&node.ns, &iface.iface, filter)
+            .map_err(|e| format!("capture on {iface}: {e}"))?;
         self.0.insert(key, capture);
         Ok(())
     }

@@ -25,6 +25,13 @@ pub fn clean(selection: Selection) -> ExitCode {
             }
         }
     }
-    println!("{} removed", plural(removed.len() - failed, "pinned namespace"));
-    if failed == 0 { ExitCode::SUCCESS } else { usage_error(&format!("{} could not be removed", plural(failed, "name"))) }
+    println!(
+        "{} removed",
+        plural(removed.len() - failed, "pinned namespace")
+    );
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        usage_error(&format!("{} could not be removed", plural(failed, "name")))
+    }
 }

@@ -17,15 +17,35 @@ pub fn render(diagram: &Diagram) -> String {
             label.push('\n');
             label.push_str(note);
         }
-        let _ = writeln!(out, "  subgraph {} {{", quote(&format!("cluster_{}", node.name)));
-        let _ = writeln!(out, "    label={};\n    style=\"rounded,filled\";\n    fillcolor=\"#f6f8fa\";", quote(&label));
+        let _ = writeln!(
+            out,
+            "  subgraph {} {{",
+            quote(&format!("cluster_{}", node.name))
+        );
+        let _ = writeln!(
+            out,
+            "    label={};\n    style=\"rounded,filled\";\n    fillcolor=\"#f6f8fa\";",
+            quote(&label)
+        );
         for (i, d) in node.devices.iter().enumerate() {
             let id = DeviceId { node: n, device: i };
-            let _ = writeln!(out, "    {} [label={}{}];", quote(&node_id(diagram, id)), quote(&device_label(d)), shape(d.kind));
+            let _ = writeln!(
+                out,
+                "    {} [label={}{}];",
+                quote(&node_id(diagram, id)),
+                quote(&device_label(d)),
+                shape(d.kind)
+            );
         }
         for (i, d) in node.devices.iter().enumerate() {
             if let Some(bridge) = d.master {
-                let (port, master) = (DeviceId { node: n, device: i }, DeviceId { node: n, device: bridge });
+                let (port, master) = (
+                    DeviceId { node: n, device: i },
+                    DeviceId {
+                        node: n,
+                        device: bridge,
+                    },
+                );
                 let _ = writeln!(
                     out,
                     "    {} -- {} [style=bold, color=\"#0969da\"];",
@@ -38,7 +58,11 @@ pub fn render(diagram: &Diagram) -> String {
     }
     for w in &diagram.wires {
         let [a, b] = w.ends.map(|e| quote(&node_id(diagram, e)));
-        let _ = writeln!(out, "  {a} -- {b} [label={}, color=\"#bc4c00\", penwidth=2];", quote(&w.label));
+        let _ = writeln!(
+            out,
+            "  {a} -- {b} [label={}, color=\"#bc4c00\", penwidth=2];",
+            quote(&w.label)
+        );
     }
     out.push_str("}\n");
     out
@@ -46,7 +70,11 @@ pub fn render(diagram: &Diagram) -> String {
 
 /// `node:iface`, unique in the graph.
 fn node_id(diagram: &Diagram, id: DeviceId) -> String {
-    format!("{}:{}", diagram.nodes[id.node].name, diagram.device(id).name)
+    format!(
+        "{}:{}",
+        diagram.nodes[id.node].name,
+        diagram.device(id).name
+    )
 }
 
 fn device_label(d: &Device) -> String {
@@ -67,7 +95,10 @@ fn shape(kind: DeviceKind) -> &'static str {
 
 /// A DOT quoted string; newlines become DOT's centred line breaks.
 fn quote(text: &str) -> String {
-    let escaped = text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n");
     format!("\"{escaped}\"")
 }
 

@@ -22,7 +22,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 pub use crate::location::Loc;
-pub use crate::syntax::{ByteSize, Endpoint, FdbSpec, IfaceRef, IpPrefix, MacAddr, NeighSpec, RouteSpec, RuleSpec};
+pub use crate::syntax::{
+    ByteSize, Endpoint, FdbSpec, IfaceRef, IpPrefix, MacAddr, NeighSpec, RouteSpec, RuleSpec,
+};
 
 mod check;
 mod step;
@@ -83,7 +85,11 @@ pub struct ReportOptions {
 
 impl Default for ReportOptions {
     fn default() -> Self {
-        ReportOptions { snapshot: true, topology: true, packets: true }
+        ReportOptions {
+            snapshot: true,
+            topology: true,
+            packets: true,
+        }
     }
 }
 
@@ -349,11 +355,20 @@ impl FromStr for ListenSpec {
             other => return Err(format!("`{other}`: protocol must be tcp or udp")),
         };
         if let Ok(port) = rest.parse::<u16>() {
-            return Ok(ListenSpec { proto, addr: None, port });
+            return Ok(ListenSpec {
+                proto,
+                addr: None,
+                port,
+            });
         }
-        let sa: std::net::SocketAddr =
-            rest.parse().map_err(|_| format!("`{rest}`: expected PORT or ADDR:PORT ([v6]:PORT)"))?;
-        Ok(ListenSpec { proto, addr: Some(sa.ip()), port: sa.port() })
+        let sa: std::net::SocketAddr = rest
+            .parse()
+            .map_err(|_| format!("`{rest}`: expected PORT or ADDR:PORT ([v6]:PORT)"))?;
+        Ok(ListenSpec {
+            proto,
+            addr: Some(sa.ip()),
+            port: sa.port(),
+        })
     }
 }
 crate::syntax::deserialize_from_str!(ListenSpec);
@@ -372,4 +387,3 @@ impl FromStr for Dur {
     }
 }
 crate::syntax::deserialize_from_str!(Dur);
-

@@ -193,4 +193,3 @@ pub struct ReplayAction {
     #[schemars(skip)]
     pub path: Option<PathBuf>,
 }
-
