@@ -31,16 +31,24 @@ pub fn apply_to_new_here() -> io::Result<()> {
     write_here(needed_writes())
 }
 
-/// The part of [`BASELINE`] a new namespace does not have already on this machine.
+/// The part of [`BASELINE`] a new namespace needs written on this machine: every
+/// `conf/default` key, and the others whose value a new namespace does not have
+/// already.
 ///
 /// Every new namespace starts with the same values (copied from the machine's own
 /// namespace, or the kernel's defaults, as `devconf_inherit_init_net` says), and
-/// most of them are the kernel's defaults already: writing only the others saves
-/// most of the baseline's cost, which is most of the cost of a node. The difference
-/// is found once per process in a probe namespace and checked there: if writing
-/// only those keys does not leave every key at its baseline value (a write with a
-/// side effect, such as `all/forwarding` rewriting `all/accept_redirects`), or the
-/// probe fails, every key is written, as [`BASELINE`] says.
+/// most are the kernel's defaults already. A `conf/default` key is written even
+/// then, because the write has an effect beyond the value: it marks the key as set,
+/// interfaces created afterwards copy that mark, and a marked key no longer follows
+/// later writes to `conf/default` (`devinet_copy_dflt_conf`). Writing every default
+/// key keeps that behaviour the same on every machine, whatever its own namespace
+/// had written. `conf/all` marks are never copied, and a write of an unchanged
+/// `forwarding` does nothing.
+///
+/// The list is found once per process in a probe namespace and checked there: if
+/// writing it does not leave every key at its baseline value (a write with a side
+/// effect, such as `all/forwarding` rewriting `all/accept_redirects`), or the probe
+/// fails, every key is written.
 pub fn needed_writes() -> &'static [(&'static str, &'static str)] {
     static NEEDED: OnceLock<Vec<(&'static str, &'static str)>> = OnceLock::new();
     NEEDED.get_or_init(|| probe_needed_writes().unwrap_or_else(|_| BASELINE.to_vec()))
@@ -56,7 +64,7 @@ fn probe_needed_writes() -> io::Result<Vec<(&'static str, &'static str)>> {
         let needed: Vec<_> = BASELINE
             .iter()
             .zip(&inherited)
-            .filter(|((_, value), now)| now != value)
+            .filter(|((key, value), now)| key.contains(".default.") || now != value)
             .map(|(kv, _)| *kv)
             .collect();
         write_here(&needed)?;
@@ -449,6 +457,44 @@ mod tests {
             applied.unwrap();
             assert_eq!(read_all(&ns), expected());
         }
+    }
+
+    #[test]
+    fn later_default_writes_reach_existing_interfaces_as_after_a_full_apply() {
+        needs_root!();
+        // A key the machine's namespace most likely never wrote: only the explicit
+        // write of the default marks it, and the mark decides whether the interface
+        // follows the later write.
+        let keys = ["arp_ignore", "accept_local", "log_martians"];
+        let interface_values = |ns: &Netns| {
+            let added = crate::exec::run(
+                ns,
+                "ip link add v0 type veth peer name v1",
+                std::time::Duration::from_secs(5),
+            );
+            assert!(added.unwrap().status.success());
+            let later: Vec<_> = keys
+                .iter()
+                .map(|k| (format!("net.ipv4.conf.default.{k}"), "1".to_string()))
+                .collect();
+            write_many(ns, &later).unwrap();
+            keys.iter()
+                .map(|k| read(ns, &format!("net.ipv4.conf.v0.{k}")).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let full = Netns::new().unwrap();
+        apply(&full).unwrap();
+        let (new, applied) = Netns::new_many(1, |_, _| apply_to_new_here())
+            .pop()
+            .unwrap()
+            .unwrap();
+        applied.unwrap();
+        assert_eq!(
+            interface_values(&full),
+            ["0", "0", "0"],
+            "a marked default is not copied any more"
+        );
+        assert_eq!(interface_values(&new), ["0", "0", "0"]);
     }
 
     #[test]
