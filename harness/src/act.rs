@@ -17,10 +17,7 @@ pub fn describe(action: &Action) -> String {
     match action {
         Action::AddAddress(a) => format!("add address {} to {}", *a.address, *a.dev),
         Action::DelAddress(a) => format!("delete address {} from {}", *a.address, *a.dev),
-        Action::MoveAddress(m) => format!(
-            "move address {} from {} to {}",
-            *m.address, *m.from, m.to.iface
-        ),
+        Action::MoveAddress(m) => format!("move address {} from {} to {}", *m.address, *m.from, m.to.iface),
         Action::AddRoute(r) => format!("on {}: add route {}", r.on.as_str(), *r.route),
         Action::DelRoute(r) => format!("on {}: delete route {}", r.on.as_str(), *r.route),
         Action::AddNeighbour(n) => format!("on {}: add neighbour {}", n.on.as_str(), *n.neighbour),
@@ -32,11 +29,7 @@ pub fn describe(action: &Action) -> String {
         Action::SetLink(l) => {
             let mut what = format!("set {}", *l.dev);
             if let Some(state) = l.state {
-                what.push_str(if state == crate::model::LinkState::Up {
-                    " up"
-                } else {
-                    " down"
-                });
+                what.push_str(if state == crate::model::LinkState::Up { " up" } else { " down" });
             }
             if let Some(mtu) = l.mtu {
                 what.push_str(&format!(" mtu {mtu}"));
@@ -58,32 +51,18 @@ pub fn describe(action: &Action) -> String {
 }
 
 /// Apply one action to the running topology.
-pub fn apply(
-    topology: &Topology,
-    rt: &tokio::runtime::Runtime,
-    action: &Action,
-) -> Result<(), String> {
+pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action) -> Result<(), String> {
     // Validation guarantees every node named by an action exists.
     let node = |name: &str| -> &NodeHandle { &topology.nodes[name] };
     let failed = |e: netlink::Error| e.to_string();
     match action {
         Action::AddAddress(a) => {
             let h = &node(&a.dev.node).netlink;
-            rt.block_on(netlink::add_address(
-                h,
-                LinkRef::Name(&a.dev.iface),
-                *a.address,
-            ))
-            .map_err(failed)
+            rt.block_on(netlink::add_address(h, LinkRef::Name(&a.dev.iface), *a.address)).map_err(failed)
         }
         Action::DelAddress(a) => {
             let h = &node(&a.dev.node).netlink;
-            rt.block_on(netlink::del_address(
-                h,
-                LinkRef::Name(&a.dev.iface),
-                *a.address,
-            ))
-            .map_err(failed)
+            rt.block_on(netlink::del_address(h, LinkRef::Name(&a.dev.iface), *a.address)).map_err(failed)
         }
         Action::MoveAddress(m) => {
             let h = &node(&m.from.node).netlink;
@@ -93,53 +72,32 @@ pub fn apply(
             })
             .map_err(failed)
         }
-        Action::AddRoute(r) => rt
-            .block_on(netlink::add_route(&node(&r.on).netlink, &r.route))
-            .map_err(failed),
-        Action::DelRoute(r) => rt
-            .block_on(netlink::del_route(&node(&r.on).netlink, &r.route))
-            .map_err(failed),
-        Action::AddNeighbour(n) => rt
-            .block_on(netlink::add_neighbour(&node(&n.on).netlink, &n.neighbour))
-            .map_err(failed),
-        Action::DelNeighbour(n) => rt
-            .block_on(netlink::del_neighbour(&node(&n.on).netlink, &n.neighbour))
-            .map_err(failed),
-        Action::AddFdb(f) => rt
-            .block_on(netlink::add_fdb(&node(&f.on).netlink, &f.fdb))
-            .map_err(failed),
-        Action::DelFdb(f) => rt
-            .block_on(netlink::del_fdb(&node(&f.on).netlink, &f.fdb))
-            .map_err(failed),
+        Action::AddRoute(r) => rt.block_on(netlink::add_route(&node(&r.on).netlink, &r.route)).map_err(failed),
+        Action::DelRoute(r) => rt.block_on(netlink::del_route(&node(&r.on).netlink, &r.route)).map_err(failed),
+        Action::AddNeighbour(n) => {
+            rt.block_on(netlink::add_neighbour(&node(&n.on).netlink, &n.neighbour)).map_err(failed)
+        }
+        Action::DelNeighbour(n) => {
+            rt.block_on(netlink::del_neighbour(&node(&n.on).netlink, &n.neighbour)).map_err(failed)
+        }
+        Action::AddFdb(f) => rt.block_on(netlink::add_fdb(&node(&f.on).netlink, &f.fdb)).map_err(failed),
+        Action::DelFdb(f) => rt.block_on(netlink::del_fdb(&node(&f.on).netlink, &f.fdb)).map_err(failed),
         Action::SetLink(l) => {
-            let change = LinkChange {
-                mtu: l.mtu,
-                up: l.state.map(|s| s == LinkState::Up),
-                ..LinkChange::default()
-            };
+            let change = LinkChange { mtu: l.mtu, up: l.state.map(|s| s == LinkState::Up), ..LinkChange::default() };
             let h = &node(&l.dev.node).netlink;
-            rt.block_on(netlink::set_link(h, LinkRef::Name(&l.dev.iface), &change))
-                .map_err(failed)
+            rt.block_on(netlink::set_link(h, LinkRef::Name(&l.dev.iface), &change)).map_err(failed)
         }
         Action::SetMaster(m) => {
             let master = match &m.master {
                 Some(bridge) => Master::Set(bridge.as_str()),
                 None => Master::Unset,
             };
-            let change = LinkChange {
-                master: Some(master),
-                ..LinkChange::default()
-            };
+            let change = LinkChange { master: Some(master), ..LinkChange::default() };
             let h = &node(&m.dev.node).netlink;
-            rt.block_on(netlink::set_link(h, LinkRef::Name(&m.dev.iface), &change))
-                .map_err(failed)
+            rt.block_on(netlink::set_link(h, LinkRef::Name(&m.dev.iface), &change)).map_err(failed)
         }
         Action::Sysctl(s) => {
-            let settings: Vec<(String, String)> = s
-                .set
-                .iter()
-                .map(|(k, v)| (k.clone(), v.to_string()))
-                .collect();
+            let settings: Vec<(String, String)> = s.set.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
             baseline::write_many(&node(&s.on).ns, &settings).map_err(|e| e.to_string())
         }
         Action::Send(send) => send_frame(&node(&send.dev.node).ns, send),
@@ -169,16 +127,11 @@ fn send_frame(ns: &crate::netns::Netns, send: &SendAction) -> Result<(), String>
 /// Send every frame of the pcap file, in order and back to back.
 fn replay_pcap(ns: &crate::netns::Netns, replay: &ReplayAction) -> Result<(), String> {
     // Validation refuses a scenario whose pcap file was not found.
-    let path = replay
-        .path
-        .as_deref()
-        .ok_or_else(|| format!("pcap file `{}` not found", replay.pcap.as_str()))?;
+    let path = replay.path.as_deref().ok_or_else(|| format!("pcap file `{}` not found", replay.pcap.as_str()))?;
     let frames = inject::read_pcap(path)?;
     let injector = Injector::open(ns, &replay.into.iface).map_err(|e| e.to_string())?;
     for (i, frame) in frames.iter().enumerate() {
-        injector
-            .send(frame)
-            .map_err(|e| format!("frame {} of {}: {e}", i + 1, replay.pcap.as_str()))?;
+        injector.send(frame).map_err(|e| format!("frame {} of {}: {e}", i + 1, replay.pcap.as_str()))?;
     }
     Ok(())
 }

@@ -57,10 +57,7 @@ pub fn needed_writes() -> &'static [(&'static str, &'static str)] {
 fn probe_needed_writes() -> io::Result<Vec<(&'static str, &'static str)>> {
     let probe = Netns::new()?;
     probe.run(|| {
-        let inherited = BASELINE
-            .iter()
-            .map(|(key, _)| read_here(key))
-            .collect::<io::Result<Vec<_>>>()?;
+        let inherited = BASELINE.iter().map(|(key, _)| read_here(key)).collect::<io::Result<Vec<_>>>()?;
         let needed: Vec<_> = BASELINE
             .iter()
             .zip(&inherited)
@@ -68,15 +65,9 @@ fn probe_needed_writes() -> io::Result<Vec<(&'static str, &'static str)>> {
             .map(|(kv, _)| *kv)
             .collect();
         write_here(&needed)?;
-        let all_set = BASELINE
-            .iter()
-            .map(|(key, value)| Ok(read_here(key)? == *value))
-            .collect::<io::Result<Vec<_>>>()?;
-        Ok(if all_set.into_iter().all(|set| set) {
-            needed
-        } else {
-            BASELINE.to_vec()
-        })
+        let all_set =
+            BASELINE.iter().map(|(key, value)| Ok(read_here(key)? == *value)).collect::<io::Result<Vec<_>>>()?;
+        Ok(if all_set.into_iter().all(|set| set) { needed } else { BASELINE.to_vec() })
     })
 }
 
@@ -151,22 +142,10 @@ pub const BASELINE: &[(&str, &str)] = &[
     ("net.ipv4.conf.default.disable_xfrm", "0"),
     ("net.ipv4.conf.all.force_igmp_version", "0"),
     ("net.ipv4.conf.default.force_igmp_version", "0"),
-    (
-        "net.ipv4.conf.all.igmpv2_unsolicited_report_interval",
-        "10000",
-    ),
-    (
-        "net.ipv4.conf.default.igmpv2_unsolicited_report_interval",
-        "10000",
-    ),
-    (
-        "net.ipv4.conf.all.igmpv3_unsolicited_report_interval",
-        "1000",
-    ),
-    (
-        "net.ipv4.conf.default.igmpv3_unsolicited_report_interval",
-        "1000",
-    ),
+    ("net.ipv4.conf.all.igmpv2_unsolicited_report_interval", "10000"),
+    ("net.ipv4.conf.default.igmpv2_unsolicited_report_interval", "10000"),
+    ("net.ipv4.conf.all.igmpv3_unsolicited_report_interval", "1000"),
+    ("net.ipv4.conf.default.igmpv3_unsolicited_report_interval", "1000"),
     // Deviation from the kernel default ("1 0", nobody): lets every group open ICMP
     // datagram sockets, so `probe::ping` pings in-process without CAP_NET_RAW.
     ("net.ipv4.ping_group_range", "0 2147483647"),
@@ -203,11 +182,8 @@ pub fn write_here<K: AsRef<str>, V: AsRef<str>>(settings: &[(K, V)]) -> io::Resu
     let mut dirs = SysctlDirs::default();
     settings.iter().try_for_each(|(key, value)| {
         let (key, value) = (key.as_ref(), value.as_ref());
-        let context =
-            |e: io::Error| io::Error::new(e.kind(), format!("sysctl {key} = {value}: {e}"));
-        dirs.open(key, OFlag::O_WRONLY, context)?
-            .write_all(value.as_bytes())
-            .map_err(context)
+        let context = |e: io::Error| io::Error::new(e.kind(), format!("sysctl {key} = {value}: {e}"));
+        dirs.open(key, OFlag::O_WRONLY, context)?.write_all(value.as_bytes()).map_err(context)
     })
 }
 
@@ -215,10 +191,7 @@ pub fn write_here<K: AsRef<str>, V: AsRef<str>>(settings: &[(K, V)]) -> io::Resu
 fn read_here(key: &str) -> io::Result<String> {
     let context = |e: io::Error| io::Error::new(e.kind(), format!("sysctl {key}: {e}"));
     let mut text = String::new();
-    SysctlDirs::default()
-        .open(key, OFlag::O_RDONLY, context)?
-        .read_to_string(&mut text)
-        .map_err(context)?;
+    SysctlDirs::default().open(key, OFlag::O_RDONLY, context)?.read_to_string(&mut text).map_err(context)?;
     Ok(text.trim().replace('\t', " "))
 }
 
@@ -235,30 +208,19 @@ impl SysctlDirs {
     /// Open the file for `key` in the namespace of the calling thread: the first of
     /// [`candidate_paths`] that exists there. A failure to open it goes through
     /// `context`. Candidates are opened straight away rather than checked first.
-    fn open(
-        &mut self,
-        key: &str,
-        flags: OFlag,
-        context: impl Fn(io::Error) -> io::Error,
-    ) -> io::Result<File> {
+    fn open(&mut self, key: &str, flags: OFlag, context: impl Fn(io::Error) -> io::Error) -> io::Result<File> {
         for path in candidate_paths(key)? {
             match self.open_path(&path, flags) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 opened => return opened.map_err(context),
             }
         }
-        Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("sysctl {key}: no such sysctl in this namespace"),
-        ))
+        Err(io::Error::new(io::ErrorKind::NotFound, format!("sysctl {key}: no such sysctl in this namespace")))
     }
 
     fn open_path(&mut self, path: &Path, flags: OFlag) -> io::Result<File> {
         let (Some(dir), Some(leaf)) = (path.parent(), path.file_name()) else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{} is not a file", path.display()),
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a file", path.display())));
         };
         let dir = match self.0.iter().position(|(open, _)| open == dir) {
             Some(known) => &self.0[known].1,
@@ -267,12 +229,7 @@ impl SysctlDirs {
                 &self.0[self.0.len() - 1].1
             }
         };
-        let fd = nix::fcntl::openat(
-            dir,
-            leaf,
-            flags | OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )?;
+        let fd = nix::fcntl::openat(dir, leaf, flags | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())?;
         Ok(File::from(fd))
     }
 }
@@ -294,17 +251,11 @@ fn candidate_paths(key: &str) -> io::Result<Vec<PathBuf>> {
     relative
         .iter()
         .map(|rel| {
-            let well_formed = !rel.is_empty()
-                && rel
-                    .split('/')
-                    .all(|s| !s.is_empty() && s != "." && s != "..");
+            let well_formed = !rel.is_empty() && rel.split('/').all(|s| !s.is_empty() && s != "." && s != "..");
             if well_formed {
                 Ok(Path::new(PROC_SYS).join(rel))
             } else {
-                Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("sysctl key {key:?} is malformed"),
-                ))
+                Err(io::Error::new(io::ErrorKind::InvalidInput, format!("sysctl key {key:?} is malformed")))
             }
         })
         .collect()
@@ -332,16 +283,11 @@ fn interface_reading(key: &str) -> Option<String> {
     }
     let segments: Vec<&str> = key.split('.').collect();
     match segments.as_slice() {
-        [
-            "net",
-            family @ ("ipv4" | "ipv6"),
-            table @ ("conf" | "neigh"),
-            interface @ ..,
-            leaf,
-        ] if interface.len() > 1 => Some(format!(
-            "net/{family}/{table}/{}/{leaf}",
-            interface.join(".")
-        )),
+        ["net", family @ ("ipv4" | "ipv6"), table @ ("conf" | "neigh"), interface @ .., leaf]
+            if interface.len() > 1 =>
+        {
+            Some(format!("net/{family}/{table}/{}/{leaf}", interface.join(".")))
+        }
         _ => None,
     }
 }
@@ -351,88 +297,48 @@ mod tests {
     use super::*;
 
     fn paths(key: &str) -> Vec<String> {
-        candidate_paths(key)
-            .unwrap()
-            .into_iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect()
+        candidate_paths(key).unwrap().into_iter().map(|p| p.to_string_lossy().into_owned()).collect()
     }
 
     #[test]
     fn keys_translate_like_sysctl() {
-        assert_eq!(
-            paths("net.ipv4.ip_forward"),
-            ["/proc/sys/net/ipv4/ip_forward"]
-        );
-        assert_eq!(
-            paths("net/ipv4/ip_forward"),
-            ["/proc/sys/net/ipv4/ip_forward"]
-        );
+        assert_eq!(paths("net.ipv4.ip_forward"), ["/proc/sys/net/ipv4/ip_forward"]);
+        assert_eq!(paths("net/ipv4/ip_forward"), ["/proc/sys/net/ipv4/ip_forward"]);
         // sysctl's own escape for a dot inside a segment: a slash in dotted notation.
-        assert_eq!(
-            paths("net.ipv4.conf.eth0/100.rp_filter"),
-            ["/proc/sys/net/ipv4/conf/eth0.100/rp_filter"]
-        );
+        assert_eq!(paths("net.ipv4.conf.eth0/100.rp_filter"), ["/proc/sys/net/ipv4/conf/eth0.100/rp_filter"]);
         // In slashed notation dots are plain characters.
-        assert_eq!(
-            paths("net/ipv4/conf/eth0.100/rp_filter"),
-            ["/proc/sys/net/ipv4/conf/eth0.100/rp_filter"]
-        );
+        assert_eq!(paths("net/ipv4/conf/eth0.100/rp_filter"), ["/proc/sys/net/ipv4/conf/eth0.100/rp_filter"]);
     }
 
     #[test]
     fn dotted_interface_names_get_a_second_reading() {
         assert_eq!(
             paths("net.ipv4.conf.eth0.100.rp_filter"),
-            [
-                "/proc/sys/net/ipv4/conf/eth0/100/rp_filter",
-                "/proc/sys/net/ipv4/conf/eth0.100/rp_filter"
-            ]
+            ["/proc/sys/net/ipv4/conf/eth0/100/rp_filter", "/proc/sys/net/ipv4/conf/eth0.100/rp_filter"]
         );
         assert_eq!(
             paths("net.ipv6.neigh.br.0.1.retrans_time_ms"),
-            [
-                "/proc/sys/net/ipv6/neigh/br/0/1/retrans_time_ms",
-                "/proc/sys/net/ipv6/neigh/br.0.1/retrans_time_ms"
-            ]
+            ["/proc/sys/net/ipv6/neigh/br/0/1/retrans_time_ms", "/proc/sys/net/ipv6/neigh/br.0.1/retrans_time_ms"]
         );
         // Names without dots, and keys outside conf/neigh, have a single reading.
-        assert_eq!(
-            paths("net.ipv4.conf.eth0.rp_filter"),
-            ["/proc/sys/net/ipv4/conf/eth0/rp_filter"]
-        );
-        assert_eq!(
-            paths("net.core.somaxconn"),
-            ["/proc/sys/net/core/somaxconn"]
-        );
+        assert_eq!(paths("net.ipv4.conf.eth0.rp_filter"), ["/proc/sys/net/ipv4/conf/eth0/rp_filter"]);
+        assert_eq!(paths("net.core.somaxconn"), ["/proc/sys/net/core/somaxconn"]);
     }
 
     #[test]
     fn malformed_keys_are_rejected() {
-        for key in [
-            "",
-            "net..ipv4",
-            "net.ipv4.",
-            "net/../../etc/passwd",
-            "/net/ipv4/ip_forward",
-        ] {
+        for key in ["", "net..ipv4", "net.ipv4.", "net/../../etc/passwd", "/net/ipv4/ip_forward"] {
             let err = candidate_paths(key).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{key:?}");
         }
     }
 
     fn read_all(ns: &Netns) -> Vec<(String, String)> {
-        BASELINE
-            .iter()
-            .map(|(key, _)| (key.to_string(), read(ns, key).unwrap()))
-            .collect()
+        BASELINE.iter().map(|(key, _)| (key.to_string(), read(ns, key).unwrap())).collect()
     }
 
     fn expected() -> Vec<(String, String)> {
-        BASELINE
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        BASELINE.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -448,10 +354,7 @@ mod tests {
         needs_root!();
         let needed = needed_writes();
         // Never inherited: the kernel's default is "1 0" in every new namespace.
-        assert!(
-            needed.contains(&("net.ipv4.ping_group_range", "0 2147483647")),
-            "{needed:?}"
-        );
+        assert!(needed.contains(&("net.ipv4.ping_group_range", "0 2147483647")), "{needed:?}");
         for result in Netns::new_many(3, |_, _| apply_to_new_here()) {
             let (ns, applied) = result.unwrap();
             applied.unwrap();
@@ -467,33 +370,18 @@ mod tests {
         // follows the later write.
         let keys = ["arp_ignore", "accept_local", "log_martians"];
         let interface_values = |ns: &Netns| {
-            let added = crate::exec::run(
-                ns,
-                "ip link add v0 type veth peer name v1",
-                std::time::Duration::from_secs(5),
-            );
+            let added =
+                crate::exec::run(ns, "ip link add v0 type veth peer name v1", std::time::Duration::from_secs(5));
             assert!(added.unwrap().status.success());
-            let later: Vec<_> = keys
-                .iter()
-                .map(|k| (format!("net.ipv4.conf.default.{k}"), "1".to_string()))
-                .collect();
+            let later: Vec<_> = keys.iter().map(|k| (format!("net.ipv4.conf.default.{k}"), "1".to_string())).collect();
             write_many(ns, &later).unwrap();
-            keys.iter()
-                .map(|k| read(ns, &format!("net.ipv4.conf.v0.{k}")).unwrap())
-                .collect::<Vec<_>>()
+            keys.iter().map(|k| read(ns, &format!("net.ipv4.conf.v0.{k}")).unwrap()).collect::<Vec<_>>()
         };
         let full = Netns::new().unwrap();
         apply(&full).unwrap();
-        let (new, applied) = Netns::new_many(1, |_, _| apply_to_new_here())
-            .pop()
-            .unwrap()
-            .unwrap();
+        let (new, applied) = Netns::new_many(1, |_, _| apply_to_new_here()).pop().unwrap().unwrap();
         applied.unwrap();
-        assert_eq!(
-            interface_values(&full),
-            ["0", "0", "0"],
-            "a marked default is not copied any more"
-        );
+        assert_eq!(interface_values(&full), ["0", "0", "0"], "a marked default is not copied any more");
         assert_eq!(interface_values(&new), ["0", "0", "0"]);
     }
 
@@ -508,10 +396,7 @@ mod tests {
             ("net.ipv4.ip_forward", "1"),
             ("net.ipv4.conf.default.promote_secondaries", "1"),
         ];
-        let changed: Vec<(String, String)> = changed
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let changed: Vec<(String, String)> = changed.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         write_many(&ns, &changed).unwrap();
         assert_eq!(read(&ns, "net.ipv4.conf.all.rp_filter").unwrap(), "2");
         apply(&ns).unwrap();
@@ -523,23 +408,16 @@ mod tests {
         needs_root!();
         let ns = Netns::new().unwrap();
         write(&ns, "net/ipv4/ping_group_range", "0 2147483647").unwrap();
-        assert_eq!(
-            read(&ns, "net.ipv4.ping_group_range").unwrap(),
-            "0 2147483647"
-        );
+        assert_eq!(read(&ns, "net.ipv4.ping_group_range").unwrap(), "0 2147483647");
     }
 
     #[test]
     fn interface_names_with_dots_resolve() {
         needs_root!();
         let ns = Netns::new().unwrap();
-        crate::exec::run(
-            &ns,
-            "ip link add v.1 type veth peer name v.2",
-            std::time::Duration::from_secs(5),
-        )
-        .map(|out| assert!(out.status.success(), "{out:?}"))
-        .unwrap();
+        crate::exec::run(&ns, "ip link add v.1 type veth peer name v.2", std::time::Duration::from_secs(5))
+            .map(|out| assert!(out.status.success(), "{out:?}"))
+            .unwrap();
         write(&ns, "net.ipv4.conf.v.1.rp_filter", "2").unwrap();
         assert_eq!(read(&ns, "net/ipv4/conf/v.1/rp_filter").unwrap(), "2");
         assert_eq!(read(&ns, "net.ipv4.conf.v/2.rp_filter").unwrap(), "0");
@@ -551,16 +429,8 @@ mod tests {
         let ns = Netns::new().unwrap();
         let missing = write(&ns, "net.ipv4.conf.nosuch0.rp_filter", "1").unwrap_err();
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
-        assert_eq!(
-            missing.to_string(),
-            "sysctl net.ipv4.conf.nosuch0.rp_filter: no such sysctl in this namespace"
-        );
+        assert_eq!(missing.to_string(), "sysctl net.ipv4.conf.nosuch0.rp_filter: no such sysctl in this namespace");
         let invalid = write(&ns, "net.ipv4.conf.all.rp_filter", "banana").unwrap_err();
-        assert!(
-            invalid
-                .to_string()
-                .starts_with("sysctl net.ipv4.conf.all.rp_filter = banana: "),
-            "{invalid}"
-        );
+        assert!(invalid.to_string().starts_with("sysctl net.ipv4.conf.all.rp_filter = banana: "), "{invalid}");
     }
 }

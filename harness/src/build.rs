@@ -27,9 +27,7 @@ use std::time::Duration;
 use futures::future::try_join_all;
 use ipnet::IpNet;
 
-use crate::model::{
-    Bridge, LinkState, ListenSpec, Loc, Macvlan, Node, Proto, Scenario, TapMode, Vxlan,
-};
+use crate::model::{Bridge, LinkState, ListenSpec, Loc, Macvlan, Node, Proto, Scenario, TapMode, Vxlan};
 use crate::netlink::{self, LinkBasics, LinkChange, LinkRef, Master};
 use crate::netns::Netns;
 use crate::probe;
@@ -81,9 +79,7 @@ impl Topology {
             message: "no such node".into(),
             errno: None,
         })?;
-        netlink::link_index(&handle.netlink, iface)
-            .await
-            .map_err(|e| e.context(format_args!("in node {node}")))
+        netlink::link_index(&handle.netlink, iface).await.map_err(|e| e.context(format_args!("in node {node}")))
     }
 
     /// Tear down and wait until every namespace is released. Dropping does the same,
@@ -108,12 +104,7 @@ pub enum BuildError {
     Kernel { what: String, error: String },
     /// A `run` command failed.
     #[error("command `{command}` in node {node} exited with {status}\n{output}")]
-    Command {
-        node: String,
-        command: String,
-        status: String,
-        output: String,
-    },
+    Command { node: String, command: String, status: String, output: String },
     /// The scenario contradicts itself in a way `validate` should have caught.
     #[error("invalid scenario: {what}")]
     Invalid { what: String },
@@ -122,18 +113,10 @@ pub enum BuildError {
 impl From<netlink::Error> for BuildError {
     fn from(error: netlink::Error) -> Self {
         match error {
-            netlink::Error::Unsupported {
-                feature,
-                what,
-                message,
-            } => BuildError::Unsupported {
-                what: feature,
-                reason: format!("{what}: {message}"),
-            },
-            netlink::Error::Failed { what, message, .. } => BuildError::Kernel {
-                what,
-                error: message,
-            },
+            netlink::Error::Unsupported { feature, what, message } => {
+                BuildError::Unsupported { what: feature, reason: format!("{what}: {message}") }
+            }
+            netlink::Error::Failed { what, message, .. } => BuildError::Kernel { what, error: message },
         }
     }
 }
@@ -146,10 +129,7 @@ fn in_node(node: &str) -> impl Fn(netlink::Error) -> BuildError + '_ {
 /// A failed non-netlink step (namespace, sysctl, listener) in `node`.
 fn io_failure(what: impl std::fmt::Display, node: &str) -> impl FnOnce(io::Error) -> BuildError {
     let what = format!("{what} in node {node}");
-    move |error| BuildError::Kernel {
-        what,
-        error: error.to_string(),
-    }
+    move |error| BuildError::Kernel { what, error: error.to_string() }
 }
 
 /// A locally administered unicast MAC that depends only on `node` and `iface`:
@@ -164,9 +144,7 @@ pub fn stable_mac(node: &str, iface: &str) -> MacAddr {
 fn fnv1a64(bytes: impl IntoIterator<Item = u8>) -> u64 {
     const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    bytes.into_iter().fold(OFFSET_BASIS, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(PRIME)
-    })
+    bytes.into_iter().fold(OFFSET_BASIS, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(PRIME))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -245,11 +223,7 @@ impl<'s> Device<'s> {
     }
 
     fn basics(&self) -> LinkBasics<'s> {
-        LinkBasics {
-            name: self.name,
-            mac: self.mac,
-            mtu: self.mtu,
-        }
+        LinkBasics { name: self.name, mac: self.mac, mtu: self.mtu }
     }
 
     /// What is left to set once the device exists (see [`Origin::needs_late_basics`]).
@@ -280,15 +254,7 @@ impl<'s> NodePlan<'s> {
     fn new(name: &'s str, spec: &'s Node) -> Self {
         let mut devices = Vec::new();
         for (name, b) in &spec.bridges {
-            devices.push(Device::new(
-                name,
-                Origin::Bridge(b),
-                &b.addresses,
-                b.mtu,
-                b.mac,
-                b.state,
-                None,
-            ));
+            devices.push(Device::new(name, Origin::Bridge(b), &b.addresses, b.mtu, b.mac, b.state, None));
         }
         for (name, t) in &spec.taps {
             devices.push(Device::new(
@@ -302,43 +268,17 @@ impl<'s> NodePlan<'s> {
             ));
         }
         for (name, v) in &spec.vxlans {
-            devices.push(Device::new(
-                name,
-                Origin::Vxlan(v),
-                &v.addresses,
-                v.mtu,
-                v.mac,
-                v.state,
-                v.master.as_ref(),
-            ));
+            devices.push(Device::new(name, Origin::Vxlan(v), &v.addresses, v.mtu, v.mac, v.state, v.master.as_ref()));
         }
         for (name, m) in &spec.macvlans {
-            devices.push(Device::new(
-                name,
-                Origin::Macvlan(m),
-                &m.addresses,
-                m.mtu,
-                m.mac,
-                m.state,
-                m.master.as_ref(),
-            ));
+            devices.push(Device::new(name, Origin::Macvlan(m), &m.addresses, m.mtu, m.mac, m.state, m.master.as_ref()));
         }
         let (mut early_sysctls, mut interface_sysctls) = (Vec::new(), Vec::new());
         for (key, value) in &spec.sysctl {
-            let target = if sysctl_interface(key).is_some() {
-                &mut interface_sysctls
-            } else {
-                &mut early_sysctls
-            };
+            let target = if sysctl_interface(key).is_some() { &mut interface_sysctls } else { &mut early_sysctls };
             target.push((key.as_str(), value.to_string()));
         }
-        NodePlan {
-            name,
-            spec,
-            devices,
-            early_sysctls,
-            interface_sysctls,
-        }
+        NodePlan { name, spec, devices, early_sysctls, interface_sysctls }
     }
 
     /// After the veth ends are in: merge `interfaces:`, add `lo`, choose MACs.
@@ -347,8 +287,7 @@ impl<'s> NodePlan<'s> {
             match self.devices.iter_mut().find(|d| d.name == name.as_str()) {
                 Some(device) => device.merge(iface),
                 None => {
-                    let mut device =
-                        Device::new(name, Origin::Existing, &[], None, None, LinkState::Up, None);
+                    let mut device = Device::new(name, Origin::Existing, &[], None, None, LinkState::Up, None);
                     device.merge(iface);
                     self.devices.push(device);
                 }
@@ -357,15 +296,7 @@ impl<'s> NodePlan<'s> {
         let lo_up = self.spec.lo == LinkState::Up;
         match self.devices.iter_mut().find(|d| d.name == "lo") {
             Some(lo) => lo.up &= lo_up,
-            None => self.devices.push(Device::new(
-                "lo",
-                Origin::Existing,
-                &[],
-                None,
-                None,
-                self.spec.lo,
-                None,
-            )),
+            None => self.devices.push(Device::new("lo", Origin::Existing, &[], None, None, self.spec.lo, None)),
         }
         for device in &mut self.devices {
             if device.mac.is_none() && device.origin.gets_stable_mac() {
@@ -394,21 +325,13 @@ impl<'s> NodePlan<'s> {
     /// cycle, which the kernel would refuse anyway).
     fn stacking_depth(&self, device: &Device, limit: usize) -> usize {
         let lowers: Vec<&Device> = match device.origin {
-            Origin::Bridge(_) => self
-                .devices
-                .iter()
-                .filter(|d| d.master == Some(device.name))
-                .collect(),
+            Origin::Bridge(_) => self.devices.iter().filter(|d| d.master == Some(device.name)).collect(),
             Origin::Macvlan(m) => self.device(&m.parent).into_iter().collect(),
             _ => Vec::new(),
         };
         match limit {
             0 => 0,
-            _ => lowers
-                .iter()
-                .map(|lower| 1 + self.stacking_depth(lower, limit - 1))
-                .max()
-                .unwrap_or(0),
+            _ => lowers.iter().map(|lower| 1 + self.stacking_depth(lower, limit - 1)).max().unwrap_or(0),
         }
     }
 }
@@ -425,23 +348,14 @@ struct Plan<'s> {
 
 impl<'s> Plan<'s> {
     fn of(scenario: &'s Scenario) -> Result<Plan<'s>, BuildError> {
-        let mut nodes: Vec<NodePlan<'s>> = scenario
-            .nodes
-            .iter()
-            .map(|(name, spec)| NodePlan::new(name.as_str(), spec))
-            .collect();
+        let mut nodes: Vec<NodePlan<'s>> =
+            scenario.nodes.iter().map(|(name, spec)| NodePlan::new(name.as_str(), spec)).collect();
         let mut veths = Vec::new();
         for link in &scenario.links {
             for end in &link.veth {
-                let node = nodes
-                    .iter_mut()
-                    .find(|n| n.name == end.at.node)
-                    .ok_or_else(|| BuildError::Invalid {
-                        what: format!(
-                            "link end {} (line {}) names an unknown node",
-                            end.at, end.line
-                        ),
-                    })?;
+                let node = nodes.iter_mut().find(|n| n.name == end.at.node).ok_or_else(|| BuildError::Invalid {
+                    what: format!("link end {} (line {}) names an unknown node", end.at, end.line),
+                })?;
                 node.devices.push(Device {
                     name: &end.at.iface,
                     origin: Origin::Veth,
@@ -453,9 +367,7 @@ impl<'s> Plan<'s> {
                 });
             }
             let [a, b] = &link.veth;
-            veths.push(VethPair {
-                ends: [(&a.at.node, &a.at.iface), (&b.at.node, &b.at.iface)],
-            });
+            veths.push(VethPair { ends: [(&a.at.node, &a.at.iface), (&b.at.node, &b.at.iface)] });
         }
         for node in &mut nodes {
             node.finish();
@@ -478,13 +390,7 @@ impl<'s> Plan<'s> {
 fn sysctl_interface(key: &str) -> Option<&str> {
     let separator = if key.contains('/') { '/' } else { '.' };
     let mut parts = key.trim_start_matches('/').splitn(5, separator);
-    match (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) {
+    match (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some("net"), Some("ipv4" | "ipv6"), Some("conf" | "neigh"), Some(dev), Some(_))
             if dev != "all" && dev != "default" =>
         {
@@ -500,9 +406,7 @@ fn sysctl_interface(key: &str) -> Option<&str> {
 /// Build `scenario` (already validated). On error everything built so far is torn down.
 pub async fn build(scenario: &Scenario) -> Result<Topology, BuildError> {
     let plan = Plan::of(scenario)?;
-    let mut topology = Topology {
-        nodes: BTreeMap::new(),
-    };
+    let mut topology = Topology { nodes: BTreeMap::new() };
     match populate(&mut topology, &plan).await {
         Ok(()) => Ok(topology),
         Err(error) => {
@@ -515,26 +419,16 @@ pub async fn build(scenario: &Scenario) -> Result<Topology, BuildError> {
 async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildError> {
     start_nodes(topology, plan)?;
     each_node(plan, topology, create_bridges).await?;
-    each_node(plan, topology, |node, handle| {
-        create_veths(plan, topology, node, handle)
-    })
-    .await?;
+    each_node(plan, topology, |node, handle| create_veths(plan, topology, node, handle)).await?;
     for node in &plan.nodes {
-        create_taps(
-            node,
-            topology.nodes.get_mut(node.name).expect("started above"),
-        )?;
+        create_taps(node, topology.nodes.get_mut(node.name).expect("started above"))?;
     }
     each_node(plan, topology, set_tap_basics).await?;
     each_node(plan, topology, create_vxlans).await?;
     each_node(plan, topology, create_macvlans).await?;
     each_node(plan, topology, attach).await?;
     for node in &plan.nodes {
-        write_sysctls(
-            &topology.nodes[node.name],
-            node.name,
-            &node.interface_sysctls,
-        )?;
+        write_sysctls(&topology.nodes[node.name], node.name, &node.interface_sysctls)?;
     }
     each_node(plan, topology, add_addresses).await?;
     each_node(plan, topology, bring_up).await?;
@@ -544,10 +438,7 @@ async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildE
     each_node(plan, topology, add_neighbours).await?;
     each_node(plan, topology, add_fdb).await?;
     for node in &plan.nodes {
-        start_listeners(
-            node,
-            topology.nodes.get_mut(node.name).expect("started above"),
-        )?;
+        start_listeners(node, topology.nodes.get_mut(node.name).expect("started above"))?;
     }
     for node in &plan.nodes {
         run_commands(node, &topology.nodes[node.name])?;
@@ -580,8 +471,7 @@ async fn settle_links(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), Bu
     if settling.is_empty() {
         return Ok(());
     }
-    let events = netlink::LinkEvents::subscribe(&handle.ns)
-        .map_err(io_failure("watch link changes", node.name))?;
+    let events = netlink::LinkEvents::subscribe(&handle.ns).map_err(io_failure("watch link changes", node.name))?;
     let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
     loop {
         // Asked after subscribing: a change in between still wakes the wait below.
@@ -605,41 +495,19 @@ async fn settle_links(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), Bu
 
 /// Those of `links` that are up with a carrier but not yet operational (all asked
 /// at once: the requests are answered in order on the node's socket).
-async fn still_settling<'a>(
-    node: &str,
-    handle: &NodeHandle,
-    links: &[&'a str],
-) -> Result<Vec<&'a str>, BuildError> {
-    let asked = try_join_all(
-        links
-            .iter()
-            .map(|name| netlink::link_status(&handle.netlink, name)),
-    );
+async fn still_settling<'a>(node: &str, handle: &NodeHandle, links: &[&'a str]) -> Result<Vec<&'a str>, BuildError> {
+    let asked = try_join_all(links.iter().map(|name| netlink::link_status(&handle.netlink, name)));
     let statuses = asked.await.map_err(in_node(node))?;
-    Ok(links
-        .iter()
-        .zip(statuses)
-        .filter(|(_, status)| status.is_settling())
-        .map(|(name, _)| *name)
-        .collect())
+    Ok(links.iter().zip(statuses).filter(|(_, status)| status.is_settling()).map(|(name, _)| *name).collect())
 }
 
 /// Run one phase in all nodes concurrently.
-async fn each_node<'a, F, Fut>(
-    plan: &'a Plan<'a>,
-    topology: &'a Topology,
-    phase: F,
-) -> Result<(), BuildError>
+async fn each_node<'a, F, Fut>(plan: &'a Plan<'a>, topology: &'a Topology, phase: F) -> Result<(), BuildError>
 where
     F: Fn(&'a NodePlan<'a>, &'a NodeHandle) -> Fut,
     Fut: Future<Output = Result<(), BuildError>>,
 {
-    try_join_all(
-        plan.nodes
-            .iter()
-            .map(|node| phase(node, &topology.nodes[node.name])),
-    )
-    .await?;
+    try_join_all(plan.nodes.iter().map(|node| phase(node, &topology.nodes[node.name]))).await?;
     Ok(())
 }
 
@@ -651,9 +519,7 @@ where
 /// so that teardown() waits for its netlink socket too.
 fn start_nodes(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildError> {
     let runtime = tokio::runtime::Handle::current();
-    let started = Netns::new_many(plan.nodes.len(), |i, _| {
-        set_up_node(&plan.nodes[i], &runtime)
-    });
+    let started = Netns::new_many(plan.nodes.len(), |i, _| set_up_node(&plan.nodes[i], &runtime));
     let mut first_error = None;
     for (node, result) in plan.nodes.iter().zip(started) {
         let handle = match result {
@@ -697,18 +563,13 @@ fn set_up_node(
 /// Write `sysctls` in the namespace of the calling thread.
 fn write_sysctls_here(node: &str, sysctls: &[(&str, String)]) -> Result<(), BuildError> {
     for (key, value) in sysctls {
-        baseline::write_here(&[(key, value)])
-            .map_err(io_failure(format_args!("set sysctl {key}={value}"), node))?;
+        baseline::write_here(&[(key, value)]).map_err(io_failure(format_args!("set sysctl {key}={value}"), node))?;
     }
     Ok(())
 }
 
 /// Write `sysctls` in the node's namespace (one thread hop, and none when empty).
-fn write_sysctls(
-    handle: &NodeHandle,
-    node: &str,
-    sysctls: &[(&str, String)],
-) -> Result<(), BuildError> {
+fn write_sysctls(handle: &NodeHandle, node: &str, sysctls: &[(&str, String)]) -> Result<(), BuildError> {
     if sysctls.is_empty() {
         return Ok(());
     }
@@ -743,21 +604,16 @@ async fn create_veths(
     for pair in plan.veths.iter().filter(|p| p.ends[0].0 == node.name) {
         let [here, there] = pair.ends;
         let peer_ns = (there.0 != here.0).then(|| &topology.nodes[there.0].ns);
-        netlink::add_veth(
-            &handle.netlink,
-            &plan.device(here).basics(),
-            &plan.device(there).basics(),
-            peer_ns,
-        )
-        .await
-        .map_err(|e| {
-            let place = if peer_ns.is_some() {
-                format!("in node {}, peer in node {}", here.0, there.0)
-            } else {
-                format!("in node {}", here.0)
-            };
-            BuildError::from(e.context(place))
-        })?;
+        netlink::add_veth(&handle.netlink, &plan.device(here).basics(), &plan.device(there).basics(), peer_ns)
+            .await
+            .map_err(|e| {
+                let place = if peer_ns.is_some() {
+                    format!("in node {}, peer in node {}", here.0, there.0)
+                } else {
+                    format!("in node {}", here.0)
+                };
+                BuildError::from(e.context(place))
+            })?;
     }
     Ok(())
 }
@@ -774,20 +630,10 @@ fn create_taps(node: &NodePlan<'_>, handle: &mut NodeHandle) -> Result<(), Build
 
 /// MAC and MTU of taps, before anything (a vxlan or macvlan) is stacked on them.
 async fn set_tap_basics(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
-    for device in node
-        .devices
-        .iter()
-        .filter(|d| matches!(d.origin, Origin::Tap(_)))
-    {
-        let change = LinkChange {
-            mac: device.mac,
-            mtu: device.mtu,
-            ..Default::default()
-        };
+    for device in node.devices.iter().filter(|d| matches!(d.origin, Origin::Tap(_))) {
+        let change = LinkChange { mac: device.mac, mtu: device.mtu, ..Default::default() };
         if change != LinkChange::default() {
-            netlink::set_link(&handle.netlink, device.name.into(), &change)
-                .await
-                .map_err(in_node(node.name))?;
+            netlink::set_link(&handle.netlink, device.name.into(), &change).await.map_err(in_node(node.name))?;
         }
     }
     Ok(())
@@ -796,9 +642,7 @@ async fn set_tap_basics(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), 
 async fn create_vxlans(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
     for device in &node.devices {
         if let Origin::Vxlan(vxlan) = device.origin {
-            netlink::add_vxlan(&handle.netlink, &device.basics(), vxlan)
-                .await
-                .map_err(in_node(node.name))?;
+            netlink::add_vxlan(&handle.netlink, &device.basics(), vxlan).await.map_err(in_node(node.name))?;
         }
     }
     Ok(())
@@ -807,91 +651,41 @@ async fn create_vxlans(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), B
 async fn create_macvlans(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
     for device in &node.devices {
         if let Origin::Macvlan(macvlan) = device.origin {
-            netlink::add_macvlan(
-                &handle.netlink,
-                &device.basics(),
-                &macvlan.parent,
-                macvlan.mode,
-            )
-            .await
-            .map_err(in_node(node.name))?;
+            netlink::add_macvlan(&handle.netlink, &device.basics(), &macvlan.parent, macvlan.mode)
+                .await
+                .map_err(in_node(node.name))?;
         }
     }
     Ok(())
 }
 
 /// Enslave devices to their bridges, and give pre-existing ones their MAC/MTU.
-///
-/// This phase, the addresses and the link-up send all their requests at once
-/// ([`pipelined`]).
 async fn attach(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
-    let changes: Vec<(&str, LinkChange)> = (node.devices.iter())
-        .map(|device| (device.name, device.attach_change()))
-        .filter(|(_, change)| *change != LinkChange::default())
-        .collect();
-    pipelined(
-        node,
-        changes
-            .iter()
-            .map(|(name, change)| netlink::set_link(&handle.netlink, (*name).into(), change)),
-    )
-    .await
+    for device in &node.devices {
+        let change = device.attach_change();
+        if change != LinkChange::default() {
+            netlink::set_link(&handle.netlink, device.name.into(), &change).await.map_err(in_node(node.name))?;
+        }
+    }
+    Ok(())
 }
 
 async fn add_addresses(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
-    let devices: Vec<&Device> = node
-        .devices
-        .iter()
-        .filter(|d| !d.addresses.is_empty())
-        .collect();
-    let indexes = try_join_all(
-        devices
-            .iter()
-            .map(|d| netlink::link_index(&handle.netlink, d.name)),
-    );
-    let indexes = indexes.await.map_err(in_node(node.name))?;
-    let addresses = devices
-        .iter()
-        .zip(indexes)
-        .flat_map(|(d, index)| d.addresses.iter().map(move |a| (index, *a)));
-    pipelined(
-        node,
-        addresses
-            .map(|(index, address)| netlink::add_address(&handle.netlink, index.into(), address)),
-    )
-    .await
+    for device in &node.devices {
+        for address in &device.addresses {
+            netlink::add_address(&handle.netlink, device.name.into(), *address).await.map_err(in_node(node.name))?;
+        }
+    }
+    Ok(())
 }
 
 /// Every device is created down; bring up all but those the scenario keeps down.
 async fn bring_up(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
-    let up = LinkChange {
-        up: Some(true),
-        ..Default::default()
-    };
-    let up_devices = node.devices.iter().filter(|d| d.up);
-    pipelined(
-        node,
-        up_devices
-            .map(|device| netlink::set_link(&handle.netlink, LinkRef::Name(device.name), &up)),
-    )
-    .await
-}
-
-/// Send the requests of one phase of one node all at once instead of one per round
-/// trip (a node with a hundred bridge ports took 8 ms to bring them up one by one).
-/// The kernel still applies them in order: the node's netlink socket delivers them
-/// in the order they are first polled, which is `requests`' order.
-async fn pipelined<Fut>(
-    node: &NodePlan<'_>,
-    requests: impl IntoIterator<Item = Fut>,
-) -> Result<(), BuildError>
-where
-    Fut: Future<Output = Result<(), netlink::Error>>,
-{
-    try_join_all(requests)
-        .await
-        .map(drop)
-        .map_err(in_node(node.name))
+    let up = LinkChange { up: Some(true), ..Default::default() };
+    for device in node.devices.iter().filter(|d| d.up) {
+        netlink::set_link(&handle.netlink, LinkRef::Name(device.name), &up).await.map_err(in_node(node.name))?;
+    }
+    Ok(())
 }
 
 /// Add every entry of one kind (routes, rules, ...) in file order, blaming a failure on
@@ -912,31 +706,19 @@ where
 
 /// In file order: a route may need one added before it (a host route to its gateway).
 async fn add_routes(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
-    add_each(node, &node.spec.routes, |route| {
-        netlink::add_route(&handle.netlink, route)
-    })
-    .await
+    add_each(node, &node.spec.routes, |route| netlink::add_route(&handle.netlink, route)).await
 }
 
 async fn add_rules(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
-    add_each(node, &node.spec.rules, |rule| {
-        netlink::add_rule(&handle.netlink, rule)
-    })
-    .await
+    add_each(node, &node.spec.rules, |rule| netlink::add_rule(&handle.netlink, rule)).await
 }
 
 async fn add_neighbours(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
-    add_each(node, &node.spec.neighbours, |neighbour| {
-        netlink::add_neighbour(&handle.netlink, neighbour)
-    })
-    .await
+    add_each(node, &node.spec.neighbours, |neighbour| netlink::add_neighbour(&handle.netlink, neighbour)).await
 }
 
 async fn add_fdb(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
-    add_each(node, &node.spec.fdb, |entry| {
-        netlink::add_fdb(&handle.netlink, entry)
-    })
-    .await
+    add_each(node, &node.spec.fdb, |entry| netlink::add_fdb(&handle.netlink, entry)).await
 }
 
 fn listen_text(spec: &ListenSpec) -> String {
@@ -952,10 +734,8 @@ fn listen_text(spec: &ListenSpec) -> String {
 
 fn start_listeners(node: &NodePlan<'_>, handle: &mut NodeHandle) -> Result<(), BuildError> {
     for spec in &node.spec.listen {
-        let listener =
-            probe::Listener::start(&handle.ns, spec.proto, spec.addr, spec.port).map_err(
-                io_failure(format_args!("listen on {}", listen_text(spec)), node.name),
-            )?;
+        let listener = probe::Listener::start(&handle.ns, spec.proto, spec.addr, spec.port)
+            .map_err(io_failure(format_args!("listen on {}", listen_text(spec)), node.name))?;
         handle.listeners.push(listener);
     }
     Ok(())
@@ -970,12 +750,10 @@ fn run_commands(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildErr
             status,
             output,
         };
-        let output = exec::run(&handle.ns, command, RUN_TIMEOUT)
-            .map_err(|e| failed(format!("error: {e}"), String::new()))?;
+        let output =
+            exec::run(&handle.ns, command, RUN_TIMEOUT).map_err(|e| failed(format!("error: {e}"), String::new()))?;
         if !output.status.success() {
-            let text = [&output.stdout[..], &output.stderr[..]]
-                .map(String::from_utf8_lossy)
-                .concat();
+            let text = [&output.stdout[..], &output.stderr[..]].map(String::from_utf8_lossy).concat();
             return Err(failed(output.status.to_string(), text));
         }
     }
@@ -998,9 +776,7 @@ mod stand_ins {
         /// Called by the build, on the thread that runs it, for every namespace it
         /// created (even one whose setup then failed).
         pub fn created(ns: &Netns) {
-            let cookie = ns
-                .run(super::super::tests::current_netns_cookie)
-                .expect("cookie of a built namespace");
+            let cookie = ns.run(super::super::tests::current_netns_cookie).expect("cookie of a built namespace");
             BUILT.with(|built| built.borrow_mut().push(cookie));
         }
 
@@ -1020,12 +796,9 @@ mod tests {
     use futures::TryStreamExt;
     use rtnetlink::packet_route::AddressFamily;
     use rtnetlink::packet_route::link::{
-        BridgeStpState, InfoBridge, InfoData, InfoMacVlan, InfoVxlan, LinkAttribute, LinkInfo,
-        MacVlanMode,
+        BridgeStpState, InfoBridge, InfoData, InfoMacVlan, InfoVxlan, LinkAttribute, LinkInfo, MacVlanMode,
     };
-    use rtnetlink::packet_route::neighbour::{
-        NeighbourAddress, NeighbourAttribute, NeighbourState,
-    };
+    use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourState};
     use rtnetlink::packet_route::rule::RuleAttribute;
 
     use super::*;
@@ -1046,19 +819,12 @@ mod tests {
     }
 
     fn on_runtime<F: Future>(future: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(future)
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
     }
 
     /// `ip -o link` of the machine's own namespace, which no test may change.
     fn root_links() -> String {
-        let output = std::process::Command::new("ip")
-            .args(["-o", "link"])
-            .output()
-            .expect("ip runs");
+        let output = std::process::Command::new("ip").args(["-o", "link"]).output().expect("ip runs");
         String::from_utf8(output.stdout).unwrap()
     }
 
@@ -1071,23 +837,12 @@ mod tests {
 
     async fn link(topology: &Topology, node: &str, name: &str) -> LinkDump {
         let links = netlink::links(&topology.nodes[node].netlink).await.unwrap();
-        links
-            .into_iter()
-            .find(|l| l.name == name)
-            .unwrap_or_else(|| panic!("{node} has no {name}"))
+        links.into_iter().find(|l| l.name == name).unwrap_or_else(|| panic!("{node} has no {name}"))
     }
 
     /// The kind-specific attributes (IFLA_INFO_DATA) of interface `name`.
     async fn info_data(handle: &rtnetlink::Handle, name: &str) -> InfoData {
-        let message = handle
-            .link()
-            .get()
-            .match_name(name)
-            .execute()
-            .try_next()
-            .await
-            .unwrap()
-            .unwrap();
+        let message = handle.link().get().match_name(name).execute().try_next().await.unwrap().unwrap();
         message
             .attributes
             .into_iter()
@@ -1102,9 +857,7 @@ mod tests {
     }
 
     async fn lookup(topology: &Topology, node: &str, dst: &str) -> RouteLookup {
-        netlink::route_get(&topology.nodes[node].netlink, dst.parse().unwrap())
-            .await
-            .unwrap()
+        netlink::route_get(&topology.nodes[node].netlink, dst.parse().unwrap()).await.unwrap()
     }
 
     /// The netns cookie (never reused, unlike inode numbers) of the calling thread.
@@ -1119,19 +872,9 @@ mod tests {
         let mut len = std::mem::size_of::<u64>() as nix::libc::socklen_t;
         // SAFETY: `cookie` and `len` are valid for writes of the sizes given.
         let rc = unsafe {
-            nix::libc::getsockopt(
-                fd,
-                nix::libc::SOL_SOCKET,
-                SO_NETNS_COOKIE,
-                (&raw mut cookie).cast(),
-                &mut len,
-            )
+            nix::libc::getsockopt(fd, nix::libc::SOL_SOCKET, SO_NETNS_COOKIE, (&raw mut cookie).cast(), &mut len)
         };
-        if rc == 0 {
-            Ok(cookie)
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        if rc == 0 { Ok(cookie) } else { Err(io::Error::last_os_error()) }
     }
 
     fn cookie_of_namespace(ns: OwnedFd) -> Option<u64> {
@@ -1152,31 +895,24 @@ mod tests {
         // A scan opens fds of its own to the namespaces it inspects; scans in parallel
         // tests would see each other's and report a leak that is not one.
         static ONE_SCAN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _scanning = ONE_SCAN_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _scanning = ONE_SCAN_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut held = BTreeSet::new();
         for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
-            let (Ok(target), Ok(fd)) = (
-                std::fs::read_link(entry.path()),
-                entry.file_name().to_string_lossy().parse::<RawFd>(),
-            ) else {
+            let (Ok(target), Ok(fd)) =
+                (std::fs::read_link(entry.path()), entry.file_name().to_string_lossy().parse::<RawFd>())
+            else {
                 continue;
             };
             let target = target.to_string_lossy();
             let cookie = if target.starts_with("socket:") {
                 socket_netns_cookie(fd).ok()
             } else if target.starts_with("net:[") {
-                File::open(entry.path())
-                    .ok()
-                    .and_then(|f| cookie_of_namespace(f.into()))
+                File::open(entry.path()).ok().and_then(|f| cookie_of_namespace(f.into()))
             } else if target == "/dev/net/tun" {
                 // SAFETY: TUNGETDEVNETNS takes no argument and returns a new fd (or -1).
                 let ns = unsafe { nix::libc::ioctl(fd, nix::libc::TUNGETDEVNETNS) };
                 // SAFETY: a non-negative result is a fresh fd we own.
-                (ns >= 0)
-                    .then(|| unsafe { OwnedFd::from_raw_fd(ns) })
-                    .and_then(cookie_of_namespace)
+                (ns >= 0).then(|| unsafe { OwnedFd::from_raw_fd(ns) }).and_then(cookie_of_namespace)
             } else {
                 None
             };
@@ -1193,10 +929,7 @@ mod tests {
         assert!(!cookies.is_empty(), "the build created no namespace?");
         let held = held_netns_cookies();
         let leaked: Vec<_> = cookies.iter().filter(|c| held.contains(c)).collect();
-        assert!(
-            leaked.is_empty(),
-            "namespaces still held after teardown: {leaked:?}"
-        );
+        assert!(leaked.is_empty(), "namespaces still held after teardown: {leaked:?}");
     }
 
     // ----- plan (no root needed) --------------------------------------------------------
@@ -1215,27 +948,14 @@ mod tests {
         // Pinned: a change here changes every capture and snapshot of every user.
         assert_eq!(mac.to_string(), "02:2a:96:f0:43:3e");
         assert_ne!(stable_mac("ns1", "veth2"), mac);
-        assert_ne!(
-            stable_mac("ns", "1veth1"),
-            stable_mac("ns1", "veth1"),
-            "the separator matters"
-        );
+        assert_ne!(stable_mac("ns", "1veth1"), stable_mac("ns1", "veth1"), "the separator matters");
     }
 
     #[test]
     fn sysctls_naming_an_interface_wait_for_it() {
-        assert_eq!(
-            sysctl_interface("net.ipv4.conf.veth0.rp_filter"),
-            Some("veth0")
-        );
-        assert_eq!(
-            sysctl_interface("net/ipv6/conf/eth0.100/disable_ipv6"),
-            Some("eth0.100")
-        );
-        assert_eq!(
-            sysctl_interface("net.ipv4.neigh.br0.base_reachable_time_ms"),
-            Some("br0")
-        );
+        assert_eq!(sysctl_interface("net.ipv4.conf.veth0.rp_filter"), Some("veth0"));
+        assert_eq!(sysctl_interface("net/ipv6/conf/eth0.100/disable_ipv6"), Some("eth0.100"));
+        assert_eq!(sysctl_interface("net.ipv4.neigh.br0.base_reachable_time_ms"), Some("br0"));
         assert_eq!(sysctl_interface("net.ipv4.conf.all.rp_filter"), None);
         assert_eq!(sysctl_interface("net.ipv6.conf.default.accept_ra"), None);
         assert_eq!(sysctl_interface("net.ipv4.ip_forward"), None);
@@ -1292,30 +1012,15 @@ links:
         assert_eq!(veth.mtu, Some(1400), "interfaces: wins over the link's mtu");
         assert_eq!(veth.master, Some("br0"));
         assert!(!veth.up);
-        assert_eq!(
-            veth.addresses,
-            [
-                "192.0.2.8/24".parse::<IpNet>().unwrap(),
-                "192.0.2.9/24".parse().unwrap()
-            ]
-        );
+        assert_eq!(veth.addresses, ["192.0.2.8/24".parse::<IpNet>().unwrap(), "192.0.2.9/24".parse().unwrap()]);
         assert_eq!(veth.mac, Some(stable_mac("host", "vethA")));
-        assert_eq!(
-            host.device("br0").unwrap().mac.unwrap().to_string(),
-            "02:00:00:00:00:aa"
-        );
+        assert_eq!(host.device("br0").unwrap().mac.unwrap().to_string(), "02:00:00:00:00:aa");
         assert_eq!(host.device("tun0").unwrap().mac, None, "a tun has no MAC");
         let lo = host.device("lo").unwrap();
         assert!(!lo.up, "`lo: down` holds even with an interfaces: entry");
         assert_eq!((lo.mac, lo.addresses.len()), (None, 1));
-        assert_eq!(
-            host.early_sysctls,
-            [("net.ipv4.ip_forward", "1".to_string())]
-        );
-        assert_eq!(
-            host.interface_sysctls,
-            [("net.ipv4.conf.vethA.rp_filter", "0".to_string())]
-        );
+        assert_eq!(host.early_sysctls, [("net.ipv4.ip_forward", "1".to_string())]);
+        assert_eq!(host.interface_sysctls, [("net.ipv4.conf.vethA.rp_filter", "0".to_string())]);
         let a = plan.nodes.iter().find(|n| n.name == "a").unwrap();
         assert_eq!(a.device("eth0").unwrap().mtu, Some(9000));
         assert!(a.device("lo").unwrap().up);
@@ -1355,31 +1060,18 @@ links:
                 let topology = build(&s).await.unwrap();
                 let veth1 = link(&topology, "ns1", "veth1").await;
                 assert_eq!(veth1.kind.as_deref(), Some("veth"));
-                assert_eq!(
-                    veth1.addresses,
-                    ["10.120.0.11/24".parse::<IpNet>().unwrap()]
-                );
+                assert_eq!(veth1.addresses, ["10.120.0.11/24".parse::<IpNet>().unwrap()]);
                 assert_eq!(veth1.mac, Some(stable_mac("ns1", "veth1")));
                 assert!(veth1.admin_up && veth1.carrier, "{veth1:?}");
                 assert_eq!(veth1.mtu, 1500);
                 let veth2 = link(&topology, "ns2", "veth2").await;
                 assert_eq!(veth2.mac, Some(stable_mac("ns2", "veth2")));
-                assert_eq!(
-                    veth2.addresses.len(),
-                    2,
-                    "IPv4 and IPv6, no link-local: {:?}",
-                    veth2.addresses
-                );
+                assert_eq!(veth2.addresses.len(), 2, "IPv4 and IPv6, no link-local: {:?}", veth2.addresses);
                 let lo = link(&topology, "ns1", "lo").await;
                 assert!(lo.admin_up && lo.kind.as_deref() == Some("loopback"));
                 // Each end is in its own namespace only.
-                let ns1: Vec<_> = netlink::links(&topology.nodes["ns1"].netlink)
-                    .await
-                    .unwrap();
-                assert_eq!(
-                    ns1.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
-                    ["lo", "veth1"]
-                );
+                let ns1: Vec<_> = netlink::links(&topology.nodes["ns1"].netlink).await.unwrap();
+                assert_eq!(ns1.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["lo", "veth1"]);
                 let to_peer = lookup(&topology, "ns1", "10.120.0.12").await;
                 assert_eq!(to_peer.kind, LookupKind::Unicast);
                 assert_eq!(
@@ -1387,19 +1079,9 @@ links:
                     (Some("veth1"), Some("10.120.0.11".parse().unwrap()))
                 );
                 let own = lookup(&topology, "ns1", "10.120.0.11").await;
-                assert_eq!(
-                    (own.kind, own.to_string().as_str()),
-                    (LookupKind::Local, "local dev lo src 10.120.0.11")
-                );
-                let nowhere = netlink::route_get(
-                    &topology.nodes["ns1"].netlink,
-                    "203.0.113.1".parse().unwrap(),
-                )
-                .await;
-                assert_eq!(
-                    nowhere.unwrap_err().errno(),
-                    Some(nix::errno::Errno::ENETUNREACH)
-                );
+                assert_eq!((own.kind, own.to_string().as_str()), (LookupKind::Local, "local dev lo src 10.120.0.11"));
+                let nowhere = netlink::route_get(&topology.nodes["ns1"].netlink, "203.0.113.1".parse().unwrap()).await;
+                assert_eq!(nowhere.unwrap_err().errno(), Some(nix::errno::Errno::ENETUNREACH));
                 let cookies = built_cookies();
                 assert!(
                     cookies.iter().all(|c| held_netns_cookies().contains(c)),
@@ -1465,15 +1147,8 @@ links:
                 let topology = build(&s).await.unwrap();
                 let bridge = link(&topology, "host", "mybr0").await;
                 assert_eq!(bridge.kind.as_deref(), Some("bridge"));
-                assert_eq!(
-                    bridge.mac,
-                    Some(stable_mac("host", "mybr0")),
-                    "not the lowest port's MAC"
-                );
-                assert_eq!(
-                    bridge.addresses,
-                    ["172.18.0.1/16".parse::<IpNet>().unwrap()]
-                );
+                assert_eq!(bridge.mac, Some(stable_mac("host", "mybr0")), "not the lowest port's MAC");
+                assert_eq!(bridge.addresses, ["172.18.0.1/16".parse::<IpNet>().unwrap()]);
                 assert!(bridge.admin_up);
                 for port in ["vethA", "vethB"] {
                     let port = link(&topology, "host", port).await;
@@ -1481,43 +1156,20 @@ links:
                     assert!(port.admin_up && port.addresses.is_empty());
                 }
                 let handle = &topology.nodes["host"].netlink;
-                let InfoData::Bridge(plain) = info_data(handle, "mybr0").await else {
-                    panic!("not a bridge")
-                };
-                assert!(
-                    plain.contains(&InfoBridge::StpState(BridgeStpState::Disabled)),
-                    "{plain:?}"
-                );
-                let InfoData::Bridge(stp) = info_data(handle, "stp0").await else {
-                    panic!("not a bridge")
-                };
-                assert!(
-                    stp.contains(&InfoBridge::StpState(BridgeStpState::KernelStp)),
-                    "{stp:?}"
-                );
+                let InfoData::Bridge(plain) = info_data(handle, "mybr0").await else { panic!("not a bridge") };
+                assert!(plain.contains(&InfoBridge::StpState(BridgeStpState::Disabled)), "{plain:?}");
+                let InfoData::Bridge(stp) = info_data(handle, "stp0").await else { panic!("not a bridge") };
+                assert!(stp.contains(&InfoBridge::StpState(BridgeStpState::KernelStp)), "{stp:?}");
                 // Both ends of a pair in one node (the write-up's bridge experiment).
                 let veth0 = link(&topology, "loop", "veth0").await;
                 let veth1 = link(&topology, "loop", "veth1").await;
                 assert_eq!((veth0.master.as_deref(), veth1.master), (Some("br0"), None));
                 assert!(veth0.carrier && veth1.carrier, "each end sees the other up");
                 let default = lookup(&topology, "netns_A", "203.0.113.2").await;
-                assert_eq!(
-                    (default.via, default.dev.as_deref()),
-                    (Some("172.18.0.1".parse().unwrap()), Some("eth0"))
-                );
-                assert_eq!(
-                    topology.ifindex("host", "mybr0").await.unwrap(),
-                    bridge.index
-                );
+                assert_eq!((default.via, default.dev.as_deref()), (Some("172.18.0.1".parse().unwrap()), Some("eth0")));
+                assert_eq!(topology.ifindex("host", "mybr0").await.unwrap(), bridge.index);
                 assert!(topology.ifindex("host", "nope").await.is_err());
-                assert!(
-                    topology
-                        .ifindex("nobody", "lo")
-                        .await
-                        .unwrap_err()
-                        .to_string()
-                        .contains("no such node")
-                );
+                assert!(topology.ifindex("nobody", "lo").await.unwrap_err().to_string().contains("no such node"));
             });
         });
     }
@@ -1550,17 +1202,11 @@ links:
                 let topology = build(&s).await.unwrap();
                 let handle = &topology.nodes["host1"].netlink;
                 let vxlan = link(&topology, "host1", "vxlan100").await;
-                assert_eq!(
-                    (vxlan.kind.as_deref(), vxlan.mtu),
-                    (Some("vxlan"), 1450),
-                    "dev MTU - 50"
-                );
+                assert_eq!((vxlan.kind.as_deref(), vxlan.mtu), (Some("vxlan"), 1450), "dev MTU - 50");
                 assert_eq!(vxlan.master.as_deref(), Some("br-vxlan"));
                 assert_eq!(vxlan.mac, Some(stable_mac("host1", "vxlan100")));
                 let eth0 = topology.ifindex("host1", "eth0").await.unwrap();
-                let InfoData::Vxlan(info) = info_data(handle, "vxlan100").await else {
-                    panic!("not a vxlan")
-                };
+                let InfoData::Vxlan(info) = info_data(handle, "vxlan100").await else { panic!("not a vxlan") };
                 for expected in [
                     InfoVxlan::Id(100),
                     InfoVxlan::Port(4789),
@@ -1569,10 +1215,7 @@ links:
                     InfoVxlan::Link(eth0),
                     InfoVxlan::Learning(true),
                 ] {
-                    assert!(
-                        info.contains(&expected),
-                        "{expected:?} missing from {info:?}"
-                    );
+                    assert!(info.contains(&expected), "{expected:?} missing from {info:?}");
                 }
 
                 // The remote given at creation and the appended one share the all-zero MAC.
@@ -1587,10 +1230,7 @@ links:
                     .unwrap()
                     .into_iter()
                     .filter(|n| n.header.ifindex == vxlan_index)
-                    .filter(|n| {
-                        n.attributes
-                            .contains(&NeighbourAttribute::LinkLayerAddress(vec![0; 6]))
-                    })
+                    .filter(|n| n.attributes.contains(&NeighbourAttribute::LinkLayerAddress(vec![0; 6])))
                     .filter_map(|n| {
                         // In AF_BRIDGE messages netlink-packet-route cannot tell the
                         // address family of NDA_DST and hands over raw bytes.
@@ -1603,49 +1243,21 @@ links:
                     })
                     .collect();
                 remotes.sort();
-                assert_eq!(
-                    remotes,
-                    [
-                        "192.168.5.147".parse::<IpAddr>().unwrap(),
-                        "192.168.5.148".parse().unwrap()
-                    ]
-                );
+                assert_eq!(remotes, ["192.168.5.147".parse::<IpAddr>().unwrap(), "192.168.5.148".parse().unwrap()]);
 
                 let macvlan = link(&topology, "host1", "mv0").await;
                 assert_eq!(macvlan.kind.as_deref(), Some("macvlan"));
-                let InfoData::MacVlan(info) = info_data(handle, "mv0").await else {
-                    panic!("not a macvlan")
-                };
-                assert!(
-                    info.contains(&InfoMacVlan::Mode(MacVlanMode::Private)),
-                    "{info:?}"
-                );
-                let raw = handle
-                    .link()
-                    .get()
-                    .match_name("mv0")
-                    .execute()
-                    .try_next()
-                    .await
-                    .unwrap()
-                    .unwrap();
-                assert!(
-                    raw.attributes.contains(&LinkAttribute::Link(eth0)),
-                    "on top of eth0"
-                );
+                let InfoData::MacVlan(info) = info_data(handle, "mv0").await else { panic!("not a macvlan") };
+                assert!(info.contains(&InfoMacVlan::Mode(MacVlanMode::Private)), "{info:?}");
+                let raw = handle.link().get().match_name("mv0").execute().try_next().await.unwrap().unwrap();
+                assert!(raw.attributes.contains(&LinkAttribute::Link(eth0)), "on top of eth0");
                 assert_eq!(macvlan.mac, Some(stable_mac("host1", "mv0")));
-                assert_eq!(
-                    macvlan.addresses,
-                    ["198.51.100.5/24".parse::<IpNet>().unwrap()]
-                );
+                assert_eq!(macvlan.addresses, ["198.51.100.5/24".parse::<IpNet>().unwrap()]);
 
                 let tap = link(&topology, "host1", "tap0").await;
                 assert_eq!((tap.kind.as_deref(), tap.mtu), (Some("tun"), 1400));
                 assert_eq!(tap.mac, Some(stable_mac("host1", "tap0")));
-                assert!(
-                    tap.admin_up && tap.carrier,
-                    "the held fd gives the tap its carrier: {tap:?}"
-                );
+                assert!(tap.admin_up && tap.carrier, "the held fd gives the tap its carrier: {tap:?}");
                 assert!(topology.nodes["host1"].tap("tap0").is_some());
                 let cookies = built_cookies();
                 // Dropped without teardown(): the netlink tasks are aborted and end
@@ -1701,15 +1313,9 @@ links:
                     ]
                 );
                 let refused = |dst: &'static str| async move {
-                    netlink::route_get(handle, dst.parse().unwrap())
-                        .await
-                        .unwrap_err()
-                        .to_string()
+                    netlink::route_get(handle, dst.parse().unwrap()).await.unwrap_err().to_string()
                 };
-                assert_eq!(
-                    refused("10.9.0.1").await,
-                    "look up route to 10.9.0.1: blackhole route (Invalid argument)"
-                );
+                assert_eq!(refused("10.9.0.1").await, "look up route to 10.9.0.1: blackhole route (Invalid argument)");
                 assert_eq!(
                     refused("10.8.0.1").await,
                     "look up route to 10.8.0.1: unreachable route (No route to host)"
@@ -1725,51 +1331,28 @@ links:
                         src: Some("10.1.1.2".parse().unwrap()),
                     }
                 );
-                assert_eq!(
-                    lookup(&topology, "r", "2001:db8:1::5").await.via,
-                    Some("2001:db8::1".parse().unwrap())
-                );
+                assert_eq!(lookup(&topology, "r", "2001:db8:1::5").await.via, Some("2001:db8::1".parse().unwrap()));
 
-                let rules = handle
-                    .rule()
-                    .get(rtnetlink::IpVersion::V4)
-                    .execute()
-                    .try_collect::<Vec<_>>()
-                    .await
-                    .unwrap();
+                let rules =
+                    handle.rule().get(rtnetlink::IpVersion::V4).execute().try_collect::<Vec<_>>().await.unwrap();
                 let rule = rules
                     .iter()
                     .find(|r| r.attributes.contains(&RuleAttribute::Priority(100)))
                     .expect("rule 100 exists");
                 assert_eq!((rule.header.table, rule.header.src_len), (100, 24));
-                assert!(
-                    rule.attributes
-                        .contains(&RuleAttribute::Source("10.1.1.0".parse().unwrap()))
-                );
+                assert!(rule.attributes.contains(&RuleAttribute::Source("10.1.1.0".parse().unwrap())));
 
-                let neighbours = handle
-                    .neighbours()
-                    .get()
-                    .execute()
-                    .try_collect::<Vec<_>>()
-                    .await
-                    .unwrap();
+                let neighbours = handle.neighbours().get().execute().try_collect::<Vec<_>>().await.unwrap();
                 let gateway = neighbours
                     .iter()
                     .find(|n| {
-                        n.attributes.contains(&NeighbourAttribute::Destination(
-                            NeighbourAddress::Inet("10.1.1.1".parse().unwrap()),
-                        ))
+                        n.attributes.contains(&NeighbourAttribute::Destination(NeighbourAddress::Inet(
+                            "10.1.1.1".parse().unwrap(),
+                        )))
                     })
                     .expect("static neighbour exists");
                 assert_eq!(gateway.header.state, NeighbourState::Permanent);
-                assert!(
-                    gateway
-                        .attributes
-                        .contains(&NeighbourAttribute::LinkLayerAddress(vec![
-                            2, 0, 0, 0, 0, 1
-                        ]))
-                );
+                assert!(gateway.attributes.contains(&NeighbourAttribute::LinkLayerAddress(vec![2, 0, 0, 0, 0, 1])));
                 topology.teardown().await;
             });
         });
@@ -1803,30 +1386,18 @@ links:
             on_runtime(async {
                 let topology = build(&s).await.unwrap();
                 let eth0 = link(&topology, "a", "eth0").await;
-                assert_eq!(
-                    (eth0.mac.unwrap().to_string().as_str(), eth0.mtu),
-                    ("02:00:00:00:0a:01", 1400)
-                );
+                assert_eq!((eth0.mac.unwrap().to_string().as_str(), eth0.mtu), ("02:00:00:00:0a:01", 1400));
                 assert_eq!(link(&topology, "b", "eth0").await.mtu, 9000);
                 assert!(!link(&topology, "a", "eth1").await.admin_up);
                 assert!(!link(&topology, "a", "lo").await.admin_up);
                 assert!(link(&topology, "b", "lo").await.admin_up);
                 let read = |key: &str| {
                     let path = format!("/proc/sys/{}", key.replace('.', "/"));
-                    topology.nodes["a"]
-                        .ns
-                        .run(|| std::fs::read_to_string(&path))
-                        .unwrap()
-                        .trim()
-                        .to_string()
+                    topology.nodes["a"].ns.run(|| std::fs::read_to_string(&path)).unwrap().trim().to_string()
                 };
                 assert_eq!(read("net.ipv4.ip_forward"), "1");
                 assert_eq!(read("net.ipv4.conf.eth0.arp_ignore"), "1");
-                assert_eq!(
-                    read("net.ipv4.conf.eth1.rp_filter"),
-                    "2",
-                    "conf.default was set before eth1 existed"
-                );
+                assert_eq!(read("net.ipv4.conf.eth1.rp_filter"), "2", "conf.default was set before eth1 existed");
             });
         });
     }
@@ -1839,18 +1410,10 @@ links:
         leaving_root_alone(|| {
             let s = scenario("nodes: {sw: {bridges: {br0: {vlan_filtering: true}}}}");
             let cookies = on_runtime(async {
-                let error = build(&s)
-                    .await
-                    .err()
-                    .expect("this kernel lacks vlan filtering");
-                let BuildError::Unsupported { what, reason } = &error else {
-                    panic!("{error}")
-                };
+                let error = build(&s).await.err().expect("this kernel lacks vlan filtering");
+                let BuildError::Unsupported { what, reason } = &error else { panic!("{error}") };
                 assert_eq!(what, "bridge vlan_filtering");
-                assert!(
-                    reason.starts_with("create bridge br0 in node sw: Operation not supported"),
-                    "{reason}"
-                );
+                assert!(reason.starts_with("create bridge br0 in node sw: Operation not supported"), "{reason}");
                 built_cookies()
             });
             assert_released(&cookies);
@@ -1873,17 +1436,8 @@ links:
 "#,
             );
             let cookies = on_runtime(async {
-                let error = build(&s)
-                    .await
-                    .err()
-                    .expect("the gateway is not on any link");
-                let BuildError::Kernel {
-                    what,
-                    error: message,
-                } = &error
-                else {
-                    panic!("{error}")
-                };
+                let error = build(&s).await.err().expect("the gateway is not on any link");
+                let BuildError::Kernel { what, error: message } = &error else { panic!("{error}") };
                 assert_eq!(what, "add route 10.0.0.0/8 via 10.1.1.1 in node host");
                 assert!(message.starts_with("Network is unreachable"), "{message}");
                 built_cookies()
@@ -1910,19 +1464,8 @@ nodes:
             );
             let cookies = on_runtime(async {
                 let error = build(&s).await.err().expect("the second command fails");
-                let BuildError::Command {
-                    node,
-                    command,
-                    status,
-                    output,
-                } = &error
-                else {
-                    panic!("{error}")
-                };
-                assert_eq!(
-                    (node.as_str(), command.as_str()),
-                    ("n", "echo to-stdout; echo to-stderr >&2; exit 3")
-                );
+                let BuildError::Command { node, command, status, output } = &error else { panic!("{error}") };
+                assert_eq!((node.as_str(), command.as_str()), ("n", "echo to-stdout; echo to-stderr >&2; exit 3"));
                 assert_eq!(status, "exit status: 3");
                 assert_eq!(output, "to-stdout\nto-stderr\n");
                 built_cookies()

@@ -121,12 +121,11 @@ impl Capture {
     /// tcpdump-syntax `filter`. When this returns, the capture is live.
     pub fn start(ns: &Netns, iface: &str, filter: Option<&str>) -> Result<Capture, CaptureError> {
         keep_timestamping_on();
-        ns.run(|| Ok(open(iface, filter)))
-            .map_err(|source| CaptureError::Io {
-                iface: iface.to_string(),
-                what: "entering the namespace",
-                source,
-            })?
+        ns.run(|| Ok(open(iface, filter))).map_err(|source| CaptureError::Io {
+            iface: iface.to_string(),
+            what: "entering the namespace",
+            source,
+        })?
     }
 
     /// The captured interface's name.
@@ -144,19 +143,12 @@ impl Capture {
         }
         match self.dropped()? {
             0 => Ok(packets),
-            dropped => Err(CaptureError::Dropped {
-                iface: self.iface.clone(),
-                dropped,
-            }),
+            dropped => Err(CaptureError::Dropped { iface: self.iface.clone(), dropped }),
         }
     }
 
     fn io_error(&self, what: &'static str, source: Errno) -> CaptureError {
-        CaptureError::Io {
-            iface: self.iface.clone(),
-            what,
-            source: source.into(),
-        }
+        CaptureError::Io { iface: self.iface.clone(), what, source: source.into() }
     }
 
     /// The next queued packet, or `None` once the queue is empty.
@@ -168,11 +160,7 @@ impl Capture {
                     return Ok(Some(Captured {
                         ts: r.ts.unwrap_or_else(SystemTime::now),
                         direction: direction(r.pkttype),
-                        data: if self.layer3 {
-                            with_ethernet_header(data)
-                        } else {
-                            data.to_vec()
-                        },
+                        data: if self.layer3 { with_ethernet_header(data) } else { data.to_vec() },
                     }));
                 }
                 Err(Errno::EAGAIN) => return Ok(None),
@@ -209,13 +197,7 @@ impl Capture {
 fn keep_timestamping_on() {
     static KEEPER: OnceLock<Option<OwnedFd>> = OnceLock::new();
     KEEPER.get_or_init(|| {
-        let fd = socket::socket(
-            AddressFamily::Inet,
-            SockType::Datagram,
-            SockFlag::SOCK_CLOEXEC,
-            None,
-        )
-        .ok()?;
+        let fd = socket::socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None).ok()?;
         socket::setsockopt(&fd, sockopt::ReceiveTimestampns, &true).ok()?;
         Some(fd)
     });
@@ -223,57 +205,32 @@ fn keep_timestamping_on() {
 
 /// Open the socket; runs on a thread inside the namespace.
 fn open(iface: &str, filter: Option<&str>) -> Result<Capture, CaptureError> {
-    let io_err = |what: &'static str| {
-        move |e: Errno| CaptureError::Io {
-            iface: iface.to_string(),
-            what,
-            source: e.into(),
-        }
-    };
+    let io_err =
+        |what: &'static str| move |e: Errno| CaptureError::Io { iface: iface.to_string(), what, source: e.into() };
     let ifindex = nix::net::if_::if_nametoindex(iface).map_err(|e| match e {
-        Errno::ENODEV => CaptureError::NoSuchInterface {
-            iface: iface.to_string(),
-        },
+        Errno::ENODEV => CaptureError::NoSuchInterface { iface: iface.to_string() },
         e => io_err("looking up the interface")(e),
     })?;
     // Protocol 0: the socket receives nothing until it is bound with ETH_P_ALL below.
-    let fd = socket::socket(
-        AddressFamily::Packet,
-        SockType::Raw,
-        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(io_err("creating an AF_PACKET socket"))?;
+    let fd =
+        socket::socket(AddressFamily::Packet, SockType::Raw, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, None)
+            .map_err(io_err("creating an AF_PACKET socket"))?;
     // Bound with protocol 0 it is attached to the device without receiving yet, which
     // is enough to ask the device's link type.
     bind_packet(&fd, ifindex, 0).map_err(io_err("binding to the interface"))?;
-    let layer3 = LAYER3_HATYPES.contains(
-        &bound_link(&fd)
-            .map_err(io_err("reading the link type"))?
-            .sll_hatype,
-    );
+    let layer3 = LAYER3_HATYPES.contains(&bound_link(&fd).map_err(io_err("reading the link type"))?.sll_hatype);
     if let Some(filter) = filter {
-        let program =
-            compile_filter(filter, layer3).map_err(|message| CaptureError::BadFilter {
-                iface: iface.to_string(),
-                message,
-            })?;
+        let program = compile_filter(filter, layer3)
+            .map_err(|message| CaptureError::BadFilter { iface: iface.to_string(), message })?;
         attach_filter(&fd, &program).map_err(io_err("attaching the filter"))?;
     }
-    socket::setsockopt(&fd, sockopt::ReceiveTimestampns, &true)
-        .map_err(io_err("enabling timestamps"))?;
+    socket::setsockopt(&fd, sockopt::ReceiveTimestampns, &true).map_err(io_err("enabling timestamps"))?;
     // Forcing the size needs CAP_NET_ADMIN; without it the kernel's rmem_max applies.
     if socket::setsockopt(&fd, sockopt::RcvBufForce, &RCVBUF).is_err() {
-        socket::setsockopt(&fd, sockopt::RcvBuf, &RCVBUF)
-            .map_err(io_err("sizing the receive buffer"))?;
+        socket::setsockopt(&fd, sockopt::RcvBuf, &RCVBUF).map_err(io_err("sizing the receive buffer"))?;
     }
-    bind_packet(&fd, ifindex, libc::ETH_P_ALL as u16)
-        .map_err(io_err("binding to the interface"))?;
-    Ok(Capture {
-        fd,
-        iface: iface.to_string(),
-        layer3,
-    })
+    bind_packet(&fd, ifindex, libc::ETH_P_ALL as u16).map_err(io_err("binding to the interface"))?;
+    Ok(Capture { fd, iface: iface.to_string(), layer3 })
 }
 
 /// Bind an `AF_PACKET` socket to interface `ifindex`, receiving frames of `protocol`
@@ -285,13 +242,8 @@ pub(crate) fn bind_packet(fd: &OwnedFd, ifindex: u32, protocol: u16) -> Result<(
     addr.sll_protocol = protocol.to_be();
     addr.sll_ifindex = ifindex as i32;
     // SAFETY: `addr` is a properly initialised sockaddr_ll and its size is passed along.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&raw const addr).cast(),
-            mem::size_of_val(&addr) as libc::socklen_t,
-        )
-    };
+    let rc =
+        unsafe { libc::bind(fd.as_raw_fd(), (&raw const addr).cast(), mem::size_of_val(&addr) as libc::socklen_t) };
     Errno::result(rc).map(drop)
 }
 
@@ -311,11 +263,7 @@ pub(crate) fn bound_link(fd: &OwnedFd) -> Result<libc::sockaddr_ll, Errno> {
 /// Compile a tcpdump-syntax filter into a classic BPF program for the socket. The error
 /// is libpcap's message.
 fn compile_filter(filter: &str, layer3: bool) -> Result<Vec<libc::sock_filter>, String> {
-    let linktype = if layer3 {
-        pcap::Linktype(DLT_RAW)
-    } else {
-        pcap::Linktype::ETHERNET
-    };
+    let linktype = if layer3 { pcap::Linktype(DLT_RAW) } else { pcap::Linktype::ETHERNET };
     let libpcap_message = |e: pcap::Error| match e {
         pcap::Error::PcapError(message) => message,
         other => other.to_string(),
@@ -323,8 +271,7 @@ fn compile_filter(filter: &str, layer3: bool) -> Result<Vec<libc::sock_filter>, 
     let dead = pcap::Capture::dead(linktype).map_err(libpcap_message)?;
     let program = dead.compile(filter, true).map_err(libpcap_message)?;
     let instructions = program.get_instructions();
-    const _: () =
-        assert!(mem::size_of::<pcap::BpfInstruction>() == mem::size_of::<libc::sock_filter>());
+    const _: () = assert!(mem::size_of::<pcap::BpfInstruction>() == mem::size_of::<libc::sock_filter>());
     // SAFETY: `BpfInstruction` is `repr(transparent)` over libpcap's `struct bpf_insn`
     // {u16 code; u8 jt; u8 jf; u32 k}, which is the kernel's `struct sock_filter`.
     let instructions: &[libc::sock_filter] =
@@ -376,10 +323,7 @@ fn recv_packet(fd: RawFd, buf: &mut [u8]) -> Result<Received, Errno> {
     // that outlives the call, with its true size; cmsgs are walked with the libc macros
     // inside the control length the kernel reported.
     let mut from: libc::sockaddr_ll = unsafe { mem::zeroed() };
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     // u64 elements give the alignment cmsghdr needs.
     let mut control = [0u64; 8];
     let mut msg: libc::msghdr = unsafe { mem::zeroed() };
@@ -396,27 +340,21 @@ fn recv_packet(fd: RawFd, buf: &mut [u8]) -> Result<Received, Errno> {
     let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
     while let Some(c) = unsafe { cmsg.as_ref() } {
         if c.cmsg_level == libc::SOL_SOCKET && c.cmsg_type == libc::SCM_TIMESTAMPNS {
-            let spec: libc::timespec =
-                unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(c).cast()) };
+            let spec: libc::timespec = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(c).cast()) };
             ts = Some(UNIX_EPOCH + Duration::new(spec.tv_sec as u64, spec.tv_nsec as u32));
         }
         cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
     }
-    Ok(Received {
-        len,
-        pkttype: from.sll_pkttype,
-        ts,
-    })
+    Ok(Received { len, pkttype: from.sll_pkttype, ts })
 }
 
 /// The kernel's packet type as a direction on the captured interface.
 fn direction(pkttype: u8) -> Option<Direction> {
     match pkttype {
         libc::PACKET_OUTGOING => Some(Direction::Out),
-        libc::PACKET_HOST
-        | libc::PACKET_BROADCAST
-        | libc::PACKET_MULTICAST
-        | libc::PACKET_OTHERHOST => Some(Direction::In),
+        libc::PACKET_HOST | libc::PACKET_BROADCAST | libc::PACKET_MULTICAST | libc::PACKET_OTHERHOST => {
+            Some(Direction::In)
+        }
         _ => None,
     }
 }
@@ -454,14 +392,7 @@ pub fn write_pcap(path: &Path, packets: &[Captured]) -> io::Result<()> {
 
 /// [`write_pcap`] to any writer (a fixture generator compares the bytes in memory).
 pub fn write_pcap_to(out: &mut impl Write, packets: &[Captured]) -> io::Result<()> {
-    let header: [u32; 6] = [
-        PCAP_MAGIC_NANOS,
-        0x0004_0002,
-        0,
-        0,
-        PCAP_SNAPLEN,
-        LINKTYPE_ETHERNET,
-    ];
+    let header: [u32; 6] = [PCAP_MAGIC_NANOS, 0x0004_0002, 0, 0, PCAP_SNAPLEN, LINKTYPE_ETHERNET];
     // Version is two u16 (major 2, minor 4): written as one little-endian u32 above.
     for word in header {
         out.write_all(&word.to_le_bytes())?;
@@ -497,12 +428,7 @@ mod tests {
     #[test]
     fn packet_types_map_to_directions() {
         assert_eq!(direction(libc::PACKET_OUTGOING), Some(Direction::Out));
-        for incoming in [
-            libc::PACKET_HOST,
-            libc::PACKET_BROADCAST,
-            libc::PACKET_MULTICAST,
-            libc::PACKET_OTHERHOST,
-        ] {
+        for incoming in [libc::PACKET_HOST, libc::PACKET_BROADCAST, libc::PACKET_MULTICAST, libc::PACKET_OTHERHOST] {
             assert_eq!(direction(incoming), Some(Direction::In));
         }
         assert_eq!(direction(5), None); // PACKET_LOOPBACK
@@ -511,26 +437,13 @@ mod tests {
     #[test]
     fn filters_compile_with_libpcap_messages() {
         let program = compile_filter("udp port 53", false).unwrap();
-        assert!(
-            program.iter().any(|i| i.code == 0x06 && i.k == u32::MAX),
-            "accepts whole frames"
-        );
-        assert!(
-            program
-                .iter()
-                .all(|i| i.code != 0x06 || i.k == 0 || i.k == u32::MAX)
-        );
-        assert!(
-            compile_filter("ip6 and tcp", true).is_ok(),
-            "raw-IP filters compile too"
-        );
+        assert!(program.iter().any(|i| i.code == 0x06 && i.k == u32::MAX), "accepts whole frames");
+        assert!(program.iter().all(|i| i.code != 0x06 || i.k == 0 || i.k == u32::MAX));
+        assert!(compile_filter("ip6 and tcp", true).is_ok(), "raw-IP filters compile too");
         let err = compile_filter("udp port", false).unwrap_err();
         assert!(err.contains("syntax error"), "{err}");
         let err = compile_filter("host 10.0.0.300", false).unwrap_err();
-        assert!(
-            !err.is_empty() && !err.starts_with("libpcap error"),
-            "{err}"
-        );
+        assert!(!err.is_empty() && !err.starts_with("libpcap error"), "{err}");
     }
 
     #[test]
@@ -551,20 +464,11 @@ mod tests {
         let path = dir.join("nested/dir/out.pcap");
         let ts = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
         let packets = [
-            Captured {
-                ts,
-                direction: Some(Direction::Out),
-                data: vec![0xff; 60],
-            },
-            Captured {
-                ts: ts + Duration::from_micros(5),
-                direction: None,
-                data: vec![1, 2, 3],
-            },
+            Captured { ts, direction: Some(Direction::Out), data: vec![0xff; 60] },
+            Captured { ts: ts + Duration::from_micros(5), direction: None, data: vec![1, 2, 3] },
         ];
         write_pcap(&path, &packets).unwrap();
-        let mut file =
-            pcap::Capture::from_file_with_precision(&path, pcap::Precision::Nano).unwrap();
+        let mut file = pcap::Capture::from_file_with_precision(&path, pcap::Precision::Nano).unwrap();
         assert_eq!(file.get_datalink(), pcap::Linktype::ETHERNET);
         for expected in &packets {
             let read = file.next_packet().unwrap();
@@ -587,19 +491,11 @@ mod tests {
         // SAFETY: setns is a plain system call, safe between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
-                    Ok(())
-                } else {
-                    Err(io::Error::last_os_error())
-                }
+                if libc::setns(fd, libc::CLONE_NEWNET) == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
             });
         }
         let out = cmd.output().expect("run ip");
-        assert!(
-            out.status.success(),
-            "ip {args}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "ip {args}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// A path `ip ... netns PATH` accepts for a namespace held only by our fd.
@@ -616,21 +512,11 @@ mod tests {
 
     impl Pair {
         fn new(a0_up: bool) -> Pair {
-            let pair = Pair {
-                a: Netns::new().unwrap(),
-                b: Netns::new().unwrap(),
-            };
+            let pair = Pair { a: Netns::new().unwrap(), b: Netns::new().unwrap() };
             for ns in [&pair.a, &pair.b] {
-                ns.run(|| fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1"))
-                    .unwrap();
+                ns.run(|| fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1")).unwrap();
             }
-            ip(
-                &pair.a,
-                &format!(
-                    "link add a0 type veth peer name b0 netns {}",
-                    ns_path(&pair.b)
-                ),
-            );
+            ip(&pair.a, &format!("link add a0 type veth peer name b0 netns {}", ns_path(&pair.b)));
             ip(&pair.a, "addr add 10.0.0.1/24 dev a0");
             ip(&pair.b, "addr add 10.0.0.2/24 dev b0");
             ip(&pair.b, "link set b0 up");
@@ -647,10 +533,7 @@ mod tests {
             let receivers: Vec<UdpSocket> = ports
                 .iter()
                 .map(|&port| {
-                    let sock = self
-                        .b
-                        .run(move || UdpSocket::bind(("10.0.0.2", port)))
-                        .unwrap();
+                    let sock = self.b.run(move || UdpSocket::bind(("10.0.0.2", port))).unwrap();
                     // A deadline for failure, not a synchronisation delay.
                     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
                     sock
@@ -662,40 +545,26 @@ mod tests {
             }
             for (rx, port) in receivers.iter().zip(ports) {
                 let mut buf = [0u8; 16];
-                let (n, _) = rx
-                    .recv_from(&mut buf)
-                    .unwrap_or_else(|e| panic!("datagram to port {port}: {e}"));
+                let (n, _) = rx.recv_from(&mut buf).unwrap_or_else(|e| panic!("datagram to port {port}: {e}"));
                 assert_eq!(&buf[..n], b"netrig");
             }
         }
     }
 
     fn decoded(packets: &[Captured]) -> Vec<(Option<Direction>, Packet)> {
-        packets
-            .iter()
-            .map(|c| (c.direction, decode(&c.data)))
-            .collect()
+        packets.iter().map(|c| (c.direction, decode(&c.data))).collect()
     }
 
     fn has_arp(packets: &[(Option<Direction>, Packet)], op: ArpOp, dir: Direction) -> bool {
-        packets
-            .iter()
-            .any(|(d, p)| *d == Some(dir) && p.arp.as_ref().is_some_and(|a| a.op == op))
+        packets.iter().any(|(d, p)| *d == Some(dir) && p.arp.as_ref().is_some_and(|a| a.op == op))
     }
 
     fn udp_to(packets: &[(Option<Direction>, Packet)], port: u16) -> Vec<Option<Direction>> {
-        packets
-            .iter()
-            .filter(|(_, p)| p.udp.as_ref().is_some_and(|u| u.dst_port == port))
-            .map(|(d, _)| *d)
-            .collect()
+        packets.iter().filter(|(_, p)| p.udp.as_ref().is_some_and(|u| u.dst_port == port)).map(|(d, _)| *d).collect()
     }
 
     fn render(packets: &[(Option<Direction>, Packet)]) -> String {
-        packets
-            .iter()
-            .map(|(d, p)| format!("{d:?} {p}\n"))
-            .collect()
+        packets.iter().map(|(d, p)| format!("{d:?} {p}\n")).collect()
     }
 
     #[test]
@@ -709,47 +578,17 @@ mod tests {
         let (raw_a, raw_b) = (on_a.finish().unwrap(), on_b.finish().unwrap());
         let (a, b) = (decoded(&raw_a), decoded(&raw_b));
 
-        assert!(
-            has_arp(&a, ArpOp::Request, Direction::Out),
-            "a0:\n{}",
-            render(&a)
-        );
-        assert!(
-            has_arp(&a, ArpOp::Reply, Direction::In),
-            "a0:\n{}",
-            render(&a)
-        );
-        assert!(
-            has_arp(&b, ArpOp::Request, Direction::In),
-            "b0:\n{}",
-            render(&b)
-        );
-        assert!(
-            has_arp(&b, ArpOp::Reply, Direction::Out),
-            "b0:\n{}",
-            render(&b)
-        );
-        assert_eq!(
-            udp_to(&a, 45000),
-            [Some(Direction::Out)],
-            "a0:\n{}",
-            render(&a)
-        );
-        assert_eq!(
-            udp_to(&b, 45000),
-            [Some(Direction::In)],
-            "b0:\n{}",
-            render(&b)
-        );
+        assert!(has_arp(&a, ArpOp::Request, Direction::Out), "a0:\n{}", render(&a));
+        assert!(has_arp(&a, ArpOp::Reply, Direction::In), "a0:\n{}", render(&a));
+        assert!(has_arp(&b, ArpOp::Request, Direction::In), "b0:\n{}", render(&b));
+        assert!(has_arp(&b, ArpOp::Reply, Direction::Out), "b0:\n{}", render(&b));
+        assert_eq!(udp_to(&a, 45000), [Some(Direction::Out)], "a0:\n{}", render(&a));
+        assert_eq!(udp_to(&b, 45000), [Some(Direction::In)], "b0:\n{}", render(&b));
         // Kernel timestamps, or read times for packets in the moment after the process
         // first switched timestamping on (module doc): either way inside the test.
         let finished = SystemTime::now();
         for c in raw_a.iter().chain(&raw_b) {
-            assert!(
-                before <= c.ts && c.ts <= finished,
-                "timestamp {:?} outside {before:?}..{finished:?}",
-                c.ts
-            );
+            assert!(before <= c.ts && c.ts <= finished, "timestamp {:?} outside {before:?}..{finished:?}", c.ts);
         }
     }
 
@@ -776,33 +615,12 @@ mod tests {
         let port = Capture::start(&pair.b, "b0", None).unwrap();
         let bridge = Capture::start(&pair.b, "br0", Some("udp or arp")).unwrap();
         pair.udp_to_b(&[45003]);
-        let (port, bridge) = (
-            decoded(&port.finish().unwrap()),
-            decoded(&bridge.finish().unwrap()),
-        );
-        assert_eq!(
-            udp_to(&port, 45003),
-            [Some(Direction::In)],
-            "b0:\n{}",
-            render(&port)
-        );
-        assert_eq!(
-            udp_to(&bridge, 45003),
-            [Some(Direction::In)],
-            "br0:\n{}",
-            render(&bridge)
-        );
+        let (port, bridge) = (decoded(&port.finish().unwrap()), decoded(&bridge.finish().unwrap()));
+        assert_eq!(udp_to(&port, 45003), [Some(Direction::In)], "b0:\n{}", render(&port));
+        assert_eq!(udp_to(&bridge, 45003), [Some(Direction::In)], "br0:\n{}", render(&bridge));
         // br0 owns the address, so its stack answers ARP and the reply leaves by the port.
-        assert!(
-            has_arp(&bridge, ArpOp::Reply, Direction::Out),
-            "br0:\n{}",
-            render(&bridge)
-        );
-        assert!(
-            has_arp(&port, ArpOp::Reply, Direction::Out),
-            "b0:\n{}",
-            render(&port)
-        );
+        assert!(has_arp(&bridge, ArpOp::Reply, Direction::Out), "br0:\n{}", render(&bridge));
+        assert!(has_arp(&port, ArpOp::Reply, Direction::Out), "b0:\n{}", render(&port));
     }
 
     #[test]
@@ -813,17 +631,8 @@ mod tests {
         ip(&pair.a, "link set a0 up");
         pair.udp_to_b(&[45004]);
         let a = decoded(&cap.finish().unwrap());
-        assert_eq!(
-            udp_to(&a, 45004),
-            [Some(Direction::Out)],
-            "a0:\n{}",
-            render(&a)
-        );
-        assert!(
-            has_arp(&a, ArpOp::Reply, Direction::In),
-            "a0:\n{}",
-            render(&a)
-        );
+        assert_eq!(udp_to(&a, 45004), [Some(Direction::Out)], "a0:\n{}", render(&a));
+        assert!(has_arp(&a, ArpOp::Reply, Direction::In), "a0:\n{}", render(&a));
     }
 
     #[test]
@@ -836,37 +645,20 @@ mod tests {
         let dir = scratch_dir("tcpdump");
         let path = dir.join("a/a0.pcap");
         write_pcap(&path, &packets).unwrap();
-        let out = Command::new("tcpdump")
-            .args(["-n", "-r"])
-            .arg(&path)
-            .output()
-            .expect("run tcpdump");
+        let out = Command::new("tcpdump").args(["-n", "-r"]).arg(&path).output().expect("run tcpdump");
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "tcpdump: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "tcpdump: {}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(text.lines().count(), packets.len(), "{text}");
-        assert!(
-            text.contains("ARP, Request who-has 10.0.0.2 tell 10.0.0.1"),
-            "{text}"
-        );
+        assert!(text.contains("ARP, Request who-has 10.0.0.2 tell 10.0.0.1"), "{text}");
         assert!(text.contains("ARP, Reply 10.0.0.2 is-at"), "{text}");
-        assert!(
-            text.contains("10.0.0.1.40000 > 10.0.0.2.45005: UDP, length 6"),
-            "{text}"
-        );
+        assert!(text.contains("10.0.0.1.40000 > 10.0.0.2.45005: UDP, length 6"), "{text}");
         fs::remove_dir_all(dir).unwrap();
     }
 
     /// Create tun device `name` inside `ns`; it exists as long as the returned fd.
     fn open_tun(ns: &Netns, name: &str) -> fs::File {
         ns.run(|| {
-            let tun = fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/dev/net/tun")?;
+            let tun = fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun")?;
             // SAFETY: an all-zero ifreq is valid; name and flags are set before the ioctl,
             // which reads exactly one ifreq.
             let mut req: libc::ifreq = unsafe { mem::zeroed() };
@@ -903,21 +695,10 @@ mod tests {
         rx.recv_from(&mut [0u8; 16]).expect("datagram through tun0");
 
         let got = decoded(&cap.finish().unwrap());
-        assert_eq!(
-            udp_to(&got, 45006),
-            [Some(Direction::In)],
-            "tun0:\n{}",
-            render(&got)
-        );
+        assert_eq!(udp_to(&got, 45006), [Some(Direction::In)], "tun0:\n{}", render(&got));
         let (_, p) = &got[0];
-        assert_eq!(
-            p.eth.as_ref().map(|e| e.ethertype.to_string()).as_deref(),
-            Some("ipv4")
-        );
-        assert_eq!(
-            p.to_string(),
-            "IPv4 10.9.0.2:40000 > 10.9.0.1:45006 UDP len 7 ttl 64"
-        );
+        assert_eq!(p.eth.as_ref().map(|e| e.ethertype.to_string()).as_deref(), Some("ipv4"));
+        assert_eq!(p.to_string(), "IPv4 10.9.0.2:40000 > 10.9.0.1:45006 UDP len 7 ttl 64");
     }
 
     #[test]
@@ -925,10 +706,7 @@ mod tests {
         needs_root!();
         let ns = Netns::new().unwrap();
         let err = Capture::start(&ns, "nope0", None).unwrap_err();
-        assert!(
-            matches!(err, CaptureError::NoSuchInterface { .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, CaptureError::NoSuchInterface { .. }), "{err:?}");
         assert_eq!(err.to_string(), "capture on `nope0`: no such interface");
     }
 
@@ -939,9 +717,6 @@ mod tests {
         let err = Capture::start(&ns, "lo", Some("udp port")).unwrap_err();
         assert!(matches!(err, CaptureError::BadFilter { .. }), "{err:?}");
         let text = err.to_string();
-        assert!(
-            text.starts_with("capture on `lo`: bad filter: ") && text.contains("syntax error"),
-            "{text}"
-        );
+        assert!(text.starts_with("capture on `lo`: bad filter: ") && text.contains("syntax error"), "{text}");
     }
 }

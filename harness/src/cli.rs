@@ -69,10 +69,8 @@ enum Command {
     ///
     /// Each node's namespace is pinned as `/run/netns/netrig-<pid>-<node>` until Ctrl-C
     /// (or until the --node shell exits); netrig prints how to enter each one.
-    #[command(
-        after_help = "The names are bind mounts: they survive a SIGKILL of netrig and keep the \
-                            namespaces alive. `netrig clean` removes such leftovers."
-    )]
+    #[command(after_help = "The names are bind mounts: they survive a SIGKILL of netrig and keep the \
+                            namespaces alive. `netrig clean` removes such leftovers.")]
     Shell {
         /// The scenario file.
         scenario: PathBuf,
@@ -124,36 +122,16 @@ enum Command {
 }
 
 fn format_parser() -> impl TypedValueParser<Value = Format> {
-    PossibleValuesParser::new(Format::ALL.map(Format::name))
-        .map(|s| s.parse().expect("one of the possible values"))
+    PossibleValuesParser::new(Format::ALL.map(Format::name)).map(|s| s.parse().expect("one of the possible values"))
 }
 
 /// `main` of the `netrig` binary.
 pub fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Run {
-            paths,
-            keep_pcaps,
-            junit,
-            json,
-            keep,
-        } => with_scenarios(&paths, |found| {
-            run::run(
-                found,
-                &run::Options {
-                    keep_pcaps,
-                    junit,
-                    json,
-                    keep,
-                },
-            )
-        }),
-        Command::Shell {
-            scenario,
-            node,
-            step,
-            row,
-        } => shell::shell(&scenario, &shell::Options { node, step, row }),
+        Command::Run { paths, keep_pcaps, junit, json, keep } => {
+            with_scenarios(&paths, |found| run::run(found, &run::Options { keep_pcaps, junit, json, keep }))
+        }
+        Command::Shell { scenario, node, step, row } => shell::shell(&scenario, &shell::Options { node, step, row }),
         Command::Clean { all, pid } => clean::clean(Selection { all, pid }),
         Command::Check { paths } => with_scenarios(&paths, check::check),
         Command::List { paths } => with_scenarios(&paths, |found| {
@@ -166,11 +144,7 @@ pub fn main() -> ExitCode {
             println!("{}", crate::schema::json());
             ExitCode::SUCCESS
         }
-        Command::Graph {
-            scenario,
-            format,
-            output,
-        } => draw::draw(&scenario, format, output.as_deref()),
+        Command::Graph { scenario, format, output } => draw::draw(&scenario, format, output.as_deref()),
     }
 }
 
@@ -178,18 +152,11 @@ pub fn main() -> ExitCode {
 /// found to `command`; no scenario at all is a usage error.
 fn with_scenarios(paths: &[PathBuf], command: impl FnOnce(&[Discovered]) -> ExitCode) -> ExitCode {
     let default = [PathBuf::from("scenarios")];
-    let paths = if paths.is_empty() {
-        &default[..]
-    } else {
-        paths
-    };
+    let paths = if paths.is_empty() { &default[..] } else { paths };
     match runner::collect(paths) {
         Ok(found) if found.is_empty() => {
             let named: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-            usage_error(&format!(
-                "no scenario files (*.yaml, *.yml) in {}",
-                named.join(", ")
-            ))
+            usage_error(&format!("no scenario files (*.yaml, *.yml) in {}", named.join(", ")))
         }
         Ok(found) => command(&found),
         Err(e) => usage_error(&e),

@@ -23,14 +23,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use etherparse::err::LenError;
 use etherparse::err::packet::SliceError;
 use etherparse::{
-    ArpPacketSlice, Icmpv4Slice, Icmpv6Slice, LaxIpv4Slice, LaxIpv6Slice, LaxNetSlice,
-    LaxSlicedPacket, TcpSlice, TransportSlice, UdpSlice,
+    ArpPacketSlice, Icmpv4Slice, Icmpv6Slice, LaxIpv4Slice, LaxIpv6Slice, LaxNetSlice, LaxSlicedPacket, TcpSlice,
+    TransportSlice, UdpSlice,
 };
 use serde::{Serialize, Serializer};
 
-use crate::model::{
-    ArpMatch, ArpOp, EthMatch, IcmpMatch, IpMatch, PacketMatch, TcpMatch, VxlanMatch,
-};
+use crate::model::{ArpMatch, ArpOp, EthMatch, IcmpMatch, IpMatch, PacketMatch, TcpMatch, VxlanMatch};
 use crate::syntax::MacAddr;
 
 /// The IANA-assigned VXLAN port; UDP to it is decoded as VXLAN.
@@ -213,17 +211,11 @@ const TCP_FLAGS: &[(u16, &str)] = &[
 ];
 
 fn name_of<T: Copy + PartialEq>(table: &[(T, &'static str)], value: T) -> Option<&'static str> {
-    table
-        .iter()
-        .find(|(v, _)| *v == value)
-        .map(|(_, name)| *name)
+    table.iter().find(|(v, _)| *v == value).map(|(_, name)| *name)
 }
 
 fn value_of<T: Copy>(table: &[(T, &'static str)], name: &str) -> Option<T> {
-    table
-        .iter()
-        .find(|(_, n)| n.eq_ignore_ascii_case(name.trim()))
-        .map(|(v, _)| *v)
+    table.iter().find(|(_, n)| n.eq_ignore_ascii_case(name.trim())).map(|(v, _)| *v)
 }
 
 fn names<T>(table: &[(T, &'static str)]) -> String {
@@ -307,10 +299,7 @@ impl IcmpType {
     }
 
     fn has_nd_target(&self) -> bool {
-        matches!(
-            self.name(),
-            Some("neighbor-solicitation" | "neighbor-advertisement")
-        )
+        matches!(self.name(), Some("neighbor-solicitation" | "neighbor-advertisement"))
     }
 }
 
@@ -342,13 +331,7 @@ impl TcpFlags {
         s.split(',').try_fold(TcpFlags(0), |acc, name| {
             value_of(TCP_FLAGS, name)
                 .map(|bit| TcpFlags(acc.0 | bit))
-                .ok_or_else(|| {
-                    format!(
-                        "`{}`: unknown TCP flag (known: {})",
-                        name.trim(),
-                        names(TCP_FLAGS)
-                    )
-                })
+                .ok_or_else(|| format!("`{}`: unknown TCP flag (known: {})", name.trim(), names(TCP_FLAGS)))
         })
     }
 
@@ -358,39 +341,15 @@ impl TcpFlags {
 
     fn of(tcp: &TcpSlice<'_>) -> TcpFlags {
         // Same order as TCP_FLAGS.
-        let set = [
-            tcp.fin(),
-            tcp.syn(),
-            tcp.rst(),
-            tcp.psh(),
-            tcp.ack(),
-            tcp.urg(),
-            tcp.ece(),
-            tcp.cwr(),
-            tcp.ns(),
-        ];
-        TcpFlags(
-            TCP_FLAGS
-                .iter()
-                .zip(set)
-                .filter_map(|(&(bit, _), on)| on.then_some(bit))
-                .fold(0, |a, b| a | b),
-        )
+        let set = [tcp.fin(), tcp.syn(), tcp.rst(), tcp.psh(), tcp.ack(), tcp.urg(), tcp.ece(), tcp.cwr(), tcp.ns()];
+        TcpFlags(TCP_FLAGS.iter().zip(set).filter_map(|(&(bit, _), on)| on.then_some(bit)).fold(0, |a, b| a | b))
     }
 }
 
 impl fmt::Display for TcpFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let set: Vec<&str> = TCP_FLAGS
-            .iter()
-            .filter(|(bit, _)| self.0 & bit != 0)
-            .map(|(_, n)| *n)
-            .collect();
-        if set.is_empty() {
-            f.write_str("none")
-        } else {
-            f.write_str(&set.join(","))
-        }
+        let set: Vec<&str> = TCP_FLAGS.iter().filter(|(bit, _)| self.0 & bit != 0).map(|(_, n)| *n).collect();
+        if set.is_empty() { f.write_str("none") } else { f.write_str(&set.join(",")) }
     }
 }
 
@@ -410,10 +369,7 @@ pub fn decode(frame: &[u8]) -> Packet {
 }
 
 fn decode_at_depth(frame: &[u8], depth: usize) -> Packet {
-    let mut p = Packet {
-        len: frame.len(),
-        ..Packet::default()
-    };
+    let mut p = Packet { len: frame.len(), ..Packet::default() };
     let sliced = match LaxSlicedPacket::from_ethernet(frame) {
         Ok(sliced) => sliced,
         Err(e) => {
@@ -449,9 +405,7 @@ fn eth_of(sliced: &LaxSlicedPacket<'_>) -> Option<Eth> {
     let Some(etherparse::LinkSlice::Ethernet2(eth)) = &sliced.link else {
         return None;
     };
-    let ethertype = sliced
-        .ether_payload()
-        .map_or(eth.ether_type(), |payload| payload.ether_type);
+    let ethertype = sliced.ether_payload().map_or(eth.ether_type(), |payload| payload.ether_type);
     Some(Eth {
         src: MacAddr(eth.source()),
         dst: MacAddr(eth.destination()),
@@ -480,11 +434,7 @@ fn note_truncated(p: &mut Packet, what: String) {
 
 fn note_unknown_ethertype(p: &mut Packet, sliced: &LaxSlicedPacket<'_>) {
     if let Some(payload) = sliced.ether_payload() {
-        p.other = Some(format!(
-            "ethertype {}, {} bytes",
-            EtherType(payload.ether_type.0),
-            p.len
-        ));
+        p.other = Some(format!("ethertype {}, {} bytes", EtherType(payload.ether_type.0), p.len));
     }
 }
 
@@ -531,13 +481,7 @@ fn decode_ipv4(p: &mut Packet, v4: &LaxIpv4Slice<'_>) {
         ttl: h.ttl(),
         proto: IpProto(v4.payload().ip_number.0),
     });
-    note_ip_payload(
-        p,
-        v4.payload(),
-        "IPv4",
-        usize::from(h.total_len()),
-        h.slice(),
-    );
+    note_ip_payload(p, v4.payload(), "IPv4", usize::from(h.total_len()), h.slice());
 }
 
 fn decode_ipv6(p: &mut Packet, v6: &LaxIpv6Slice<'_>) {
@@ -566,19 +510,13 @@ fn note_ip_payload(
         // Headers (with IPv4 options / IPv6 extensions) end where the payload starts.
         let headers = payload.payload.as_ptr() as usize - ip_start.as_ptr() as usize;
         let have = headers + payload.payload.len();
-        note_truncated(
-            p,
-            format!("{version} packet: length field says {total_len} bytes, have {have}"),
-        );
+        note_truncated(p, format!("{version} packet: length field says {total_len} bytes, have {have}"));
     }
     let bytes = payload.payload.len();
     if payload.fragmented {
         p.other.get_or_insert(format!("fragment, {bytes} bytes"));
     } else if !TRANSPORT_DECODED.contains(&payload.ip_number.0) {
-        p.other.get_or_insert(format!(
-            "ip proto {}, {bytes} bytes",
-            IpProto(payload.ip_number.0)
-        ));
+        p.other.get_or_insert(format!("ip proto {}, {bytes} bytes", IpProto(payload.ip_number.0)));
     }
 }
 
@@ -586,35 +524,20 @@ fn note_ip_payload(
 fn echo_fields(kind: IcmpType, bytes5to8: [u8; 4]) -> (Option<u16>, Option<u16>) {
     if kind.is_echo() {
         let [a, b, c, d] = bytes5to8;
-        (
-            Some(u16::from_be_bytes([a, b])),
-            Some(u16::from_be_bytes([c, d])),
-        )
+        (Some(u16::from_be_bytes([a, b])), Some(u16::from_be_bytes([c, d])))
     } else {
         (None, None)
     }
 }
 
 fn icmpv4_of(icmp: &Icmpv4Slice<'_>) -> Icmp {
-    let kind = IcmpType {
-        v6: false,
-        number: icmp.type_u8(),
-    };
+    let kind = IcmpType { v6: false, number: icmp.type_u8() };
     let (id, seq) = echo_fields(kind, icmp.bytes5to8());
-    Icmp {
-        kind,
-        code: icmp.code_u8(),
-        id,
-        seq,
-        target: None,
-    }
+    Icmp { kind, code: icmp.code_u8(), id, seq, target: None }
 }
 
 fn icmpv6_of(icmp: &Icmpv6Slice<'_>) -> Icmp {
-    let kind = IcmpType {
-        v6: true,
-        number: icmp.type_u8(),
-    };
+    let kind = IcmpType { v6: true, number: icmp.type_u8() };
     let (id, seq) = echo_fields(kind, icmp.bytes5to8());
     let target = icmp
         .payload()
@@ -622,13 +545,7 @@ fn icmpv6_of(icmp: &Icmpv6Slice<'_>) -> Icmp {
         .filter(|_| kind.has_nd_target())
         .and_then(|b| <[u8; 16]>::try_from(b).ok())
         .map(Ipv6Addr::from);
-    Icmp {
-        kind,
-        code: icmp.code_u8(),
-        id,
-        seq,
-        target,
-    }
+    Icmp { kind, code: icmp.code_u8(), id, seq, target }
 }
 
 fn tcp_of(tcp: &TcpSlice<'_>) -> Tcp {
@@ -642,11 +559,7 @@ fn tcp_of(tcp: &TcpSlice<'_>) -> Tcp {
 
 fn decode_udp(p: &mut Packet, udp: &UdpSlice<'_>, depth: usize) {
     let payload = udp.payload();
-    p.udp = Some(Udp {
-        src_port: udp.source_port(),
-        dst_port: udp.destination_port(),
-        len: payload.len(),
-    });
+    p.udp = Some(Udp { src_port: udp.source_port(), dst_port: udp.destination_port(), len: payload.len() });
     if udp.destination_port() == VXLAN_PORT {
         decode_vxlan(p, payload, depth);
     }
@@ -655,19 +568,12 @@ fn decode_udp(p: &mut Packet, udp: &UdpSlice<'_>, depth: usize) {
 /// VXLAN header (RFC 7348): flags(1) reserved(3) VNI(3) reserved(1), then a frame.
 fn decode_vxlan(p: &mut Packet, payload: &[u8], depth: usize) {
     let Some((header, frame)) = payload.split_first_chunk::<8>() else {
-        note_truncated(
-            p,
-            format!("VXLAN header: need 8 bytes, have {}", payload.len()),
-        );
+        note_truncated(p, format!("VXLAN header: need 8 bytes, have {}", payload.len()));
         return;
     };
-    p.vxlan = Some(Vxlan {
-        vni: u32::from_be_bytes([0, header[4], header[5], header[6]]),
-    });
+    p.vxlan = Some(Vxlan { vni: u32::from_be_bytes([0, header[4], header[5], header[6]]) });
     if depth >= MAX_VXLAN_DEPTH {
-        p.other = Some(format!(
-            "VXLAN nested deeper than {MAX_VXLAN_DEPTH}, inner frame not decoded"
-        ));
+        p.other = Some(format!("VXLAN nested deeper than {MAX_VXLAN_DEPTH}, inner frame not decoded"));
     } else {
         p.inner = Some(Box::new(decode_at_depth(frame, depth + 1)));
     }
@@ -691,16 +597,9 @@ impl Packet {
         const IGMP: u8 = 2;
         const MLD_REPORTS: [u8; 3] = [131, 132, 143];
         let igmp = self.ip.as_ref().is_some_and(|ip| ip.proto.0 == IGMP);
-        let mld = self
-            .icmp
-            .as_ref()
-            .is_some_and(|i| i.kind.v6 && MLD_REPORTS.contains(&i.kind.number));
+        let mld = self.icmp.as_ref().is_some_and(|i| i.kind.v6 && MLD_REPORTS.contains(&i.kind.number));
         // Tunnelled ones too (a VXLAN port of a bridge carries the bridge's reports).
-        igmp || mld
-            || self
-                .inner
-                .as_ref()
-                .is_some_and(|inner| inner.is_membership_report())
+        igmp || mld || self.inner.as_ref().is_some_and(|inner| inner.is_membership_report())
     }
 
     /// The words of the one-line rendering: link, network, transport, then problems.
@@ -746,11 +645,7 @@ impl Packet {
         };
         match ports {
             Some((sp, dp)) => {
-                format!(
-                    "{version} {} > {}",
-                    SocketAddr::new(ip.src, sp),
-                    SocketAddr::new(ip.dst, dp)
-                )
+                format!("{version} {} > {}", SocketAddr::new(ip.src, sp), SocketAddr::new(ip.dst, dp))
             }
             None => format!("{version} {} > {}", ip.src, ip.dst),
         }
@@ -762,11 +657,7 @@ impl Packet {
             return Some(format!("ICMP{v6} {icmp}"));
         }
         if let Some(tcp) = &self.tcp {
-            let len = if tcp.len > 0 {
-                format!(" len {}", tcp.len)
-            } else {
-                String::new()
-            };
+            let len = if tcp.len > 0 { format!(" len {}", tcp.len) } else { String::new() };
             return Some(format!("TCP [{}]{len}", tcp.flags));
         }
         let udp = self.udp.as_ref()?;
@@ -781,11 +672,7 @@ impl Packet {
 impl fmt::Display for Arp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.op {
-            ArpOp::Request => write!(
-                f,
-                "ARP request who-has {} tell {}",
-                self.target_ip, self.sender_ip
-            ),
+            ArpOp::Request => write!(f, "ARP request who-has {} tell {}", self.target_ip, self.sender_ip),
             ArpOp::Reply => write!(f, "ARP reply {} is-at {}", self.sender_ip, self.sender_mac),
         }
     }
@@ -818,9 +705,7 @@ pub fn matches(m: &PacketMatch, p: &Packet) -> bool {
         && layer(&m.arp, &p.arp, arp_matches)
         && layer(&m.ip, &p.ip, ip_matches)
         && layer(&m.icmp, &p.icmp, icmp_matches)
-        && layer(&m.udp, &p.udp, |m, u| {
-            ports_match(m.src_port, m.dst_port, u.src_port, u.dst_port)
-        })
+        && layer(&m.udp, &p.udp, |m, u| ports_match(m.src_port, m.dst_port, u.src_port, u.dst_port))
         && layer(&m.tcp, &p.tcp, tcp_matches)
         && layer(&m.vxlan, &p.vxlan, vxlan_matches)
         && layer(&m.inner, &p.inner, |m, inner| matches(m, inner))
@@ -842,9 +727,7 @@ fn field<T: PartialEq>(want: &Option<T>, have: T) -> bool {
 fn eth_matches(m: &EthMatch, e: &Eth) -> bool {
     field(&m.src, e.src)
         && field(&m.dst, e.dst)
-        && m.ethertype
-            .as_deref()
-            .is_none_or(|t| parse_named(ETHERTYPES, t) == Some(e.ethertype.0))
+        && m.ethertype.as_deref().is_none_or(|t| parse_named(ETHERTYPES, t) == Some(e.ethertype.0))
 }
 
 fn arp_matches(m: &ArpMatch, a: &Arp) -> bool {
@@ -858,9 +741,7 @@ fn arp_matches(m: &ArpMatch, a: &Arp) -> bool {
 fn ip_matches(m: &IpMatch, ip: &Ip) -> bool {
     m.src.is_none_or(|net| net.contains(&ip.src))
         && m.dst.is_none_or(|net| net.contains(&ip.dst))
-        && m.proto
-            .as_deref()
-            .is_none_or(|p| parse_named(IP_PROTOS, p) == Some(ip.proto.0))
+        && m.proto.as_deref().is_none_or(|p| parse_named(IP_PROTOS, p) == Some(ip.proto.0))
         && field(&m.ttl, ip.ttl)
 }
 
@@ -873,9 +754,7 @@ fn icmp_type_matches(want: &str, kind: IcmpType) -> bool {
 }
 
 fn icmp_matches(m: &IcmpMatch, i: &Icmp) -> bool {
-    m.kind
-        .as_deref()
-        .is_none_or(|k| icmp_type_matches(k, i.kind))
+    m.kind.as_deref().is_none_or(|k| icmp_type_matches(k, i.kind))
         && field(&m.code, i.code)
         && (m.id.is_none() || m.id == i.id)
         && (m.seq.is_none() || m.seq == i.seq)
@@ -887,9 +766,7 @@ fn ports_match(src: Option<u16>, dst: Option<u16>, have_src: u16, have_dst: u16)
 
 fn tcp_matches(m: &TcpMatch, t: &Tcp) -> bool {
     ports_match(m.src_port, m.dst_port, t.src_port, t.dst_port)
-        && m.flags
-            .as_deref()
-            .is_none_or(|f| TcpFlags::parse(f).is_ok_and(|want| t.flags.contains(want)))
+        && m.flags.as_deref().is_none_or(|f| TcpFlags::parse(f).is_ok_and(|want| t.flags.contains(want)))
 }
 
 fn vxlan_matches(m: &VxlanMatch, v: &Vxlan) -> bool {
@@ -919,11 +796,7 @@ fn check_match_at(m: &PacketMatch, prefix: &str) -> Result<(), String> {
     }
     if let Some(p) = m.ip.as_ref().and_then(|ip| ip.proto.as_deref()) {
         parse_named(IP_PROTOS, p).ok_or_else(|| {
-            format!(
-                "{}: `{p}` is not an IP protocol (write {} or a number 0-255)",
-                at("ip.proto"),
-                names(IP_PROTOS)
-            )
+            format!("{}: `{p}` is not an IP protocol (write {} or a number 0-255)", at("ip.proto"), names(IP_PROTOS))
         })?;
     }
     if let Some(k) = m.icmp.as_ref().and_then(|i| i.kind.as_deref()) {
@@ -945,17 +818,10 @@ fn check_icmp_type(k: &str) -> Result<(), String> {
     if known {
         return Ok(());
     }
-    let mut all: Vec<&str> = ICMPV4_TYPES
-        .iter()
-        .chain(ICMPV6_TYPES)
-        .map(|(_, n)| *n)
-        .collect();
+    let mut all: Vec<&str> = ICMPV4_TYPES.iter().chain(ICMPV6_TYPES).map(|(_, n)| *n).collect();
     all.sort_unstable();
     all.dedup();
-    Err(format!(
-        "`{k}` is not an ICMP type (write one of {} or a number 0-255)",
-        all.join(", ")
-    ))
+    Err(format!("`{k}` is not an ICMP type (write one of {} or a number 0-255)", all.join(", ")))
 }
 
 #[cfg(test)]
@@ -975,12 +841,7 @@ mod tests {
         out
     }
 
-    fn arp(
-        op: ArpOperation,
-        sender: ([u8; 6], [u8; 4]),
-        target: ([u8; 6], [u8; 4]),
-        dst: [u8; 6],
-    ) -> Vec<u8> {
+    fn arp(op: ArpOperation, sender: ([u8; 6], [u8; 4]), target: ([u8; 6], [u8; 4]), dst: [u8; 6]) -> Vec<u8> {
         let packet = ArpEthIpv4Packet {
             operation: op,
             sender_mac: sender.0,
@@ -988,30 +849,15 @@ mod tests {
             target_mac: target.0,
             target_ipv4: target.1,
         };
-        build(|out| {
-            PacketBuilder::ethernet2(sender.0, dst)
-                .arp(packet.into())
-                .write(out)
-                .unwrap()
-        })
+        build(|out| PacketBuilder::ethernet2(sender.0, dst).arp(packet.into()).write(out).unwrap())
     }
 
     fn arp_request() -> Vec<u8> {
-        arp(
-            ArpOperation::REQUEST,
-            (MAC_A, [1, 2, 3, 101]),
-            ([0; 6], [1, 2, 3, 102]),
-            BROADCAST,
-        )
+        arp(ArpOperation::REQUEST, (MAC_A, [1, 2, 3, 101]), ([0; 6], [1, 2, 3, 102]), BROADCAST)
     }
 
     fn arp_reply() -> Vec<u8> {
-        arp(
-            ArpOperation::REPLY,
-            (MAC_B, [1, 2, 3, 102]),
-            (MAC_A, [1, 2, 3, 101]),
-            MAC_A,
-        )
+        arp(ArpOperation::REPLY, (MAC_B, [1, 2, 3, 102]), (MAC_A, [1, 2, 3, 101]), MAC_A)
     }
 
     fn echo_v4() -> Vec<u8> {
@@ -1037,11 +883,7 @@ mod tests {
     fn neighbor_solicitation() -> Vec<u8> {
         build(|out| {
             PacketBuilder::ethernet2(MAC_A, [0x33, 0x33, 0xff, 0, 0, 2])
-                .ipv6(
-                    V6_A,
-                    [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 2],
-                    255,
-                )
+                .ipv6(V6_A, [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 2], 255)
                 .icmpv6(Icmpv6Type::NeighborSolicitation)
                 .write(out, &V6_B)
                 .unwrap()
@@ -1122,31 +964,16 @@ mod tests {
     fn icmp_echo_v4() {
         let p = decode(&echo_v4());
         let icmp = p.icmp.as_ref().unwrap();
-        assert_eq!(
-            (icmp.kind.name(), icmp.code, icmp.id, icmp.seq),
-            (Some("echo-request"), 0, Some(7), Some(1))
-        );
+        assert_eq!((icmp.kind.name(), icmp.code, icmp.id, icmp.seq), (Some("echo-request"), 0, Some(7), Some(1)));
         assert_eq!(p.ip.as_ref().unwrap().proto, IpProto(1));
-        assert_eq!(
-            p.to_string(),
-            "IPv4 172.18.0.2 > 203.0.113.2 ICMP echo-request id 7 seq 1 ttl 63"
-        );
+        assert_eq!(p.to_string(), "IPv4 172.18.0.2 > 203.0.113.2 ICMP echo-request id 7 seq 1 ttl 63");
     }
 
     #[test]
     fn icmpv6_echo_and_neighbor_solicitation() {
         let echo = decode(&echo_v6());
-        assert_eq!(
-            echo.icmp.as_ref().unwrap().kind,
-            IcmpType {
-                v6: true,
-                number: 129
-            }
-        );
-        assert_eq!(
-            echo.to_string(),
-            "IPv6 fd00::1 > fd00::2 ICMPv6 echo-reply id 9 seq 3 hlim 64"
-        );
+        assert_eq!(echo.icmp.as_ref().unwrap().kind, IcmpType { v6: true, number: 129 });
+        assert_eq!(echo.to_string(), "IPv6 fd00::1 > fd00::2 ICMPv6 echo-reply id 9 seq 3 hlim 64");
         let ns = decode(&neighbor_solicitation());
         let icmp = ns.icmp.as_ref().unwrap();
         assert_eq!(icmp.kind.name(), Some("neighbor-solicitation"));
@@ -1161,28 +988,12 @@ mod tests {
     #[test]
     fn udp_and_tcp() {
         let u = decode(&udp(53, b"hello"));
-        assert_eq!(
-            u.udp,
-            Some(Udp {
-                src_port: 40000,
-                dst_port: 53,
-                len: 5
-            })
-        );
-        assert_eq!(
-            u.to_string(),
-            "IPv4 10.0.0.1:40000 > 10.0.0.2:53 UDP len 5 ttl 64"
-        );
+        assert_eq!(u.udp, Some(Udp { src_port: 40000, dst_port: 53, len: 5 }));
+        assert_eq!(u.to_string(), "IPv4 10.0.0.1:40000 > 10.0.0.2:53 UDP len 5 ttl 64");
         let t = decode(&tcp_syn());
         let tcp = t.tcp.as_ref().unwrap();
-        assert_eq!(
-            (tcp.src_port, tcp.dst_port, tcp.flags.to_string()),
-            (40000, 80, "SYN".to_string())
-        );
-        assert_eq!(
-            t.to_string(),
-            "IPv6 [fd00::1]:40000 > [fd00::2]:80 TCP [SYN] hlim 64"
-        );
+        assert_eq!((tcp.src_port, tcp.dst_port, tcp.flags.to_string()), (40000, 80, "SYN".to_string()));
+        assert_eq!(t.to_string(), "IPv6 [fd00::1]:40000 > [fd00::2]:80 TCP [SYN] hlim 64");
     }
 
     #[test]
@@ -1190,14 +1001,8 @@ mod tests {
         let p = decode(&vxlan_icmp());
         assert_eq!(p.vxlan, Some(Vxlan { vni: 100 }));
         let inner = p.inner.as_ref().unwrap();
-        assert_eq!(
-            inner.ip.as_ref().unwrap().src,
-            IpAddr::from([172, 16, 2, 3])
-        );
-        assert_eq!(
-            inner.icmp.as_ref().unwrap().kind.name(),
-            Some("echo-request")
-        );
+        assert_eq!(inner.ip.as_ref().unwrap().src, IpAddr::from([172, 16, 2, 3]));
+        assert_eq!(inner.icmp.as_ref().unwrap().kind.name(), Some("echo-request"));
         assert_eq!(
             p.to_string(),
             "IPv4 192.168.5.149:40000 > 192.168.5.148:4789 UDP VXLAN vni 100 \
@@ -1227,22 +1032,12 @@ mod tests {
         lldp[12..14].copy_from_slice(&[0x88, 0xcc]);
         let p = decode(&lldp);
         assert_eq!(p.other.as_deref(), Some("ethertype 0x88cc, 60 bytes"));
-        assert_eq!(
-            p.to_string(),
-            "02:00:00:00:00:01 > 01:80:c2:00:00:0e ethertype 0x88cc, 60 bytes"
-        );
+        assert_eq!(p.to_string(), "02:00:00:00:00:01 > 01:80:c2:00:00:0e ethertype 0x88cc, 60 bytes");
 
         let gre = build(|out| {
             PacketBuilder::ethernet2(MAC_A, MAC_B)
                 .ip(etherparse::IpHeaders::Ipv4(
-                    etherparse::Ipv4Header::new(
-                        4,
-                        64,
-                        etherparse::IpNumber(47),
-                        [10, 0, 0, 1],
-                        [10, 0, 0, 2],
-                    )
-                    .unwrap(),
+                    etherparse::Ipv4Header::new(4, 64, etherparse::IpNumber(47), [10, 0, 0, 1], [10, 0, 0, 2]).unwrap(),
                     Default::default(),
                 ))
                 .write(out, etherparse::IpNumber(47), &[0; 4])
@@ -1250,28 +1045,19 @@ mod tests {
         });
         let p = decode(&gre);
         assert_eq!(p.other.as_deref(), Some("ip proto gre, 4 bytes"));
-        assert_eq!(
-            p.to_string(),
-            "IPv4 10.0.0.1 > 10.0.0.2 ip proto gre, 4 bytes ttl 64"
-        );
+        assert_eq!(p.to_string(), "IPv4 10.0.0.1 > 10.0.0.2 ip proto gre, 4 bytes ttl 64");
     }
 
     #[test]
     fn truncated_frames_say_where() {
         let short = decode(&[0xff; 5]);
         assert_eq!((short.len, short.eth.is_none()), (5, true));
-        assert_eq!(
-            short.to_string(),
-            "truncated: Ethernet 2 header: need 14 bytes, have 5"
-        );
+        assert_eq!(short.to_string(), "truncated: Ethernet 2 header: need 14 bytes, have 5");
 
         let full = udp(53, b"hello");
         let cut = decode(&full[..14 + 20 + 3]);
         assert!(cut.ip.is_some() && cut.udp.is_none());
-        assert_eq!(
-            cut.truncated.as_deref(),
-            Some("IPv4 packet: length field says 33 bytes, have 23")
-        );
+        assert_eq!(cut.truncated.as_deref(), Some("IPv4 packet: length field says 33 bytes, have 23"));
         assert_eq!(
             cut.to_string(),
             "IPv4 10.0.0.1 > 10.0.0.2 ttl 64 (truncated: IPv4 packet: length field says 33 bytes, have 23)"
@@ -1279,25 +1065,16 @@ mod tests {
 
         let snapped = decode(&full[..full.len() - 2]);
         assert_eq!(snapped.udp.as_ref().map(|u| u.len), Some(3));
-        assert_eq!(
-            snapped.truncated.as_deref(),
-            Some("IPv4 packet: length field says 33 bytes, have 31")
-        );
+        assert_eq!(snapped.truncated.as_deref(), Some("IPv4 packet: length field says 33 bytes, have 31"));
 
         let arp = arp_request();
         let cut_arp = decode(&arp[..20]);
         assert_eq!((cut_arp.arp.as_ref(), cut_arp.other.as_ref()), (None, None));
-        assert_eq!(
-            cut_arp.truncated.as_deref(),
-            Some("Address Resolution Protocol packet: need 8 bytes, have 6")
-        );
+        assert_eq!(cut_arp.truncated.as_deref(), Some("Address Resolution Protocol packet: need 8 bytes, have 6"));
 
         // Complete IP and UDP, but too short to hold a VXLAN header.
         let short_vxlan = udp(VXLAN_PORT, &[0x08, 0, 0, 0]);
-        assert_eq!(
-            decode(&short_vxlan).truncated.as_deref(),
-            Some("VXLAN header: need 8 bytes, have 4")
-        );
+        assert_eq!(decode(&short_vxlan).truncated.as_deref(), Some("VXLAN header: need 8 bytes, have 4"));
     }
 
     #[test]
@@ -1443,11 +1220,8 @@ mod tests {
         ];
         for (yaml, expected) in cases {
             let m = parse_match(yaml);
-            let got: Vec<&str> = frames
-                .iter()
-                .filter(|(_, f)| matches(&m, &decode(f)))
-                .map(|(name, _)| *name)
-                .collect();
+            let got: Vec<&str> =
+                frames.iter().filter(|(_, f)| matches(&m, &decode(f))).map(|(name, _)| *name).collect();
             assert_eq!(&got, expected, "matcher {yaml}");
         }
     }
@@ -1483,20 +1257,11 @@ mod tests {
         for (yaml, expected) in [
             ("{eth: {type: ipx}}", "eth.type: `ipx` is not an ethertype"),
             ("{eth: {type: '0x10000'}}", "eth.type: `0x10000`"),
-            (
-                "{ip: {proto: udpp}}",
-                "ip.proto: `udpp` is not an IP protocol",
-            ),
+            ("{ip: {proto: udpp}}", "ip.proto: `udpp` is not an IP protocol"),
             ("{ip: {proto: '256'}}", "ip.proto: `256`"),
-            (
-                "{icmp: {type: echo}}",
-                "icmp.type: `echo` is not an ICMP type",
-            ),
+            ("{icmp: {type: echo}}", "icmp.type: `echo` is not an ICMP type"),
             ("{icmp: {type: '300'}}", "icmp.type: `300`"),
-            (
-                "{tcp: {flags: 'SYN,AK'}}",
-                "tcp.flags: `AK`: unknown TCP flag",
-            ),
+            ("{tcp: {flags: 'SYN,AK'}}", "tcp.flags: `AK`: unknown TCP flag"),
             ("{tcp: {flags: ''}}", "tcp.flags: ``"),
             ("{inner: {icmp: {type: ping}}}", "inner.icmp.type: `ping`"),
         ] {
@@ -1507,9 +1272,6 @@ mod tests {
 
     #[test]
     fn mac_helper_matches_display() {
-        assert_eq!(
-            decode(&arp_request()).eth.unwrap().src,
-            mac("02:00:00:00:00:01")
-        );
+        assert_eq!(decode(&arp_request()).eth.unwrap().src, mac("02:00:00:00:00:01"));
     }
 }

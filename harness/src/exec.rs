@@ -35,12 +35,8 @@ use crate::netns::Netns;
 /// when the shell exits.
 pub fn run(ns: &Netns, command_line: &str, timeout: Duration) -> io::Result<Output> {
     let deadline = Instant::now() + timeout;
-    let child = spawn_in(ns.raw_fd(), command_line).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot start `{command_line}` in the namespace: {e}"),
-        )
-    })?;
+    let child = spawn_in(ns.raw_fd(), command_line)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot start `{command_line}` in the namespace: {e}")))?;
     let mut running = Running::new(child)?;
     match running.finish_by(deadline)? {
         Some(output) => Ok(output),
@@ -78,9 +74,7 @@ pub(crate) fn command_in(ns_fd: RawFd, program: impl AsRef<std::ffi::OsStr>) -> 
     let mut command = Command::new("unshare");
     // util-linux: fork the program as PID 1 of a new PID namespace, with a death
     // signal tied to `unshare`, which itself gets ours in `enter_node`.
-    command
-        .args(["--pid", "--fork", "--kill-child", "--"])
-        .arg(program);
+    command.args(["--pid", "--fork", "--kill-child", "--"]).arg(program);
     // SAFETY: `enter_node` only makes async-signal-safe system calls and does not
     // allocate, as required between fork and exec in a multi-threaded process.
     unsafe { command.pre_exec(move || enter_node(ns_fd)) };
@@ -96,23 +90,11 @@ fn enter_node(ns_fd: RawFd) -> io::Result<()> {
         // A private mount namespace, so remounting /sys below stays in this child...
         check(libc::unshare(libc::CLONE_NEWNS))?;
         // ...and mounts made here do not propagate back to the machine.
-        check(libc::mount(
-            ptr::null(),
-            c"/".as_ptr(),
-            ptr::null(),
-            libc::MS_REC | libc::MS_SLAVE,
-            ptr::null(),
-        ))?;
+        check(libc::mount(ptr::null(), c"/".as_ptr(), ptr::null(), libc::MS_REC | libc::MS_SLAVE, ptr::null()))?;
         // sysfs shows the network devices of the namespace that mounts it. Best effort:
         // without it /sys shows the machine's interfaces, but the command still runs.
         libc::umount2(c"/sys".as_ptr(), libc::MNT_DETACH);
-        libc::mount(
-            c"sysfs".as_ptr(),
-            c"/sys".as_ptr(),
-            c"sysfs".as_ptr(),
-            0,
-            ptr::null(),
-        );
+        libc::mount(c"sysfs".as_ptr(), c"/sys".as_ptr(), c"sysfs".as_ptr(), 0, ptr::null());
         check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL))?;
     }
     Ok(())
@@ -120,11 +102,7 @@ fn enter_node(ns_fd: RawFd) -> io::Result<()> {
 
 /// `-1` → the current errno, without allocating.
 fn check(ret: libc::c_int) -> io::Result<()> {
-    if ret == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    if ret == -1 { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
 
 /// A started command: its process, a pidfd that becomes readable when it exits, and
@@ -150,13 +128,8 @@ impl Running {
     fn new(mut child: Child) -> io::Result<Running> {
         let stdout = child.stdout.take().map(|p| File::from(OwnedFd::from(p)));
         let stderr = child.stderr.take().map(|p| File::from(OwnedFd::from(p)));
-        let mut running = Running {
-            child,
-            pidfd: None,
-            pipes: [stdout, stderr],
-            output: [Vec::new(), Vec::new()],
-            status: None,
-        };
+        let mut running =
+            Running { child, pidfd: None, pipes: [stdout, stderr], output: [Vec::new(), Vec::new()], status: None };
         // Should this fail, dropping `running` kills the command.
         running.pidfd = Some(pidfd_open(running.child.id())?);
         Ok(running)
@@ -168,21 +141,12 @@ impl Running {
         loop {
             let sources = self.open_sources();
             if sources.is_empty() {
-                let status = self
-                    .status
-                    .expect("no pidfd left means the shell was reaped");
+                let status = self.status.expect("no pidfd left means the shell was reaped");
                 let [stdout, stderr] = std::mem::take(&mut self.output);
-                return Ok(Some(Output {
-                    status,
-                    stdout,
-                    stderr,
-                }));
+                return Ok(Some(Output { status, stdout, stderr }));
             }
             let ready = {
-                let mut fds: Vec<_> = sources
-                    .iter()
-                    .map(|&s| pollfd(self.fd_of(s), libc::POLLIN))
-                    .collect();
+                let mut fds: Vec<_> = sources.iter().map(|&s| pollfd(self.fd_of(s), libc::POLLIN)).collect();
                 if !poll_until(&mut fds, Some(deadline))? {
                     return Ok(None);
                 }
@@ -199,23 +163,14 @@ impl Running {
 
     fn open_sources(&self) -> Vec<Source> {
         let exit = self.pidfd.as_ref().map(|_| Source::Exit);
-        let pipes = (0..2)
-            .filter(|&i| self.pipes[i].is_some())
-            .map(Source::Pipe);
+        let pipes = (0..2).filter(|&i| self.pipes[i].is_some()).map(Source::Pipe);
         exit.into_iter().chain(pipes).collect()
     }
 
     fn fd_of(&self, source: Source) -> BorrowedFd<'_> {
         match source {
-            Source::Exit => self
-                .pidfd
-                .as_ref()
-                .expect("watched only while open")
-                .as_fd(),
-            Source::Pipe(i) => self.pipes[i]
-                .as_ref()
-                .expect("watched only while open")
-                .as_fd(),
+            Source::Exit => self.pidfd.as_ref().expect("watched only while open").as_fd(),
+            Source::Pipe(i) => self.pipes[i].as_ref().expect("watched only while open").as_fd(),
         }
     }
 
@@ -279,11 +234,7 @@ pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
 /// `BorrowedFd` makes sure a real, open descriptor goes in; the entry itself is the
 /// plain C struct (nix's `poll` wrapper is behind a crate feature netrig does not use).
 pub(crate) fn pollfd(fd: BorrowedFd<'_>, events: libc::c_short) -> libc::pollfd {
-    libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events,
-        revents: 0,
-    }
+    libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 }
 }
 
 /// `poll(2)` until one of `fds` is ready (`true`; see each `revents`) or `deadline`
@@ -333,10 +284,8 @@ mod tests {
         let ns = Netns::new().unwrap();
         let links = sh(&ns, "ip -o link");
         assert!(links.status.success(), "{links:?}");
-        let names: Vec<String> = stdout(&links)
-            .lines()
-            .map(|l| l.split(':').nth(1).unwrap().trim().to_string())
-            .collect();
+        let names: Vec<String> =
+            stdout(&links).lines().map(|l| l.split(':').nth(1).unwrap().trim().to_string()).collect();
         assert_eq!(names, ["lo"]);
     }
 
@@ -355,11 +304,7 @@ mod tests {
         // The generation timestamp comment changes on every call.
         let host_rules = || {
             let out = Command::new("iptables-save").output().unwrap();
-            stdout(&out)
-                .lines()
-                .filter(|l| !l.starts_with('#'))
-                .collect::<Vec<_>>()
-                .join("\n")
+            stdout(&out).lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n")
         };
         let before = host_rules();
         let ns = Netns::new().unwrap();
@@ -392,17 +337,15 @@ mod tests {
         let took = start.elapsed();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert!(err.to_string().contains(&line), "{err}");
-        assert!(
-            took >= Duration::from_millis(200) && took < Duration::from_secs(2),
-            "{took:?}"
-        );
+        assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(2), "{took:?}");
 
         // The background `sleep` died too, not just `sh`.
         let wanted = format!("sleep\0{marker}\0");
         let alive = || {
-            std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
-                std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == wanted.as_bytes())
-            })
+            std::fs::read_dir("/proc")
+                .unwrap()
+                .flatten()
+                .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == wanted.as_bytes()))
         };
         let deadline = Instant::now() + Duration::from_secs(1);
         while alive() && Instant::now() < deadline {
@@ -427,10 +370,7 @@ mod tests {
         needs_root!();
         let ns = Netns::new().unwrap();
         // More than a pipe buffer (64 KiB) on both streams at once.
-        let out = sh(
-            &ns,
-            "head -c 300000 /dev/zero; head -c 200000 /dev/zero >&2",
-        );
+        let out = sh(&ns, "head -c 300000 /dev/zero; head -c 200000 /dev/zero >&2");
         assert!(out.status.success());
         assert_eq!((out.stdout.len(), out.stderr.len()), (300000, 200000));
     }

@@ -34,10 +34,7 @@ impl ArpFields {
         let gratuitous = spec.is_gratuitous();
         // A reply that is not an announcement answers one host: it goes to that host.
         let answering = spec.op == ArpOp::Reply && !gratuitous;
-        let eth_dst = spec
-            .eth_dst
-            .or(spec.target_mac.filter(|_| answering))
-            .unwrap_or(BROADCAST);
+        let eth_dst = spec.eth_dst.or(spec.target_mac.filter(|_| answering)).unwrap_or(BROADCAST);
         let target_mac = spec.target_mac.unwrap_or(match (spec.op, gratuitous) {
             (ArpOp::Request, _) => UNKNOWN,
             // Linux takes a reply as gratuitous only if its target MAC is the sender's
@@ -59,11 +56,7 @@ impl ArpFields {
     /// The Ethernet frame: 14 bytes of header and 28 of ARP, unpadded, as Linux itself
     /// sends ARP over veth (a NIC pads to 60 bytes on the wire; receivers ignore it).
     pub fn to_frame(&self) -> Vec<u8> {
-        let eth = Ethernet2Header {
-            source: self.eth_src.0,
-            destination: self.eth_dst.0,
-            ether_type: EtherType::ARP,
-        };
+        let eth = Ethernet2Header { source: self.eth_src.0, destination: self.eth_dst.0, ether_type: EtherType::ARP };
         let arp = ArpEthIpv4Packet {
             operation: match self.op {
                 ArpOp::Request => ArpOperation::REQUEST,
@@ -74,11 +67,7 @@ impl ArpFields {
             target_mac: self.target_mac.0,
             target_ipv4: self.target_ip.octets(),
         };
-        [
-            eth.to_bytes().as_slice(),
-            ArpPacket::from(arp).to_bytes().as_slice(),
-        ]
-        .concat()
+        [eth.to_bytes().as_slice(), ArpPacket::from(arp).to_bytes().as_slice()].concat()
     }
 }
 
@@ -94,9 +83,7 @@ impl fmt::Display for ArpFrame {
         let target = self.target_ip.unwrap_or(self.sender_ip);
         match (self.is_gratuitous(), self.op) {
             (true, _) => write!(f, "gratuitous ARP {op} for {}", self.sender_ip)?,
-            (false, ArpOp::Request) => {
-                write!(f, "ARP request who-has {target} tell {}", self.sender_ip)?
-            }
+            (false, ArpOp::Request) => write!(f, "ARP request who-has {target} tell {}", self.sender_ip)?,
             (false, ArpOp::Reply) => write!(f, "ARP reply {} to {target}", self.sender_ip)?,
         }
         if let Some(mac) = self.sender_mac {
@@ -142,30 +129,19 @@ mod tests {
 
     #[test]
     fn a_gratuitous_reply_names_its_sender_as_target() {
-        let fields = ArpFields::of(
-            &spec("{op: reply, sender_ip: 10.0.0.9, sender_mac: 02:00:00:00:00:09}"),
-            OWN,
-        );
-        assert_eq!(
-            (fields.eth_src, fields.eth_dst, fields.target_mac),
-            (OWN, BROADCAST, NINE)
-        );
+        let fields = ArpFields::of(&spec("{op: reply, sender_ip: 10.0.0.9, sender_mac: 02:00:00:00:00:09}"), OWN);
+        assert_eq!((fields.eth_src, fields.eth_dst, fields.target_mac), (OWN, BROADCAST, NINE));
     }
 
     #[test]
     fn a_reply_to_someone_goes_to_that_host() {
         let fields = ArpFields::of(
-            &spec(
-                "{op: reply, sender_ip: 10.0.0.9, target_ip: 10.0.0.2, target_mac: 02:00:00:00:00:02}",
-            ),
+            &spec("{op: reply, sender_ip: 10.0.0.9, target_ip: 10.0.0.2, target_mac: 02:00:00:00:00:02}"),
             OWN,
         );
         assert_eq!((fields.eth_dst, fields.target_mac), (ASKER, ASKER));
         // Without target_mac it is broadcast, and so is its target MAC.
-        let fields = ArpFields::of(
-            &spec("{op: reply, sender_ip: 10.0.0.9, target_ip: 10.0.0.2}"),
-            OWN,
-        );
+        let fields = ArpFields::of(&spec("{op: reply, sender_ip: 10.0.0.9, target_ip: 10.0.0.2}"), OWN);
         assert_eq!((fields.eth_dst, fields.target_mac), (BROADCAST, BROADCAST));
     }
 
@@ -173,29 +149,15 @@ mod tests {
     fn given_fields_win() {
         let yaml = "{op: request, sender_ip: 10.0.0.9, target_ip: 10.0.0.2, target_mac: 02:00:00:00:00:02, eth_src: 02:00:00:00:00:09, eth_dst: 02:00:00:00:00:02}";
         let fields = ArpFields::of(&spec(yaml), OWN);
-        assert_eq!(
-            (
-                fields.eth_src,
-                fields.sender_mac,
-                fields.eth_dst,
-                fields.target_mac
-            ),
-            (NINE, NINE, ASKER, ASKER)
-        );
+        assert_eq!((fields.eth_src, fields.sender_mac, fields.eth_dst, fields.target_mac), (NINE, NINE, ASKER, ASKER));
     }
 
     #[test]
     fn the_frame_is_42_bytes_that_decode_back_to_the_fields() {
-        let fields = ArpFields::of(
-            &spec("{op: reply, sender_ip: 10.0.0.9, sender_mac: 02:00:00:00:00:09}"),
-            OWN,
-        );
+        let fields = ArpFields::of(&spec("{op: reply, sender_ip: 10.0.0.9, sender_mac: 02:00:00:00:00:09}"), OWN);
         let frame = fields.to_frame();
         assert_eq!(frame.len(), 42);
-        assert_eq!(
-            &frame[..14],
-            [[0xff; 6].as_slice(), &OWN.0, &[0x08, 0x06]].concat()
-        );
+        assert_eq!(&frame[..14], [[0xff; 6].as_slice(), &OWN.0, &[0x08, 0x06]].concat());
         // htype 1 (Ethernet), ptype 0x0800, hlen 6, plen 4, op 2
         assert_eq!(&frame[14..22], [0, 1, 8, 0, 6, 4, 0, 2]);
         let packet = decode(&frame);
@@ -208,23 +170,12 @@ mod tests {
     #[test]
     fn descriptions_say_what_was_given() {
         let shown = |yaml: &str| spec(yaml).to_string();
+        assert_eq!(shown("{sender_ip: 10.0.0.9}"), "gratuitous ARP request for 10.0.0.9");
         assert_eq!(
-            shown("{sender_ip: 10.0.0.9}"),
-            "gratuitous ARP request for 10.0.0.9"
-        );
-        assert_eq!(
-            shown(
-                "{op: reply, sender_ip: 10.0.0.9, sender_mac: 02:00:00:00:00:09, eth_dst: ff:ff:ff:ff:ff:ff}"
-            ),
+            shown("{op: reply, sender_ip: 10.0.0.9, sender_mac: 02:00:00:00:00:09, eth_dst: ff:ff:ff:ff:ff:ff}"),
             "gratuitous ARP reply for 10.0.0.9 is-at 02:00:00:00:00:09 to ff:ff:ff:ff:ff:ff"
         );
-        assert_eq!(
-            shown("{sender_ip: 10.0.0.9, target_ip: 10.0.0.2}"),
-            "ARP request who-has 10.0.0.2 tell 10.0.0.9"
-        );
-        assert_eq!(
-            shown("{op: reply, sender_ip: 10.0.0.9, target_ip: 10.0.0.2}"),
-            "ARP reply 10.0.0.9 to 10.0.0.2"
-        );
+        assert_eq!(shown("{sender_ip: 10.0.0.9, target_ip: 10.0.0.2}"), "ARP request who-has 10.0.0.2 tell 10.0.0.9");
+        assert_eq!(shown("{op: reply, sender_ip: 10.0.0.9, target_ip: 10.0.0.2}"), "ARP reply 10.0.0.9 to 10.0.0.2");
     }
 }

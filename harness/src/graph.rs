@@ -57,10 +57,7 @@ impl Format {
 impl FromStr for Format {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Format::ALL
-            .into_iter()
-            .find(|f| f.name() == s)
-            .ok_or_else(|| format!("`{s}`: expected svg, mermaid or dot"))
+        Format::ALL.into_iter().find(|f| f.name() == s).ok_or_else(|| format!("`{s}`: expected svg, mermaid or dot"))
     }
 }
 
@@ -93,11 +90,7 @@ pub fn drawable(path: &Path) -> Result<(Scenario, String), Diagnostics> {
     let scenario = load::parse_and_validate(&variant.source)?;
     let name = match &scenario.name {
         Some(name) => name.clone(),
-        None => path
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned(),
+        None => path.file_stem().unwrap_or_default().to_string_lossy().into_owned(),
     };
     let title = match &variant.label {
         Some(row) => format!("{name} [{row}]"),
@@ -211,28 +204,19 @@ impl Diagram {
             let end = |i: usize| {
                 let at = &link.veth[i].at;
                 let node = index_of[at.node.as_str()];
-                let device = nodes[node]
-                    .devices
-                    .iter()
-                    .position(|d| d.name == at.iface)
-                    .expect("every veth end is a device");
+                let device =
+                    nodes[node].devices.iter().position(|d| d.name == at.iface).expect("every veth end is a device");
                 DeviceId { node, device }
             };
             let label = match link.mtu {
                 Some(mtu) => format!("veth mtu {mtu}"),
                 None => "veth".to_string(),
             };
-            wires.push(Wire {
-                ends: [end(0), end(1)],
-                label,
-            });
+            wires.push(Wire { ends: [end(0), end(1)], label });
         }
         Diagram {
             title: title.to_string(),
-            about: scenario
-                .about
-                .as_ref()
-                .map(|a| a.split_whitespace().collect::<Vec<_>>().join(" ")),
+            about: scenario.about.as_ref().map(|a| a.split_whitespace().collect::<Vec<_>>().join(" ")),
             nodes,
             wires,
         }
@@ -251,22 +235,13 @@ struct Draft {
 
 fn node_box(scenario: &Scenario, name: &str, node: &Node) -> NodeBox {
     let mut drafts: Vec<Draft> = Vec::new();
-    let mut add =
-        |name: &str, kind, addresses: Vec<String>, details: Vec<String>, master: Option<&str>| {
-            drafts.push(Draft {
-                device: Device {
-                    name: name.to_string(),
-                    kind,
-                    addresses,
-                    details,
-                    master: None,
-                },
-                master: master.map(str::to_string),
-            });
-        };
-    let addresses = |list: &[crate::model::Loc<ipnet::IpNet>]| {
-        list.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+    let mut add = |name: &str, kind, addresses: Vec<String>, details: Vec<String>, master: Option<&str>| {
+        drafts.push(Draft {
+            device: Device { name: name.to_string(), kind, addresses, details, master: None },
+            master: master.map(str::to_string),
+        });
     };
+    let addresses = |list: &[crate::model::Loc<ipnet::IpNet>]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
 
     for (dev, b) in &node.bridges {
         let mut details = Vec::new();
@@ -277,13 +252,7 @@ fn node_box(scenario: &Scenario, name: &str, node: &Node) -> NodeBox {
             details.push("vlan filtering".to_string());
         }
         details.extend(common_details(b.mtu, b.state));
-        add(
-            dev,
-            DeviceKind::Bridge,
-            addresses(&b.addresses),
-            details,
-            None,
-        );
+        add(dev, DeviceKind::Bridge, addresses(&b.addresses), details, None);
     }
     for link in &scenario.links {
         for end in link.veth.iter().filter(|e| e.at.node == name) {
@@ -306,26 +275,14 @@ fn node_box(scenario: &Scenario, name: &str, node: &Node) -> NodeBox {
             details.push("nolearning".to_string());
         }
         details.extend(common_details(v.mtu, v.state));
-        add(
-            dev,
-            DeviceKind::Vxlan,
-            addresses(&v.addresses),
-            details,
-            v.master.as_deref().map(String::as_str),
-        );
+        add(dev, DeviceKind::Vxlan, addresses(&v.addresses), details, v.master.as_deref().map(String::as_str));
     }
     for (dev, m) in &node.macvlans {
         // The variants' Debug names are the YAML words, capitalised.
         let mode = format!("{:?}", m.mode).to_lowercase();
         let mut details = vec![format!("{mode} on {}", m.parent.value)];
         details.extend(common_details(m.mtu, m.state));
-        add(
-            dev,
-            DeviceKind::Macvlan,
-            addresses(&m.addresses),
-            details,
-            m.master.as_deref().map(String::as_str),
-        );
+        add(dev, DeviceKind::Macvlan, addresses(&m.addresses), details, m.master.as_deref().map(String::as_str));
     }
     for (dev, t) in &node.taps {
         let kind = match t.mode {
@@ -342,13 +299,7 @@ fn node_box(scenario: &Scenario, name: &str, node: &Node) -> NodeBox {
     }
     // Every node has `lo`: drawn only when the scenario makes it matter.
     if node.lo == LinkState::Down || node.interfaces.contains_key("lo") {
-        add(
-            "lo",
-            DeviceKind::Loopback,
-            Vec::new(),
-            common_details(None, node.lo),
-            None,
-        );
+        add("lo", DeviceKind::Loopback, Vec::new(), common_details(None, node.lo), None);
     }
     // `interfaces:` adds settings to devices defined above (typically veth ends).
     for (dev, settings) in &node.interfaces {
@@ -357,17 +308,12 @@ fn node_box(scenario: &Scenario, name: &str, node: &Node) -> NodeBox {
         }
     }
 
-    NodeBox {
-        name: name.to_string(),
-        devices: group_by_bridge(drafts),
-        notes: notes(node),
-    }
+    NodeBox { name: name.to_string(), devices: group_by_bridge(drafts), notes: notes(node) }
 }
 
 fn apply_settings(draft: &mut Draft, settings: &Iface) {
     let d = &mut draft.device;
-    d.addresses
-        .extend(settings.addresses.iter().map(|a| a.to_string()));
+    d.addresses.extend(settings.addresses.iter().map(|a| a.to_string()));
     if let Some(mtu) = settings.mtu {
         // The `interfaces:` entry has the final say over a link's MTU.
         d.details.retain(|line| !line.starts_with("mtu "));
@@ -392,37 +338,21 @@ fn common_details(mtu: Option<u32>, state: LinkState) -> Vec<String> {
 /// Bridges first, each followed by its ports; then everything unattached.
 fn group_by_bridge(drafts: Vec<Draft>) -> Vec<Device> {
     let mut devices = Vec::new();
-    for bridge in drafts
-        .iter()
-        .filter(|d| d.device.kind == DeviceKind::Bridge)
-    {
+    for bridge in drafts.iter().filter(|d| d.device.kind == DeviceKind::Bridge) {
         let at = devices.len();
         devices.push(bridge.device.clone());
-        for port in drafts
-            .iter()
-            .filter(|d| d.master.as_deref() == Some(bridge.device.name.as_str()))
-        {
-            devices.push(Device {
-                master: Some(at),
-                ..port.device.clone()
-            });
+        for port in drafts.iter().filter(|d| d.master.as_deref() == Some(bridge.device.name.as_str())) {
+            devices.push(Device { master: Some(at), ..port.device.clone() });
         }
     }
-    for d in drafts
-        .iter()
-        .filter(|d| d.device.kind != DeviceKind::Bridge && d.master.is_none())
-    {
+    for d in drafts.iter().filter(|d| d.device.kind != DeviceKind::Bridge && d.master.is_none()) {
         devices.push(d.device.clone());
     }
     devices
 }
 
 fn notes(node: &Node) -> Vec<String> {
-    let mut notes: Vec<String> = node
-        .sysctl
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
+    let mut notes: Vec<String> = node.sysctl.iter().map(|(k, v)| format!("{k}={v}")).collect();
     notes.extend(node.routes.iter().map(|r| r.to_string()));
     notes.extend(node.rules.iter().map(|r| format!("rule {}", r.value)));
     notes.extend(node.run.iter().map(|c| format!("$ {}", c.value)));
@@ -435,10 +365,7 @@ mod tests {
     use crate::load::{self, Source};
 
     fn diagram(yaml: &str) -> Diagram {
-        let source = Source {
-            path: "t.yaml".into(),
-            text: yaml.into(),
-        };
+        let source = Source { path: "t.yaml".into(), text: yaml.into() };
         let scenario = load::parse_and_validate(&source).unwrap_or_else(|d| panic!("{d}"));
         Diagram::of(&scenario, "t")
     }
@@ -450,20 +377,10 @@ mod tests {
         );
         let names: Vec<&str> = d.nodes.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["zeta", "alpha"]);
-        let zeta: Vec<(&str, Option<usize>)> = d.nodes[0]
-            .devices
-            .iter()
-            .map(|x| (x.name.as_str(), x.master))
-            .collect();
+        let zeta: Vec<(&str, Option<usize>)> = d.nodes[0].devices.iter().map(|x| (x.name.as_str(), x.master)).collect();
         assert_eq!(zeta, [("br0", None), ("p0", Some(0)), ("up", None)]);
         assert_eq!(d.nodes[0].devices[0].addresses, ["10.0.0.1/24"]);
-        assert_eq!(
-            d.wires[0].ends,
-            [
-                DeviceId { node: 1, device: 0 },
-                DeviceId { node: 0, device: 1 }
-            ]
-        );
+        assert_eq!(d.wires[0].ends, [DeviceId { node: 1, device: 0 }, DeviceId { node: 0, device: 1 }]);
     }
 
     #[test]
@@ -473,18 +390,12 @@ mod tests {
         );
         let h = &d.nodes[0];
         let vx = h.devices.iter().find(|x| x.name == "vx").unwrap();
-        assert_eq!(
-            vx.details,
-            ["VNI 100, dstport 4789", "remote 192.0.2.2", "dev eth0"]
-        );
+        assert_eq!(vx.details, ["VNI 100, dstport 4789", "remote 192.0.2.2", "dev eth0"]);
         assert_eq!(vx.master, Some(0));
         let eth0 = h.devices.iter().find(|x| x.name == "eth0").unwrap();
         assert_eq!(
             (eth0.addresses.as_slice(), eth0.details.as_slice()),
-            (
-                &["192.0.2.1/24".to_string()][..],
-                &["mtu 9000".to_string()][..]
-            )
+            (&["192.0.2.1/24".to_string()][..], &["mtu 9000".to_string()][..])
         );
         let lo = h.devices.iter().find(|x| x.name == "lo").unwrap();
         assert_eq!(lo.details, ["down"]);

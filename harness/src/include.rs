@@ -66,8 +66,7 @@ pub fn resolve(scenario: &mut Scenario, sources: &mut Vec<Source>) -> Result<(),
     };
     for include in &includes {
         let fragment = read_fragment(include, sources)?;
-        merge(scenario, fragment, &include.fixture.value)
-            .map_err(|m| located(&sources[0], &include.fixture, m))?;
+        merge(scenario, fragment, &include.fixture.value).map_err(|m| located(&sources[0], &include.fixture, m))?;
     }
     merge(scenario, own, "this scenario").map_err(|m| {
         let first = includes.first().map(|i| &i.fixture);
@@ -79,9 +78,7 @@ pub fn resolve(scenario: &mut Scenario, sources: &mut Vec<Source>) -> Result<(),
 }
 
 fn located(source: &Source, at: &Loc<String>, message: String) -> Diagnostics {
-    Diagnostics(vec![Diagnostic::new(
-        source, at.line, at.column, "include", message,
-    )])
+    Diagnostics(vec![Diagnostic::new(source, at.line, at.column, "include", message)])
 }
 
 fn read_fragment(include: &Include, sources: &mut Vec<Source>) -> Result<Fragment, Diagnostics> {
@@ -99,27 +96,18 @@ fn read_fragment(include: &Include, sources: &mut Vec<Source>) -> Result<Fragmen
         )
     })?;
     let raw = Source::read(&path)?;
-    let declared = load::parse_as::<ParamsOnly>(&neutral(&raw), 0)
-        .map_err(|d| Diagnostics(vec![d]))?
-        .params;
+    let declared = load::parse_as::<ParamsOnly>(&neutral(&raw), 0).map_err(|d| Diagnostics(vec![d]))?.params;
     for name in include.with.keys() {
         if !declared.contains_key(name) {
             let known: Vec<&str> = declared.keys().map(String::as_str).collect();
             return Err(located(
                 &sources[0],
                 &include.fixture,
-                format!(
-                    "fixture `{}` has no parameter `{name}` (it has: {})",
-                    *include.fixture,
-                    known.join(", ")
-                ),
+                format!("fixture `{}` has no parameter `{name}` (it has: {})", *include.fixture, known.join(", ")),
             ));
         }
     }
-    let mut values: BTreeMap<String, Value> = declared
-        .into_iter()
-        .filter_map(|(k, v)| Some((k, v?)))
-        .collect();
+    let mut values: BTreeMap<String, Value> = declared.into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
     values.extend(include.with.clone());
     let uses = matrix::placeholders(&raw.text);
     let text = matrix::substitute(&raw, &uses, &values, |name| {
@@ -143,16 +131,9 @@ struct ParamsOnly {
 /// The fixture text with every `${x}` as a plain word, so its `params` can be read.
 fn neutral(raw: &Source) -> Source {
     let uses = matrix::placeholders(&raw.text);
-    let words: BTreeMap<String, Value> = uses
-        .iter()
-        .map(|u| (u.name.clone(), Value::Text(u.name.clone())))
-        .collect();
-    let text = matrix::substitute(raw, &uses, &words, |_| String::new())
-        .unwrap_or_else(|_| raw.text.clone());
-    Source {
-        path: raw.path.clone(),
-        text,
-    }
+    let words: BTreeMap<String, Value> = uses.iter().map(|u| (u.name.clone(), Value::Text(u.name.clone()))).collect();
+    let text = matrix::substitute(raw, &uses, &words, |_| String::new()).unwrap_or_else(|_| raw.text.clone());
+    Source { path: raw.path.clone(), text }
 }
 
 /// `fixtures/<name>.yaml` in the scenario's directory or any directory above it.
@@ -166,24 +147,17 @@ pub fn find_fixture_file(from: &Path, file: &str) -> Option<PathBuf> {
     if file.contains(['/', '\\']) || file.starts_with('.') {
         return None;
     }
-    from.ancestors()
-        .skip(1)
-        .map(|dir| dir.join("fixtures").join(file))
-        .find(|p| p.is_file())
+    from.ancestors().skip(1).map(|dir| dir.join("fixtures").join(file)).find(|p| p.is_file())
 }
 
 /// Find the pcap file of every `replay` action, searching from the file the action was
 /// written in (the scenario or an included fixture). One not found keeps `path: None`,
 /// which validation reports.
 pub fn locate_pcaps(scenario: &mut Scenario, sources: &[Source]) {
-    let replays = scenario
-        .steps
-        .iter_mut()
-        .flat_map(|step| &mut step.actions)
-        .filter_map(|action| match action {
-            Action::Replay(replay) => Some(replay),
-            _ => None,
-        });
+    let replays = scenario.steps.iter_mut().flat_map(|step| &mut step.actions).filter_map(|action| match action {
+        Action::Replay(replay) => Some(replay),
+        _ => None,
+    });
     for replay in replays {
         let written_in = &sources[replay.pcap.source.min(sources.len() - 1)].path;
         replay.path = find_fixture_file(written_in, &replay.pcap);
@@ -196,9 +170,8 @@ fn merge(into: &mut Scenario, fragment: Fragment, from: &str) -> Result<(), Stri
             None => {
                 into.nodes.insert(name, node);
             }
-            Some(existing) => merge_node(&mut existing.value, node.value).map_err(|what| {
-                format!("node `{name}`: {what} is defined both by {from} and before it")
-            })?,
+            Some(existing) => merge_node(&mut existing.value, node.value)
+                .map_err(|what| format!("node `{name}`: {what} is defined both by {from} and before it"))?,
         }
     }
     into.links.extend(fragment.links);
@@ -209,11 +182,7 @@ fn merge(into: &mut Scenario, fragment: Fragment, from: &str) -> Result<(), Stri
 
 /// Unite two definitions of one node: maps must not overlap, lists are joined.
 fn merge_node(base: &mut Node, add: Node) -> Result<(), String> {
-    fn unite<V>(
-        base: &mut BTreeMap<String, V>,
-        add: BTreeMap<String, V>,
-        what: &str,
-    ) -> Result<(), String> {
+    fn unite<V>(base: &mut BTreeMap<String, V>, add: BTreeMap<String, V>, what: &str) -> Result<(), String> {
         for (k, v) in add {
             if base.contains_key(&k) {
                 return Err(format!("{what} `{k}`"));
@@ -262,11 +231,7 @@ mod tests {
 
     fn load(dir: &std::path::Path, text: &str) -> Result<crate::model::Scenario, String> {
         let path = dir.join("scenarios/s.yaml");
-        parse_and_validate(&Source {
-            path,
-            text: text.into(),
-        })
-        .map_err(|d| d.to_string())
+        parse_and_validate(&Source { path, text: text.into() }).map_err(|d| d.to_string())
     }
 
     #[test]
@@ -284,20 +249,10 @@ mod tests {
     fn missing_parameter_and_unknown_fixture_are_errors() {
         let dir = lab();
         let e = load(&dir, "include:\n  - fixture: host\n").unwrap_err();
-        assert!(
-            e.contains("fixtures/host.yaml:6:") && e.contains("parameter `bridge` has no value"),
-            "{e}"
-        );
+        assert!(e.contains("fixtures/host.yaml:6:") && e.contains("parameter `bridge` has no value"), "{e}");
         let e = load(&dir, "include:\n  - fixture: nope\n").unwrap_err();
-        assert!(
-            e.contains("s.yaml:2:14") && e.contains("no fixture `nope`"),
-            "{e}"
-        );
-        let e = load(
-            &dir,
-            "include:\n  - fixture: host\n    with: {bridge: b, colour: red}\n",
-        )
-        .unwrap_err();
+        assert!(e.contains("s.yaml:2:14") && e.contains("no fixture `nope`"), "{e}");
+        let e = load(&dir, "include:\n  - fixture: host\n    with: {bridge: b, colour: red}\n").unwrap_err();
         assert!(e.contains("has no parameter `colour`"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -307,12 +262,11 @@ mod tests {
         let dir = lab();
         // The fixture's bridge is fine, but the scenario points a link at a missing bridge.
         let e = load(&dir, "include:\n  - fixture: host\n    with: {bridge: br0}\nnodes:\n  a: {}\nlinks:\n  - veth: [a:eth0, host:v@nobr]\n").unwrap_err();
-        assert!(
-            e.contains("s.yaml:7:") && e.contains("no bridge `nobr`"),
-            "{e}"
-        );
+        assert!(e.contains("s.yaml:7:") && e.contains("no bridge `nobr`"), "{e}");
         // Two definitions of one bridge: reported at the include.
-        let e = load(&dir, "include:\n  - fixture: host\n    with: {bridge: br0}\nnodes:\n  host: {bridges: {br0: {}}}\n").unwrap_err();
+        let e =
+            load(&dir, "include:\n  - fixture: host\n    with: {bridge: br0}\nnodes:\n  host: {bridges: {br0: {}}}\n")
+                .unwrap_err();
         assert!(e.contains("bridge `br0` is defined both"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -321,23 +275,14 @@ mod tests {
     fn replayed_pcaps_are_found_under_fixtures_from_where_they_are_named() {
         let dir = lab();
         std::fs::write(dir.join("fixtures/one.pcap"), b"").unwrap();
-        let step = |file: &str| {
-            format!("steps:\n  - do:\n      - replay: {{into: \"a:e\", pcap: {file}}}\n")
-        };
+        let step = |file: &str| format!("steps:\n  - do:\n      - replay: {{into: \"a:e\", pcap: {file}}}\n");
         // Named in a fixture, which lives in fixtures/ itself.
         std::fs::write(
             dir.join("fixtures/replayer.yaml"),
-            format!(
-                "nodes:\n  a: {{}}\n  b: {{}}\nlinks:\n  - veth: [a:e, b:e]\n{}",
-                step("one.pcap")
-            ),
+            format!("nodes:\n  a: {{}}\n  b: {{}}\nlinks:\n  - veth: [a:e, b:e]\n{}", step("one.pcap")),
         )
         .unwrap();
-        let s = load(
-            &dir,
-            &format!("include:\n  - fixture: replayer\n{}", step("one.pcap")),
-        )
-        .unwrap();
+        let s = load(&dir, &format!("include:\n  - fixture: replayer\n{}", step("one.pcap"))).unwrap();
         let paths: Vec<_> = s
             .steps
             .iter()

@@ -33,8 +33,7 @@ impl Injector {
     /// Open the socket for `iface` inside `ns`. Only Ethernet interfaces (veth, bridge,
     /// tap, macvlan, vxlan) take frames this way.
     pub fn open(ns: &Netns, iface: &str) -> io::Result<Injector> {
-        ns.run(|| open(iface))
-            .map_err(|e| io::Error::new(e.kind(), format!("send out of `{iface}`: {e}")))
+        ns.run(|| open(iface)).map_err(|e| io::Error::new(e.kind(), format!("send out of `{iface}`: {e}")))
     }
 
     /// The interface's own MAC address (the default Ethernet source of crafted frames).
@@ -53,11 +52,7 @@ impl Injector {
         };
         match sent {
             Ok(n) if n == frame.len() => Ok(()),
-            Ok(n) => Err(io::Error::other(format!(
-                "`{}` took {n} of {} bytes",
-                self.iface,
-                frame.len()
-            ))),
+            Ok(n) => Err(io::Error::other(format!("`{}` took {n} of {} bytes", self.iface, frame.len()))),
             Err(e) => {
                 let message = format!("send out of `{}`: {}", self.iface, e.desc());
                 Err(io::Error::new(io::Error::from(e).kind(), message))
@@ -72,30 +67,18 @@ fn open(iface: &str) -> io::Result<Injector> {
         Errno::ENODEV => io::Error::new(io::ErrorKind::NotFound, "no such interface"),
         e => e.into(),
     })?;
-    let fd = socket::socket(
-        AddressFamily::Packet,
-        SockType::Raw,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
+    let fd = socket::socket(AddressFamily::Packet, SockType::Raw, SockFlag::SOCK_CLOEXEC, None)?;
     bind_packet(&fd, ifindex, 0)?;
     let link = bound_link(&fd)?;
     if link.sll_hatype != libc::ARPHRD_ETHER || link.sll_halen != 6 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!(
-                "not an Ethernet interface (ARPHRD type {})",
-                link.sll_hatype
-            ),
+            format!("not an Ethernet interface (ARPHRD type {})", link.sll_hatype),
         ));
     }
     let mut mac = [0u8; 6];
     mac.copy_from_slice(&link.sll_addr[..6]);
-    Ok(Injector {
-        fd,
-        iface: iface.to_string(),
-        mac: MacAddr(mac),
-    })
+    Ok(Injector { fd, iface: iface.to_string(), mac: MacAddr(mac) })
 }
 
 /// The frames of a pcap savefile, in file order. The file must hold Ethernet frames
@@ -105,12 +88,8 @@ pub fn read_pcap(path: &Path) -> Result<Vec<Vec<u8>>, String> {
     let mut capture = pcap::Capture::from_file(path).map_err(|e| format!("{name}: {e}"))?;
     let linktype = capture.get_datalink();
     if linktype != pcap::Linktype::ETHERNET {
-        let what = linktype
-            .get_name()
-            .unwrap_or_else(|_| linktype.0.to_string());
-        return Err(format!(
-            "{name}: link type {what}: only Ethernet captures can be replayed"
-        ));
+        let what = linktype.get_name().unwrap_or_else(|_| linktype.0.to_string());
+        return Err(format!("{name}: link type {what}: only Ethernet captures can be replayed"));
     }
     let mut frames = Vec::new();
     loop {
@@ -156,11 +135,8 @@ mod tests {
     #[test]
     fn the_shipped_garp_fixture_is_what_the_frame_builder_makes() {
         // A fixed timestamp (2024-01-01T00:00:00Z): the file does not change between runs.
-        let packet = Captured {
-            ts: UNIX_EPOCH + Duration::from_secs(1_704_067_200),
-            direction: None,
-            data: garp_frame(),
-        };
+        let packet =
+            Captured { ts: UNIX_EPOCH + Duration::from_secs(1_704_067_200), direction: None, data: garp_frame() };
         let mut expected = Vec::new();
         write_pcap_to(&mut expected, &[packet]).unwrap();
         let path = fixture("garp-10.0.0.9.pcap");
@@ -193,31 +169,21 @@ mod tests {
 
         // Link type 101 (raw IP), one empty record: not Ethernet.
         let raw_ip = dir.path().join("raw.pcap");
-        let header: Vec<u8> = [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101]
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .collect();
+        let header: Vec<u8> =
+            [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101].iter().flat_map(|w| w.to_le_bytes()).collect();
         std::fs::write(&raw_ip, &header).unwrap();
         let error = read_pcap(&raw_ip).unwrap_err();
-        assert!(
-            error.ends_with("link type RAW: only Ethernet captures can be replayed"),
-            "{error}"
-        );
+        assert!(error.ends_with("link type RAW: only Ethernet captures can be replayed"), "{error}");
 
         // Ethernet, one frame of 60 bytes of which 14 were kept.
         let cut = dir.path().join("cut.pcap");
-        let mut bytes: Vec<u8> = [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 14, 1]
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .collect();
+        let mut bytes: Vec<u8> =
+            [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 14, 1].iter().flat_map(|w| w.to_le_bytes()).collect();
         bytes.extend([0u32, 0, 14, 60].iter().flat_map(|w| w.to_le_bytes()));
         bytes.extend([0u8; 14]);
         std::fs::write(&cut, &bytes).unwrap();
         let error = read_pcap(&cut).unwrap_err();
-        assert!(
-            error.ends_with("frame 1 was cut to 14 of its 60 bytes when captured"),
-            "{error}"
-        );
+        assert!(error.ends_with("frame 1 was cut to 14 of its 60 bytes when captured"), "{error}");
     }
 
     #[test]
@@ -230,18 +196,9 @@ mod tests {
         let b_path = format!("/proc/{}/fd/{}", std::process::id(), b.raw_fd());
         let sh = |ns: &Netns, line: &str| {
             let out = exec::run(ns, line, Duration::from_secs(5)).unwrap();
-            assert!(
-                out.status.success(),
-                "`{line}`: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            assert!(out.status.success(), "`{line}`: {}", String::from_utf8_lossy(&out.stderr));
         };
-        sh(
-            &a,
-            &format!(
-                "ip link add va address 02:00:00:00:00:0a type veth peer name vb netns {b_path}"
-            ),
-        );
+        sh(&a, &format!("ip link add va address 02:00:00:00:00:0a type veth peer name vb netns {b_path}"));
         sh(&a, "ip link set va up");
         sh(&b, "ip link set vb up");
 
@@ -257,26 +214,12 @@ mod tests {
             .filter(|p| p.data[12..14] == [0x08, 0x06])
             .map(|p| (p.direction, p.data))
             .collect();
-        assert_eq!(
-            arp,
-            [
-                (Some(Direction::Out), garp_frame()),
-                (Some(Direction::In), garp_frame())
-            ]
-        );
+        assert_eq!(arp, [(Some(Direction::Out), garp_frame()), (Some(Direction::In), garp_frame())]);
 
         let tun_like = Injector::open(&a, "lo").unwrap_err();
-        assert!(
-            tun_like
-                .to_string()
-                .contains("not an Ethernet interface (ARPHRD type 772)"),
-            "{tun_like}"
-        );
+        assert!(tun_like.to_string().contains("not an Ethernet interface (ARPHRD type 772)"), "{tun_like}");
         let missing = Injector::open(&a, "nope0").unwrap_err();
-        assert_eq!(
-            missing.to_string(),
-            "send out of `nope0`: no such interface"
-        );
+        assert_eq!(missing.to_string(), "send out of `nope0`: no such interface");
         sh(&a, "ip link set va down");
         let down = injector.send(&garp_frame()).unwrap_err();
         assert_eq!(down.to_string(), "send out of `va`: Network is down");

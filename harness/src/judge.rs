@@ -88,11 +88,7 @@ pub fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, check: &Check) -
 
 fn node<'t>(topology: &'t Topology, name: &str) -> &'t crate::netns::Netns {
     // Validation guarantees every referenced node exists.
-    &topology
-        .nodes
-        .get(name)
-        .unwrap_or_else(|| panic!("node {name} was validated but not built"))
-        .ns
+    &topology.nodes.get(name).unwrap_or_else(|| panic!("node {name} was validated but not built")).ns
 }
 
 fn wait(timeout: &Option<Loc<Dur>>, expect_success: bool) -> Duration {
@@ -104,104 +100,54 @@ fn wait(timeout: &Option<Loc<Dur>>, expect_success: bool) -> Duration {
 }
 
 fn ping(topology: &Topology, c: &PingCheck) -> Verdict {
-    let expectation = if c.fails {
-        "gets no reply"
-    } else {
-        "is answered"
-    };
+    let expectation = if c.fails { "gets no reply" } else { "is answered" };
     let check = format!("ping {} -> {} {expectation}", c.from.as_str(), *c.to);
     let timeout = wait(&c.timeout, !c.fails);
-    let (holds, observed) = match probe::ping(
-        node(topology, &c.from),
-        *c.to,
-        c.source,
-        c.dev.as_deref(),
-        c.count,
-        timeout,
-    ) {
-        Ok(o) => {
-            let answered = o.received == c.count;
-            let mut observed = format!("sent {}, received {}", o.sent, o.received);
-            if let Some(e) = &o.error {
-                observed.push_str(&format!(": {e}"));
+    let (holds, observed) =
+        match probe::ping(node(topology, &c.from), *c.to, c.source, c.dev.as_deref(), c.count, timeout) {
+            Ok(o) => {
+                let answered = o.received == c.count;
+                let mut observed = format!("sent {}, received {}", o.sent, o.received);
+                if let Some(e) = &o.error {
+                    observed.push_str(&format!(": {e}"));
+                }
+                (if c.fails { o.received == 0 } else { answered }, observed)
             }
-            (if c.fails { o.received == 0 } else { answered }, observed)
-        }
-        Err(e) => (false, format!("could not ping: {e}")),
-    };
-    Verdict {
-        check,
-        holds,
-        observed,
-        line: c.from.line,
-    }
+            Err(e) => (false, format!("could not ping: {e}")),
+        };
+    Verdict { check, holds, observed, line: c.from.line }
 }
 
 fn connect(topology: &Topology, c: &ConnectCheck) -> Verdict {
     let expected = c.result;
-    let check = format!(
-        "tcp connect {} -> {} is {}",
-        c.from.as_str(),
-        *c.to,
-        name_of(&expected)
-    );
+    let check = format!("tcp connect {} -> {} is {}", c.from.as_str(), *c.to, name_of(&expected));
     let timeout = wait(&c.timeout, expected == ConnectResult::Connected);
     let (holds, observed) = match probe::connect(node(topology, &c.from), *c.to, timeout) {
         Ok(got) => (got == expected, name_of(&got)),
         Err(e) => (false, format!("could not connect: {e}")),
     };
-    Verdict {
-        check,
-        holds,
-        observed,
-        line: c.from.line,
-    }
+    Verdict { check, holds, observed, line: c.from.line }
 }
 
 fn udp(topology: &Topology, c: &UdpCheck) -> Verdict {
     let expectation = if c.fails { "gets no echo" } else { "is echoed" };
-    let check = format!(
-        "udp {} -> {} {:?} {expectation}",
-        c.from.as_str(),
-        *c.to,
-        c.payload
-    );
+    let check = format!("udp {} -> {} {:?} {expectation}", c.from.as_str(), *c.to, c.payload);
     let timeout = wait(&c.timeout, !c.fails);
     let sent = format!("sent {} bytes", c.payload.len());
     let payload = c.payload.as_bytes();
-    let (echoed, observed) =
-        match probe::udp_exchange(node(topology, &c.from), *c.to, payload, timeout) {
-            Ok(Some(reply)) if reply == payload => {
-                (true, format!("{sent}, received {} bytes back", reply.len()))
-            }
-            Ok(Some(reply)) => {
-                let text = String::from_utf8_lossy(&reply);
-                (
-                    false,
-                    format!(
-                        "{sent}, received {} different bytes back: {text:?}",
-                        reply.len()
-                    ),
-                )
-            }
-            Ok(None) => (
-                false,
-                format!(
-                    "{sent}, no reply within {}",
-                    humantime::format_duration(timeout)
-                ),
-            ),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                (false, format!("{sent}, refused (ICMP port unreachable)"))
-            }
-            Err(e) => (false, format!("could not send: {e}")),
-        };
-    Verdict {
-        check,
-        holds: echoed != c.fails,
-        observed,
-        line: c.from.line,
-    }
+    let (echoed, observed) = match probe::udp_exchange(node(topology, &c.from), *c.to, payload, timeout) {
+        Ok(Some(reply)) if reply == payload => (true, format!("{sent}, received {} bytes back", reply.len())),
+        Ok(Some(reply)) => {
+            let text = String::from_utf8_lossy(&reply);
+            (false, format!("{sent}, received {} different bytes back: {text:?}", reply.len()))
+        }
+        Ok(None) => (false, format!("{sent}, no reply within {}", humantime::format_duration(timeout))),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            (false, format!("{sent}, refused (ICMP port unreachable)"))
+        }
+        Err(e) => (false, format!("could not send: {e}")),
+    };
+    Verdict { check, holds: echoed != c.fails, observed, line: c.from.line }
 }
 
 /// Default deadline of a transfer expected to complete: [`WAIT_FOR_SUCCESS`] plus one
@@ -212,24 +158,14 @@ fn transfer_timeout(bytes: u64) -> Duration {
 
 fn tcp(topology: &Topology, c: &TcpCheck) -> Verdict {
     let bytes = c.bytes.0;
-    let expectation = if c.fails {
-        "does not complete"
-    } else {
-        "is counted by the peer"
-    };
-    let check = format!(
-        "tcp {} -> {} {} {expectation}",
-        c.from.as_str(),
-        *c.to,
-        *c.bytes
-    );
+    let expectation = if c.fails { "does not complete" } else { "is counted by the peer" };
+    let check = format!("tcp {} -> {} {} {expectation}", c.from.as_str(), *c.to, *c.bytes);
     let timeout = match &c.timeout {
         Some(t) => t.0,
         None if c.fails => WAIT_FOR_FAILURE,
         None => transfer_timeout(bytes),
     };
-    let (complete, observed) = match probe::transfer(node(topology, &c.from), *c.to, bytes, timeout)
-    {
+    let (complete, observed) = match probe::transfer(node(topology, &c.from), *c.to, bytes, timeout) {
         Ok(o) => {
             let mut observed = format!("sent {} bytes", o.sent);
             if let Some(counted) = o.counted {
@@ -242,21 +178,11 @@ fn tcp(topology: &Topology, c: &TcpCheck) -> Verdict {
         }
         Err(e) => (false, format!("could not transfer: {e}")),
     };
-    Verdict {
-        check,
-        holds: complete != c.fails,
-        observed,
-        line: c.from.line,
-    }
+    Verdict { check, holds: complete != c.fails, observed, line: c.from.line }
 }
 
 fn neighbour(topology: &Topology, rt: &tokio::runtime::Runtime, c: &NeighbourCheck) -> Verdict {
-    let verdict = |holds, observed| Verdict {
-        check: describe_neighbour(c),
-        holds,
-        observed,
-        line: c.on.line,
-    };
+    let verdict = |holds, observed| Verdict { check: describe_neighbour(c), holds, observed, line: c.on.line };
     let node = &topology.nodes[c.on.as_str()];
     let deadline = Instant::now() + wait(&c.timeout, true);
     // Subscribed before the first reading, so that no change slips in between.
@@ -266,27 +192,18 @@ fn neighbour(topology: &Topology, rt: &tokio::runtime::Runtime, c: &NeighbourChe
     };
     loop {
         let entries: Vec<_> = match rt.block_on(netlink::neighbours(&node.netlink)) {
-            Ok(all) => all
-                .into_iter()
-                .filter(|n| n.ip == *c.ip && c.dev.as_ref().is_none_or(|d| n.dev == **d))
-                .collect(),
+            Ok(all) => {
+                all.into_iter().filter(|n| n.ip == *c.ip && c.dev.as_ref().is_none_or(|d| n.dev == **d)).collect()
+            }
             Err(e) => return verdict(false, e.to_string()),
         };
-        let holds = if c.absent {
-            entries.is_empty()
-        } else {
-            entries.iter().any(|n| neighbour_matches(c, n))
-        };
+        let holds = if c.absent { entries.is_empty() } else { entries.iter().any(|n| neighbour_matches(c, n)) };
         // An absence is decided at once; an expected entry may still be on its way.
         if holds || c.absent || !events.wait(deadline).unwrap_or(false) {
             let observed = if entries.is_empty() {
                 format!("no entry for {}", *c.ip)
             } else {
-                entries
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                entries.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
             };
             return verdict(holds, observed);
         }
@@ -294,8 +211,7 @@ fn neighbour(topology: &Topology, rt: &tokio::runtime::Runtime, c: &NeighbourChe
 }
 
 fn neighbour_matches(c: &NeighbourCheck, entry: &netlink::NeighbourEntry) -> bool {
-    c.lladdr.is_none_or(|mac| entry.lladdr == Some(mac))
-        && c.state.is_none_or(|state| entry.state == state)
+    c.lladdr.is_none_or(|mac| entry.lladdr == Some(mac)) && c.state.is_none_or(|state| entry.state == state)
 }
 
 /// `neighbour on b: 10.0.0.9 dev eth0 lladdr 02:00:00:00:00:09 STALE`, `... is absent`.
@@ -327,12 +243,7 @@ fn command(topology: &Topology, c: &CommandCheck) -> Verdict {
     let out = match exec::run(node(topology, &c.on), &c.run, COMMAND_TIMEOUT) {
         Ok(out) => out,
         Err(e) => {
-            return Verdict {
-                check,
-                holds: false,
-                observed: e.to_string(),
-                line: c.on.line,
-            };
+            return Verdict { check, holds: false, observed: e.to_string(), line: c.on.line };
         }
     };
     let code = out.status.code();
@@ -343,9 +254,7 @@ fn command(topology: &Topology, c: &CommandCheck) -> Verdict {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stdout_ok = c.stdout.as_ref().is_none_or(|re| {
         // Validated when the scenario was loaded.
-        regex::Regex::new(re)
-            .map(|re| re.is_match(&stdout))
-            .unwrap_or(false)
+        regex::Regex::new(re).map(|re| re.is_match(&stdout)).unwrap_or(false)
     });
     let mut observed = match code {
         Some(code) => format!("exit {code}"),
@@ -362,12 +271,7 @@ fn command(topology: &Topology, c: &CommandCheck) -> Verdict {
         Some(re) => format!("{check}, stdout matches /{}/", re.as_str()),
         None => check,
     };
-    Verdict {
-        check,
-        holds: exit_ok && stdout_ok,
-        observed,
-        line: c.on.line,
-    }
+    Verdict { check, holds: exit_ok && stdout_ok, observed, line: c.on.line }
 }
 
 fn route(topology: &Topology, rt: &tokio::runtime::Runtime, c: &RouteCheck) -> Verdict {
@@ -381,31 +285,19 @@ fn route(topology: &Topology, rt: &tokio::runtime::Runtime, c: &RouteCheck) -> V
     if let Some(via) = &c.via {
         wanted.push(format!("via {via}"));
     }
-    let check = format!(
-        "route on {} to {}: {}",
-        c.on.as_str(),
-        *c.to,
-        wanted.join(" ")
-    );
+    let check = format!("route on {} to {}: {}", c.on.as_str(), *c.to, wanted.join(" "));
     let handle = &topology.nodes[c.on.as_str()].netlink;
     let lookup = rt.block_on(crate::netlink::route_get(handle, *c.to));
     let (holds, observed) = match lookup {
         Ok(found) => {
             let holds = !c.unreachable
-                && c.dev
-                    .as_ref()
-                    .is_none_or(|d| found.dev.as_deref() == Some(d.as_str()))
+                && c.dev.as_ref().is_none_or(|d| found.dev.as_deref() == Some(d.as_str()))
                 && c.via.is_none_or(|v| found.via == Some(v));
             (holds, found.to_string())
         }
         Err(e) => (c.unreachable, format!("no route: {e}")),
     };
-    Verdict {
-        check,
-        holds,
-        observed,
-        line: c.on.line,
-    }
+    Verdict { check, holds, observed, line: c.on.line }
 }
 
 fn sysctl(topology: &Topology, c: &SysctlCheck) -> Verdict {
@@ -415,12 +307,7 @@ fn sysctl(topology: &Topology, c: &SysctlCheck) -> Verdict {
         Ok(got) => (normalize_sysctl(&got) == normalize_sysctl(&want), got),
         Err(e) => (false, e.to_string()),
     };
-    Verdict {
-        check,
-        holds,
-        observed,
-        line: c.on.line,
-    }
+    Verdict { check, holds, observed, line: c.on.line }
 }
 
 /// Multi-value sysctls print tab-separated; compare word by word.
@@ -433,25 +320,14 @@ pub fn judge_packets(c: &PacketCheck, captured: &[Captured]) -> Verdict {
     let matching = captured
         .iter()
         .filter(|p| c.direction.is_none_or(|d| p.direction == Some(d)))
-        .filter(|p| {
-            c.matches
-                .as_ref()
-                .is_none_or(|m| decode::matches(m, &decode::decode(&p.data)))
-        })
+        .filter(|p| c.matches.as_ref().is_none_or(|m| decode::matches(m, &decode::decode(&p.data))))
         .count() as u32;
     let holds = match (c.count, c.min, c.max, c.seen) {
         (Some(n), _, _, _) => matching == n,
         (None, None, None, seen) => (matching > 0) == seen.unwrap_or(true),
-        (None, min, max, _) => {
-            min.is_none_or(|m| matching >= m) && max.is_none_or(|m| matching <= m)
-        }
+        (None, min, max, _) => min.is_none_or(|m| matching >= m) && max.is_none_or(|m| matching <= m),
     };
-    Verdict {
-        check: describe_packets(c),
-        holds,
-        observed: format!("{matching} matching"),
-        line: c.on.line,
-    }
+    Verdict { check: describe_packets(c), holds, observed: format!("{matching} matching"), line: c.on.line }
 }
 
 fn describe_packets(c: &PacketCheck) -> String {
@@ -485,28 +361,20 @@ pub fn describe_match(m: &PacketMatch) -> String {
     fn flow(v: &serde_json::Value) -> String {
         match v {
             serde_json::Value::Object(map) => {
-                let fields: Vec<String> = map
-                    .iter()
-                    .filter(|(_, v)| !v.is_null())
-                    .map(|(k, v)| format!("{k}: {}", flow(v)))
-                    .collect();
+                let fields: Vec<String> =
+                    map.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| format!("{k}: {}", flow(v))).collect();
                 format!("{{{}}}", fields.join(", "))
             }
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
         }
     }
-    serde_json::to_value(m)
-        .map(|v| flow(&v))
-        .unwrap_or_default()
+    serde_json::to_value(m).map(|v| flow(&v)).unwrap_or_default()
 }
 
 /// The YAML spelling of a unit enum value (`refused`, `in`, ...).
 fn name_of<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -525,18 +393,12 @@ mod tests {
 
     #[test]
     fn sysctl_values_compare_word_by_word() {
-        assert_eq!(
-            normalize_sysctl("0\t2147483647\n"),
-            normalize_sysctl("0 2147483647")
-        );
+        assert_eq!(normalize_sysctl("0\t2147483647\n"), normalize_sysctl("0 2147483647"));
     }
 
     #[test]
     fn big_transfers_get_more_time() {
         assert_eq!(transfer_timeout(1 << 20), WAIT_FOR_SUCCESS);
-        assert_eq!(
-            transfer_timeout(1 << 30),
-            WAIT_FOR_SUCCESS + Duration::from_secs(16)
-        );
+        assert_eq!(transfer_timeout(1 << 30), WAIT_FOR_SUCCESS + Duration::from_secs(16));
     }
 }

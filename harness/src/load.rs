@@ -28,13 +28,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn new(
-        source: &Source,
-        line: u64,
-        column: u64,
-        key: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(source: &Source, line: u64, column: u64, key: impl Into<String>, message: impl Into<String>) -> Self {
         Diagnostic {
             file: source.path.clone(),
             line,
@@ -48,13 +42,7 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "error: {}:{}:{}",
-            self.file.display(),
-            self.line,
-            self.column
-        )?;
+        write!(f, "error: {}:{}:{}", self.file.display(), self.line, self.column)?;
         if !self.key.is_empty() {
             write!(f, ": {}", self.key)?;
         }
@@ -103,10 +91,7 @@ impl Source {
                 snippet: String::new(),
             }])
         })?;
-        Ok(Source {
-            path: path.to_path_buf(),
-            text,
-        })
+        Ok(Source { path: path.to_path_buf(), text })
     }
 }
 
@@ -123,11 +108,7 @@ pub fn parse_and_validate(source: &Source) -> Result<Scenario, Diagnostics> {
     include::resolve(&mut scenario, &mut sources)?;
     include::locate_pcaps(&mut scenario, &sources);
     let problems = validate::validate(&scenario, &sources);
-    if problems.is_empty() {
-        Ok(scenario)
-    } else {
-        Err(Diagnostics(problems))
-    }
+    if problems.is_empty() { Ok(scenario) } else { Err(Diagnostics(problems)) }
 }
 
 /// Deserialize a scenario file only (the YAML layer's checks).
@@ -136,10 +117,7 @@ pub fn parse(source: &Source) -> Result<Scenario, Diagnostic> {
 }
 
 /// Deserialize `source` as `T`, marking locations as coming from source number `id`.
-pub fn parse_as<T: serde::de::DeserializeOwned>(
-    source: &Source,
-    id: usize,
-) -> Result<T, Diagnostic> {
+pub fn parse_as<T: serde::de::DeserializeOwned>(source: &Source, id: usize) -> Result<T, Diagnostic> {
     let mut key = String::new();
     let parsed = crate::location::reading_source(id, || {
         serde_saphyr::with_deserializer_from_str(&source.text, |de| {
@@ -150,10 +128,7 @@ pub fn parse_as<T: serde::de::DeserializeOwned>(
         })
     });
     parsed.map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
+        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
         Diagnostic::new(source, line, column, key, bare_message(&e))
     })
 }
@@ -162,22 +137,14 @@ pub fn parse_as<T: serde::de::DeserializeOwned>(
 /// document root as `.`: drop both so the path reads as the user wrote it.
 fn clean_key_path(path: &str) -> String {
     let cleaned = path.replace(".value", "");
-    if cleaned == "." {
-        String::new()
-    } else {
-        cleaned
-    }
+    if cleaned == "." { String::new() } else { cleaned }
 }
 
 /// The YAML layer's message without its own location prefix and snippet (we print
 /// both ourselves, with the file name).
 fn bare_message(e: &serde_saphyr::Error) -> String {
     let text = e.without_snippet().to_string();
-    let first = text
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches("error: ");
+    let first = text.lines().next().unwrap_or_default().trim_start_matches("error: ");
     let message = match first.split_once(": ") {
         Some((prefix, rest)) if prefix.starts_with("line ") && prefix.contains(" column ") => rest,
         _ => first,
@@ -191,10 +158,7 @@ fn bare_message(e: &serde_saphyr::Error) -> String {
 
 /// Two lines: the source line numbered, and a caret under `column`.
 fn snippet(text: &str, line: u64, column: u64) -> String {
-    let Some(src) = line
-        .checked_sub(1)
-        .and_then(|i| text.lines().nth(i as usize))
-    else {
+    let Some(src) = line.checked_sub(1).and_then(|i| text.lines().nth(i as usize)) else {
         return String::new();
     };
     let number = line.to_string();
@@ -208,10 +172,7 @@ mod tests {
     use super::*;
 
     fn src(text: &str) -> Source {
-        Source {
-            path: "scenarios/t.yaml".into(),
-            text: text.into(),
-        }
+        Source { path: "scenarios/t.yaml".into(), text: text.into() }
     }
 
     #[test]
@@ -227,11 +188,7 @@ mod tests {
         let d = parse(&src("nodes:\n  a: {}\n  b:\n    rootes: []\n")).unwrap_err();
         assert_eq!((d.line, d.column), (4, 5));
         assert_eq!(d.key, "nodes.b.rootes");
-        assert!(
-            d.message.contains("unknown field `rootes`"),
-            "{}",
-            d.message
-        );
+        assert!(d.message.contains("unknown field `rootes`"), "{}", d.message);
         assert!(d.to_string().contains("4 |     rootes: []"), "{d}");
     }
 
@@ -245,19 +202,9 @@ mod tests {
 
     #[test]
     fn bad_route_points_at_the_route() {
-        let d = parse(&src(
-            "nodes:\n  a:\n    routes: [\"10.0.0.0/8 gw 1.2.3.4\"]\n",
-        ))
-        .unwrap_err();
-        assert_eq!(
-            (d.line, d.column, d.key.as_str()),
-            (3, 14, "nodes.a.routes[0]")
-        );
-        assert!(
-            d.message.contains("`gw` is not understood"),
-            "{}",
-            d.message
-        );
+        let d = parse(&src("nodes:\n  a:\n    routes: [\"10.0.0.0/8 gw 1.2.3.4\"]\n")).unwrap_err();
+        assert_eq!((d.line, d.column, d.key.as_str()), (3, 14, "nodes.a.routes[0]"));
+        assert!(d.message.contains("`gw` is not understood"), "{}", d.message);
     }
 
     #[test]

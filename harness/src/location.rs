@@ -25,12 +25,7 @@ pub struct Loc<T> {
 impl<T> Loc<T> {
     /// A value with no known location (built in code).
     pub fn unplaced(value: T) -> Self {
-        Loc {
-            value,
-            line: 0,
-            column: 0,
-            source: 0,
-        }
+        Loc { value, line: 0, column: 0, source: 0 }
     }
 }
 

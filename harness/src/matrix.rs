@@ -76,9 +76,7 @@ fn read_matrix(text: &str) -> Option<Matrix> {
     if let Ok(m) = serde_saphyr::from_str::<RowsOnly>(text) {
         return Some(Matrix::Rows(m.matrix));
     }
-    serde_saphyr::from_str::<ProductOnly>(text)
-        .ok()
-        .map(|m| Matrix::Product(m.matrix))
+    serde_saphyr::from_str::<ProductOnly>(text).ok().map(|m| Matrix::Product(m.matrix))
 }
 
 /// Split a file into its runs.
@@ -90,48 +88,22 @@ pub fn variants(source: &Source) -> Result<Vec<Variant>, Diagnostics> {
     let matrix = read_matrix(&neutral);
     let Some(matrix) = matrix else {
         if let Some(first) = uses.first() {
-            return Err(one(
-                source,
-                first,
-                format!(
-                    "`${{{}}}` is used but the file has no `matrix:`",
-                    first.name
-                ),
-            ));
+            return Err(one(source, first, format!("`${{{}}}` is used but the file has no `matrix:`", first.name)));
         }
-        return Ok(vec![Variant {
-            label: None,
-            source: source.clone(),
-        }]);
+        return Ok(vec![Variant { label: None, source: source.clone() }]);
     };
     let known = variables(&matrix);
     let mut out = Vec::new();
     for (index, (row, at)) in rows(&matrix).into_iter().enumerate() {
         let text = substitute(source, &uses, &row, |name| {
             if known.contains(&name) {
-                format!(
-                    "matrix row {index} (line {}) has no value for `{name}`",
-                    at.0
-                )
+                format!("matrix row {index} (line {}) has no value for `{name}`", at.0)
             } else {
-                format!(
-                    "unknown variable `{name}` (the matrix defines: {})",
-                    known.join(", ")
-                )
+                format!("unknown variable `{name}` (the matrix defines: {})", known.join(", "))
             }
         })?;
-        let label = row
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        out.push(Variant {
-            label: Some(label),
-            source: Source {
-                path: source.path.clone(),
-                text,
-            },
-        });
+        let label = row.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+        out.push(Variant { label: Some(label), source: Source { path: source.path.clone(), text } });
     }
     Ok(out)
 }
@@ -139,10 +111,7 @@ pub fn variants(source: &Source) -> Result<Vec<Variant>, Diagnostics> {
 /// Rows with where they were written (line, column; 0 for product rows).
 fn rows(matrix: &Matrix) -> Vec<(BTreeMap<String, Value>, (u64, u64))> {
     match matrix {
-        Matrix::Rows(rows) => rows
-            .iter()
-            .map(|r| (r.value.clone(), (r.line, r.column)))
-            .collect(),
+        Matrix::Rows(rows) => rows.iter().map(|r| (r.value.clone(), (r.line, r.column))).collect(),
         Matrix::Product(lists) => {
             let mut rows = vec![BTreeMap::new()];
             for (name, values) in lists {
@@ -164,11 +133,7 @@ fn rows(matrix: &Matrix) -> Vec<(BTreeMap<String, Value>, (u64, u64))> {
 
 fn variables(matrix: &Matrix) -> Vec<&str> {
     let mut names: Vec<&str> = match matrix {
-        Matrix::Rows(rows) => rows
-            .iter()
-            .flat_map(|r| r.value.keys())
-            .map(String::as_str)
-            .collect(),
+        Matrix::Rows(rows) => rows.iter().flat_map(|r| r.value.keys()).map(String::as_str).collect(),
         Matrix::Product(lists) => lists.keys().map(String::as_str).collect(),
     };
     names.sort();
@@ -187,9 +152,7 @@ pub(crate) fn substitute(
     let mut text = String::with_capacity(source.text.len());
     let mut last = 0;
     for u in uses {
-        let value = values
-            .get(&u.name)
-            .ok_or_else(|| one(source, u, missing(&u.name)))?;
+        let value = values.get(&u.name).ok_or_else(|| one(source, u, missing(&u.name)))?;
         text.push_str(&source.text[last..u.start]);
         text.push_str(&value.to_string());
         last = u.end;
@@ -211,11 +174,7 @@ pub(crate) fn placeholders(text: &str) -> Vec<Use> {
     re.captures_iter(text)
         .map(|c| {
             let whole = c.get(0).expect("group 0 always matches");
-            Use {
-                name: c[1].to_string(),
-                start: whole.start(),
-                end: whole.end(),
-            }
+            Use { name: c[1].to_string(), start: whole.start(), end: whole.end() }
         })
         .collect()
 }
@@ -236,9 +195,7 @@ fn one(source: &Source, u: &Use, message: String) -> Diagnostics {
     let before = &source.text[..u.start];
     let line = before.matches('\n').count() as u64 + 1;
     let column = (u.start - before.rfind('\n').map_or(0, |i| i + 1)) as u64 + 1;
-    Diagnostics(vec![Diagnostic::new(
-        source, line, column, "matrix", message,
-    )])
+    Diagnostics(vec![Diagnostic::new(source, line, column, "matrix", message)])
 }
 
 #[cfg(test)]
@@ -246,10 +203,7 @@ mod tests {
     use super::*;
 
     fn src(text: &str) -> Source {
-        Source {
-            path: "m.yaml".into(),
-            text: text.into(),
-        }
+        Source { path: "m.yaml".into(), text: text.into() }
     }
 
     #[test]
@@ -273,10 +227,7 @@ mod tests {
 
     #[test]
     fn lists_give_the_cartesian_product() {
-        let v = variants(&src(
-            "matrix:\n  a: [0, 1]\n  b: [x, y, z]\nname: ${a}${b}\n",
-        ))
-        .unwrap();
+        let v = variants(&src("matrix:\n  a: [0, 1]\n  b: [x, y, z]\nname: ${a}${b}\n")).unwrap();
         assert_eq!(v.len(), 6);
         assert!(v[5].source.text.contains("name: 1z"));
     }
@@ -291,18 +242,10 @@ mod tests {
 
     #[test]
     fn row_missing_a_value_is_located() {
-        let d = variants(&src(
-            "matrix:\n  - {a: 0, b: 1}\n  - {a: 1}\nname: ${a}${b}\n",
-        ))
-        .unwrap_err();
+        let d = variants(&src("matrix:\n  - {a: 0, b: 1}\n  - {a: 1}\nname: ${a}${b}\n")).unwrap_err();
         let d = &d.0[0];
         assert_eq!(d.line, 4);
-        assert!(
-            d.message
-                .contains("matrix row 1 (line 3) has no value for `b`"),
-            "{}",
-            d.message
-        );
+        assert!(d.message.contains("matrix row 1 (line 3) has no value for `b`"), "{}", d.message);
     }
 
     #[test]

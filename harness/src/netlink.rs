@@ -25,38 +25,30 @@ use futures::StreamExt;
 use ipnet::IpNet;
 use nix::errno::Errno;
 use rtnetlink::packet_core::{
-    NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_APPEND, NLM_F_CAPPED, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
-    NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
+    NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_APPEND, NLM_F_CAPPED, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
+    NetlinkMessage, NetlinkPayload,
 };
-use rtnetlink::packet_route::address::{
-    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
-};
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use rtnetlink::packet_route::link::{
-    BridgeStpState, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
-    MacVlanMode, State,
+    BridgeStpState, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode, State,
 };
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
 use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric,
-    RouteProtocol, RouteScope as NlScope, RouteType, RouteVia,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric, RouteProtocol,
+    RouteScope as NlScope, RouteType, RouteVia,
 };
-use rtnetlink::packet_route::rule::{
-    RuleAction as NlRuleAction, RuleAttribute, RuleFlags, RuleMessage,
-};
+use rtnetlink::packet_route::rule::{RuleAction as NlRuleAction, RuleAttribute, RuleFlags, RuleMessage};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::sys::{AsyncSocket, AsyncSocketExt};
 use rtnetlink::{
-    AddressMessageBuilder, Handle, LinkBridge, LinkMacVlan, LinkMessageBuilder, LinkUnspec,
-    LinkVeth, LinkVxlan,
+    AddressMessageBuilder, Handle, LinkBridge, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan,
 };
 
 use crate::model::{MacvlanMode, NudState, TapMode, Vxlan};
 use crate::netns::Netns;
-use crate::syntax::{
-    FdbSpec, MacAddr, NeighSpec, NeighState, RouteKind, RouteScope, RouteSpec, RuleAction, RuleSpec,
-};
+use crate::syntax::{FdbSpec, MacAddr, NeighSpec, NeighState, RouteKind, RouteScope, RouteSpec, RuleAction, RuleSpec};
 
 // ---------------------------------------------------------------------------------------
 // Errors
@@ -67,42 +59,20 @@ pub enum Error {
     /// The kernel lacks `feature` (EOPNOTSUPP or "Unknown device type"): a scenario
     /// needing it is skipped, not failed.
     #[error("kernel does not support {feature}: {what}: {message}")]
-    Unsupported {
-        feature: String,
-        what: String,
-        message: String,
-    },
+    Unsupported { feature: String, what: String, message: String },
     /// The kernel refused `what`; `message` is its errno text and explanation.
     #[error("{what}: {message}")]
-    Failed {
-        what: String,
-        message: String,
-        errno: Option<i32>,
-    },
+    Failed { what: String, message: String, errno: Option<i32> },
 }
 
 impl Error {
     /// Append where the operation happened to its description ("in node host").
     pub fn context(self, place: impl fmt::Display) -> Error {
         match self {
-            Error::Unsupported {
-                feature,
-                what,
-                message,
-            } => Error::Unsupported {
-                feature,
-                what: format!("{what} {place}"),
-                message,
-            },
-            Error::Failed {
-                what,
-                message,
-                errno,
-            } => Error::Failed {
-                what: format!("{what} {place}"),
-                message,
-                errno,
-            },
+            Error::Unsupported { feature, what, message } => {
+                Error::Unsupported { feature, what: format!("{what} {place}"), message }
+            }
+            Error::Failed { what, message, errno } => Error::Failed { what: format!("{what} {place}"), message, errno },
         }
     }
 
@@ -126,26 +96,16 @@ struct Refusal {
 
 impl Refusal {
     fn connection_closed() -> Refusal {
-        Refusal {
-            errno: None,
-            detail: Some("netlink connection closed (topology torn down?)".into()),
-        }
+        Refusal { errno: None, detail: Some("netlink connection closed (topology torn down?)".into()) }
     }
 
     fn from_io(error: &io::Error) -> Refusal {
         match error.raw_os_error() {
-            Some(code) => Refusal {
-                errno: Some(Errno::from_raw(code)),
-                detail: None,
-            },
-            None if error.kind() == io::ErrorKind::Unsupported => Refusal {
-                errno: Some(Errno::EOPNOTSUPP),
-                detail: Some(error.to_string()),
-            },
-            None => Refusal {
-                errno: None,
-                detail: Some(error.to_string()),
-            },
+            Some(code) => Refusal { errno: Some(Errno::from_raw(code)), detail: None },
+            None if error.kind() == io::ErrorKind::Unsupported => {
+                Refusal { errno: Some(Errno::EOPNOTSUPP), detail: Some(error.to_string()) }
+            }
+            None => Refusal { errno: None, detail: Some(error.to_string()) },
         }
     }
 
@@ -162,32 +122,21 @@ impl Refusal {
     /// filtering...); "Unknown device type" is rtnl_newlink's text for a missing kind.
     fn is_unsupported(&self) -> bool {
         self.errno == Some(Errno::EOPNOTSUPP)
-            || self
-                .detail
-                .as_deref()
-                .is_some_and(|d| d.contains("Unknown device type"))
+            || self.detail.as_deref().is_some_and(|d| d.contains("Unknown device type"))
     }
 
     /// Blame `what`, an operation that every kernel offers: EOPNOTSUPP here means the
     /// scenario asked for something the device cannot do (a MAC on a tun), which is a
     /// mistake to report, not a reason to skip.
     fn blame(self, what: String) -> Error {
-        Error::Failed {
-            message: self.message(),
-            errno: self.errno.map(|e| e as i32),
-            what,
-        }
+        Error::Failed { message: self.message(), errno: self.errno.map(|e| e as i32), what }
     }
 
     /// Blame `what`, which needs `feature`, a part of the kernel that may not be built
     /// (a link kind, policy routing): "not supported" then becomes [`Error::Unsupported`].
     fn blame_feature(self, what: String, feature: &str) -> Error {
         if self.is_unsupported() {
-            Error::Unsupported {
-                feature: feature.to_string(),
-                what,
-                message: self.message(),
-            }
+            Error::Unsupported { feature: feature.to_string(), what, message: self.message() }
         } else {
             self.blame(what)
         }
@@ -232,8 +181,7 @@ fn extack_message(flags: u16, echoed: &[u8]) -> Option<String> {
         }
         if kind == NLMSGERR_ATTR_MSG {
             let text = tlvs[4..len].split(|b| *b == 0).next().unwrap_or_default();
-            return Some(String::from_utf8_lossy(text).trim().to_string())
-                .filter(|t| !t.is_empty());
+            return Some(String::from_utf8_lossy(text).trim().to_string()).filter(|t| !t.is_empty());
         }
         tlvs = tlvs.get(align(len)..).unwrap_or_default();
     }
@@ -298,20 +246,14 @@ async fn request(
 ) -> Result<Vec<RouteNetlinkMessage>, Refusal> {
     let mut request = NetlinkMessage::from(message);
     request.header.flags = NLM_F_REQUEST | flags;
-    let mut replies = handle
-        .clone()
-        .request(request)
-        .map_err(|_| Refusal::connection_closed())?;
+    let mut replies = handle.clone().request(request).map_err(|_| Refusal::connection_closed())?;
     let mut answer = Vec::new();
     while let Some(reply) = replies.next().await {
         match reply.payload {
             NetlinkPayload::InnerMessage(message) => answer.push(message),
             NetlinkPayload::Error(error) if error.code.is_some() => {
                 let errno = Errno::from_raw(error.raw_code().abs());
-                return Err(Refusal {
-                    errno: Some(errno),
-                    detail: extack_message(reply.header.flags, &error.header),
-                });
+                return Err(Refusal { errno: Some(errno), detail: extack_message(reply.header.flags, &error.header) });
             }
             _ => {} // ACK, end of dump
         }
@@ -375,13 +317,7 @@ async fn get_link(handle: &Handle, name: &str) -> Result<LinkMessage, Error> {
             RouteNetlinkMessage::NewLink(link) => Some(link),
             _ => None,
         })
-        .ok_or_else(|| {
-            Refusal {
-                errno: Some(Errno::ENODEV),
-                detail: None,
-            }
-            .blame(format!("find interface {name}"))
-        })
+        .ok_or_else(|| Refusal { errno: Some(Errno::ENODEV), detail: None }.blame(format!("find interface {name}")))
 }
 
 /// Whether an interface passes traffic yet, as one RTM_GETLINK tells.
@@ -411,11 +347,7 @@ impl LinkStatus {
 pub async fn link_status(handle: &Handle, name: &str) -> Result<LinkStatus, Error> {
     let link = get_link(handle, name).await?;
     let dump = link_dump(&link, &BTreeMap::new(), Vec::new());
-    Ok(LinkStatus {
-        admin_up: dump.admin_up,
-        carrier: dump.carrier,
-        oper_state: dump.oper_state,
-    })
+    Ok(LinkStatus { admin_up: dump.admin_up, carrier: dump.carrier, oper_state: dump.oper_state })
 }
 
 /// `RTNLGRP_LINK` (linux/rtnetlink.h): the multicast group of link changes.
@@ -430,13 +362,11 @@ impl LinkEvents {
     /// before reading the state, so that a change between the reading and the waiting
     /// still wakes [`LinkEvents::changed`].
     pub fn subscribe(ns: &Netns) -> io::Result<LinkEvents> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
-            io::Error::other(format!("netlink::LinkEvents needs a tokio runtime: {e}"))
-        })?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| io::Error::other(format!("netlink::LinkEvents needs a tokio runtime: {e}")))?;
         ns.run(|| {
             let _in_runtime = runtime.enter();
-            let mut socket =
-                rtnetlink::sys::TokioSocket::new(rtnetlink::sys::protocols::NETLINK_ROUTE)?;
+            let mut socket = rtnetlink::sys::TokioSocket::new(rtnetlink::sys::protocols::NETLINK_ROUTE)?;
             socket.socket_mut().bind_auto()?;
             socket.socket_mut().add_membership(RTNLGRP_LINK)?;
             Ok(LinkEvents(socket))
@@ -457,12 +387,7 @@ impl LinkEvents {
             let mut rest = &mut buffer[..];
             match self.0.socket_ref().recv(&mut rest, nix::libc::MSG_DONTWAIT) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e)
-                    if !matches!(
-                        e.raw_os_error(),
-                        Some(nix::libc::ENOBUFS | nix::libc::EINTR)
-                    ) =>
-                {
+                Err(e) if !matches!(e.raw_os_error(), Some(nix::libc::ENOBUFS | nix::libc::EINTR)) => {
                     return Err(e);
                 }
                 _ => {}
@@ -503,13 +428,7 @@ impl LinkBasics<'_> {
 
 /// Create a link from a finished message. `kind` and `name` describe it in errors;
 /// `feature` is what the kernel lacks if it refuses as unsupported.
-async fn add_link(
-    handle: &Handle,
-    message: LinkMessage,
-    kind: &str,
-    name: &str,
-    feature: &str,
-) -> Result<(), Error> {
+async fn add_link(handle: &Handle, message: LinkMessage, kind: &str, name: &str, feature: &str) -> Result<(), Error> {
     change(handle, RouteNetlinkMessage::NewLink(message), CREATE)
         .await
         .map_err(|r| r.blame_feature(format!("create {kind} {name}"), feature))
@@ -523,25 +442,15 @@ pub async fn add_veth(
     peer: &LinkBasics<'_>,
     peer_ns: Option<&Netns>,
 ) -> Result<(), Error> {
-    let mut peer_message =
-        one_queue(peer.apply(LinkMessageBuilder::<LinkUnspec>::new().name(peer.name)));
+    let mut peer_message = one_queue(peer.apply(LinkMessageBuilder::<LinkUnspec>::new().name(peer.name)));
     if let Some(ns) = peer_ns {
         peer_message = peer_message.setns_by_fd(ns.raw_fd());
     }
     let message =
-        one_queue(end.apply(
-            LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth).name(end.name),
-        ))
-        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_message.build())))
-        .build();
-    add_link(
-        handle,
-        message,
-        "veth",
-        &format!("{} (peer {})", end.name, peer.name),
-        "veth",
-    )
-    .await
+        one_queue(end.apply(LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth).name(end.name)))
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_message.build())))
+            .build();
+    add_link(handle, message, "veth", &format!("{} (peer {})", end.name, peer.name), "veth").await
 }
 
 /// Create a veth end with one transmit and one receive queue: the number a veth uses
@@ -551,8 +460,7 @@ pub async fn add_veth(
 /// only in `ip -d link` (`numtxqueues 1` instead of the CPU count) and in how many
 /// channels `ethtool -L` may enable later.
 fn one_queue<T>(end: LinkMessageBuilder<T>) -> LinkMessageBuilder<T> {
-    end.append_extra_attribute(LinkAttribute::NumTxQueues(1))
-        .append_extra_attribute(LinkAttribute::NumRxQueues(1))
+    end.append_extra_attribute(LinkAttribute::NumTxQueues(1)).append_extra_attribute(LinkAttribute::NumRxQueues(1))
 }
 
 /// Create a bridge, down (`LinkBridge::new` would bring it up at once).
@@ -564,11 +472,7 @@ pub async fn add_bridge(
     multicast_snooping: bool,
     vlan_filtering: Option<bool>,
 ) -> Result<(), Error> {
-    let stp_state = if stp {
-        BridgeStpState::KernelStp
-    } else {
-        BridgeStpState::Disabled
-    };
+    let stp_state = if stp { BridgeStpState::KernelStp } else { BridgeStpState::Disabled };
     let mut builder = bridge
         .apply(LinkMessageBuilder::<LinkBridge>::new(bridge.name))
         .stp_state(stp_state)
@@ -576,29 +480,17 @@ pub async fn add_bridge(
     if let Some(on) = vlan_filtering {
         builder = builder.vlan_filtering(on);
     }
-    let feature = if vlan_filtering.is_some() {
-        "bridge vlan_filtering"
-    } else {
-        "bridge"
-    };
+    let feature = if vlan_filtering.is_some() { "bridge vlan_filtering" } else { "bridge" };
     add_link(handle, builder.build(), "bridge", bridge.name, feature).await
 }
 
 /// Create a VXLAN device from the tunnel fields of `spec` (`id`, `remote`, `local`,
 /// `dstport`, `dev`, `learning`); its common settings come in `basics`.
-pub async fn add_vxlan(
-    handle: &Handle,
-    basics: &LinkBasics<'_>,
-    spec: &Vxlan,
-) -> Result<(), Error> {
-    let mut builder = basics
-        .apply(LinkVxlan::new(basics.name, spec.id))
-        .port(spec.dstport)
-        .learning(spec.learning);
+pub async fn add_vxlan(handle: &Handle, basics: &LinkBasics<'_>, spec: &Vxlan) -> Result<(), Error> {
+    let mut builder = basics.apply(LinkVxlan::new(basics.name, spec.id)).port(spec.dstport).learning(spec.learning);
     if let Some(dev) = &spec.dev {
-        let index = link_index(handle, dev)
-            .await
-            .map_err(|e| e.context(format_args!("(dev of vxlan {})", basics.name)))?;
+        let index =
+            link_index(handle, dev).await.map_err(|e| e.context(format_args!("(dev of vxlan {})", basics.name)))?;
         builder = builder.dev(index);
     }
     builder = match spec.remote {
@@ -628,12 +520,9 @@ pub async fn add_macvlan(
         MacvlanMode::Passthru => MacVlanMode::Passthrough,
         MacvlanMode::Source => MacVlanMode::Source,
     };
-    let parent_index = link_index(handle, parent)
-        .await
-        .map_err(|e| e.context(format_args!("(parent of macvlan {})", basics.name)))?;
-    let message = basics
-        .apply(LinkMacVlan::new(basics.name, parent_index, mode))
-        .build();
+    let parent_index =
+        link_index(handle, parent).await.map_err(|e| e.context(format_args!("(parent of macvlan {})", basics.name)))?;
+    let message = basics.apply(LinkMacVlan::new(basics.name, parent_index, mode)).build();
     add_link(handle, message, "macvlan", basics.name, "macvlan").await
 }
 
@@ -656,22 +545,15 @@ nix::ioctl_write_ptr_bad!(tun_set_iff, nix::libc::TUNSETIFF, nix::libc::ifreq);
 fn open_tun(name: &str, mode: TapMode) -> io::Result<OwnedFd> {
     use nix::libc::{IFF_NO_PI, IFF_TAP, IFF_TUN, c_char, c_short, ifreq};
     if name.len() >= nix::libc::IFNAMSIZ {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("interface name `{name}` is too long"),
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("interface name `{name}` is too long")));
     }
-    let tun = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/net/tun")
-        .map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                io::Error::new(io::ErrorKind::Unsupported, "/dev/net/tun does not exist")
-            } else {
-                e
-            }
-        })?;
+    let tun = OpenOptions::new().read(true).write(true).open("/dev/net/tun").map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            io::Error::new(io::ErrorKind::Unsupported, "/dev/net/tun does not exist")
+        } else {
+            e
+        }
+    })?;
     // SAFETY: `ifreq` is a plain C struct/union for which all-zero bytes are valid.
     let mut request: ifreq = unsafe { std::mem::zeroed() };
     for (slot, byte) in request.ifr_name.iter_mut().zip(name.bytes()) {
@@ -741,11 +623,7 @@ impl fmt::Display for LinkChange<'_> {
 }
 
 /// `ip link set LINK ...`: MAC, MTU, master and state in one request.
-pub async fn set_link(
-    handle: &Handle,
-    link: LinkRef<'_>,
-    changes: &LinkChange<'_>,
-) -> Result<(), Error> {
+pub async fn set_link(handle: &Handle, link: LinkRef<'_>, changes: &LinkChange<'_>) -> Result<(), Error> {
     let what = || format!("set link {link} {changes}");
     let mut builder = match link {
         LinkRef::Index(index) => LinkUnspec::new_with_index(index),
@@ -759,9 +637,7 @@ pub async fn set_link(
     }
     match changes.master {
         Some(Master::Set(bridge)) => {
-            let bridge_index = link_index(handle, bridge)
-                .await
-                .map_err(|e| e.context(format!("(for {})", what())))?;
+            let bridge_index = link_index(handle, bridge).await.map_err(|e| e.context(format!("(for {})", what())))?;
             builder = builder.controller(bridge_index);
         }
         Some(Master::Unset) => builder = builder.nocontroller(),
@@ -772,9 +648,7 @@ pub async fn set_link(
         Some(false) => builder.down(),
         None => builder,
     };
-    change(handle, RouteNetlinkMessage::SetLink(builder.build()), 0)
-        .await
-        .map_err(|r| r.blame(what()))
+    change(handle, RouteNetlinkMessage::SetLink(builder.build()), 0).await.map_err(|r| r.blame(what()))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -795,9 +669,7 @@ fn address_message(index: u32, address: IpNet) -> AddressMessage {
                 .address(net.addr(), net.prefix_len())
                 .build();
             message.header.flags |= AddressHeaderFlags::Nodad;
-            message
-                .attributes
-                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            message.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
             message
         }
     }
@@ -806,36 +678,24 @@ fn address_message(index: u32, address: IpNet) -> AddressMessage {
 /// `ip address add ADDRESS dev LINK` (IPv6: `nodad`).
 pub async fn add_address(handle: &Handle, link: LinkRef<'_>, address: IpNet) -> Result<(), Error> {
     let index = resolve(handle, link).await?;
-    change(
-        handle,
-        RouteNetlinkMessage::NewAddress(address_message(index, address)),
-        CREATE,
-    )
-    .await
-    .map_err(|r| r.blame(format!("add address {address} to {link}")))
+    change(handle, RouteNetlinkMessage::NewAddress(address_message(index, address)), CREATE)
+        .await
+        .map_err(|r| r.blame(format!("add address {address} to {link}")))
 }
 
 /// `ip address del ADDRESS dev LINK`.
 pub async fn del_address(handle: &Handle, link: LinkRef<'_>, address: IpNet) -> Result<(), Error> {
     let index = resolve(handle, link).await?;
-    change(
-        handle,
-        RouteNetlinkMessage::DelAddress(address_message(index, address)),
-        0,
-    )
-    .await
-    .map_err(|r| r.blame(format!("delete address {address} from {link}")))
+    change(handle, RouteNetlinkMessage::DelAddress(address_message(index, address)), 0)
+        .await
+        .map_err(|r| r.blame(format!("delete address {address} from {link}")))
 }
 
 // ---------------------------------------------------------------------------------------
 // Routes and rules
 
 fn family_of(ipv6: bool) -> AddressFamily {
-    if ipv6 {
-        AddressFamily::Inet6
-    } else {
-        AddressFamily::Inet
-    }
+    if ipv6 { AddressFamily::Inet6 } else { AddressFamily::Inet }
 }
 
 const RT_TABLE_MAIN: u32 = 254;
@@ -860,11 +720,7 @@ enum RouteIntent {
 }
 
 /// Translate `ip route` syntax to an RTM_NEWROUTE / RTM_DELROUTE body.
-async fn route_message(
-    handle: &Handle,
-    spec: &RouteSpec,
-    intent: RouteIntent,
-) -> Result<RouteMessage, Error> {
+async fn route_message(handle: &Handle, spec: &RouteSpec, intent: RouteIntent) -> Result<RouteMessage, Error> {
     let ipv6 = spec.dst.map_or(spec.ipv6, |d| matches!(d, IpNet::V6(_)));
     let mut message = RouteMessage::default();
     let header = &mut message.header;
@@ -889,9 +745,7 @@ async fn route_message(
         (Some(RouteScope::Host), _) => NlScope::Host,
         (None, RouteIntent::Delete) => NlScope::NoWhere,
         // A unicast route without gateway reaches its destination on the link.
-        (None, RouteIntent::Add) if spec.kind == RouteKind::Unicast && spec.via.is_none() => {
-            NlScope::Link
-        }
+        (None, RouteIntent::Add) if spec.kind == RouteKind::Unicast && spec.via.is_none() => NlScope::Link,
         (None, RouteIntent::Add) => NlScope::Universe,
     };
     if spec.onlink {
@@ -899,39 +753,29 @@ async fn route_message(
     }
     if let Some(dst) = spec.dst {
         header.destination_prefix_length = dst.prefix_len();
-        message
-            .attributes
-            .push(RouteAttribute::Destination(dst.addr().into()));
+        message.attributes.push(RouteAttribute::Destination(dst.addr().into()));
     }
     if let Some(table) = table_attr {
         message.attributes.push(RouteAttribute::Table(table));
     }
     match spec.via {
         // An IPv6 gateway for an IPv4 route (RFC 5549) travels as RTA_VIA.
-        Some(IpAddr::V6(gw)) if !ipv6 => message
-            .attributes
-            .push(RouteAttribute::Via(RouteVia::Inet6(gw))),
+        Some(IpAddr::V6(gw)) if !ipv6 => message.attributes.push(RouteAttribute::Via(RouteVia::Inet6(gw))),
         Some(gw) => message.attributes.push(RouteAttribute::Gateway(gw.into())),
         None => {}
     }
     if let Some(dev) = &spec.dev {
-        let index = link_index(handle, dev)
-            .await
-            .map_err(|e| e.context(format!("(for route {spec})")))?;
+        let index = link_index(handle, dev).await.map_err(|e| e.context(format!("(for route {spec})")))?;
         message.attributes.push(RouteAttribute::Oif(index));
     }
     if let Some(src) = spec.src {
-        message
-            .attributes
-            .push(RouteAttribute::PrefSource(src.into()));
+        message.attributes.push(RouteAttribute::PrefSource(src.into()));
     }
     if let Some(metric) = spec.metric {
         message.attributes.push(RouteAttribute::Priority(metric));
     }
     if let Some(mtu) = spec.mtu {
-        message
-            .attributes
-            .push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(mtu)]));
+        message.attributes.push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(mtu)]));
     }
     Ok(message)
 }
@@ -947,9 +791,7 @@ pub async fn add_route(handle: &Handle, spec: &RouteSpec) -> Result<(), Error> {
 /// `ip route del SPEC`.
 pub async fn del_route(handle: &Handle, spec: &RouteSpec) -> Result<(), Error> {
     let message = route_message(handle, spec, RouteIntent::Delete).await?;
-    change(handle, RouteNetlinkMessage::DelRoute(message), 0)
-        .await
-        .map_err(|r| r.blame(format!("delete route {spec}")))
+    change(handle, RouteNetlinkMessage::DelRoute(message), 0).await.map_err(|r| r.blame(format!("delete route {spec}")))
 }
 
 /// `ip rule add SPEC`.
@@ -978,9 +820,7 @@ pub async fn add_rule(handle: &Handle, spec: &RuleSpec) -> Result<(), Error> {
     }
     if let Some(to) = spec.to {
         message.header.dst_len = to.prefix_len();
-        message
-            .attributes
-            .push(RuleAttribute::Destination(to.addr()));
+        message.attributes.push(RuleAttribute::Destination(to.addr()));
     }
     if let Some(iif) = &spec.iif {
         message.attributes.push(RuleAttribute::Iifname(iif.clone()));
@@ -1011,27 +851,18 @@ fn neighbour_address(ip: IpAddr) -> NeighbourAddress {
 
 async fn neighbour_message(handle: &Handle, spec: &NeighSpec) -> Result<NeighbourMessage, Error> {
     let mut message = NeighbourMessage::default();
-    message.header.family = if spec.ip.is_ipv6() {
-        AddressFamily::Inet6
-    } else {
-        AddressFamily::Inet
-    };
-    message.header.ifindex = link_index(handle, &spec.dev)
-        .await
-        .map_err(|e| e.context(format!("(for neighbour {spec})")))?;
+    message.header.family = if spec.ip.is_ipv6() { AddressFamily::Inet6 } else { AddressFamily::Inet };
+    message.header.ifindex =
+        link_index(handle, &spec.dev).await.map_err(|e| e.context(format!("(for neighbour {spec})")))?;
     message.header.state = match spec.state {
         NeighState::Permanent => NeighbourState::Permanent,
         NeighState::Noarp => NeighbourState::Noarp,
         NeighState::Reachable => NeighbourState::Reachable,
         NeighState::Stale => NeighbourState::Stale,
     };
-    message
-        .attributes
-        .push(NeighbourAttribute::Destination(neighbour_address(spec.ip)));
+    message.attributes.push(NeighbourAttribute::Destination(neighbour_address(spec.ip)));
     if let Some(mac) = spec.lladdr {
-        message
-            .attributes
-            .push(NeighbourAttribute::LinkLayerAddress(mac.0.to_vec()));
+        message.attributes.push(NeighbourAttribute::LinkLayerAddress(mac.0.to_vec()));
     }
     Ok(message)
 }
@@ -1058,22 +889,12 @@ pub async fn del_neighbour(handle: &Handle, spec: &NeighSpec) -> Result<(), Erro
 async fn fdb_message(handle: &Handle, spec: &FdbSpec) -> Result<NeighbourMessage, Error> {
     let mut message = NeighbourMessage::default();
     message.header.family = AddressFamily::Bridge;
-    message.header.ifindex = link_index(handle, &spec.dev)
-        .await
-        .map_err(|e| e.context(format!("(for fdb {spec})")))?;
+    message.header.ifindex = link_index(handle, &spec.dev).await.map_err(|e| e.context(format!("(for fdb {spec})")))?;
     message.header.state = NeighbourState::Permanent;
-    message.header.flags = if spec.on_self {
-        NeighbourFlags::Own
-    } else {
-        NeighbourFlags::Controller
-    };
-    message
-        .attributes
-        .push(NeighbourAttribute::LinkLayerAddress(spec.mac.0.to_vec()));
+    message.header.flags = if spec.on_self { NeighbourFlags::Own } else { NeighbourFlags::Controller };
+    message.attributes.push(NeighbourAttribute::LinkLayerAddress(spec.mac.0.to_vec()));
     if let Some(dst) = spec.dst {
-        message
-            .attributes
-            .push(NeighbourAttribute::Destination(neighbour_address(dst)));
+        message.attributes.push(NeighbourAttribute::Destination(neighbour_address(dst)));
     }
     if let Some(vni) = spec.vni {
         message.attributes.push(NeighbourAttribute::Vni(vni));
@@ -1086,11 +907,7 @@ async fn fdb_message(handle: &Handle, spec: &FdbSpec) -> Result<NeighbourMessage
 /// several hosts. Entries without `dst` are plain `bridge fdb add`.
 pub async fn add_fdb(handle: &Handle, spec: &FdbSpec) -> Result<(), Error> {
     let message = fdb_message(handle, spec).await?;
-    let (verb, flags) = if spec.dst.is_some() {
-        ("append", NLM_F_CREATE | NLM_F_APPEND)
-    } else {
-        ("add", CREATE)
-    };
+    let (verb, flags) = if spec.dst.is_some() { ("append", NLM_F_CREATE | NLM_F_APPEND) } else { ("add", CREATE) };
     change(handle, RouteNetlinkMessage::NewNeighbour(message), flags)
         .await
         .map_err(|r| r.blame(format!("{verb} fdb entry {spec}")))
@@ -1140,20 +957,13 @@ fn nud_state(state: NeighbourState) -> NudState {
     }
 }
 
-fn neighbour_entry(
-    message: &NeighbourMessage,
-    names: &BTreeMap<u32, String>,
-) -> Option<NeighbourEntry> {
+fn neighbour_entry(message: &NeighbourMessage, names: &BTreeMap<u32, String>) -> Option<NeighbourEntry> {
     let mut ip = None;
     let mut lladdr = None;
     for attribute in &message.attributes {
         match attribute {
-            NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => {
-                ip = Some(IpAddr::V4(*v4))
-            }
-            NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => {
-                ip = Some(IpAddr::V6(*v6))
-            }
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => ip = Some(IpAddr::V4(*v4)),
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => ip = Some(IpAddr::V6(*v6)),
             NeighbourAttribute::LinkLayerAddress(bytes) => {
                 lladdr = <[u8; 6]>::try_from(bytes.as_slice()).ok().map(MacAddr);
             }
@@ -1163,10 +973,7 @@ fn neighbour_entry(
     let index = message.header.ifindex;
     Some(NeighbourEntry {
         ip: ip?,
-        dev: names
-            .get(&index)
-            .cloned()
-            .unwrap_or_else(|| format!("if{index}")),
+        dev: names.get(&index).cloned().unwrap_or_else(|| format!("if{index}")),
         lladdr,
         state: nud_state(message.header.state),
     })
@@ -1178,12 +985,7 @@ pub async fn neighbours(handle: &Handle) -> Result<Vec<NeighbourEntry>, Error> {
     let names = names_by_index(&link_messages(handle).await?);
     // Family AF_UNSPEC: the kernel dumps every neighbour table (ARP and NDP), not the
     // bridges' forwarding databases, which answer to AF_BRIDGE.
-    let answer = dump(
-        handle,
-        RouteNetlinkMessage::GetNeighbour(NeighbourMessage::default()),
-        "neighbours",
-    )
-    .await?;
+    let answer = dump(handle, RouteNetlinkMessage::GetNeighbour(NeighbourMessage::default()), "neighbours").await?;
     let mut entries: Vec<NeighbourEntry> = answer
         .iter()
         .filter_map(|m| match m {
@@ -1226,11 +1028,7 @@ impl NeighbourEvents {
         }
         let mut buf = vec![0u8; 16 << 10];
         loop {
-            match nix::sys::socket::recv(
-                self.0.as_raw_fd(),
-                &mut buf,
-                nix::sys::socket::MsgFlags::MSG_DONTWAIT,
-            ) {
+            match nix::sys::socket::recv(self.0.as_raw_fd(), &mut buf, nix::sys::socket::MsgFlags::MSG_DONTWAIT) {
                 // ENOBUFS: announcements were lost for lack of room; something changed.
                 Ok(_) | Err(Errno::EINTR | Errno::ENOBUFS) => {}
                 Err(Errno::EAGAIN) => return Ok(true),
@@ -1297,38 +1095,30 @@ pub async fn route_get(handle: &Handle, dst: IpAddr) -> Result<RouteLookup, Erro
     let mut query = RouteMessage::default();
     query.header.address_family = family_of(dst.is_ipv6());
     query.header.destination_prefix_length = if dst.is_ipv6() { 128 } else { 32 };
-    query
-        .attributes
-        .push(RouteAttribute::Destination(dst.into()));
-    let answer = request(handle, RouteNetlinkMessage::GetRoute(query), 0)
-        .await
-        .map_err(|refusal| {
-            let route = match refusal.errno {
-                Some(Errno::EINVAL) => Some("blackhole"),
-                Some(Errno::EHOSTUNREACH) => Some("unreachable"),
-                Some(Errno::EACCES) => Some("prohibit"),
-                _ => None,
-            };
-            match route {
-                Some(route) => Error::Failed {
-                    what: what(),
-                    message: format!("{route} route ({})", refusal.message()),
-                    errno: refusal.errno.map(|e| e as i32),
-                },
-                None => refusal.blame(what()),
-            }
-        })?;
+    query.attributes.push(RouteAttribute::Destination(dst.into()));
+    let answer = request(handle, RouteNetlinkMessage::GetRoute(query), 0).await.map_err(|refusal| {
+        let route = match refusal.errno {
+            Some(Errno::EINVAL) => Some("blackhole"),
+            Some(Errno::EHOSTUNREACH) => Some("unreachable"),
+            Some(Errno::EACCES) => Some("prohibit"),
+            _ => None,
+        };
+        match route {
+            Some(route) => Error::Failed {
+                what: what(),
+                message: format!("{route} route ({})", refusal.message()),
+                errno: refusal.errno.map(|e| e as i32),
+            },
+            None => refusal.blame(what()),
+        }
+    })?;
     let route = answer
         .into_iter()
         .find_map(|m| match m {
             RouteNetlinkMessage::NewRoute(route) => Some(route),
             _ => None,
         })
-        .ok_or_else(|| Error::Failed {
-            what: what(),
-            message: "the kernel sent no route".into(),
-            errno: None,
-        })?;
+        .ok_or_else(|| Error::Failed { what: what(), message: "the kernel sent no route".into(), errno: None })?;
     let facts = RouteFacts::of(&route);
     let dev = match facts.oif {
         Some(index) => Some(link_name(handle, index).await?),
@@ -1341,12 +1131,7 @@ pub async fn route_get(handle: &Handle, dst: IpAddr) -> Result<RouteLookup, Erro
         RouteType::Anycast => LookupKind::Anycast,
         _ => LookupKind::Unicast,
     };
-    Ok(RouteLookup {
-        kind,
-        dev,
-        via: facts.via,
-        src: facts.prefsrc,
-    })
+    Ok(RouteLookup { kind, dev, via: facts.via, src: facts.prefsrc })
 }
 
 async fn link_name(handle: &Handle, index: u32) -> Result<String, Error> {
@@ -1402,48 +1187,26 @@ fn is_ipv6_link_local(ip: IpAddr) -> bool {
     matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
 }
 
-async fn dump(
-    handle: &Handle,
-    query: RouteNetlinkMessage,
-    what: &str,
-) -> Result<Vec<RouteNetlinkMessage>, Error> {
-    request(handle, query, NLM_F_DUMP)
-        .await
-        .map_err(|r| r.blame(format!("dump {what}")))
+async fn dump(handle: &Handle, query: RouteNetlinkMessage, what: &str) -> Result<Vec<RouteNetlinkMessage>, Error> {
+    request(handle, query, NLM_F_DUMP).await.map_err(|r| r.blame(format!("dump {what}")))
 }
 
 /// Every interface of the namespace with its addresses, sorted by name.
 pub async fn links(handle: &Handle) -> Result<Vec<LinkDump>, Error> {
     let links = link_messages(handle).await?;
-    let answer = dump(
-        handle,
-        RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-        "addresses",
-    )
-    .await?;
+    let answer = dump(handle, RouteNetlinkMessage::GetAddress(AddressMessage::default()), "addresses").await?;
     let names = names_by_index(&links);
     let mut addresses = addresses_by_link(&answer);
     let mut dumps: Vec<LinkDump> = links
         .iter()
-        .map(|link| {
-            link_dump(
-                link,
-                &names,
-                addresses.remove(&link.header.index).unwrap_or_default(),
-            )
-        })
+        .map(|link| link_dump(link, &names, addresses.remove(&link.header.index).unwrap_or_default()))
         .collect();
     dumps.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(dumps)
 }
 
 async fn link_messages(handle: &Handle) -> Result<Vec<LinkMessage>, Error> {
-    let answer = dump(
-        handle,
-        RouteNetlinkMessage::GetLink(LinkMessage::default()),
-        "links",
-    )
-    .await?;
+    let answer = dump(handle, RouteNetlinkMessage::GetLink(LinkMessage::default()), "links").await?;
     Ok(answer
         .into_iter()
         .filter_map(|m| match m {
@@ -1454,10 +1217,7 @@ async fn link_messages(handle: &Handle) -> Result<Vec<LinkMessage>, Error> {
 }
 
 fn names_by_index(links: &[LinkMessage]) -> BTreeMap<u32, String> {
-    links
-        .iter()
-        .filter_map(|link| Some((link.header.index, name_of(link)?)))
-        .collect()
+    links.iter().filter_map(|link| Some((link.header.index, name_of(link)?))).collect()
 }
 
 /// The addresses of each interface (by index), IPv4 first, without IPv6 link-local.
@@ -1479,10 +1239,7 @@ fn addresses_by_link(answer: &[RouteNetlinkMessage]) -> BTreeMap<u32, Vec<IpNet>
         let Some(ip) = attribute(true).or_else(|| attribute(false)) else {
             continue;
         };
-        if let (false, Ok(net)) = (
-            is_ipv6_link_local(ip),
-            IpNet::new(ip, address.header.prefix_len),
-        ) {
+        if let (false, Ok(net)) = (is_ipv6_link_local(ip), IpNet::new(ip, address.header.prefix_len)) {
             addresses.entry(address.header.index).or_default().push(net);
         }
     }
@@ -1497,9 +1254,7 @@ fn link_dump(link: &LinkMessage, names: &BTreeMap<u32, String>, addresses: Vec<I
     let mut dump = LinkDump {
         name: name_of(link).unwrap_or_else(|| format!("if{}", link.header.index)),
         index: link.header.index,
-        kind: flags
-            .contains(LinkFlags::Loopback)
-            .then(|| "loopback".to_string()),
+        kind: flags.contains(LinkFlags::Loopback).then(|| "loopback".to_string()),
         master: None,
         admin_up: flags.contains(LinkFlags::Up),
         carrier: flags.contains(LinkFlags::LowerUp),
@@ -1511,9 +1266,7 @@ fn link_dump(link: &LinkMessage, names: &BTreeMap<u32, String>, addresses: Vec<I
     for attribute in &link.attributes {
         match attribute {
             LinkAttribute::Mtu(mtu) => dump.mtu = *mtu,
-            LinkAttribute::Address(bytes) => {
-                dump.mac = <[u8; 6]>::try_from(bytes.as_slice()).ok().map(MacAddr)
-            }
+            LinkAttribute::Address(bytes) => dump.mac = <[u8; 6]>::try_from(bytes.as_slice()).ok().map(MacAddr),
             LinkAttribute::Controller(index) => dump.master = names.get(index).cloned(),
             LinkAttribute::OperState(state) => dump.oper_state = state.to_string(),
             LinkAttribute::LinkInfo(infos) => {
@@ -1562,10 +1315,7 @@ fn gateway_of(attribute: &RouteAttribute) -> Option<IpAddr> {
 
 impl RouteFacts {
     fn of(route: &RouteMessage) -> RouteFacts {
-        let mut facts = RouteFacts {
-            table: u32::from(route.header.table),
-            ..Default::default()
-        };
+        let mut facts = RouteFacts { table: u32::from(route.header.table), ..Default::default() };
         for attribute in &route.attributes {
             match attribute {
                 RouteAttribute::Destination(address) => facts.dst = route_address(address),
@@ -1583,13 +1333,7 @@ impl RouteFacts {
                 RouteAttribute::MultiPath(hops) => {
                     facts.nexthops = hops
                         .iter()
-                        .map(|hop| {
-                            (
-                                hop.attributes.iter().find_map(gateway_of),
-                                hop.interface_index,
-                                hop.hops,
-                            )
-                        })
+                        .map(|hop| (hop.attributes.iter().find_map(gateway_of), hop.interface_index, hop.hops))
                         .collect()
                 }
                 other => {
@@ -1607,17 +1351,8 @@ impl RouteFacts {
 /// flags `linkdown`/`dead` and IPv6 `pref`).
 fn render_route(route: &RouteMessage, facts: &RouteFacts, names: &BTreeMap<u32, String>) -> String {
     let header = &route.header;
-    let host_len = if header.address_family == AddressFamily::Inet6 {
-        128
-    } else {
-        32
-    };
-    let dev = |index: u32| {
-        names
-            .get(&index)
-            .cloned()
-            .unwrap_or_else(|| format!("if{index}"))
-    };
+    let host_len = if header.address_family == AddressFamily::Inet6 { 128 } else { 32 };
+    let dev = |index: u32| names.get(&index).cloned().unwrap_or_else(|| format!("if{index}"));
     let mut words: Vec<String> = Vec::new();
     let kind = match header.kind {
         RouteType::Unicast | RouteType::Unspec => None,
@@ -1703,17 +1438,10 @@ pub async fn routes(handle: &Handle) -> Result<Vec<String>, Error> {
             };
             let facts = RouteFacts::of(&route);
             let link_local = facts.dst.is_some_and(is_ipv6_link_local);
-            if facts.table == RT_TABLE_LOCAL
-                || link_local
-                || route.header.flags.contains(RouteFlags::Cloned)
-            {
+            if facts.table == RT_TABLE_LOCAL || link_local || route.header.flags.contains(RouteFlags::Cloned) {
                 continue;
             }
-            let table_rank = if facts.table == RT_TABLE_MAIN {
-                0
-            } else {
-                u64::from(facts.table) + 1
-            };
+            let table_rank = if facts.table == RT_TABLE_MAIN { 0 } else { u64::from(facts.table) + 1 };
             let key = (
                 family == AddressFamily::Inet6,
                 table_rank,
@@ -1752,15 +1480,8 @@ mod tests {
         echoed.extend(tlv(2, &4u32.to_ne_bytes())); // NLMSGERR_ATTR_OFFS first
         echoed.extend(tlv(NLMSGERR_ATTR_MSG, b"Unknown device type\0"));
         let flags = NLM_F_ACK_TLVS | NLM_F_CAPPED;
-        assert_eq!(
-            extack_message(flags, &echoed).as_deref(),
-            Some("Unknown device type")
-        );
-        assert_eq!(
-            extack_message(NLM_F_CAPPED, &echoed),
-            None,
-            "no TLV flag, no text"
-        );
+        assert_eq!(extack_message(flags, &echoed).as_deref(), Some("Unknown device type"));
+        assert_eq!(extack_message(NLM_F_CAPPED, &echoed), None, "no TLV flag, no text");
     }
 
     #[test]
@@ -1768,43 +1489,24 @@ mod tests {
         let mut echoed = vec![0u8; 20];
         echoed[0..4].copy_from_slice(&20u32.to_ne_bytes());
         echoed.extend(tlv(NLMSGERR_ATTR_MSG, b"Nexthop has invalid gateway\0"));
-        assert_eq!(
-            extack_message(NLM_F_ACK_TLVS, &echoed).as_deref(),
-            Some("Nexthop has invalid gateway")
-        );
+        assert_eq!(extack_message(NLM_F_ACK_TLVS, &echoed).as_deref(), Some("Nexthop has invalid gateway"));
         assert_eq!(extack_message(NLM_F_ACK_TLVS, &[1, 2]), None);
         let mut truncated = vec![0u8; NLMSG_HDRLEN];
         truncated.extend([40, 0, 1, 0, b'x']);
-        assert_eq!(
-            extack_message(NLM_F_ACK_TLVS | NLM_F_CAPPED, &truncated),
-            None
-        );
+        assert_eq!(extack_message(NLM_F_ACK_TLVS | NLM_F_CAPPED, &truncated), None);
     }
 
     #[test]
     fn refusals_become_unsupported_or_failed_with_context() {
-        let unknown = Refusal {
-            errno: Some(Errno::EOPNOTSUPP),
-            detail: Some("Unknown device type".into()),
-        };
-        let err = unknown
-            .blame_feature("create dummy d0".into(), "dummy")
-            .context("in node host");
+        let unknown = Refusal { errno: Some(Errno::EOPNOTSUPP), detail: Some("Unknown device type".into()) };
+        let err = unknown.blame_feature("create dummy d0".into(), "dummy").context("in node host");
         assert_eq!(
             err.to_string(),
             "kernel does not support dummy: create dummy d0 in node host: Operation not supported: Unknown device type"
         );
-        let unreachable = Refusal {
-            errno: Some(Errno::ENETUNREACH),
-            detail: None,
-        };
-        let err = unreachable
-            .blame("add route 10.0.0.0/8 via 10.1.1.1".into())
-            .context("in node host");
-        assert_eq!(
-            err.to_string(),
-            "add route 10.0.0.0/8 via 10.1.1.1 in node host: Network is unreachable"
-        );
+        let unreachable = Refusal { errno: Some(Errno::ENETUNREACH), detail: None };
+        let err = unreachable.blame("add route 10.0.0.0/8 via 10.1.1.1".into()).context("in node host");
+        assert_eq!(err.to_string(), "add route 10.0.0.0/8 via 10.1.1.1 in node host: Network is unreachable");
         assert_eq!(err.errno(), Some(Errno::ENETUNREACH));
     }
 
@@ -1816,18 +1518,8 @@ mod tests {
             master: Some(Master::Set("br0")),
             up: Some(true),
         };
-        assert_eq!(
-            change.to_string(),
-            "address 02:00:00:00:00:01 mtu 1400 master br0 up"
-        );
-        assert_eq!(
-            LinkChange {
-                master: Some(Master::Unset),
-                ..Default::default()
-            }
-            .to_string(),
-            "nomaster"
-        );
+        assert_eq!(change.to_string(), "address 02:00:00:00:00:01 mtu 1400 master br0 up");
+        assert_eq!(LinkChange { master: Some(Master::Unset), ..Default::default() }.to_string(), "nomaster");
     }
 
     // ----- against the kernel (root) ---------------------------------------------------
@@ -1842,21 +1534,10 @@ mod tests {
 
     /// Run `test` with a handle on a fresh namespace, on a current-thread runtime (as
     /// the runner does); the machine's own links must be the same afterwards.
-    fn in_fresh_namespace<F: std::future::Future<Output = ()>>(
-        test: impl FnOnce(Netns, Handle) -> F,
-    ) {
-        let ip_link = || {
-            std::process::Command::new("ip")
-                .args(["-o", "link"])
-                .output()
-                .unwrap()
-                .stdout
-        };
+    fn in_fresh_namespace<F: std::future::Future<Output = ()>>(test: impl FnOnce(Netns, Handle) -> F) {
+        let ip_link = || std::process::Command::new("ip").args(["-o", "link"]).output().unwrap().stdout;
         let before = ip_link();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let ns = Netns::new().unwrap();
             let (handle, connection) = connect(&ns).unwrap();
@@ -1867,19 +1548,11 @@ mod tests {
     }
 
     async fn find(handle: &Handle, name: &str) -> Option<LinkDump> {
-        links(handle)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|l| l.name == name)
+        links(handle).await.unwrap().into_iter().find(|l| l.name == name)
     }
 
     fn basics(name: &str) -> LinkBasics<'_> {
-        LinkBasics {
-            name,
-            mac: None,
-            mtu: None,
-        }
+        LinkBasics { name, mac: None, mtu: None }
     }
 
     #[test]
@@ -1888,12 +1561,8 @@ mod tests {
             return;
         }
         in_fresh_namespace(|_ns, handle| async move {
-            let dummy = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Dummy)
-                .name("d0")
-                .build();
-            let error = add_link(&handle, dummy, "dummy", "d0", "dummy")
-                .await
-                .unwrap_err();
+            let dummy = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Dummy).name("d0").build();
+            let error = add_link(&handle, dummy, "dummy", "d0", "dummy").await.unwrap_err();
             assert_eq!(
                 error,
                 Error::Unsupported {
@@ -1913,22 +1582,14 @@ mod tests {
             return;
         }
         in_fresh_namespace(|ns, handle| async move {
-            add_veth(&handle, &basics("a0"), &basics("b0"), None)
-                .await
-                .unwrap();
+            add_veth(&handle, &basics("a0"), &basics("b0"), None).await.unwrap();
             let events = LinkEvents::subscribe(&ns).unwrap();
-            let up = LinkChange {
-                up: Some(true),
-                ..Default::default()
-            };
+            let up = LinkChange { up: Some(true), ..Default::default() };
             set_link(&handle, "a0".into(), &up).await.unwrap();
             let announced = tokio::time::timeout(Duration::from_secs(1), events.changed()).await;
             announced.expect("the change is announced").unwrap();
             let alone = link_status(&handle, "a0").await.unwrap();
-            assert!(
-                alone.admin_up && !alone.carrier && !alone.is_settling(),
-                "peer down: no carrier: {alone:?}"
-            );
+            assert!(alone.admin_up && !alone.carrier && !alone.is_settling(), "peer down: no carrier: {alone:?}");
 
             set_link(&handle, "b0".into(), &up).await.unwrap();
             let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
@@ -1939,19 +1600,10 @@ mod tests {
                     assert_eq!(status.oper_state, "UP");
                     break;
                 }
-                tokio::time::timeout_at(deadline, events.changed())
-                    .await
-                    .expect("settles in time")
-                    .unwrap();
+                tokio::time::timeout_at(deadline, events.changed()).await.expect("settles in time").unwrap();
             }
-            assert!(
-                !link_status(&handle, "lo").await.unwrap().is_settling(),
-                "down, no carrier"
-            );
-            assert_eq!(
-                link_status(&handle, "nope").await.unwrap_err().errno(),
-                Some(Errno::ENODEV)
-            );
+            assert!(!link_status(&handle, "lo").await.unwrap().is_settling(), "down, no carrier");
+            assert_eq!(link_status(&handle, "nope").await.unwrap_err().errno(), Some(Errno::ENODEV));
         });
     }
 
@@ -1961,97 +1613,46 @@ mod tests {
             return;
         }
         in_fresh_namespace(|_ns, handle| async move {
-            add_bridge(&handle, &basics("br0"), false, false, None)
-                .await
-                .unwrap();
-            assert!(
-                !find(&handle, "br0").await.unwrap().admin_up,
-                "created down"
-            );
+            add_bridge(&handle, &basics("br0"), false, false, None).await.unwrap();
+            assert!(!find(&handle, "br0").await.unwrap().admin_up, "created down");
             let mac: MacAddr = "02:00:00:00:00:0a".parse().unwrap();
-            let end = LinkBasics {
-                name: "v0",
-                mac: Some(mac),
-                mtu: Some(1400),
-            };
+            let end = LinkBasics { name: "v0", mac: Some(mac), mtu: Some(1400) };
             add_veth(&handle, &end, &basics("v1"), None).await.unwrap();
             let v0 = find(&handle, "v0").await.unwrap();
             assert_eq!((v0.mac, v0.mtu), (Some(mac), 1400), "given at birth");
             for name in ["v0", "v1"] {
-                let queues: Vec<_> = (get_link(&handle, name)
-                    .await
-                    .unwrap()
-                    .attributes
-                    .into_iter())
-                .filter(|a| {
-                    matches!(
-                        a,
-                        LinkAttribute::NumTxQueues(_) | LinkAttribute::NumRxQueues(_)
-                    )
-                })
-                .collect();
-                assert_eq!(
-                    queues,
-                    [LinkAttribute::NumTxQueues(1), LinkAttribute::NumRxQueues(1)],
-                    "{name}"
-                );
+                let queues: Vec<_> = (get_link(&handle, name).await.unwrap().attributes.into_iter())
+                    .filter(|a| matches!(a, LinkAttribute::NumTxQueues(_) | LinkAttribute::NumRxQueues(_)))
+                    .collect();
+                assert_eq!(queues, [LinkAttribute::NumTxQueues(1), LinkAttribute::NumRxQueues(1)], "{name}");
             }
 
-            let enslave = LinkChange {
-                master: Some(Master::Set("br0")),
-                up: Some(true),
-                ..Default::default()
-            };
+            let enslave = LinkChange { master: Some(Master::Set("br0")), up: Some(true), ..Default::default() };
             set_link(&handle, "v0".into(), &enslave).await.unwrap();
             let v0 = find(&handle, "v0").await.unwrap();
             assert_eq!((v0.master.as_deref(), v0.admin_up), (Some("br0"), true));
             let v1 = link_index(&handle, "v1").await.unwrap();
-            let by_index = LinkChange {
-                mtu: Some(1300),
-                up: Some(true),
-                ..Default::default()
-            };
+            let by_index = LinkChange { mtu: Some(1300), up: Some(true), ..Default::default() };
             set_link(&handle, v1.into(), &by_index).await.unwrap();
             assert_eq!(find(&handle, "v1").await.unwrap().mtu, 1300);
 
             let station: MacAddr = "02:00:00:00:00:0b".parse().unwrap();
             let entry: FdbSpec = format!("{station} dev v0").parse().unwrap();
             add_fdb(&handle, &entry).await.unwrap();
-            assert_eq!(
-                add_fdb(&handle, &entry).await.unwrap_err().errno(),
-                Some(Errno::EEXIST)
-            );
+            assert_eq!(add_fdb(&handle, &entry).await.unwrap_err().errno(), Some(Errno::EEXIST));
             del_fdb(&handle, &entry).await.unwrap();
-            assert_eq!(
-                del_fdb(&handle, &entry).await.unwrap_err().errno(),
-                Some(Errno::ENOENT)
-            );
+            assert_eq!(del_fdb(&handle, &entry).await.unwrap_err().errno(), Some(Errno::ENOENT));
 
-            let release = LinkChange {
-                master: Some(Master::Unset),
-                up: Some(false),
-                ..Default::default()
-            };
+            let release = LinkChange { master: Some(Master::Unset), up: Some(false), ..Default::default() };
             set_link(&handle, "v0".into(), &release).await.unwrap();
             let v0 = find(&handle, "v0").await.unwrap();
             assert_eq!((v0.master, v0.admin_up), (None, false));
-            let unknown_master = LinkChange {
-                master: Some(Master::Set("br9")),
-                ..Default::default()
-            };
-            let error = set_link(&handle, "v0".into(), &unknown_master)
-                .await
-                .unwrap_err();
-            assert_eq!(
-                error.to_string(),
-                "find interface br9 (for set link v0 master br9): No such device"
-            );
+            let unknown_master = LinkChange { master: Some(Master::Set("br9")), ..Default::default() };
+            let error = set_link(&handle, "v0".into(), &unknown_master).await.unwrap_err();
+            assert_eq!(error.to_string(), "find interface br9 (for set link v0 master br9): No such device");
 
             del_link(&handle, "v1".into()).await.unwrap();
-            assert!(
-                find(&handle, "v0").await.is_none(),
-                "a veth goes with its peer"
-            );
+            assert!(find(&handle, "v0").await.is_none(), "a veth goes with its peer");
         });
     }
 
@@ -2061,20 +1662,9 @@ mod tests {
             return;
         }
         in_fresh_namespace(|ns, handle| async move {
-            add_veth(&handle, &basics("a0"), &basics("b0"), None)
-                .await
-                .unwrap();
+            add_veth(&handle, &basics("a0"), &basics("b0"), None).await.unwrap();
             for name in ["a0", "b0", "lo"] {
-                set_link(
-                    &handle,
-                    name.into(),
-                    &LinkChange {
-                        up: Some(true),
-                        ..Default::default()
-                    },
-                )
-                .await
-                .unwrap();
+                set_link(&handle, name.into(), &LinkChange { up: Some(true), ..Default::default() }).await.unwrap();
             }
             let v4: IpNet = "192.0.2.1/24".parse().unwrap();
             let v6: IpNet = "2001:db8::1/64".parse().unwrap();
@@ -2082,68 +1672,33 @@ mod tests {
             add_address(&handle, "a0".into(), v6).await.unwrap();
             assert_eq!(find(&handle, "a0").await.unwrap().addresses, [v4, v6]);
             // No DAD: the IPv6 address is usable as a source at once.
-            let to_v6 = route_get(&handle, "2001:db8::99".parse().unwrap())
-                .await
-                .unwrap();
+            let to_v6 = route_get(&handle, "2001:db8::99".parse().unwrap()).await.unwrap();
             assert_eq!(to_v6.src, Some("2001:db8::1".parse().unwrap()));
 
             let route: RouteSpec = "198.51.100.0/24 via 192.0.2.254 metric 5".parse().unwrap();
             add_route(&handle, &route).await.unwrap();
-            assert!(
-                routes(&handle)
-                    .await
-                    .unwrap()
-                    .contains(&"198.51.100.0/24 via 192.0.2.254 dev a0 metric 5".into())
-            );
+            assert!(routes(&handle).await.unwrap().contains(&"198.51.100.0/24 via 192.0.2.254 dev a0 metric 5".into()));
             let error = add_route(&handle, &route).await.unwrap_err();
-            assert_eq!(
-                error.to_string(),
-                "add route 198.51.100.0/24 via 192.0.2.254 metric 5: File exists"
-            );
+            assert_eq!(error.to_string(), "add route 198.51.100.0/24 via 192.0.2.254 metric 5: File exists");
             del_route(&handle, &route).await.unwrap();
-            let gone = route_get(&handle, "198.51.100.1".parse().unwrap())
-                .await
-                .unwrap_err();
-            assert_eq!(
-                gone.to_string(),
-                "look up route to 198.51.100.1: Network is unreachable"
-            );
+            let gone = route_get(&handle, "198.51.100.1".parse().unwrap()).await.unwrap_err();
+            assert_eq!(gone.to_string(), "look up route to 198.51.100.1: Network is unreachable");
             let prohibit: RouteSpec = "prohibit 203.0.113.0/24".parse().unwrap();
             add_route(&handle, &prohibit).await.unwrap();
-            let refused = route_get(&handle, "203.0.113.9".parse().unwrap())
-                .await
-                .unwrap_err();
-            assert_eq!(
-                refused.to_string(),
-                "look up route to 203.0.113.9: prohibit route (Permission denied)"
-            );
+            let refused = route_get(&handle, "203.0.113.9".parse().unwrap()).await.unwrap_err();
+            assert_eq!(refused.to_string(), "look up route to 203.0.113.9: prohibit route (Permission denied)");
             let v6_blackhole: RouteSpec = "blackhole 2001:db8:9::/48".parse().unwrap();
             add_route(&handle, &v6_blackhole).await.unwrap();
-            let dropped = route_get(&handle, "2001:db8:9::1".parse().unwrap())
-                .await
-                .unwrap_err();
+            let dropped = route_get(&handle, "2001:db8:9::1".parse().unwrap()).await.unwrap_err();
             assert_eq!(dropped.errno(), Some(Errno::EINVAL), "{dropped}");
-            assert!(
-                dropped
-                    .to_string()
-                    .ends_with("blackhole route (Invalid argument)"),
-                "{dropped}"
-            );
+            assert!(dropped.to_string().ends_with("blackhole route (Invalid argument)"), "{dropped}");
             let big_table: RouteSpec = "default dev a0 table 1000".parse().unwrap();
             add_route(&handle, &big_table).await.unwrap();
-            let rule: RuleSpec = "not from 192.0.2.0/24 lookup 1000 priority 7"
-                .parse()
-                .unwrap();
+            let rule: RuleSpec = "not from 192.0.2.0/24 lookup 1000 priority 7".parse().unwrap();
             add_rule(&handle, &rule).await.unwrap();
             let listed = routes(&handle).await.unwrap();
-            assert!(
-                listed.contains(&"default dev a0 table 1000 scope link".into()),
-                "{listed:?}"
-            );
-            assert!(
-                listed.contains(&"blackhole 2001:db8:9::/48 dev lo metric 1024".into()),
-                "{listed:?}"
-            );
+            assert!(listed.contains(&"default dev a0 table 1000 scope link".into()), "{listed:?}");
+            assert!(listed.contains(&"blackhole 2001:db8:9::/48 dev lo metric 1024".into()), "{listed:?}");
             assert!(listed.iter().all(|l| !l.contains("fe80")), "{listed:?}");
 
             let neighbour: NeighSpec = "192.0.2.7 lladdr 02:00:00:00:00:07 dev a0".parse().unwrap();
@@ -2152,22 +1707,13 @@ mod tests {
             assert!(!events.wait(soon()).unwrap(), "no change yet");
             add_neighbour(&handle, &neighbour).await.unwrap();
             assert!(events.wait(soon()).unwrap(), "the new entry is announced");
-            assert!(
-                !events.wait(soon()).unwrap(),
-                "and the announcement consumed"
-            );
+            assert!(!events.wait(soon()).unwrap(), "and the announcement consumed");
             // (IPv6 multicast entries come with the interfaces; they are not ours.)
             let ipv4 = |all: Vec<NeighbourEntry>| {
-                all.into_iter()
-                    .filter(|n| n.ip.is_ipv4())
-                    .map(|n| n.to_string())
-                    .collect::<Vec<_>>()
+                all.into_iter().filter(|n| n.ip.is_ipv4()).map(|n| n.to_string()).collect::<Vec<_>>()
             };
             let table = ipv4(neighbours(&handle).await.unwrap());
-            assert_eq!(
-                table,
-                ["192.0.2.7 dev a0 lladdr 02:00:00:00:00:07 PERMANENT"]
-            );
+            assert_eq!(table, ["192.0.2.7 dev a0 lladdr 02:00:00:00:00:07 PERMANENT"]);
             del_neighbour(&handle, &neighbour).await.unwrap();
             assert!(ipv4(neighbours(&handle).await.unwrap()).is_empty());
             let error = del_neighbour(&handle, &neighbour).await.unwrap_err();
@@ -2190,30 +1736,14 @@ mod tests {
         in_fresh_namespace(|ns, handle| async move {
             let fd = add_tap(&ns, "tap7", TapMode::Tap).unwrap();
             let tun = add_tap(&ns, "tun7", TapMode::Tun).unwrap();
-            assert_eq!(
-                find(&handle, "tap7").await.unwrap().kind.as_deref(),
-                Some("tun")
-            );
-            assert_eq!(
-                find(&handle, "tun7").await.unwrap().mac,
-                None,
-                "layer 3: no MAC"
-            );
-            let mac = LinkChange {
-                mac: Some("02:00:00:00:00:07".parse().unwrap()),
-                ..Default::default()
-            };
+            assert_eq!(find(&handle, "tap7").await.unwrap().kind.as_deref(), Some("tun"));
+            assert_eq!(find(&handle, "tun7").await.unwrap().mac, None, "layer 3: no MAC");
+            let mac = LinkChange { mac: Some("02:00:00:00:00:07".parse().unwrap()), ..Default::default() };
             let error = set_link(&handle, "tun7".into(), &mac).await.unwrap_err();
-            assert!(
-                matches!(error, Error::Failed { .. }),
-                "a scenario mistake, not a reason to skip: {error}"
-            );
+            assert!(matches!(error, Error::Failed { .. }), "a scenario mistake, not a reason to skip: {error}");
             assert_eq!(error.errno(), Some(Errno::EOPNOTSUPP));
             let again = add_tap(&ns, "tap7", TapMode::Tap).unwrap_err();
-            assert!(
-                again.to_string().starts_with("create tap tap7: "),
-                "{again}"
-            );
+            assert!(again.to_string().starts_with("create tap tap7: "), "{again}");
             // The kernel deletes a tap when the last reference to its file goes. A child
             // that another test thread is spawning holds a copy of every fd between
             // fork and exec, so the deletion can come a moment after our close: wait
@@ -2223,21 +1753,11 @@ mod tests {
             let mut gone = BTreeSet::new();
             let announced = async {
                 while gone.len() < 2 {
-                    gone.insert(
-                        deletions
-                            .next()
-                            .await
-                            .expect("link events end only with the namespace"),
-                    );
+                    gone.insert(deletions.next().await.expect("link events end only with the namespace"));
                 }
             };
-            tokio::time::timeout(std::time::Duration::from_secs(10), announced)
-                .await
-                .expect("taps deleted");
-            assert_eq!(
-                gone,
-                BTreeSet::from(["tap7".to_string(), "tun7".to_string()])
-            );
+            tokio::time::timeout(std::time::Duration::from_secs(10), announced).await.expect("taps deleted");
+            assert_eq!(gone, BTreeSet::from(["tap7".to_string(), "tun7".to_string()]));
             assert!(find(&handle, "tap7").await.is_none());
         });
     }
@@ -2248,8 +1768,7 @@ mod tests {
         let (connection, events) = ns
             .run(|| {
                 let _in_runtime = runtime.enter();
-                let (connection, _, events) =
-                    rtnetlink::new_multicast_connection(&[rtnetlink::MulticastGroup::Link])?;
+                let (connection, _, events) = rtnetlink::new_multicast_connection(&[rtnetlink::MulticastGroup::Link])?;
                 Ok((connection, events))
             })
             .unwrap();
@@ -2258,9 +1777,7 @@ mod tests {
         events
             .filter_map(|(message, _)| async move {
                 match message.payload {
-                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => {
-                        name_of(&link)
-                    }
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => name_of(&link),
                     _ => None,
                 }
             })

@@ -44,10 +44,7 @@ impl Netns {
     ///
     /// Entry `i` of the result is namespace `i` with what its setup returned, or why
     /// the namespace could not be created. One failure does not stop the others.
-    pub fn new_many<T: Send>(
-        count: usize,
-        setup: impl Fn(usize, &Netns) -> T + Sync,
-    ) -> Vec<io::Result<(Netns, T)>> {
+    pub fn new_many<T: Send>(count: usize, setup: impl Fn(usize, &Netns) -> T + Sync) -> Vec<io::Result<(Netns, T)>> {
         // Serials in index order, whichever thread gets there first.
         let first_serial = SERIAL.fetch_add(count as u64, Ordering::Relaxed);
         let create = |i: usize| {
@@ -56,27 +53,15 @@ impl Netns {
             Ok((ns, value))
         };
         let create = &create;
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(count)
-            .max(1);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(count).max(1);
         let chunk = count.div_ceil(threads).max(1);
         std::thread::scope(|scope| {
             let workers: Vec<_> = (0..count)
                 .step_by(chunk)
-                .map(|start| {
-                    scope.spawn(move || {
-                        (start..count.min(start + chunk))
-                            .map(create)
-                            .collect::<Vec<_>>()
-                    })
-                })
+                .map(|start| scope.spawn(move || (start..count.min(start + chunk)).map(create).collect::<Vec<_>>()))
                 .collect();
             // A panic in `setup` is re-raised here, as `run` does.
-            let joined = workers.into_iter().map(|w| {
-                w.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            });
+            let joined = workers.into_iter().map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
             joined.flatten().collect()
         })
     }
@@ -133,9 +118,7 @@ struct GoHome(File);
 impl Drop for GoHome {
     fn drop(&mut self) {
         if let Err(errno) = setns(self.0.as_fd(), CloneFlags::CLONE_NEWNET) {
-            eprintln!(
-                "netrig: cannot return a thread to its network namespace ({errno}); aborting"
-            );
+            eprintln!("netrig: cannot return a thread to its network namespace ({errno}); aborting");
             std::process::abort();
         }
     }
@@ -161,11 +144,7 @@ mod tests {
         let b = Netns::new().unwrap();
         assert_ne!(a.inode().unwrap(), b.inode().unwrap());
         let own = nix::sys::stat::stat("/proc/self/ns/net").unwrap().st_ino;
-        assert_ne!(
-            a.inode().unwrap(),
-            own,
-            "must not be the caller's namespace"
-        );
+        assert_ne!(a.inode().unwrap(), own, "must not be the caller's namespace");
         let links = a
             .run(|| {
                 Ok(std::fs::read_dir("/proc/sys/net/ipv4/conf")?
@@ -179,9 +158,7 @@ mod tests {
     }
 
     fn thread_netns() -> u64 {
-        nix::sys::stat::stat("/proc/thread-self/ns/net")
-            .unwrap()
-            .st_ino
+        nix::sys::stat::stat("/proc/thread-self/ns/net").unwrap().st_ino
     }
 
     #[test]
@@ -189,20 +166,13 @@ mod tests {
         needs_root!();
         let (a, b) = (Netns::new().unwrap(), Netns::new().unwrap());
         let home = thread_netns();
-        let (in_a, in_b) = a
-            .run(|| Ok((thread_netns(), b.run(|| Ok(thread_netns()))?)))
-            .unwrap();
-        assert_eq!(
-            (in_a, in_b),
-            (a.inode().unwrap(), b.inode().unwrap()),
-            "nested hops"
-        );
+        let (in_a, in_b) = a.run(|| Ok((thread_netns(), b.run(|| Ok(thread_netns()))?))).unwrap();
+        assert_eq!((in_a, in_b), (a.inode().unwrap(), b.inode().unwrap()), "nested hops");
         assert_eq!(thread_netns(), home, "back after success");
         let failed = a.run(|| File::open("/proc/thread-self/net/nonexistent"));
         assert_eq!(failed.unwrap_err().kind(), io::ErrorKind::NotFound);
         assert_eq!(thread_netns(), home, "back after an error");
-        let panicked =
-            std::panic::catch_unwind(|| a.run(|| -> io::Result<()> { panic!("inside") }));
+        let panicked = std::panic::catch_unwind(|| a.run(|| -> io::Result<()> { panic!("inside") }));
         assert!(panicked.is_err());
         assert_eq!(thread_netns(), home, "back after a panic");
     }
@@ -213,24 +183,17 @@ mod tests {
         let own = nix::sys::stat::stat("/proc/self/ns/net").unwrap().st_ino;
         // Each setup sees its own namespace as the calling thread's.
         let created = Netns::new_many(5, |i, ns| {
-            let here = nix::sys::stat::stat("/proc/thread-self/ns/net")
-                .unwrap()
-                .st_ino;
+            let here = nix::sys::stat::stat("/proc/thread-self/ns/net").unwrap().st_ino;
             (i, here == ns.inode().unwrap())
         });
-        let created: Vec<(Netns, (usize, bool))> =
-            created.into_iter().map(Result::unwrap).collect();
+        let created: Vec<(Netns, (usize, bool))> = created.into_iter().map(Result::unwrap).collect();
         let setups: Vec<(usize, bool)> = created.iter().map(|(_, setup)| *setup).collect();
         assert_eq!(setups, (0..5).map(|i| (i, true)).collect::<Vec<_>>());
-        let inodes: std::collections::BTreeSet<u64> =
-            created.iter().map(|(ns, _)| ns.inode().unwrap()).collect();
+        let inodes: std::collections::BTreeSet<u64> = created.iter().map(|(ns, _)| ns.inode().unwrap()).collect();
         assert_eq!(inodes.len(), 5, "distinct");
         assert!(!inodes.contains(&own), "none is the caller's namespace");
         let serials: Vec<u64> = created.iter().map(|(ns, _)| ns.serial()).collect();
-        assert!(
-            serials.windows(2).all(|w| w[1] == w[0] + 1),
-            "serials in index order: {serials:?}"
-        );
+        assert!(serials.windows(2).all(|w| w[1] == w[0] + 1), "serials in index order: {serials:?}");
         assert!(Netns::new_many(0, |_, _| ()).is_empty());
     }
 }

@@ -62,19 +62,11 @@ impl Pins {
 
     /// Pin into `dir`, which must exist (tests use a scratch directory). On error the
     /// names made so far are removed again.
-    pub fn pin_in<'a>(
-        dir: &Path,
-        pid: u32,
-        nodes: impl IntoIterator<Item = (&'a str, &'a Netns)>,
-    ) -> io::Result<Pins> {
-        let mut pins = Pins {
-            dir: dir.to_path_buf(),
-            pinned: Vec::new(),
-        };
+    pub fn pin_in<'a>(dir: &Path, pid: u32, nodes: impl IntoIterator<Item = (&'a str, &'a Netns)>) -> io::Result<Pins> {
+        let mut pins = Pins { dir: dir.to_path_buf(), pinned: Vec::new() };
         for (node, ns) in nodes {
             let name = name(pid, node);
-            bind(ns, &dir.join(&name))
-                .map_err(context(format_args!("pin node {node} as {name}")))?;
+            bind(ns, &dir.join(&name)).map_err(context(format_args!("pin node {node} as {name}")))?;
             pins.pinned.push((node.to_string(), name));
         }
         Ok(pins)
@@ -82,10 +74,7 @@ impl Pins {
 
     /// The pin name of `node`, if it was pinned.
     pub fn name_of(&self, node: &str) -> Option<&str> {
-        self.pinned
-            .iter()
-            .find(|(n, _)| n == node)
-            .map(|(_, name)| name.as_str())
+        self.pinned.iter().find(|(n, _)| n == node).map(|(_, name)| name.as_str())
     }
 
     /// The path of a pin name (`/run/netns/netrig-1234-host`).
@@ -95,9 +84,7 @@ impl Pins {
 
     /// `(node, pin name)` in the order pinned.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pinned
-            .iter()
-            .map(|(node, name)| (node.as_str(), name.as_str()))
+        self.pinned.iter().map(|(node, name)| (node.as_str(), name.as_str()))
     }
 }
 
@@ -129,31 +116,16 @@ fn prepare_dir(dir: &Path) -> io::Result<()> {
     let _lock = Flock::lock(handle, FlockArg::LockExclusive).ok();
     let mut bound_to_itself = false;
     loop {
-        match mount(
-            None::<&str>,
-            dir,
-            None::<&str>,
-            MsFlags::MS_SHARED | MsFlags::MS_REC,
-            None::<&str>,
-        ) {
+        match mount(None::<&str>, dir, None::<&str>, MsFlags::MS_SHARED | MsFlags::MS_REC, None::<&str>) {
             Ok(()) => return Ok(()),
             // EINVAL: not a mount point yet. Make it one by binding it onto itself, once.
             Err(nix::errno::Errno::EINVAL) if !bound_to_itself => {
-                mount(
-                    Some(dir),
-                    dir,
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&str>,
-                )
-                .map_err(context(format_args!("mount --bind {0} {0}", dir.display())))?;
+                mount(Some(dir), dir, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                    .map_err(context(format_args!("mount --bind {0} {0}", dir.display())))?;
                 bound_to_itself = true;
             }
             Err(e) => {
-                return Err(context(format_args!(
-                    "mount --make-shared {}",
-                    dir.display()
-                ))(e));
+                return Err(context(format_args!("mount --make-shared {}", dir.display()))(e));
             }
         }
     }
@@ -163,13 +135,7 @@ fn prepare_dir(dir: &Path) -> io::Result<()> {
 /// from a dead process that had our pid (names carry the pid): it is replaced.
 fn bind(ns: &Netns, path: &Path) -> io::Result<()> {
     // Mode 0, like iproute2: the file is only a mount point.
-    let create = || {
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o000)
-            .open(path)
-    };
+    let create = || OpenOptions::new().write(true).create_new(true).mode(0o000).open(path);
     let file = match create() {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             unpin(path)?;
@@ -180,13 +146,7 @@ fn bind(ns: &Netns, path: &Path) -> io::Result<()> {
     drop(file);
     // /proc/self/fd/N names the namespace itself (a "magic link"), as ip netns attach uses.
     let source = format!("/proc/self/fd/{}", ns.raw_fd());
-    if let Err(e) = mount(
-        Some(source.as_str()),
-        path,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    ) {
+    if let Err(e) = mount(Some(source.as_str()), path, None::<&str>, MsFlags::MS_BIND, None::<&str>) {
         let _ = fs::remove_file(path);
         return Err(e.into());
     }
@@ -277,9 +237,7 @@ pub fn is_netrig(pid: u32) -> bool {
         return false;
     };
     // `pid (comm) state ...`; comm may itself hold spaces and parentheses.
-    let state = stat
-        .rsplit_once(") ")
-        .and_then(|(_, rest)| rest.chars().next());
+    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
     if state == Some('Z') {
         return false;
     }
@@ -287,9 +245,7 @@ pub fn is_netrig(pid: u32) -> bool {
     let cmdline = fs::read(proc_dir.join("cmdline")).unwrap_or_default();
     let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
     comm.trim_end() == "netrig"
-        || Path::new(std::ffi::OsStr::from_bytes(argv0))
-            .file_name()
-            .is_some_and(|n| n == "netrig")
+        || Path::new(std::ffi::OsStr::from_bytes(argv0)).file_name().is_some_and(|n| n == "netrig")
 }
 
 #[cfg(test)]
@@ -304,15 +260,7 @@ mod tests {
         assert_eq!(pid_of("netrig-1234-netns_A"), Some(1234));
         // Node names may hold dashes; the pid is what comes before the first.
         assert_eq!(pid_of("netrig-7-host-1"), Some(7));
-        for other in [
-            "netrig-",
-            "netrig-12",
-            "netrig-12-",
-            "netrig-x1-a",
-            "netrig--a",
-            "blue",
-            "xnetrig-1-a",
-        ] {
+        for other in ["netrig-", "netrig-12", "netrig-12-", "netrig-x1-a", "netrig--a", "blue", "xnetrig-1-a"] {
             assert_eq!(pid_of(other), None, "{other}");
         }
     }
@@ -327,22 +275,13 @@ mod tests {
     }
 
     fn left(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let mut names: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         names.sort();
         names
     }
 
-    const NAMES: [&str; 6] = [
-        "blue",
-        "netrig-10-a",
-        "netrig-10-b",
-        "netrig-20-a",
-        "netrig-odd",
-        "xnetrig-10-a",
-    ];
+    const NAMES: [&str; 6] = ["blue", "netrig-10-a", "netrig-10-b", "netrig-20-a", "netrig-odd", "xnetrig-10-a"];
 
     /// Pid 20 is a running netrig, pid 10 is gone.
     fn running(pid: u32) -> bool {
@@ -355,16 +294,10 @@ mod tests {
         needs_root!();
         let dir = fake_pins(&NAMES);
         let removed = clean(dir.path(), Selection::default(), running).unwrap();
-        assert!(
-            removed.iter().all(|(_, result)| result.is_ok()),
-            "{removed:?}"
-        );
+        assert!(removed.iter().all(|(_, result)| result.is_ok()), "{removed:?}");
         let names: Vec<&str> = removed.iter().map(|(name, _)| name.as_str()).collect();
         assert_eq!(names, ["netrig-10-a", "netrig-10-b"]);
-        assert_eq!(
-            left(dir.path()),
-            ["blue", "netrig-20-a", "netrig-odd", "xnetrig-10-a"]
-        );
+        assert_eq!(left(dir.path()), ["blue", "netrig-20-a", "netrig-odd", "xnetrig-10-a"]);
     }
 
     #[test]
@@ -372,15 +305,7 @@ mod tests {
         // Removing a pin unmounts it first, which takes CAP_SYS_ADMIN even for a plain file.
         needs_root!();
         let dir = fake_pins(&NAMES);
-        let removed = clean(
-            dir.path(),
-            Selection {
-                all: true,
-                pid: None,
-            },
-            running,
-        )
-        .unwrap();
+        let removed = clean(dir.path(), Selection { all: true, pid: None }, running).unwrap();
         assert_eq!(removed.len(), 4);
         assert_eq!(left(dir.path()), ["blue", "xnetrig-10-a"]);
     }
@@ -391,52 +316,18 @@ mod tests {
         needs_root!();
         let dir = fake_pins(&NAMES);
         // A running netrig keeps its pins unless --all says otherwise.
-        assert!(
-            clean(
-                dir.path(),
-                Selection {
-                    all: false,
-                    pid: Some(20)
-                },
-                running
-            )
-            .unwrap()
-            .is_empty()
-        );
-        let removed = clean(
-            dir.path(),
-            Selection {
-                all: false,
-                pid: Some(10),
-            },
-            running,
-        )
-        .unwrap();
+        assert!(clean(dir.path(), Selection { all: false, pid: Some(20) }, running).unwrap().is_empty());
+        let removed = clean(dir.path(), Selection { all: false, pid: Some(10) }, running).unwrap();
         assert_eq!(removed.len(), 2);
-        assert_eq!(
-            left(dir.path()),
-            ["blue", "netrig-20-a", "netrig-odd", "xnetrig-10-a"]
-        );
-        clean(
-            dir.path(),
-            Selection {
-                all: true,
-                pid: Some(20),
-            },
-            running,
-        )
-        .unwrap();
+        assert_eq!(left(dir.path()), ["blue", "netrig-20-a", "netrig-odd", "xnetrig-10-a"]);
+        clean(dir.path(), Selection { all: true, pid: Some(20) }, running).unwrap();
         assert_eq!(left(dir.path()), ["blue", "netrig-odd", "xnetrig-10-a"]);
     }
 
     #[test]
     fn clean_of_a_missing_directory_finds_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(
-            clean(&dir.path().join("netns"), Selection::default(), running)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(clean(&dir.path().join("netns"), Selection::default(), running).unwrap().is_empty());
     }
 
     #[test]
@@ -448,10 +339,7 @@ mod tests {
 
     fn mounted(path: &Path) -> bool {
         let path = path.to_str().unwrap();
-        fs::read_to_string("/proc/self/mountinfo")
-            .unwrap()
-            .lines()
-            .any(|l| l.split(' ').nth(4) == Some(path))
+        fs::read_to_string("/proc/self/mountinfo").unwrap().lines().any(|l| l.split(' ').nth(4) == Some(path))
     }
 
     #[test]
@@ -467,11 +355,7 @@ mod tests {
         let pins = Pins::pin_in(dir.path(), 1, [("a", &ns)]).unwrap();
         let path = pins.path_of(pins.name_of("a").unwrap());
         assert_eq!(path, dir.path().join("netrig-1-a"));
-        assert_eq!(
-            fs::metadata(&path).unwrap().ino(),
-            ns.inode().unwrap(),
-            "the pin is the namespace itself"
-        );
+        assert_eq!(fs::metadata(&path).unwrap().ino(), ns.inode().unwrap(), "the pin is the namespace itself");
         assert!(mounted(&path));
         drop(pins);
         assert!(!path.exists());

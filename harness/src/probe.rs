@@ -7,9 +7,7 @@
 //! millisecond and only silence costs the full timeout.
 
 use std::io::{self, IoSliceMut, Read};
-use std::net::{
-    IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket,
-};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -62,14 +60,8 @@ pub fn ping(
             format!("ping from {source} to {to}: the addresses are of different families"),
         ));
     }
-    let socket = ns
-        .run(|| EchoSocket::open(to, source, dev))
-        .map_err(|e| with_context(e, &format!("ping {to}")))?;
-    let mut outcome = PingOutcome {
-        sent: 0,
-        received: 0,
-        error: None,
-    };
+    let socket = ns.run(|| EchoSocket::open(to, source, dev)).map_err(|e| with_context(e, &format!("ping {to}")))?;
+    let mut outcome = PingOutcome { sent: 0, received: 0, error: None };
     for i in 0..count {
         // Requests are settled one at a time, so sequence numbers may wrap.
         outcome.record(socket.echo(i as u16, timeout));
@@ -130,17 +122,11 @@ impl EchoSocket {
     /// Open the socket; to be called on a thread inside the namespace.
     fn open(to: IpAddr, source: Option<IpAddr>, dev: Option<&str>) -> io::Result<EchoSocket> {
         let v6 = to.is_ipv6();
-        let (domain, protocol) = if v6 {
-            (Domain::IPV6, Protocol::ICMPV6)
-        } else {
-            (Domain::IPV4, Protocol::ICMPV4)
-        };
+        let (domain, protocol) = if v6 { (Domain::IPV6, Protocol::ICMPV6) } else { (Domain::IPV4, Protocol::ICMPV4) };
         let (socket, raw) = match Socket::new(domain, Type::DGRAM, Some(protocol)) {
             Ok(socket) => (socket, false),
             // Our group is outside net.ipv4.ping_group_range: try CAP_NET_RAW instead.
-            Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
-                (Socket::new(domain, Type::RAW, Some(protocol))?, true)
-            }
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => (Socket::new(domain, Type::RAW, Some(protocol))?, true),
             Err(e) => return Err(e),
         };
         // ICMP errors about our requests (unreachable, ARP failure...) then arrive on
@@ -151,33 +137,21 @@ impl EchoSocket {
             setsockopt(&socket, sockopt::Ipv4RecvErr, &true)?;
         }
         if let Some(dev) = dev {
-            socket
-                .bind_device(Some(dev.as_bytes()))
-                .map_err(|e| with_context(e, &format!("bind to device {dev}")))?;
+            socket.bind_device(Some(dev.as_bytes())).map_err(|e| with_context(e, &format!("bind to device {dev}")))?;
         }
         // Binding a datagram ICMP socket to a "port" chooses its echo identifier: a
         // fixed one keeps captures and reports identical from run to run. Pings of
         // one node run one at a time, and nodes are separate namespaces.
         let id = ECHO_IDENTIFIER;
         if source.is_some() || !raw {
-            let local = source.unwrap_or(if v6 {
-                Ipv6Addr::UNSPECIFIED.into()
-            } else {
-                Ipv4Addr::UNSPECIFIED.into()
-            });
+            let local = source.unwrap_or(if v6 { Ipv6Addr::UNSPECIFIED.into() } else { Ipv4Addr::UNSPECIFIED.into() });
             let port = if raw { 0 } else { id };
             socket
                 .bind(&SocketAddr::new(local, port).into())
                 .map_err(|e| with_context(e, &format!("bind to {local}")))?;
         }
         socket.set_nonblocking(true)?;
-        Ok(EchoSocket {
-            socket,
-            to: SocketAddr::new(to, 0).into(),
-            v6,
-            raw,
-            id,
-        })
+        Ok(EchoSocket { socket, to: SocketAddr::new(to, 0).into(), v6, raw, id })
     }
 
     /// Send request `seq` and wait for its reply, an error about it, or the timeout.
@@ -191,10 +165,7 @@ impl EchoSocket {
             match poll_until(&mut fds, Some(deadline)) {
                 Ok(true) => {}
                 Ok(false) => {
-                    return Echo::Unanswered(format!(
-                        "no reply within {}",
-                        humantime::format_duration(timeout)
-                    ));
+                    return Echo::Unanswered(format!("no reply within {}", humantime::format_duration(timeout)));
                 }
                 Err(e) => return Echo::Unanswered(describe(&e)),
             }
@@ -213,32 +184,21 @@ impl EchoSocket {
         let echo = IcmpEchoHeader { id: self.id, seq };
         // The kernel computes the ICMPv6 checksum itself (it covers the addresses).
         let header = if self.v6 {
-            Icmpv6Header::new(Icmpv6Type::EchoRequest(echo))
-                .to_bytes()
-                .to_vec()
+            Icmpv6Header::new(Icmpv6Type::EchoRequest(echo)).to_bytes().to_vec()
         } else {
-            Icmpv4Header::with_checksum(Icmpv4Type::EchoRequest(echo), PAYLOAD)
-                .to_bytes()
-                .to_vec()
+            Icmpv4Header::with_checksum(Icmpv4Type::EchoRequest(echo), PAYLOAD).to_bytes().to_vec()
         };
         [header.as_slice(), PAYLOAD].concat()
     }
 
     /// Read what has arrived; `true` if the reply to `seq` was among it.
     fn take_reply(&self, seq: u16) -> bool {
-        let reply_type = if self.v6 {
-            ECHO_REPLY_V6
-        } else {
-            ECHO_REPLY_V4
-        };
+        let reply_type = if self.v6 { ECHO_REPLY_V6 } else { ECHO_REPLY_V4 };
         let mut buf = [0u8; 2048];
         loop {
             match (&self.socket).read(&mut buf) {
                 Ok(n) => {
-                    if self
-                        .icmp_part(&buf[..n])
-                        .and_then(echo_fields)
-                        .is_some_and(|f| self.is_ours(f, reply_type, seq))
+                    if self.icmp_part(&buf[..n]).and_then(echo_fields).is_some_and(|f| self.is_ours(f, reply_type, seq))
                     {
                         return true;
                     }
@@ -254,28 +214,17 @@ impl EchoSocket {
     /// Drain the error queue; the first error about request `seq`, described. An
     /// error about an earlier request (which arrived after its wait ended) is dropped.
     fn take_error(&self, seq: u16) -> Option<String> {
-        let request_type = if self.v6 {
-            ECHO_REQUEST_V6
-        } else {
-            ECHO_REQUEST_V4
-        };
+        let request_type = if self.v6 { ECHO_REQUEST_V6 } else { ECHO_REQUEST_V4 };
         let mut found = None;
         while let Some((error, request)) = self.next_queued_error() {
-            let about_seq =
-                echo_fields(&request).is_some_and(|f| self.is_ours(f, request_type, seq));
+            let about_seq = echo_fields(&request).is_some_and(|f| self.is_ours(f, request_type, seq));
             if about_seq && found.is_none() {
                 found = Some(error.to_string());
             }
         }
         // Without a queued copy (the kernel could not allocate one) only SO_ERROR is
         // left; reading it also stops POLLERR from waking us again and again.
-        found.or_else(|| {
-            self.socket
-                .take_error()
-                .ok()
-                .flatten()
-                .map(|e| describe(&e))
-        })
+        found.or_else(|| self.socket.take_error().ok().flatten().map(|e| describe(&e)))
     }
 
     /// One entry of the error queue: the error and the start of the request it is about.
@@ -287,14 +236,12 @@ impl EchoSocket {
         let msg = recvmsg::<()>(self.socket.as_raw_fd(), &mut iov, Some(&mut cmsg), flags).ok()?;
         let len = msg.bytes;
         let error = msg.cmsgs().ok()?.find_map(|cmsg| match cmsg {
-            ControlMessageOwned::Ipv4RecvErr(ee, from) => Some(QueuedError::new(
-                ee,
-                from.map(|a| Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)).into()),
-            )),
-            ControlMessageOwned::Ipv6RecvErr(ee, from) => Some(QueuedError::new(
-                ee,
-                from.map(|a| Ipv6Addr::from(a.sin6_addr.s6_addr).into()),
-            )),
+            ControlMessageOwned::Ipv4RecvErr(ee, from) => {
+                Some(QueuedError::new(ee, from.map(|a| Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)).into())))
+            }
+            ControlMessageOwned::Ipv6RecvErr(ee, from) => {
+                Some(QueuedError::new(ee, from.map(|a| Ipv6Addr::from(a.sin6_addr.s6_addr).into())))
+            }
             _ => None,
         })?;
         Some((error, request[..len.min(request.len())].to_vec()))
@@ -311,12 +258,7 @@ impl EchoSocket {
     }
 
     /// Whether echo header `fields` is of `icmp_type` and belongs to our request `seq`.
-    fn is_ours(
-        &self,
-        (icmp_type, id, fields_seq): (u8, u16, u16),
-        expected_type: u8,
-        seq: u16,
-    ) -> bool {
+    fn is_ours(&self, (icmp_type, id, fields_seq): (u8, u16, u16), expected_type: u8, seq: u16) -> bool {
         icmp_type == expected_type && fields_seq == seq && (!self.raw || id == self.id)
     }
 }
@@ -324,11 +266,7 @@ impl EchoSocket {
 /// `(type, identifier, sequence)` of the ICMP echo header at the start of `icmp`.
 fn echo_fields(icmp: &[u8]) -> Option<(u8, u16, u16)> {
     let header = icmp.get(..8)?;
-    Some((
-        header[0],
-        u16::from_be_bytes([header[4], header[5]]),
-        u16::from_be_bytes([header[6], header[7]]),
-    ))
+    Some((header[0], u16::from_be_bytes([header[4], header[5]]), u16::from_be_bytes([header[6], header[7]])))
 }
 
 /// Identifiers for raw-socket pings: distinct between concurrent pings of this process
@@ -350,10 +288,7 @@ impl QueuedError {
             libc::SO_EE_ORIGIN_ICMP6 => Some("ICMPv6"),
             _ => None,
         };
-        QueuedError {
-            errno: ee.ee_errno as i32,
-            icmp: kind.map(|kind| (kind, ee.ee_type, ee.ee_code, offender)),
-        }
+        QueuedError { errno: ee.ee_errno as i32, icmp: kind.map(|kind| (kind, ee.ee_type, ee.ee_code, offender)) }
     }
 }
 
@@ -373,9 +308,7 @@ impl std::fmt::Display for QueuedError {
 
 /// "Network is unreachable (ENETUNREACH)" for OS errors, the error's text otherwise.
 fn describe(error: &io::Error) -> String {
-    error
-        .raw_os_error()
-        .map_or_else(|| error.to_string(), describe_errno)
+    error.raw_os_error().map_or_else(|| error.to_string(), describe_errno)
 }
 
 fn describe_errno(errno: i32) -> String {
@@ -399,11 +332,7 @@ pub fn connect(ns: &Netns, to: SocketAddr, timeout: Duration) -> io::Result<Conn
 
 /// A TCP socket of `ns` connected to `to` by `deadline` (non-blocking), or why not:
 /// the classification and the errors of [`connect`].
-fn connect_by(
-    ns: &Netns,
-    to: SocketAddr,
-    deadline: Instant,
-) -> io::Result<Result<Socket, ConnectResult>> {
+fn connect_by(ns: &Netns, to: SocketAddr, deadline: Instant) -> io::Result<Result<Socket, ConnectResult>> {
     let socket = ns.run(|| open_socket(to, Type::STREAM, Protocol::TCP))?;
     let result = match socket.connect(&to.into()) {
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
@@ -418,9 +347,7 @@ fn connect_by(
     };
     match result {
         Ok(()) => Ok(Ok(socket)),
-        Err(e) => classify_connect_error(&e)
-            .map(Err)
-            .ok_or_else(|| with_context(e, &format!("connect to {to}"))),
+        Err(e) => classify_connect_error(&e).map(Err).ok_or_else(|| with_context(e, &format!("connect to {to}"))),
     }
 }
 
@@ -439,21 +366,9 @@ pub struct TransferOutcome {
 /// down our sending side and read the listener's count of what it received, all by
 /// `timeout`. What the network does is in the outcome; only local failures (the
 /// socket cannot be opened, a firewall rule refuses it with EPERM) are errors.
-pub fn transfer(
-    ns: &Netns,
-    to: SocketAddr,
-    bytes: u64,
-    timeout: Duration,
-) -> io::Result<TransferOutcome> {
-    let deadline = Deadline {
-        at: Instant::now() + timeout,
-        of: timeout,
-    };
-    let mut outcome = TransferOutcome {
-        sent: 0,
-        counted: None,
-        error: None,
-    };
+pub fn transfer(ns: &Netns, to: SocketAddr, bytes: u64, timeout: Duration) -> io::Result<TransferOutcome> {
+    let deadline = Deadline { at: Instant::now() + timeout, of: timeout };
+    let mut outcome = TransferOutcome { sent: 0, counted: None, error: None };
     let stream: TcpStream = match connect_by(ns, to, deadline.at)? {
         Ok(socket) => socket.into(),
         Err(result) => {
@@ -499,9 +414,7 @@ fn send_all(stream: &TcpStream, bytes: u64, deadline: &Deadline, sent: &mut u64)
         // MSG_NOSIGNAL: a reset connection is an error to report, not a SIGPIPE.
         match socket.send_with_flags(&chunk[..len], libc::MSG_NOSIGNAL) {
             Ok(n) => *sent += n as u64,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                deadline.wait(stream.as_fd(), libc::POLLOUT)?
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => deadline.wait(stream.as_fd(), libc::POLLOUT)?,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
@@ -519,33 +432,23 @@ fn read_count(stream: &TcpStream, deadline: &Deadline) -> io::Result<u64> {
             // A count is a few digits: anything longer is not a listener's answer.
             Ok(n) if answer.len() + n > buf.len() => break,
             Ok(n) => answer.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                deadline.wait(stream.as_fd(), libc::POLLIN)?
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => deadline.wait(stream.as_fd(), libc::POLLIN)?,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
     let text = String::from_utf8_lossy(&answer);
     text.trim_end().parse().map_err(|_| {
-        let what = if answer.is_empty() {
-            "closed without a byte count".to_string()
-        } else {
-            format!("answered {text:?}")
-        };
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("the peer {what}: is it a netrig `listen: [tcp/PORT]`?"),
-        )
+        let what =
+            if answer.is_empty() { "closed without a byte count".to_string() } else { format!("answered {text:?}") };
+        io::Error::new(io::ErrorKind::InvalidData, format!("the peer {what}: is it a netrig `listen: [tcp/PORT]`?"))
     })
 }
 
 fn classify_connect_error(error: &io::Error) -> Option<ConnectResult> {
     match error.raw_os_error()? {
         libc::ECONNREFUSED => Some(ConnectResult::Refused),
-        libc::ENETUNREACH | libc::EHOSTUNREACH | libc::EHOSTDOWN => {
-            Some(ConnectResult::Unreachable)
-        }
+        libc::ENETUNREACH | libc::EHOSTUNREACH | libc::EHOSTDOWN => Some(ConnectResult::Unreachable),
         // The kernel gave up retrying SYNs before our deadline.
         libc::ETIMEDOUT => Some(ConnectResult::Timeout),
         _ => None,
@@ -566,15 +469,8 @@ fn open_socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Soc
 /// listener bound to a wildcard address answers from the address the kernel picks
 /// for the route back, which may differ), and an ICMP port unreachable comes back as
 /// an error of kind `ConnectionRefused`.
-pub fn udp_exchange(
-    ns: &Netns,
-    to: SocketAddr,
-    payload: &[u8],
-    timeout: Duration,
-) -> io::Result<Option<Vec<u8>>> {
-    let socket: UdpSocket = ns
-        .run(|| open_socket(to, Type::DGRAM, Protocol::UDP))?
-        .into();
+pub fn udp_exchange(ns: &Netns, to: SocketAddr, payload: &[u8], timeout: Duration) -> io::Result<Option<Vec<u8>>> {
+    let socket: UdpSocket = ns.run(|| open_socket(to, Type::DGRAM, Protocol::UDP))?.into();
     let deadline = Instant::now() + timeout;
     let exchange = || {
         socket.connect(to)?;
@@ -626,38 +522,17 @@ impl Served {
 impl Listener {
     /// Listen on `addr:port` inside `ns`: without `addr`, on every address, IPv4 and
     /// IPv6 alike; port 0 picks a free port (see [`Listener::local_addr`]).
-    pub fn start(
-        ns: &Netns,
-        proto: Proto,
-        addr: Option<IpAddr>,
-        port: u16,
-    ) -> io::Result<Listener> {
+    pub fn start(ns: &Netns, proto: Proto, addr: Option<IpAddr>, port: u16) -> io::Result<Listener> {
         let at = SocketAddr::new(addr.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)), port);
-        let served = ns
-            .run(|| bind_listening(proto, at, addr.is_none()))
-            .map_err(|e| {
-                with_context(
-                    e,
-                    &format!(
-                        "listen on {} {at}",
-                        if matches!(proto, Proto::Tcp) {
-                            "TCP"
-                        } else {
-                            "UDP"
-                        }
-                    ),
-                )
-            })?;
+        let served = ns.run(|| bind_listening(proto, at, addr.is_none())).map_err(|e| {
+            with_context(e, &format!("listen on {} {at}", if matches!(proto, Proto::Tcp) { "TCP" } else { "UDP" }))
+        })?;
         let local_addr = served.local_addr()?;
         let (stop_rx, stop_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
         let worker = std::thread::Builder::new()
             .name(format!("netrig-listen-{local_addr}"))
             .spawn(move || serve(served, stop_rx))?;
-        Ok(Listener {
-            local_addr,
-            stop: Some(stop_tx),
-            worker: Some(worker),
-        })
+        Ok(Listener { local_addr, stop: Some(stop_tx), worker: Some(worker) })
     }
 
     /// The address and port actually bound.
@@ -721,10 +596,7 @@ fn keep_serving(fds: &mut [libc::pollfd]) -> bool {
 
 fn serve_udp(socket: &UdpSocket, stop: &OwnedFd) {
     let mut buf = vec![0u8; 65536];
-    while keep_serving(&mut [
-        pollfd(stop.as_fd(), libc::POLLIN),
-        pollfd(socket.as_fd(), libc::POLLIN),
-    ]) {
+    while keep_serving(&mut [pollfd(stop.as_fd(), libc::POLLIN), pollfd(socket.as_fd(), libc::POLLIN)]) {
         while let Ok((len, peer)) = socket.recv_from(&mut buf) {
             let _ = socket.send_to(&buf[..len], peer);
         }
@@ -735,15 +607,8 @@ fn serve_tcp(listener: &TcpListener, stop: &OwnedFd) {
     let mut peers: Vec<CountingPeer> = Vec::new();
     let mut buf = vec![0u8; 64 << 10];
     loop {
-        let mut fds = vec![
-            pollfd(stop.as_fd(), libc::POLLIN),
-            pollfd(listener.as_fd(), libc::POLLIN),
-        ];
-        fds.extend(
-            peers
-                .iter()
-                .map(|peer| pollfd(peer.stream.as_fd(), libc::POLLIN)),
-        );
+        let mut fds = vec![pollfd(stop.as_fd(), libc::POLLIN), pollfd(listener.as_fd(), libc::POLLIN)];
+        fds.extend(peers.iter().map(|peer| pollfd(peer.stream.as_fd(), libc::POLLIN)));
         if !keep_serving(&mut fds) {
             return;
         }
@@ -754,10 +619,7 @@ fn serve_tcp(listener: &TcpListener, stop: &OwnedFd) {
         while let Ok((stream, _)) = listener.accept() {
             // Accepted sockets do not inherit O_NONBLOCK.
             if stream.set_nonblocking(true).is_ok() {
-                peers.push(CountingPeer {
-                    stream,
-                    received: 0,
-                });
+                peers.push(CountingPeer { stream, received: 0 });
             }
         }
     }
@@ -813,11 +675,7 @@ mod tests {
 
     fn sh(ns: &Netns, line: &str) {
         let out = exec::run(ns, line, Duration::from_secs(5)).unwrap();
-        assert!(
-            out.status.success(),
-            "`{line}`: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "`{line}`: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// Two namespaces joined by veth `va`/`vb`: 10.0.0.1/24 + fd00::1/64 in `a`,
@@ -830,10 +688,7 @@ mod tests {
         }
         // Namespace b by the fd this process holds, since it has no name.
         let b_path = format!("/proc/{}/fd/{}", std::process::id(), b.raw_fd());
-        sh(
-            &a,
-            &format!("ip link add va type veth peer name vb netns {b_path}"),
-        );
+        sh(&a, &format!("ip link add va type veth peer name vb netns {b_path}"));
         for (ns, dev, v4, v6) in [(&a, "va", A4, A6), (&b, "vb", B4, B6)] {
             sh(
                 ns,
@@ -856,11 +711,7 @@ mod tests {
     }
 
     fn answered(count: u32) -> PingOutcome {
-        PingOutcome {
-            sent: count,
-            received: count,
-            error: None,
-        }
+        PingOutcome { sent: count, received: count, error: None }
     }
 
     fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
@@ -876,10 +727,7 @@ mod tests {
         let (outcome, took) = timed(|| ping(&a, B4, None, None, 1, PATIENT).unwrap());
         assert_eq!(outcome, answered(1));
         assert!(took < Duration::from_millis(50), "{took:?}");
-        assert_eq!(
-            ping(&b, A4, Some(B4), None, 3, PATIENT).unwrap(),
-            answered(3)
-        );
+        assert_eq!(ping(&b, A4, Some(B4), None, 3, PATIENT).unwrap(), answered(3));
     }
 
     #[test]
@@ -887,27 +735,16 @@ mod tests {
         needs_root!();
         let (a, b) = pair(true);
         assert_eq!(ping(&a, B6, None, None, 2, PATIENT).unwrap(), answered(2));
-        assert_eq!(
-            ping(&b, A6, Some(B6), None, 1, PATIENT).unwrap(),
-            answered(1)
-        );
+        assert_eq!(ping(&b, A6, Some(B6), None, 1, PATIENT).unwrap(), answered(1));
     }
 
     #[test]
     fn ping_without_a_route_fails_at_once() {
         needs_root!();
         let (a, _b) = pair(true);
-        let (outcome, took) =
-            timed(|| ping(&a, "10.99.0.1".parse().unwrap(), None, None, 2, PATIENT).unwrap());
+        let (outcome, took) = timed(|| ping(&a, "10.99.0.1".parse().unwrap(), None, None, 2, PATIENT).unwrap());
         let error = Some("Network is unreachable (ENETUNREACH)".to_string());
-        assert_eq!(
-            outcome,
-            PingOutcome {
-                sent: 0,
-                received: 0,
-                error
-            }
-        );
+        assert_eq!(outcome, PingOutcome { sent: 0, received: 0, error });
         assert!(took < Duration::from_millis(10), "{took:?}");
     }
 
@@ -915,17 +752,9 @@ mod tests {
     fn ping_to_a_silent_neighbour_waits_for_the_deadline() {
         needs_root!();
         let (a, _b) = pair(true);
-        let (outcome, took) =
-            timed(|| ping(&a, "10.0.0.77".parse().unwrap(), None, None, 1, SHORT).unwrap());
+        let (outcome, took) = timed(|| ping(&a, "10.0.0.77".parse().unwrap(), None, None, 1, SHORT).unwrap());
         let error = Some("no reply within 200ms".to_string());
-        assert_eq!(
-            outcome,
-            PingOutcome {
-                sent: 1,
-                received: 0,
-                error
-            }
-        );
+        assert_eq!(outcome, PingOutcome { sent: 1, received: 0, error });
         assert!(took >= SHORT && took < SECOND, "{took:?}");
     }
 
@@ -937,18 +766,9 @@ mod tests {
         baseline::write(&b, "net.ipv4.conf.all.forwarding", "1").unwrap();
         sh(&b, "ip route add unreachable 10.60.0.0/16");
         sh(&a, "ip route add 10.60.0.0/16 via 10.0.0.2");
-        let (outcome, took) =
-            timed(|| ping(&a, "10.60.0.1".parse().unwrap(), None, None, 1, PATIENT).unwrap());
-        let error =
-            Some("No route to host (EHOSTUNREACH) from 10.0.0.2 (ICMP type 3 code 1)".to_string());
-        assert_eq!(
-            outcome,
-            PingOutcome {
-                sent: 1,
-                received: 0,
-                error
-            }
-        );
+        let (outcome, took) = timed(|| ping(&a, "10.60.0.1".parse().unwrap(), None, None, 1, PATIENT).unwrap());
+        let error = Some("No route to host (EHOSTUNREACH) from 10.0.0.2 (ICMP type 3 code 1)".to_string());
+        assert_eq!(outcome, PingOutcome { sent: 1, received: 0, error });
         assert!(took < Duration::from_millis(100), "{took:?}");
     }
 
@@ -959,14 +779,7 @@ mod tests {
         sh(&a, "ip link set lo down");
         // The request goes out to lo, which drops it: no error, only silence.
         let error = Some("no reply within 200ms".to_string());
-        assert_eq!(
-            ping(&a, A4, None, None, 1, SHORT).unwrap(),
-            PingOutcome {
-                sent: 1,
-                received: 0,
-                error
-            }
-        );
+        assert_eq!(ping(&a, A4, None, None, 1, SHORT).unwrap(), PingOutcome { sent: 1, received: 0, error });
         sh(&a, "ip link set lo up");
         assert_eq!(ping(&a, A4, None, None, 1, PATIENT).unwrap(), answered(1));
     }
@@ -976,17 +789,10 @@ mod tests {
         needs_root!();
         // No baseline: ping_group_range keeps the kernel default, which allows nobody.
         let (a, b) = pair(false);
-        assert_eq!(
-            baseline::read(&a, "net.ipv4.ping_group_range").unwrap(),
-            "1 0"
-        );
+        assert_eq!(baseline::read(&a, "net.ipv4.ping_group_range").unwrap(), "1 0");
         assert_eq!(ping(&a, B4, None, None, 2, PATIENT).unwrap(), answered(2));
         assert_eq!(ping(&b, A6, None, None, 2, PATIENT).unwrap(), answered(2));
-        assert_eq!(
-            ping(&a, A4, None, None, 1, PATIENT).unwrap(),
-            answered(1),
-            "own address: skip our own request"
-        );
+        assert_eq!(ping(&a, A4, None, None, 1, PATIENT).unwrap(), answered(1), "own address: skip our own request");
         let outcome = ping(&a, "10.0.0.77".parse().unwrap(), None, None, 1, SHORT).unwrap();
         assert_eq!(outcome.error.as_deref(), Some("no reply within 200ms"));
     }
@@ -1005,36 +811,19 @@ mod tests {
         let (a, b) = pair(true);
         let listener = Listener::start(&b, Proto::Tcp, None, 0).unwrap();
         let port = listener.local_addr().port();
-        assert_eq!(
-            connect(&a, SocketAddr::new(B4, port), PATIENT).unwrap(),
-            ConnectResult::Connected
-        );
-        assert_eq!(
-            connect(&a, SocketAddr::new(B6, port), PATIENT).unwrap(),
-            ConnectResult::Connected
-        );
+        assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT).unwrap(), ConnectResult::Connected);
+        assert_eq!(connect(&a, SocketAddr::new(B6, port), PATIENT).unwrap(), ConnectResult::Connected);
         let closed = SocketAddr::new(B4, port.wrapping_add(1).max(1));
-        assert_eq!(
-            connect(&a, closed, PATIENT).unwrap(),
-            ConnectResult::Refused
-        );
+        assert_eq!(connect(&a, closed, PATIENT).unwrap(), ConnectResult::Refused);
         let no_route = SocketAddr::new("10.99.0.1".parse().unwrap(), 80);
-        assert_eq!(
-            connect(&a, no_route, PATIENT).unwrap(),
-            ConnectResult::Unreachable
-        );
-        let (result, took) = timed(|| {
-            connect(&a, SocketAddr::new("10.0.0.77".parse().unwrap(), 80), SHORT).unwrap()
-        });
+        assert_eq!(connect(&a, no_route, PATIENT).unwrap(), ConnectResult::Unreachable);
+        let (result, took) = timed(|| connect(&a, SocketAddr::new("10.0.0.77".parse().unwrap(), 80), SHORT).unwrap());
         assert_eq!(result, ConnectResult::Timeout);
         assert!(took >= SHORT && took < SECOND, "{took:?}");
 
         // Dropping the listener closes its socket.
         drop(listener);
-        assert_eq!(
-            connect(&a, SocketAddr::new(B4, port), PATIENT).unwrap(),
-            ConnectResult::Refused
-        );
+        assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT).unwrap(), ConnectResult::Refused);
     }
 
     #[test]
@@ -1043,21 +832,11 @@ mod tests {
         let (a, b) = pair(true);
         let listener = Listener::start(&b, Proto::Tcp, Some(B4), 8080).unwrap();
         assert_eq!(listener.local_addr(), SocketAddr::new(B4, 8080));
-        assert_eq!(
-            connect(&a, SocketAddr::new(B4, 8080), PATIENT).unwrap(),
-            ConnectResult::Connected
-        );
-        let busy = Listener::start(&b, Proto::Tcp, Some(B4), 8080)
-            .err()
-            .unwrap();
+        assert_eq!(connect(&a, SocketAddr::new(B4, 8080), PATIENT).unwrap(), ConnectResult::Connected);
+        let busy = Listener::start(&b, Proto::Tcp, Some(B4), 8080).err().unwrap();
         assert_eq!(busy.kind(), io::ErrorKind::AddrInUse, "{busy}");
         let foreign = Listener::start(&b, Proto::Udp, Some(A4), 53).err().unwrap();
-        assert!(
-            foreign
-                .to_string()
-                .starts_with("listen on UDP 10.0.0.1:53: "),
-            "{foreign}"
-        );
+        assert!(foreign.to_string().starts_with("listen on UDP 10.0.0.1:53: "), "{foreign}");
     }
 
     #[test]
@@ -1068,32 +847,14 @@ mod tests {
         let port = listener.local_addr().port();
         for (to, bytes) in [(B4, 1 << 20), (B6, 1), (B4, 3 * (64 << 10) + 7)] {
             let outcome = transfer(&a, SocketAddr::new(to, port), bytes, PATIENT).unwrap();
-            assert_eq!(
-                outcome,
-                TransferOutcome {
-                    sent: bytes,
-                    counted: Some(bytes),
-                    error: None
-                },
-                "{to} {bytes}"
-            );
+            assert_eq!(outcome, TransferOutcome { sent: bytes, counted: Some(bytes), error: None }, "{to} {bytes}");
         }
         // Plain connects still work against the counting listener, before and after.
-        assert_eq!(
-            connect(&a, SocketAddr::new(B4, port), PATIENT).unwrap(),
-            ConnectResult::Connected
-        );
+        assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT).unwrap(), ConnectResult::Connected);
 
         let closed = SocketAddr::new(B4, port.wrapping_add(1).max(1));
         let refused = transfer(&a, closed, 10, PATIENT).unwrap();
-        assert_eq!(
-            refused,
-            TransferOutcome {
-                sent: 0,
-                counted: None,
-                error: Some("connect: refused".into())
-            }
-        );
+        assert_eq!(refused, TransferOutcome { sent: 0, counted: None, error: Some("connect: refused".into()) });
     }
 
     #[test]
@@ -1101,19 +862,10 @@ mod tests {
         needs_root!();
         let (a, b) = pair(true);
         // Listening, so the kernel completes handshakes, but nobody accepts or reads.
-        let silent = b
-            .run(|| bind_listening(Proto::Tcp, SocketAddr::new(B4, 0), false))
-            .unwrap();
+        let silent = b.run(|| bind_listening(Proto::Tcp, SocketAddr::new(B4, 0), false)).unwrap();
         let to = silent.local_addr().unwrap();
         let (outcome, took) = timed(|| transfer(&a, to, 1024, SHORT).unwrap());
-        assert_eq!(
-            outcome,
-            TransferOutcome {
-                sent: 1024,
-                counted: None,
-                error: Some("timed out after 200ms".into())
-            }
-        );
+        assert_eq!(outcome, TransferOutcome { sent: 1024, counted: None, error: Some("timed out after 200ms".into()) });
         assert!(took >= SHORT && took < SECOND, "{took:?}");
     }
 
@@ -1127,27 +879,10 @@ mod tests {
             let reply = udp_exchange(&a, SocketAddr::new(to, port), b"hello", PATIENT).unwrap();
             assert_eq!(reply.as_deref(), Some(&b"hello"[..]), "{to}");
         }
-        let refused = udp_exchange(
-            &a,
-            SocketAddr::new(B4, port.wrapping_add(1).max(1)),
-            b"x",
-            PATIENT,
-        )
-        .unwrap_err();
-        assert_eq!(
-            refused.kind(),
-            io::ErrorKind::ConnectionRefused,
-            "{refused}"
-        );
-        let (silence, took) = timed(|| {
-            udp_exchange(
-                &a,
-                SocketAddr::new("10.0.0.77".parse().unwrap(), port),
-                b"x",
-                SHORT,
-            )
-            .unwrap()
-        });
+        let refused = udp_exchange(&a, SocketAddr::new(B4, port.wrapping_add(1).max(1)), b"x", PATIENT).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused, "{refused}");
+        let (silence, took) =
+            timed(|| udp_exchange(&a, SocketAddr::new("10.0.0.77".parse().unwrap(), port), b"x", SHORT).unwrap());
         assert_eq!(silence, None);
         assert!(took >= SHORT && took < SECOND, "{took:?}");
     }

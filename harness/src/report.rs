@@ -65,56 +65,30 @@ pub struct CheckReport {
 
 /// The running kernel's release, as `uname -r` prints it.
 pub fn kernel_release() -> String {
-    nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "unknown".into())
+    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_else(|_| "unknown".into())
 }
 
 /// Read the topology back from the kernel, node by node.
-pub async fn topology(
-    scenario: &Scenario,
-    topology: &Topology,
-) -> Result<BTreeMap<String, NodeReport>, String> {
+pub async fn topology(scenario: &Scenario, topology: &Topology) -> Result<BTreeMap<String, NodeReport>, String> {
     let mut nodes = BTreeMap::new();
     for (name, handle) in &topology.nodes {
-        let mut links = netlink::links(&handle.netlink)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut links = netlink::links(&handle.netlink).await.map_err(|e| e.to_string())?;
         links.sort_by(|a, b| a.name.cmp(&b.name));
-        let routes = netlink::routes(&handle.netlink)
-            .await
-            .map_err(|e| e.to_string())?;
+        let routes = netlink::routes(&handle.netlink).await.map_err(|e| e.to_string())?;
         let mut sysctl = BTreeMap::new();
         for key in scenario.nodes[name].sysctl.keys() {
             let value = crate::baseline::read(&handle.ns, key).map_err(|e| e.to_string())?;
-            sysctl.insert(
-                key.clone(),
-                value.split_whitespace().collect::<Vec<_>>().join(" "),
-            );
+            sysctl.insert(key.clone(), value.split_whitespace().collect::<Vec<_>>().join(" "));
         }
-        nodes.insert(
-            name.clone(),
-            NodeReport {
-                links: links.iter().map(link_line).collect(),
-                routes,
-                sysctl,
-            },
-        );
+        nodes.insert(name.clone(), NodeReport { links: links.iter().map(link_line).collect(), routes, sysctl });
     }
     Ok(nodes)
 }
 
 /// `vethA: veth UP master mybr0 mtu 1500 02:…:2e 172.18.0.1/16`
 fn link_line(link: &LinkDump) -> String {
-    let mut words = vec![
-        format!("{}:", link.name),
-        link.kind.clone().unwrap_or_else(|| "device".into()),
-    ];
-    words.push(if link.admin_up {
-        link.oper_state.clone()
-    } else {
-        "DOWN (admin)".into()
-    });
+    let mut words = vec![format!("{}:", link.name), link.kind.clone().unwrap_or_else(|| "device".into())];
+    words.push(if link.admin_up { link.oper_state.clone() } else { "DOWN (admin)".into() });
     if let Some(master) = &link.master {
         words.push(format!("master {master}"));
     }
@@ -156,11 +130,7 @@ fn hide_ephemeral_ports(line: &str) -> String {
     let re = regex::Regex::new(r":(\d{5})\b").expect("valid regex");
     re.replace_all(line, |c: &regex::Captures<'_>| {
         let port: u32 = c[1].parse().unwrap_or(0);
-        if (32768..=60999).contains(&port) {
-            ":*".to_string()
-        } else {
-            c[0].to_string()
-        }
+        if (32768..=60999).contains(&port) { ":*".to_string() } else { c[0].to_string() }
     })
     .into_owned()
 }
@@ -175,10 +145,7 @@ mod tests {
             hide_ephemeral_ports("IPv4 10.0.0.1:45123 > 10.0.0.2:8080 TCP SYN"),
             "IPv4 10.0.0.1:* > 10.0.0.2:8080 TCP SYN"
         );
-        assert_eq!(
-            hide_ephemeral_ports("IPv4 1.2.3.4:61000 > 1.2.3.5:4789"),
-            "IPv4 1.2.3.4:61000 > 1.2.3.5:4789"
-        );
+        assert_eq!(hide_ephemeral_ports("IPv4 1.2.3.4:61000 > 1.2.3.5:4789"), "IPv4 1.2.3.4:61000 > 1.2.3.5:4789");
     }
 
     #[test]
@@ -195,9 +162,6 @@ mod tests {
             mac: Some("02:00:00:00:00:01".parse().unwrap()),
             addresses: vec!["10.0.0.1/24".parse().unwrap()],
         };
-        assert_eq!(
-            link_line(&link),
-            "vethA: veth UP master mybr0 mtu 1500 02:00:00:00:00:01 10.0.0.1/24"
-        );
+        assert_eq!(link_line(&link), "vethA: veth UP master mybr0 mtu 1500 02:00:00:00:00:01 10.0.0.1/24");
     }
 }

@@ -73,49 +73,25 @@ pub fn run_and_keep(
     options: &RunOptions,
     steps_to_play: Option<usize>,
 ) -> (Outcome, Option<Kept>) {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            return (
-                failed(
-                    Report::default(),
-                    format!("cannot start the tokio runtime: {e}"),
-                ),
-                None,
-            );
+            return (failed(Report::default(), format!("cannot start the tokio runtime: {e}")), None);
         }
     };
     let mut report = Report {
-        scenario: scenario
-            .name
-            .clone()
-            .unwrap_or_else(|| file.display().to_string()),
+        scenario: scenario.name.clone().unwrap_or_else(|| file.display().to_string()),
         about: scenario.about.clone(),
         kernel: report::kernel_release(),
         ..Report::default()
     };
     let kept = match rt.block_on(build::build(scenario)) {
-        Ok(topology) => Kept {
-            topology: Some(topology),
-            rt,
-        },
+        Ok(topology) => Kept { topology: Some(topology), rt },
         Err(BuildError::Unsupported { what, reason }) => {
-            return (
-                Outcome::Skipped(format!("this kernel does not support {what}: {reason}")),
-                None,
-            );
+            return (Outcome::Skipped(format!("this kernel does not support {what}: {reason}")), None);
         }
         Err(e) => {
-            return (
-                failed(
-                    report,
-                    format!("{}: building the topology failed: {e}", file.display()),
-                ),
-                None,
-            );
+            return (failed(report, format!("{}: building the topology failed: {e}", file.display())), None);
         }
     };
     let (topology, rt) = (kept.topology(), &kept.rt);
@@ -139,11 +115,7 @@ pub fn run_and_keep(
         let played = play_step(topology, rt, step, label);
         let step_failed = played.failures(file, label, &mut failures);
         if step_failed || options.keep_pcaps {
-            let prefix = if steps.len() > 1 {
-                format!("step{index}-")
-            } else {
-                String::new()
-            };
+            let prefix = if steps.len() > 1 { format!("step{index}-") } else { String::new() };
             match played.write_pcaps(&options.artifacts, &prefix) {
                 Ok(paths) => artifacts_written.extend(paths),
                 Err(e) => {
@@ -160,11 +132,7 @@ pub fn run_and_keep(
             // Later steps build on this one's state: stop here, and say what was left out.
             let unplayed = &labels[index + 1..];
             if !unplayed.is_empty() {
-                let _ = writeln!(
-                    failures,
-                    "not played after this failure: {}",
-                    unplayed.join("; ")
-                );
+                let _ = writeln!(failures, "not played after this failure: {}", unplayed.join("; "));
             }
             break;
         }
@@ -183,13 +151,9 @@ pub fn run_and_keep(
         (None, false) => failed(report, failures),
         (Some(_), false) => Outcome::Passed(report),
         (Some(_), true) if !played_all => Outcome::Passed(report),
-        (Some(reason), true) => failed(
-            report,
-            format!(
-                "{}: unexpectedly passed — the bug may be fixed (xfail: {reason})",
-                file.display()
-            ),
-        ),
+        (Some(reason), true) => {
+            failed(report, format!("{}: unexpectedly passed — the bug may be fixed (xfail: {reason})", file.display()))
+        }
     };
     (outcome, Some(kept))
 }
@@ -202,12 +166,7 @@ fn failed(report: Report, message: String) -> Outcome {
 fn all_steps(scenario: &Scenario) -> Vec<Step> {
     let mut steps = Vec::new();
     if !scenario.expect.is_empty() || scenario.steps.is_empty() {
-        steps.push(Step {
-            name: None,
-            actions: Vec::new(),
-            capture: Vec::new(),
-            expect: scenario.expect.clone(),
-        });
+        steps.push(Step { name: None, actions: Vec::new(), capture: Vec::new(), expect: scenario.expect.clone() });
     }
     steps.extend(scenario.steps.iter().cloned());
     steps
@@ -220,11 +179,7 @@ pub fn step_labels(scenario: &Scenario) -> Vec<String> {
 }
 
 fn labels_of(steps: &[Step]) -> Vec<String> {
-    steps
-        .iter()
-        .enumerate()
-        .map(|(index, step)| step_label(index, step, steps.len()))
-        .collect()
+    steps.iter().enumerate().map(|(index, step)| step_label(index, step, steps.len())).collect()
 }
 
 fn step_label(index: usize, step: &Step, total: usize) -> String {
@@ -246,29 +201,16 @@ struct PlayedStep {
     errors: Vec<String>,
 }
 
-fn play_step(
-    topology: &Topology,
-    rt: &tokio::runtime::Runtime,
-    step: &Step,
-    label: &str,
-) -> PlayedStep {
+fn play_step(topology: &Topology, rt: &tokio::runtime::Runtime, step: &Step, label: &str) -> PlayedStep {
     let mut played = PlayedStep {
-        report: StepReport {
-            name: label.to_string(),
-            ..StepReport::default()
-        },
+        report: StepReport { name: label.to_string(), ..StepReport::default() },
         verdicts: Vec::new(),
         captured: BTreeMap::new(),
         errors: Vec::new(),
     };
     // Captures go live before any traffic of the step.
     let mut captures = CaptureSet::default();
-    for iface in step
-        .capture
-        .iter()
-        .map(|r| &r.value)
-        .chain(packet_checks(step).map(|c| &c.on.value))
-    {
+    for iface in step.capture.iter().map(|r| &r.value).chain(packet_checks(step).map(|c| &c.on.value)) {
         if let Err(e) = captures.open(topology, iface, None) {
             played.errors.push(e);
         }
@@ -284,17 +226,11 @@ fn play_step(
     for action in &step.actions {
         played.report.actions.push(act::describe(action));
         if let Err(e) = act::apply(topology, rt, action) {
-            played
-                .errors
-                .push(format!("action `{}` failed: {e}", act::describe(action)));
+            played.errors.push(format!("action `{}` failed: {e}", act::describe(action)));
         }
     }
     if played.errors.is_empty() {
-        for check in step
-            .expect
-            .iter()
-            .filter(|c| !matches!(c, Check::Packets(_)))
-        {
+        for check in step.expect.iter().filter(|c| !matches!(c, Check::Packets(_))) {
             let verdict = judge::judge(topology, rt, check);
             played.push(verdict, check.xfail());
         }
@@ -314,27 +250,20 @@ fn play_step(
     }
     if played.errors.is_empty() {
         for check in packet_checks(step) {
-            let key = (
-                check.on.value.clone(),
-                check.filter.as_ref().map(|f| f.value.clone()),
-            );
+            let key = (check.on.value.clone(), check.filter.as_ref().map(|f| f.value.clone()));
             let packets = match &key.1 {
                 Some(_) => filtered.get(&key),
                 None => played.captured.get(&key.0),
             };
-            let mut verdict =
-                judge::judge_packets(check, packets.map(Vec::as_slice).unwrap_or_default());
+            let mut verdict = judge::judge_packets(check, packets.map(Vec::as_slice).unwrap_or_default());
             if !verdict.holds {
                 verdict.observed.push_str(&played.summaries_of(&key.0));
             }
             played.push(verdict, check.xfail.as_deref());
         }
     }
-    played.report.packets = played
-        .captured
-        .iter()
-        .map(|(iface, packets)| (iface.to_string(), report::packet_lines(packets)))
-        .collect();
+    played.report.packets =
+        played.captured.iter().map(|(iface, packets)| (iface.to_string(), report::packet_lines(packets))).collect();
     played
 }
 
@@ -418,19 +347,13 @@ impl PlayedStep {
 struct CaptureSet(BTreeMap<(IfaceRef, Option<String>), Capture>);
 
 impl CaptureSet {
-    fn open(
-        &mut self,
-        topology: &Topology,
-        iface: &IfaceRef,
-        filter: Option<&str>,
-    ) -> Result<(), String> {
+    fn open(&mut self, topology: &Topology, iface: &IfaceRef, filter: Option<&str>) -> Result<(), String> {
         let key = (iface.clone(), filter.map(str::to_string));
         if self.0.contains_key(&key) {
             return Ok(());
         }
         let node = &topology.nodes[&iface.node];
-        let capture = Capture::start(&node.ns, &iface.iface, filter)
-            .map_err(|e| format!("capture on {iface}: {e}"))?;
+        let capture = Capture::start(&node.ns, &iface.iface, filter).map_err(|e| format!("capture on {iface}: {e}"))?;
         self.0.insert(key, capture);
         Ok(())
     }

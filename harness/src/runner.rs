@@ -29,12 +29,7 @@ impl Discovered {
 
     /// The snapshot name: the file stem, plus the row's values for a matrix row.
     pub fn snapshot_name(&self) -> String {
-        let stem = self
-            .path
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let stem = self.path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
         match self.variant.as_ref().ok().and_then(|v| v.label.as_ref()) {
             Some(label) => format!("{stem}@{label}"),
             None => stem,
@@ -51,18 +46,13 @@ pub fn discover(root: &Path) -> std::io::Result<Vec<Discovered>> {
             let path = entry?.path();
             if path.is_dir() {
                 dirs.push(path);
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("yaml" | "yml")
-            ) {
+            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
                 files.push(path);
             }
         }
     }
-    let mut found: Vec<Discovered> = files
-        .into_iter()
-        .flat_map(|path| expand(test_name(path.strip_prefix(root).unwrap_or(&path)), path))
-        .collect();
+    let mut found: Vec<Discovered> =
+        files.into_iter().flat_map(|path| expand(test_name(path.strip_prefix(root).unwrap_or(&path)), path)).collect();
     found.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(found)
 }
@@ -76,10 +66,7 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<Discovered>, String> {
         let mut more = if path.is_dir() {
             discover(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
         } else if path.exists() {
-            expand(
-                test_name(Path::new(path.file_name().unwrap_or_default())),
-                path.clone(),
-            )
+            expand(test_name(Path::new(path.file_name().unwrap_or_default())), path.clone())
         } else {
             return Err(format!("{}: no such file or directory", path.display()));
         };
@@ -105,11 +92,7 @@ pub fn expand(name: String, path: PathBuf) -> Vec<Discovered> {
                 variant: Ok(v),
             })
             .collect(),
-        Err(d) => vec![Discovered {
-            name,
-            path,
-            variant: Err(d),
-        }],
+        Err(d) => vec![Discovered { name, path, variant: Err(d) }],
     }
 }
 
@@ -118,11 +101,7 @@ pub fn test_name(relative: &Path) -> String {
     let without_ext = relative.with_extension("");
     without_ext
         .components()
-        .map(|c| {
-            c.as_os_str()
-                .to_string_lossy()
-                .replace(['-', '.', ' '], "_")
-        })
+        .map(|c| c.as_os_str().to_string_lossy().replace(['-', '.', ' '], "_"))
         .collect::<Vec<_>>()
         .join("::")
 }
@@ -132,23 +111,22 @@ pub fn missing_privilege() -> Option<String> {
     if nix::unistd::geteuid().is_root() {
         None
     } else {
-        Some("needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) to create network namespaces; run `sudo -E cargo test`".into())
+        Some(
+            "needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) to create network namespaces; run `sudo -E cargo test`"
+                .into(),
+        )
     }
 }
 
 /// The workspace root: two levels up from this crate's manifest.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// Where pcap artifacts of a test go: `target/netrig/<test>/`.
 pub fn artifacts_dir(test: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
     target.join("netrig").join(test.replace("::", "/"))
 }
 
@@ -169,10 +147,8 @@ fn run_trial(test: &Discovered) -> Result<Completion, Failed> {
     if let Some(reason) = missing_privilege() {
         return Ok(Completion::ignored_with(reason));
     }
-    let options = RunOptions {
-        artifacts: artifacts_dir(name),
-        keep_pcaps: std::env::var_os("NETRIG_KEEP_PCAPS").is_some(),
-    };
+    let options =
+        RunOptions { artifacts: artifacts_dir(name), keep_pcaps: std::env::var_os("NETRIG_KEEP_PCAPS").is_some() };
     match run::run(&scenario, path, &options) {
         Outcome::Passed(report) => {
             if scenario.report.snapshot {
@@ -210,9 +186,7 @@ pub fn check_snapshot(test: &Discovered, report: &crate::report::Report) -> Resu
     settings.set_omit_expression(true);
     let compared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // The kernel release is recorded, but differs between machines: redacted.
-        settings.bind(
-            || insta::assert_yaml_snapshot!(name, report, { ".kernel" => "[kernel release]" }),
-        );
+        settings.bind(|| insta::assert_yaml_snapshot!(name, report, { ".kernel" => "[kernel release]" }));
     }));
     compared.map_err(|_| {
         Failed::from(format!(
@@ -226,9 +200,8 @@ pub fn check_snapshot(test: &Discovered, report: &crate::report::Report) -> Resu
 /// `main` of the `scenarios` test target.
 pub fn cargo_test_main() -> std::process::ExitCode {
     let args = Arguments::from_args();
-    let root = std::env::var_os("NETRIG_SCENARIOS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("scenarios"));
+    let root =
+        std::env::var_os("NETRIG_SCENARIOS").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("scenarios"));
     let found = match discover(&root) {
         Ok(found) => found,
         Err(e) => {
@@ -245,14 +218,8 @@ mod tests {
 
     #[test]
     fn test_names_follow_the_path() {
-        assert_eq!(
-            test_name(Path::new("seeds/docker-bridge-nat.yaml")),
-            "seeds::docker_bridge_nat"
-        );
-        assert_eq!(
-            test_name(Path::new("sysctl/rp_filter.yml")),
-            "sysctl::rp_filter"
-        );
+        assert_eq!(test_name(Path::new("seeds/docker-bridge-nat.yaml")), "seeds::docker_bridge_nat");
+        assert_eq!(test_name(Path::new("sysctl/rp_filter.yml")), "sysctl::rp_filter");
     }
 
     #[test]
@@ -263,11 +230,7 @@ mod tests {
             std::fs::write(dir.join(f), "nodes: {}\n").unwrap();
         }
         std::fs::write(dir.join("m.yaml"), "matrix:\n  x: [1, 2]\nname: ${x}\n").unwrap();
-        let names: Vec<String> = discover(&dir)
-            .unwrap()
-            .into_iter()
-            .map(|d| d.name)
-            .collect();
+        let names: Vec<String> = discover(&dir).unwrap().into_iter().map(|d| d.name).collect();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(names, ["a", "b::z", "m[x=1]", "m[x=2]"]);
     }
@@ -285,9 +248,6 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         let names: Vec<&str> = found.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["top", "x_y"]);
-        assert!(
-            missing.ends_with("nope.yaml: no such file or directory"),
-            "{missing}"
-        );
+        assert!(missing.ends_with("nope.yaml: no such file or directory"), "{missing}");
     }
 }

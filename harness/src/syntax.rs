@@ -35,19 +35,10 @@ pub fn check_ifname(name: &str) -> Result<(), String> {
         return Err("empty interface name".into());
     }
     if name.len() > IFNAME_MAX {
-        return Err(format!(
-            "interface name `{name}` is {} bytes; Linux allows at most {IFNAME_MAX}",
-            name.len()
-        ));
+        return Err(format!("interface name `{name}` is {} bytes; Linux allows at most {IFNAME_MAX}", name.len()));
     }
-    if name == "."
-        || name == ".."
-        || name.contains(['/', ':', '@'])
-        || name.contains(char::is_whitespace)
-    {
-        return Err(format!(
-            "`{name}` is not a valid interface name (no '/', ':', '@' or spaces)"
-        ));
+    if name == "." || name == ".." || name.contains(['/', ':', '@']) || name.contains(char::is_whitespace) {
+        return Err(format!("`{name}` is not a valid interface name (no '/', ':', '@' or spaces)"));
     }
     Ok(())
 }
@@ -81,11 +72,7 @@ deserialize_from_str!(MacAddr);
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            m[0], m[1], m[2], m[3], m[4], m[5]
-        )
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
     }
 }
 impl fmt::Debug for MacAddr {
@@ -110,17 +97,12 @@ pub struct IfaceRef {
 impl FromStr for IfaceRef {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (node, iface) = s
-            .split_once(':')
-            .ok_or_else(|| format!("`{s}`: expected `node:interface`"))?;
+        let (node, iface) = s.split_once(':').ok_or_else(|| format!("`{s}`: expected `node:interface`"))?;
         if node.is_empty() {
             return Err(format!("`{s}`: node name is empty"));
         }
         check_ifname(iface)?;
-        Ok(IfaceRef {
-            node: node.into(),
-            iface: iface.into(),
-        })
+        Ok(IfaceRef { node: node.into(), iface: iface.into() })
     }
 }
 deserialize_from_str!(IfaceRef);
@@ -145,9 +127,9 @@ impl FromStr for Endpoint {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let mut words = s.split_whitespace();
-        let head = words.next().ok_or_else(|| {
-            "empty link end: expected `node:iface[@bridge] [address/prefix ...]`".to_string()
-        })?;
+        let head = words
+            .next()
+            .ok_or_else(|| "empty link end: expected `node:iface[@bridge] [address/prefix ...]`".to_string())?;
         let (iface, master) = match head.split_once('@') {
             Some((iface, master)) => {
                 check_ifname(master)?;
@@ -157,42 +139,28 @@ impl FromStr for Endpoint {
         };
         let at: IfaceRef = iface.parse()?;
         let addresses = words.map(parse_cidr).collect::<Result<_, _>>()?;
-        Ok(Endpoint {
-            at,
-            master,
-            addresses,
-        })
+        Ok(Endpoint { at, master, addresses })
     }
 }
 deserialize_from_str!(Endpoint);
 
 fn parse_cidr(word: &str) -> Result<IpNet, String> {
     if !word.contains('/') {
-        return Err(format!(
-            "`{word}`: an interface address needs a prefix length, e.g. `{word}/24`"
-        ));
+        return Err(format!("`{word}`: an interface address needs a prefix length, e.g. `{word}/24`"));
     }
-    word.parse().map_err(|_| {
-        format!("`{word}` is not an address with prefix (e.g. 10.0.0.1/24, fd00::1/64)")
-    })
+    word.parse().map_err(|_| format!("`{word}` is not an address with prefix (e.g. 10.0.0.1/24, fd00::1/64)"))
 }
 
 fn parse_ip(word: &str) -> Result<IpAddr, String> {
-    word.parse()
-        .map_err(|_| format!("`{word}` is not an IP address"))
+    word.parse().map_err(|_| format!("`{word}` is not an IP address"))
 }
 
 /// A prefix; a bare address means a host route (/32 or /128), as with `ip route`.
 fn parse_prefix(word: &str) -> Result<IpNet, String> {
     if word.contains('/') {
-        let net: IpNet = word
-            .parse()
-            .map_err(|_| format!("`{word}` is not a prefix (e.g. 10.1.0.0/16)"))?;
+        let net: IpNet = word.parse().map_err(|_| format!("`{word}` is not a prefix (e.g. 10.1.0.0/16)"))?;
         if net.trunc() != net {
-            return Err(format!(
-                "`{word}` has host bits set; did you mean `{}`?",
-                net.trunc()
-            ));
+            return Err(format!("`{word}` has host bits set; did you mean `{}`?", net.trunc()));
         }
         Ok(net)
     } else {
@@ -209,9 +177,9 @@ impl FromStr for IpPrefix {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         if s.contains('/') {
-            s.parse().map(IpPrefix).map_err(|_| {
-                format!("`{s}` is not an address or prefix (e.g. 10.1.1.2, 10.1.0.0/16)")
-            })
+            s.parse()
+                .map(IpPrefix)
+                .map_err(|_| format!("`{s}` is not an address or prefix (e.g. 10.1.1.2, 10.1.0.0/16)"))
         } else {
             parse_ip(s).map(|ip| IpPrefix(IpNet::from(ip)))
         }
@@ -244,9 +212,7 @@ impl serde::Serialize for IpPrefix {
 
 fn parse_num<T: FromStr>(key: &str, value: Option<&str>) -> Result<T, String> {
     let value = value.ok_or_else(|| format!("`{key}` needs a value"))?;
-    value
-        .parse()
-        .map_err(|_| format!("`{key} {value}`: `{value}` is not a valid number"))
+    value.parse().map_err(|_| format!("`{key} {value}`: `{value}` is not a valid number"))
 }
 
 fn parse_table(value: Option<&str>) -> Result<u32, String> {
@@ -321,14 +287,8 @@ impl FromStr for RouteSpec {
                 words.next();
             }
         }
-        let dst_word = words
-            .next()
-            .ok_or_else(|| "empty route: write e.g. `default via 10.0.0.1`".to_string())?;
-        let dst = if dst_word == "default" {
-            None
-        } else {
-            Some(parse_prefix(dst_word)?)
-        };
+        let dst_word = words.next().ok_or_else(|| "empty route: write e.g. `default via 10.0.0.1`".to_string())?;
+        let dst = if dst_word == "default" { None } else { Some(parse_prefix(dst_word)?) };
         let mut r = RouteSpec {
             kind,
             dst,
@@ -352,9 +312,7 @@ impl FromStr for RouteSpec {
                     r.dev = Some(dev.into());
                 }
                 "src" => r.src = Some(parse_ip(need(key, words.next())?)?),
-                "metric" | "preference" | "priority" => {
-                    r.metric = Some(parse_num(key, words.next())?)
-                }
+                "metric" | "preference" | "priority" => r.metric = Some(parse_num(key, words.next())?),
                 "table" => r.table = Some(parse_table(words.next())?),
                 "scope" => {
                     r.scope = Some(match need(key, words.next())? {
@@ -384,9 +342,7 @@ impl FromStr for RouteSpec {
             r.ipv6 = r.via.is_some_and(|v| v.is_ipv6());
         }
         if r.kind == RouteKind::Unicast && r.via.is_none() && r.dev.is_none() {
-            return Err(format!(
-                "route `{s}` needs `via` or `dev` (or a type like blackhole)"
-            ));
+            return Err(format!("route `{s}` needs `via` or `dev` (or a type like blackhole)"));
         }
         Ok(r)
     }
@@ -444,11 +400,7 @@ impl FromStr for RuleSpec {
         };
         let mut have_action = false;
         let prefix_or_all = |w: &str| {
-            if w == "all" {
-                Ok(None)
-            } else {
-                parse_prefix(w).map(Some)
-            }
+            if w == "all" { Ok(None) } else { parse_prefix(w).map(Some) }
         };
         while let Some(key) = words.next() {
             match key {
@@ -465,9 +417,7 @@ impl FromStr for RuleSpec {
                     };
                     r.fwmark = Some(parsed.ok_or_else(|| format!("`fwmark {v}` is not a number"))?);
                 }
-                "priority" | "pref" | "preference" => {
-                    r.priority = Some(parse_num(key, words.next())?)
-                }
+                "priority" | "pref" | "preference" => r.priority = Some(parse_num(key, words.next())?),
                 "table" | "lookup" => {
                     r.action = RuleAction::Lookup(parse_table(words.next())?);
                     have_action = true;
@@ -483,9 +433,7 @@ impl FromStr for RuleSpec {
             }
         }
         if !have_action {
-            return Err(format!(
-                "rule `{s}` needs an action: `table N`, `blackhole`, `unreachable` or `prohibit`"
-            ));
+            return Err(format!("rule `{s}` needs an action: `table N`, `blackhole`, `unreachable` or `prohibit`"));
         }
         let v6 = |n: &Option<IpNet>| n.is_some_and(|n| matches!(n, IpNet::V6(_)));
         if r.from.is_some() && r.to.is_some() && v6(&r.from) != v6(&r.to) {
@@ -526,11 +474,7 @@ impl FromStr for NeighSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let mut words = s.split_whitespace();
-        let ip = parse_ip(
-            words
-                .next()
-                .ok_or("empty neighbour: write `IP lladdr MAC dev IF`")?,
-        )?;
+        let ip = parse_ip(words.next().ok_or("empty neighbour: write `IP lladdr MAC dev IF`")?)?;
         let (mut lladdr, mut dev, mut state) = (None, None, NeighState::Permanent);
         while let Some(key) = words.next() {
             match key {
@@ -552,13 +496,7 @@ impl FromStr for NeighSpec {
             }
         }
         let dev = dev.ok_or_else(|| format!("neighbour `{s}` needs `dev IF`"))?;
-        Ok(NeighSpec {
-            ip,
-            lladdr,
-            dev,
-            state,
-            text: s.split_whitespace().collect::<Vec<_>>().join(" "),
-        })
+        Ok(NeighSpec { ip, lladdr, dev, state, text: s.split_whitespace().collect::<Vec<_>>().join(" ") })
     }
 }
 deserialize_from_str!(NeighSpec);
@@ -588,10 +526,7 @@ impl FromStr for FdbSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let mut words = s.split_whitespace();
-        let mac = words
-            .next()
-            .ok_or("empty fdb entry: write `MAC dev IF [dst IP]`")?
-            .parse()?;
+        let mac = words.next().ok_or("empty fdb entry: write `MAC dev IF [dst IP]`")?.parse()?;
         let (mut dev, mut dst, mut vni, mut on_self) = (None, None, None, None);
         while let Some(key) = words.next() {
             match key {
@@ -655,39 +590,20 @@ impl FromStr for ByteSize {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let text = s.trim();
-        let split = text
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len());
+        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
         let (digits, unit) = (&text[..split], text[split..].trim_start());
-        let units = || {
-            BYTE_UNITS
-                .iter()
-                .map(|(u, _)| *u)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let units = || BYTE_UNITS.iter().map(|(u, _)| *u).collect::<Vec<_>>().join(", ");
         if digits.is_empty() {
-            return Err(format!(
-                "`{s}` is not a size (write e.g. `1048576`, `64KiB` or `1MiB`)"
-            ));
+            return Err(format!("`{s}` is not a size (write e.g. `1048576`, `64KiB` or `1MiB`)"));
         }
         if unit.starts_with(['.', ',']) {
-            return Err(format!(
-                "`{s}`: write a whole number of bytes or units (e.g. `1536KiB`, not `1.5MiB`)"
-            ));
+            return Err(format!("`{s}`: write a whole number of bytes or units (e.g. `1536KiB`, not `1.5MiB`)"));
         }
         let multiplier = match unit {
             "" => 1,
-            u => BYTE_UNITS
-                .iter()
-                .find(|(name, _)| *name == u)
-                .map(|(_, m)| *m)
-                .ok_or_else(|| {
-                    format!(
-                        "`{u}` in `{s}` is not a size unit (write a whole number and one of: {})",
-                        units()
-                    )
-                })?,
+            u => BYTE_UNITS.iter().find(|(name, _)| *name == u).map(|(_, m)| *m).ok_or_else(|| {
+                format!("`{u}` in `{s}` is not a size unit (write a whole number and one of: {})", units())
+            })?,
         };
         let bytes = digits
             .parse::<u64>()
@@ -717,10 +633,7 @@ impl<'de> serde::Deserialize<'de> for ByteSize {
 /// The largest binary unit that divides the count exactly: `1MiB`, `1500B`.
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let binary = BYTE_UNITS[1..4]
-            .iter()
-            .rev()
-            .find(|(_, m)| self.0 >= *m && self.0 % m == 0);
+        let binary = BYTE_UNITS[1..4].iter().rev().find(|(_, m)| self.0 >= *m && self.0 % m == 0);
         match binary {
             Some((unit, m)) => write!(f, "{}{unit}", self.0 / m),
             None => write!(f, "{}B", self.0),
@@ -765,14 +678,9 @@ mod tests {
     fn routes_parse_like_ip_route() {
         let r: RouteSpec = "default via 172.18.0.1".parse().unwrap();
         assert_eq!((r.dst, r.via), (None, Some("172.18.0.1".parse().unwrap())));
-        let r: RouteSpec = "10.2.0.0/16 dev eth0 metric 10 table 100 scope link"
-            .parse()
-            .unwrap();
+        let r: RouteSpec = "10.2.0.0/16 dev eth0 metric 10 table 100 scope link".parse().unwrap();
         assert_eq!(r.dev.as_deref(), Some("eth0"));
-        assert_eq!(
-            (r.metric, r.table, r.scope),
-            (Some(10), Some(100), Some(RouteScope::Link))
-        );
+        assert_eq!((r.metric, r.table, r.scope), (Some(10), Some(100), Some(RouteScope::Link)));
         let r: RouteSpec = "blackhole 10.9.0.0/16".parse().unwrap();
         assert_eq!(r.kind, RouteKind::Blackhole);
         let r: RouteSpec = "default via fd00::1".parse().unwrap();
@@ -796,20 +704,11 @@ mod tests {
     fn rules_neighbours_and_fdb_parse() {
         let r: RuleSpec = "from 10.0.0.0/8 table 100 priority 100".parse().unwrap();
         assert_eq!((r.action, r.priority), (RuleAction::Lookup(100), Some(100)));
-        assert!(
-            "from 10.0.0.0/8"
-                .parse::<RuleSpec>()
-                .unwrap_err()
-                .contains("needs an action")
-        );
-        let n: NeighSpec = "10.0.0.5 lladdr 02:00:00:00:00:05 dev eth0"
-            .parse()
-            .unwrap();
+        assert!("from 10.0.0.0/8".parse::<RuleSpec>().unwrap_err().contains("needs an action"));
+        let n: NeighSpec = "10.0.0.5 lladdr 02:00:00:00:00:05 dev eth0".parse().unwrap();
         assert_eq!(n.lladdr.unwrap().to_string(), "02:00:00:00:00:05");
         assert!("10.0.0.5 lladdr 02:00".parse::<NeighSpec>().is_err());
-        let f: FdbSpec = "00:00:00:00:00:00 dev vxlan100 dst 192.168.5.148"
-            .parse()
-            .unwrap();
+        let f: FdbSpec = "00:00:00:00:00:00 dev vxlan100 dst 192.168.5.148".parse().unwrap();
         assert!(f.on_self);
         let f: FdbSpec = "02:00:00:00:00:01 dev veth0".parse().unwrap();
         assert!(!f.on_self);
@@ -846,9 +745,7 @@ mod tests {
 
     #[test]
     fn sizes_print_in_the_largest_exact_binary_unit() {
-        let shown: Vec<String> = [1 << 20, 64 << 10, 1500, 0, 3 << 30]
-            .map(|b| ByteSize(b).to_string())
-            .into();
+        let shown: Vec<String> = [1 << 20, 64 << 10, 1500, 0, 3 << 30].map(|b| ByteSize(b).to_string()).into();
         assert_eq!(shown, ["1MiB", "64KiB", "1500B", "0B", "3GiB"]);
     }
 }

@@ -21,10 +21,7 @@ fn netrig() -> Command {
 }
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 fn seed(name: &str) -> PathBuf {
@@ -43,8 +40,7 @@ fn scenarios(files: &[(&str, &str)]) -> tempfile::TempDir {
 /// An unknown key: rejected by the YAML layer at 4:5.
 const UNKNOWN_KEY: &str = "nodes:\n  a: {}\n  b:\n    rootes: []\n";
 /// A link to a node that does not exist: rejected by validation at 4:32.
-const DANGLING: &str =
-    "nodes:\n  a: {}\nlinks:\n  - veth: [a:eth0 10.0.0.1/24, c:eth0 10.0.0.2/24]\n";
+const DANGLING: &str = "nodes:\n  a: {}\nlinks:\n  - veth: [a:eth0 10.0.0.1/24, c:eth0 10.0.0.2/24]\n";
 
 // ---- check ----
 
@@ -55,9 +51,7 @@ fn check_accepts_a_good_scenario() {
         .arg(seed("veth-pair.yaml"))
         .assert()
         .success()
-        .stdout(contains(
-            "checked 1 scenario: 1 valid, 0 invalid (0 problems)",
-        ))
+        .stdout(contains("checked 1 scenario: 1 valid, 0 invalid (0 problems)"))
         .stderr("");
 }
 
@@ -69,9 +63,7 @@ fn check_locates_an_unknown_key_with_key_path_and_caret() {
         .arg(dir.path().join("bad.yaml"))
         .assert()
         .code(1)
-        .stderr(contains(
-            "bad.yaml:4:5: nodes.b.rootes: unknown field `rootes`",
-        ))
+        .stderr(contains("bad.yaml:4:5: nodes.b.rootes: unknown field `rootes`"))
         .stderr(contains("4 |     rootes: []"))
         .stderr(contains("  |     ^"))
         .stdout(contains("0 valid, 1 invalid (1 problem)"));
@@ -79,34 +71,22 @@ fn check_locates_an_unknown_key_with_key_path_and_caret() {
 
 #[test]
 fn check_reports_every_invalid_file_of_a_directory() {
-    let dir = scenarios(&[
-        ("a-bad.yaml", UNKNOWN_KEY),
-        ("b-dangling.yaml", DANGLING),
-        ("c-good.yaml", "nodes: {x: {}}\n"),
-    ]);
+    let dir =
+        scenarios(&[("a-bad.yaml", UNKNOWN_KEY), ("b-dangling.yaml", DANGLING), ("c-good.yaml", "nodes: {x: {}}\n")]);
     netrig()
         .arg("check")
         .arg(dir.path())
         .assert()
         .code(1)
         .stderr(contains("a-bad.yaml:4:5: nodes.b.rootes"))
-        .stderr(contains(
-            "b-dangling.yaml:4:32: links[0].veth[1]: no node named `c`",
-        ))
+        .stderr(contains("b-dangling.yaml:4:32: links[0].veth[1]: no node named `c`"))
         .stderr(contains("  |                                ^"))
-        .stdout(contains(
-            "checked 3 scenarios: 1 valid, 2 invalid (2 problems)",
-        ));
+        .stdout(contains("checked 3 scenarios: 1 valid, 2 invalid (2 problems)"));
 }
 
 #[test]
 fn check_of_all_shipped_scenarios_passes() {
-    netrig()
-        .arg("check")
-        .arg(workspace().join("scenarios"))
-        .assert()
-        .success()
-        .stdout(contains(" 0 invalid"));
+    netrig().arg("check").arg(workspace().join("scenarios")).assert().success().stdout(contains(" 0 invalid"));
 }
 
 #[test]
@@ -118,12 +98,7 @@ fn a_missing_path_or_an_empty_directory_is_a_usage_error() {
             .assert()
             .code(2)
             .stderr(contains("no/such/file.yaml: no such file or directory"));
-        netrig()
-            .arg(command)
-            .arg(empty.path())
-            .assert()
-            .code(2)
-            .stderr(contains("no scenario files"));
+        netrig().arg(command).arg(empty.path()).assert().code(2).stderr(contains("no scenario files"));
     }
 }
 
@@ -138,20 +113,12 @@ fn list_names_each_scenario_with_its_path() {
         .success()
         .stdout(contains("seeds::veth_pair\t").and(contains("scenarios/seeds/veth-pair.yaml")))
         // A matrix file is one test per row.
-        .stdout(contains(
-            "sysctl::ip_forward[ip_forward=1,unreachable=false]\t",
-        ));
+        .stdout(contains("sysctl::ip_forward[ip_forward=1,unreachable=false]\t"));
 }
 
 #[test]
 fn schema_is_json_describing_nodes() {
-    let out = netrig()
-        .arg("schema")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = netrig().arg("schema").assert().success().get_output().stdout.clone();
     let schema: serde_json::Value = serde_json::from_slice(&out).expect("schema is JSON");
     assert!(schema["properties"]["nodes"].is_object(), "{schema}");
 }
@@ -165,89 +132,48 @@ fn graph_draws_svg_by_default() {
         .arg(seed("cross-host-routing.yaml"))
         .assert()
         .success()
-        .stdout(predicate::str::starts_with(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\"",
-        ))
-        .stdout(
-            contains(">netns01</text>")
-                .and(contains(">mybr1</text>"))
-                .and(contains(">172.32.0.11/24</text>")),
-        );
+        .stdout(predicate::str::starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""))
+        .stdout(contains(">netns01</text>").and(contains(">mybr1</text>")).and(contains(">172.32.0.11/24</text>")));
 }
 
 #[test]
 fn graph_draws_mermaid_subgraphs_per_node() {
-    netrig()
-        .args(["graph", "--format", "mermaid"])
-        .arg(seed("docker-bridge.yaml"))
-        .assert()
-        .success()
-        .stdout(
-            contains("flowchart LR")
-                .and(contains("subgraph n0[\"host"))
-                .and(contains("172.18.0.2/16"))
-                .and(contains(" end\n")),
-        );
+    netrig().args(["graph", "--format", "mermaid"]).arg(seed("docker-bridge.yaml")).assert().success().stdout(
+        contains("flowchart LR")
+            .and(contains("subgraph n0[\"host"))
+            .and(contains("172.18.0.2/16"))
+            .and(contains(" end\n")),
+    );
 }
 
 #[test]
 fn graph_draws_dot_clusters() {
-    netrig()
-        .args(["graph", "-f", "dot"])
-        .arg(seed("vxlan-overlay.yaml"))
-        .assert()
-        .success()
-        .stdout(
-            contains("graph \"vxlan-overlay\" {")
-                .and(contains("subgraph \"cluster_host149\""))
-                .and(contains("VNI 100, dstport 4789")),
-        );
+    netrig().args(["graph", "-f", "dot"]).arg(seed("vxlan-overlay.yaml")).assert().success().stdout(
+        contains("graph \"vxlan-overlay\" {")
+            .and(contains("subgraph \"cluster_host149\""))
+            .and(contains("VNI 100, dstport 4789")),
+    );
 }
 
 #[test]
 fn graph_output_format_follows_the_file_extension() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("pair.mmd");
-    netrig()
-        .args(["graph", "-o"])
-        .arg(&out)
-        .arg(seed("veth-pair.yaml"))
-        .assert()
-        .success()
-        .stdout("");
-    assert!(
-        std::fs::read_to_string(&out)
-            .unwrap()
-            .contains("flowchart LR")
-    );
+    netrig().args(["graph", "-o"]).arg(&out).arg(seed("veth-pair.yaml")).assert().success().stdout("");
+    assert!(std::fs::read_to_string(&out).unwrap().contains("flowchart LR"));
 }
 
 #[test]
 fn graph_output_is_deterministic() {
-    let draw = || {
-        netrig()
-            .arg("graph")
-            .arg(seed("vxlan-overlay.yaml"))
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone()
-    };
+    let draw = || netrig().arg("graph").arg(seed("vxlan-overlay.yaml")).assert().success().get_output().stdout.clone();
     assert_eq!(draw(), draw());
 }
 
 #[test]
 fn graph_of_a_matrix_file_draws_its_first_row() {
-    netrig()
-        .arg("graph")
-        .arg(workspace().join("scenarios/sysctl/ip-forward.yaml"))
-        .assert()
-        .success()
-        .stdout(
-            contains(">ip-forward [ip_forward=0,unreachable=true]</text>")
-                .and(contains(">net.ipv4.ip_forward=0</text>")),
-        );
+    netrig().arg("graph").arg(workspace().join("scenarios/sysctl/ip-forward.yaml")).assert().success().stdout(
+        contains(">ip-forward [ip_forward=0,unreachable=true]</text>").and(contains(">net.ipv4.ip_forward=0</text>")),
+    );
 }
 
 #[test]
@@ -292,36 +218,18 @@ fn run_of_an_invalid_file_fails_with_the_diagnostic_and_summary() {
 #[test]
 fn run_json_prints_one_object_per_scenario() {
     let dir = scenarios(&[("a.yaml", UNKNOWN_KEY), ("b.yaml", DANGLING)]);
-    let out = netrig()
-        .arg("run")
-        .arg("--json")
-        .arg(dir.path())
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
+    let out = netrig().arg("run").arg("--json").arg(dir.path()).assert().code(1).get_output().clone();
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect();
+    let lines: Vec<serde_json::Value> =
+        stdout.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     assert_eq!(lines[0]["name"], "a");
     assert_eq!(lines[0]["outcome"], "invalid");
     assert!(lines[0]["path"].as_str().unwrap().ends_with("a.yaml"));
-    assert!(
-        lines[1]["message"]
-            .as_str()
-            .unwrap()
-            .contains("b.yaml:4:32")
-    );
+    assert!(lines[1]["message"].as_str().unwrap().contains("b.yaml:4:32"));
     assert!(lines[1]["duration_ms"].is_u64());
     // The human display moved to stderr.
-    assert!(
-        String::from_utf8(out.stderr)
-            .unwrap()
-            .contains("0 passed, 2 failed, 0 skipped")
-    );
+    assert!(String::from_utf8(out.stderr).unwrap().contains("0 passed, 2 failed, 0 skipped"));
 }
 
 #[test]
@@ -338,19 +246,10 @@ fn run_junit_writes_the_report_file() {
         .code(2)
         .stderr(contains("cannot write the JUnit report"));
     std::fs::create_dir(dir.path().join("out")).unwrap();
-    netrig()
-        .arg("run")
-        .arg("--junit")
-        .arg(&report)
-        .arg(dir.path().join("bad.yaml"))
-        .assert()
-        .code(1);
+    netrig().arg("run").arg("--junit").arg(&report).arg(dir.path().join("bad.yaml")).assert().code(1);
     let xml = std::fs::read_to_string(&report).unwrap();
     assert!(xml.contains(r#"<testcase name="bad""#), "{xml}");
-    assert!(
-        xml.contains(r#"<error message="error: "#) && xml.contains("no node named `c`"),
-        "{xml}"
-    );
+    assert!(xml.contains(r#"<error message="error: "#) && xml.contains("no node named `c`"), "{xml}");
 }
 
 #[test]
@@ -376,20 +275,10 @@ fn synthetic() -> Vec<ScenarioResult> {
         result(
             "seeds::bridge_arp",
             Verdict::Failed,
-            Some(
-                "scenarios/seeds/bridge-arp.yaml:14: failed: ping lab → 1.2.3.102\n    observed: reply <&>",
-            ),
+            Some("scenarios/seeds/bridge-arp.yaml:14: failed: ping lab → 1.2.3.102\n    observed: reply <&>"),
         ),
-        result(
-            "seeds::vxlan",
-            Verdict::Skipped,
-            Some("this kernel does not support vxlan"),
-        ),
-        result(
-            "broken",
-            Verdict::Invalid,
-            Some("error: broken.yaml:1:1: bad"),
-        ),
+        result("seeds::vxlan", Verdict::Skipped, Some("this kernel does not support vxlan")),
+        result("broken", Verdict::Invalid, Some("error: broken.yaml:1:1: bad")),
     ]
 }
 
@@ -402,42 +291,29 @@ fn summary_counts_invalid_as_failed() {
 
 #[test]
 fn json_lines_carry_name_path_outcome_duration_and_message() {
-    let lines: Vec<serde_json::Value> = synthetic()
-        .iter()
-        .map(|r| serde_json::from_str(&r.json_line()).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> =
+        synthetic().iter().map(|r| serde_json::from_str(&r.json_line()).unwrap()).collect();
     assert_eq!(
         lines[0],
         serde_json::json!({"name": "seeds::veth_pair", "path": "scenarios/seeds/veth_pair.yaml", "outcome": "passed", "duration_ms": 1234, "message": null})
     );
-    let outcomes: Vec<&str> = lines
-        .iter()
-        .map(|l| l["outcome"].as_str().unwrap())
-        .collect();
+    let outcomes: Vec<&str> = lines.iter().map(|l| l["outcome"].as_str().unwrap()).collect();
     assert_eq!(outcomes, ["passed", "failed", "skipped", "invalid"]);
-    assert!(
-        lines[1]["message"]
-            .as_str()
-            .unwrap()
-            .contains("observed: reply <&>")
-    );
+    assert!(lines[1]["message"].as_str().unwrap().contains("observed: reply <&>"));
 }
 
 #[test]
 fn junit_has_a_testcase_per_scenario_with_failures_errors_and_skips() {
     let xml = junit_xml(&synthetic(), Duration::from_secs(5));
-    assert!(xml.contains(r#"<testsuite name="netrig" tests="4" skipped="1" errors="1" failures="1" time="5.000">"#), "{xml}");
     assert!(
-        xml.contains(r#"<testcase name="seeds::veth_pair" classname="seeds" time="1.234"/>"#),
+        xml.contains(r#"<testsuite name="netrig" tests="4" skipped="1" errors="1" failures="1" time="5.000">"#),
         "{xml}"
     );
+    assert!(xml.contains(r#"<testcase name="seeds::veth_pair" classname="seeds" time="1.234"/>"#), "{xml}");
     // The failure's first line is the message attribute, the whole text the body; escaped.
     assert!(xml.contains(r#"<failure message="scenarios/seeds/bridge-arp.yaml:14: failed: ping lab → 1.2.3.102" type="scenario failed">"#), "{xml}");
     assert!(xml.contains("observed: reply &lt;&amp;&gt;"), "{xml}");
-    assert!(
-        xml.contains(r#"<skipped message="this kernel does not support vxlan"/>"#),
-        "{xml}"
-    );
+    assert!(xml.contains(r#"<skipped message="this kernel does not support vxlan"/>"#), "{xml}");
     assert!(
         xml.contains(r#"<testcase name="broken" classname="netrig""#)
             && xml.contains(r#"<error message="error: broken.yaml:1:1: bad""#),
@@ -515,15 +391,9 @@ fn run_of_a_failing_scenario_locates_the_assertion_and_keeps_readable_pcaps() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let expected_lines = [
         "FAIL failing (".to_string(),
-        format!(
-            "{}:12: step 0: ping a stranger: failed: ping a -> 10.77.0.3 is answered",
-            file.display()
-        ),
+        format!("{}:12: step 0: ping a stranger: failed: ping a -> 10.77.0.3 is answered", file.display()),
         "observed: sent 1, received 0".to_string(),
-        format!(
-            "{}:13: step 0: ping a stranger: failed: packets on b:eth0",
-            file.display()
-        ),
+        format!("{}:13: step 0: ping a stranger: failed: packets on b:eth0", file.display()),
         "captured on b:eth0".to_string(),
         "ARP request who-has 10.77.0.3 tell 10.77.0.1".to_string(),
         "not played after this failure: step 1: never played".to_string(),
@@ -534,20 +404,10 @@ fn run_of_a_failing_scenario_locates_the_assertion_and_keeps_readable_pcaps() {
     }
     // The capture is saved where the message says, and tcpdump reads it.
     let pcap = dir.path().join("netrig/failing/step0-b-eth0.pcap");
-    assert!(
-        stdout.contains(&format!("\n      {}\n", pcap.display())),
-        "{stdout}"
-    );
-    let read = std::process::Command::new("tcpdump")
-        .arg("-nr")
-        .arg(&pcap)
-        .output()
-        .unwrap();
+    assert!(stdout.contains(&format!("\n      {}\n", pcap.display())), "{stdout}");
+    let read = std::process::Command::new("tcpdump").arg("-nr").arg(&pcap).output().unwrap();
     assert!(read.status.success(), "{read:?}");
-    assert!(
-        String::from_utf8_lossy(&read.stdout).contains("Request who-has 10.77.0.3 tell 10.77.0.1"),
-        "{read:?}"
-    );
+    assert!(String::from_utf8_lossy(&read.stdout).contains("Request who-has 10.77.0.3 tell 10.77.0.1"), "{read:?}");
 }
 
 #[test]
@@ -566,10 +426,8 @@ fn run_json_and_junit_report_real_runs() {
         .get_output()
         .clone();
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect();
+    let lines: Vec<serde_json::Value> =
+        stdout.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     assert_eq!(lines[0]["name"], "a_passing");
     assert_eq!(lines[0]["outcome"], "passed");
@@ -577,27 +435,13 @@ fn run_json_and_junit_report_real_runs() {
     assert_eq!(lines[1]["name"], "b_failing");
     assert_eq!(lines[1]["outcome"], "failed");
     let message = lines[1]["message"].as_str().unwrap();
-    assert!(
-        message.contains("b-failing.yaml:12: step 0: ping a stranger: failed"),
-        "{message}"
-    );
-    assert!(
-        String::from_utf8(out.stderr)
-            .unwrap()
-            .contains("1 passed, 1 failed, 0 skipped")
-    );
+    assert!(message.contains("b-failing.yaml:12: step 0: ping a stranger: failed"), "{message}");
+    assert!(String::from_utf8(out.stderr).unwrap().contains("1 passed, 1 failed, 0 skipped"));
 
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(
-        xml.contains(r#"<testsuite name="netrig" tests="2" skipped="0" errors="0" failures="1""#),
-        "{xml}"
-    );
-    assert!(
-        xml.contains(r#"<testcase name="a_passing" classname="netrig""#),
-        "{xml}"
-    );
-    let failure =
-        "b-failing.yaml:12: step 0: ping a stranger: failed: ping a -&gt; 10.77.0.3 is answered";
+    assert!(xml.contains(r#"<testsuite name="netrig" tests="2" skipped="0" errors="0" failures="1""#), "{xml}");
+    assert!(xml.contains(r#"<testcase name="a_passing" classname="netrig""#), "{xml}");
+    let failure = "b-failing.yaml:12: step 0: ping a stranger: failed: ping a -&gt; 10.77.0.3 is answered";
     assert!(xml.contains(failure), "{xml}");
 }
 
@@ -616,25 +460,12 @@ struct Background {
 impl Background {
     /// Start `netrig args...` with `stdin` as its input (closed once written).
     fn start(args: &[&str], stdin: &str) -> Background {
-        Background::start_command(
-            std::process::Command::new(env!("CARGO_BIN_EXE_netrig")).args(args),
-            stdin,
-        )
+        Background::start_command(std::process::Command::new(env!("CARGO_BIN_EXE_netrig")).args(args), stdin)
     }
 
     fn start_command(command: &mut std::process::Command, stdin: &str) -> Background {
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
+        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         let stdout = child.stdout.take().unwrap();
         let (line_tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -650,13 +481,7 @@ impl Background {
         std::thread::spawn(move || {
             let _ = exit_tx.send(child.wait().unwrap());
         });
-        Background {
-            pid,
-            lines,
-            exited,
-            status: None,
-            output: String::new(),
-        }
+        Background { pid, lines, exited, status: None, output: String::new() }
     }
 
     /// Read output until a line containing `marker`; everything printed so far.
@@ -669,10 +494,7 @@ impl Background {
                     self.output.push_str(&line);
                     self.output.push('\n');
                 }
-                Err(e) => panic!(
-                    "no line with {marker:?} ({e}); output so far:\n{}",
-                    self.output
-                ),
+                Err(e) => panic!("no line with {marker:?} ({e}); output so far:\n{}", self.output),
             }
         }
         &self.output
@@ -680,10 +502,7 @@ impl Background {
 
     /// Wait for netrig to exit; its status and everything it printed.
     fn finish(&mut self) -> (ExitStatus, &str) {
-        let status = self
-            .exited
-            .recv_timeout(PATIENCE)
-            .expect("netrig did not exit in time");
+        let status = self.exited.recv_timeout(PATIENCE).expect("netrig did not exit in time");
         self.status = Some(status);
         // The reader stops at end of file, which follows the exit.
         while let Ok(line) = self.lines.recv_timeout(PATIENCE) {
@@ -705,22 +524,12 @@ impl Background {
     /// Names of this process's pins in /run/netns, and mounts of them in our mount table.
     fn leftovers(&self) -> Vec<String> {
         let prefix = format!("netrig-{}-", self.pid);
-        let names = std::fs::read_dir("/run/netns")
-            .into_iter()
-            .flatten()
-            .flatten();
-        let mut found: Vec<String> = names
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with(&prefix))
-            .collect();
+        let names = std::fs::read_dir("/run/netns").into_iter().flatten().flatten();
+        let mut found: Vec<String> =
+            names.map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(&prefix)).collect();
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         let mount_point = format!("/run/netns/{prefix}");
-        found.extend(
-            mounts
-                .lines()
-                .filter(|l| l.contains(&mount_point))
-                .map(|l| format!("mount: {l}")),
-        );
+        found.extend(mounts.lines().filter(|l| l.contains(&mount_point)).map(|l| format!("mount: {l}")));
         found
     }
 }
@@ -730,39 +539,24 @@ impl Drop for Background {
     fn drop(&mut self) {
         // Still running (not reaped, so the pid is still its own): kill it.
         if self.status.is_none() && self.exited.try_recv().is_err() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(self.pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid as i32), nix::sys::signal::Signal::SIGKILL);
             let _ = self.exited.recv_timeout(PATIENCE);
         }
         let pid = self.pid.to_string();
-        let _ = std::process::Command::new(env!("CARGO_BIN_EXE_netrig"))
-            .args(["clean", "--pid", &pid])
-            .output();
+        let _ = std::process::Command::new(env!("CARGO_BIN_EXE_netrig")).args(["clean", "--pid", &pid]).output();
     }
 }
 
 /// `ip netns list`, one name per line (without ` (id: N)`).
 fn ip_netns_list() -> Vec<String> {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new("ip").args(["netns", "list"]).output().unwrap();
     assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .map(String::from)
-        .collect()
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.split_whitespace().next()).map(String::from).collect()
 }
 
 fn ip_netns_exec(name: &str, command: &[&str]) -> String {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "exec", name])
-        .args(command)
-        .output()
-        .unwrap();
+    let out = std::process::Command::new("ip").args(["netns", "exec", name]).args(command).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -820,9 +614,7 @@ fn a_killed_shell_leaves_its_names_until_clean() {
         .args(["clean", "--pid", &shell.pid.to_string()])
         .assert()
         .success()
-        .stdout(contains(format!(
-            "removed {ns1}\nremoved {ns2}\n2 pinned namespaces removed\n"
-        )));
+        .stdout(contains(format!("removed {ns1}\nremoved {ns2}\n2 pinned namespaces removed\n")));
     assert_eq!(shell.leftovers(), Vec::<String>::new());
     assert!(!ip_netns_list().contains(&ns1));
 }
@@ -833,30 +625,14 @@ fn shell_in_a_node_after_some_steps_runs_there_and_passes_its_exit_code_on() {
     let story = seed("cross-host-story.yaml");
     // Not a terminal, so the shell reads these commands and exits.
     let commands = "echo \"in $NETRIG_NODE as $NETRIG_NETNS\"; ip route show 20.1.1.0/24; ls /sys/class/net; exit 3\n";
-    let mut shell = Background::start(
-        &[
-            "shell",
-            story.to_str().unwrap(),
-            "--step",
-            "1",
-            "--node",
-            "host1",
-        ],
-        commands,
-    );
+    let mut shell = Background::start(&["shell", story.to_str().unwrap(), "--step", "1", "--node", "host1"], commands);
     let pin = shell.pin("host1");
     let (status, output) = shell.finish();
     assert_eq!(status.code(), Some(3), "{output}");
-    assert!(
-        output.contains("step 1: host1 routes 20.1.1.0/24 via host2"),
-        "{output}"
-    );
+    assert!(output.contains("step 1: host1 routes 20.1.1.0/24 via host2"), "{output}");
     assert!(output.contains(&format!("in host1 as {pin}")), "{output}");
     // Step 1 added this route; /sys is the node's own.
-    assert!(
-        output.contains("20.1.1.0/24 via 172.32.0.12 dev eth0"),
-        "{output}"
-    );
+    assert!(output.contains("20.1.1.0/24 via 172.32.0.12 dev eth0"), "{output}");
     assert!(output.contains("\neth0\nlo\nmybr1\nveth01\n"), "{output}");
     assert_eq!(shell.leftovers(), Vec::<String>::new());
 }
@@ -867,30 +643,18 @@ fn run_keep_shows_the_result_then_keeps_the_topology_until_sigterm() {
     let dir = scenarios(&[("failing.yaml", FAILING)]);
     let file = dir.path().join("failing.yaml");
     let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_netrig"));
-    run.args(["run", "--keep"])
-        .arg(&file)
-        .env("CARGO_TARGET_DIR", dir.path())
-        .env("NO_COLOR", "1");
+    run.args(["run", "--keep"]).arg(&file).env("CARGO_TARGET_DIR", dir.path()).env("NO_COLOR", "1");
     let mut kept = Background::start_command(&mut run, "");
     let output = kept.wait_for("Press Ctrl-C").to_string();
     // The failure comes first, then the way in: the state the failure left is there.
-    let failure = output
-        .find("failed: ping a -> 10.77.0.3")
-        .expect("the failure is shown");
-    assert!(
-        failure
-            < output
-                .find(&format!("ip netns exec {} bash", kept.pin("a")))
-                .unwrap(),
-        "{output}"
-    );
+    let failure = output.find("failed: ping a -> 10.77.0.3").expect("the failure is shown");
+    assert!(failure < output.find(&format!("ip netns exec {} bash", kept.pin("a"))).unwrap(), "{output}");
     assert!(ip_netns_exec(&kept.pin("b"), &["ip", "-o", "addr"]).contains("inet 10.77.0.2/24"));
     kept.signal(nix::sys::signal::Signal::SIGTERM);
     let (status, output) = kept.finish();
     assert_eq!(status.code(), Some(1), "the run failed:\n{output}");
     assert!(
-        output.contains("SIGTERM: removing the names")
-            && output.ends_with("0 passed, 1 failed, 0 skipped\n"),
+        output.contains("SIGTERM: removing the names") && output.ends_with("0 passed, 1 failed, 0 skipped\n"),
         "{output}"
     );
     assert_eq!(kept.leftovers(), Vec::<String>::new());
@@ -911,9 +675,7 @@ fn shell_rejects_an_unknown_node_or_step() {
         .arg(seed("cross-host-story.yaml"))
         .assert()
         .code(2)
-        .stderr(contains(
-            "no step `7`; the steps are: 0 (step 0: no routes between the bridge subnets), 1 (",
-        ));
+        .stderr(contains("no step `7`; the steps are: 0 (step 0: no routes between the bridge subnets), 1 ("));
 }
 
 #[test]
@@ -924,15 +686,8 @@ fn shell_of_a_matrix_file_needs_a_row() {
         .arg(&matrix)
         .assert()
         .code(2)
-        .stderr(contains(
-            "choose one with --row: ip_forward=0,unreachable=true | ",
-        ));
-    netrig()
-        .args(["shell", "--row", "nope"])
-        .arg(&matrix)
-        .assert()
-        .code(2)
-        .stderr(contains("no matrix row `nope`"));
+        .stderr(contains("choose one with --row: ip_forward=0,unreachable=true | "));
+    netrig().args(["shell", "--row", "nope"]).arg(&matrix).assert().code(2).stderr(contains("no matrix row `nope`"));
 }
 
 #[test]

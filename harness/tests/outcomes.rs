@@ -12,26 +12,13 @@ fn is_root() -> bool {
 }
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 fn play(path: &Path, text: &str, artifacts: &Path) -> Outcome {
-    let scenario = parse_and_validate(&Source {
-        path: path.to_path_buf(),
-        text: text.into(),
-    })
-    .unwrap_or_else(|d| panic!("{d}"));
-    run(
-        &scenario,
-        path,
-        &RunOptions {
-            artifacts: artifacts.to_path_buf(),
-            keep_pcaps: false,
-        },
-    )
+    let scenario =
+        parse_and_validate(&Source { path: path.to_path_buf(), text: text.into() }).unwrap_or_else(|d| panic!("{d}"));
+    run(&scenario, path, &RunOptions { artifacts: artifacts.to_path_buf(), keep_pcaps: false })
 }
 
 fn artifacts(name: &str) -> PathBuf {
@@ -59,10 +46,7 @@ fn the_xfail_example_passes_while_the_bug_is_there_and_fails_once_fixed() {
     assert_ne!(fixed, text, "the fix must apply to the scenario text");
     match play(&path, &fixed, &dir) {
         Outcome::Failed { message, .. } => {
-            assert!(
-                message.contains("unexpectedly passed — the bug may be fixed"),
-                "{message}"
-            );
+            assert!(message.contains("unexpectedly passed — the bug may be fixed"), "{message}");
             assert!(message.contains("bridge-forward-drop.yaml"), "{message}");
         }
         other => panic!("a fixed bug must fail its xfail scenario, got {other:?}"),
@@ -81,33 +65,17 @@ fn a_wrong_packet_assertion_shows_the_capture_and_its_pcap() {
     let text = "nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:eth0 10.7.0.1/24, b:eth0 10.7.0.2/24]\n\
                 expect:\n  - ping: {from: a, to: 10.7.0.2}\n  \
                 - packets: {on: \"b:eth0\", match: {ip: {src: 10.7.0.99}, icmp: {type: echo-request}}}\n";
-    let Outcome::Failed { message, .. } = play(&path, text, &dir) else {
-        panic!("the packet assertion must fail")
-    };
+    let Outcome::Failed { message, .. } = play(&path, text, &dir) else { panic!("the packet assertion must fail") };
     // Where, what was expected, and what was there instead.
     assert!(message.contains("wrong-source.yaml:8:"), "{message}");
-    assert!(
-        message.contains("packets on b:eth0 matching {ip: {src: 10.7.0.99}"),
-        "{message}"
-    );
+    assert!(message.contains("packets on b:eth0 matching {ip: {src: 10.7.0.99}"), "{message}");
     assert!(message.contains("captured on b:eth0"), "{message}");
-    assert!(
-        message.contains("in  IPv4 10.7.0.1 > 10.7.0.2 ICMP echo-request"),
-        "{message}"
-    );
+    assert!(message.contains("in  IPv4 10.7.0.1 > 10.7.0.2 ICMP echo-request"), "{message}");
     // The pcap named in the message is there and tcpdump reads it.
     let pcap = dir.join("b-eth0.pcap");
     assert!(message.contains(&pcap.display().to_string()), "{message}");
-    let out = Command::new("tcpdump")
-        .arg("-nn")
-        .arg("-r")
-        .arg(&pcap)
-        .output()
-        .expect("tcpdump is installed");
+    let out = Command::new("tcpdump").arg("-nn").arg("-r").arg(&pcap).output().expect("tcpdump is installed");
     let printed = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && printed.contains("10.7.0.1 > 10.7.0.2: ICMP echo request"),
-        "{printed}"
-    );
+    assert!(out.status.success() && printed.contains("10.7.0.1 > 10.7.0.2: ICMP echo request"), "{printed}");
     let _ = std::fs::remove_dir_all(dir);
 }

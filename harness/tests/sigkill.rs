@@ -36,11 +36,7 @@ fn references_to(namespaces: &BTreeSet<String>) -> Vec<String> {
                 found.push(format!("process {name} lives in {}", ns.display()));
             }
         }
-        for fd in std::fs::read_dir(pid_dir.join("fd"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
+        for fd in std::fs::read_dir(pid_dir.join("fd")).into_iter().flatten().flatten() {
             if let Ok(target) = std::fs::read_link(fd.path()) {
                 if namespaces.contains(&*target.to_string_lossy()) {
                     found.push(format!("process {name} holds {}", target.display()));
@@ -95,10 +91,7 @@ fn sigkill_of_a_running_scenario_leaves_nothing_behind() {
         "the scenario never reached its long-running command"
     );
     let namespaces = netns_fds_of(child.id());
-    assert!(
-        namespaces.len() >= 2,
-        "expected the run to hold its two namespaces, saw {namespaces:?}"
-    );
+    assert!(namespaces.len() >= 2, "expected the run to hold its two namespaces, saw {namespaces:?}");
     assert!(!references_to(&namespaces).is_empty());
 
     child.kill().unwrap(); // SIGKILL
@@ -110,11 +103,7 @@ fn sigkill_of_a_running_scenario_leaves_nothing_behind() {
         leftovers.is_empty()
     });
     assert!(gone, "still referenced after SIGKILL: {leftovers:#?}");
-    assert_eq!(
-        host_links(),
-        host_links_before,
-        "the machine's own interfaces changed"
-    );
+    assert_eq!(host_links(), host_links_before, "the machine's own interfaces changed");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -124,8 +113,7 @@ fn host_links() -> String {
 }
 
 fn tempdir() -> std::path::PathBuf {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sigkill-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sigkill-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -17,20 +17,10 @@ fn changing_an_address_fails_against_the_committed_snapshot() {
     // so no other thread reads the environment meanwhile.
     unsafe { std::env::set_var("INSTA_UPDATE", "no") };
 
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .join("scenarios");
-    let mut test = discover(&root)
-        .unwrap()
-        .into_iter()
-        .find(|d| d.name == "seeds::veth_pair")
-        .unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("scenarios");
+    let mut test = discover(&root).unwrap().into_iter().find(|d| d.name == "seeds::veth_pair").unwrap();
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("snapshot-diff");
-    let options = RunOptions {
-        artifacts,
-        keep_pcaps: false,
-    };
+    let options = RunOptions { artifacts, keep_pcaps: false };
     let played = |test: &netrig::runner::Discovered| {
         let scenario = test.load().unwrap_or_else(|d| panic!("{d}"));
         match run(&scenario, &test.path, &options) {
@@ -46,11 +36,7 @@ fn changing_an_address_fails_against_the_committed_snapshot() {
     let variant = test.variant.as_mut().unwrap();
     variant.source.text = variant.source.text.replace("10.120.0.12", "10.120.0.13");
     parse_and_validate(&variant.source).expect("still a valid scenario");
-    let error = check_snapshot(&test, &played(&test))
-        .expect_err("a changed address must show in the report");
+    let error = check_snapshot(&test, &played(&test)).expect_err("a changed address must show in the report");
     let message = error.message().unwrap_or_default().to_string();
-    assert!(
-        message.contains("veth-pair.snap") && message.contains("cargo insta review"),
-        "{message}"
-    );
+    assert!(message.contains("veth-pair.snap") && message.contains("cargo insta review"), "{message}");
 }

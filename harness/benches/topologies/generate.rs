@@ -48,12 +48,7 @@ impl Shape {
 
     /// The scenario text of size `n`.
     pub fn yaml(self, n: usize) -> String {
-        assert!(
-            n >= self.min_size(),
-            "{} needs n >= {}",
-            self.name(),
-            self.min_size()
-        );
+        assert!(n >= self.min_size(), "{} needs n >= {}", self.name(), self.min_size());
         let mut text = Yaml::new(&format!("bench-{}-{n}", self.name()));
         match self {
             Shape::Bridge => bridge(&mut text, n),
@@ -86,10 +81,7 @@ fn bridge(text: &mut Yaml, n: usize) {
     text.node("host", &["bridges: {br0: {addresses: [10.0.0.1/16]}}"]);
     for i in 0..n {
         text.node(&format!("n{i}"), &[]);
-        text.link(
-            &format!("n{i}:eth0 {}/16", bridge_addr(i)),
-            &format!("host:v{i}@br0"),
-        );
+        text.link(&format!("n{i}:eth0 {}/16", bridge_addr(i)), &format!("host:v{i}@br0"));
         text.ping(&format!("n{i}"), "10.0.0.1");
     }
 }
@@ -97,13 +89,7 @@ fn bridge(text: &mut Yaml, n: usize) {
 fn chain(text: &mut Yaml, n: usize) {
     let (first, last) = (link_net(0), link_net(n - 2));
     // The ends send with TTL 255, so end-to-end pings survive up to 254 routers.
-    text.node(
-        "r0",
-        &[
-            "sysctl: {net.ipv4.ip_default_ttl: 255}",
-            &format!("routes: [default via {first}.2]"),
-        ],
-    );
+    text.node("r0", &["sysctl: {net.ipv4.ip_default_ttl: 255}", &format!("routes: [default via {first}.2]")]);
     for i in 1..n - 1 {
         let mut routes = format!("routes: [default via {}.2", link_net(i));
         // Back to the first link's subnet, which r1 is on already.
@@ -111,25 +97,13 @@ fn chain(text: &mut Yaml, n: usize) {
             write!(routes, ", {first}.0/24 via {}.1", link_net(i - 1)).unwrap();
         }
         routes.push(']');
-        text.node(
-            &format!("r{i}"),
-            &["sysctl: {net.ipv4.ip_forward: 1}", &routes],
-        );
+        text.node(&format!("r{i}"), &["sysctl: {net.ipv4.ip_forward: 1}", &routes]);
     }
     let end = format!("r{}", n - 1);
-    text.node(
-        &end,
-        &[
-            "sysctl: {net.ipv4.ip_default_ttl: 255}",
-            &format!("routes: [default via {last}.1]"),
-        ],
-    );
+    text.node(&end, &["sysctl: {net.ipv4.ip_default_ttl: 255}", &format!("routes: [default via {last}.1]")]);
     for i in 0..n - 1 {
         let net = link_net(i);
-        text.link(
-            &format!("r{i}:e1 {net}.1/24"),
-            &format!("r{}:e0 {net}.2/24", i + 1),
-        );
+        text.link(&format!("r{i}:e1 {net}.1/24"), &format!("r{}:e0 {net}.2/24", i + 1));
         text.ping(&format!("r{i}"), &format!("{net}.2"));
     }
     text.ping(&end, &format!("{last}.1"));
@@ -148,10 +122,7 @@ fn vxlan(text: &mut Yaml, n: usize) {
             text.node(&format!("h{i}{me}"), &[&device]);
             text.ping(&format!("h{i}{me}"), &format!("{over}.{theirs}"));
         }
-        text.link(
-            &format!("h{i}a:eth0 {under}.1/24"),
-            &format!("h{i}b:eth0 {under}.2/24"),
-        );
+        text.link(&format!("h{i}a:eth0 {under}.1/24"), &format!("h{i}b:eth0 {under}.2/24"));
     }
 }
 
@@ -164,11 +135,7 @@ struct Yaml {
 
 impl Yaml {
     fn new(name: &str) -> Yaml {
-        Yaml {
-            nodes: format!("name: {name}\nnodes:\n"),
-            links: "links:\n".into(),
-            expect: "expect:\n".into(),
-        }
+        Yaml { nodes: format!("name: {name}\nnodes:\n"), links: "links:\n".into(), expect: "expect:\n".into() }
     }
 
     /// A node with one line per setting (`key: value` in flow style).

@@ -23,13 +23,7 @@ pub fn floor(n: usize) -> io::Result<(Duration, Duration)> {
     let start = Instant::now();
     // The thread ends up inside the last namespace: it must be a thread of its own.
     let namespaces = std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                (0..n)
-                    .map(|_| bare_namespace())
-                    .collect::<io::Result<Vec<OwnedFd>>>()
-            })
-            .join()
+        scope.spawn(|| (0..n).map(|_| bare_namespace()).collect::<io::Result<Vec<OwnedFd>>>()).join()
     })
     .expect("the floor thread does not panic")?;
     let created = start.elapsed();
@@ -67,16 +61,9 @@ impl Quiet {
         let watcher = Netns::new()?;
         let events = watcher.run(|| {
             let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
-            socket.bind(&netlink_sys::SocketAddr::new(
-                0,
-                rtnetlink::constants::RTMGRP_LINK,
-            ))?;
+            socket.bind(&netlink_sys::SocketAddr::new(0, rtnetlink::constants::RTMGRP_LINK))?;
             let timeout = nix::sys::time::TimeVal::new(CLEANUP_LIMIT.as_secs() as _, 0);
-            nix::sys::socket::setsockopt(
-                &socket,
-                nix::sys::socket::sockopt::ReceiveTimeout,
-                &timeout,
-            )?;
+            nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::ReceiveTimeout, &timeout)?;
             Ok(socket)
         })?;
         Ok(Quiet { watcher, events })
@@ -107,11 +94,7 @@ impl Quiet {
     /// A veth from `sentinel` to the watcher; the sentinel holds nothing afterwards.
     async fn link_to_watcher(&self, sentinel: &Netns) -> io::Result<()> {
         let (handle, connection) = netlink::connect(sentinel)?;
-        let end = LinkBasics {
-            name: SENTINEL,
-            mac: None,
-            mtu: None,
-        };
+        let end = LinkBasics { name: SENTINEL, mac: None, mtu: None };
         let added = netlink::add_veth(&handle, &end, &end, Some(&self.watcher)).await;
         connection.close().await;
         added.map_err(io::Error::other)
@@ -123,11 +106,7 @@ impl Quiet {
             let mut slice = &mut buffer[..];
             let len = self.events.recv(&mut slice, 0).map_err(|e| {
                 let timed_out = e.kind() == io::ErrorKind::WouldBlock;
-                if timed_out {
-                    io::Error::other(format!("namespace cleanup took over {CLEANUP_LIMIT:?}"))
-                } else {
-                    e
-                }
+                if timed_out { io::Error::other(format!("namespace cleanup took over {CLEANUP_LIMIT:?}")) } else { e }
             })?;
             if messages(&buffer[..len]).any(|m| is_deletion_of(&m, SENTINEL)) {
                 return Ok(());
@@ -148,10 +127,9 @@ fn messages(mut datagram: &[u8]) -> impl Iterator<Item = NetlinkMessage<RouteNet
 
 fn is_deletion_of(message: &NetlinkMessage<RouteNetlinkMessage>, name: &str) -> bool {
     match &message.payload {
-        NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => link
-            .attributes
-            .iter()
-            .any(|a| matches!(a, LinkAttribute::IfName(n) if n == name)),
+        NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => {
+            link.attributes.iter().any(|a| matches!(a, LinkAttribute::IfName(n) if n == name))
+        }
         _ => false,
     }
 }

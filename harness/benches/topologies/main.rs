@@ -40,30 +40,19 @@ const USAGE: &str = "usage: cargo bench --bench topologies -- [bridge|chain|vxla
 
 impl Options {
     fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
-        let mut options = Options {
-            shapes: Vec::new(),
-            failing_ping: false,
-            sizes: vec![10, 50, 100, 250],
-            runs: 5,
-            classic: true,
-        };
+        let mut options =
+            Options { shapes: Vec::new(), failing_ping: false, sizes: vec![10, 50, 100, 250], runs: 5, classic: true };
         while let Some(arg) = args.next() {
             let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
             match arg.as_str() {
                 "--bench" => {} // cargo bench passes it to every bench target
-                "--runs" => {
-                    options.runs = value("--runs")?
-                        .parse()
-                        .map_err(|e| format!("--runs: {e}"))?
-                }
+                "--runs" => options.runs = value("--runs")?.parse().map_err(|e| format!("--runs: {e}"))?,
                 "--sizes" => options.sizes = parse_sizes(&value("--sizes")?)?,
                 "--no-classic" => options.classic = false,
                 "failing-ping" => options.failing_ping = true,
                 name => {
                     let shape = Shape::ALL.into_iter().find(|s| s.name() == name);
-                    options
-                        .shapes
-                        .push(shape.ok_or(format!("unknown argument {name:?}\n{USAGE}"))?);
+                    options.shapes.push(shape.ok_or(format!("unknown argument {name:?}\n{USAGE}"))?);
                 }
             }
         }
@@ -79,9 +68,7 @@ impl Options {
 }
 
 fn parse_sizes(list: &str) -> Result<Vec<usize>, String> {
-    list.split(',')
-        .map(|s| s.trim().parse().map_err(|e| format!("--sizes: {s:?}: {e}")))
-        .collect()
+    list.split(',').map(|s| s.trim().parse().map_err(|e| format!("--sizes: {s:?}: {e}"))).collect()
 }
 
 fn main() -> ExitCode {
@@ -109,16 +96,12 @@ fn main() -> ExitCode {
 }
 
 fn run(options: &Options) -> std::io::Result<Report> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let quiet = kernel::Quiet::new()?;
     let mut report = Report::start();
     for &shape in &options.shapes {
         for &n in options.sizes.iter().filter(|&&n| n >= shape.min_size()) {
-            report
-                .cases
-                .push(measure_case(options, shape, n, &rt, &quiet)?);
+            report.cases.push(measure_case(options, shape, n, &rt, &quiet)?);
         }
     }
     if options.failing_ping {
@@ -149,16 +132,11 @@ fn measure_case(
         case.netrig.push(measure::netrig(&scenario, rt)?);
         case.netrig_cleanup.push(quiet.wait(rt)?);
         if options.classic {
-            case.classic
-                .push(measure::classic(&classic_script(), shape, n)?);
+            case.classic.push(measure::classic(&classic_script(), shape, n)?);
             case.classic_cleanup.push(quiet.wait(rt)?);
         }
         let (create, release) = kernel::floor(case.namespaces)?;
-        case.floor.push(Phases {
-            build: create,
-            ping: Duration::ZERO,
-            teardown: release,
-        });
+        case.floor.push(Phases { build: create, ping: Duration::ZERO, teardown: release });
         quiet.wait(rt)?;
     }
     eprintln!("\r{}", case.summary_line());

@@ -28,44 +28,28 @@ impl Phases {
 
 /// Parse and validate a generated scenario, as `netrig run` would a file.
 pub fn scenario(shape: Shape, n: usize) -> io::Result<Scenario> {
-    let source = Source {
-        path: format!("bench/{}-{n}.yaml", shape.name()).into(),
-        text: shape.yaml(n),
-    };
+    let source = Source { path: format!("bench/{}-{n}.yaml", shape.name()).into(), text: shape.yaml(n) };
     load::parse_and_validate(&source).map_err(|d| io::Error::other(d.to_string()))
 }
 
 /// Build `scenario`, judge each of its checks in order (all must hold), tear down.
 pub fn netrig(scenario: &Scenario, rt: &tokio::runtime::Runtime) -> io::Result<Phases> {
     let start = Instant::now();
-    let topology = rt
-        .block_on(build::build(scenario))
-        .map_err(io::Error::other)?;
+    let topology = rt.block_on(build::build(scenario)).map_err(io::Error::other)?;
     let built = Instant::now();
     let checked = judge_all(scenario, &topology, rt);
     let pinged = Instant::now();
     rt.block_on(topology.teardown());
     let done = Instant::now();
     checked?;
-    Ok(Phases {
-        build: built - start,
-        ping: pinged - built,
-        teardown: done - pinged,
-    })
+    Ok(Phases { build: built - start, ping: pinged - built, teardown: done - pinged })
 }
 
-fn judge_all(
-    scenario: &Scenario,
-    topology: &Topology,
-    rt: &tokio::runtime::Runtime,
-) -> io::Result<()> {
+fn judge_all(scenario: &Scenario, topology: &Topology, rt: &tokio::runtime::Runtime) -> io::Result<()> {
     for check in &scenario.expect {
         let verdict = judge::judge(topology, rt, check);
         if !verdict.holds {
-            return Err(io::Error::other(format!(
-                "{}: {}",
-                verdict.check, verdict.observed
-            )));
+            return Err(io::Error::other(format!("{}: {}", verdict.check, verdict.observed)));
         }
     }
     Ok(())
@@ -82,15 +66,9 @@ links:
 expect:
   - ping: {from: a, to: 10.9.0.99, fails: true}
 ";
-    let source = Source {
-        path: "bench/failing-ping.yaml".into(),
-        text: YAML.into(),
-    };
-    let scenario =
-        load::parse_and_validate(&source).map_err(|d| io::Error::other(d.to_string()))?;
-    let topology = rt
-        .block_on(build::build(&scenario))
-        .map_err(io::Error::other)?;
+    let source = Source { path: "bench/failing-ping.yaml".into(), text: YAML.into() };
+    let scenario = load::parse_and_validate(&source).map_err(|d| io::Error::other(d.to_string()))?;
+    let topology = rt.block_on(build::build(&scenario)).map_err(io::Error::other)?;
     let start = Instant::now();
     let checked = judge_all(&scenario, &topology, rt);
     let elapsed = start.elapsed();
@@ -101,32 +79,19 @@ expect:
 /// Run `classic.sh` on the same topology; it reports its own phases (so bash's
 /// start-up is not counted).
 pub fn classic(script: &Path, shape: Shape, n: usize) -> io::Result<Phases> {
-    let output = Command::new("bash")
-        .arg(script)
-        .arg(shape.name())
-        .arg(n.to_string())
-        .output()?;
+    let output = Command::new("bash").arg(script).arg(shape.name()).arg(n.to_string()).output()?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(io::Error::other(format!(
-            "classic.sh {} {n} failed ({}):\n{stderr}",
-            shape.name(),
-            output.status
-        )));
+        return Err(io::Error::other(format!("classic.sh {} {n} failed ({}):\n{stderr}", shape.name(), output.status)));
     }
-    let micros: Vec<u64> = stdout
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
+    let micros: Vec<u64> = stdout.split_whitespace().filter_map(|w| w.parse().ok()).collect();
     match micros[..] {
         [build, ping, teardown] => Ok(Phases {
             build: Duration::from_micros(build),
             ping: Duration::from_micros(ping),
             teardown: Duration::from_micros(teardown),
         }),
-        _ => Err(io::Error::other(format!(
-            "classic.sh printed {stdout:?}, not three numbers"
-        ))),
+        _ => Err(io::Error::other(format!("classic.sh printed {stdout:?}, not three numbers"))),
     }
 }

@@ -39,12 +39,7 @@ impl Case {
 
     /// One line for the progress output.
     pub fn summary_line(&self) -> String {
-        let mut line = format!(
-            "{} n={}: netrig {}",
-            self.shape,
-            self.n,
-            ms(Case::total(&self.netrig))
-        );
+        let mut line = format!("{} n={}: netrig {}", self.shape, self.n, ms(Case::total(&self.netrig)));
         if let Some(bash) = Case::total(&self.classic) {
             write!(line, ", bash {}", ms(Some(bash))).unwrap();
         }
@@ -87,32 +82,21 @@ impl Report {
     }
 
     fn runs(&self) -> usize {
-        self.cases.first().map_or_else(
-            || self.failing_ping.as_ref().map_or(0, Vec::len),
-            |c| c.netrig.len(),
-        )
+        self.cases.first().map_or_else(|| self.failing_ping.as_ref().map_or(0, Vec::len), |c| c.netrig.len())
     }
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "\nMachine: {}", self.machine)?;
-        writeln!(
-            f,
-            "Load average before: {}; after: {}",
-            self.load_before, self.load_after
-        )?;
+        writeln!(f, "Load average before: {}; after: {}", self.load_before, self.load_after)?;
         writeln!(f, "Medians of {} runs.\n", self.runs())?;
         if !self.cases.is_empty() {
-            self.phases_table(
-                f,
-                "netrig (build::build, judge::judge per ping check, Topology::teardown)",
-                |c| (&c.netrig, &c.netrig_cleanup),
-            )?;
+            self.phases_table(f, "netrig (build::build, judge::judge per ping check, Topology::teardown)", |c| {
+                (&c.netrig, &c.netrig_cleanup)
+            })?;
             if self.cases.iter().any(|c| !c.classic.is_empty()) {
-                self.phases_table(f, "bash + ip (benches/classic.sh)", |c| {
-                    (&c.classic, &c.classic_cleanup)
-                })?;
+                self.phases_table(f, "bash + ip (benches/classic.sh)", |c| (&c.classic, &c.classic_cleanup))?;
             }
             self.summary_table(f)?;
         }
@@ -165,10 +149,7 @@ impl Report {
 
     fn summary_table(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "Totals (build + ping + teardown):\n")?;
-        writeln!(
-            f,
-            "| topology | N | netrig | bash | netrig/bash | speed-up | floor | netrig/floor |"
-        )?;
+        writeln!(f, "| topology | N | netrig | bash | netrig/bash | speed-up | floor | netrig/floor |")?;
         writeln!(f, "|---|--:|--:|--:|--:|--:|--:|--:|")?;
         for case in &self.cases {
             let vs_bash = case.total_ratio(&case.classic);
@@ -199,15 +180,9 @@ impl Report {
         }
         if let Some(case) = self.case("bridge", 100) {
             let total = Case::total(&case.netrig);
-            targets.push((
-                "bridge N=100: total < 1 s",
-                total.map(|t| (ms(Some(t)), t < Duration::from_secs(1))),
-            ));
+            targets.push(("bridge N=100: total < 1 s", total.map(|t| (ms(Some(t)), t < Duration::from_secs(1)))));
             let floor = case.total_ratio(&case.floor);
-            targets.push((
-                "bridge N=100: total <= 3x the floor",
-                floor.map(|r| (format!("{r:.2}x"), r <= 3.0)),
-            ));
+            targets.push(("bridge N=100: total <= 3x the floor", floor.map(|r| (format!("{r:.2}x"), r <= 3.0))));
         }
         if let Some(times) = &self.failing_ping {
             let decided = median(times.iter().copied());
@@ -263,23 +238,14 @@ fn ratio(value: Option<f64>) -> String {
 /// CPU model, CPU count and kernel.
 fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|m| m.trim_start_matches([' ', '\t', ':']));
+    let model =
+        cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|m| m.trim_start_matches([' ', '\t', ':']));
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!(
-        "{} ({cpus} CPUs), Linux {}",
-        model.unwrap_or("unknown CPU"),
-        kernel.trim()
-    )
+    format!("{} ({cpus} CPUs), Linux {}", model.unwrap_or("unknown CPU"), kernel.trim())
 }
 
 fn loadavg() -> String {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    text.split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
+    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }

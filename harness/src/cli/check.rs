@@ -28,9 +28,5 @@ pub fn check(found: &[Discovered]) -> ExitCode {
         invalid,
         plural(problems, "problem")
     );
-    if invalid == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if invalid == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

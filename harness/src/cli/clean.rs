@@ -25,10 +25,7 @@ pub fn clean(selection: Selection) -> ExitCode {
             }
         }
     }
-    println!(
-        "{} removed",
-        plural(removed.len() - failed, "pinned namespace")
-    );
+    println!("{} removed", plural(removed.len() - failed, "pinned namespace"));
     if failed == 0 {
         ExitCode::SUCCESS
     } else {

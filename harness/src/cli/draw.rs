@@ -10,9 +10,7 @@ pub fn draw(scenario: &Path, format: Option<Format>, output: Option<&Path>) -> E
     if !scenario.is_file() {
         return usage_error(&format!("{}: no such file", scenario.display()));
     }
-    let format = format
-        .or_else(|| output.and_then(Format::from_path))
-        .unwrap_or(Format::Svg);
+    let format = format.or_else(|| output.and_then(Format::from_path)).unwrap_or(Format::Svg);
     let picture = match graph::render_file(scenario, format) {
         Ok(picture) => picture,
         Err(diagnostics) => {

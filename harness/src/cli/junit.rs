@@ -36,19 +36,13 @@ pub fn junit_xml(results: &[ScenarioResult], elapsed: Duration) -> String {
     let mut report = Report::new("netrig");
     report.set_time(elapsed);
     report.add_test_suite(suite);
-    report
-        .to_string()
-        .expect("a JUnit report of plain strings serializes")
+    report.to_string().expect("a JUnit report of plain strings serializes")
 }
 
 /// A failure or error: the short message as the attribute, the whole text as body.
 fn non_success(kind: NonSuccessKind, short: &str, r: &ScenarioResult) -> TestCaseStatus {
     let mut status = TestCaseStatus::non_success(kind);
-    let first = r
-        .message
-        .as_deref()
-        .and_then(|m| m.lines().next())
-        .unwrap_or(short);
+    let first = r.message.as_deref().and_then(|m| m.lines().next()).unwrap_or(short);
     status.set_message(first);
     status.set_type(short);
     if let Some(message) = &r.message {

@@ -27,28 +27,16 @@ pub enum Hold<'a> {
 
 /// Pin `topology`'s namespaces, print how to enter them on `out`, hold as told, then
 /// remove the names. Returns the node shell's exit status (with [`Hold::Shell`]).
-pub fn hold(
-    topology: &Topology,
-    how: Hold<'_>,
-    out: &mut dyn Write,
-) -> io::Result<Option<ExitStatus>> {
+pub fn hold(topology: &Topology, how: Hold<'_>, out: &mut dyn Write) -> io::Result<Option<ExitStatus>> {
     // Caught before pinning: a Ctrl-C from now on ends the wait, never netrig itself,
     // so the names are always removed.
     let caught = Caught::install()?;
-    let pins = Pins::pin_all(
-        topology
-            .nodes
-            .iter()
-            .map(|(name, node)| (name.as_str(), &node.ns)),
-    )?;
+    let pins = Pins::pin_all(topology.nodes.iter().map(|(name, node)| (name.as_str(), &node.ns)))?;
     print_hints(topology, &pins, how, out)?;
     let status = match how {
         Hold::UntilSignal => {
             let signal = wait_for_signal(&caught)?;
-            writeln!(
-                out,
-                "netrig: {signal}: removing the names and tearing the topology down"
-            )?;
+            writeln!(out, "netrig: {signal}: removing the names and tearing the topology down")?;
             None
         }
         Hold::Shell(node) => {
@@ -69,39 +57,21 @@ fn wait_for_signal(caught: &Caught) -> io::Result<Signal> {
 }
 
 /// Per node: its name, how to enter it, and a capture command per interface.
-fn print_hints(
-    topology: &Topology,
-    pins: &Pins,
-    how: Hold<'_>,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    writeln!(
-        out,
-        "The topology is kept; its namespaces are pinned as `ip netns` names:"
-    )?;
+fn print_hints(topology: &Topology, pins: &Pins, how: Hold<'_>, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "The topology is kept; its namespaces are pinned as `ip netns` names:")?;
     for (node, name) in pins.iter() {
         writeln!(out, "  {node}: {name}")?;
         writeln!(out, "    ip netns exec {name} bash")?;
-        writeln!(
-            out,
-            "    nsenter --net={} bash",
-            pins.path_of(name).display()
-        )?;
+        writeln!(out, "    nsenter --net={} bash", pins.path_of(name).display())?;
         for iface in interfaces(&topology.nodes[node])? {
             writeln!(out, "    ip netns exec {name} tcpdump -ni {iface}")?;
         }
     }
-    writeln!(
-        out,
-        "If netrig is killed, the names stay (and hold the namespaces): `netrig clean` removes them."
-    )?;
+    writeln!(out, "If netrig is killed, the names stay (and hold the namespaces): `netrig clean` removes them.")?;
     // Last, so that whoever waits for the hints (a script, a test) knows they are complete.
     match how {
         Hold::UntilSignal => writeln!(out, "Press Ctrl-C to tear it down.")?,
-        Hold::Shell(node) => writeln!(
-            out,
-            "Starting a shell in {node}; the topology is torn down when it exits."
-        )?,
+        Hold::Shell(node) => writeln!(out, "Starting a shell in {node}; the topology is torn down when it exits.")?,
     }
     out.flush()
 }
@@ -111,11 +81,7 @@ fn print_hints(
 fn interfaces(node: &NodeHandle) -> io::Result<Vec<String>> {
     node.ns.run(|| {
         let all = nix::net::if_::if_nameindex()?;
-        Ok(all
-            .iter()
-            .map(|i| i.name().to_string_lossy().into_owned())
-            .filter(|name| name != "lo")
-            .collect())
+        Ok(all.iter().map(|i| i.name().to_string_lossy().into_owned()).filter(|name| name != "lo").collect())
     })
 }
 
@@ -125,20 +91,12 @@ fn interfaces(node: &NodeHandle) -> io::Result<Vec<String>> {
 /// Ctrl-C and Ctrl-\ reach the shell's foreground job through the terminal; netrig
 /// ignores them. SIGTERM or SIGHUP to netrig ends the shell, so that teardown follows.
 fn node_shell(node: &NodeHandle, name: &str, pin: &str, caught: &Caught) -> io::Result<ExitStatus> {
-    let shell = std::env::var_os("SHELL")
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| OsString::from("bash"));
+    let shell = std::env::var_os("SHELL").filter(|s| !s.is_empty()).unwrap_or_else(|| OsString::from("bash"));
     let mut command = exec::command_in(node.ns.raw_fd(), &shell);
     // For prompts and scripts: which node this is.
     command.env("NETRIG_NODE", name).env("NETRIG_NETNS", pin);
     let mut child = command.spawn().map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!(
-                "cannot start {} in node {name}: {e}",
-                shell.to_string_lossy()
-            ),
-        )
+        io::Error::new(e.kind(), format!("cannot start {} in node {name}: {e}", shell.to_string_lossy()))
     })?;
     let exited = exec::pidfd_open(child.id())?;
     loop {
@@ -159,8 +117,5 @@ fn node_shell(node: &NodeHandle, name: &str, pin: &str, caught: &Caught) -> io::
 /// The exit code to pass on for a node shell's status: its own, or 128 + the signal
 /// that ended it, as shells report it.
 pub fn exit_code(status: ExitStatus) -> u8 {
-    status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .map_or(1, |code| code as u8)
+    status.code().or_else(|| status.signal().map(|s| 128 + s)).map_or(1, |code| code as u8)
 }

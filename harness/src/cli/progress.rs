@@ -29,13 +29,7 @@ impl Progress {
             (Box::new(std::io::stdout()), std::io::stdout().is_terminal())
         };
         let colour = live && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Progress {
-            out,
-            live,
-            colour,
-            total,
-            started: 0,
-        }
+        Progress { out, live, colour, total, started: 0 }
     }
 
     /// A scenario starts (shown only on a terminal: a plain log gets the result line).
@@ -43,11 +37,7 @@ impl Progress {
         self.started += 1;
         if self.live {
             let width = self.total.to_string().len();
-            let _ = write!(
-                self.out,
-                "\r\x1b[2K[{:>width$}/{}] {name} …",
-                self.started, self.total
-            );
+            let _ = write!(self.out, "\r\x1b[2K[{:>width$}/{}] {name} …", self.started, self.total);
             let _ = self.out.flush();
         }
     }
@@ -65,11 +55,7 @@ impl Progress {
         };
         let word = self.paint(word, colour);
         // An invalid file never ran: no time to show.
-        let time = if r.verdict == Verdict::Invalid {
-            String::new()
-        } else {
-            format!(" ({})", seconds(r.duration))
-        };
+        let time = if r.verdict == Verdict::Invalid { String::new() } else { format!(" ({})", seconds(r.duration)) };
         let _ = writeln!(self.out, "{word} {}{time}", r.name);
         if let (Some(message), false) = (&r.message, r.verdict == Verdict::Passed) {
             for line in message.trim_end().lines() {
@@ -81,12 +67,7 @@ impl Progress {
 
     /// The closing lines: wall time, then `N passed, N failed, N skipped`.
     pub fn summary(&mut self, summary: &Summary, elapsed: Duration) {
-        let _ = writeln!(
-            self.out,
-            "\nran {} in {}",
-            plural(self.total, "scenario"),
-            seconds(elapsed)
-        );
+        let _ = writeln!(self.out, "\nran {} in {}", plural(self.total, "scenario"), seconds(elapsed));
         let colour = if summary.all_passed() { "32" } else { "31" };
         let line = self.paint(&summary.to_string(), colour);
         let _ = writeln!(self.out, "{line}");
@@ -94,11 +75,7 @@ impl Progress {
     }
 
     fn paint(&self, text: &str, code: &str) -> String {
-        if self.colour {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
+        if self.colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
     }
 }
 

@@ -38,24 +38,12 @@ impl ScenarioResult {
             Outcome::Failed { message, .. } => (Verdict::Failed, Some(message)),
             Outcome::Skipped(reason) => (Verdict::Skipped, Some(reason)),
         };
-        ScenarioResult {
-            name: name.to_string(),
-            path,
-            verdict,
-            duration,
-            message,
-        }
+        ScenarioResult { name: name.to_string(), path, verdict, duration, message }
     }
 
     pub fn invalid(name: &str, path: PathBuf, diagnostics: &Diagnostics) -> Self {
         let message = Some(diagnostics.to_string());
-        ScenarioResult {
-            name: name.to_string(),
-            path,
-            verdict: Verdict::Invalid,
-            duration: Duration::ZERO,
-            message,
-        }
+        ScenarioResult { name: name.to_string(), path, verdict: Verdict::Invalid, duration: Duration::ZERO, message }
     }
 
     /// One line of `--json` output:
@@ -106,10 +94,6 @@ impl Summary {
 /// `N passed, N failed, N skipped`: the closing line test tooling recognises.
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} passed, {} failed, {} skipped",
-            self.passed, self.failed, self.skipped
-        )
+        write!(f, "{} passed, {} failed, {} skipped", self.passed, self.failed, self.skipped)
     }
 }

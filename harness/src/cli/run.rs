@@ -46,24 +46,15 @@ pub fn run(found: &[Discovered], options: &Options) -> ExitCode {
     for (d, scenario) in loaded {
         progress.start(&d.name);
         let (result, kept) = match scenario {
-            Err(diagnostics) => (
-                ScenarioResult::invalid(&d.name, d.path.clone(), &diagnostics),
-                None,
-            ),
+            Err(diagnostics) => (ScenarioResult::invalid(&d.name, d.path.clone(), &diagnostics), None),
             Ok(scenario) => {
                 let t = Instant::now();
-                let run_options = RunOptions {
-                    artifacts: runner::artifacts_dir(&d.name),
-                    keep_pcaps: options.keep_pcaps,
-                };
-                let (outcome, topology) =
-                    play(|| run::run_and_keep(&scenario, &d.path, &run_options, None));
+                let run_options =
+                    RunOptions { artifacts: runner::artifacts_dir(&d.name), keep_pcaps: options.keep_pcaps };
+                let (outcome, topology) = play(|| run::run_and_keep(&scenario, &d.path, &run_options, None));
                 // Without --keep the topology is dropped, and so torn down, right here.
                 let kept = topology.filter(|_| options.keep);
-                (
-                    ScenarioResult::of_run(&d.name, d.path.clone(), outcome, t.elapsed()),
-                    kept,
-                )
+                (ScenarioResult::of_run(&d.name, d.path.clone(), outcome, t.elapsed()), kept)
             }
         };
         progress.finish(&result);
@@ -85,27 +76,16 @@ pub fn run(found: &[Discovered], options: &Options) -> ExitCode {
 
     if let Some(path) = &options.junit {
         if let Err(e) = std::fs::write(path, junit_xml(&results, elapsed)) {
-            return usage_error(&format!(
-                "cannot write the JUnit report {}: {e}",
-                path.display()
-            ));
+            return usage_error(&format!("cannot write the JUnit report {}: {e}", path.display()));
         }
     }
-    if summary.all_passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if summary.all_passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 /// `--keep`: after the result is shown, pin and wait for Ctrl-C, then tear down. The
 /// hints go where the human display goes (stderr under `--json`).
 fn hold(kept: Kept, json: bool) -> std::io::Result<()> {
-    let mut out: Box<dyn std::io::Write> = if json {
-        Box::new(std::io::stderr())
-    } else {
-        Box::new(std::io::stdout())
-    };
+    let mut out: Box<dyn std::io::Write> = if json { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
     keep::hold(kept.topology(), Hold::UntilSignal, &mut out)?;
     Ok(())
 }
@@ -119,12 +99,6 @@ fn play(run: impl FnOnce() -> (Outcome, Option<Kept>)) -> (Outcome, Option<Kept>
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".to_string());
-        (
-            Outcome::Failed {
-                report: Default::default(),
-                message: format!("the run panicked: {what}"),
-            },
-            None,
-        )
+        (Outcome::Failed { report: Default::default(), message: format!("the run panicked: {what}") }, None)
     })
 }

@@ -35,24 +35,12 @@ pub fn shell(path: &Path, options: &Options) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(node) = options
-        .node
-        .as_deref()
-        .filter(|n| !scenario.nodes.contains_key(*n))
-    {
+    if let Some(node) = options.node.as_deref().filter(|n| !scenario.nodes.contains_key(*n)) {
         let known: Vec<&str> = scenario.nodes.keys().map(String::as_str).collect();
-        return usage_error(&format!(
-            "no node named `{node}` (nodes: {})",
-            known.join(", ")
-        ));
+        return usage_error(&format!("no node named `{node}` (nodes: {})", known.join(", ")));
     }
     let labels = run::step_labels(&scenario);
-    let steps_to_play = match options
-        .step
-        .as_deref()
-        .map(|step| step_number(step, &labels))
-        .transpose()
-    {
+    let steps_to_play = match options.step.as_deref().map(|step| step_number(step, &labels)).transpose() {
         Ok(last) => last.map_or(0, |last| last + 1),
         Err(e) => return usage_error(&e),
     };
@@ -60,21 +48,14 @@ pub fn shell(path: &Path, options: &Options) -> ExitCode {
         return usage_error(&reason);
     }
 
-    let run_options = RunOptions {
-        artifacts: runner::artifacts_dir(&test.name),
-        keep_pcaps: false,
-    };
-    let (outcome, kept) =
-        run::run_and_keep(&scenario, &test.path, &run_options, Some(steps_to_play));
+    let run_options = RunOptions { artifacts: runner::artifacts_dir(&test.name), keep_pcaps: false };
+    let (outcome, kept) = run::run_and_keep(&scenario, &test.path, &run_options, Some(steps_to_play));
     say_what_was_played(&scenario, &labels[..steps_to_play], &outcome);
     let Some(kept) = kept else {
         return ExitCode::FAILURE;
     };
 
-    let how = options
-        .node
-        .as_deref()
-        .map_or(Hold::UntilSignal, Hold::Shell);
+    let how = options.node.as_deref().map_or(Hold::UntilSignal, Hold::Shell);
     let held = keep::hold(kept.topology(), how, &mut std::io::stdout());
     drop(kept);
     match held {
@@ -87,20 +68,12 @@ pub fn shell(path: &Path, options: &Options) -> ExitCode {
 /// The one test of `found` to build: the only one, or the matrix row labelled `row`.
 fn pick<'a>(found: &'a [Discovered], row: Option<&str>) -> Result<&'a Discovered, String> {
     let label = |d: &Discovered| d.variant.as_ref().ok().and_then(|v| v.label.clone());
-    let labels = || {
-        found
-            .iter()
-            .filter_map(label)
-            .collect::<Vec<_>>()
-            .join(" | ")
-    };
+    let labels = || found.iter().filter_map(label).collect::<Vec<_>>().join(" | ");
     match (found, row) {
         ([only], None) => Ok(only),
-        (_, None) => Err(format!(
-            "the file has {}; choose one with --row: {}",
-            plural(found.len(), "matrix row"),
-            labels()
-        )),
+        (_, None) => {
+            Err(format!("the file has {}; choose one with --row: {}", plural(found.len(), "matrix row"), labels()))
+        }
         (_, Some(row)) => found
             .iter()
             .find(|d| label(d).as_deref() == Some(row))
@@ -111,17 +84,9 @@ fn pick<'a>(found: &'a [Discovered], row: Option<&str>) -> Result<&'a Discovered
 /// `--step K`: a step's number or its name, as failure messages and reports show them.
 fn step_number(step: &str, labels: &[String]) -> Result<usize, String> {
     let by_number = step.parse::<usize>().ok().filter(|&k| k < labels.len());
-    let by_name = || {
-        labels
-            .iter()
-            .position(|l| l.split_once(": ").is_some_and(|(_, name)| name == step))
-    };
+    let by_name = || labels.iter().position(|l| l.split_once(": ").is_some_and(|(_, name)| name == step));
     by_number.or_else(by_name).ok_or_else(|| {
-        let listed: Vec<String> = labels
-            .iter()
-            .enumerate()
-            .map(|(k, l)| format!("{k} ({l})"))
-            .collect();
+        let listed: Vec<String> = labels.iter().enumerate().map(|(k, l)| format!("{k} ({l})")).collect();
         format!("no step `{step}`; the steps are: {}", listed.join(", "))
     })
 }
@@ -133,9 +98,6 @@ fn say_what_was_played(scenario: &Scenario, played: &[String], outcome: &Outcome
         Outcome::Skipped(reason) => eprintln!("netrig: {name} cannot be built here: {reason}"),
         Outcome::Failed { message, .. } => eprintln!("netrig: {name}:\n{}", message.trim_end()),
         Outcome::Passed(_) if played.is_empty() => println!("Built {name} (no steps played)."),
-        Outcome::Passed(_) => println!(
-            "Built {name} and played, with every check holding:\n  {}",
-            played.join("\n  ")
-        ),
+        Outcome::Passed(_) => println!("Built {name} and played, with every check holding:\n  {}", played.join("\n  ")),
     }
 }

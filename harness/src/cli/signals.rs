@@ -16,12 +16,7 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction
 use crate::exec::{poll_until, pollfd};
 
 /// The signals that end a kept session: Ctrl-C, Ctrl-\, `kill`, and a closed terminal.
-const CAUGHT: [Signal; 4] = [
-    Signal::SIGINT,
-    Signal::SIGQUIT,
-    Signal::SIGTERM,
-    Signal::SIGHUP,
-];
+const CAUGHT: [Signal; 4] = [Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTERM, Signal::SIGHUP];
 
 /// The pipe's write end, for the handler (-1: not installed).
 static WRITE_END: AtomicI32 = AtomicI32::new(-1);
@@ -33,11 +28,7 @@ extern "C" fn note(signal: libc::c_int) {
     unsafe {
         let errno = *libc::__errno_location();
         let byte = signal as u8;
-        libc::write(
-            WRITE_END.load(Ordering::Relaxed),
-            (&byte as *const u8).cast(),
-            1,
-        );
+        libc::write(WRITE_END.load(Ordering::Relaxed), (&byte as *const u8).cast(), 1);
         *libc::__errno_location() = errno;
     }
 }
@@ -62,19 +53,12 @@ impl Caught {
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
         WRITE_END.store(write.as_raw_fd(), Ordering::Relaxed);
         // SA_RESTART: other blocking calls (a child's wait) simply go on.
-        let action = SigAction::new(
-            SigHandler::Handler(note),
-            SaFlags::SA_RESTART,
-            SigSet::empty(),
-        );
+        let action = SigAction::new(SigHandler::Handler(note), SaFlags::SA_RESTART, SigSet::empty());
         for signal in CAUGHT {
             // SAFETY: `note` is async-signal-safe (see there).
             unsafe { sigaction(signal, &action) }?;
         }
-        Ok(Caught {
-            read,
-            _write: write,
-        })
+        Ok(Caught { read, _write: write })
     }
 
     /// Block until one of the signals arrives, or `also` (a pidfd) becomes readable.

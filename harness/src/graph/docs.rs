@@ -24,30 +24,20 @@ struct Shipped {
 fn shipped() -> Vec<Shipped> {
     let root = workspace_root();
     let scenarios = root.join("scenarios");
-    let mut files: Vec<PathBuf> = crate::runner::discover(&scenarios)
-        .expect("scenarios/ is readable")
-        .into_iter()
-        .map(|d| d.path)
-        .collect();
+    let mut files: Vec<PathBuf> =
+        crate::runner::discover(&scenarios).expect("scenarios/ is readable").into_iter().map(|d| d.path).collect();
     // One picture per file, not per matrix row.
     files.sort();
     files.dedup();
     files
         .into_iter()
         .map(|path| {
-            let relative = path
-                .strip_prefix(&scenarios)
-                .expect("discovered under scenarios/");
+            let relative = path.strip_prefix(&scenarios).expect("discovered under scenarios/");
             let picture = root.join("docs").join(relative).with_extension("svg");
-            let (scenario, title) = graph::drawable(&path)
-                .unwrap_or_else(|e| panic!("shipped scenario is invalid:\n{e}"));
+            let (scenario, title) =
+                graph::drawable(&path).unwrap_or_else(|e| panic!("shipped scenario is invalid:\n{e}"));
             let svg = graph::render(&scenario, &title, Format::Svg);
-            Shipped {
-                path,
-                picture,
-                scenario,
-                svg,
-            }
+            Shipped { path, picture, scenario, svg }
         })
         .collect()
 }
@@ -100,12 +90,7 @@ fn labels(s: &Scenario) -> BTreeSet<String> {
     let mut labels = BTreeSet::new();
     for (name, node) in &s.nodes {
         labels.insert(name.clone());
-        let devices = node
-            .bridges
-            .keys()
-            .chain(node.vxlans.keys())
-            .chain(node.macvlans.keys())
-            .chain(node.taps.keys());
+        let devices = node.bridges.keys().chain(node.vxlans.keys()).chain(node.macvlans.keys()).chain(node.taps.keys());
         labels.extend(devices.chain(node.interfaces.keys()).cloned());
         let addresses = (node.bridges.values().flat_map(|b| &b.addresses))
             .chain(node.vxlans.values().flat_map(|v| &v.addresses))
@@ -123,30 +108,13 @@ fn labels(s: &Scenario) -> BTreeSet<String> {
 
 #[test]
 fn every_picture_names_every_node_interface_and_address() {
-    for Shipped {
-        path,
-        scenario,
-        svg,
-        ..
-    } in shipped()
-    {
+    for Shipped { path, scenario, svg, .. } in shipped() {
         let texts: BTreeSet<&str> = svg
             .lines()
-            .filter_map(|l| {
-                l.strip_suffix("</text>")
-                    .and_then(|l| l.rsplit_once('>'))
-                    .map(|(_, text)| text)
-            })
+            .filter_map(|l| l.strip_suffix("</text>").and_then(|l| l.rsplit_once('>')).map(|(_, text)| text))
             .collect();
-        let missing: Vec<String> = labels(&scenario)
-            .into_iter()
-            .filter(|l| !texts.contains(l.as_str()))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "{}: the picture lacks {missing:?}",
-            path.display()
-        );
+        let missing: Vec<String> = labels(&scenario).into_iter().filter(|l| !texts.contains(l.as_str())).collect();
+        assert!(missing.is_empty(), "{}: the picture lacks {missing:?}", path.display());
     }
 }
 
@@ -160,37 +128,17 @@ fn pictures_render_with_rsvg_convert() {
     let out_dir = std::env::temp_dir().join(format!("netrig-pictures-{}", std::process::id()));
     std::fs::create_dir_all(&out_dir).unwrap();
     for Shipped { path, svg, .. } in shipped() {
-        let svg_path = out_dir
-            .join(path.file_name().unwrap())
-            .with_extension("svg");
+        let svg_path = out_dir.join(path.file_name().unwrap()).with_extension("svg");
         let png_path = svg_path.with_extension("png");
         std::fs::write(&svg_path, &svg).unwrap();
-        let run = Command::new("rsvg-convert")
-            .arg(&svg_path)
-            .arg("-o")
-            .arg(&png_path)
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "rsvg-convert {}: {}",
-            svg_path.display(),
-            String::from_utf8_lossy(&run.stderr)
-        );
+        let run = Command::new("rsvg-convert").arg(&svg_path).arg("-o").arg(&png_path).output().unwrap();
+        assert!(run.status.success(), "rsvg-convert {}: {}", svg_path.display(), String::from_utf8_lossy(&run.stderr));
         // The PNG has the SVG's size: the IHDR chunk holds width and height at 16..24.
         let png = std::fs::read(&png_path).unwrap();
-        assert!(
-            png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 24,
-            "{} is not a PNG",
-            png_path.display()
-        );
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 24, "{} is not a PNG", png_path.display());
         let size = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
         let declared = format!(r#"width="{}" height="{}""#, size(16), size(20));
-        assert!(
-            svg.lines().next().unwrap().contains(&declared),
-            "{}: PNG is not {declared}",
-            png_path.display()
-        );
+        assert!(svg.lines().next().unwrap().contains(&declared), "{}: PNG is not {declared}", png_path.display());
     }
     std::fs::remove_dir_all(&out_dir).unwrap();
 }

@@ -9,7 +9,9 @@ pub fn render(diagram: &Diagram) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "graph {} {{", quote(&diagram.title));
     out.push_str("  rankdir=LR;\n  compound=true;\n  fontname=\"monospace\";\n");
-    out.push_str("  node [shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\", fontname=\"monospace\", fontsize=10];\n");
+    out.push_str(
+        "  node [shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\", fontname=\"monospace\", fontsize=10];\n",
+    );
     out.push_str("  edge [fontname=\"monospace\", fontsize=9];\n");
     for (n, node) in diagram.nodes.iter().enumerate() {
         let mut label = node.name.clone();
@@ -17,16 +19,9 @@ pub fn render(diagram: &Diagram) -> String {
             label.push('\n');
             label.push_str(note);
         }
-        let _ = writeln!(
-            out,
-            "  subgraph {} {{",
-            quote(&format!("cluster_{}", node.name))
-        );
-        let _ = writeln!(
-            out,
-            "    label={};\n    style=\"rounded,filled\";\n    fillcolor=\"#f6f8fa\";",
-            quote(&label)
-        );
+        let _ = writeln!(out, "  subgraph {} {{", quote(&format!("cluster_{}", node.name)));
+        let _ =
+            writeln!(out, "    label={};\n    style=\"rounded,filled\";\n    fillcolor=\"#f6f8fa\";", quote(&label));
         for (i, d) in node.devices.iter().enumerate() {
             let id = DeviceId { node: n, device: i };
             let _ = writeln!(
@@ -39,13 +34,7 @@ pub fn render(diagram: &Diagram) -> String {
         }
         for (i, d) in node.devices.iter().enumerate() {
             if let Some(bridge) = d.master {
-                let (port, master) = (
-                    DeviceId { node: n, device: i },
-                    DeviceId {
-                        node: n,
-                        device: bridge,
-                    },
-                );
+                let (port, master) = (DeviceId { node: n, device: i }, DeviceId { node: n, device: bridge });
                 let _ = writeln!(
                     out,
                     "    {} -- {} [style=bold, color=\"#0969da\"];",
@@ -58,11 +47,7 @@ pub fn render(diagram: &Diagram) -> String {
     }
     for w in &diagram.wires {
         let [a, b] = w.ends.map(|e| quote(&node_id(diagram, e)));
-        let _ = writeln!(
-            out,
-            "  {a} -- {b} [label={}, color=\"#bc4c00\", penwidth=2];",
-            quote(&w.label)
-        );
+        let _ = writeln!(out, "  {a} -- {b} [label={}, color=\"#bc4c00\", penwidth=2];", quote(&w.label));
     }
     out.push_str("}\n");
     out
@@ -70,11 +55,7 @@ pub fn render(diagram: &Diagram) -> String {
 
 /// `node:iface`, unique in the graph.
 fn node_id(diagram: &Diagram, id: DeviceId) -> String {
-    format!(
-        "{}:{}",
-        diagram.nodes[id.node].name,
-        diagram.device(id).name
-    )
+    format!("{}:{}", diagram.nodes[id.node].name, diagram.device(id).name)
 }
 
 fn device_label(d: &Device) -> String {
@@ -95,10 +76,7 @@ fn shape(kind: DeviceKind) -> &'static str {
 
 /// A DOT quoted string; newlines become DOT's centred line breaks.
 fn quote(text: &str) -> String {
-    let escaped = text
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n");
+    let escaped = text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
     format!("\"{escaped}\"")
 }
 

@@ -143,12 +143,7 @@ pub fn layout(diagram: &Diagram) -> Layout {
             boxes[n].y += top;
             columns[n] = placed[&n];
         }
-        top = group
-            .iter()
-            .map(|&n| boxes[n].y + boxes[n].h)
-            .max()
-            .unwrap_or(top)
-            + ROW_GAP;
+        top = group.iter().map(|&n| boxes[n].y + boxes[n].h).max().unwrap_or(top) + ROW_GAP;
     }
     let content_height = (top - ROW_GAP).max(0);
     for b in &mut boxes {
@@ -158,30 +153,15 @@ pub fn layout(diagram: &Diagram) -> Layout {
         }
         b.notes_top += b.y;
     }
-    let mut wires: Vec<WireGeom> = diagram
-        .wires
-        .iter()
-        .map(|w| wire_geom(&boxes, &columns, w.ends))
-        .collect();
+    let mut wires: Vec<WireGeom> = diagram.wires.iter().map(|w| wire_geom(&boxes, &columns, w.ends)).collect();
 
     // Width: the boxes (plus room for loops on the right) or the title, whichever is wider.
-    let loop_room = if wires.iter().any(|w| w.looped) {
-        LOOP_BULGE + 30
-    } else {
-        0
-    };
+    let loop_room = if wires.iter().any(|w| w.looped) { LOOP_BULGE + 30 } else { 0 };
     let content_width = boxes.iter().map(|b| b.x + b.w).max().unwrap_or(0) + loop_room;
     let width = content_width.max(Font::Title.width(&diagram.title)) + 2 * MARGIN;
     let about_chars = ((width - 2 * MARGIN) / Font::Small.width("x")).max(72) as usize;
-    let about = diagram
-        .about
-        .as_deref()
-        .map(|a| wrap(a, about_chars))
-        .unwrap_or_default();
-    let width = about
-        .iter()
-        .map(|l| Font::Small.width(l) + 2 * MARGIN)
-        .fold(width, i32::max);
+    let about = diagram.about.as_deref().map(|a| wrap(a, about_chars)).unwrap_or_default();
+    let width = about.iter().map(|l| Font::Small.width(l) + 2 * MARGIN).fold(width, i32::max);
 
     // The header (title and about text) sits above everything.
     let header = Font::Title.line_height()
@@ -204,24 +184,15 @@ pub fn layout(diagram: &Diagram) -> Layout {
             p.1 += dy;
         }
     }
-    Layout {
-        width,
-        height: dy + content_height + MARGIN,
-        about,
-        boxes,
-        wires,
-    }
+    Layout { width, height: dy + content_height + MARGIN, about, boxes, wires }
 }
 
 /// A node box's size and its chips' positions relative to the box.
 fn measure_node(node: &super::NodeBox) -> NodeGeom {
     let chip_width = |d: &super::Device| {
         let first = Font::Text.width(&d.name) + KIND_GAP + Font::Small.width(d.kind.word());
-        let rest = d
-            .addresses
-            .iter()
-            .map(|a| Font::Text.width(a))
-            .chain(d.details.iter().map(|l| Font::Small.width(l)));
+        let rest =
+            d.addresses.iter().map(|a| Font::Text.width(a)).chain(d.details.iter().map(|l| Font::Small.width(l)));
         rest.fold(first, i32::max) + 2 * CHIP_PAD_X
     };
     let indent = |d: &super::Device| if d.master.is_some() { PORT_INDENT } else { 0 };
@@ -236,12 +207,7 @@ fn measure_node(node: &super::NodeBox) -> NodeGeom {
     let mut chips = Vec::new();
     for d in &node.devices {
         let h = chip_height(d);
-        chips.push(Rect {
-            x: BOX_PAD + indent(d),
-            y,
-            w: inner - indent(d),
-            h,
-        });
+        chips.push(Rect { x: BOX_PAD + indent(d), y, w: inner - indent(d), h });
         y += h + CHIP_GAP;
     }
     let notes_top = y;
@@ -250,14 +216,7 @@ fn measure_node(node: &super::NodeBox) -> NodeGeom {
     } else {
         y + node.notes.len() as i32 * Font::Small.line_height() + BOX_PAD / 2
     };
-    NodeGeom {
-        x: 0,
-        y: 0,
-        w: inner + 2 * BOX_PAD,
-        h: h.max(BOX_TITLE + BOX_PAD),
-        chips,
-        notes_top,
-    }
+    NodeGeom { x: 0, y: 0, w: inner + 2 * BOX_PAD, h: h.max(BOX_TITLE + BOX_PAD), chips, notes_top }
 }
 
 /// A chip: the name line, one line per address, one small line per detail.
@@ -332,11 +291,7 @@ fn place_group(diagram: &Diagram, group: &[usize], boxes: &mut [NodeGeom]) -> BT
     let center = *group
         .iter()
         .min_by_key(|&&n| {
-            let ecc = distances(&neighbours, n)
-                .values()
-                .copied()
-                .max()
-                .unwrap_or(0);
+            let ecc = distances(&neighbours, n).values().copied().max().unwrap_or(0);
             (ecc, std::cmp::Reverse(neighbours[n].len()), n)
         })
         .expect("a group has a node");
@@ -363,8 +318,7 @@ fn place_group(diagram: &Diagram, group: &[usize], boxes: &mut [NodeGeom]) -> BT
     // side, so that wire joins neighbouring columns (or loops within one) instead of
     // crossing the centre's box.
     let subtree = |n: usize| root_child(&parent, center, n);
-    let mut block: BTreeMap<usize, usize> =
-        neighbours[center].iter().map(|&(c, _)| (c, c)).collect();
+    let mut block: BTreeMap<usize, usize> = neighbours[center].iter().map(|&(c, _)| (c, c)).collect();
     let find = |block: &BTreeMap<usize, usize>, mut c: usize| {
         while block[&c] != c {
             c = block[&c];
@@ -385,18 +339,13 @@ fn place_group(diagram: &Diagram, group: &[usize], boxes: &mut [NodeGeom]) -> BT
         if side_of_block.contains_key(&b) {
             continue;
         }
-        let size = bfs
-            .iter()
-            .filter(|&&n| subtree(n).is_some_and(|c| find(&block, c) == b))
-            .count();
+        let size = bfs.iter().filter(|&&n| subtree(n).is_some_and(|c| find(&block, c) == b)).count();
         let s = if weight[0] <= weight[1] { 0 } else { 1 };
         weight[s] += size;
         side_of_block.insert(b, if s == 0 { -1 } else { 1 });
     }
-    let side: BTreeMap<usize, i32> = neighbours[center]
-        .iter()
-        .map(|&(c, _)| (c, side_of_block[&find(&block, c)]))
-        .collect();
+    let side: BTreeMap<usize, i32> =
+        neighbours[center].iter().map(|&(c, _)| (c, side_of_block[&find(&block, c)])).collect();
     let mut column: BTreeMap<usize, i32> = BTreeMap::new();
     for &n in &bfs {
         let s = subtree(n).map_or(0, |c| side[&c]);
@@ -404,19 +353,13 @@ fn place_group(diagram: &Diagram, group: &[usize], boxes: &mut [NodeGeom]) -> BT
     }
     // Mirror when that reads closer to declaration order, left to right.
     let mean = group.iter().sum::<usize>() as f64 / group.len() as f64;
-    let trend: f64 = column
-        .iter()
-        .map(|(&n, &c)| (n as f64 - mean) * f64::from(c))
-        .sum();
+    let trend: f64 = column.iter().map(|(&n, &c)| (n as f64 - mean) * f64::from(c)).sum();
     if trend < 0.0 {
         column.values_mut().for_each(|c| *c = -*c);
     }
 
     // Horizontal: columns side by side, boxes centred in their column.
-    let (min_col, max_col) = (
-        *column.values().min().unwrap_or(&0),
-        *column.values().max().unwrap_or(&0),
-    );
+    let (min_col, max_col) = (*column.values().min().unwrap_or(&0), *column.values().max().unwrap_or(&0));
     let mut x = 0;
     for col in min_col..=max_col {
         let members: Vec<usize> = bfs.iter().copied().filter(|n| column[n] == col).collect();
@@ -441,16 +384,9 @@ fn place_group(diagram: &Diagram, group: &[usize], boxes: &mut [NodeGeom]) -> BT
                 .map(|n| {
                     let (p, wire) = parent[&n];
                     let ends = diagram.wires[wire].ends;
-                    let mine = ends
-                        .iter()
-                        .find(|e| e.node == n)
-                        .expect("wire touches node");
-                    let theirs = ends
-                        .iter()
-                        .find(|e| e.node == p)
-                        .expect("wire touches parent");
-                    let want = boxes[p].y + boxes[p].chips[theirs.device].mid_y()
-                        - boxes[n].chips[mine.device].mid_y();
+                    let mine = ends.iter().find(|e| e.node == n).expect("wire touches node");
+                    let theirs = ends.iter().find(|e| e.node == p).expect("wire touches parent");
+                    let want = boxes[p].y + boxes[p].chips[theirs.device].mid_y() - boxes[n].chips[mine.device].mid_y();
                     (want, n)
                 })
                 .collect();
@@ -470,11 +406,7 @@ fn place_group(diagram: &Diagram, group: &[usize], boxes: &mut [NodeGeom]) -> BT
 }
 
 /// The centre's child whose subtree holds `n` (None for the centre itself).
-fn root_child(
-    parent: &BTreeMap<usize, (usize, usize)>,
-    center: usize,
-    mut n: usize,
-) -> Option<usize> {
+fn root_child(parent: &BTreeMap<usize, (usize, usize)>, center: usize, mut n: usize) -> Option<usize> {
     while let Some(&(p, _)) = parent.get(&n) {
         if p == center {
             return Some(n);
@@ -495,11 +427,7 @@ fn wire_geom(boxes: &[NodeGeom], columns: &[i32], ends: [DeviceId; 2]) -> WireGe
         std::cmp::Ordering::Less => (a.right(), b.x),
         std::cmp::Ordering::Greater => (a.x, b.right()),
     };
-    WireGeom {
-        from: (from_x, a.mid_y()),
-        to: (to_x, b.mid_y()),
-        looped: ca == cb,
-    }
+    WireGeom { from: (from_x, a.mid_y()), to: (to_x, b.mid_y()), looped: ca == cb }
 }
 
 /// Greedy word wrap at `width` characters.
@@ -537,27 +465,11 @@ mod tests {
                 master: None,
             })
             .collect();
-        NodeBox {
-            name: name.into(),
-            devices,
-            notes: vec![],
-        }
+        NodeBox { name: name.into(), devices, notes: vec![] }
     }
 
     fn wire(a: (usize, usize), b: (usize, usize)) -> Wire {
-        Wire {
-            ends: [
-                DeviceId {
-                    node: a.0,
-                    device: a.1,
-                },
-                DeviceId {
-                    node: b.0,
-                    device: b.1,
-                },
-            ],
-            label: "veth".into(),
-        }
+        Wire { ends: [DeviceId { node: a.0, device: a.1 }, DeviceId { node: b.0, device: b.1 }], label: "veth".into() }
     }
 
     /// a — b — c — d — e, declared in that order.
@@ -572,12 +484,7 @@ mod tests {
                 node("d", &["l", "r"]),
                 node("e", &["l"]),
             ],
-            wires: vec![
-                wire((0, 0), (1, 0)),
-                wire((1, 1), (2, 0)),
-                wire((2, 1), (3, 0)),
-                wire((3, 1), (4, 0)),
-            ],
+            wires: vec![wire((0, 0), (1, 0)), wire((1, 1), (2, 0)), wire((2, 1), (3, 0)), wire((3, 1), (4, 0))],
         }
     }
 
@@ -631,8 +538,7 @@ mod tests {
         let l = layout(&d);
         for (i, a) in l.boxes.iter().enumerate() {
             for b in &l.boxes[i + 1..] {
-                let apart =
-                    a.x + a.w <= b.x || b.x + b.w <= a.x || a.y + a.h <= b.y || b.y + b.h <= a.y;
+                let apart = a.x + a.w <= b.x || b.x + b.w <= a.x || a.y + a.h <= b.y || b.y + b.h <= a.y;
                 assert!(apart, "{a:?} overlaps {b:?}");
             }
         }
@@ -645,16 +551,8 @@ mod tests {
         let d = Diagram {
             title: "t".into(),
             about: None,
-            nodes: vec![
-                node("a", &["x", "y"]),
-                node("t", &["x", "y"]),
-                node("b", &["x", "y"]),
-            ],
-            wires: vec![
-                wire((0, 0), (1, 0)),
-                wire((1, 1), (2, 0)),
-                wire((0, 1), (2, 1)),
-            ],
+            nodes: vec![node("a", &["x", "y"]), node("t", &["x", "y"]), node("b", &["x", "y"])],
+            wires: vec![wire((0, 0), (1, 0)), wire((1, 1), (2, 0)), wire((0, 1), (2, 1))],
         };
         let l = layout(&d);
         assert_eq!(l.boxes[1].x, l.boxes[2].x);

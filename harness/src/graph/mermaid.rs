@@ -17,12 +17,7 @@ pub fn render(diagram: &Diagram) -> String {
         out.push_str("    direction TB\n");
         for (i, d) in node.devices.iter().enumerate() {
             let (open, close) = brackets(d.kind);
-            let _ = writeln!(
-                out,
-                "    {}{open}\"{}\"{close}",
-                id(DeviceId { node: n, device: i }),
-                device_label(d)
-            );
+            let _ = writeln!(out, "    {}{open}\"{}\"{close}", id(DeviceId { node: n, device: i }), device_label(d));
         }
         for (i, d) in node.devices.iter().enumerate() {
             if let Some(bridge) = d.master {
@@ -30,23 +25,14 @@ pub fn render(diagram: &Diagram) -> String {
                     out,
                     "    {} === {}",
                     id(DeviceId { node: n, device: i }),
-                    id(DeviceId {
-                        node: n,
-                        device: bridge
-                    })
+                    id(DeviceId { node: n, device: bridge })
                 );
             }
         }
         out.push_str("  end\n");
     }
     for w in &diagram.wires {
-        let _ = writeln!(
-            out,
-            "  {} ---|\"{}\"| {}",
-            id(w.ends[0]),
-            text(&w.label),
-            id(w.ends[1])
-        );
+        let _ = writeln!(out, "  {} ---|\"{}\"| {}", id(w.ends[0]), text(&w.label), id(w.ends[1]));
     }
     out
 }
@@ -60,11 +46,7 @@ fn id(d: DeviceId) -> String {
 fn device_label(d: &Device) -> String {
     let mut lines = vec![format!("<b>{}</b> {}", text(&d.name), d.kind.word())];
     lines.extend(d.addresses.iter().map(|a| text(a)));
-    lines.extend(
-        d.details
-            .iter()
-            .map(|l| format!("<small>{}</small>", text(l))),
-    );
+    lines.extend(d.details.iter().map(|l| format!("<small>{}</small>", text(l))));
     lines.join("<br/>")
 }
 
@@ -80,19 +62,13 @@ fn brackets(kind: DeviceKind) -> (&'static str, &'static str) {
 /// Scenario text inside a quoted Mermaid label, which Mermaid reads as HTML: `"`
 /// would end the label, `#` starts an entity code, `<` and `>` would be markup.
 fn text(s: &str) -> String {
-    s.replace('#', "#35;")
-        .replace('"', "#quot;")
-        .replace('<', "#lt;")
-        .replace('>', "#gt;")
+    s.replace('#', "#35;").replace('"', "#quot;").replace('<', "#lt;").replace('>', "#gt;")
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn scenario_text_cannot_end_a_label_or_add_markup() {
-        assert_eq!(
-            super::text(r#"say "hi" #1 <b>"#),
-            "say #quot;hi#quot; #35;1 #lt;b#gt;"
-        );
+        assert_eq!(super::text(r#"say "hi" #1 <b>"#), "say #quot;hi#quot; #35;1 #lt;b#gt;");
     }
 }

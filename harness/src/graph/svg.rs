@@ -23,49 +23,14 @@ struct Style {
     anchor: &'static str,
 }
 
-const TITLE: Style = Style {
-    font: Font::Title,
-    fill: INK,
-    bold: true,
-    anchor: "start",
-};
-const ABOUT: Style = Style {
-    font: Font::Small,
-    fill: MUTED,
-    bold: false,
-    anchor: "start",
-};
-const NODE_NAME: Style = Style {
-    font: Font::Node,
-    fill: INK,
-    bold: true,
-    anchor: "start",
-};
-const DEVICE_NAME: Style = Style {
-    font: Font::Text,
-    fill: INK,
-    bold: true,
-    anchor: "start",
-};
-const KIND: Style = Style {
-    font: Font::Small,
-    fill: MUTED,
-    bold: false,
-    anchor: "end",
-};
-const ADDRESS: Style = Style {
-    font: Font::Text,
-    fill: INK,
-    bold: false,
-    anchor: "start",
-};
+const TITLE: Style = Style { font: Font::Title, fill: INK, bold: true, anchor: "start" };
+const ABOUT: Style = Style { font: Font::Small, fill: MUTED, bold: false, anchor: "start" };
+const NODE_NAME: Style = Style { font: Font::Node, fill: INK, bold: true, anchor: "start" };
+const DEVICE_NAME: Style = Style { font: Font::Text, fill: INK, bold: true, anchor: "start" };
+const KIND: Style = Style { font: Font::Small, fill: MUTED, bold: false, anchor: "end" };
+const ADDRESS: Style = Style { font: Font::Text, fill: INK, bold: false, anchor: "start" };
 const DETAIL: Style = ABOUT;
-const WIRE_LABEL: Style = Style {
-    font: Font::Small,
-    fill: WIRE,
-    bold: false,
-    anchor: "middle",
-};
+const WIRE_LABEL: Style = Style { font: Font::Small, fill: WIRE, bold: false, anchor: "middle" };
 
 /// Fill and stroke of a device chip, by kind: bridges blue, tunnels amber, virtual
 /// devices without a peer (macvlan, tap, tun) purple, loopback grey.
@@ -104,10 +69,7 @@ impl Svg {
             self.0,
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="{FONT_FAMILY}">"#
         );
-        let _ = writeln!(
-            self.0,
-            r##"<rect width="{w}" height="{h}" fill="#ffffff"/>"##
-        );
+        let _ = writeln!(self.0, r##"<rect width="{w}" height="{h}" fill="#ffffff"/>"##);
     }
 
     fn header(&mut self, diagram: &Diagram, l: &Layout) {
@@ -127,12 +89,7 @@ impl Svg {
             r##"<rect x="{}" y="{}" width="{}" height="{}" rx="10" fill="#f6f8fa" stroke="#8c959f" stroke-width="1.5"/>"##,
             g.x, g.y, g.w, g.h
         );
-        self.text(
-            g.x + layout::BOX_PAD,
-            g.y + 6 + Font::Node.size(),
-            NODE_NAME,
-            &node.name,
-        );
+        self.text(g.x + layout::BOX_PAD, g.y + 6 + Font::Node.size(), NODE_NAME, &node.name);
 
         // Bus lines first, so the port chips sit on top of their ends.
         for (i, d) in node.devices.iter().enumerate() {
@@ -161,13 +118,8 @@ impl Svg {
 
     /// A bridge's bus: down from the bridge chip through the indent, a tick to each port.
     fn bus(&mut self, g: &layout::NodeGeom, bridge: usize, node: &super::NodeBox) {
-        let ports: Vec<&Rect> = node
-            .devices
-            .iter()
-            .zip(&g.chips)
-            .filter(|(d, _)| d.master == Some(bridge))
-            .map(|(_, c)| c)
-            .collect();
+        let ports: Vec<&Rect> =
+            node.devices.iter().zip(&g.chips).filter(|(d, _)| d.master == Some(bridge)).map(|(_, c)| c).collect();
         let Some(last) = ports.last() else { return };
         let x = g.chips[bridge].x + layout::PORT_INDENT / 2;
         let stroke = colours(DeviceKind::Bridge).1;
@@ -189,11 +141,7 @@ impl Svg {
 
     fn chip(&mut self, d: &Device, r: &Rect) {
         let (fill, stroke) = colours(d.kind);
-        let dash = if d.details.iter().any(|l| l == "down") {
-            r#" stroke-dasharray="4 3""#
-        } else {
-            ""
-        };
+        let dash = if d.details.iter().any(|l| l == "down") { r#" stroke-dasharray="4 3""# } else { "" };
         let width = if d.kind == DeviceKind::Bridge { 2 } else { 1 };
         let _ = writeln!(
             self.0,
@@ -209,12 +157,7 @@ impl Svg {
             let baseline = top + style.font.size() - 1;
             self.text(r.x + layout::CHIP_PAD_X, baseline, style, text);
             if i == 0 {
-                self.text(
-                    r.right() - layout::CHIP_PAD_X,
-                    baseline,
-                    KIND,
-                    d.kind.word(),
-                );
+                self.text(r.right() - layout::CHIP_PAD_X, baseline, KIND, d.kind.word());
             }
             top += style.font.line_height();
         }
@@ -224,10 +167,7 @@ impl Svg {
         let ((x1, y1), (x2, y2)) = (w.from, w.to);
         let (path, label_at) = if w.looped {
             let out = x1.max(x2) + layout::LOOP_BULGE;
-            let label = Style {
-                anchor: "start",
-                ..WIRE_LABEL
-            };
+            let label = Style { anchor: "start", ..WIRE_LABEL };
             (
                 format!("M {x1} {y1} C {out} {y1}, {out} {y2}, {x2} {y2}"),
                 (out - layout::LOOP_BULGE / 4 + 4, (y1 + y2) / 2 + 4, label),
@@ -235,23 +175,13 @@ impl Svg {
         } else {
             let bend = (x2 - x1) / 2;
             (
-                format!(
-                    "M {x1} {y1} C {} {y1}, {} {y2}, {x2} {y2}",
-                    x1 + bend,
-                    x2 - bend
-                ),
+                format!("M {x1} {y1} C {} {y1}, {} {y2}, {x2} {y2}", x1 + bend, x2 - bend),
                 ((x1 + x2) / 2, (y1 + y2) / 2 - 5, WIRE_LABEL),
             )
         };
-        let _ = writeln!(
-            self.0,
-            r#"<path d="{path}" fill="none" stroke="{WIRE}" stroke-width="2"/>"#
-        );
+        let _ = writeln!(self.0, r#"<path d="{path}" fill="none" stroke="{WIRE}" stroke-width="2"/>"#);
         for (x, y) in [w.from, w.to] {
-            let _ = writeln!(
-                self.0,
-                r#"<circle cx="{x}" cy="{y}" r="3.5" fill="{WIRE}"/>"#
-            );
+            let _ = writeln!(self.0, r#"<circle cx="{x}" cy="{y}" r="3.5" fill="{WIRE}"/>"#);
         }
         let (x, y, style) = label_at;
         self.text(x, y, style, label);

@@ -246,9 +246,7 @@ impl<'de> Deserialize<'de> for ExitExpect {
         match Raw::deserialize(d)? {
             Raw::Code(c) => Ok(ExitExpect::Code(c)),
             Raw::Word(w) if w == "nonzero" => Ok(ExitExpect::Nonzero),
-            Raw::Word(w) => Err(serde::de::Error::custom(format!(
-                "`{w}`: expected an exit code or `nonzero`"
-            ))),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!("`{w}`: expected an exit code or `nonzero`"))),
         }
     }
 }

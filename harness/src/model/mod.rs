@@ -22,9 +22,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 pub use crate::location::Loc;
-pub use crate::syntax::{
-    ByteSize, Endpoint, FdbSpec, IfaceRef, IpPrefix, MacAddr, NeighSpec, RouteSpec, RuleSpec,
-};
+pub use crate::syntax::{ByteSize, Endpoint, FdbSpec, IfaceRef, IpPrefix, MacAddr, NeighSpec, RouteSpec, RuleSpec};
 
 mod check;
 mod step;
@@ -85,11 +83,7 @@ pub struct ReportOptions {
 
 impl Default for ReportOptions {
     fn default() -> Self {
-        ReportOptions {
-            snapshot: true,
-            topology: true,
-            packets: true,
-        }
+        ReportOptions { snapshot: true, topology: true, packets: true }
     }
 }
 
@@ -346,29 +340,19 @@ pub enum Proto {
 impl FromStr for ListenSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (proto, rest) = s
-            .split_once('/')
-            .ok_or_else(|| format!("`{s}`: expected `tcp/PORT`, `udp/PORT` or `tcp/ADDR:PORT`"))?;
+        let (proto, rest) =
+            s.split_once('/').ok_or_else(|| format!("`{s}`: expected `tcp/PORT`, `udp/PORT` or `tcp/ADDR:PORT`"))?;
         let proto = match proto {
             "tcp" => Proto::Tcp,
             "udp" => Proto::Udp,
             other => return Err(format!("`{other}`: protocol must be tcp or udp")),
         };
         if let Ok(port) = rest.parse::<u16>() {
-            return Ok(ListenSpec {
-                proto,
-                addr: None,
-                port,
-            });
+            return Ok(ListenSpec { proto, addr: None, port });
         }
-        let sa: std::net::SocketAddr = rest
-            .parse()
-            .map_err(|_| format!("`{rest}`: expected PORT or ADDR:PORT ([v6]:PORT)"))?;
-        Ok(ListenSpec {
-            proto,
-            addr: Some(sa.ip()),
-            port: sa.port(),
-        })
+        let sa: std::net::SocketAddr =
+            rest.parse().map_err(|_| format!("`{rest}`: expected PORT or ADDR:PORT ([v6]:PORT)"))?;
+        Ok(ListenSpec { proto, addr: Some(sa.ip()), port: sa.port() })
     }
 }
 crate::syntax::deserialize_from_str!(ListenSpec);
@@ -381,9 +365,7 @@ pub struct Dur(pub Duration);
 impl FromStr for Dur {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        humantime::parse_duration(s)
-            .map(Dur)
-            .map_err(|e| format!("`{s}`: {e} (write e.g. `200ms` or `2s`)"))
+        humantime::parse_duration(s).map(Dur).map_err(|e| format!("`{s}`: {e} (write e.g. `200ms` or `2s`)"))
     }
 }
 crate::syntax::deserialize_from_str!(Dur);
