@@ -339,6 +339,7 @@ impl<'s> NodePlan<'s> {
 /// A veth pair: (node, interface) of each end; the first end's node creates it.
 struct VethPair<'s> {
     ends: [(&'s str, &'s str); 2],
+    queues: u32,
 }
 
 struct Plan<'s> {
@@ -367,7 +368,10 @@ impl<'s> Plan<'s> {
                 });
             }
             let [a, b] = &link.veth;
-            veths.push(VethPair { ends: [(&a.at.node, &a.at.iface), (&b.at.node, &b.at.iface)] });
+            veths.push(VethPair {
+                ends: [(&a.at.node, &a.at.iface), (&b.at.node, &b.at.iface)],
+                queues: link.queues.get(),
+            });
         }
         for node in &mut nodes {
             node.finish();
@@ -604,16 +608,22 @@ async fn create_veths(
     for pair in plan.veths.iter().filter(|p| p.ends[0].0 == node.name) {
         let [here, there] = pair.ends;
         let peer_ns = (there.0 != here.0).then(|| &topology.nodes[there.0].ns);
-        netlink::add_veth(&handle.netlink, &plan.device(here).basics(), &plan.device(there).basics(), peer_ns)
-            .await
-            .map_err(|e| {
-                let place = if peer_ns.is_some() {
-                    format!("in node {}, peer in node {}", here.0, there.0)
-                } else {
-                    format!("in node {}", here.0)
-                };
-                BuildError::from(e.context(place))
-            })?;
+        netlink::add_veth(
+            &handle.netlink,
+            &plan.device(here).basics(),
+            &plan.device(there).basics(),
+            peer_ns,
+            pair.queues,
+        )
+        .await
+        .map_err(|e| {
+            let place = if peer_ns.is_some() {
+                format!("in node {}, peer in node {}", here.0, there.0)
+            } else {
+                format!("in node {}", here.0)
+            };
+            BuildError::from(e.context(place))
+        })?;
     }
     Ok(())
 }
@@ -841,6 +851,14 @@ mod tests {
     }
 
     /// The kind-specific attributes (IFLA_INFO_DATA) of interface `name`.
+    /// IFLA_NUM_TX_QUEUES and IFLA_NUM_RX_QUEUES of interface `name`.
+    async fn queues(handle: &rtnetlink::Handle, name: &str) -> (u32, u32) {
+        let message = handle.link().get().match_name(name).execute().try_next().await.unwrap().unwrap();
+        let find = |pick: fn(&LinkAttribute) -> Option<u32>| message.attributes.iter().find_map(pick).unwrap();
+        let tx = find(|a| if let LinkAttribute::NumTxQueues(n) = a { Some(*n) } else { None });
+        (tx, find(|a| if let LinkAttribute::NumRxQueues(n) = a { Some(*n) } else { None }))
+    }
+
     async fn info_data(handle: &rtnetlink::Handle, name: &str) -> InfoData {
         let message = handle.link().get().match_name(name).execute().try_next().await.unwrap().unwrap();
         message
@@ -1090,6 +1108,29 @@ links:
                 topology.teardown().await;
                 assert_released(&cookies);
             });
+        });
+    }
+
+    #[test]
+    fn veth_ends_get_one_queue_or_as_many_as_asked() {
+        needs_root!();
+        let s = scenario(
+            r#"
+nodes: {a: {}, b: {}}
+links:
+  - veth: [a:one, b:one]
+  - veth: [a:four, b:four]
+    queues: 4
+"#,
+        );
+        on_runtime(async {
+            let topology = build(&s).await.unwrap();
+            for node in ["a", "b"] {
+                let handle = &topology.nodes[node].netlink;
+                assert_eq!(queues(handle, "one").await, (1, 1), "default, whatever the CPU count");
+                assert_eq!(queues(handle, "four").await, (4, 4));
+            }
+            topology.teardown().await;
         });
     }
 

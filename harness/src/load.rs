@@ -208,6 +208,14 @@ mod tests {
     }
 
     #[test]
+    fn zero_queues_point_at_the_key() {
+        let yaml = "nodes: {a: {}, b: {}}\nlinks:\n  - veth: [a:e0, b:e0]\n    queues: 0\n";
+        let d = parse(&src(yaml)).unwrap_err();
+        assert_eq!((d.line, d.key.as_str()), (4, "links[0].queues"));
+        assert!(d.message.contains("nonzero"), "{}", d.message);
+    }
+
+    #[test]
     fn duplicate_node_is_rejected() {
         let d = parse(&src("nodes:\n  a: {}\n  a: {}\n")).unwrap_err();
         assert_eq!(d.line, 3);

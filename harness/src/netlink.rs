@@ -435,32 +435,32 @@ async fn add_link(handle: &Handle, message: LinkMessage, kind: &str, name: &str,
 }
 
 /// Create a veth pair: `end` here, `peer` born directly in `peer_ns` (or here when
-/// `None`) with its final name, so no rename or move is ever visible.
+/// `None`) with its final name, so no rename or move is ever visible. Each end gets
+/// `queues` transmit and receive queues.
 pub async fn add_veth(
     handle: &Handle,
     end: &LinkBasics<'_>,
     peer: &LinkBasics<'_>,
     peer_ns: Option<&Netns>,
+    queues: u32,
 ) -> Result<(), Error> {
-    let mut peer_message = one_queue(peer.apply(LinkMessageBuilder::<LinkUnspec>::new().name(peer.name)));
+    let mut peer_message = with_queues(peer.apply(LinkMessageBuilder::<LinkUnspec>::new().name(peer.name)), queues);
     if let Some(ns) = peer_ns {
         peer_message = peer_message.setns_by_fd(ns.raw_fd());
     }
+    let end_message = end.apply(LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth).name(end.name));
     let message =
-        one_queue(end.apply(LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth).name(end.name)))
-            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_message.build())))
-            .build();
+        with_queues(end_message, queues).set_info_data(InfoData::Veth(InfoVeth::Peer(peer_message.build()))).build();
     add_link(handle, message, "veth", &format!("{} (peer {})", end.name, peer.name), "veth").await
 }
 
-/// Create a veth end with one transmit and one receive queue: the number a veth uses
-/// by default. Without these attributes the kernel allocates a queue per CPU and then
-/// reduces the active ones to one, waiting for an RCU grace period for each end (a
-/// third of the time creating a veth took on this 2-CPU VM). The difference shows
-/// only in `ip -d link` (`numtxqueues 1` instead of the CPU count) and in how many
-/// channels `ethtool -L` may enable later.
-fn one_queue<T>(end: LinkMessageBuilder<T>) -> LinkMessageBuilder<T> {
-    end.append_extra_attribute(LinkAttribute::NumTxQueues(1)).append_extra_attribute(LinkAttribute::NumRxQueues(1))
+/// Give a veth end `queues` transmit and receive queues. Always sent, also for one:
+/// without these attributes the kernel allocates a queue per CPU and then reduces the
+/// active ones to one, waiting for an RCU grace period for each end (a fifth of what
+/// creating a veth took on a 2-CPU VM).
+fn with_queues<T>(end: LinkMessageBuilder<T>, queues: u32) -> LinkMessageBuilder<T> {
+    let end = end.append_extra_attribute(LinkAttribute::NumTxQueues(queues));
+    end.append_extra_attribute(LinkAttribute::NumRxQueues(queues))
 }
 
 /// Create a bridge, down (`LinkBridge::new` would bring it up at once).
@@ -1582,7 +1582,7 @@ mod tests {
             return;
         }
         in_fresh_namespace(|ns, handle| async move {
-            add_veth(&handle, &basics("a0"), &basics("b0"), None).await.unwrap();
+            add_veth(&handle, &basics("a0"), &basics("b0"), None, 1).await.unwrap();
             let events = LinkEvents::subscribe(&ns).unwrap();
             let up = LinkChange { up: Some(true), ..Default::default() };
             set_link(&handle, "a0".into(), &up).await.unwrap();
@@ -1617,14 +1617,14 @@ mod tests {
             assert!(!find(&handle, "br0").await.unwrap().admin_up, "created down");
             let mac: MacAddr = "02:00:00:00:00:0a".parse().unwrap();
             let end = LinkBasics { name: "v0", mac: Some(mac), mtu: Some(1400) };
-            add_veth(&handle, &end, &basics("v1"), None).await.unwrap();
+            add_veth(&handle, &end, &basics("v1"), None, 3).await.unwrap();
             let v0 = find(&handle, "v0").await.unwrap();
             assert_eq!((v0.mac, v0.mtu), (Some(mac), 1400), "given at birth");
             for name in ["v0", "v1"] {
                 let queues: Vec<_> = (get_link(&handle, name).await.unwrap().attributes.into_iter())
                     .filter(|a| matches!(a, LinkAttribute::NumTxQueues(_) | LinkAttribute::NumRxQueues(_)))
                     .collect();
-                assert_eq!(queues, [LinkAttribute::NumTxQueues(1), LinkAttribute::NumRxQueues(1)], "{name}");
+                assert_eq!(queues, [LinkAttribute::NumTxQueues(3), LinkAttribute::NumRxQueues(3)], "{name}");
             }
 
             let enslave = LinkChange { master: Some(Master::Set("br0")), up: Some(true), ..Default::default() };
@@ -1662,7 +1662,7 @@ mod tests {
             return;
         }
         in_fresh_namespace(|ns, handle| async move {
-            add_veth(&handle, &basics("a0"), &basics("b0"), None).await.unwrap();
+            add_veth(&handle, &basics("a0"), &basics("b0"), None, 1).await.unwrap();
             for name in ["a0", "b0", "lo"] {
                 set_link(&handle, name.into(), &LinkChange { up: Some(true), ..Default::default() }).await.unwrap();
             }

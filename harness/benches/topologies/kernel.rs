@@ -95,7 +95,7 @@ impl Quiet {
     async fn link_to_watcher(&self, sentinel: &Netns) -> io::Result<()> {
         let (handle, connection) = netlink::connect(sentinel)?;
         let end = LinkBasics { name: SENTINEL, mac: None, mtu: None };
-        let added = netlink::add_veth(&handle, &end, &end, Some(&self.watcher)).await;
+        let added = netlink::add_veth(&handle, &end, &end, Some(&self.watcher), 1).await;
         connection.close().await;
         added.map_err(io::Error::other)
     }

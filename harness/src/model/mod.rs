@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -319,6 +320,16 @@ pub struct Link {
     /// MTU of both ends.
     #[serde(default)]
     pub mtu: Option<u32>,
+    /// Transmit and receive queues of each end (`ip link add ... numtxqueues N
+    /// numrxqueues N`), for multi-queue tests (XDP, RPS, `ethtool -L`). Default 1:
+    /// the kernel would allocate one per CPU of the machine running the test, with
+    /// one of them active, which makes the device depend on the machine.
+    #[serde(default = "one_queue")]
+    pub queues: NonZeroU32,
+}
+
+fn one_queue() -> NonZeroU32 {
+    NonZeroU32::MIN
 }
 
 /// A listener the harness holds open inside a node.
