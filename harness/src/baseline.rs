@@ -381,7 +381,7 @@ mod tests {
         apply(&full).unwrap();
         let (new, applied) = Netns::new_many(1, |_, _| apply_to_new_here()).pop().unwrap().unwrap();
         applied.unwrap();
-        assert_eq!(interface_values(&full), ["0", "0", "0"], "a marked default is not copied any more");
+        assert_eq!(interface_values(&full), ["0", "0", "0"], "marked at birth, the interface keeps its value");
         assert_eq!(interface_values(&new), ["0", "0", "0"]);
     }
 
