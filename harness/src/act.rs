@@ -89,7 +89,7 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
         }
         Action::SetMaster(m) => {
             let master = match &m.master {
-                Some(bridge) => Master::Set(bridge.as_str()),
+                Some(bridge) => Master::Set(bridge.as_str().into()),
                 None => Master::Unset,
             };
             let change = LinkChange { master: Some(master), ..LinkChange::default() };

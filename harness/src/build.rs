@@ -232,7 +232,7 @@ impl<'s> Device<'s> {
         LinkChange {
             mac: self.mac.filter(|_| late),
             mtu: self.mtu.filter(|_| late),
-            master: self.master.map(Master::Set),
+            master: self.master.map(|bridge| Master::Set(bridge.into())),
             up: None,
         }
     }
@@ -670,9 +670,19 @@ async fn create_macvlans(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(),
 }
 
 /// Enslave devices to their bridges, and give pre-existing ones their MAC/MTU.
+/// Each bridge's index is looked up once, not once per port.
 async fn attach(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    let mut bridges: BTreeMap<&str, u32> = BTreeMap::new();
     for device in &node.devices {
-        let change = device.attach_change();
+        let mut change = device.attach_change();
+        if let Some(bridge) = device.master {
+            let index = match bridges.get(bridge) {
+                Some(index) => *index,
+                None => netlink::link_index(&handle.netlink, bridge).await.map_err(in_node(node.name))?,
+            };
+            bridges.insert(bridge, index);
+            change.master = Some(Master::Set(index.into()));
+        }
         if change != LinkChange::default() {
             netlink::set_link(&handle.netlink, device.name.into(), &change).await.map_err(in_node(node.name))?;
         }

@@ -30,7 +30,8 @@ use rtnetlink::packet_core::{
 };
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use rtnetlink::packet_route::link::{
-    BridgeStpState, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode, State,
+    BridgeStpState, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
+    MacVlanMode, State,
 };
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -307,7 +308,10 @@ pub async fn link_index(handle: &Handle, name: &str) -> Result<u32, Error> {
 
 /// RTM_GETLINK for interface `name`.
 async fn get_link(handle: &Handle, name: &str) -> Result<LinkMessage, Error> {
-    let query = LinkUnspec::new_with_name(name).build();
+    // Without counters: filling them in is most of the kernel's work for the answer.
+    let query = LinkUnspec::new_with_name(name)
+        .append_extra_attribute(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]))
+        .build();
     let answer = request(handle, RouteNetlinkMessage::GetLink(query), 0)
         .await
         .map_err(|r| r.blame(format!("find interface {name}")))?;
@@ -584,7 +588,7 @@ pub async fn del_link(handle: &Handle, link: LinkRef<'_>) -> Result<(), Error> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Master<'a> {
     /// Enslave to this bridge (same namespace).
-    Set(&'a str),
+    Set(LinkRef<'a>),
     /// Detach (`nomaster`).
     Unset,
 }
@@ -637,7 +641,7 @@ pub async fn set_link(handle: &Handle, link: LinkRef<'_>, changes: &LinkChange<'
     }
     match changes.master {
         Some(Master::Set(bridge)) => {
-            let bridge_index = link_index(handle, bridge).await.map_err(|e| e.context(format!("(for {})", what())))?;
+            let bridge_index = resolve(handle, bridge).await.map_err(|e| e.context(format!("(for {})", what())))?;
             builder = builder.controller(bridge_index);
         }
         Some(Master::Unset) => builder = builder.nocontroller(),
@@ -1515,7 +1519,7 @@ mod tests {
         let change = LinkChange {
             mac: Some("02:00:00:00:00:01".parse().unwrap()),
             mtu: Some(1400),
-            master: Some(Master::Set("br0")),
+            master: Some(Master::Set("br0".into())),
             up: Some(true),
         };
         assert_eq!(change.to_string(), "address 02:00:00:00:00:01 mtu 1400 master br0 up");
@@ -1627,7 +1631,7 @@ mod tests {
                 assert_eq!(queues, [LinkAttribute::NumTxQueues(3), LinkAttribute::NumRxQueues(3)], "{name}");
             }
 
-            let enslave = LinkChange { master: Some(Master::Set("br0")), up: Some(true), ..Default::default() };
+            let enslave = LinkChange { master: Some(Master::Set("br0".into())), up: Some(true), ..Default::default() };
             set_link(&handle, "v0".into(), &enslave).await.unwrap();
             let v0 = find(&handle, "v0").await.unwrap();
             assert_eq!((v0.master.as_deref(), v0.admin_up), (Some("br0"), true));
@@ -1647,7 +1651,7 @@ mod tests {
             set_link(&handle, "v0".into(), &release).await.unwrap();
             let v0 = find(&handle, "v0").await.unwrap();
             assert_eq!((v0.master, v0.admin_up), (None, false));
-            let unknown_master = LinkChange { master: Some(Master::Set("br9")), ..Default::default() };
+            let unknown_master = LinkChange { master: Some(Master::Set("br9".into())), ..Default::default() };
             let error = set_link(&handle, "v0".into(), &unknown_master).await.unwrap_err();
             assert_eq!(error.to_string(), "find interface br9 (for set link v0 master br9): No such device");
 
