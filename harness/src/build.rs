@@ -470,26 +470,32 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(3);
 /// in every round (asked first, or only in the first round, a bridge could stay
 /// DOWN in the report: CI saw it once).
 async fn settle_links(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
-    let links = node.carrier_order();
-    let mut settling = still_settling(node.name, handle, &links).await?;
+    settle(node.name, handle, &node.carrier_order()).await
+}
+
+/// Wait until those of `links` (of `node`) that are up are operational, asking them
+/// in the order given (see [`settle_links`]). Also for step actions that bring a link
+/// up or enslave it.
+pub async fn settle(node: &str, handle: &NodeHandle, links: &[&str]) -> Result<(), BuildError> {
+    let mut settling = still_settling(node, handle, links).await?;
     if settling.is_empty() {
         return Ok(());
     }
-    let events = netlink::LinkEvents::subscribe(&handle.ns).map_err(io_failure("watch link changes", node.name))?;
+    let events = netlink::LinkEvents::subscribe(&handle.ns).map_err(io_failure("watch link changes", node))?;
     let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
     loop {
         // Asked after subscribing: a change in between still wakes the wait below.
         // All links again, not only the settling ones: a bridge may have got its
         // carrier since.
-        settling = still_settling(node.name, handle, &links).await?;
+        settling = still_settling(node, handle, links).await?;
         if settling.is_empty() {
             return Ok(());
         }
         match tokio::time::timeout_at(deadline, events.changed()).await {
-            Ok(changed) => changed.map_err(io_failure("watch link changes", node.name))?,
+            Ok(changed) => changed.map_err(io_failure("watch link changes", node))?,
             Err(_) => {
                 return Err(BuildError::Kernel {
-                    what: format!("bring up {} in node {}", settling.join(", "), node.name),
+                    what: format!("bring up {} in node {}", settling.join(", "), node),
                     error: format!("still not operational after {SETTLE_LIMIT:?}"),
                 });
             }
