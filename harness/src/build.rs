@@ -832,14 +832,6 @@ mod tests {
 
     // ----- fixtures ------------------------------------------------------------------
 
-    fn is_root() -> bool {
-        if nix::unistd::geteuid().is_root() {
-            return true;
-        }
-        eprintln!("skipped: needs root");
-        false
-    }
-
     fn scenario(yaml: &str) -> Scenario {
         serde_saphyr::from_str(yaml).expect("test scenario parses")
     }
@@ -1079,9 +1071,7 @@ links:
 
     #[test]
     fn veth_pair_between_two_nodes() {
-        if !is_root() {
-            return;
-        }
+        needs_root!();
         leaving_root_alone(|| {
             let s = scenario(
                 r#"
@@ -1182,9 +1172,7 @@ links:
 
     #[test]
     fn bridge_with_two_enslaved_veth_ends() {
-        if !is_root() {
-            return;
-        }
+        needs_root!();
         leaving_root_alone(|| {
             let s = scenario(
                 r#"
@@ -1233,9 +1221,7 @@ links:
 
     #[test]
     fn vxlan_macvlan_and_tap_on_a_lan() {
-        if !is_root() {
-            return;
-        }
+        needs_root!();
         leaving_root_alone(|| {
             let s = scenario(
                 r#"
@@ -1328,9 +1314,7 @@ links:
 
     #[test]
     fn routes_rules_and_neighbours() {
-        if !is_root() {
-            return;
-        }
+        needs_root!();
         leaving_root_alone(|| {
             let s = scenario(
                 r#"
@@ -1417,9 +1401,7 @@ links:
 
     #[test]
     fn scenario_settings_override_the_defaults() {
-        if !is_root() {
-            return;
-        }
+        needs_root!();
         leaving_root_alone(|| {
             let s = scenario(
                 r#"
@@ -1461,9 +1443,7 @@ links:
 
     #[test]
     fn bridge_vlan_filtering_is_unsupported_and_leaves_nothing() {
-        if !is_root() {
-            return;
-        }
+        needs_root!();
         leaving_root_alone(|| {
             let s = scenario("nodes: {sw: {bridges: {br0: {vlan_filtering: true}}}}");
             let cookies = on_runtime(async {
@@ -1479,9 +1459,7 @@ links:
 
     #[test]
     fn unreachable_gateway_names_route_and_node_and_leaves_nothing() {
-        if !is_root() {
-            return;
-        }
+        needs_root!();
         leaving_root_alone(|| {
             let s = scenario(
                 r#"
@@ -1506,9 +1484,7 @@ links:
 
     #[test]
     fn failing_run_command_reports_status_and_output() {
-        if !is_root() {
-            return;
-        }
+        needs_root!();
         leaving_root_alone(|| {
             let s = scenario(
                 r#"
@@ -1533,9 +1509,7 @@ nodes:
 
     #[test]
     fn a_dropped_topology_is_gone_once_its_runtime_is() {
-        if !is_root() {
-            return;
-        }
+        needs_root!();
         leaving_root_alone(|| {
             let s = scenario("nodes: {a: {taps: {tap0: {}}}, b: {}}");
             let cookies = on_runtime(async {

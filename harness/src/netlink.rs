@@ -1528,14 +1528,6 @@ mod tests {
 
     // ----- against the kernel (root) ---------------------------------------------------
 
-    fn is_root() -> bool {
-        if nix::unistd::geteuid().is_root() {
-            return true;
-        }
-        eprintln!("skipped: needs root");
-        false
-    }
-
     /// Run `test` with a handle on a fresh namespace, on a current-thread runtime (as
     /// the runner does); the machine's own links must be the same afterwards.
     fn in_fresh_namespace<F: std::future::Future<Output = ()>>(test: impl FnOnce(Netns, Handle) -> F) {
@@ -1561,9 +1553,7 @@ mod tests {
 
     #[test]
     fn missing_kinds_are_unsupported_with_the_kernels_words() {
-        if !is_root() {
-            return;
-        }
+        needs_root!();
         in_fresh_namespace(|_ns, handle| async move {
             let dummy = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Dummy).name("d0").build();
             let error = add_link(&handle, dummy, "dummy", "d0", "dummy").await.unwrap_err();
@@ -1582,9 +1572,7 @@ mod tests {
 
     #[test]
     fn link_status_and_announcements_follow_a_carrier() {
-        if !is_root() {
-            return;
-        }
+        needs_root!();
         in_fresh_namespace(|ns, handle| async move {
             add_veth(&handle, &basics("a0"), &basics("b0"), None, 1).await.unwrap();
             let events = LinkEvents::subscribe(&ns).unwrap();
@@ -1613,9 +1601,7 @@ mod tests {
 
     #[test]
     fn links_are_set_enslaved_released_and_deleted() {
-        if !is_root() {
-            return;
-        }
+        needs_root!();
         in_fresh_namespace(|_ns, handle| async move {
             add_bridge(&handle, &basics("br0"), false, false, None).await.unwrap();
             assert!(!find(&handle, "br0").await.unwrap().admin_up, "created down");
@@ -1662,9 +1648,7 @@ mod tests {
 
     #[test]
     fn addresses_routes_and_neighbours_come_and_go() {
-        if !is_root() {
-            return;
-        }
+        needs_root!();
         in_fresh_namespace(|ns, handle| async move {
             add_veth(&handle, &basics("a0"), &basics("b0"), None, 1).await.unwrap();
             for name in ["a0", "b0", "lo"] {
@@ -1734,9 +1718,7 @@ mod tests {
 
     #[test]
     fn a_tap_lives_as_long_as_its_fd() {
-        if !is_root() {
-            return;
-        }
+        needs_root!();
         in_fresh_namespace(|ns, handle| async move {
             let fd = add_tap(&ns, "tap7", TapMode::Tap).unwrap();
             let tun = add_tap(&ns, "tun7", TapMode::Tun).unwrap();
