@@ -84,11 +84,7 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
         Action::DelFdb(f) => rt.block_on(netlink::del_fdb(&node(&f.on).netlink, &f.fdb)).map_err(failed),
         Action::SetLink(l) => {
             let change = LinkChange { mtu: l.mtu, up: l.state.map(|s| s == LinkState::Up), ..LinkChange::default() };
-            let handle = node(&l.dev.node);
-            rt.block_on(async {
-                netlink::set_link(&handle.netlink, LinkRef::Name(&l.dev.iface), &change).await.map_err(failed)?;
-                settle_changed(&l.dev.node, handle, &l.dev.iface).await
-            })
+            rt.block_on(change_and_settle(&l.dev.node, node(&l.dev.node), &l.dev.iface, &change))
         }
         Action::SetMaster(m) => {
             let master = match &m.master {
@@ -96,11 +92,7 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
                 None => Master::Unset,
             };
             let change = LinkChange { master: Some(master), ..LinkChange::default() };
-            let handle = node(&m.dev.node);
-            rt.block_on(async {
-                netlink::set_link(&handle.netlink, LinkRef::Name(&m.dev.iface), &change).await.map_err(failed)?;
-                settle_changed(&m.dev.node, handle, &m.dev.iface).await
-            })
+            rt.block_on(change_and_settle(&m.dev.node, node(&m.dev.node), &m.dev.iface, &change))
         }
         Action::Sysctl(s) => {
             let settings: Vec<(String, String)> = s.set.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
@@ -123,10 +115,16 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
     }
 }
 
-/// After a link was brought up or (un)enslaved, wait until it and its bridge are
-/// operational, as the build does: the next check must not lose its first packet to
-/// a carrier change the kernel has not applied yet.
-async fn settle_changed(node: &str, handle: &NodeHandle, iface: &str) -> Result<(), String> {
+/// Change a link, then wait until it and its bridge are operational, as the build
+/// does: the next check must not lose its first packet to a carrier change the
+/// kernel has not applied yet.
+async fn change_and_settle(
+    node: &str,
+    handle: &NodeHandle,
+    iface: &str,
+    change: &LinkChange<'_>,
+) -> Result<(), String> {
+    netlink::set_link(&handle.netlink, LinkRef::Name(iface), change).await.map_err(|e| e.to_string())?;
     let links = netlink::links(&handle.netlink).await.map_err(|e| e.to_string())?;
     let master = links.iter().find(|l| l.name == iface).and_then(|l| l.master.as_deref());
     let names: Vec<&str> = std::iter::once(iface).chain(master).collect();

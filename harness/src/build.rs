@@ -226,13 +226,14 @@ impl<'s> Device<'s> {
         LinkBasics { name: self.name, mac: self.mac, mtu: self.mtu }
     }
 
-    /// What is left to set once the device exists (see [`Origin::needs_late_basics`]).
-    fn attach_change(&self) -> LinkChange<'s> {
+    /// What is left to set once the device exists (see [`Origin::needs_late_basics`]),
+    /// given its bridge's index when it has one.
+    fn attach_change(&self, bridge_index: Option<u32>) -> LinkChange<'s> {
         let late = self.origin.needs_late_basics();
         LinkChange {
             mac: self.mac.filter(|_| late),
             mtu: self.mtu.filter(|_| late),
-            master: self.master.map(|bridge| Master::Set(bridge.into())),
+            master: bridge_index.map(|index| Master::Set(index.into())),
             up: None,
         }
     }
@@ -680,15 +681,13 @@ async fn create_macvlans(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(),
 async fn attach(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
     let mut bridges: BTreeMap<&str, u32> = BTreeMap::new();
     for device in &node.devices {
-        let mut change = device.attach_change();
-        if let Some(bridge) = device.master {
-            let index = match bridges.get(bridge) {
-                Some(index) => *index,
-                None => netlink::link_index(&handle.netlink, bridge).await.map_err(in_node(node.name))?,
-            };
+        if let Some(bridge) = device.master
+            && !bridges.contains_key(bridge)
+        {
+            let index = netlink::link_index(&handle.netlink, bridge).await.map_err(in_node(node.name))?;
             bridges.insert(bridge, index);
-            change.master = Some(Master::Set(index.into()));
         }
+        let change = device.attach_change(device.master.map(|bridge| bridges[bridge]));
         if change != LinkChange::default() {
             netlink::set_link(&handle.netlink, device.name.into(), &change).await.map_err(in_node(node.name))?;
         }
