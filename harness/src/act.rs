@@ -96,11 +96,13 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
         }
         Action::Sysctl(s) => {
             let settings: Vec<(String, String)> = s.set.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+            node(&s.on).finish_baseline().map_err(|e| e.to_string())?;
             baseline::write_many(&node(&s.on).ns, &settings).map_err(|e| e.to_string())
         }
         Action::Send(send) => send_frame(&node(&send.dev.node).ns, send),
         Action::Replay(replay) => replay_pcap(&node(&replay.into.node).ns, replay),
         Action::Run(r) => {
+            node(&r.on).finish_baseline().map_err(|e| e.to_string())?;
             let out = exec::run(&node(&r.on).ns, &r.cmd, RUN_TIMEOUT).map_err(|e| e.to_string())?;
             if out.status.success() {
                 return Ok(());

@@ -26,24 +26,20 @@ pub fn apply(ns: &Netns) -> io::Result<()> {
 
 /// [`apply`] to the namespace of the calling thread, which this process has just
 /// created and nothing has changed yet (as in [`Netns::new_many`]'s setup): only
-/// the keys such a namespace does not have already are written ([`needed_writes`]).
+/// the keys whose value such a namespace does not have already are written
+/// ([`needed_writes`]). Call [`finish`] before anything but netrig acts in the
+/// namespace.
 pub fn apply_to_new_here() -> io::Result<()> {
     write_here(needed_writes())
 }
 
-/// The part of [`BASELINE`] a new namespace needs written on this machine: every
-/// `conf/default` key, and the others whose value a new namespace does not have
-/// already.
+/// The part of [`BASELINE`] a new namespace needs written on this machine: the keys
+/// whose value it does not have already.
 ///
 /// Every new namespace starts with the same values (copied from the machine's own
 /// namespace, or the kernel's defaults, as `devconf_inherit_init_net` says), and
-/// most are the kernel's defaults already. A `conf/default` key is written even
-/// then, because the write has an effect beyond the value: it marks the key as set,
-/// interfaces created afterwards copy that mark, and a marked key no longer follows
-/// later writes to `conf/default` (`devinet_copy_dflt_conf`). Writing every default
-/// key keeps that behaviour the same on every machine, whatever its own namespace
-/// had written. `conf/all` marks are never copied, and a write of an unchanged
-/// `forwarding` does nothing.
+/// most are the kernel's defaults already: on the CI machines two keys are left to
+/// write (`ping_group_range` and `addr_gen_mode`).
 ///
 /// The list is found once per process in a probe namespace and checked there: if
 /// writing it does not leave every key at its baseline value (a write with a side
@@ -58,16 +54,50 @@ fn probe_needed_writes() -> io::Result<Vec<(&'static str, &'static str)>> {
     let probe = Netns::new()?;
     probe.run(|| {
         let inherited = BASELINE.iter().map(|(key, _)| read_here(key)).collect::<io::Result<Vec<_>>>()?;
-        let needed: Vec<_> = BASELINE
-            .iter()
-            .zip(&inherited)
-            .filter(|((key, value), now)| key.contains(".default.") || now != value)
-            .map(|(kv, _)| *kv)
-            .collect();
+        let needed: Vec<_> =
+            BASELINE.iter().zip(&inherited).filter(|((_, value), now)| now != value).map(|(kv, _)| *kv).collect();
         write_here(&needed)?;
         let all_set =
             BASELINE.iter().map(|(key, value)| Ok(read_here(key)? == *value)).collect::<io::Result<Vec<_>>>()?;
         Ok(if all_set.into_iter().all(|set| set) { needed } else { BASELINE.to_vec() })
+    })
+}
+
+/// Give a namespace set up with [`apply_to_new_here`] what a full [`apply`] leaves
+/// beyond the values: the marks. `interfaces` are those netrig created there.
+///
+/// Writing an IPv4 `conf` key marks it as set. A marked `conf/default` key is copied
+/// with its mark into every interface created afterwards, and a marked interface key
+/// no longer follows later writes to `conf/default` (`devinet_copy_dflt_conf`). A
+/// full apply writes every `conf/default` key before any interface exists, so a
+/// later `sysctl -w net.ipv4.conf.default.rp_filter=1` changes no interface, on
+/// every machine; without the writes it would depend on what the machine's own
+/// namespace had written. This rewrites every baseline `conf/default` key and the
+/// same keys of each interface in `interfaces` with the value they have now, which
+/// changes no value and leaves the same marks as a full apply would have.
+///
+/// The marks make a difference only to later writes of `conf/default` and to
+/// interfaces created later, which only a command, a step's sysctl write or a
+/// person in a shell can do: the build and the run call this once per node before
+/// the first of those, rather than paying ~30 writes a node in every build.
+/// (An interface given an IPv4 address has every key marked already: the kernel
+/// marks them all when it adds one, `ipv4_devconf_setall`.) An interface without
+/// IPv4 settings (an MTU below 68) is passed over.
+pub fn finish(ns: &Netns, interfaces: &[&str]) -> io::Result<()> {
+    let leaves: Vec<&str> = BASELINE.iter().filter_map(|(key, _)| key.strip_prefix("net.ipv4.conf.default.")).collect();
+    ns.run(|| {
+        let mut dirs = SysctlDirs::default();
+        // Interfaces first: rewriting `default` copies it into every unmarked one,
+        // which holds the same value anyway, but need not be relied on.
+        for dir in interfaces.iter().copied().chain(["default"]) {
+            let keys: Vec<String> = leaves.iter().map(|leaf| format!("net/ipv4/conf/{dir}/{leaf}")).collect();
+            let current = match keys.iter().map(|key| read_in(&mut dirs, key)).collect::<io::Result<Vec<_>>>() {
+                Err(e) if e.kind() == io::ErrorKind::NotFound && dir != "default" => continue,
+                current => current?,
+            };
+            keys.iter().zip(current).try_for_each(|(key, value)| write_in(&mut dirs, key, &value))?;
+        }
+        Ok(())
     })
 }
 
@@ -153,8 +183,12 @@ pub const BASELINE: &[(&str, &str)] = &[
     // link-local address, hence none of the DAD, router solicitation and MLD packets
     // each interface would otherwise send at a random moment after coming up, which
     // make captures nondeterministic. `lo` keeps ::1. Scenarios that need link-local
-    // addresses set addr_gen_mode 0 (or add fe80:: addresses themselves).
-    ("net.ipv6.conf.all.addr_gen_mode", "1"),
+    // addresses set addr_gen_mode 0 (or add fe80:: addresses themselves). Only
+    // `default`: interfaces created afterwards copy it, and the one interface that
+    // exists already (`lo`) never gets a link-local address. Writing `all` would
+    // re-run address generation on `lo` (giving it `::1` while down and an extra
+    // `::1` route in the main table, which a fresh namespace has not) and cost
+    // ~20 µs a node.
     ("net.ipv6.conf.default.addr_gen_mode", "1"),
 ];
 
@@ -180,18 +214,24 @@ pub fn read(ns: &Netns, key: &str) -> io::Result<String> {
 /// first failure.
 pub fn write_here<K: AsRef<str>, V: AsRef<str>>(settings: &[(K, V)]) -> io::Result<()> {
     let mut dirs = SysctlDirs::default();
-    settings.iter().try_for_each(|(key, value)| {
-        let (key, value) = (key.as_ref(), value.as_ref());
-        let context = |e: io::Error| io::Error::new(e.kind(), format!("sysctl {key} = {value}: {e}"));
-        dirs.open(key, OFlag::O_WRONLY, context)?.write_all(value.as_bytes()).map_err(context)
-    })
+    settings.iter().try_for_each(|(key, value)| write_in(&mut dirs, key.as_ref(), value.as_ref()))
 }
 
 /// Read `key` in the namespace of the calling thread.
 fn read_here(key: &str) -> io::Result<String> {
+    read_in(&mut SysctlDirs::default(), key)
+}
+
+fn write_in(dirs: &mut SysctlDirs, key: &str, value: &str) -> io::Result<()> {
+    let context = |e: io::Error| io::Error::new(e.kind(), format!("sysctl {key} = {value}: {e}"));
+    dirs.open(key, OFlag::O_WRONLY, context)?.write_all(value.as_bytes()).map_err(context)
+}
+
+/// Read `key` (trimmed; tabs in multi-value keys become spaces).
+fn read_in(dirs: &mut SysctlDirs, key: &str) -> io::Result<String> {
     let context = |e: io::Error| io::Error::new(e.kind(), format!("sysctl {key}: {e}"));
     let mut text = String::new();
-    SysctlDirs::default().open(key, OFlag::O_RDONLY, context)?.read_to_string(&mut text).map_err(context)?;
+    dirs.open(key, OFlag::O_RDONLY, context)?.read_to_string(&mut text).map_err(context)?;
     Ok(text.trim().replace('\t', " "))
 }
 
@@ -362,27 +402,61 @@ mod tests {
         }
     }
 
+    /// Create a veth pair `name`/`name`1 in `ns` with `ip`, as a command would.
+    fn add_veth_by_command(ns: &Netns, name: &str) {
+        let command = format!("ip link add {name} type veth peer name {name}1");
+        let out = crate::exec::run(ns, &command, std::time::Duration::from_secs(5)).unwrap();
+        assert!(out.status.success(), "{command}: {out:?}");
+    }
+
     #[test]
-    fn later_default_writes_reach_existing_interfaces_as_after_a_full_apply() {
+    fn finished_namespaces_follow_later_default_writes_as_after_a_full_apply() {
         needs_root!();
-        // A key the machine's namespace most likely never wrote: only the explicit
-        // write of the default marks it, and the mark decides whether the interface
-        // follows the later write.
+        // Keys the machine's namespace most likely never wrote, so that only the
+        // baseline marks them. `built` stands for an interface of the build (without
+        // an IPv4 address: one marks every key), `later` for one a command creates
+        // after the default is written.
         let keys = ["arp_ignore", "accept_local", "log_martians"];
-        let interface_values = |ns: &Netns| {
-            let added =
-                crate::exec::run(ns, "ip link add v0 type veth peer name v1", std::time::Duration::from_secs(5));
-            assert!(added.unwrap().status.success());
-            let later: Vec<_> = keys.iter().map(|k| (format!("net.ipv4.conf.default.{k}"), "1".to_string())).collect();
-            write_many(ns, &later).unwrap();
-            keys.iter().map(|k| read(ns, &format!("net.ipv4.conf.v0.{k}")).unwrap()).collect::<Vec<_>>()
+        let after_a_default_write = |ns: &Netns| {
+            let writes: Vec<_> = keys.iter().map(|k| (format!("net.ipv4.conf.default.{k}"), "1".to_string())).collect();
+            write_many(ns, &writes).unwrap();
+            add_veth_by_command(ns, "later");
+            ["built", "later"].map(|iface| keys.map(|k| read(ns, &format!("net.ipv4.conf.{iface}.{k}")).unwrap()))
+        };
+        let new_with_built_interface = || {
+            let (ns, applied) = Netns::new_many(1, |_, _| apply_to_new_here()).pop().unwrap().unwrap();
+            applied.unwrap();
+            add_veth_by_command(&ns, "built");
+            ns
         };
         let full = Netns::new().unwrap();
         apply(&full).unwrap();
-        let (new, applied) = Netns::new_many(1, |_, _| apply_to_new_here()).pop().unwrap().unwrap();
-        applied.unwrap();
-        assert_eq!(interface_values(&full), ["0", "0", "0"], "marked at birth, the interface keeps its value");
-        assert_eq!(interface_values(&new), ["0", "0", "0"]);
+        add_veth_by_command(&full, "built");
+        let finished = new_with_built_interface();
+        finish(&finished, &["built", "built1"]).unwrap();
+        let unfinished = new_with_built_interface();
+
+        let expected = [["0", "0", "0"].map(String::from), ["1", "1", "1"].map(String::from)];
+        assert_eq!(after_a_default_write(&full), expected, "marked at birth, `built` keeps its values");
+        assert_eq!(after_a_default_write(&finished), expected);
+        // What `finish` is for: without the marks `built` follows the write.
+        assert_eq!(after_a_default_write(&unfinished)[0], ["1", "1", "1"]);
+    }
+
+    #[test]
+    fn finish_changes_no_value_and_passes_over_missing_interfaces() {
+        needs_root!();
+        let ns = Netns::new().unwrap();
+        write(&ns, "net.ipv4.conf.default.rp_filter", "2").unwrap();
+        add_veth_by_command(&ns, "v");
+        write(&ns, "net.ipv4.conf.v.arp_ignore", "1").unwrap();
+        let before =
+            [read(&ns, "net.ipv4.conf.v.rp_filter").unwrap(), read(&ns, "net.ipv4.conf.v.arp_ignore").unwrap()];
+        assert_eq!(before, ["2", "1"]);
+        finish(&ns, &["v", "gone"]).unwrap();
+        let after = [read(&ns, "net.ipv4.conf.v.rp_filter").unwrap(), read(&ns, "net.ipv4.conf.v.arp_ignore").unwrap()];
+        assert_eq!(after, before);
+        assert_eq!(read(&ns, "net.ipv4.conf.default.rp_filter").unwrap(), "2");
     }
 
     #[test]
@@ -415,12 +489,10 @@ mod tests {
     fn interface_names_with_dots_resolve() {
         needs_root!();
         let ns = Netns::new().unwrap();
-        crate::exec::run(&ns, "ip link add v.1 type veth peer name v.2", std::time::Duration::from_secs(5))
-            .map(|out| assert!(out.status.success(), "{out:?}"))
-            .unwrap();
+        add_veth_by_command(&ns, "v.1");
         write(&ns, "net.ipv4.conf.v.1.rp_filter", "2").unwrap();
         assert_eq!(read(&ns, "net/ipv4/conf/v.1/rp_filter").unwrap(), "2");
-        assert_eq!(read(&ns, "net.ipv4.conf.v/2.rp_filter").unwrap(), "0");
+        assert_eq!(read(&ns, "net.ipv4.conf.v/11.rp_filter").unwrap(), "0");
     }
 
     #[test]

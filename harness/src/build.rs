@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures::future::try_join_all;
@@ -52,12 +53,28 @@ pub struct NodeHandle {
     /// tun/tap devices live exactly as long as these fds.
     taps: BTreeMap<String, OwnedFd>,
     listeners: Vec<probe::Listener>,
+    /// The interfaces the build created here, for [`baseline::finish`].
+    created: Vec<String>,
+    /// Set once [`NodeHandle::finish_baseline`] has run.
+    baseline_finished: OnceLock<()>,
 }
 
 impl NodeHandle {
     /// The fd of tap/tun device `name` (frames written to it arrive on the device).
     pub fn tap(&self, name: &str) -> Option<BorrowedFd<'_>> {
         self.taps.get(name).map(|fd| fd.as_fd())
+    }
+
+    /// Finish the node's baseline ([`baseline::finish`]), once. Call it before the
+    /// first thing other than netrig's own netlink work acts in the node: a command,
+    /// a sysctl write of a step, a shell.
+    pub fn finish_baseline(&self) -> io::Result<()> {
+        if self.baseline_finished.get().is_none() {
+            let created: Vec<&str> = self.created.iter().map(String::as_str).collect();
+            baseline::finish(&self.ns, &created)?;
+            let _ = self.baseline_finished.set(());
+        }
+        Ok(())
     }
 }
 
@@ -306,6 +323,11 @@ impl<'s> NodePlan<'s> {
         }
     }
 
+    /// The interfaces the build creates (all but those that exist already).
+    fn created(&self) -> impl Iterator<Item = &'s str> + '_ {
+        self.devices.iter().filter(|d| !matches!(d.origin, Origin::Existing)).map(|d| d.name)
+    }
+
     fn device(&self, name: &str) -> Option<&Device<'s>> {
         self.devices.iter().find(|d| d.name == name)
     }
@@ -543,6 +565,8 @@ fn start_nodes(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildErro
                     connection,
                     taps: BTreeMap::new(),
                     listeners: Vec::new(),
+                    created: node.created().map(str::to_string).collect(),
+                    baseline_finished: OnceLock::new(),
                 })
             }
             Err(error) => Err(io_failure("create network namespace", node.name)(error)),
@@ -768,6 +792,9 @@ fn start_listeners(node: &NodePlan<'_>, handle: &mut NodeHandle) -> Result<(), B
 
 /// The node's `run:` commands in order; each must exit 0.
 fn run_commands(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    if !node.spec.run.is_empty() {
+        handle.finish_baseline().map_err(io_failure("finish the baseline sysctls", node.name))?;
+    }
     for command in &node.spec.run {
         let failed = |status: String, output: String| BuildError::Command {
             node: node.name.to_string(),
@@ -805,7 +832,7 @@ mod stand_ins {
             BUILT.with(|built| built.borrow_mut().push(cookie));
         }
 
-        pub use crate::baseline::{apply_to_new_here, write_here};
+        pub use crate::baseline::{apply_to_new_here, finish, write_here};
     }
 
     pub use crate::exec;

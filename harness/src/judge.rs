@@ -240,7 +240,9 @@ fn command(topology: &Topology, c: &CommandCheck) -> Verdict {
         ExitExpect::Nonzero => "fails".to_string(),
     };
     let check = format!("on {}: `{}` {exit}", c.on.as_str(), c.run.as_str());
-    let out = match exec::run(node(topology, &c.on), &c.run, COMMAND_TIMEOUT) {
+    let handle = &topology.nodes[c.on.as_str()];
+    let ran = handle.finish_baseline().and_then(|()| exec::run(&handle.ns, &c.run, COMMAND_TIMEOUT));
+    let out = match ran {
         Ok(out) => out,
         Err(e) => {
             return Verdict { check, holds: false, observed: e.to_string(), line: c.on.line };

@@ -31,6 +31,8 @@ pub fn hold(topology: &Topology, how: Hold<'_>, out: &mut dyn Write) -> io::Resu
     // Caught before pinning: a Ctrl-C from now on ends the wait, never netrig itself,
     // so the names are always removed.
     let caught = Caught::install()?;
+    // A person may now create interfaces or write conf/default in any node.
+    topology.nodes.values().try_for_each(|node| node.finish_baseline())?;
     let pins = Pins::pin_all(topology.nodes.iter().map(|(name, node)| (name.as_str(), &node.ns)))?;
     print_hints(topology, &pins, how, out)?;
     let status = match how {
