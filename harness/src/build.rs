@@ -4,8 +4,9 @@
 //! overlap; inside one node a phase runs in the scenario's order):
 //! namespaces, each set up on the thread that created it (baseline → namespace-wide
 //! sysctls → netlink connection; nodes on as many threads as CPUs) → bridges → veth
-//! pairs (each end born in its namespace) → taps → vxlans → macvlans (MAC and MTU given
-//! at birth) → masters, and MAC/MTU of interfaces that existed already (`lo`) →
+//! pairs (each end born in its namespace; a bridge port born enslaved, and up when
+//! nothing has to come first) → taps → vxlans → macvlans (MAC and MTU given at
+//! birth) → other masters, and MAC/MTU of interfaces that existed already (`lo`) →
 //! interface sysctls → addresses → link up → links operational (see `settle_links`) →
 //! routes → rules → neighbours → fdb → listeners → `run` commands. Teardown is
 //! dropping the [`Topology`].
@@ -205,6 +206,10 @@ struct Device<'s> {
     master: Option<&'s str>,
     up: bool,
     addresses: Vec<IpNet>,
+    /// Created up rather than brought up later (see [`Plan::choose_births`]).
+    born_up: bool,
+    /// Created enslaved to `master` rather than attached later.
+    born_attached: bool,
 }
 
 impl<'s> Device<'s> {
@@ -225,6 +230,8 @@ impl<'s> Device<'s> {
             master: master.map(|m| m.as_str()),
             up: state == LinkState::Up,
             addresses: addresses.iter().map(|a| **a).collect(),
+            born_up: false,
+            born_attached: false,
         }
     }
 
@@ -239,22 +246,33 @@ impl<'s> Device<'s> {
         self.up &= iface.state == LinkState::Up;
     }
 
+    /// What it is created with, but for a bridge to be born enslaved to
+    /// ([`Device::born_master`]).
     fn basics(&self) -> LinkBasics<'s> {
-        LinkBasics { name: self.name, mac: self.mac, mtu: self.mtu }
+        LinkBasics { name: self.name, mac: self.mac, mtu: self.mtu, up: self.born_up, master: None }
+    }
+
+    /// The index of the bridge it is created enslaved to, if it is.
+    fn born_master(&self, bridges: &BridgeIndexes) -> Option<u32> {
+        self.master.filter(|_| self.born_attached).map(|bridge| bridges[bridge])
     }
 
     /// What is left to set once the device exists (see [`Origin::needs_late_basics`]),
-    /// given its bridge's index when it has one.
-    fn attach_change(&self, bridge_index: Option<u32>) -> LinkChange<'s> {
+    /// given the node's bridges.
+    fn attach_change(&self, bridges: &BridgeIndexes) -> LinkChange<'s> {
         let late = self.origin.needs_late_basics();
+        let master = self.master.filter(|_| !self.born_attached);
         LinkChange {
             mac: self.mac.filter(|_| late),
             mtu: self.mtu.filter(|_| late),
-            master: bridge_index.map(|index| Master::Set(index.into())),
+            master: master.map(|bridge| Master::Set(bridges[bridge].into())),
             up: None,
         }
     }
 }
+
+/// The indexes of a node's bridges that something is enslaved to, by name.
+type BridgeIndexes<'s> = BTreeMap<&'s str, u32>;
 
 /// Everything one node needs, in the order it is applied.
 struct NodePlan<'s> {
@@ -388,6 +406,8 @@ impl<'s> Plan<'s> {
                     master: end.master.as_deref(),
                     up: true,
                     addresses: end.addresses.clone(),
+                    born_up: false,
+                    born_attached: false,
                 });
             }
             let [a, b] = &link.veth;
@@ -399,7 +419,33 @@ impl<'s> Plan<'s> {
         for node in &mut nodes {
             node.finish();
         }
-        Ok(Plan { nodes, veths })
+        let mut plan = Plan { nodes, veths };
+        plan.choose_births();
+        Ok(plan)
+    }
+
+    /// Let veth ends be born ready where that changes nothing but the number of
+    /// requests. Only the end the request creates can be: the kernel ignores a
+    /// peer's master and cannot open a peer before the pair is joined (ENOTCONN).
+    /// So a pair is created from the side of the end with a bridge, and that end
+    /// is created enslaved, and up if nothing has to happen before it comes up: it
+    /// gets no address (on an up device, an address brings its routes and, with
+    /// `arp_notify`, a gratuitous ARP at another moment) and its node writes no
+    /// interface sysctls (`disable_ipv6`, `arp_ignore`, ... must hold from the
+    /// first packet). A docker-style bridge port is both.
+    fn choose_births(&mut self) {
+        for pair_index in 0..self.veths.len() {
+            let [a, b] = self.veths[pair_index].ends;
+            if self.device(a).master.is_none() && self.device(b).master.is_some() {
+                self.veths[pair_index].ends = [b, a];
+            }
+            let (node, iface) = self.veths[pair_index].ends[0];
+            let node = self.nodes.iter_mut().find(|n| n.name == node).expect("every veth end is in its node");
+            let quiet = node.interface_sysctls.is_empty();
+            let end = node.devices.iter_mut().find(|d| d.name == iface).expect("added with its pair");
+            end.born_attached = end.master.is_some();
+            end.born_up = end.up && end.addresses.is_empty() && quiet;
+        }
     }
 
     fn device(&self, (node, iface): (&str, &str)) -> &Device<'s> {
@@ -446,14 +492,15 @@ pub async fn build(scenario: &Scenario) -> Result<Topology, BuildError> {
 async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildError> {
     start_nodes(topology, plan)?;
     each_node(plan, topology, create_bridges).await?;
-    each_node(plan, topology, |node, handle| create_veths(plan, topology, node, handle)).await?;
+    let bridges = bridge_indexes(plan, topology).await?;
+    each_node(plan, topology, |node, handle| create_veths(plan, topology, &bridges, node, handle)).await?;
     for node in &plan.nodes {
         create_taps(node, topology.nodes.get_mut(node.name).expect("started above"))?;
     }
     each_node(plan, topology, set_tap_basics).await?;
     each_node(plan, topology, create_vxlans).await?;
     each_node(plan, topology, create_macvlans).await?;
-    each_node(plan, topology, attach).await?;
+    each_node(plan, topology, |node, handle| attach(&bridges[node.name], node, handle)).await?;
     for node in &plan.nodes {
         write_sysctls(&topology.nodes[node.name], node.name, &node.interface_sysctls)?;
     }
@@ -629,19 +676,41 @@ async fn create_bridges(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), 
     Ok(())
 }
 
+/// The index of every bridge something is enslaved to, by node (one request per
+/// bridge).
+async fn bridge_indexes<'s>(
+    plan: &Plan<'s>,
+    topology: &Topology,
+) -> Result<BTreeMap<&'s str, BridgeIndexes<'s>>, BuildError> {
+    let per_node = plan.nodes.iter().map(|node| async move {
+        let handle = &topology.nodes[node.name];
+        let mut indexes = BridgeIndexes::new();
+        for bridge in node.devices.iter().filter_map(|d| d.master) {
+            if !indexes.contains_key(bridge) {
+                let index = netlink::link_index(&handle.netlink, bridge).await.map_err(in_node(node.name))?;
+                indexes.insert(bridge, index);
+            }
+        }
+        Ok::<_, BuildError>((node.name, indexes))
+    });
+    Ok(try_join_all(per_node).await?.into_iter().collect())
+}
+
 /// The pairs whose first end is in `node`, created from its socket.
 async fn create_veths(
     plan: &Plan<'_>,
     topology: &Topology,
+    bridges: &BTreeMap<&str, BridgeIndexes<'_>>,
     node: &NodePlan<'_>,
     handle: &NodeHandle,
 ) -> Result<(), BuildError> {
     for pair in plan.veths.iter().filter(|p| p.ends[0].0 == node.name) {
         let [here, there] = pair.ends;
         let peer_ns = (there.0 != here.0).then(|| &topology.nodes[there.0].ns);
+        let end = plan.device(here);
         netlink::add_veth(
             &handle.netlink,
-            &plan.device(here).basics(),
+            &LinkBasics { master: end.born_master(&bridges[here.0]), ..end.basics() },
             &plan.device(there).basics(),
             peer_ns,
             pair.queues,
@@ -700,18 +769,11 @@ async fn create_macvlans(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(),
     Ok(())
 }
 
-/// Enslave devices to their bridges, and give pre-existing ones their MAC/MTU.
-/// Each bridge's index is looked up once, not once per port.
-async fn attach(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
-    let mut bridges: BTreeMap<&str, u32> = BTreeMap::new();
+/// Enslave devices to their bridges (those not born enslaved), and give
+/// pre-existing ones their MAC/MTU.
+async fn attach(bridges: &BridgeIndexes<'_>, node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
     for device in &node.devices {
-        if let Some(bridge) = device.master
-            && !bridges.contains_key(bridge)
-        {
-            let index = netlink::link_index(&handle.netlink, bridge).await.map_err(in_node(node.name))?;
-            bridges.insert(bridge, index);
-        }
-        let change = device.attach_change(device.master.map(|bridge| bridges[bridge]));
+        let change = device.attach_change(bridges);
         if change != LinkChange::default() {
             netlink::set_link(&handle.netlink, device.name.into(), &change).await.map_err(in_node(node.name))?;
         }
@@ -728,10 +790,10 @@ async fn add_addresses(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), B
     Ok(())
 }
 
-/// Every device is created down; bring up all but those the scenario keeps down.
+/// Bring up every device but those the scenario keeps down and those born up.
 async fn bring_up(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
     let up = LinkChange { up: Some(true), ..Default::default() };
-    for device in node.devices.iter().filter(|d| d.up) {
+    for device in node.devices.iter().filter(|d| d.up && !d.born_up) {
         netlink::set_link(&handle.netlink, LinkRef::Name(device.name), &up).await.map_err(in_node(node.name))?;
     }
     Ok(())
@@ -1077,7 +1139,45 @@ links:
         assert_eq!(a.device("eth0").unwrap().mtu, Some(9000));
         assert!(a.device("lo").unwrap().up);
         assert_eq!(plan.veths.len(), 1);
-        assert_eq!(plan.veths[0].ends, [("a", "eth0"), ("host", "vethA")]);
+        assert_eq!(plan.veths[0].ends, [("host", "vethA"), ("a", "eth0")], "created from the bridge's side");
+        assert!(veth.born_attached);
+        assert!(!veth.born_up, "kept down");
+    }
+
+    #[test]
+    fn only_the_created_end_is_born_ready_and_only_when_nothing_must_come_first() {
+        let s = scenario(
+            r#"
+nodes:
+  host: {bridges: {br0: {}}}
+  quiet: {bridges: {br1: {}}}
+  careful: {bridges: {br2: {}}, sysctl: {net.ipv4.conf.x.arp_ignore: 1}}
+  a: {}
+  b: {}
+  c: {}
+  d: {}
+links:
+  - veth: [a:eth0 10.0.0.2/24, host:v0@br0]
+  - veth: [b:eth0 10.0.0.3/24, host:v1@br0 10.0.0.9/24]
+  - veth: [quiet:y@br1, host:v2@br0]
+  - veth: [c:eth0, careful:x@br2]
+  - veth: [d:eth0, d:eth1]
+"#,
+        );
+        let plan = Plan::of(&s).unwrap();
+        let born = |node: &str, iface: &str| {
+            let device = plan.device((node, iface));
+            (device.born_attached, device.born_up)
+        };
+        let ends: Vec<_> = plan.veths.iter().map(|p| p.ends[0]).collect();
+        assert_eq!(ends, [("host", "v0"), ("host", "v1"), ("quiet", "y"), ("careful", "x"), ("d", "eth0")]);
+        assert_eq!(born("host", "v0"), (true, true), "a docker-style port");
+        assert_eq!(born("a", "eth0"), (false, false), "a peer never");
+        assert_eq!(born("host", "v1"), (true, false), "it has an address");
+        assert_eq!(born("quiet", "y"), (true, true));
+        assert_eq!(born("host", "v2"), (false, false), "both ends have a bridge: attached later");
+        assert_eq!(born("careful", "x"), (true, false), "its node writes interface sysctls");
+        assert_eq!(born("d", "eth0"), (false, true));
     }
 
     #[test]

@@ -409,15 +409,23 @@ async fn resolve(handle: &Handle, link: LinkRef<'_>) -> Result<u32, Error> {
 
 /// What every created interface can be given at birth. Setting MTU here rather than
 /// afterwards matters: a vxlan derives its MTU from its lower device's at creation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Being born up and enslaved saves a request each (the kernel brings the new device
+/// up, then enslaves it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LinkBasics<'a> {
     pub name: &'a str,
     pub mac: Option<MacAddr>,
     pub mtu: Option<u32>,
+    /// Born up (created down otherwise).
+    pub up: bool,
+    /// Born enslaved to the bridge with this index, in the device's own namespace.
+    /// Only the device the request creates can be: the kernel ignores it for a veth
+    /// peer.
+    pub master: Option<u32>,
 }
 
 impl LinkBasics<'_> {
-    /// Add MAC and MTU to a creation message of any kind (the name is set by the
+    /// Add all but the name to a creation message of any kind (the name is set by the
     /// kind's constructor).
     fn apply<T>(&self, mut builder: LinkMessageBuilder<T>) -> LinkMessageBuilder<T> {
         if let Some(mac) = self.mac {
@@ -425,6 +433,12 @@ impl LinkBasics<'_> {
         }
         if let Some(mtu) = self.mtu {
             builder = builder.mtu(mtu);
+        }
+        if self.up {
+            builder = builder.up();
+        }
+        if let Some(master) = self.master {
+            builder = builder.controller(master);
         }
         builder
     }
@@ -440,7 +454,8 @@ async fn add_link(handle: &Handle, message: LinkMessage, kind: &str, name: &str,
 
 /// Create a veth pair: `end` here, `peer` born directly in `peer_ns` (or here when
 /// `None`) with its final name, so no rename or move is ever visible. Each end gets
-/// `queues` transmit and receive queues.
+/// `queues` transmit and receive queues. `peer.master` must be `None` (see
+/// [`LinkBasics::master`]).
 pub async fn add_veth(
     handle: &Handle,
     end: &LinkBasics<'_>,
@@ -448,6 +463,7 @@ pub async fn add_veth(
     peer_ns: Option<&Netns>,
     queues: u32,
 ) -> Result<(), Error> {
+    debug_assert!(peer.master.is_none(), "a veth peer cannot be born enslaved");
     let mut peer_message = with_queues(peer.apply(LinkMessageBuilder::<LinkUnspec>::new().name(peer.name)), queues);
     if let Some(ns) = peer_ns {
         peer_message = peer_message.setns_by_fd(ns.raw_fd());
@@ -1548,7 +1564,7 @@ mod tests {
     }
 
     fn basics(name: &str) -> LinkBasics<'_> {
-        LinkBasics { name, mac: None, mtu: None }
+        LinkBasics { name, ..Default::default() }
     }
 
     #[test]
@@ -1606,7 +1622,7 @@ mod tests {
             add_bridge(&handle, &basics("br0"), false, false, None).await.unwrap();
             assert!(!find(&handle, "br0").await.unwrap().admin_up, "created down");
             let mac: MacAddr = "02:00:00:00:00:0a".parse().unwrap();
-            let end = LinkBasics { name: "v0", mac: Some(mac), mtu: Some(1400) };
+            let end = LinkBasics { name: "v0", mac: Some(mac), mtu: Some(1400), ..Default::default() };
             add_veth(&handle, &end, &basics("v1"), None, 3).await.unwrap();
             let v0 = find(&handle, "v0").await.unwrap();
             assert_eq!((v0.mac, v0.mtu), (Some(mac), 1400), "given at birth");

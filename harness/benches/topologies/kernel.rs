@@ -94,7 +94,7 @@ impl Quiet {
     /// A veth from `sentinel` to the watcher; the sentinel holds nothing afterwards.
     async fn link_to_watcher(&self, sentinel: &Netns) -> io::Result<()> {
         let (handle, connection) = netlink::connect(sentinel)?;
-        let end = LinkBasics { name: SENTINEL, mac: None, mtu: None };
+        let end = LinkBasics { name: SENTINEL, ..Default::default() };
         let added = netlink::add_veth(&handle, &end, &end, Some(&self.watcher), 1).await;
         connection.close().await;
         added.map_err(io::Error::other)
