@@ -2,8 +2,8 @@
 //!
 //! Order (each phase batched across nodes: nodes are independent, so their requests
 //! overlap; inside one node a phase runs in the scenario's order):
-//! namespaces, each set up on the thread that created it (baseline → namespace-wide
-//! sysctls → netlink connection; nodes on as many threads as CPUs) → bridges → veth
+//! namespaces (created on as many threads as CPUs), each then set up (baseline →
+//! namespace-wide sysctls → netlink connection) → bridges → veth
 //! pairs (each end born in its namespace; a bridge port born enslaved, and up when
 //! nothing has to come first) → taps → vxlans → macvlans (MAC and MTU given at
 //! birth) → other masters, and MAC/MTU of interfaces that existed already (`lo`) →
@@ -592,8 +592,8 @@ where
 }
 
 /// Create every node's namespace with the baseline, its namespace-wide sysctls and
-/// its netlink connection, on a few threads in parallel ([`Netns::new_many`]): nodes
-/// are independent, and this is most of a build's cost (FIELD-NOTES: ~1 ms a node).
+/// its netlink connection ([`Netns::new_many`]: namespaces created in parallel).
+/// Creating the namespaces is most of a build's cost.
 ///
 /// Every node started is held by the topology before the first error is returned,
 /// so that teardown() waits for its netlink socket too.
@@ -630,9 +630,8 @@ fn start_nodes(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildErro
     first_error.map_or(Ok(()), Err)
 }
 
-/// Runs inside a node's fresh namespace, on the thread that created it: the baseline,
-/// then the sysctls that must hold before any interface exists, then the netlink
-/// connection (spawned on `runtime`).
+/// Runs inside a node's fresh namespace: the baseline, then the sysctls that must hold
+/// before any interface exists, then the netlink connection (spawned on `runtime`).
 fn set_up_node(
     node: &NodePlan<'_>,
     runtime: &tokio::runtime::Handle,

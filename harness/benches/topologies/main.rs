@@ -8,7 +8,7 @@
 //! ([`kernel::Quiet`]), outside the clock. The report gives medians in Markdown.
 //!
 //!     sudo cargo bench --bench topologies -- [bridge|chain|vxlan|failing-ping ...]
-//!         [--runs 5] [--sizes 10,50,100,250] [--no-classic]
+//!         [--runs 5] [--warmup 1] [--sizes 10,50,100,250] [--no-classic]
 //!
 //! Needs root (it creates namespaces); without it, it says so and does nothing.
 //! Speed targets are checked here and reported, never in `cargo test`.
@@ -32,21 +32,30 @@ struct Options {
     failing_ping: bool,
     sizes: Vec<usize>,
     runs: usize,
+    /// Unmeasured runs before the measured ones, per case.
+    warmup: usize,
     classic: bool,
 }
 
 const USAGE: &str = "usage: cargo bench --bench topologies -- [bridge|chain|vxlan|failing-ping ...] \
-                     [--runs N] [--sizes 10,50,100,250] [--no-classic]";
+                     [--runs N] [--warmup N] [--sizes 10,50,100,250] [--no-classic]";
 
 impl Options {
     fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
-        let mut options =
-            Options { shapes: Vec::new(), failing_ping: false, sizes: vec![10, 50, 100, 250], runs: 5, classic: true };
+        let mut options = Options {
+            shapes: Vec::new(),
+            failing_ping: false,
+            sizes: vec![10, 50, 100, 250],
+            runs: 5,
+            warmup: 1,
+            classic: true,
+        };
         while let Some(arg) = args.next() {
             let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
             match arg.as_str() {
                 "--bench" => {} // cargo bench passes it to every bench target
                 "--runs" => options.runs = value("--runs")?.parse().map_err(|e| format!("--runs: {e}"))?,
+                "--warmup" => options.warmup = value("--warmup")?.parse().map_err(|e| format!("--warmup: {e}"))?,
                 "--sizes" => options.sizes = parse_sizes(&value("--sizes")?)?,
                 "--no-classic" => options.classic = false,
                 "failing-ping" => options.failing_ping = true,
@@ -116,7 +125,10 @@ fn classic_script() -> PathBuf {
 }
 
 /// `options.runs` runs of one topology: netrig, then bash, then the floor, each
-/// starting on a quiet kernel.
+/// starting on a quiet kernel. The first `options.warmup` runs are not counted: a
+/// process's first build also probes the baseline, and took a sixth longer
+/// (vxlan N=100: 55 ms instead of 40 to start its 200 namespaces) while the
+/// kernel's caches grew to the topology's size.
 fn measure_case(
     options: &Options,
     shape: Shape,
@@ -127,17 +139,29 @@ fn measure_case(
     let scenario = measure::scenario(shape, n)?;
     let mut case = Case::new(shape.name(), n, shape.namespaces(n));
     quiet.wait(rt)?;
-    for run in 1..=options.runs {
-        eprint!("\r{} n={n}: run {run}/{}", shape.name(), options.runs);
-        case.netrig.push(measure::netrig(&scenario, rt)?);
-        case.netrig_cleanup.push(quiet.wait(rt)?);
-        if options.classic {
-            case.classic.push(measure::classic(&classic_script(), shape, n)?);
-            case.classic_cleanup.push(quiet.wait(rt)?);
-        }
+    for run in 1..=options.warmup + options.runs {
+        let counted = run > options.warmup;
+        let label = if counted { format!("run {}/{}", run - options.warmup, options.runs) } else { "warm-up".into() };
+        eprint!("\r{} n={n}: {label}    ", shape.name());
+        let netrig = measure::netrig(&scenario, rt)?;
+        let netrig_cleanup = quiet.wait(rt)?;
+        let classic = if options.classic {
+            let phases = measure::classic(&classic_script(), shape, n)?;
+            Some((phases, quiet.wait(rt)?))
+        } else {
+            None
+        };
         let (create, release) = kernel::floor(case.namespaces)?;
-        case.floor.push(Phases { build: create, ping: Duration::ZERO, teardown: release });
         quiet.wait(rt)?;
+        if counted {
+            case.netrig.push(netrig);
+            case.netrig_cleanup.push(netrig_cleanup);
+            if let Some((phases, cleanup)) = classic {
+                case.classic.push(phases);
+                case.classic_cleanup.push(cleanup);
+            }
+            case.floor.push(Phases { build: create, ping: Duration::ZERO, teardown: release });
+        }
     }
     eprintln!("\r{}", case.summary_line());
     Ok(case)
