@@ -3,10 +3,10 @@
 //! Order (each phase batched across nodes: nodes are independent, so their requests
 //! overlap; inside one node a phase runs in the scenario's order):
 //! namespaces (created on as many threads as CPUs), each then set up (baseline →
-//! namespace-wide sysctls → netlink connection) → bridges → veth
-//! pairs (each end born in its namespace; a bridge port born enslaved, and up when
-//! nothing has to come first) → taps → vxlans → macvlans (MAC and MTU given at
-//! birth) → other masters, and MAC/MTU of interfaces that existed already (`lo`) →
+//! namespace-wide sysctls → netlink connection) → bridges → veth pairs (each end
+//! born in its namespace; a bridge port born enslaved, and up when nothing has to
+//! come first) → taps → vxlans → macvlans (MAC and MTU given at birth) → other
+//! masters, and MAC/MTU of interfaces that existed already (`lo`) →
 //! interface sysctls → addresses → link up → links operational (see `settle_links`) →
 //! routes → rules → neighbours → fdb → listeners → `run` commands. Teardown is
 //! dropping the [`Topology`].
