@@ -416,7 +416,8 @@ pub struct LinkBasics<'a> {
     pub name: &'a str,
     pub mac: Option<MacAddr>,
     pub mtu: Option<u32>,
-    /// Born up (created down otherwise).
+    /// Born up (created down otherwise). Not for a veth peer, which the kernel
+    /// cannot open before the pair is joined (ENOTCONN).
     pub up: bool,
     /// Born enslaved to the bridge with this index, in the device's own namespace.
     /// Only the device the request creates can be: the kernel ignores it for a veth
@@ -454,8 +455,8 @@ async fn add_link(handle: &Handle, message: LinkMessage, kind: &str, name: &str,
 
 /// Create a veth pair: `end` here, `peer` born directly in `peer_ns` (or here when
 /// `None`) with its final name, so no rename or move is ever visible. Each end gets
-/// `queues` transmit and receive queues. `peer.master` must be `None` (see
-/// [`LinkBasics::master`]).
+/// `queues` transmit and receive queues. Only `end` can be born up or enslaved
+/// ([`LinkBasics`]).
 pub async fn add_veth(
     handle: &Handle,
     end: &LinkBasics<'_>,
@@ -463,7 +464,7 @@ pub async fn add_veth(
     peer_ns: Option<&Netns>,
     queues: u32,
 ) -> Result<(), Error> {
-    debug_assert!(peer.master.is_none(), "a veth peer cannot be born enslaved");
+    debug_assert!(!peer.up && peer.master.is_none(), "a veth peer is born down and free");
     let mut peer_message = with_queues(peer.apply(LinkMessageBuilder::<LinkUnspec>::new().name(peer.name)), queues);
     if let Some(ns) = peer_ns {
         peer_message = peer_message.setns_by_fd(ns.raw_fd());
