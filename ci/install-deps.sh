@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages netrig needs (Debian/Ubuntu, as root). Idempotent.
 set -euo pipefail
-packages=(libpcap-dev iproute2 iptables nftables tcpdump librsvg2-bin)
+# iputils-ping: `ping` for the benchmark's bash baseline (harness/benches/classic.sh).
+packages=(libpcap-dev iproute2 iptables nftables tcpdump librsvg2-bin iputils-ping)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
