@@ -87,8 +87,12 @@ pub fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, check: &Check) -
 }
 
 fn node<'t>(topology: &'t Topology, name: &str) -> &'t crate::netns::Netns {
+    &handle(topology, name).ns
+}
+
+fn handle<'t>(topology: &'t Topology, name: &str) -> &'t crate::build::NodeHandle {
     // Validation guarantees every referenced node exists.
-    &topology.nodes.get(name).unwrap_or_else(|| panic!("node {name} was validated but not built")).ns
+    topology.nodes.get(name).unwrap_or_else(|| panic!("node {name} was validated but not built"))
 }
 
 fn wait(timeout: &Option<Loc<Dur>>, expect_success: bool) -> Duration {
@@ -240,7 +244,7 @@ fn command(topology: &Topology, c: &CommandCheck) -> Verdict {
         ExitExpect::Nonzero => "fails".to_string(),
     };
     let check = format!("on {}: `{}` {exit}", c.on.as_str(), c.run.as_str());
-    let handle = &topology.nodes[c.on.as_str()];
+    let handle = handle(topology, &c.on);
     let ran = handle.finish_baseline().and_then(|()| exec::run(&handle.ns, &c.run, COMMAND_TIMEOUT));
     let out = match ran {
         Ok(out) => out,
