@@ -322,11 +322,16 @@ fn normalize_sysctl(value: &str) -> String {
 }
 
 /// Judge a packet check against what was captured on its interface.
+/// Multicast membership reports are counted only by a check whose `match` names them
+/// (see [`decode::asks_for_membership_reports`]), as the report leaves them out.
 pub fn judge_packets(c: &PacketCheck, captured: &[Captured]) -> Verdict {
+    let counts_reports = c.matches.as_ref().is_some_and(decode::asks_for_membership_reports);
     let matching = captured
         .iter()
         .filter(|p| c.direction.is_none_or(|d| p.direction == Some(d)))
-        .filter(|p| c.matches.as_ref().is_none_or(|m| decode::matches(m, &decode::decode(&p.data))))
+        .map(|p| decode::decode(&p.data))
+        .filter(|p| counts_reports || !p.is_membership_report())
+        .filter(|p| c.matches.as_ref().is_none_or(|m| decode::matches(m, p)))
         .count() as u32;
     let holds = match (c.count, c.min, c.max, c.seen) {
         (Some(n), _, _, _) => matching == n,
@@ -400,6 +405,47 @@ mod tests {
     #[test]
     fn sysctl_values_compare_word_by_word() {
         assert_eq!(normalize_sysctl("0\t2147483647\n"), normalize_sysctl("0 2147483647"));
+    }
+
+    /// One MLDv2 report (the kernel's own, at a random moment) and one echo request.
+    fn report_and_echo() -> Vec<Captured> {
+        use etherparse::{Icmpv6Type, PacketBuilder};
+        let (a, b) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+        let mut mld = Vec::new();
+        PacketBuilder::ethernet2(a, [0x33, 0x33, 0, 0, 0, 0x16])
+            .ipv6(
+                [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x16],
+                1,
+            )
+            .icmpv6(Icmpv6Type::Unknown { type_u8: 143, code_u8: 0, bytes5to8: [0, 0, 0, 0] })
+            .write(&mut mld, &[])
+            .unwrap();
+        let mut echo = Vec::new();
+        PacketBuilder::ethernet2(a, b)
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .icmpv4_echo_request(1, 1)
+            .write(&mut echo, &[])
+            .unwrap();
+        [mld, echo]
+            .into_iter()
+            .map(|data| Captured { ts: std::time::SystemTime::UNIX_EPOCH, direction: Some(Direction::Out), data })
+            .collect()
+    }
+
+    fn packet_check(yaml: &str) -> PacketCheck {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn membership_reports_are_counted_only_when_the_match_names_them() {
+        let captured = report_and_echo();
+        let counted = |yaml: &str| judge_packets(&packet_check(yaml), &captured).observed;
+        assert_eq!(counted("on: a:eth0"), "1 matching");
+        assert_eq!(counted("on: a:eth0\nmatch: {ip: {proto: icmpv6}}"), "0 matching");
+        assert_eq!(counted("on: a:eth0\nmatch: {icmp: {type: mldv2-report}}"), "1 matching");
+        assert_eq!(counted("on: a:eth0\nmatch: {icmp: {type: 143}}"), "1 matching");
+        assert_eq!(counted("on: a:eth0\nmatch: {ip: {proto: igmp}}"), "0 matching");
     }
 
     #[test]
