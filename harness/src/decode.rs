@@ -587,9 +587,22 @@ fn decode_vxlan(p: &mut Packet, payload: &[u8], depth: usize) {
 // One-line rendering
 // ---------------------------------------------------------------------------
 
+/// `{}` is the report's line; `{:#}` is the full one of failure messages, which always
+/// starts with the link layer, as `tcpdump -e` does: `02:00:00:00:00:01 >
+/// 02:00:00:00:00:02 length 98: IPv4 10.0.0.1 > 10.0.0.2 ICMP echo-request ...`.
 impl fmt::Display for Packet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.describe().join(" "))
+        if !f.alternate() {
+            return f.write_str(&self.describe().join(" "));
+        }
+        if let Some(eth) = &self.eth {
+            write!(f, "{} > {} ", eth.src, eth.dst)?;
+        }
+        write!(f, "length {}: ", self.len)?;
+        let words = self.describe();
+        // describe() starts with the MACs when there is no IP layer: they are said already.
+        let skip = usize::from(self.eth.is_some() && self.ip.is_none());
+        f.write_str(&words[skip.min(words.len())..].join(" "))
     }
 }
 
@@ -974,6 +987,18 @@ mod tests {
             "02:00:00:00:00:02 > 02:00:00:00:00:01 ARP reply 1.2.3.102 is-at 02:00:00:00:00:02"
         );
         assert_eq!((rep.other, rep.truncated), (None, None));
+    }
+
+    #[test]
+    fn the_full_line_starts_with_macs_and_frame_length() {
+        assert_eq!(
+            format!("{:#}", decode(&echo_v4())),
+            "02:00:00:00:00:01 > 02:00:00:00:00:02 length 46: IPv4 172.18.0.2 > 203.0.113.2 ICMP echo-request id 7 seq 1 ttl 63"
+        );
+        assert_eq!(
+            format!("{:#}", decode(&arp_request())),
+            "02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff length 42: ARP request who-has 1.2.3.102 tell 1.2.3.101"
+        );
     }
 
     #[test]

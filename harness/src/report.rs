@@ -111,9 +111,10 @@ pub fn packet_lines(packets: &[Captured]) -> Vec<String> {
         .collect()
 }
 
-/// One packet as a failure message shows it (nothing hidden).
+/// One packet as a failure message shows it: nothing hidden, MACs and frame length
+/// included.
 pub fn packet_line(p: &Captured) -> String {
-    format!("{} {}", arrow(p.direction), decode::decode(&p.data))
+    format!("{} {:#}", arrow(p.direction), decode::decode(&p.data))
 }
 
 fn arrow(direction: Option<Direction>) -> &'static str {

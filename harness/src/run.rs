@@ -197,8 +197,9 @@ struct PlayedStep {
     verdicts: Vec<(Verdict, Status)>,
     /// Everything captured, per interface (unfiltered, for the report and pcaps).
     captured: BTreeMap<IfaceRef, Vec<Captured>>,
-    /// Errors that are not assertion failures (an action failed, a capture broke).
-    errors: Vec<String>,
+    /// Errors that are not assertion failures (an action failed, a capture broke), with
+    /// the line of the scenario they belong to when there is one.
+    errors: Vec<(Option<u64>, String)>,
 }
 
 fn play_step(topology: &Topology, rt: &tokio::runtime::Runtime, step: &Step, label: &str) -> PlayedStep {
@@ -210,15 +211,15 @@ fn play_step(topology: &Topology, rt: &tokio::runtime::Runtime, step: &Step, lab
     };
     // Captures go live before any traffic of the step.
     let mut captures = CaptureSet::default();
-    for iface in step.capture.iter().map(|r| &r.value).chain(packet_checks(step).map(|c| &c.on.value)) {
+    for iface in step.capture.iter().chain(packet_checks(step).map(|c| &c.on)) {
         if let Err(e) = captures.open(topology, iface, None) {
-            played.errors.push(e);
+            played.errors.push((Some(iface.line), e));
         }
     }
     for check in packet_checks(step) {
         if let Some(filter) = &check.filter {
             if let Err(e) = captures.open(topology, &check.on, Some(filter)) {
-                played.errors.push(e);
+                played.errors.push((Some(check.on.line), e));
             }
         }
     }
@@ -226,7 +227,7 @@ fn play_step(topology: &Topology, rt: &tokio::runtime::Runtime, step: &Step, lab
     for action in &step.actions {
         played.report.actions.push(act::describe(action));
         if let Err(e) = act::apply(topology, rt, action) {
-            played.errors.push(format!("action `{}` failed: {e}", act::describe(action)));
+            played.errors.push((Some(action.line()), format!("action `{}` failed: {e}", act::describe(action))));
         }
     }
     if played.errors.is_empty() {
@@ -245,7 +246,7 @@ fn play_step(topology: &Topology, rt: &tokio::runtime::Runtime, step: &Step, lab
             Ok(packets) => {
                 filtered.insert((iface, filter), packets);
             }
-            Err(e) => played.errors.push(format!("capture on {iface}: {e}")),
+            Err(e) => played.errors.push((None, format!("capture on {iface}: {e}"))),
         }
     }
     if played.errors.is_empty() {
@@ -300,8 +301,9 @@ impl PlayedStep {
     /// Append this step's failures to `out`; true when there were any.
     fn failures(&self, file: &Path, label: &str, out: &mut String) -> bool {
         let before = out.len();
-        for e in &self.errors {
-            let _ = writeln!(out, "{}: {label}: {e}", file.display());
+        for (line, e) in &self.errors {
+            let at = line.map(|l| format!(":{l}")).unwrap_or_default();
+            let _ = writeln!(out, "{}{at}: {label}: {e}", file.display());
         }
         for (v, status) in &self.verdicts {
             match status {

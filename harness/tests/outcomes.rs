@@ -70,12 +70,37 @@ fn a_wrong_packet_assertion_shows_the_capture_and_its_pcap() {
     assert!(message.contains("wrong-source.yaml:8:"), "{message}");
     assert!(message.contains("packets on b:eth0 matching {ip: {src: 10.7.0.99}"), "{message}");
     assert!(message.contains("captured on b:eth0"), "{message}");
-    assert!(message.contains("in  IPv4 10.7.0.1 > 10.7.0.2 ICMP echo-request"), "{message}");
+    // The whole frame: MACs (derived from node and interface names) and length.
+    let line = regex::Regex::new(
+        r"in  02(:[0-9a-f]{2}){5} > 02(:[0-9a-f]{2}){5} length 70: IPv4 10\.7\.0\.1 > 10\.7\.0\.2 ICMP echo-request",
+    )
+    .unwrap();
+    assert!(line.is_match(&message), "{message}");
     // The pcap named in the message is there and tcpdump reads it.
     let pcap = dir.join("b-eth0.pcap");
     assert!(message.contains(&pcap.display().to_string()), "{message}");
     let out = Command::new("tcpdump").arg("-nn").arg("-r").arg(&pcap).output().expect("tcpdump is installed");
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && printed.contains("10.7.0.1 > 10.7.0.2: ICMP echo request"), "{printed}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_failed_action_names_its_file_and_line() {
+    if !is_root() {
+        eprintln!("skipped: needs root to create network namespaces");
+        return;
+    }
+    let dir = artifacts("action");
+    let path = dir.join("failing-action.yaml");
+    let text = "nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:eth0 10.8.0.1/24, b:eth0 10.8.0.2/24]\n\
+                steps:\n  - name: remove what is not there\n    do:\n      \
+                - del_route: {on: a, route: \"10.99.0.0/24 via 10.8.0.2\"}\n";
+    let Outcome::Failed { message, .. } = play(&path, text, &dir) else { panic!("deleting a missing route must fail") };
+    let expected = format!(
+        "{}:9: step 0: remove what is not there: action `on a: delete route 10.99.0.0/24 via 10.8.0.2` failed",
+        path.display()
+    );
+    assert!(message.starts_with(&expected), "{message}");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -60,6 +60,25 @@ pub enum Action {
     Replay(ReplayAction),
 }
 
+impl Action {
+    /// The line of the action in its file (of its first field), for messages.
+    pub fn line(&self) -> u64 {
+        match self {
+            Action::AddAddress(a) | Action::DelAddress(a) => a.dev.line,
+            Action::MoveAddress(a) => a.address.line,
+            Action::AddRoute(a) | Action::DelRoute(a) => a.on.line,
+            Action::AddNeighbour(a) | Action::DelNeighbour(a) => a.on.line,
+            Action::AddFdb(a) | Action::DelFdb(a) => a.on.line,
+            Action::SetLink(a) => a.dev.line,
+            Action::SetMaster(a) => a.dev.line,
+            Action::Sysctl(a) => a.on.line,
+            Action::Run(a) => a.on.line,
+            Action::Send(a) => a.dev.line,
+            Action::Replay(a) => a.into.line,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressAction {
