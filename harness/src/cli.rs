@@ -51,7 +51,7 @@ enum Command {
     Run {
         /// Scenario files or directories (default: scenarios/).
         paths: Vec<PathBuf>,
-        /// Keep pcap files of passing scenarios too.
+        /// Keep pcap files of passing scenarios too (also: NETRIG_KEEP_PCAPS=1).
         #[arg(long)]
         keep_pcaps: bool,
         /// Also write a JUnit XML report to this file.
@@ -129,6 +129,7 @@ fn format_parser() -> impl TypedValueParser<Value = Format> {
 pub fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run { paths, keep_pcaps, junit, json, keep } => {
+            let keep_pcaps = keep_pcaps || runner::keep_pcaps_requested();
             with_scenarios(&paths, |found| run::run(found, &run::Options { keep_pcaps, junit, json, keep }))
         }
         Command::Shell { scenario, node, step, row } => shell::shell(&scenario, &shell::Options { node, step, row }),

@@ -135,15 +135,14 @@ fn connect(topology: &Topology, c: &ConnectCheck) -> Verdict {
 
 fn udp(topology: &Topology, c: &UdpCheck) -> Verdict {
     let expectation = if c.fails { "gets no echo" } else { "is echoed" };
-    let check = format!("udp {} -> {} {:?} {expectation}", c.from.as_str(), *c.to, c.payload);
+    let check = format!("udp {} -> {} {} {expectation}", c.from.as_str(), *c.to, excerpt(c.payload.as_bytes()));
     let timeout = wait(&c.timeout, !c.fails);
     let sent = format!("sent {} bytes", c.payload.len());
     let payload = c.payload.as_bytes();
     let (echoed, observed) = match probe::udp_exchange(node(topology, &c.from), *c.to, payload, timeout) {
         Ok(Some(reply)) if reply == payload => (true, format!("{sent}, received {} bytes back", reply.len())),
         Ok(Some(reply)) => {
-            let text = String::from_utf8_lossy(&reply);
-            (false, format!("{sent}, received {} different bytes back: {text:?}", reply.len()))
+            (false, format!("{sent}, received {} different bytes back: {}", reply.len(), excerpt(&reply)))
         }
         Ok(None) => (false, format!("{sent}, no reply within {}", humantime::format_duration(timeout))),
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
@@ -152,6 +151,16 @@ fn udp(topology: &Topology, c: &UdpCheck) -> Verdict {
         Err(e) => (false, format!("could not send: {e}")),
     };
     Verdict { check, holds: echoed != c.fails, observed, line: c.from.line }
+}
+
+/// A payload as messages quote it: whole when short, else its first bytes and its size.
+fn excerpt(payload: &[u8]) -> String {
+    const SHOWN: usize = 32;
+    let text = String::from_utf8_lossy(&payload[..payload.len().min(SHOWN)]).into_owned();
+    match payload.len() {
+        n if n <= SHOWN => format!("{text:?}"),
+        n => format!("{text:?}… ({n} bytes)"),
+    }
 }
 
 /// Default deadline of a transfer expected to complete: [`WAIT_FOR_SUCCESS`] plus one
@@ -446,6 +455,13 @@ mod tests {
         assert_eq!(counted("on: a:eth0\nmatch: {icmp: {type: mldv2-report}}"), "1 matching");
         assert_eq!(counted("on: a:eth0\nmatch: {icmp: {type: 143}}"), "1 matching");
         assert_eq!(counted("on: a:eth0\nmatch: {ip: {proto: igmp}}"), "0 matching");
+    }
+
+    #[test]
+    fn payloads_are_quoted_whole_when_short_and_cut_when_long() {
+        assert_eq!(excerpt(b"hello"), r#""hello""#);
+        let long = excerpt(&[b'x'; 4500]);
+        assert_eq!(long, format!("{:?}… (4500 bytes)", "x".repeat(32)));
     }
 
     #[test]

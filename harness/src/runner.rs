@@ -123,6 +123,17 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
+/// Whether `NETRIG_KEEP_PCAPS` asks to keep the captures of passing runs too (set to
+/// anything but empty, `0`, `false`, `no` or `off`). `cargo test` and `netrig run` both
+/// honour it.
+pub fn keep_pcaps_requested() -> bool {
+    keep_pcaps_from(std::env::var("NETRIG_KEEP_PCAPS").ok().as_deref())
+}
+
+fn keep_pcaps_from(value: Option<&str>) -> bool {
+    value.is_some_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false" | "no" | "off"))
+}
+
 /// Where pcap artifacts of a test go: `target/netrig/<test>/`.
 pub fn artifacts_dir(test: &str) -> PathBuf {
     let target =
@@ -147,8 +158,7 @@ fn run_trial(test: &Discovered) -> Result<Completion, Failed> {
     if let Some(reason) = missing_privilege() {
         return Ok(Completion::ignored_with(reason));
     }
-    let options =
-        RunOptions { artifacts: artifacts_dir(name), keep_pcaps: std::env::var_os("NETRIG_KEEP_PCAPS").is_some() };
+    let options = RunOptions { artifacts: artifacts_dir(name), keep_pcaps: keep_pcaps_requested() };
     match run::run(&scenario, path, &options) {
         Outcome::Passed(report) => {
             if scenario.report.snapshot {
@@ -215,6 +225,17 @@ pub fn cargo_test_main() -> std::process::ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keep_pcaps_is_asked_by_any_value_but_the_falsy_ones() {
+        for yes in ["1", "yes", "true", "on"] {
+            assert!(keep_pcaps_from(Some(yes)), "{yes}");
+        }
+        for no in ["", "0", "false", "No", "off"] {
+            assert!(!keep_pcaps_from(Some(no)), "{no}");
+        }
+        assert!(!keep_pcaps_from(None));
+    }
 
     #[test]
     fn test_names_follow_the_path() {

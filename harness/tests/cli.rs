@@ -411,6 +411,29 @@ fn run_of_a_failing_scenario_locates_the_assertion_and_keeps_readable_pcaps() {
 }
 
 #[test]
+fn run_keeps_the_pcaps_of_a_passing_scenario_when_netrig_keep_pcaps_is_set() {
+    needs_root!();
+    let passing = "nodes: {a: {}, b: {}}\nlinks: [{veth: [a:eth0 10.78.0.1/24, b:eth0 10.78.0.2/24]}]\n\
+                   steps: [{capture: [b:eth0], expect: [{ping: {from: a, to: 10.78.0.2}}]}]\n";
+    let dir = scenarios(&[("passing.yaml", passing)]);
+    let pcap_dir = dir.path().join("netrig/passing");
+    let run = |keep: &str| {
+        netrig()
+            .arg("run")
+            .arg(dir.path())
+            .env("CARGO_TARGET_DIR", dir.path())
+            .env("NETRIG_KEEP_PCAPS", keep)
+            .assert()
+            .success();
+    };
+    run("0");
+    assert!(!pcap_dir.exists(), "NETRIG_KEEP_PCAPS=0 keeps nothing of a passing run");
+    run("1");
+    let kept: Vec<_> = std::fs::read_dir(&pcap_dir).expect("NETRIG_KEEP_PCAPS=1 keeps the pcaps").collect();
+    assert!(!kept.is_empty(), "no pcap kept in {}", pcap_dir.display());
+}
+
+#[test]
 fn run_json_and_junit_report_real_runs() {
     needs_root!();
     let passing = std::fs::read_to_string(seed("veth-pair.yaml")).unwrap();
