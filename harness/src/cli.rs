@@ -4,6 +4,7 @@
 //! failed or is invalid, 2 the command itself could not do its job (bad arguments, a
 //! path that does not exist, no scenarios found, missing privileges, unwritable output).
 
+mod accept;
 mod check;
 mod clean;
 mod draw;
@@ -22,6 +23,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 
 use crate::graph::Format;
+use crate::layout::Layout;
 use crate::pin::Selection;
 use crate::runner::{self, Discovered};
 
@@ -54,6 +56,12 @@ enum Command {
         /// Keep pcap files of passing scenarios too (also: NETRIG_KEEP_PCAPS=1).
         #[arg(long)]
         keep_pcaps: bool,
+        /// Compare reports with the snapshots in DIR (default: ./snapshots, when it exists).
+        #[arg(long, value_name = "DIR")]
+        snapshots: Option<PathBuf>,
+        /// Write pcap files under DIR (default: $CARGO_TARGET_DIR/netrig, else ./target/netrig).
+        #[arg(long, value_name = "DIR")]
+        artifacts: Option<PathBuf>,
         /// Also write a JUnit XML report to this file.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
@@ -106,6 +114,15 @@ enum Command {
         /// Scenario files or directories (default: scenarios/).
         paths: Vec<PathBuf>,
     },
+    /// Accept pending snapshots: every `*.snap.new` under DIR replaces its `.snap`.
+    ///
+    /// `netrig run` (outside CI) writes a `.snap.new` beside each snapshot that differs
+    /// from the new report; `cargo insta review` shows and accepts them one by one.
+    Accept {
+        /// The snapshot tree (default: ./snapshots).
+        #[arg(long, value_name = "DIR", default_value = "snapshots")]
+        snapshots: PathBuf,
+    },
     /// Print the JSON Schema of the scenario format.
     Schema,
     /// Draw a scenario's topology.
@@ -128,19 +145,28 @@ fn format_parser() -> impl TypedValueParser<Value = Format> {
 /// `main` of the `netrig` binary.
 pub fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Run { paths, keep_pcaps, junit, json, keep } => {
+        Command::Run { paths, keep_pcaps, snapshots, artifacts, junit, json, keep } => {
             let keep_pcaps = keep_pcaps || runner::keep_pcaps_requested();
-            with_scenarios(&paths, |found| run::run(found, &run::Options { keep_pcaps, junit, json, keep }))
+            let mut layout = Layout::for_current_directory();
+            if let Some(dir) = snapshots {
+                layout.snapshots = Some(layout.project.join(dir));
+            }
+            if let Some(dir) = artifacts {
+                layout.artifacts = layout.project.join(dir);
+            }
+            runner::prepare_snapshots(&layout.project);
+            with_scenarios(&paths, &layout, |found| run::run(found, &run::Options { keep_pcaps, junit, json, keep }))
         }
         Command::Shell { scenario, node, step, row } => shell::shell(&scenario, &shell::Options { node, step, row }),
         Command::Clean { all, pid } => clean::clean(Selection { all, pid }),
-        Command::Check { paths } => with_scenarios(&paths, check::check),
-        Command::List { paths } => with_scenarios(&paths, |found| {
+        Command::Check { paths } => with_scenarios(&paths, &Layout::for_current_directory(), check::check),
+        Command::List { paths } => with_scenarios(&paths, &Layout::for_current_directory(), |found| {
             for d in found {
                 println!("{}\t{}", d.name, d.path.display());
             }
             ExitCode::SUCCESS
         }),
+        Command::Accept { snapshots } => accept::accept(&snapshots),
         Command::Schema => {
             println!("{}", crate::schema::json());
             ExitCode::SUCCESS
@@ -151,10 +177,10 @@ pub fn main() -> ExitCode {
 
 /// Resolve the command line's paths (default `scenarios/`) and hand the scenarios
 /// found to `command`; no scenario at all is a usage error.
-fn with_scenarios(paths: &[PathBuf], command: impl FnOnce(&[Discovered]) -> ExitCode) -> ExitCode {
+fn with_scenarios(paths: &[PathBuf], layout: &Layout, command: impl FnOnce(&[Discovered]) -> ExitCode) -> ExitCode {
     let default = [PathBuf::from("scenarios")];
     let paths = if paths.is_empty() { &default[..] } else { paths };
-    match runner::collect(paths) {
+    match runner::collect(paths, layout) {
         Ok(found) if found.is_empty() => {
             let named: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
             usage_error(&format!("no scenario files (*.yaml, *.yml) in {}", named.join(", ")))

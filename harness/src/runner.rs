@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
+use crate::layout::Layout;
 use crate::load::{self, Diagnostics};
 use crate::matrix::{self, Variant};
 use crate::model::Scenario;
@@ -19,6 +20,10 @@ pub struct Discovered {
     pub path: PathBuf,
     /// The row's text, or why the file could not be split into rows.
     pub variant: Result<Variant, Diagnostics>,
+    /// Where its snapshot lives (see [`Layout`]); `None`: the report is not compared.
+    pub snapshots: Option<PathBuf>,
+    /// Where its artifacts (pcap files) go.
+    pub artifacts: PathBuf,
 }
 
 impl Discovered {
@@ -38,7 +43,7 @@ impl Discovered {
 }
 
 /// Every `*.yaml` / `*.yml` under `root`, one entry per matrix row, sorted by name.
-pub fn discover(root: &Path) -> std::io::Result<Vec<Discovered>> {
+pub fn discover(root: &Path, layout: &Layout) -> std::io::Result<Vec<Discovered>> {
     let mut files = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
@@ -51,8 +56,10 @@ pub fn discover(root: &Path) -> std::io::Result<Vec<Discovered>> {
             }
         }
     }
-    let mut found: Vec<Discovered> =
-        files.into_iter().flat_map(|path| expand(test_name(path.strip_prefix(root).unwrap_or(&path)), path)).collect();
+    let mut found: Vec<Discovered> = files
+        .into_iter()
+        .flat_map(|path| expand(test_name(path.strip_prefix(root).unwrap_or(&path)), path, layout))
+        .collect();
     found.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(found)
 }
@@ -60,13 +67,13 @@ pub fn discover(root: &Path) -> std::io::Result<Vec<Discovered>> {
 /// The tests a command line names: files as given (named by their file name, one
 /// test per matrix row), directories searched with [`discover`]. Each file once, in
 /// the order named. A path that does not exist is an error (a typo, not an empty suite).
-pub fn collect(paths: &[PathBuf]) -> Result<Vec<Discovered>, String> {
+pub fn collect(paths: &[PathBuf], layout: &Layout) -> Result<Vec<Discovered>, String> {
     let mut found: Vec<Discovered> = Vec::new();
     for path in paths {
         let mut more = if path.is_dir() {
-            discover(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            discover(path, layout).map_err(|e| format!("cannot read {}: {e}", path.display()))?
         } else if path.exists() {
-            expand(test_name(Path::new(path.file_name().unwrap_or_default())), path.clone())
+            expand(test_name(Path::new(path.file_name().unwrap_or_default())), path.clone(), layout)
         } else {
             return Err(format!("{}: no such file or directory", path.display()));
         };
@@ -78,8 +85,9 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<Discovered>, String> {
 
 /// The tests of one file: one per matrix row (a file that cannot be read or split
 /// is still one test, which fails with the diagnostics).
-pub fn expand(name: String, path: PathBuf) -> Vec<Discovered> {
+pub fn expand(name: String, path: PathBuf, layout: &Layout) -> Vec<Discovered> {
     let variants = load::Source::read(&path).and_then(|source| matrix::variants(&source));
+    let snapshots = layout.snapshot_dir(&path);
     match variants {
         Ok(variants) => variants
             .into_iter()
@@ -88,11 +96,15 @@ pub fn expand(name: String, path: PathBuf) -> Vec<Discovered> {
                     Some(label) => format!("{name}[{label}]"),
                     None => name.clone(),
                 },
+                artifacts: layout.artifacts_dir(&path, v.label.as_deref()),
+                snapshots: snapshots.clone(),
                 path: path.clone(),
                 variant: Ok(v),
             })
             .collect(),
-        Err(d) => vec![Discovered { name, path, variant: Err(d) }],
+        Err(d) => {
+            vec![Discovered { name, artifacts: layout.artifacts_dir(&path, None), snapshots, path, variant: Err(d) }]
+        }
     }
 }
 
@@ -134,13 +146,6 @@ fn keep_pcaps_from(value: Option<&str>) -> bool {
     value.is_some_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false" | "no" | "off"))
 }
 
-/// Where pcap artifacts of a test go: `target/netrig/<test>/`.
-pub fn artifacts_dir(test: &str) -> PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
-    target.join("netrig").join(test.replace("::", "/"))
-}
-
 /// Make one trial per scenario file.
 pub fn trials(found: &[Discovered]) -> Vec<Trial> {
     found
@@ -153,44 +158,41 @@ pub fn trials(found: &[Discovered]) -> Vec<Trial> {
 }
 
 fn run_trial(test: &Discovered) -> Result<Completion, Failed> {
-    let (name, path) = (&test.name, &test.path);
     let scenario = test.load().map_err(|d| Failed::from(d.to_string()))?;
     if let Some(reason) = missing_privilege() {
         return Ok(Completion::ignored_with(reason));
     }
-    let options = RunOptions { artifacts: artifacts_dir(name), keep_pcaps: keep_pcaps_requested() };
-    match run::run(&scenario, path, &options) {
-        Outcome::Passed(report) => {
-            if scenario.report.snapshot {
-                check_snapshot(test, &report)?;
-            }
-            Ok(Completion::Completed)
-        }
+    let options = RunOptions { artifacts: test.artifacts.clone(), keep_pcaps: keep_pcaps_requested() };
+    match compare_snapshot(test, &scenario, run::run(&scenario, &test.path, &options)) {
+        Outcome::Passed(_) => Ok(Completion::Completed),
         Outcome::Skipped(reason) => Ok(Completion::ignored_with(reason)),
         Outcome::Failed { message, .. } => Err(message.into()),
     }
 }
 
-/// Where the snapshot of a scenario lives: `snapshots/` mirrors `scenarios/`.
-pub fn snapshot_dir(scenario: &Path) -> PathBuf {
-    let root = workspace_root();
-    let relative = scenario
-        .strip_prefix(root.join("scenarios"))
-        .ok()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    root.join("snapshots").join(relative)
+/// A passed run whose report differs from its snapshot fails (when the test has a
+/// snapshot place and the scenario did not opt out with `report: {snapshot: false}`).
+pub fn compare_snapshot(test: &Discovered, scenario: &Scenario, outcome: Outcome) -> Outcome {
+    match outcome {
+        Outcome::Passed(report) if scenario.report.snapshot => match check_snapshot(test, &report) {
+            Ok(()) => Outcome::Passed(report),
+            Err(failed) => Outcome::Failed { message: failed.message().unwrap_or_default().to_string(), report },
+        },
+        other => other,
+    }
 }
 
 /// Compare a test's report with its committed snapshot (insta: `cargo insta review`,
 /// `INSTA_UPDATE=always`, and under `CI=true` nothing is written). The diff is printed
-/// by insta; the error names the snapshot.
+/// by insta; the error names the snapshot. A test without a snapshot place passes.
 pub fn check_snapshot(test: &Discovered, report: &crate::report::Report) -> Result<(), Failed> {
+    let Some(dir) = &test.snapshots else {
+        return Ok(());
+    };
     let (path, name) = (&test.path, test.snapshot_name());
     let name = name.as_str();
     let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(snapshot_dir(path));
+    settings.set_snapshot_path(dir);
     settings.set_prepend_module_to_snapshot(false);
     settings.set_input_file(path);
     settings.set_omit_expression(true);
@@ -200,26 +202,96 @@ pub fn check_snapshot(test: &Discovered, report: &crate::report::Report) -> Resu
     }));
     compared.map_err(|_| {
         Failed::from(format!(
-            "{}: the report differs from snapshots/…/{name}.snap (diff above); \
-             if the change is intended: `cargo insta review` or INSTA_UPDATE=always",
-            path.display()
+            "{}: the report differs from {} (diff above); if the change is intended: \
+             `cargo insta review`, `netrig accept` or INSTA_UPDATE=always",
+            path.display(),
+            dir.join(format!("{name}.snap")).display()
         ))
     })
 }
 
-/// `main` of the `scenarios` test target.
-pub fn cargo_test_main() -> std::process::ExitCode {
-    let args = Arguments::from_args();
-    let root =
-        std::env::var_os("NETRIG_SCENARIOS").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("scenarios"));
-    let found = match discover(&root) {
-        Ok(found) => found,
-        Err(e) => {
-            eprintln!("netrig: cannot read scenarios in {}: {e}", root.display());
-            return std::process::ExitCode::FAILURE;
+/// The scenarios of a project as a `cargo test` target (`harness = false`): every file
+/// under the scenario directory is a test, with its snapshot and artifacts placed by the
+/// project's [`Layout`]. [`crate::main!`] writes the whole target in one line.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    scenarios: PathBuf,
+    layout: Layout,
+}
+
+impl Suite {
+    /// The scenarios under `<project>/<scenarios>`; snapshots in `<project>/snapshots`,
+    /// artifacts in `$CARGO_TARGET_DIR/netrig` or `<project>/target/netrig`.
+    pub fn new(project: impl AsRef<Path>, scenarios: impl AsRef<Path>) -> Self {
+        let layout = Layout::for_project(project);
+        Suite { scenarios: layout.project.join(scenarios), layout }
+    }
+
+    /// Keep the snapshots in `dir` instead (relative paths are taken from the project).
+    pub fn snapshots(mut self, dir: impl AsRef<Path>) -> Self {
+        self.layout.snapshots = Some(self.layout.project.join(dir));
+        self
+    }
+
+    /// Write the artifacts under `dir` instead.
+    pub fn artifacts(mut self, dir: impl AsRef<Path>) -> Self {
+        self.layout.artifacts = self.layout.project.join(dir);
+        self
+    }
+
+    /// Run the suite as libtest would (`--list`, filters, `--ignored`, `--exact`; what
+    /// `cargo test` and `cargo nextest run` pass). `NETRIG_SCENARIOS=DIR` points it at
+    /// other scenarios.
+    pub fn main(self) -> std::process::ExitCode {
+        let args = Arguments::from_args();
+        let root = std::env::var_os("NETRIG_SCENARIOS").map(PathBuf::from).unwrap_or(self.scenarios);
+        prepare_snapshots(&self.layout.project);
+        let found = match discover(&root, &self.layout) {
+            Ok(found) => found,
+            Err(e) => {
+                eprintln!("netrig: cannot read scenarios in {}: {e}", root.display());
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        libtest_mimic::run(&args, trials(&found)).exit_code()
+    }
+}
+
+/// Prepare insta for comparing reports of `project`; call before any thread is started.
+///
+/// insta names files relative to a workspace it otherwise asks `cargo metadata` for,
+/// from where netrig was compiled: point it at the project (unless the user already
+/// did). And insta reports a difference by panicking after printing the diff, which
+/// [`check_snapshot`] catches: the panic's own message and backtrace would only bury
+/// the diff, so they are not printed (every other panic still is).
+pub fn prepare_snapshots(project: &Path) {
+    if std::env::var_os("INSTA_WORKSPACE_ROOT").is_none() {
+        // SAFETY: called from `main` before other threads exist; nothing else reads
+        // or writes the environment concurrently.
+        unsafe { std::env::set_var("INSTA_WORKSPACE_ROOT", project) };
+    }
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload().downcast_ref::<String>().map(String::as_str).unwrap_or_default();
+        if !message.starts_with("snapshot assertion for ") {
+            default(info);
+        }
+    }));
+}
+
+/// A `harness = false` test target that makes every scenario under a directory of the
+/// crate a test: `netrig::main!("tests/net");` is the whole file. Snapshots go to the
+/// crate's `snapshots/` (mirroring the scenarios' paths), artifacts to
+/// `<target dir>/netrig/`.
+#[macro_export]
+macro_rules! main {
+    ($scenarios:expr) => {
+        fn main() -> ::std::process::ExitCode {
+            // The target directory this test was built into (workspaces share one).
+            let target = ::std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target/tmp has a parent");
+            $crate::runner::Suite::new(env!("CARGO_MANIFEST_DIR"), $scenarios).artifacts(target.join("netrig")).main()
         }
     };
-    libtest_mimic::run(&args, trials(&found)).exit_code()
 }
 
 #[cfg(test)]
@@ -251,7 +323,8 @@ mod tests {
             std::fs::write(dir.join(f), "nodes: {}\n").unwrap();
         }
         std::fs::write(dir.join("m.yaml"), "matrix:\n  x: [1, 2]\nname: ${x}\n").unwrap();
-        let names: Vec<String> = discover(&dir).unwrap().into_iter().map(|d| d.name).collect();
+        let names: Vec<String> =
+            discover(&dir, &Layout::for_project(&dir)).unwrap().into_iter().map(|d| d.name).collect();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(names, ["a", "b::z", "m[x=1]", "m[x=2]"]);
     }
@@ -264,8 +337,8 @@ mod tests {
             std::fs::write(dir.join(f), "nodes: {}\n").unwrap();
         }
         let paths = [dir.join("top.yaml"), dir.join("d"), dir.join("d/x-y.yaml")];
-        let found = collect(&paths).unwrap();
-        let missing = collect(&[dir.join("nope.yaml")]).unwrap_err();
+        let found = collect(&paths, &Layout::for_project(&dir)).unwrap();
+        let missing = collect(&[dir.join("nope.yaml")], &Layout::for_project(&dir)).unwrap_err();
         std::fs::remove_dir_all(&dir).unwrap();
         let names: Vec<&str> = found.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["top", "x_y"]);

@@ -377,12 +377,12 @@ fn run_of_a_passing_scenario_exits_0_with_the_summary() {
 fn run_of_a_failing_scenario_locates_the_assertion_and_keeps_readable_pcaps() {
     needs_root!();
     let dir = scenarios(&[("failing.yaml", FAILING)]);
-    let file = dir.path().join("failing.yaml");
+    // Run as in any project: artifacts go under ./target/netrig/, here the test's directory.
     let out = netrig()
         .arg("run")
-        .arg(&file)
-        // Artifacts go under $CARGO_TARGET_DIR/netrig/: here, the test's own directory.
-        .env("CARGO_TARGET_DIR", dir.path())
+        .arg("failing.yaml")
+        .current_dir(dir.path())
+        .env_remove("CARGO_TARGET_DIR")
         .env("NO_COLOR", "1")
         .assert()
         .code(1)
@@ -391,9 +391,9 @@ fn run_of_a_failing_scenario_locates_the_assertion_and_keeps_readable_pcaps() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let expected_lines = [
         "FAIL failing (".to_string(),
-        format!("{}:12: step 0: ping a stranger: failed: ping a -> 10.77.0.3 is answered", file.display()),
+        "failing.yaml:12: step 0: ping a stranger: failed: ping a -> 10.77.0.3 is answered".to_string(),
         "observed: sent 1, received 0".to_string(),
-        format!("{}:13: step 0: ping a stranger: failed: packets on b:eth0", file.display()),
+        "failing.yaml:13: step 0: ping a stranger: failed: packets on b:eth0".to_string(),
         "captured on b:eth0".to_string(),
         "ARP request who-has 10.77.0.3 tell 10.77.0.1".to_string(),
         "not played after this failure: step 1: never played".to_string(),
@@ -403,7 +403,7 @@ fn run_of_a_failing_scenario_locates_the_assertion_and_keeps_readable_pcaps() {
         assert!(stdout.contains(&line), "missing {line:?} in:\n{stdout}");
     }
     // The capture is saved where the message says, and tcpdump reads it.
-    let pcap = dir.path().join("netrig/failing/step0-b-eth0.pcap");
+    let pcap = dir.path().join("target/netrig/failing/step0-b-eth0.pcap");
     assert!(stdout.contains(&format!("\n      {}\n", pcap.display())), "{stdout}");
     let read = std::process::Command::new("tcpdump").arg("-nr").arg(&pcap).output().unwrap();
     assert!(read.status.success(), "{read:?}");
@@ -416,21 +416,54 @@ fn run_keeps_the_pcaps_of_a_passing_scenario_when_netrig_keep_pcaps_is_set() {
     let passing = "nodes: {a: {}, b: {}}\nlinks: [{veth: [a:eth0 10.78.0.1/24, b:eth0 10.78.0.2/24]}]\n\
                    steps: [{capture: [b:eth0], expect: [{ping: {from: a, to: 10.78.0.2}}]}]\n";
     let dir = scenarios(&[("passing.yaml", passing)]);
-    let pcap_dir = dir.path().join("netrig/passing");
+    let pcap_dir = dir.path().join("target/netrig/passing");
     let run = |keep: &str| {
-        netrig()
-            .arg("run")
-            .arg(dir.path())
-            .env("CARGO_TARGET_DIR", dir.path())
-            .env("NETRIG_KEEP_PCAPS", keep)
-            .assert()
-            .success();
+        let mut netrig = netrig();
+        netrig.args(["run", "."]).current_dir(dir.path()).env_remove("CARGO_TARGET_DIR");
+        netrig.env("NETRIG_KEEP_PCAPS", keep).assert().success();
     };
     run("0");
     assert!(!pcap_dir.exists(), "NETRIG_KEEP_PCAPS=0 keeps nothing of a passing run");
     run("1");
     let kept: Vec<_> = std::fs::read_dir(&pcap_dir).expect("NETRIG_KEEP_PCAPS=1 keeps the pcaps").collect();
     assert!(!kept.is_empty(), "no pcap kept in {}", pcap_dir.display());
+}
+
+#[test]
+fn run_compares_with_the_projects_snapshots_and_accept_takes_the_new_ones() {
+    needs_root!();
+    let passing = "nodes: {a: {}, b: {}}\nlinks: [{veth: [a:eth0 10.79.0.1/24, b:eth0 10.79.0.2/24]}]\n\
+                   expect: [{ping: {from: a, to: 10.79.0.2}}]\n";
+    let dir = scenarios(&[]);
+    std::fs::create_dir_all(dir.path().join("net/sub")).unwrap();
+    std::fs::create_dir(dir.path().join("snapshots")).unwrap();
+    std::fs::write(dir.path().join("net/sub/pair.yaml"), passing).unwrap();
+    let (snap, pending) =
+        (dir.path().join("snapshots/net/sub/pair.snap"), dir.path().join("snapshots/net/sub/pair.snap.new"));
+    let run = |ci: bool| {
+        let mut netrig = netrig();
+        netrig.args(["run", "net"]).current_dir(dir.path()).env_remove("CARGO_TARGET_DIR").env_remove("INSTA_UPDATE");
+        if ci {
+            netrig.env("CI", "true")
+        } else {
+            netrig.env_remove("CI")
+        };
+        netrig.assert()
+    };
+    // Under CI nothing is written, and a missing snapshot fails.
+    run(true).code(1);
+    assert!(!pending.exists() && !snap.exists());
+    // Elsewhere the new report is left pending beside where the snapshot belongs ...
+    run(false).code(1).stdout(contains("the report differs from"));
+    assert!(pending.exists() && !snap.exists());
+    // ... and `netrig accept` makes it the snapshot, which the next run matches.
+    netrig().arg("accept").current_dir(dir.path()).assert().success().stdout(contains("1 snapshot accepted"));
+    assert!(snap.exists() && !pending.exists());
+    run(true).success();
+    // A changed topology is a difference again.
+    std::fs::write(dir.path().join("net/sub/pair.yaml"), passing.replace("10.79.0.2", "10.79.0.3")).unwrap();
+    run(true).code(1).stdout(contains("pair.snap"));
+    assert!(std::fs::read_to_string(&snap).unwrap().contains("input_file: net/sub/pair.yaml"));
 }
 
 #[test]

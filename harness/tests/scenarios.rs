@@ -1,4 +1,7 @@
 //! Every scenario under `scenarios/` as a test (`cargo test`, `cargo nextest run`).
+//! netrig's own project is the workspace, one level above this crate: a user's crate
+//! writes `netrig::main!("tests/net");` instead.
 fn main() -> std::process::ExitCode {
-    netrig::runner::cargo_test_main()
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace holds the crate");
+    netrig::runner::Suite::new(workspace, "scenarios").main()
 }

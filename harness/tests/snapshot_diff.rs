@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use netrig::layout::Layout;
 use netrig::load::parse_and_validate;
 use netrig::run::{Outcome, RunOptions, run};
 use netrig::runner::{check_snapshot, discover};
@@ -17,8 +18,13 @@ fn changing_an_address_fails_against_the_committed_snapshot() {
     // so no other thread reads the environment meanwhile.
     unsafe { std::env::set_var("INSTA_UPDATE", "no") };
 
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("scenarios");
-    let mut test = discover(&root).unwrap().into_iter().find(|d| d.name == "seeds::veth_pair").unwrap();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let layout = Layout::for_project(workspace);
+    let mut test = discover(&workspace.join("scenarios"), &layout)
+        .unwrap()
+        .into_iter()
+        .find(|d| d.name == "seeds::veth_pair")
+        .unwrap();
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("snapshot-diff");
     let options = RunOptions { artifacts, keep_pcaps: false };
     let played = |test: &netrig::runner::Discovered| {

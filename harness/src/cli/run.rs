@@ -49,9 +49,9 @@ pub fn run(found: &[Discovered], options: &Options) -> ExitCode {
             Err(diagnostics) => (ScenarioResult::invalid(&d.name, d.path.clone(), &diagnostics), None),
             Ok(scenario) => {
                 let t = Instant::now();
-                let run_options =
-                    RunOptions { artifacts: runner::artifacts_dir(&d.name), keep_pcaps: options.keep_pcaps };
+                let run_options = RunOptions { artifacts: d.artifacts.clone(), keep_pcaps: options.keep_pcaps };
                 let (outcome, topology) = play(|| run::run_and_keep(&scenario, &d.path, &run_options, None));
+                let outcome = runner::compare_snapshot(d, &scenario, outcome);
                 // Without --keep the topology is dropped, and so torn down, right here.
                 let kept = topology.filter(|_| options.keep);
                 (ScenarioResult::of_run(&d.name, d.path.clone(), outcome, t.elapsed()), kept)

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use super::keep::{self, Hold};
 use super::{plural, usage_error};
+use crate::layout::Layout;
 use crate::model::Scenario;
 use crate::run::{self, Outcome, RunOptions};
 use crate::runner::{self, Discovered};
@@ -20,7 +21,7 @@ pub struct Options {
 }
 
 pub fn shell(path: &Path, options: &Options) -> ExitCode {
-    let found = match runner::collect(&[path.to_path_buf()]) {
+    let found = match runner::collect(&[path.to_path_buf()], &Layout::for_current_directory()) {
         Ok(found) => found,
         Err(e) => return usage_error(&e),
     };
@@ -48,7 +49,7 @@ pub fn shell(path: &Path, options: &Options) -> ExitCode {
         return usage_error(&reason);
     }
 
-    let run_options = RunOptions { artifacts: runner::artifacts_dir(&test.name), keep_pcaps: false };
+    let run_options = RunOptions { artifacts: test.artifacts.clone(), keep_pcaps: false };
     let (outcome, kept) = run::run_and_keep(&scenario, &test.path, &run_options, Some(steps_to_play));
     say_what_was_played(&scenario, &labels[..steps_to_play], &outcome);
     let Some(kept) = kept else {

@@ -24,8 +24,11 @@ struct Shipped {
 fn shipped() -> Vec<Shipped> {
     let root = workspace_root();
     let scenarios = root.join("scenarios");
-    let mut files: Vec<PathBuf> =
-        crate::runner::discover(&scenarios).expect("scenarios/ is readable").into_iter().map(|d| d.path).collect();
+    let mut files: Vec<PathBuf> = crate::runner::discover(&scenarios, &crate::layout::Layout::for_project(&root))
+        .expect("scenarios/ is readable")
+        .into_iter()
+        .map(|d| d.path)
+        .collect();
     // One picture per file, not per matrix row.
     files.sort();
     files.dedup();
