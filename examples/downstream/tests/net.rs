@@ -1,0 +1,2 @@
+//! Every scenario under `tests/net/` is a test: `cargo test --test net`.
+netrig::main!("tests/net");
