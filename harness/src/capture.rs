@@ -419,8 +419,8 @@ mod tests {
     use super::*;
     use crate::decode::{Packet, decode};
     use crate::model::ArpOp;
+    use crate::netns::fixture::{ip, ns_path};
     use std::net::UdpSocket;
-    use std::os::unix::process::CommandExt;
     use std::process::Command;
 
     // ----- no root needed -----
@@ -482,26 +482,6 @@ mod tests {
     }
 
     // ----- root: real namespaces -----
-
-    /// `ip ARGS` inside `ns`: the child enters the namespace between fork and exec.
-    fn ip(ns: &Netns, args: &str) {
-        let fd = ns.raw_fd();
-        let mut cmd = Command::new("ip");
-        cmd.args(args.split_whitespace());
-        // SAFETY: setns is a plain system call, safe between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setns(fd, libc::CLONE_NEWNET) == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
-            });
-        }
-        let out = cmd.output().expect("run ip");
-        assert!(out.status.success(), "ip {args}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-
-    /// A path `ip ... netns PATH` accepts for a namespace held only by our fd.
-    fn ns_path(ns: &Netns) -> String {
-        format!("/proc/{}/fd/{}", std::process::id(), ns.raw_fd())
-    }
 
     /// Two namespaces joined by a0 (10.0.0.1/24, in `a`) <-> b0 (10.0.0.2/24, in `b`).
     /// IPv6 is off in both so that no DAD/MLD/RS noise lands in the captures.

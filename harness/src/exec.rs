@@ -10,6 +10,14 @@
 //! can keep the node's namespace alive after the test process is gone, SIGKILL
 //! included. A command line is finished when its shell exits: whatever it left
 //! running is killed then.
+//!
+//! The node also gets its own `/proc`, mounted from inside the new PID namespace
+//! (`--mount-proc`): `ps`, `pkill` or `ls /proc` see only the command's processes,
+//! never the machine's, netrig's fds (which hold every node's namespace) or other
+//! runs'. Mount propagation is private, so none of these mounts reaches the machine.
+//! `/run` stays the machine's, on purpose: `/run/netns` pins are visible (`ip netns
+//! exec` works from a node shell) and `/run/xtables.lock` keeps serialising legacy
+//! iptables, which is harmless across namespaces.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -27,8 +35,9 @@ use crate::netns::Netns;
 
 /// Run a shell command line (`sh -c`) inside `ns` and wait for it, at most `timeout`
 /// (then it is killed and an error of kind `TimedOut` returned). The child enters the
-/// namespace in `pre_exec`, gets its own mount namespace with `/sys` of the node, and
-/// `PR_SET_PDEATHSIG(SIGKILL)`, so nothing outlives the test process.
+/// namespace in `pre_exec`, gets its own mount namespace with `/sys` and `/proc` of the
+/// node, its own PID namespace and `PR_SET_PDEATHSIG(SIGKILL)`, so it sees only the
+/// node and nothing outlives the test process.
 ///
 /// A non-zero exit is not an error: the status, stdout and stderr are returned.
 /// Processes the command line leaves behind in the background (`cmd &`) are killed
@@ -73,8 +82,10 @@ fn spawn_in(ns_fd: RawFd, command_line: &str) -> io::Result<Child> {
 pub(crate) fn command_in(ns_fd: RawFd, program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut command = Command::new("unshare");
     // util-linux: fork the program as PID 1 of a new PID namespace, with a death
-    // signal tied to `unshare`, which itself gets ours in `enter_node`.
-    command.args(["--pid", "--fork", "--kill-child", "--"]).arg(program);
+    // signal tied to `unshare`, which itself gets ours in `enter_node`. procfs shows
+    // the PID namespace of whoever mounts it, so only the forked child can mount the
+    // node's `/proc`; it does so in one more private mount namespace, nested in ours.
+    command.args(["--pid", "--fork", "--kill-child", "--mount-proc", "--"]).arg(program);
     // SAFETY: `enter_node` only makes async-signal-safe system calls and does not
     // allocate, as required between fork and exec in a multi-threaded process.
     unsafe { command.pre_exec(move || enter_node(ns_fd)) };
@@ -89,8 +100,9 @@ fn enter_node(ns_fd: RawFd) -> io::Result<()> {
         check(libc::setns(ns_fd, libc::CLONE_NEWNET))?;
         // A private mount namespace, so remounting /sys below stays in this child...
         check(libc::unshare(libc::CLONE_NEWNS))?;
-        // ...and mounts made here do not propagate back to the machine.
-        check(libc::mount(ptr::null(), c"/".as_ptr(), ptr::null(), libc::MS_REC | libc::MS_SLAVE, ptr::null()))?;
+        // ...and mounts made here do not propagate back to the machine, nor the
+        // machine's into the node while it runs.
+        check(libc::mount(ptr::null(), c"/".as_ptr(), ptr::null(), libc::MS_REC | libc::MS_PRIVATE, ptr::null()))?;
         // sysfs shows the network devices of the namespace that mounts it. Best effort:
         // without it /sys shows the machine's interfaces, but the command still runs.
         libc::umount2(c"/sys".as_ptr(), libc::MNT_DETACH);
@@ -299,6 +311,89 @@ mod tests {
     }
 
     #[test]
+    fn proc_shows_only_the_command_s_own_processes() {
+        needs_root!();
+        let ns = Netns::new().unwrap();
+        // The shell is process 1 of its PID namespace and expands the glob itself: no
+        // other process exists there, in particular none of the machine's.
+        let out = sh(&ns, "echo /proc/[0-9]*");
+        assert_eq!(stdout(&out), "/proc/1\n", "{out:?}");
+        let out = sh(&ns, "ps -e -o pid=,comm=");
+        let listed: Vec<String> =
+            stdout(&out).lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+        assert!(listed.iter().all(|p| p == "1 sh" || p.ends_with(" ps")) && listed.len() <= 2, "{out:?}");
+        // Nor netrig's fds, which hold every node's namespace.
+        let ours = format!("/proc/{}/fd", std::process::id());
+        let out = sh(&ns, &format!("ls {ours}"));
+        assert_ne!(out.status.code(), Some(0), "{ours} is visible in the node: {out:?}");
+    }
+
+    #[test]
+    fn pgrep_and_pkill_do_not_see_the_machine_s_processes() {
+        needs_root!();
+        let marker = format!("31.{}", std::process::id());
+        let mut host_sleep = Command::new("sleep").arg(&marker).spawn().unwrap();
+        let ns = Netns::new().unwrap();
+        // `[p]`: the pattern must not match the node's own `sh -c` line.
+        let pattern = format!("'slee[p] {marker}'");
+        let out = sh(&ns, &format!("pgrep -f {pattern}; pkill -f {pattern}"));
+        let still_running = host_sleep.try_wait().unwrap().is_none();
+        host_sleep.kill().unwrap();
+        host_sleep.wait().unwrap();
+        // pgrep prints what it finds; pkill's exit 1 means no process matched.
+        assert_eq!((stdout(&out).as_str(), out.status.code()), ("", Some(1)), "the machine's sleep seen: {out:?}");
+        assert!(still_running, "pkill in a node killed the machine's `sleep {marker}`");
+    }
+
+    /// The machine's proc and sysfs mounts (mount id, mount point, type), from its mountinfo.
+    fn host_proc_and_sys_mounts() -> Vec<String> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        mountinfo
+            .lines()
+            .filter(|l| l.split_once(" - ").is_some_and(|(_, fs)| fs.starts_with("proc ") || fs.starts_with("sysfs ")))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_node_s_proc_and_sys_mounts_stay_in_the_node() {
+        needs_root!();
+        let before = host_proc_and_sys_mounts();
+        let ns = Netns::new().unwrap();
+        let out = sh(&ns, "grep -c ' - proc ' /proc/self/mountinfo; ls /sys/class/net");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(host_proc_and_sys_mounts(), before, "a node's mounts reached the machine");
+    }
+
+    #[test]
+    fn a_daemon_the_command_starts_dies_with_it() {
+        needs_root!();
+        let ns = Netns::new().unwrap();
+        // Its own session and process group (`setsid -f` forks first), so only the
+        // PID namespace can take it down when the shell exits.
+        let marker = format!("32.{}", std::process::id());
+        // `setsid -f` returns before its child has become `sleep`: wait until it has.
+        let line = format!("setsid -f sleep {marker} >/dev/null 2>&1; until pgrep -fx 'sleep {marker}'; do :; done");
+        let out = sh(&ns, &format!("{line} >/dev/null; echo started"));
+        assert_eq!(stdout(&out), "started\n", "{out:?}");
+        // Process 1 of a PID namespace exits only after the kernel killed and reaped the
+        // rest, so this holds as soon as `run` has returned: no waiting.
+        assert!(!running_with_cmdline(&["sleep", &marker]), "the daemon `sleep {marker}` outlived its command");
+    }
+
+    #[test]
+    fn network_tools_work_in_a_node() {
+        needs_root!();
+        let ns = Netns::new().unwrap();
+        let tools = "iptables -L -n >/dev/null && nft list ruleset && tc qdisc show dev lo >/dev/null \
+                     && ip -o link >/dev/null && bridge link && sysctl -n net.ipv4.ip_forward \
+                     && python3 -c 'import socket; print(socket.if_nameindex())'";
+        let out = sh(&ns, tools);
+        assert!(out.status.success(), "{out:?}");
+        assert!(stdout(&out).ends_with("[(1, 'lo')]\n"), "{out:?}");
+    }
+
+    #[test]
     fn iptables_rules_stay_in_the_namespace() {
         needs_root!();
         // The generation timestamp comment changes on every call.
@@ -340,18 +435,21 @@ mod tests {
         assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(2), "{took:?}");
 
         // The background `sleep` died too, not just `sh`.
-        let wanted = format!("sleep\0{marker}\0");
-        let alive = || {
-            std::fs::read_dir("/proc")
-                .unwrap()
-                .flatten()
-                .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == wanted.as_bytes()))
-        };
+        let alive = || running_with_cmdline(&["sleep", &marker]);
         let deadline = Instant::now() + Duration::from_secs(1);
         while alive() && Instant::now() < deadline {
             std::thread::yield_now();
         }
         assert!(!alive(), "background `sleep {marker}` survived the timeout");
+    }
+
+    /// Whether a process of the machine runs with exactly these arguments.
+    fn running_with_cmdline(args: &[&str]) -> bool {
+        let wanted: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == wanted))
     }
 
     #[test]

@@ -117,6 +117,7 @@ mod tests {
     use crate::exec;
     use crate::frame::ArpFields;
     use crate::model::{ArpFrame, Direction};
+    use crate::netns::fixture::{ip, ns_path};
     use std::time::{Duration, UNIX_EPOCH};
 
     /// The gratuitous ARP of `fixtures/garp-10.0.0.9.pcap`: 10.0.0.9 announced at
@@ -193,12 +194,11 @@ mod tests {
             return;
         }
         let (a, b) = (Netns::new().unwrap(), Netns::new().unwrap());
-        let b_path = format!("/proc/{}/fd/{}", std::process::id(), b.raw_fd());
         let sh = |ns: &Netns, line: &str| {
             let out = exec::run(ns, line, Duration::from_secs(5)).unwrap();
             assert!(out.status.success(), "`{line}`: {}", String::from_utf8_lossy(&out.stderr));
         };
-        sh(&a, &format!("ip link add va address 02:00:00:00:00:0a type veth peer name vb netns {b_path}"));
+        ip(&a, &format!("link add va address 02:00:00:00:00:0a type veth peer name vb netns {}", ns_path(&b)));
         sh(&a, "ip link set va up");
         sh(&b, "ip link set vb up");
 

@@ -267,10 +267,7 @@ fn command(topology: &Topology, c: &CommandCheck) -> Verdict {
         ExitExpect::Nonzero => code != Some(0),
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let stdout_ok = c.stdout.as_ref().is_none_or(|re| {
-        // Validated when the scenario was loaded.
-        regex::Regex::new(re).map(|re| re.is_match(&stdout)).unwrap_or(false)
-    });
+    let stdout_ok = c.stdout.as_ref().is_none_or(|re| stdout_matches(re, &stdout));
     let mut observed = match code {
         Some(code) => format!("exit {code}"),
         None => format!("killed ({})", out.status),
@@ -287,6 +284,12 @@ fn command(topology: &Topology, c: &CommandCheck) -> Verdict {
         None => check,
     };
     Verdict { check, holds: exit_ok && stdout_ok, observed, line: c.on.line }
+}
+
+/// Whether `stdout` matches the check's pattern, line by line ([`CommandCheck::stdout_regex`]).
+fn stdout_matches(pattern: &str, stdout: &str) -> bool {
+    // Validated when the scenario was loaded; an invalid one can only fail the check.
+    CommandCheck::stdout_regex(pattern).is_ok_and(|re| re.is_match(stdout))
 }
 
 fn route(topology: &Topology, rt: &tokio::runtime::Runtime, c: &RouteCheck) -> Verdict {
@@ -409,6 +412,18 @@ mod tests {
         assert_eq!(Status::of(true, Some("bug")), Status::UnexpectedPass);
         assert!(Status::ExpectedFailure.is_ok());
         assert!(!Status::UnexpectedPass.is_ok());
+    }
+
+    #[test]
+    fn stdout_patterns_anchor_at_every_line() {
+        // `echo hi` prints `hi\n`: a plain `$` would not match before that newline.
+        assert!(stdout_matches("^hi$", "hi\n"), "one line with its newline");
+        assert!(stdout_matches("^mtu 1450$", "state UP\nmtu 1450\nqlen 1000\n"), "a middle line");
+        assert!(stdout_matches("mtu 1450 ", "3: vxlan100: mtu 1450 qdisc\n"), "unanchored, as before");
+        assert!(!stdout_matches("^hi$", "hi there\n"), "`$` still ends the line");
+        assert!(!stdout_matches("^hi$", "oh hi\n"), "`^` still starts the line");
+        assert!(!stdout_matches("^hi$", ""), "no output");
+        assert!(!stdout_matches("(", "("), "an invalid pattern never holds");
     }
 
     #[test]

@@ -146,6 +146,43 @@ fn on_fresh_thread<T: Send>(f: impl FnOnce() -> io::Result<T> + Send) -> io::Res
     })
 }
 
+/// For kernel tests that wire namespaces with `ip`, as the test process itself runs it.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use std::io;
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+
+    use super::Netns;
+
+    /// `ip ARGS` inside `ns`: the child enters the namespace between fork and exec and
+    /// nothing else, so unlike a node command ([`crate::exec`]) it still sees this
+    /// process's `/proc`, where [`ns_path`] names other namespaces.
+    pub fn ip(ns: &Netns, args: &str) {
+        let fd = ns.raw_fd();
+        let mut cmd = Command::new("ip");
+        cmd.args(args.split_whitespace());
+        // SAFETY: setns is a plain system call, safe between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if nix::libc::setns(fd, nix::libc::CLONE_NEWNET) == 0 {
+                    Ok(())
+                } else {
+                    Err(io::Error::last_os_error())
+                }
+            });
+        }
+        let out = cmd.output().expect("run ip");
+        assert!(out.status.success(), "ip {args}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// A path `ip ... netns PATH` accepts for a namespace held only by our fd. A node
+    /// command cannot use it: its `/proc` shows only its own processes.
+    pub fn ns_path(ns: &Netns) -> String {
+        format!("/proc/{}/fd/{}", std::process::id(), ns.raw_fd())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

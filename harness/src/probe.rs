@@ -660,6 +660,7 @@ impl CountingPeer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netns::fixture::{ip, ns_path};
     use crate::{baseline, exec};
 
     const A4: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
@@ -687,8 +688,7 @@ mod tests {
             baseline::apply(&b).unwrap();
         }
         // Namespace b by the fd this process holds, since it has no name.
-        let b_path = format!("/proc/{}/fd/{}", std::process::id(), b.raw_fd());
-        sh(&a, &format!("ip link add va type veth peer name vb netns {b_path}"));
+        ip(&a, &format!("link add va type veth peer name vb netns {}", ns_path(&b)));
         for (ns, dev, v4, v6) in [(&a, "va", A4, A6), (&b, "vb", B4, B6)] {
             sh(
                 ns,

@@ -400,7 +400,7 @@ impl Validator<'_> {
             Check::Command(c) => {
                 self.need_node(&c.on, &format!("{key}.command.on"));
                 if let Some(re) = &c.stdout {
-                    if let Err(e) = regex::Regex::new(re) {
+                    if let Err(e) = CommandCheck::stdout_regex(re) {
                         self.problem(at(re, &format!("{key}.stdout")), format!("not a regular expression: {e}"));
                     }
                 }

@@ -680,7 +680,8 @@ fn shell_in_a_node_after_some_steps_runs_there_and_passes_its_exit_code_on() {
     needs_root!();
     let story = seed("cross-host-story.yaml");
     // Not a terminal, so the shell reads these commands and exits.
-    let commands = "echo \"in $NETRIG_NODE as $NETRIG_NETNS\"; ip route show 20.1.1.0/24; ls /sys/class/net; exit 3\n";
+    let commands = "echo \"in $NETRIG_NODE as $NETRIG_NETNS\"; ip route show 20.1.1.0/24; ls /sys/class/net; \
+                    echo procs: /proc/[0-9]*; ip netns exec \"$NETRIG_NETNS\" true && echo pins visible; exit 3\n";
     let mut shell = Background::start(&["shell", story.to_str().unwrap(), "--step", "1", "--node", "host1"], commands);
     let pin = shell.pin("host1");
     let (status, output) = shell.finish();
@@ -690,6 +691,8 @@ fn shell_in_a_node_after_some_steps_runs_there_and_passes_its_exit_code_on() {
     // Step 1 added this route; /sys is the node's own.
     assert!(output.contains("20.1.1.0/24 via 172.32.0.12 dev eth0"), "{output}");
     assert!(output.contains("\neth0\nlo\nmybr1\nveth01\n"), "{output}");
+    // /proc is the node's own too: the shell is its only process. /run is the machine's.
+    assert!(output.contains("\nprocs: /proc/1\npins visible\n"), "{output}");
     assert_eq!(shell.leftovers(), Vec::<String>::new());
 }
 

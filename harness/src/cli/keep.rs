@@ -88,7 +88,7 @@ fn interfaces(node: &NodeHandle) -> io::Result<Vec<String>> {
 }
 
 /// Run `$SHELL` (or bash) inside `node` as `netrig` runs commands there (its own
-/// `/sys`, PID namespace and death signal: see [`crate::exec`]), and wait for it.
+/// `/sys`, `/proc`, PID namespace and death signal: see [`crate::exec`]), and wait for it.
 ///
 /// Ctrl-C and Ctrl-\ reach the shell's foreground job through the terminal; netrig
 /// ignores them. SIGTERM or SIGHUP to netrig ends the shell, so that teardown follows.

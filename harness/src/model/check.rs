@@ -215,11 +215,22 @@ pub struct CommandCheck {
     /// Expected exit status (default 0); `nonzero` accepts any failure.
     #[serde(default)]
     pub exit: ExitExpect,
-    /// Regular expression stdout must match.
+    /// Regular expression stdout must match somewhere, line by line: `^` and `$` anchor
+    /// at the start and end of every line, so `^hi$` matches the `hi\n` of `echo hi`.
     #[serde(default)]
     pub stdout: Option<Loc<String>>,
     #[serde(default)]
     pub xfail: Option<String>,
+}
+
+impl CommandCheck {
+    /// The `stdout:` pattern as it is matched (see the field), or why it is not a regular
+    /// expression. Validation and judging both compile it here, so what loads is what runs.
+    pub fn stdout_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
+        // Multi-line: command output ends with a newline, which a plain `$` would have to
+        // match before, and a check usually means one line of it.
+        regex::RegexBuilder::new(pattern).multi_line(true).build()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
