@@ -25,6 +25,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::ptr;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::libc;
@@ -58,6 +59,115 @@ pub fn run(ns: &Netns, command_line: &str, timeout: Duration) -> io::Result<Outp
                     humantime::format_duration(timeout)
                 ),
             ))
+        }
+    }
+}
+
+/// A command line left running in a node (a daemon, the user's own program), its
+/// stdout and stderr kept together as it writes them. Dropping it kills every process
+/// it started (its PID namespace goes with it); so does the end of the thread that
+/// started it, or of the whole test process, SIGKILL included.
+pub struct Background {
+    running: Running,
+    output: Arc<Kept>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What a background command wrote so far, filled by its reader thread, which
+/// signals `grown` after each chunk and when the output ends.
+#[derive(Default)]
+struct Kept {
+    bytes: Mutex<(Vec<u8>, bool)>,
+    grown: Condvar,
+}
+
+/// How much of a background command's output is kept: its last bytes, enough for any
+/// failure message or assertion on recent lines, bounded for a chatty daemon.
+const KEPT_OUTPUT: usize = 1 << 20;
+
+/// Start `sh -c command_line` inside `ns` and leave it running.
+pub fn spawn(ns: &Netns, command_line: &str) -> io::Result<Background> {
+    let (read, write) = std::io::pipe()?;
+    let mut command = command_in(ns.raw_fd(), "sh");
+    command.arg("-c").arg(command_line).stdin(Stdio::null()).stdout(write.try_clone()?).stderr(write).process_group(0);
+    let child = command
+        .spawn()
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot start `{command_line}` in the namespace: {e}")))?;
+    // The command's end of the pipe was moved into `command`: drop it so the reader
+    // sees end of file once every process of the command is gone.
+    drop(command);
+    let running = Running::new(child)?;
+    let output = Arc::new(Kept::default());
+    let kept = output.clone();
+    let reader = std::thread::spawn(move || {
+        let mut read = read;
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            let n = read.read(&mut chunk).unwrap_or(0);
+            let mut bytes = kept.bytes.lock().unwrap_or_else(|p| p.into_inner());
+            bytes.0.extend_from_slice(&chunk[..n]);
+            let excess = bytes.0.len().saturating_sub(KEPT_OUTPUT);
+            bytes.0.drain(..excess);
+            bytes.1 = n == 0;
+            kept.grown.notify_all();
+            if n == 0 {
+                break;
+            }
+        }
+    });
+    Ok(Background { running, output, reader: Some(reader) })
+}
+
+impl Background {
+    /// Its process id (as the machine sees it).
+    pub fn id(&self) -> u32 {
+        self.running.child.id()
+    }
+
+    /// stdout and stderr so far, interleaved as written (the last MiB of it).
+    pub fn output(&self) -> String {
+        String::from_utf8_lossy(&self.output.bytes.lock().unwrap_or_else(|p| p.into_inner()).0).into_owned()
+    }
+
+    /// Wait until the output so far satisfies `ready` (a line was printed), waking on
+    /// every write; false when the output ended (every process closed it) or `timeout`
+    /// passed first.
+    pub fn wait_for_output(&self, ready: impl Fn(&str) -> bool, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut bytes = self.output.bytes.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if ready(&String::from_utf8_lossy(&bytes.0)) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if bytes.1 || left.is_zero() {
+                return false;
+            }
+            bytes = self.output.grown.wait_timeout(bytes, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    /// Whether it has exited, and how, without waiting.
+    pub fn try_status(&mut self) -> io::Result<Option<ExitStatus>> {
+        self.running.child.try_wait()
+    }
+
+    /// Kill it and everything it started, and return its output.
+    pub fn stop(mut self) -> io::Result<String> {
+        self.running.kill()?;
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        Ok(self.output())
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        // Killing the PID namespace closes the pipe's last writer, which ends the reader.
+        let _ = self.running.kill();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
         }
     }
 }
@@ -450,6 +560,29 @@ mod tests {
             .unwrap()
             .flatten()
             .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == wanted))
+    }
+
+    #[test]
+    fn a_background_command_keeps_running_with_its_output_until_stopped() {
+        needs_root!();
+        let ns = Netns::new().unwrap();
+        let marker = format!("33.{}", std::process::id());
+        let mut daemon = spawn(&ns, &format!("echo started; ip -o link show lo >&2; exec sleep {marker}")).unwrap();
+        // Wait for its output, as a readiness check would.
+        assert!(daemon.wait_for_output(|out| out.contains("lo:"), Duration::from_secs(5)), "{}", daemon.output());
+        assert!(daemon.output().starts_with("started\n"), "{}", daemon.output());
+        assert!(daemon.output().contains("1: lo:"), "stderr is kept too: {}", daemon.output());
+        assert!(daemon.try_status().unwrap().is_none(), "still running");
+        assert!(running_with_cmdline(&["sleep", &marker]));
+        let output = daemon.stop().unwrap();
+        assert!(output.contains("started"));
+        assert!(!running_with_cmdline(&["sleep", &marker]), "stopped means gone");
+        // A command that exits ends the output: waiting for a line it never prints
+        // returns at once, not at the deadline.
+        let quick = spawn(&ns, "echo done").unwrap();
+        let started = Instant::now();
+        assert!(!quick.wait_for_output(|out| out.contains("never"), Duration::from_secs(30)));
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     }
 
     #[test]

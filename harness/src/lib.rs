@@ -36,6 +36,7 @@ pub mod graph;
 pub mod include;
 pub mod inject;
 pub mod judge;
+pub mod lab;
 pub mod layout;
 pub mod load;
 pub mod location;

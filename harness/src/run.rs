@@ -44,14 +44,22 @@ pub fn run(scenario: &Scenario, file: &Path, options: &RunOptions) -> Outcome {
 /// `netrig run --keep`), with the runtime its netlink connections live on. Dropping it
 /// tears the topology down.
 pub struct Kept {
-    /// `None` only inside `drop`.
+    /// Both `None` only inside `drop`.
     topology: Option<Topology>,
-    rt: tokio::runtime::Runtime,
+    rt: Option<tokio::runtime::Runtime>,
 }
 
 impl Kept {
+    pub(crate) fn new(topology: Topology, rt: tokio::runtime::Runtime) -> Kept {
+        Kept { topology: Some(topology), rt: Some(rt) }
+    }
+
     pub fn topology(&self) -> &Topology {
         self.topology.as_ref().expect("present until dropped")
+    }
+
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.rt.as_ref().expect("present until dropped")
     }
 }
 
@@ -59,10 +67,22 @@ impl Drop for Kept {
     fn drop(&mut self) {
         // Teardown: namespaces are held by fds in the topology; waiting for the netlink
         // tasks to close releases them before we go on.
-        if let Some(topology) = self.topology.take() {
-            self.rt.block_on(topology.teardown());
+        // A runtime can neither block nor be dropped inside another one (a
+        // `#[tokio::test]` holding a lab): both happen outside it.
+        if let (Some(topology), Some(rt)) = (self.topology.take(), self.rt.take()) {
+            outside_async(move || rt.block_on(topology.teardown()));
         }
     }
+}
+
+/// Run `f` where blocking on netrig's own runtime is allowed: on this thread, or, when
+/// called from inside an async runtime (a `#[tokio::test]` using [`crate::lab`]), on a
+/// scoped helper thread.
+pub(crate) fn outside_async<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| s.spawn(f).join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
 }
 
 /// Like [`run`], but play only the first `steps_to_play` steps (`None`: all; numbered
@@ -86,7 +106,7 @@ pub fn run_and_keep(
         ..Report::default()
     };
     let kept = match rt.block_on(build::build(scenario)) {
-        Ok(topology) => Kept { topology: Some(topology), rt },
+        Ok(topology) => Kept::new(topology, rt),
         Err(BuildError::Unsupported { what, reason }) => {
             return (Outcome::Skipped(format!("this kernel does not support {what}: {reason}")), None);
         }
@@ -94,7 +114,7 @@ pub fn run_and_keep(
             return (failed(report, format!("{}: building the topology failed: {e}", file.display())), None);
         }
     };
-    let (topology, rt) = (kept.topology(), &kept.rt);
+    let (topology, rt) = (kept.topology(), kept.runtime());
     if scenario.report.topology {
         match rt.block_on(report::topology(scenario, topology)) {
             Ok(nodes) => report.topology = nodes,
@@ -166,7 +186,7 @@ fn failed(report: Report, message: String) -> Outcome {
 fn all_steps(scenario: &Scenario) -> Vec<Step> {
     let mut steps = Vec::new();
     if !scenario.expect.is_empty() || scenario.steps.is_empty() {
-        steps.push(Step { name: None, actions: Vec::new(), capture: Vec::new(), expect: scenario.expect.clone() });
+        steps.push(Step { expect: scenario.expect.clone(), ..Step::default() });
     }
     steps.extend(scenario.steps.iter().cloned());
     steps

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::*;
 
 /// One step of a scenario: actions in order, then assertions.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// What this step shows, e.g. "ping over veth0 fails".
