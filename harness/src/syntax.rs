@@ -633,7 +633,7 @@ impl<'de> serde::Deserialize<'de> for ByteSize {
 /// The largest binary unit that divides the count exactly: `1MiB`, `1500B`.
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let binary = BYTE_UNITS[1..4].iter().rev().find(|(_, m)| self.0 >= *m && self.0 % m == 0);
+        let binary = BYTE_UNITS[1..4].iter().rev().find(|(_, m)| self.0 >= *m && self.0.is_multiple_of(*m));
         match binary {
             Some((unit, m)) => write!(f, "{}{unit}", self.0 / m),
             None => write!(f, "{}B", self.0),
