@@ -680,10 +680,20 @@ pub async fn set_link(handle: &Handle, link: LinkRef<'_>, changes: &LinkChange<'
 /// a source for 1-2 s, and scenarios must not depend on that timing.
 fn address_message(index: u32, address: IpNet) -> AddressMessage {
     match address {
-        IpNet::V4(net) => AddressMessageBuilder::<std::net::Ipv4Addr>::new()
-            .index(index)
-            .address(net.addr(), net.prefix_len())
-            .build(),
+        IpNet::V4(net) => {
+            let mut message = AddressMessageBuilder::<std::net::Ipv4Addr>::new()
+                .index(index)
+                .address(net.addr(), net.prefix_len())
+                .build();
+            // rtnetlink's builder leaves a class D address out of the message (the
+            // kernel then answers "Local address is not supplied"); `ip address add`
+            // sends it as local and peer address like any other.
+            if net.addr().is_multicast() {
+                message.attributes.push(AddressAttribute::Address(net.addr().into()));
+                message.attributes.push(AddressAttribute::Local(net.addr().into()));
+            }
+            message
+        }
         IpNet::V6(net) => {
             let mut message = AddressMessageBuilder::<std::net::Ipv6Addr>::new()
                 .index(index)
@@ -1729,6 +1739,19 @@ mod tests {
 
             del_address(&handle, "a0".into(), v6).await.unwrap();
             del_address(&handle, "a0".into(), v4).await.unwrap();
+            assert!(find(&handle, "a0").await.unwrap().addresses.is_empty());
+        });
+    }
+
+    #[test]
+    fn a_class_d_address_is_added_as_ip_address_add_does() {
+        needs_root!();
+        in_fresh_namespace(|_ns, handle| async move {
+            add_veth(&handle, &basics("a0"), &basics("b0"), None, 1).await.unwrap();
+            let multicast: IpNet = "225.1.2.3/24".parse().unwrap();
+            add_address(&handle, "a0".into(), multicast).await.unwrap();
+            assert_eq!(find(&handle, "a0").await.unwrap().addresses, [multicast]);
+            del_address(&handle, "a0".into(), multicast).await.unwrap();
             assert!(find(&handle, "a0").await.unwrap().addresses.is_empty());
         });
     }
