@@ -49,7 +49,10 @@ use rtnetlink::{
 
 use crate::model::{MacvlanMode, NudState, TapMode, Vxlan};
 use crate::netns::Netns;
-use crate::syntax::{FdbSpec, MacAddr, NeighSpec, NeighState, RouteKind, RouteScope, RouteSpec, RuleAction, RuleSpec};
+use crate::syntax::{
+    FdbSpec, MacAddr, NeighSpec, NeighState, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN, RouteKind, RouteSpec,
+    RuleAction, RuleSpec,
+};
 
 // ---------------------------------------------------------------------------------------
 // Errors
@@ -729,10 +732,6 @@ fn family_of(ipv6: bool) -> AddressFamily {
     if ipv6 { AddressFamily::Inet6 } else { AddressFamily::Inet }
 }
 
-const RT_TABLE_MAIN: u32 = 254;
-const RT_TABLE_LOCAL: u32 = 255;
-const RT_TABLE_DEFAULT: u32 = 253;
-
 /// Put a table id where the kernel looks for it: the 8-bit header field when it fits,
 /// else the 32-bit attribute (`RT_TABLE_UNSPEC` in the header, as iproute2 does).
 fn table_fields(table: u32) -> (u8, Option<u32>) {
@@ -750,40 +749,69 @@ enum RouteIntent {
     Delete,
 }
 
-/// Translate `ip route` syntax to an RTM_NEWROUTE / RTM_DELROUTE body.
-async fn route_message(handle: &Handle, spec: &RouteSpec, intent: RouteIntent) -> Result<RouteMessage, Error> {
-    let ipv6 = spec.dst.map_or(spec.ipv6, |d| matches!(d, IpNet::V6(_)));
-    let mut message = RouteMessage::default();
-    let header = &mut message.header;
-    header.address_family = family_of(ipv6);
-    header.kind = match spec.kind {
+fn route_type(kind: RouteKind) -> RouteType {
+    match kind {
         RouteKind::Unicast => RouteType::Unicast,
+        RouteKind::Local => RouteType::Local,
+        RouteKind::Broadcast => RouteType::Broadcast,
         RouteKind::Blackhole => RouteType::BlackHole,
         RouteKind::Unreachable => RouteType::Unreachable,
         RouteKind::Prohibit => RouteType::Prohibit,
+        RouteKind::Throw => RouteType::Throw,
+        RouteKind::Multicast => RouteType::Multicast,
+        RouteKind::Anycast => RouteType::Anycast,
+        RouteKind::Nat => RouteType::Nat,
+    }
+}
+
+/// The header `ip route add|del SPEC` sends (iproute2's `iproute_modify`): an added
+/// route is unicast, `proto boot` and scope universe unless written otherwise; a
+/// deletion leaves type and protocol unspecified and the scope `nowhere`, which the
+/// kernel reads as "any", so `del 127.0.0.0/8 dev lo table local` finds the local
+/// route. Types of the node's own addresses default to table `local`, and the scope
+/// (when not written) follows the type: host for local and nat; link for broadcast,
+/// multicast, anycast and for a unicast route added without gateway; universe for IPv6.
+fn route_header(spec: &RouteSpec, intent: RouteIntent) -> RouteHeader {
+    let ipv6 = spec.dst.map_or(spec.ipv6, |d| matches!(d, IpNet::V6(_)));
+    let mut header = RouteHeader { address_family: family_of(ipv6), ..Default::default() };
+    let kind = match intent {
+        RouteIntent::Add => Some(spec.kind_to_add()),
+        RouteIntent::Delete => spec.kind,
     };
-    let (table, table_attr) = table_fields(spec.table.unwrap_or(RT_TABLE_MAIN));
-    header.table = table;
-    // Like iproute2: routes we add are "boot" (shown without `proto`); a deletion
-    // matches any protocol and, unless a scope is given, any scope.
-    header.protocol = match intent {
-        RouteIntent::Add => RouteProtocol::Boot,
-        RouteIntent::Delete => RouteProtocol::Unspec,
+    header.kind = kind.map_or(RouteType::Unspec, route_type);
+    header.table = table_fields(spec.table_id()).0;
+    header.protocol = match (spec.protocol, intent) {
+        (Some(protocol), _) => RouteProtocol::from(protocol),
+        (None, RouteIntent::Add) => RouteProtocol::Boot,
+        (None, RouteIntent::Delete) => RouteProtocol::Unspec,
     };
-    header.scope = match (spec.scope, intent) {
-        (Some(RouteScope::Global), _) => NlScope::Universe,
-        (Some(RouteScope::Link), _) => NlScope::Link,
-        (Some(RouteScope::Host), _) => NlScope::Host,
-        (None, RouteIntent::Delete) => NlScope::NoWhere,
-        // A unicast route without gateway reaches its destination on the link.
-        (None, RouteIntent::Add) if spec.kind == RouteKind::Unicast && spec.via.is_none() => NlScope::Link,
-        (None, RouteIntent::Add) => NlScope::Universe,
+    header.scope = match spec.scope {
+        Some(scope) => NlScope::from(scope),
+        None if ipv6 => NlScope::Universe,
+        None => match (kind.unwrap_or(RouteKind::Unicast), intent) {
+            (RouteKind::Local | RouteKind::Nat, _) => NlScope::Host,
+            (RouteKind::Broadcast | RouteKind::Multicast | RouteKind::Anycast, _) => NlScope::Link,
+            (RouteKind::Unicast, RouteIntent::Add) if spec.via.is_none() => NlScope::Link,
+            (_, RouteIntent::Add) => NlScope::Universe,
+            (_, RouteIntent::Delete) => NlScope::NoWhere,
+        },
     };
     if spec.onlink {
         header.flags |= RouteFlags::Onlink;
     }
     if let Some(dst) = spec.dst {
         header.destination_prefix_length = dst.prefix_len();
+    }
+    header
+}
+
+/// Translate `ip route` syntax to an RTM_NEWROUTE / RTM_DELROUTE body.
+async fn route_message(handle: &Handle, spec: &RouteSpec, intent: RouteIntent) -> Result<RouteMessage, Error> {
+    let ipv6 = spec.dst.map_or(spec.ipv6, |d| matches!(d, IpNet::V6(_)));
+    let mut message = RouteMessage::default();
+    message.header = route_header(spec, intent);
+    let table_attr = table_fields(spec.table_id()).1;
+    if let Some(dst) = spec.dst {
         message.attributes.push(RouteAttribute::Destination(dst.addr().into()));
     }
     if let Some(table) = table_attr {
@@ -1553,6 +1581,45 @@ mod tests {
         assert_eq!(LinkChange { master: Some(Master::Unset), ..Default::default() }.to_string(), "nomaster");
     }
 
+    /// (type, table, protocol, scope) of the header `ip route add|del TEXT` sends.
+    fn header_of(text: &str, intent: RouteIntent) -> (RouteType, u8, RouteProtocol, NlScope) {
+        let header = route_header(&text.parse().unwrap(), intent);
+        (header.kind, header.table, header.protocol, header.scope)
+    }
+
+    #[rstest::rstest]
+    #[case("10.0.0.0/8 via 192.0.2.1", (RouteType::Unicast, 254, RouteProtocol::Boot, NlScope::Universe))]
+    #[case("10.0.0.0/8 dev a0", (RouteType::Unicast, 254, RouteProtocol::Boot, NlScope::Link))]
+    #[case("local 10.0.0.5 dev a0", (RouteType::Local, 255, RouteProtocol::Boot, NlScope::Host))]
+    #[case("broadcast 10.0.0.255 dev a0", (RouteType::Broadcast, 255, RouteProtocol::Boot, NlScope::Link))]
+    #[case("anycast 10.0.0.7 dev a0", (RouteType::Anycast, 255, RouteProtocol::Boot, NlScope::Link))]
+    #[case("multicast 239.0.0.0/8 dev a0", (RouteType::Multicast, 254, RouteProtocol::Boot, NlScope::Link))]
+    #[case("nat 10.0.0.9 via 192.0.2.9", (RouteType::Nat, 255, RouteProtocol::Boot, NlScope::Host))]
+    #[case("throw 10.0.0.0/8 table 100", (RouteType::Throw, 100, RouteProtocol::Boot, NlScope::Universe))]
+    #[case("blackhole 10.0.0.0/8 proto static", (RouteType::BlackHole, 254, RouteProtocol::Static, NlScope::Universe))]
+    #[case("2001:db8::/64 dev a0", (RouteType::Unicast, 254, RouteProtocol::Boot, NlScope::Universe))]
+    #[case("10.0.0.0/8 dev a0 scope host table 7", (RouteType::Unicast, 7, RouteProtocol::Boot, NlScope::Host))]
+    fn added_routes_carry_ip_routes_defaults(
+        #[case] text: &str,
+        #[case] sent: (RouteType, u8, RouteProtocol, NlScope),
+    ) {
+        assert_eq!(header_of(text, RouteIntent::Add), sent, "{text}");
+    }
+
+    #[rstest::rstest]
+    // No type, protocol or scope written: the kernel matches any (a local-table route too).
+    #[case("127.0.0.0/8 dev lo table local", (RouteType::Unspec, 255, RouteProtocol::Unspec, NlScope::NoWhere))]
+    #[case("10.0.0.0/8", (RouteType::Unspec, 254, RouteProtocol::Unspec, NlScope::NoWhere))]
+    #[case("local 10.0.0.5 dev a0", (RouteType::Local, 255, RouteProtocol::Unspec, NlScope::Host))]
+    #[case("blackhole 10.0.0.0/8", (RouteType::BlackHole, 254, RouteProtocol::Unspec, NlScope::NoWhere))]
+    #[case("unicast 10.0.0.0/8 proto kernel", (RouteType::Unicast, 254, RouteProtocol::Kernel, NlScope::NoWhere))]
+    fn deletions_leave_unwritten_fields_open(
+        #[case] text: &str,
+        #[case] sent: (RouteType, u8, RouteProtocol, NlScope),
+    ) {
+        assert_eq!(header_of(text, RouteIntent::Delete), sent, "{text}");
+    }
+
     // ----- against the kernel (root) ---------------------------------------------------
 
     /// Run `test` with a handle on a fresh namespace, on a current-thread runtime (as
@@ -1740,6 +1807,70 @@ mod tests {
             del_address(&handle, "a0".into(), v6).await.unwrap();
             del_address(&handle, "a0".into(), v4).await.unwrap();
             assert!(find(&handle, "a0").await.unwrap().addresses.is_empty());
+        });
+    }
+
+    /// Every route of the namespace, the `local` table included, as `render_route` shows it.
+    async fn all_routes(handle: &Handle) -> Vec<String> {
+        let names = names_by_index(&link_messages(handle).await.unwrap());
+        let mut lines = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut query = RouteMessage::default();
+            query.header.address_family = family;
+            for message in dump(handle, RouteNetlinkMessage::GetRoute(query), "routes").await.unwrap() {
+                if let RouteNetlinkMessage::NewRoute(route) = message {
+                    lines.push(render_route(&route, &RouteFacts::of(&route), &names));
+                }
+            }
+        }
+        lines
+    }
+
+    #[test]
+    fn every_route_type_goes_in_and_comes_back() {
+        needs_root!();
+        in_fresh_namespace(|_ns, handle| async move {
+            add_veth(&handle, &basics("a0"), &basics("b0"), None, 1).await.unwrap();
+            for name in ["a0", "lo"] {
+                set_link(&handle, name.into(), &LinkChange { up: Some(true), ..Default::default() }).await.unwrap();
+            }
+            add_address(&handle, "a0".into(), "192.0.2.1/24".parse().unwrap()).await.unwrap();
+            let expected = [
+                ("unicast 10.1.0.0/16 dev a0", "10.1.0.0/16 dev a0 scope link"),
+                ("local 192.0.2.50 dev a0", "local 192.0.2.50 dev a0 table local scope host"),
+                ("broadcast 192.0.2.77 dev a0", "broadcast 192.0.2.77 dev a0 table local scope link"),
+                ("anycast 192.0.2.88 dev a0", "anycast 192.0.2.88 dev a0 table local scope link"),
+                ("multicast 239.1.0.0/16 dev a0", "multicast 239.1.0.0/16 dev a0 scope link"),
+                ("blackhole 10.2.0.0/16", "blackhole 10.2.0.0/16"),
+                ("unreachable 10.3.0.0/16", "unreachable 10.3.0.0/16"),
+                ("prohibit 10.4.0.0/16", "prohibit 10.4.0.0/16"),
+                ("throw 10.5.0.0/16 table 100", "throw 10.5.0.0/16 table 100"),
+                (
+                    "10.6.0.0/16 dev a0 table main proto static metric 9",
+                    "10.6.0.0/16 dev a0 proto static scope link metric 9",
+                ),
+                ("anycast 2001:db8:1::/64 dev a0", "anycast 2001:db8:1::/64 dev a0 table local metric 1024"),
+            ];
+            for (text, _) in expected {
+                add_route(&handle, &text.parse().unwrap()).await.unwrap_or_else(|e| panic!("{text}: {e}"));
+            }
+            let listed = all_routes(&handle).await;
+            for (text, shown) in expected {
+                assert!(listed.iter().any(|l| l == shown), "{text}: no `{shown}` in {listed:#?}");
+            }
+            // This kernel has no route NAT (removed from Linux in 2.6.9); it says so.
+            let nat = add_route(&handle, &"nat 192.0.2.99 via 192.0.2.1".parse().unwrap()).await.unwrap_err();
+            assert_eq!(nat.to_string(), "add route nat 192.0.2.99 via 192.0.2.1: Invalid argument: Invalid scope");
+
+            // `ip route del` without a type finds the kernel's own local-table route.
+            let loopback = "local 127.0.0.0/8 dev lo table local proto kernel scope host src 127.0.0.1";
+            assert!(listed.iter().any(|l| l == loopback), "{listed:#?}");
+            del_route(&handle, &"127.0.0.0/8 dev lo table local".parse().unwrap()).await.unwrap();
+            assert!(!all_routes(&handle).await.iter().any(|l| l == loopback), "deleted");
+            del_route(&handle, &"local 192.0.2.50 dev a0".parse().unwrap()).await.unwrap();
+            del_route(&handle, &"10.2.0.0/16".parse().unwrap()).await.unwrap();
+            let left = all_routes(&handle).await;
+            assert!(!left.iter().any(|l| l.contains("192.0.2.50") || l.contains("10.2.0.0")), "{left:#?}");
         });
     }
 

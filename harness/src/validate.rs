@@ -224,8 +224,12 @@ impl Validator<'_> {
                 }
             }
             for (i, route) in node.routes.iter().enumerate() {
+                let key = format!("{base}.routes[{i}]");
                 if let Some(dev) = &route.dev {
-                    self.need_iface_in(name, dev, at(route, &format!("{base}.routes[{i}]")));
+                    self.need_iface_in(name, dev, at(route, &key));
+                }
+                if let Err(problem) = route.check_addable() {
+                    self.problem(at(route, &key), problem);
                 }
             }
             for (i, rule) in node.rules.iter().enumerate() {
@@ -319,6 +323,9 @@ impl Validator<'_> {
                     if let Some(dev) = &r.route.dev {
                         self.need_iface_in(&r.on, dev, at(&r.route, key));
                     }
+                }
+                if let (Action::AddRoute(_), Err(problem)) = (action, r.route.check_addable()) {
+                    self.problem(at(&r.route, key), problem);
                 }
             }
             Action::AddNeighbour(n) | Action::DelNeighbour(n) => {
@@ -582,6 +589,17 @@ mod tests {
             "node `a` has no interface `eth9` (it has: lo)",
         );
         assert!(e.starts_with("3:14 nodes.a.routes[0]:"), "{e}");
+    }
+
+    #[test]
+    fn a_route_needs_a_next_hop_to_be_added_not_to_be_deleted() {
+        let e = one_error("nodes:\n  a:\n    routes: [\"10.1.0.0/16\"]\n", "needs `via` or `dev`");
+        assert!(e.starts_with("3:14 nodes.a.routes[0]:"), "{e}");
+        let step = |action: &str| format!("{PAIR}steps:\n  - do:\n      - {action}\n");
+        let e = one_error(&step("add_route: {on: a, route: 10.1.0.0/16}"), "needs `via` or `dev`");
+        assert!(e.starts_with("8:35 steps[0].do[0]:"), "{e}");
+        assert_eq!(errors(&step("del_route: {on: a, route: 10.1.0.0/16}")), Vec::<String>::new());
+        assert_eq!(errors(&step("del_route: {on: a, route: 127.0.0.0/8 dev lo table local}")), Vec::<String>::new());
     }
 
     #[test]
