@@ -25,8 +25,8 @@ use futures::StreamExt;
 use ipnet::IpNet;
 use nix::errno::Errno;
 use rtnetlink::packet_core::{
-    NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_APPEND, NLM_F_CAPPED, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
-    NetlinkMessage, NetlinkPayload,
+    DefaultNla, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_APPEND, NLM_F_CAPPED, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
 };
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use rtnetlink::packet_route::link::{
@@ -50,8 +50,8 @@ use rtnetlink::{
 use crate::model::{MacvlanMode, NudState, TapMode, Vxlan};
 use crate::netns::Netns;
 use crate::syntax::{
-    FdbSpec, MacAddr, NeighSpec, NeighState, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN, RouteKind, RouteSpec,
-    RuleAction, RuleSpec,
+    FdbFlag, FdbSpec, FdbState, MacAddr, NeighSpec, NeighState, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN,
+    RouteKind, RouteSpec, RuleAction, RuleSpec,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -942,21 +942,65 @@ pub async fn del_neighbour(handle: &Handle, spec: &NeighSpec) -> Result<(), Erro
         .map_err(|r| r.blame(format!("delete neighbour {spec}")))
 }
 
-/// An AF_BRIDGE neighbour message, as `bridge fdb` sends it: state permanent (the
-/// tool's default; vxlan refuses entries that are neither permanent nor reachable),
-/// flag `self` (the device's own table, e.g. vxlan remotes) or `master` (its bridge).
+/// `NUD_*` bits (linux/neighbour.h) of a forwarding entry's state.
+const NUD_REACHABLE: u16 = 0x02;
+const NUD_NOARP: u16 = 0x40;
+const NUD_PERMANENT: u16 = 0x80;
+/// `NDA_NH_ID` (linux/neighbour.h), not named by netlink-packet-route.
+const NDA_NH_ID: u16 = 13;
+
+/// The state bits `bridge fdb` sends: it starts from NOARP and adds PERMANENT
+/// (`local`, the default) or REACHABLE (`static`), or sends REACHABLE alone
+/// (`dynamic`). A bridge reads PERMANENT as its own address, NOARP as static, the
+/// rest as an entry that ages; a vxlan wants PERMANENT or REACHABLE.
+fn fdb_state_bits(state: FdbState) -> u16 {
+    match state {
+        FdbState::Permanent => NUD_NOARP | NUD_PERMANENT,
+        FdbState::Static => NUD_NOARP | NUD_REACHABLE,
+        FdbState::Dynamic => NUD_REACHABLE,
+    }
+}
+
+fn fdb_flag(flag: FdbFlag) -> NeighbourFlags {
+    match flag {
+        FdbFlag::OnSelf => NeighbourFlags::Own,
+        FdbFlag::OnMaster => NeighbourFlags::Controller,
+        FdbFlag::Router => NeighbourFlags::Router,
+        FdbFlag::Use => NeighbourFlags::Use,
+        FdbFlag::ExternLearn => NeighbourFlags::ExtLearned,
+        FdbFlag::Sticky => NeighbourFlags::Sticky,
+    }
+}
+
+/// An AF_BRIDGE neighbour message, as `bridge fdb` sends it (iproute2's `fdb_modify`).
 async fn fdb_message(handle: &Handle, spec: &FdbSpec) -> Result<NeighbourMessage, Error> {
+    let context = |e: Error| e.context(format!("(for fdb {spec})"));
     let mut message = NeighbourMessage::default();
     message.header.family = AddressFamily::Bridge;
-    message.header.ifindex = link_index(handle, &spec.dev).await.map_err(|e| e.context(format!("(for fdb {spec})")))?;
-    message.header.state = NeighbourState::Permanent;
-    message.header.flags = if spec.on_self { NeighbourFlags::Own } else { NeighbourFlags::Controller };
+    message.header.ifindex = link_index(handle, &spec.dev).await.map_err(context)?;
+    message.header.state = NeighbourState::from(fdb_state_bits(spec.state));
+    message.header.flags = spec.flags.iter().fold(NeighbourFlags::empty(), |all, flag| all | fdb_flag(*flag));
     message.attributes.push(NeighbourAttribute::LinkLayerAddress(spec.mac.0.to_vec()));
     if let Some(dst) = spec.dst {
         message.attributes.push(NeighbourAttribute::Destination(neighbour_address(dst)));
     }
+    if let Some(vlan) = spec.vlan {
+        message.attributes.push(NeighbourAttribute::Vlan(vlan));
+    }
+    if let Some(nhid) = spec.nhid {
+        message.attributes.push(NeighbourAttribute::Other(DefaultNla::new(NDA_NH_ID, nhid.to_ne_bytes().to_vec())));
+    }
+    if let Some(port) = spec.port {
+        message.attributes.push(NeighbourAttribute::Port(port));
+    }
     if let Some(vni) = spec.vni {
         message.attributes.push(NeighbourAttribute::Vni(vni));
+    }
+    if let Some(src_vni) = spec.src_vni {
+        message.attributes.push(NeighbourAttribute::SourceVni(src_vni));
+    }
+    if let Some(via) = &spec.via {
+        message.attributes.push(NeighbourAttribute::IfIndex(link_index(handle, via).await.map_err(context)?));
     }
     Ok(message)
 }
@@ -1721,7 +1765,7 @@ mod tests {
             assert_eq!(find(&handle, "v1").await.unwrap().mtu, 1300);
 
             let station: MacAddr = "02:00:00:00:00:0b".parse().unwrap();
-            let entry: FdbSpec = format!("{station} dev v0").parse().unwrap();
+            let entry: FdbSpec = format!("{station} dev v0 master").parse().unwrap();
             add_fdb(&handle, &entry).await.unwrap();
             assert_eq!(add_fdb(&handle, &entry).await.unwrap_err().errno(), Some(Errno::EEXIST));
             del_fdb(&handle, &entry).await.unwrap();
@@ -1884,6 +1928,108 @@ mod tests {
             assert_eq!(find(&handle, "a0").await.unwrap().addresses, [multicast]);
             del_address(&handle, "a0".into(), multicast).await.unwrap();
             assert!(find(&handle, "a0").await.unwrap().addresses.is_empty());
+        });
+    }
+
+    /// The bridge-family entries of `dev` for `mac`, as `bridge fdb show` reads them:
+    /// (NUD state bits, flags, whether the bridge holds it: `NDA_MASTER` is present).
+    async fn fdb_entries(handle: &Handle, dev: &str, mac: MacAddr) -> Vec<(u16, NeighbourFlags, bool)> {
+        let index = link_index(handle, dev).await.unwrap();
+        let mut query = NeighbourMessage::default();
+        query.header.family = AddressFamily::Bridge;
+        let answer = dump(handle, RouteNetlinkMessage::GetNeighbour(query), "fdb").await.unwrap();
+        answer
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewNeighbour(n) if n.header.ifindex == index => Some(n),
+                _ => None,
+            })
+            .filter(|n| n.attributes.contains(&NeighbourAttribute::LinkLayerAddress(mac.0.to_vec())))
+            .map(|n| {
+                let in_bridge = n.attributes.iter().any(|a| matches!(a, NeighbourAttribute::Controller(_)));
+                (u16::from(n.header.state), n.header.flags, in_bridge)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fdb_entries_get_the_state_and_flags_bridge_fdb_gives_them() {
+        needs_root!();
+        in_fresh_namespace(|_ns, handle| async move {
+            add_bridge(&handle, &basics("br0"), false, false, None).await.unwrap();
+            add_veth(&handle, &basics("v0"), &basics("v1"), None, 1).await.unwrap();
+            let enslave = LinkChange { master: Some(Master::Set("br0".into())), ..Default::default() };
+            set_link(&handle, "v0".into(), &enslave).await.unwrap();
+            // (The bridge refuses a dynamic entry on a port that is down: EPERM.)
+            for name in ["br0", "v0", "v1"] {
+                set_link(&handle, name.into(), &LinkChange { up: Some(true), ..Default::default() }).await.unwrap();
+            }
+            let none = NeighbourFlags::empty();
+            // (entry, what `bridge fdb show` then reads: state, flags, in the bridge)
+            let cases = [
+                ("02:00:00:00:00:01 dev v0 master static", (NUD_NOARP, none, true)),
+                ("02:00:00:00:00:02 dev v0 master", (NUD_PERMANENT, none, true)),
+                ("02:00:00:00:00:03 dev v0 master dynamic", (NUD_REACHABLE, none, true)),
+                ("02:00:00:00:00:04 dev v0 master static sticky", (NUD_NOARP, NeighbourFlags::Sticky, true)),
+                ("02:00:00:00:00:05 dev v0 master extern_learn", (NUD_REACHABLE, NeighbourFlags::ExtLearned, true)),
+                // `self` (the default) on a port: the port's own address filter.
+                ("02:00:00:00:00:06 dev v0", (NUD_PERMANENT, NeighbourFlags::Own, false)),
+            ];
+            for (text, read_back) in cases {
+                let entry: FdbSpec = text.parse().unwrap();
+                add_fdb(&handle, &entry).await.unwrap_or_else(|e| panic!("{text}: {e}"));
+                assert_eq!(fdb_entries(&handle, "v0", entry.mac).await, [read_back], "{text}");
+                del_fdb(&handle, &entry).await.unwrap_or_else(|e| panic!("{text}: {e}"));
+                assert!(fdb_entries(&handle, "v0", entry.mac).await.is_empty(), "{text}: deleted");
+            }
+            let sticky_local: FdbSpec = "02:00:00:00:00:07 dev v0 master sticky".parse().unwrap();
+            let refused = add_fdb(&handle, &sticky_local).await.unwrap_err();
+            assert_eq!(refused.errno(), Some(Errno::EINVAL), "the kernel refuses a sticky local entry: {refused}");
+
+            // A vxlan remote: its words reach the device's own table (`src_vni` too, but the
+            // kernel lists it only when it differs from the device's VNI).
+            let vxlan = Vxlan {
+                id: 100,
+                remote: None,
+                local: None,
+                dstport: 4789,
+                dev: None,
+                learning: false,
+                addresses: Vec::new(),
+                mtu: None,
+                mac: None,
+                state: Default::default(),
+                master: None,
+            };
+            add_vxlan(&handle, &basics("vx0"), &vxlan).await.unwrap();
+            let flood: FdbSpec =
+                "00:00:00:00:00:00 dev vx0 dst 192.0.2.2 port 4790 vni 200 src_vni 100 via v1".parse().unwrap();
+            add_fdb(&handle, &flood).await.unwrap();
+            let index = link_index(&handle, "v1").await.unwrap();
+            let mut query = NeighbourMessage::default();
+            query.header.family = AddressFamily::Bridge;
+            let dumped = dump(&handle, RouteNetlinkMessage::GetNeighbour(query), "fdb").await.unwrap();
+            let remote = dumped
+                .into_iter()
+                .find_map(|m| match m {
+                    RouteNetlinkMessage::NewNeighbour(n) if n.attributes.contains(&NeighbourAttribute::Vni(200)) => {
+                        Some(n)
+                    }
+                    _ => None,
+                })
+                .expect("the remote is listed");
+            assert_eq!(
+                (u16::from(remote.header.state), remote.header.flags),
+                (NUD_NOARP | NUD_PERMANENT, NeighbourFlags::Own)
+            );
+            for expected in [
+                // (In the bridge family the address comes back as raw bytes.)
+                NeighbourAttribute::Destination(NeighbourAddress::Other(vec![192, 0, 2, 2])),
+                NeighbourAttribute::Port(4790),
+                NeighbourAttribute::IfIndex(index),
+            ] {
+                assert!(remote.attributes.contains(&expected), "{expected:?} in {:?}", remote.attributes);
+            }
         });
     }
 

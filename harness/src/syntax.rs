@@ -612,19 +612,86 @@ impl fmt::Display for NeighSpec {
     }
 }
 
-/// A bridge / vxlan forwarding entry: `MAC dev IF [dst IP] [vni N] [master|self]`.
-/// With `dst` the entry belongs to the vxlan device itself (`self`), otherwise to the
-/// bridge the port is enslaved to (`master`), as `bridge fdb` defaults.
+/// What kind of forwarding entry: `bridge fdb`'s `local|permanent`, `static`, `dynamic`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FdbState {
+    /// `permanent` or `local` (the default): the bridge treats the address as its own.
+    Permanent,
+    /// `static`: forwarded to the port, never aged out.
+    Static,
+    /// `dynamic`: forwarded to the port and aged out like a learned entry.
+    Dynamic,
+}
+
+/// The flag words of `bridge fdb`, each one bit of the request (`NTF_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FdbFlag {
+    /// `self`: the entry goes to the device's own table (a vxlan's remotes, a port's
+    /// address filter).
+    OnSelf,
+    /// `master`: the entry goes to the bridge the device is enslaved to.
+    OnMaster,
+    Router,
+    Use,
+    ExternLearn,
+    Sticky,
+}
+
+const FDB_FLAG_WORDS: [(&str, FdbFlag); 6] = [
+    ("self", FdbFlag::OnSelf),
+    ("master", FdbFlag::OnMaster),
+    ("router", FdbFlag::Router),
+    ("use", FdbFlag::Use),
+    ("extern_learn", FdbFlag::ExternLearn),
+    ("sticky", FdbFlag::Sticky),
+];
+
+const FDB_STATE_WORDS: [(&str, FdbState); 4] = [
+    ("permanent", FdbState::Permanent),
+    ("local", FdbState::Permanent),
+    ("static", FdbState::Static),
+    ("dynamic", FdbState::Dynamic),
+];
+
+/// A bridge / vxlan forwarding entry in `bridge fdb add|append|del` syntax:
+/// `MAC dev IF [self] [master] [router] [use] [extern_learn] [sticky]
+///  [local|permanent|static|dynamic] [dst IP] [port N] [vni N] [src_vni N] [via IF]
+///  [vlan N] [nhid N]`. As with `bridge fdb`, an entry is `permanent` unless another
+/// state is written, and goes to the device itself (`self`) unless `master` is written.
 #[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
 #[schemars(with = "String")]
 pub struct FdbSpec {
     pub mac: MacAddr,
     pub dev: String,
+    pub state: FdbState,
+    /// Sorted, each once; holds `OnSelf` or `OnMaster` (or both).
+    pub flags: Vec<FdbFlag>,
     pub dst: Option<IpAddr>,
+    /// UDP destination port of a vxlan remote.
+    pub port: Option<u16>,
     pub vni: Option<u32>,
-    /// `true`: entry on the device itself (`self`); `false`: on its bridge (`master`).
-    pub on_self: bool,
+    pub src_vni: Option<u32>,
+    /// Interface to reach a vxlan remote through.
+    pub via: Option<String>,
+    pub vlan: Option<u16>,
+    /// Nexthop group id of a vxlan remote.
+    pub nhid: Option<u32>,
     text: String,
+}
+
+impl FdbSpec {
+    pub fn has(&self, flag: FdbFlag) -> bool {
+        self.flags.contains(&flag)
+    }
+}
+
+/// A VXLAN network identifier: 24 bits.
+fn parse_vni(key: &str, value: Option<&str>) -> Result<u32, String> {
+    let vni: u32 = parse_num(key, value)?;
+    if vni >= 1 << 24 {
+        return Err(format!("`{key} {vni}`: a VNI has 24 bits (at most 16777215)"));
+    }
+    Ok(vni)
 }
 
 impl FromStr for FdbSpec {
@@ -632,35 +699,87 @@ impl FromStr for FdbSpec {
     fn from_str(s: &str) -> Result<Self, String> {
         let mut words = s.split_whitespace();
         let mac = words.next().ok_or("empty fdb entry: write `MAC dev IF [dst IP]`")?.parse()?;
-        let (mut dev, mut dst, mut vni, mut on_self) = (None, None, None, None);
+        let mut f = FdbSpec {
+            mac,
+            dev: String::new(),
+            state: FdbState::Permanent,
+            flags: Vec::new(),
+            dst: None,
+            port: None,
+            vni: None,
+            src_vni: None,
+            via: None,
+            vlan: None,
+            nhid: None,
+            text: s.split_whitespace().collect::<Vec<_>>().join(" "),
+        };
+        let mut state_word: Option<(&str, FdbState)> = None;
         while let Some(key) = words.next() {
+            if let Some((_, flag)) = FDB_FLAG_WORDS.iter().find(|(word, _)| *word == key) {
+                f.flags.push(*flag);
+                continue;
+            }
+            if let Some((_, state)) = FDB_STATE_WORDS.iter().find(|(word, _)| *word == key) {
+                if let Some((earlier, before)) = state_word {
+                    if before != *state {
+                        return Err(format!("`{key}` contradicts `{earlier}`: an fdb entry has one state"));
+                    }
+                }
+                (state_word, f.state) = (Some((key, *state)), *state);
+                continue;
+            }
             match key {
                 "dev" => {
                     let d = need(key, words.next())?;
                     check_ifname(d)?;
-                    dev = Some(d.to_string());
+                    f.dev = d.to_string();
                 }
-                "dst" => dst = Some(parse_ip(need(key, words.next())?)?),
-                "vni" => vni = Some(parse_num(key, words.next())?),
-                "self" => on_self = Some(true),
-                "master" => on_self = Some(false),
-                "permanent" | "static" => {}
+                "dst" => f.dst = Some(parse_ip(need(key, words.next())?)?),
+                "port" => {
+                    let port: u16 = parse_num(key, words.next())?;
+                    if port == 0 {
+                        return Err("`port 0`: a UDP port is 1-65535".into());
+                    }
+                    f.port = Some(port);
+                }
+                "vni" => f.vni = Some(parse_vni(key, words.next())?),
+                "src_vni" => f.src_vni = Some(parse_vni(key, words.next())?),
+                "via" => {
+                    let via = need(key, words.next())?;
+                    check_ifname(via)?;
+                    f.via = Some(via.to_string());
+                }
+                "vlan" => {
+                    let vlan: u16 = parse_num(key, words.next())?;
+                    if !(1..=4094).contains(&vlan) {
+                        return Err(format!("`vlan {vlan}`: a VLAN id is 1-4094"));
+                    }
+                    f.vlan = Some(vlan);
+                }
+                "nhid" => f.nhid = Some(parse_num(key, words.next())?),
                 other => {
-                    return Err(format!(
-                        "`{other}` is not understood in an fdb entry (known: dev, dst, vni, self, master, permanent)"
-                    ));
+                    let known: Vec<&str> = ["dev", "dst", "port", "vni", "src_vni", "via", "vlan", "nhid"]
+                        .into_iter()
+                        .chain(FDB_FLAG_WORDS.iter().map(|(w, _)| *w))
+                        .chain(FDB_STATE_WORDS.iter().map(|(w, _)| *w))
+                        .collect();
+                    return Err(format!("`{other}` is not understood in an fdb entry (known: {})", known.join(", ")));
                 }
             }
         }
-        let dev = dev.ok_or_else(|| format!("fdb entry `{s}` needs `dev IF`"))?;
-        Ok(FdbSpec {
-            mac,
-            dev,
-            on_self: on_self.unwrap_or(dst.is_some()),
-            dst,
-            vni,
-            text: s.split_whitespace().collect::<Vec<_>>().join(" "),
-        })
+        if f.dev.is_empty() {
+            return Err(format!("fdb entry `{s}` needs `dev IF`"));
+        }
+        if f.nhid.is_some() && (f.dst.is_some() || f.port.is_some() || f.vni.is_some()) {
+            return Err(format!("fdb entry `{s}`: `nhid` excludes `dst`, `port` and `vni`"));
+        }
+        // `bridge fdb`'s default: the device's own table.
+        if !f.has(FdbFlag::OnSelf) && !f.has(FdbFlag::OnMaster) {
+            f.flags.push(FdbFlag::OnSelf);
+        }
+        f.flags.sort();
+        f.flags.dedup();
+        Ok(f)
     }
 }
 deserialize_from_str!(FdbSpec);
@@ -839,17 +958,64 @@ mod tests {
     }
 
     #[test]
-    fn rules_neighbours_and_fdb_parse() {
+    fn rules_and_neighbours_parse() {
         let r: RuleSpec = "from 10.0.0.0/8 table 100 priority 100".parse().unwrap();
         assert_eq!((r.action, r.priority), (RuleAction::Lookup(100), Some(100)));
         assert!("from 10.0.0.0/8".parse::<RuleSpec>().unwrap_err().contains("needs an action"));
         let n: NeighSpec = "10.0.0.5 lladdr 02:00:00:00:00:05 dev eth0".parse().unwrap();
         assert_eq!(n.lladdr.unwrap().to_string(), "02:00:00:00:00:05");
         assert!("10.0.0.5 lladdr 02:00".parse::<NeighSpec>().is_err());
-        let f: FdbSpec = "00:00:00:00:00:00 dev vxlan100 dst 192.168.5.148".parse().unwrap();
-        assert!(f.on_self);
-        let f: FdbSpec = "02:00:00:00:00:01 dev veth0".parse().unwrap();
-        assert!(!f.on_self);
+    }
+
+    #[rstest]
+    // As `bridge fdb`: permanent and on the device itself unless written otherwise.
+    #[case("02:00:00:00:00:01 dev veth0", FdbState::Permanent, &[FdbFlag::OnSelf])]
+    #[case("02:00:00:00:00:01 dev veth0 master static", FdbState::Static, &[FdbFlag::OnMaster])]
+    #[case("02:00:00:00:00:01 dev veth0 master local", FdbState::Permanent, &[FdbFlag::OnMaster])]
+    #[case("02:00:00:00:00:01 dev veth0 master permanent", FdbState::Permanent, &[FdbFlag::OnMaster])]
+    #[case("02:00:00:00:00:01 dev veth0 master dynamic", FdbState::Dynamic, &[FdbFlag::OnMaster])]
+    #[case("02:00:00:00:00:01 dev veth0 sticky master static", FdbState::Static, &[FdbFlag::OnMaster, FdbFlag::Sticky])]
+    #[case("02:00:00:00:00:01 dev veth0 self master", FdbState::Permanent, &[FdbFlag::OnSelf, FdbFlag::OnMaster])]
+    #[case(
+        "02:00:00:00:00:01 dev veth0 router use extern_learn",
+        FdbState::Permanent,
+        &[FdbFlag::OnSelf, FdbFlag::Router, FdbFlag::Use, FdbFlag::ExternLearn]
+    )]
+    fn fdb_states_and_flags_as_bridge_fdb(#[case] text: &str, #[case] state: FdbState, #[case] flags: &[FdbFlag]) {
+        let f: FdbSpec = text.parse().unwrap();
+        assert_eq!((f.state, f.flags.as_slice()), (state, flags), "{text}");
+        assert_eq!(f.to_string(), text);
+    }
+
+    #[test]
+    fn fdb_remote_words_parse() {
+        let f: FdbSpec =
+            "00:00:00:00:00:00 dev vx0 dst 192.0.2.2 port 4790 vni 200 src_vni 100 via eth0 vlan 10".parse().unwrap();
+        assert_eq!(f.dst, Some("192.0.2.2".parse().unwrap()));
+        assert_eq!(
+            (f.port, f.vni, f.src_vni, f.via.as_deref(), f.vlan),
+            (Some(4790), Some(200), Some(100), Some("eth0"), Some(10))
+        );
+        assert_eq!(f.flags, [FdbFlag::OnSelf]);
+        let f: FdbSpec = "02:00:00:00:00:01 dev vx0 nhid 7".parse().unwrap();
+        assert_eq!(f.nhid, Some(7));
+    }
+
+    #[rstest]
+    #[case(
+        "02:00:00:00:00:01 dev veth0 master permanently",
+        "`permanently` is not understood in an fdb entry (known: dev, dst"
+    )]
+    #[case("02:00:00:00:00:01 dev veth0 static dynamic", "`dynamic` contradicts `static`")]
+    #[case("02:00:00:00:00:01 dev veth0 vni 16777216", "a VNI has 24 bits")]
+    #[case("02:00:00:00:00:01 dev veth0 port 0", "a UDP port is 1-65535")]
+    #[case("02:00:00:00:00:01 dev veth0 port 70000", "not a valid number")]
+    #[case("02:00:00:00:00:01 dev veth0 vlan 4095", "a VLAN id is 1-4094")]
+    #[case("02:00:00:00:00:01 dev vx0 nhid 7 dst 192.0.2.1", "`nhid` excludes `dst`")]
+    #[case("02:00:00:00:00:01 master", "needs `dev IF`")]
+    fn bad_fdb_entries_explain_themselves(#[case] text: &str, #[case] needle: &str) {
+        let err = text.parse::<FdbSpec>().unwrap_err();
+        assert!(err.contains(needle), "{err}");
     }
 
     #[rstest]

@@ -241,7 +241,9 @@ impl Validator<'_> {
                 self.need_iface_in(name, &n.dev, at(n, &format!("{base}.neighbours[{i}]")));
             }
             for (i, f) in node.fdb.iter().enumerate() {
-                self.need_iface_in(name, &f.dev, at(f, &format!("{base}.fdb[{i}]")));
+                for dev in std::iter::once(&f.dev).chain(&f.via) {
+                    self.need_iface_in(name, dev, at(f, &format!("{base}.fdb[{i}]")));
+                }
             }
         }
     }
@@ -335,7 +337,9 @@ impl Validator<'_> {
             }
             Action::AddFdb(f) | Action::DelFdb(f) => {
                 if self.need_node(&f.on, key) {
-                    self.need_iface_in(&f.on, &f.fdb.dev, at(&f.fdb, key));
+                    for dev in std::iter::once(&f.fdb.dev).chain(&f.fdb.via) {
+                        self.need_iface_in(&f.on, dev, at(&f.fdb, key));
+                    }
                 }
             }
             Action::SetLink(l) => self.need_iface(&l.dev, key),
@@ -600,6 +604,15 @@ mod tests {
         assert!(e.starts_with("8:35 steps[0].do[0]:"), "{e}");
         assert_eq!(errors(&step("del_route: {on: a, route: 10.1.0.0/16}")), Vec::<String>::new());
         assert_eq!(errors(&step("del_route: {on: a, route: 127.0.0.0/8 dev lo table local}")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn words_of_bridge_fdb_are_checked_where_written() {
+        let step = |action: &str| format!("{PAIR}steps:\n  - do:\n      - {action}\n");
+        let e = one_error(&step("add_fdb: {on: a, fdb: 02:00:00:00:00:01 dev eth0 master permanant}"), "`permanant`");
+        assert!(e.starts_with("8:31 steps[0].do[0].add_fdb.fdb:"), "{e}");
+        let e = one_error(&step("add_fdb: {on: a, fdb: 02:00:00:00:00:01 dev eth0 via eth3}"), "no interface `eth3`");
+        assert!(e.starts_with("8:31 steps[0].do[0]:"), "{e}");
     }
 
     #[test]
