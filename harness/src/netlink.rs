@@ -2030,6 +2030,10 @@ mod tests {
             ] {
                 assert!(remote.attributes.contains(&expected), "{expected:?} in {:?}", remote.attributes);
             }
+            // netrig creates no nexthop objects; the kernel's refusal names what is missing.
+            let by_nexthop: FdbSpec = "02:00:00:00:00:08 dev vx0 nhid 7".parse().unwrap();
+            let missing = add_fdb(&handle, &by_nexthop).await.unwrap_err();
+            assert!(missing.to_string().ends_with("Nexthop id does not exist"), "{missing}");
         });
     }
 
