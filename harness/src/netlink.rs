@@ -25,8 +25,8 @@ use futures::StreamExt;
 use ipnet::IpNet;
 use nix::errno::Errno;
 use rtnetlink::packet_core::{
-    NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_APPEND, NLM_F_CAPPED, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
-    NetlinkMessage, NetlinkPayload,
+    DefaultNla, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_APPEND, NLM_F_CAPPED, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
 };
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use rtnetlink::packet_route::link::{
@@ -49,7 +49,10 @@ use rtnetlink::{
 
 use crate::model::{MacvlanMode, NudState, TapMode, Vxlan};
 use crate::netns::Netns;
-use crate::syntax::{FdbSpec, MacAddr, NeighSpec, NeighState, RouteKind, RouteScope, RouteSpec, RuleAction, RuleSpec};
+use crate::syntax::{
+    FdbFlag, FdbSpec, FdbState, MacAddr, NeighSpec, NeighState, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN,
+    RouteKind, RouteSpec, RuleAction, RuleSpec,
+};
 
 // ---------------------------------------------------------------------------------------
 // Errors
@@ -680,10 +683,20 @@ pub async fn set_link(handle: &Handle, link: LinkRef<'_>, changes: &LinkChange<'
 /// a source for 1-2 s, and scenarios must not depend on that timing.
 fn address_message(index: u32, address: IpNet) -> AddressMessage {
     match address {
-        IpNet::V4(net) => AddressMessageBuilder::<std::net::Ipv4Addr>::new()
-            .index(index)
-            .address(net.addr(), net.prefix_len())
-            .build(),
+        IpNet::V4(net) => {
+            let mut message = AddressMessageBuilder::<std::net::Ipv4Addr>::new()
+                .index(index)
+                .address(net.addr(), net.prefix_len())
+                .build();
+            // rtnetlink's builder leaves a class D address out of the message (the
+            // kernel then answers "Local address is not supplied"); `ip address add`
+            // sends it as local and peer address like any other.
+            if net.addr().is_multicast() {
+                message.attributes.push(AddressAttribute::Address(net.addr().into()));
+                message.attributes.push(AddressAttribute::Local(net.addr().into()));
+            }
+            message
+        }
         IpNet::V6(net) => {
             let mut message = AddressMessageBuilder::<std::net::Ipv6Addr>::new()
                 .index(index)
@@ -719,10 +732,6 @@ fn family_of(ipv6: bool) -> AddressFamily {
     if ipv6 { AddressFamily::Inet6 } else { AddressFamily::Inet }
 }
 
-const RT_TABLE_MAIN: u32 = 254;
-const RT_TABLE_LOCAL: u32 = 255;
-const RT_TABLE_DEFAULT: u32 = 253;
-
 /// Put a table id where the kernel looks for it: the 8-bit header field when it fits,
 /// else the 32-bit attribute (`RT_TABLE_UNSPEC` in the header, as iproute2 does).
 fn table_fields(table: u32) -> (u8, Option<u32>) {
@@ -740,40 +749,69 @@ enum RouteIntent {
     Delete,
 }
 
-/// Translate `ip route` syntax to an RTM_NEWROUTE / RTM_DELROUTE body.
-async fn route_message(handle: &Handle, spec: &RouteSpec, intent: RouteIntent) -> Result<RouteMessage, Error> {
-    let ipv6 = spec.dst.map_or(spec.ipv6, |d| matches!(d, IpNet::V6(_)));
-    let mut message = RouteMessage::default();
-    let header = &mut message.header;
-    header.address_family = family_of(ipv6);
-    header.kind = match spec.kind {
+fn route_type(kind: RouteKind) -> RouteType {
+    match kind {
         RouteKind::Unicast => RouteType::Unicast,
+        RouteKind::Local => RouteType::Local,
+        RouteKind::Broadcast => RouteType::Broadcast,
         RouteKind::Blackhole => RouteType::BlackHole,
         RouteKind::Unreachable => RouteType::Unreachable,
         RouteKind::Prohibit => RouteType::Prohibit,
+        RouteKind::Throw => RouteType::Throw,
+        RouteKind::Multicast => RouteType::Multicast,
+        RouteKind::Anycast => RouteType::Anycast,
+        RouteKind::Nat => RouteType::Nat,
+    }
+}
+
+/// The header `ip route add|del SPEC` sends (iproute2's `iproute_modify`): an added
+/// route is unicast, `proto boot` and scope universe unless written otherwise; a
+/// deletion leaves type and protocol unspecified and the scope `nowhere`, which the
+/// kernel reads as "any", so `del 127.0.0.0/8 dev lo table local` finds the local
+/// route. Types of the node's own addresses default to table `local`, and the scope
+/// (when not written) follows the type: host for local and nat; link for broadcast,
+/// multicast, anycast and for a unicast route added without gateway; universe for IPv6.
+fn route_header(spec: &RouteSpec, intent: RouteIntent) -> RouteHeader {
+    let ipv6 = spec.dst.map_or(spec.ipv6, |d| matches!(d, IpNet::V6(_)));
+    let mut header = RouteHeader { address_family: family_of(ipv6), ..Default::default() };
+    let kind = match intent {
+        RouteIntent::Add => Some(spec.kind_to_add()),
+        RouteIntent::Delete => spec.kind,
     };
-    let (table, table_attr) = table_fields(spec.table.unwrap_or(RT_TABLE_MAIN));
-    header.table = table;
-    // Like iproute2: routes we add are "boot" (shown without `proto`); a deletion
-    // matches any protocol and, unless a scope is given, any scope.
-    header.protocol = match intent {
-        RouteIntent::Add => RouteProtocol::Boot,
-        RouteIntent::Delete => RouteProtocol::Unspec,
+    header.kind = kind.map_or(RouteType::Unspec, route_type);
+    header.table = table_fields(spec.table_id()).0;
+    header.protocol = match (spec.protocol, intent) {
+        (Some(protocol), _) => RouteProtocol::from(protocol),
+        (None, RouteIntent::Add) => RouteProtocol::Boot,
+        (None, RouteIntent::Delete) => RouteProtocol::Unspec,
     };
-    header.scope = match (spec.scope, intent) {
-        (Some(RouteScope::Global), _) => NlScope::Universe,
-        (Some(RouteScope::Link), _) => NlScope::Link,
-        (Some(RouteScope::Host), _) => NlScope::Host,
-        (None, RouteIntent::Delete) => NlScope::NoWhere,
-        // A unicast route without gateway reaches its destination on the link.
-        (None, RouteIntent::Add) if spec.kind == RouteKind::Unicast && spec.via.is_none() => NlScope::Link,
-        (None, RouteIntent::Add) => NlScope::Universe,
+    header.scope = match spec.scope {
+        Some(scope) => NlScope::from(scope),
+        None if ipv6 => NlScope::Universe,
+        None => match (kind.unwrap_or(RouteKind::Unicast), intent) {
+            (RouteKind::Local | RouteKind::Nat, _) => NlScope::Host,
+            (RouteKind::Broadcast | RouteKind::Multicast | RouteKind::Anycast, _) => NlScope::Link,
+            (RouteKind::Unicast, RouteIntent::Add) if spec.via.is_none() => NlScope::Link,
+            (_, RouteIntent::Add) => NlScope::Universe,
+            (_, RouteIntent::Delete) => NlScope::NoWhere,
+        },
     };
     if spec.onlink {
         header.flags |= RouteFlags::Onlink;
     }
     if let Some(dst) = spec.dst {
         header.destination_prefix_length = dst.prefix_len();
+    }
+    header
+}
+
+/// Translate `ip route` syntax to an RTM_NEWROUTE / RTM_DELROUTE body.
+async fn route_message(handle: &Handle, spec: &RouteSpec, intent: RouteIntent) -> Result<RouteMessage, Error> {
+    let ipv6 = spec.dst.map_or(spec.ipv6, |d| matches!(d, IpNet::V6(_)));
+    let mut message = RouteMessage::default();
+    message.header = route_header(spec, intent);
+    let table_attr = table_fields(spec.table_id()).1;
+    if let Some(dst) = spec.dst {
         message.attributes.push(RouteAttribute::Destination(dst.addr().into()));
     }
     if let Some(table) = table_attr {
@@ -904,21 +942,65 @@ pub async fn del_neighbour(handle: &Handle, spec: &NeighSpec) -> Result<(), Erro
         .map_err(|r| r.blame(format!("delete neighbour {spec}")))
 }
 
-/// An AF_BRIDGE neighbour message, as `bridge fdb` sends it: state permanent (the
-/// tool's default; vxlan refuses entries that are neither permanent nor reachable),
-/// flag `self` (the device's own table, e.g. vxlan remotes) or `master` (its bridge).
+/// `NUD_*` bits (linux/neighbour.h) of a forwarding entry's state.
+const NUD_REACHABLE: u16 = 0x02;
+const NUD_NOARP: u16 = 0x40;
+const NUD_PERMANENT: u16 = 0x80;
+/// `NDA_NH_ID` (linux/neighbour.h), not named by netlink-packet-route.
+const NDA_NH_ID: u16 = 13;
+
+/// The state bits `bridge fdb` sends: it starts from NOARP and adds PERMANENT
+/// (`local`, the default) or REACHABLE (`static`), or sends REACHABLE alone
+/// (`dynamic`). A bridge reads PERMANENT as its own address, NOARP as static, the
+/// rest as an entry that ages; a vxlan wants PERMANENT or REACHABLE.
+fn fdb_state_bits(state: FdbState) -> u16 {
+    match state {
+        FdbState::Permanent => NUD_NOARP | NUD_PERMANENT,
+        FdbState::Static => NUD_NOARP | NUD_REACHABLE,
+        FdbState::Dynamic => NUD_REACHABLE,
+    }
+}
+
+fn fdb_flag(flag: FdbFlag) -> NeighbourFlags {
+    match flag {
+        FdbFlag::OnSelf => NeighbourFlags::Own,
+        FdbFlag::OnMaster => NeighbourFlags::Controller,
+        FdbFlag::Router => NeighbourFlags::Router,
+        FdbFlag::Use => NeighbourFlags::Use,
+        FdbFlag::ExternLearn => NeighbourFlags::ExtLearned,
+        FdbFlag::Sticky => NeighbourFlags::Sticky,
+    }
+}
+
+/// An AF_BRIDGE neighbour message, as `bridge fdb` sends it (iproute2's `fdb_modify`).
 async fn fdb_message(handle: &Handle, spec: &FdbSpec) -> Result<NeighbourMessage, Error> {
+    let context = |e: Error| e.context(format!("(for fdb {spec})"));
     let mut message = NeighbourMessage::default();
     message.header.family = AddressFamily::Bridge;
-    message.header.ifindex = link_index(handle, &spec.dev).await.map_err(|e| e.context(format!("(for fdb {spec})")))?;
-    message.header.state = NeighbourState::Permanent;
-    message.header.flags = if spec.on_self { NeighbourFlags::Own } else { NeighbourFlags::Controller };
+    message.header.ifindex = link_index(handle, &spec.dev).await.map_err(context)?;
+    message.header.state = NeighbourState::from(fdb_state_bits(spec.state));
+    message.header.flags = spec.flags.iter().fold(NeighbourFlags::empty(), |all, flag| all | fdb_flag(*flag));
     message.attributes.push(NeighbourAttribute::LinkLayerAddress(spec.mac.0.to_vec()));
     if let Some(dst) = spec.dst {
         message.attributes.push(NeighbourAttribute::Destination(neighbour_address(dst)));
     }
+    if let Some(vlan) = spec.vlan {
+        message.attributes.push(NeighbourAttribute::Vlan(vlan));
+    }
+    if let Some(nhid) = spec.nhid {
+        message.attributes.push(NeighbourAttribute::Other(DefaultNla::new(NDA_NH_ID, nhid.to_ne_bytes().to_vec())));
+    }
+    if let Some(port) = spec.port {
+        message.attributes.push(NeighbourAttribute::Port(port));
+    }
     if let Some(vni) = spec.vni {
         message.attributes.push(NeighbourAttribute::Vni(vni));
+    }
+    if let Some(src_vni) = spec.src_vni {
+        message.attributes.push(NeighbourAttribute::SourceVni(src_vni));
+    }
+    if let Some(via) = &spec.via {
+        message.attributes.push(NeighbourAttribute::IfIndex(link_index(handle, via).await.map_err(context)?));
     }
     Ok(message)
 }
@@ -1543,6 +1625,45 @@ mod tests {
         assert_eq!(LinkChange { master: Some(Master::Unset), ..Default::default() }.to_string(), "nomaster");
     }
 
+    /// (type, table, protocol, scope) of the header `ip route add|del TEXT` sends.
+    fn header_of(text: &str, intent: RouteIntent) -> (RouteType, u8, RouteProtocol, NlScope) {
+        let header = route_header(&text.parse().unwrap(), intent);
+        (header.kind, header.table, header.protocol, header.scope)
+    }
+
+    #[rstest::rstest]
+    #[case("10.0.0.0/8 via 192.0.2.1", (RouteType::Unicast, 254, RouteProtocol::Boot, NlScope::Universe))]
+    #[case("10.0.0.0/8 dev a0", (RouteType::Unicast, 254, RouteProtocol::Boot, NlScope::Link))]
+    #[case("local 10.0.0.5 dev a0", (RouteType::Local, 255, RouteProtocol::Boot, NlScope::Host))]
+    #[case("broadcast 10.0.0.255 dev a0", (RouteType::Broadcast, 255, RouteProtocol::Boot, NlScope::Link))]
+    #[case("anycast 10.0.0.7 dev a0", (RouteType::Anycast, 255, RouteProtocol::Boot, NlScope::Link))]
+    #[case("multicast 239.0.0.0/8 dev a0", (RouteType::Multicast, 254, RouteProtocol::Boot, NlScope::Link))]
+    #[case("nat 10.0.0.9 via 192.0.2.9", (RouteType::Nat, 255, RouteProtocol::Boot, NlScope::Host))]
+    #[case("throw 10.0.0.0/8 table 100", (RouteType::Throw, 100, RouteProtocol::Boot, NlScope::Universe))]
+    #[case("blackhole 10.0.0.0/8 proto static", (RouteType::BlackHole, 254, RouteProtocol::Static, NlScope::Universe))]
+    #[case("2001:db8::/64 dev a0", (RouteType::Unicast, 254, RouteProtocol::Boot, NlScope::Universe))]
+    #[case("10.0.0.0/8 dev a0 scope host table 7", (RouteType::Unicast, 7, RouteProtocol::Boot, NlScope::Host))]
+    fn added_routes_carry_ip_routes_defaults(
+        #[case] text: &str,
+        #[case] sent: (RouteType, u8, RouteProtocol, NlScope),
+    ) {
+        assert_eq!(header_of(text, RouteIntent::Add), sent, "{text}");
+    }
+
+    #[rstest::rstest]
+    // No type, protocol or scope written: the kernel matches any (a local-table route too).
+    #[case("127.0.0.0/8 dev lo table local", (RouteType::Unspec, 255, RouteProtocol::Unspec, NlScope::NoWhere))]
+    #[case("10.0.0.0/8", (RouteType::Unspec, 254, RouteProtocol::Unspec, NlScope::NoWhere))]
+    #[case("local 10.0.0.5 dev a0", (RouteType::Local, 255, RouteProtocol::Unspec, NlScope::Host))]
+    #[case("blackhole 10.0.0.0/8", (RouteType::BlackHole, 254, RouteProtocol::Unspec, NlScope::NoWhere))]
+    #[case("unicast 10.0.0.0/8 proto kernel", (RouteType::Unicast, 254, RouteProtocol::Kernel, NlScope::NoWhere))]
+    fn deletions_leave_unwritten_fields_open(
+        #[case] text: &str,
+        #[case] sent: (RouteType, u8, RouteProtocol, NlScope),
+    ) {
+        assert_eq!(header_of(text, RouteIntent::Delete), sent, "{text}");
+    }
+
     // ----- against the kernel (root) ---------------------------------------------------
 
     /// Run `test` with a handle on a fresh namespace, on a current-thread runtime (as
@@ -1644,7 +1765,7 @@ mod tests {
             assert_eq!(find(&handle, "v1").await.unwrap().mtu, 1300);
 
             let station: MacAddr = "02:00:00:00:00:0b".parse().unwrap();
-            let entry: FdbSpec = format!("{station} dev v0").parse().unwrap();
+            let entry: FdbSpec = format!("{station} dev v0 master").parse().unwrap();
             add_fdb(&handle, &entry).await.unwrap();
             assert_eq!(add_fdb(&handle, &entry).await.unwrap_err().errno(), Some(Errno::EEXIST));
             del_fdb(&handle, &entry).await.unwrap();
@@ -1730,6 +1851,189 @@ mod tests {
             del_address(&handle, "a0".into(), v6).await.unwrap();
             del_address(&handle, "a0".into(), v4).await.unwrap();
             assert!(find(&handle, "a0").await.unwrap().addresses.is_empty());
+        });
+    }
+
+    /// Every route of the namespace, the `local` table included, as `render_route` shows it.
+    async fn all_routes(handle: &Handle) -> Vec<String> {
+        let names = names_by_index(&link_messages(handle).await.unwrap());
+        let mut lines = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut query = RouteMessage::default();
+            query.header.address_family = family;
+            for message in dump(handle, RouteNetlinkMessage::GetRoute(query), "routes").await.unwrap() {
+                if let RouteNetlinkMessage::NewRoute(route) = message {
+                    lines.push(render_route(&route, &RouteFacts::of(&route), &names));
+                }
+            }
+        }
+        lines
+    }
+
+    #[test]
+    fn every_route_type_goes_in_and_comes_back() {
+        needs_root!();
+        in_fresh_namespace(|_ns, handle| async move {
+            add_veth(&handle, &basics("a0"), &basics("b0"), None, 1).await.unwrap();
+            for name in ["a0", "lo"] {
+                set_link(&handle, name.into(), &LinkChange { up: Some(true), ..Default::default() }).await.unwrap();
+            }
+            add_address(&handle, "a0".into(), "192.0.2.1/24".parse().unwrap()).await.unwrap();
+            let expected = [
+                ("unicast 10.1.0.0/16 dev a0", "10.1.0.0/16 dev a0 scope link"),
+                ("local 192.0.2.50 dev a0", "local 192.0.2.50 dev a0 table local scope host"),
+                ("broadcast 192.0.2.77 dev a0", "broadcast 192.0.2.77 dev a0 table local scope link"),
+                ("anycast 192.0.2.88 dev a0", "anycast 192.0.2.88 dev a0 table local scope link"),
+                ("multicast 239.1.0.0/16 dev a0", "multicast 239.1.0.0/16 dev a0 scope link"),
+                ("blackhole 10.2.0.0/16", "blackhole 10.2.0.0/16"),
+                ("unreachable 10.3.0.0/16", "unreachable 10.3.0.0/16"),
+                ("prohibit 10.4.0.0/16", "prohibit 10.4.0.0/16"),
+                ("throw 10.5.0.0/16 table 100", "throw 10.5.0.0/16 table 100"),
+                (
+                    "10.6.0.0/16 dev a0 table main proto static metric 9",
+                    "10.6.0.0/16 dev a0 proto static scope link metric 9",
+                ),
+                ("anycast 2001:db8:1::/64 dev a0", "anycast 2001:db8:1::/64 dev a0 table local metric 1024"),
+            ];
+            for (text, _) in expected {
+                add_route(&handle, &text.parse().unwrap()).await.unwrap_or_else(|e| panic!("{text}: {e}"));
+            }
+            let listed = all_routes(&handle).await;
+            for (text, shown) in expected {
+                assert!(listed.iter().any(|l| l == shown), "{text}: no `{shown}` in {listed:#?}");
+            }
+            // This kernel has no route NAT (removed from Linux in 2.6.9); it says so.
+            let nat = add_route(&handle, &"nat 192.0.2.99 via 192.0.2.1".parse().unwrap()).await.unwrap_err();
+            assert_eq!(nat.to_string(), "add route nat 192.0.2.99 via 192.0.2.1: Invalid argument: Invalid scope");
+
+            // `ip route del` without a type finds the kernel's own local-table route.
+            let loopback = "local 127.0.0.0/8 dev lo table local proto kernel scope host src 127.0.0.1";
+            assert!(listed.iter().any(|l| l == loopback), "{listed:#?}");
+            del_route(&handle, &"127.0.0.0/8 dev lo table local".parse().unwrap()).await.unwrap();
+            assert!(!all_routes(&handle).await.iter().any(|l| l == loopback), "deleted");
+            del_route(&handle, &"local 192.0.2.50 dev a0".parse().unwrap()).await.unwrap();
+            del_route(&handle, &"10.2.0.0/16".parse().unwrap()).await.unwrap();
+            let left = all_routes(&handle).await;
+            assert!(!left.iter().any(|l| l.contains("192.0.2.50") || l.contains("10.2.0.0")), "{left:#?}");
+        });
+    }
+
+    #[test]
+    fn a_class_d_address_is_added_as_ip_address_add_does() {
+        needs_root!();
+        in_fresh_namespace(|_ns, handle| async move {
+            add_veth(&handle, &basics("a0"), &basics("b0"), None, 1).await.unwrap();
+            let multicast: IpNet = "225.1.2.3/24".parse().unwrap();
+            add_address(&handle, "a0".into(), multicast).await.unwrap();
+            assert_eq!(find(&handle, "a0").await.unwrap().addresses, [multicast]);
+            del_address(&handle, "a0".into(), multicast).await.unwrap();
+            assert!(find(&handle, "a0").await.unwrap().addresses.is_empty());
+        });
+    }
+
+    /// The bridge-family entries of `dev` for `mac`, as `bridge fdb show` reads them:
+    /// (NUD state bits, flags, whether the bridge holds it: `NDA_MASTER` is present).
+    async fn fdb_entries(handle: &Handle, dev: &str, mac: MacAddr) -> Vec<(u16, NeighbourFlags, bool)> {
+        let index = link_index(handle, dev).await.unwrap();
+        let mut query = NeighbourMessage::default();
+        query.header.family = AddressFamily::Bridge;
+        let answer = dump(handle, RouteNetlinkMessage::GetNeighbour(query), "fdb").await.unwrap();
+        answer
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewNeighbour(n) if n.header.ifindex == index => Some(n),
+                _ => None,
+            })
+            .filter(|n| n.attributes.contains(&NeighbourAttribute::LinkLayerAddress(mac.0.to_vec())))
+            .map(|n| {
+                let in_bridge = n.attributes.iter().any(|a| matches!(a, NeighbourAttribute::Controller(_)));
+                (u16::from(n.header.state), n.header.flags, in_bridge)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fdb_entries_get_the_state_and_flags_bridge_fdb_gives_them() {
+        needs_root!();
+        in_fresh_namespace(|_ns, handle| async move {
+            add_bridge(&handle, &basics("br0"), false, false, None).await.unwrap();
+            add_veth(&handle, &basics("v0"), &basics("v1"), None, 1).await.unwrap();
+            let enslave = LinkChange { master: Some(Master::Set("br0".into())), ..Default::default() };
+            set_link(&handle, "v0".into(), &enslave).await.unwrap();
+            // (The bridge refuses a dynamic entry on a port that is down: EPERM.)
+            for name in ["br0", "v0", "v1"] {
+                set_link(&handle, name.into(), &LinkChange { up: Some(true), ..Default::default() }).await.unwrap();
+            }
+            let none = NeighbourFlags::empty();
+            // (entry, what `bridge fdb show` then reads: state, flags, in the bridge)
+            let cases = [
+                ("02:00:00:00:00:01 dev v0 master static", (NUD_NOARP, none, true)),
+                ("02:00:00:00:00:02 dev v0 master", (NUD_PERMANENT, none, true)),
+                ("02:00:00:00:00:03 dev v0 master dynamic", (NUD_REACHABLE, none, true)),
+                ("02:00:00:00:00:04 dev v0 master static sticky", (NUD_NOARP, NeighbourFlags::Sticky, true)),
+                ("02:00:00:00:00:05 dev v0 master extern_learn", (NUD_REACHABLE, NeighbourFlags::ExtLearned, true)),
+                // `self` (the default) on a port: the port's own address filter.
+                ("02:00:00:00:00:06 dev v0", (NUD_PERMANENT, NeighbourFlags::Own, false)),
+            ];
+            for (text, read_back) in cases {
+                let entry: FdbSpec = text.parse().unwrap();
+                add_fdb(&handle, &entry).await.unwrap_or_else(|e| panic!("{text}: {e}"));
+                assert_eq!(fdb_entries(&handle, "v0", entry.mac).await, [read_back], "{text}");
+                del_fdb(&handle, &entry).await.unwrap_or_else(|e| panic!("{text}: {e}"));
+                assert!(fdb_entries(&handle, "v0", entry.mac).await.is_empty(), "{text}: deleted");
+            }
+            let sticky_local: FdbSpec = "02:00:00:00:00:07 dev v0 master sticky".parse().unwrap();
+            let refused = add_fdb(&handle, &sticky_local).await.unwrap_err();
+            assert_eq!(refused.errno(), Some(Errno::EINVAL), "the kernel refuses a sticky local entry: {refused}");
+
+            // A vxlan remote: its words reach the device's own table (`src_vni` too, but the
+            // kernel lists it only when it differs from the device's VNI).
+            let vxlan = Vxlan {
+                id: 100,
+                remote: None,
+                local: None,
+                dstport: 4789,
+                dev: None,
+                learning: false,
+                addresses: Vec::new(),
+                mtu: None,
+                mac: None,
+                state: Default::default(),
+                master: None,
+            };
+            add_vxlan(&handle, &basics("vx0"), &vxlan).await.unwrap();
+            let flood: FdbSpec =
+                "00:00:00:00:00:00 dev vx0 dst 192.0.2.2 port 4790 vni 200 src_vni 100 via v1".parse().unwrap();
+            add_fdb(&handle, &flood).await.unwrap();
+            let index = link_index(&handle, "v1").await.unwrap();
+            let mut query = NeighbourMessage::default();
+            query.header.family = AddressFamily::Bridge;
+            let dumped = dump(&handle, RouteNetlinkMessage::GetNeighbour(query), "fdb").await.unwrap();
+            let remote = dumped
+                .into_iter()
+                .find_map(|m| match m {
+                    RouteNetlinkMessage::NewNeighbour(n) if n.attributes.contains(&NeighbourAttribute::Vni(200)) => {
+                        Some(n)
+                    }
+                    _ => None,
+                })
+                .expect("the remote is listed");
+            assert_eq!(
+                (u16::from(remote.header.state), remote.header.flags),
+                (NUD_NOARP | NUD_PERMANENT, NeighbourFlags::Own)
+            );
+            for expected in [
+                // (In the bridge family the address comes back as raw bytes.)
+                NeighbourAttribute::Destination(NeighbourAddress::Other(vec![192, 0, 2, 2])),
+                NeighbourAttribute::Port(4790),
+                NeighbourAttribute::IfIndex(index),
+            ] {
+                assert!(remote.attributes.contains(&expected), "{expected:?} in {:?}", remote.attributes);
+            }
+            // netrig creates no nexthop objects; the kernel's refusal names what is missing.
+            let by_nexthop: FdbSpec = "02:00:00:00:00:08 dev vx0 nhid 7".parse().unwrap();
+            let missing = add_fdb(&handle, &by_nexthop).await.unwrap_err();
+            assert!(missing.to_string().ends_with("Nexthop id does not exist"), "{missing}");
         });
     }
 

@@ -217,9 +217,9 @@ fn parse_num<T: FromStr>(key: &str, value: Option<&str>) -> Result<T, String> {
 
 fn parse_table(value: Option<&str>) -> Result<u32, String> {
     match value {
-        Some("main") => Ok(254),
-        Some("local") => Ok(255),
-        Some("default") => Ok(253),
+        Some("main") => Ok(RT_TABLE_MAIN),
+        Some("local") => Ok(RT_TABLE_LOCAL),
+        Some("default") => Ok(RT_TABLE_DEFAULT),
         other => parse_num("table", other),
     }
 }
@@ -228,33 +228,123 @@ fn need<'a>(key: &str, value: Option<&'a str>) -> Result<&'a str, String> {
     value.ok_or_else(|| format!("`{key}` needs a value"))
 }
 
-/// What a route does with matching packets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+/// What a route does with matching packets: the route types `ip route` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteKind {
-    #[default]
     Unicast,
+    Local,
+    Broadcast,
     Blackhole,
     Unreachable,
     Prohibit,
+    Throw,
+    Multicast,
+    Anycast,
+    Nat,
 }
 
-/// Scope of a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RouteScope {
-    Global,
-    Link,
-    Host,
+impl RouteKind {
+    const ALL: [RouteKind; 10] = [
+        RouteKind::Unicast,
+        RouteKind::Local,
+        RouteKind::Broadcast,
+        RouteKind::Blackhole,
+        RouteKind::Unreachable,
+        RouteKind::Prohibit,
+        RouteKind::Throw,
+        RouteKind::Multicast,
+        RouteKind::Anycast,
+        RouteKind::Nat,
+    ];
+
+    /// The word `ip route` uses for the type.
+    pub fn word(self) -> &'static str {
+        match self {
+            RouteKind::Unicast => "unicast",
+            RouteKind::Local => "local",
+            RouteKind::Broadcast => "broadcast",
+            RouteKind::Blackhole => "blackhole",
+            RouteKind::Unreachable => "unreachable",
+            RouteKind::Prohibit => "prohibit",
+            RouteKind::Throw => "throw",
+            RouteKind::Multicast => "multicast",
+            RouteKind::Anycast => "anycast",
+            RouteKind::Nat => "nat",
+        }
+    }
+
+    fn from_word(word: &str) -> Option<RouteKind> {
+        RouteKind::ALL.into_iter().find(|k| k.word() == word)
+    }
+
+    /// The table a route of this type goes to when none is written: `ip route` puts
+    /// the types that describe the node's own addresses into `local`, the rest into `main`.
+    pub fn default_table(self) -> u32 {
+        match self {
+            RouteKind::Local | RouteKind::Broadcast | RouteKind::Nat | RouteKind::Anycast => RT_TABLE_LOCAL,
+            _ => RT_TABLE_MAIN,
+        }
+    }
+}
+
+/// Routing table ids with names (linux/rtnetlink.h, iproute2's `rt_tables`).
+pub const RT_TABLE_DEFAULT: u32 = 253;
+pub const RT_TABLE_MAIN: u32 = 254;
+pub const RT_TABLE_LOCAL: u32 = 255;
+
+/// Route scopes by name, as iproute2's `rt_scopes` spells them (linux/rtnetlink.h).
+const ROUTE_SCOPES: [(&str, u8); 6] =
+    [("global", 0), ("universe", 0), ("site", 200), ("link", 253), ("host", 254), ("nowhere", 255)];
+
+/// Route protocols by name, as iproute2's `rt_protos` spells them (linux/rtnetlink.h).
+const ROUTE_PROTOCOLS: [(&str, u8); 22] = [
+    ("unspec", 0),
+    ("redirect", 1),
+    ("kernel", 2),
+    ("boot", 3),
+    ("static", 4),
+    ("gated", 8),
+    ("ra", 9),
+    ("mrt", 10),
+    ("zebra", 11),
+    ("bird", 12),
+    ("dnrouted", 13),
+    ("xorp", 14),
+    ("ntk", 15),
+    ("dhcp", 16),
+    ("keepalived", 18),
+    ("babel", 42),
+    ("openr", 99),
+    ("bgp", 186),
+    ("isis", 187),
+    ("ospf", 188),
+    ("rip", 189),
+    ("eigrp", 192),
+];
+
+/// A name from `names` or a number 0-255 (`scope 253`, `proto 4`).
+fn parse_named_u8(key: &str, value: Option<&str>, names: &[(&str, u8)]) -> Result<u8, String> {
+    let value = need(key, value)?;
+    if let Some((_, number)) = names.iter().find(|(name, _)| *name == value) {
+        return Ok(*number);
+    }
+    value.parse().map_err(|_| {
+        let known: Vec<&str> = names.iter().map(|(name, _)| *name).collect();
+        format!("`{key} {value}`: expected a number 0-255 or one of {}", known.join(", "))
+    })
 }
 
 /// A route in `ip route` syntax:
-/// `[blackhole|unreachable|prohibit] (default|PREFIX) [via IP] [dev IF] [src IP]
-///  [metric N] [table N|main] [scope link|host|global] [onlink] [mtu N]`.
+/// `[to] [TYPE] (default|PREFIX) [via IP] [dev IF] [src IP] [metric N]
+///  [table local|main|default|N] [proto NAME|N] [scope global|site|link|host|nowhere|N]
+///  [onlink] [mtu N]`, TYPE one of unicast, local, broadcast, blackhole, unreachable,
+/// prohibit, throw, multicast, anycast, nat. What is not written is left to the
+/// defaults `ip route add`/`del` send (see `netlink::route_header`).
 #[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
 #[schemars(with = "String")]
 pub struct RouteSpec {
-    pub kind: RouteKind,
+    /// `None` when no type is written: `add` means unicast, `del` matches any type.
+    pub kind: Option<RouteKind>,
     /// `None` for `default` (its family comes from `via`, else IPv4).
     pub dst: Option<IpNet>,
     pub via: Option<IpAddr>,
@@ -262,7 +352,10 @@ pub struct RouteSpec {
     pub src: Option<IpAddr>,
     pub metric: Option<u32>,
     pub table: Option<u32>,
-    pub scope: Option<RouteScope>,
+    /// Kernel scope number (`RT_SCOPE_*`).
+    pub scope: Option<u8>,
+    /// Kernel protocol number (`RTPROT_*`).
+    pub protocol: Option<u8>,
     pub onlink: bool,
     pub mtu: Option<u32>,
     /// `default` written with an IPv6 family hint (`-6`/`default6` not needed when
@@ -271,23 +364,40 @@ pub struct RouteSpec {
     text: String,
 }
 
+impl RouteSpec {
+    /// The type the route gets when added.
+    pub fn kind_to_add(&self) -> RouteKind {
+        self.kind.unwrap_or(RouteKind::Unicast)
+    }
+
+    /// The table written, else the one `ip route` picks for the type.
+    pub fn table_id(&self) -> u32 {
+        self.table.unwrap_or_else(|| self.kind_to_add().default_table())
+    }
+
+    /// Whether the route can be added as written: a unicast route needs a next hop or
+    /// an interface. (Deleting needs neither: `ip route del 10.1.0.0/16` is fine.)
+    pub fn check_addable(&self) -> Result<(), String> {
+        if self.kind_to_add() == RouteKind::Unicast && self.via.is_none() && self.dev.is_none() {
+            return Err(format!("route `{}` needs `via` or `dev` (or a type like blackhole)", self.text));
+        }
+        Ok(())
+    }
+}
+
 impl FromStr for RouteSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let mut words = s.split_whitespace().peekable();
-        let mut kind = RouteKind::Unicast;
-        if let Some(&w) = words.peek() {
-            kind = match w {
-                "blackhole" => RouteKind::Blackhole,
-                "unreachable" => RouteKind::Unreachable,
-                "prohibit" => RouteKind::Prohibit,
-                _ => RouteKind::Unicast,
-            };
-            if kind != RouteKind::Unicast {
-                words.next();
-            }
+        words.next_if_eq(&"to");
+        let kind = words.peek().and_then(|w| RouteKind::from_word(w));
+        if kind.is_some() {
+            words.next();
         }
-        let dst_word = words.next().ok_or_else(|| "empty route: write e.g. `default via 10.0.0.1`".to_string())?;
+        let dst_word = words.next().ok_or_else(|| match kind {
+            Some(kind) => format!("`{}` needs a destination: write e.g. `{} 10.0.0.0/8`", kind.word(), kind.word()),
+            None => "empty route: write e.g. `default via 10.0.0.1`".to_string(),
+        })?;
         let dst = if dst_word == "default" { None } else { Some(parse_prefix(dst_word)?) };
         let mut r = RouteSpec {
             kind,
@@ -298,6 +408,7 @@ impl FromStr for RouteSpec {
             metric: None,
             table: None,
             scope: None,
+            protocol: None,
             onlink: false,
             mtu: None,
             ipv6: dst.is_some_and(|d| matches!(d, IpNet::V6(_))),
@@ -306,7 +417,7 @@ impl FromStr for RouteSpec {
         while let Some(key) = words.next() {
             match key {
                 "via" => r.via = Some(parse_ip(need(key, words.next())?)?),
-                "dev" => {
+                "dev" | "oif" => {
                     let dev = need(key, words.next())?;
                     check_ifname(dev)?;
                     r.dev = Some(dev.into());
@@ -314,21 +425,18 @@ impl FromStr for RouteSpec {
                 "src" => r.src = Some(parse_ip(need(key, words.next())?)?),
                 "metric" | "preference" | "priority" => r.metric = Some(parse_num(key, words.next())?),
                 "table" => r.table = Some(parse_table(words.next())?),
-                "scope" => {
-                    r.scope = Some(match need(key, words.next())? {
-                        "global" | "universe" => RouteScope::Global,
-                        "link" => RouteScope::Link,
-                        "host" => RouteScope::Host,
-                        other => {
-                            return Err(format!("`scope {other}`: expected global, link or host"));
-                        }
-                    })
-                }
+                "scope" => r.scope = Some(parse_named_u8(key, words.next(), &ROUTE_SCOPES)?),
+                "proto" | "protocol" => r.protocol = Some(parse_named_u8(key, words.next(), &ROUTE_PROTOCOLS)?),
                 "onlink" => r.onlink = true,
                 "mtu" => r.mtu = Some(parse_num(key, words.next())?),
+                other if RouteKind::from_word(other).is_some() => {
+                    return Err(format!(
+                        "`{other}`: a route's type comes before its destination (`{other} 10.0.0.0/8`)"
+                    ));
+                }
                 other => {
                     return Err(format!(
-                        "`{other}` is not understood in a route (known: via, dev, src, metric, table, scope, onlink, mtu)"
+                        "`{other}` is not understood in a route (known: via, dev, src, metric, table, proto, scope, onlink, mtu)"
                     ));
                 }
             }
@@ -340,9 +448,6 @@ impl FromStr for RouteSpec {
         }
         if r.dst.is_none() {
             r.ipv6 = r.via.is_some_and(|v| v.is_ipv6());
-        }
-        if r.kind == RouteKind::Unicast && r.via.is_none() && r.dev.is_none() {
-            return Err(format!("route `{s}` needs `via` or `dev` (or a type like blackhole)"));
         }
         Ok(r)
     }
@@ -507,19 +612,86 @@ impl fmt::Display for NeighSpec {
     }
 }
 
-/// A bridge / vxlan forwarding entry: `MAC dev IF [dst IP] [vni N] [master|self]`.
-/// With `dst` the entry belongs to the vxlan device itself (`self`), otherwise to the
-/// bridge the port is enslaved to (`master`), as `bridge fdb` defaults.
+/// What kind of forwarding entry: `bridge fdb`'s `local|permanent`, `static`, `dynamic`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FdbState {
+    /// `permanent` or `local` (the default): the bridge treats the address as its own.
+    Permanent,
+    /// `static`: forwarded to the port, never aged out.
+    Static,
+    /// `dynamic`: forwarded to the port and aged out like a learned entry.
+    Dynamic,
+}
+
+/// The flag words of `bridge fdb`, each one bit of the request (`NTF_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FdbFlag {
+    /// `self`: the entry goes to the device's own table (a vxlan's remotes, a port's
+    /// address filter).
+    OnSelf,
+    /// `master`: the entry goes to the bridge the device is enslaved to.
+    OnMaster,
+    Router,
+    Use,
+    ExternLearn,
+    Sticky,
+}
+
+const FDB_FLAG_WORDS: [(&str, FdbFlag); 6] = [
+    ("self", FdbFlag::OnSelf),
+    ("master", FdbFlag::OnMaster),
+    ("router", FdbFlag::Router),
+    ("use", FdbFlag::Use),
+    ("extern_learn", FdbFlag::ExternLearn),
+    ("sticky", FdbFlag::Sticky),
+];
+
+const FDB_STATE_WORDS: [(&str, FdbState); 4] = [
+    ("permanent", FdbState::Permanent),
+    ("local", FdbState::Permanent),
+    ("static", FdbState::Static),
+    ("dynamic", FdbState::Dynamic),
+];
+
+/// A bridge / vxlan forwarding entry in `bridge fdb add|append|del` syntax:
+/// `MAC dev IF [self] [master] [router] [use] [extern_learn] [sticky]
+///  [local|permanent|static|dynamic] [dst IP] [port N] [vni N] [src_vni N] [via IF]
+///  [vlan N] [nhid N]`. As with `bridge fdb`, an entry is `permanent` unless another
+/// state is written, and goes to the device itself (`self`) unless `master` is written.
 #[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
 #[schemars(with = "String")]
 pub struct FdbSpec {
     pub mac: MacAddr,
     pub dev: String,
+    pub state: FdbState,
+    /// Sorted, each once; holds `OnSelf` or `OnMaster` (or both).
+    pub flags: Vec<FdbFlag>,
     pub dst: Option<IpAddr>,
+    /// UDP destination port of a vxlan remote.
+    pub port: Option<u16>,
     pub vni: Option<u32>,
-    /// `true`: entry on the device itself (`self`); `false`: on its bridge (`master`).
-    pub on_self: bool,
+    pub src_vni: Option<u32>,
+    /// Interface to reach a vxlan remote through.
+    pub via: Option<String>,
+    pub vlan: Option<u16>,
+    /// Nexthop group id of a vxlan remote.
+    pub nhid: Option<u32>,
     text: String,
+}
+
+impl FdbSpec {
+    pub fn has(&self, flag: FdbFlag) -> bool {
+        self.flags.contains(&flag)
+    }
+}
+
+/// A VXLAN network identifier: 24 bits.
+fn parse_vni(key: &str, value: Option<&str>) -> Result<u32, String> {
+    let vni: u32 = parse_num(key, value)?;
+    if vni >= 1 << 24 {
+        return Err(format!("`{key} {vni}`: a VNI has 24 bits (at most 16777215)"));
+    }
+    Ok(vni)
 }
 
 impl FromStr for FdbSpec {
@@ -527,35 +699,87 @@ impl FromStr for FdbSpec {
     fn from_str(s: &str) -> Result<Self, String> {
         let mut words = s.split_whitespace();
         let mac = words.next().ok_or("empty fdb entry: write `MAC dev IF [dst IP]`")?.parse()?;
-        let (mut dev, mut dst, mut vni, mut on_self) = (None, None, None, None);
+        let mut f = FdbSpec {
+            mac,
+            dev: String::new(),
+            state: FdbState::Permanent,
+            flags: Vec::new(),
+            dst: None,
+            port: None,
+            vni: None,
+            src_vni: None,
+            via: None,
+            vlan: None,
+            nhid: None,
+            text: s.split_whitespace().collect::<Vec<_>>().join(" "),
+        };
+        let mut state_word: Option<(&str, FdbState)> = None;
         while let Some(key) = words.next() {
+            if let Some((_, flag)) = FDB_FLAG_WORDS.iter().find(|(word, _)| *word == key) {
+                f.flags.push(*flag);
+                continue;
+            }
+            if let Some((_, state)) = FDB_STATE_WORDS.iter().find(|(word, _)| *word == key) {
+                if let Some((earlier, before)) = state_word {
+                    if before != *state {
+                        return Err(format!("`{key}` contradicts `{earlier}`: an fdb entry has one state"));
+                    }
+                }
+                (state_word, f.state) = (Some((key, *state)), *state);
+                continue;
+            }
             match key {
                 "dev" => {
                     let d = need(key, words.next())?;
                     check_ifname(d)?;
-                    dev = Some(d.to_string());
+                    f.dev = d.to_string();
                 }
-                "dst" => dst = Some(parse_ip(need(key, words.next())?)?),
-                "vni" => vni = Some(parse_num(key, words.next())?),
-                "self" => on_self = Some(true),
-                "master" => on_self = Some(false),
-                "permanent" | "static" => {}
+                "dst" => f.dst = Some(parse_ip(need(key, words.next())?)?),
+                "port" => {
+                    let port: u16 = parse_num(key, words.next())?;
+                    if port == 0 {
+                        return Err("`port 0`: a UDP port is 1-65535".into());
+                    }
+                    f.port = Some(port);
+                }
+                "vni" => f.vni = Some(parse_vni(key, words.next())?),
+                "src_vni" => f.src_vni = Some(parse_vni(key, words.next())?),
+                "via" => {
+                    let via = need(key, words.next())?;
+                    check_ifname(via)?;
+                    f.via = Some(via.to_string());
+                }
+                "vlan" => {
+                    let vlan: u16 = parse_num(key, words.next())?;
+                    if !(1..=4094).contains(&vlan) {
+                        return Err(format!("`vlan {vlan}`: a VLAN id is 1-4094"));
+                    }
+                    f.vlan = Some(vlan);
+                }
+                "nhid" => f.nhid = Some(parse_num(key, words.next())?),
                 other => {
-                    return Err(format!(
-                        "`{other}` is not understood in an fdb entry (known: dev, dst, vni, self, master, permanent)"
-                    ));
+                    let known: Vec<&str> = ["dev", "dst", "port", "vni", "src_vni", "via", "vlan", "nhid"]
+                        .into_iter()
+                        .chain(FDB_FLAG_WORDS.iter().map(|(w, _)| *w))
+                        .chain(FDB_STATE_WORDS.iter().map(|(w, _)| *w))
+                        .collect();
+                    return Err(format!("`{other}` is not understood in an fdb entry (known: {})", known.join(", ")));
                 }
             }
         }
-        let dev = dev.ok_or_else(|| format!("fdb entry `{s}` needs `dev IF`"))?;
-        Ok(FdbSpec {
-            mac,
-            dev,
-            on_self: on_self.unwrap_or(dst.is_some()),
-            dst,
-            vni,
-            text: s.split_whitespace().collect::<Vec<_>>().join(" "),
-        })
+        if f.dev.is_empty() {
+            return Err(format!("fdb entry `{s}` needs `dev IF`"));
+        }
+        if f.nhid.is_some() && (f.dst.is_some() || f.port.is_some() || f.vni.is_some()) {
+            return Err(format!("fdb entry `{s}`: `nhid` excludes `dst`, `port` and `vni`"));
+        }
+        // `bridge fdb`'s default: the device's own table.
+        if !f.has(FdbFlag::OnSelf) && !f.has(FdbFlag::OnMaster) {
+            f.flags.push(FdbFlag::OnSelf);
+        }
+        f.flags.sort();
+        f.flags.dedup();
+        Ok(f)
     }
 }
 deserialize_from_str!(FdbSpec);
@@ -677,41 +901,121 @@ mod tests {
     #[test]
     fn routes_parse_like_ip_route() {
         let r: RouteSpec = "default via 172.18.0.1".parse().unwrap();
-        assert_eq!((r.dst, r.via), (None, Some("172.18.0.1".parse().unwrap())));
-        let r: RouteSpec = "10.2.0.0/16 dev eth0 metric 10 table 100 scope link".parse().unwrap();
+        assert_eq!((r.dst, r.via, r.kind), (None, Some("172.18.0.1".parse().unwrap()), None));
+        let r: RouteSpec = "10.2.0.0/16 dev eth0 metric 10 table 100 scope link proto static".parse().unwrap();
         assert_eq!(r.dev.as_deref(), Some("eth0"));
-        assert_eq!((r.metric, r.table, r.scope), (Some(10), Some(100), Some(RouteScope::Link)));
+        assert_eq!((r.metric, r.table, r.scope, r.protocol), (Some(10), Some(100), Some(253), Some(4)));
         let r: RouteSpec = "blackhole 10.9.0.0/16".parse().unwrap();
-        assert_eq!(r.kind, RouteKind::Blackhole);
+        assert_eq!(r.kind, Some(RouteKind::Blackhole));
         let r: RouteSpec = "default via fd00::1".parse().unwrap();
         assert!(r.ipv6);
         assert_eq!(r.to_string(), "default via fd00::1");
+        let r: RouteSpec = "to 10.0.0.0/8 dev eth0 scope 200 proto 99".parse().unwrap();
+        assert_eq!((r.kind, r.scope, r.protocol), (None, Some(200), Some(99)));
     }
 
     #[rstest]
-    #[case("default", "needs `via` or `dev`")]
+    #[case("unicast 10.0.0.0/8 dev eth0", RouteKind::Unicast, RT_TABLE_MAIN)]
+    #[case("local 10.0.0.5 dev eth0", RouteKind::Local, RT_TABLE_LOCAL)]
+    #[case("broadcast 10.0.0.255 dev eth0", RouteKind::Broadcast, RT_TABLE_LOCAL)]
+    #[case("blackhole 10.0.0.0/8", RouteKind::Blackhole, RT_TABLE_MAIN)]
+    #[case("unreachable 10.0.0.0/8", RouteKind::Unreachable, RT_TABLE_MAIN)]
+    #[case("prohibit 10.0.0.0/8", RouteKind::Prohibit, RT_TABLE_MAIN)]
+    #[case("throw 10.0.0.0/8 table 100", RouteKind::Throw, 100)]
+    #[case("multicast 239.0.0.0/8 dev eth0", RouteKind::Multicast, RT_TABLE_MAIN)]
+    #[case("anycast fd00::/64 dev eth0", RouteKind::Anycast, RT_TABLE_LOCAL)]
+    #[case("nat 10.0.0.9 via 192.0.2.9", RouteKind::Nat, RT_TABLE_LOCAL)]
+    #[case("to local 127.0.0.0/8 dev lo table main", RouteKind::Local, RT_TABLE_MAIN)]
+    fn every_route_type_of_ip_route_parses(#[case] text: &str, #[case] kind: RouteKind, #[case] table: u32) {
+        let r: RouteSpec = text.parse().unwrap();
+        assert_eq!((r.kind, r.table_id()), (Some(kind), table), "{text}");
+        assert_eq!(r.check_addable(), Ok(()));
+    }
+
+    #[test]
+    fn a_route_without_next_hop_can_be_deleted_but_not_added() {
+        let r: RouteSpec = "10.1.0.0/16".parse().unwrap();
+        assert_eq!((r.kind, r.table_id()), (None, RT_TABLE_MAIN));
+        assert!(r.check_addable().unwrap_err().contains("needs `via` or `dev`"));
+        let r: RouteSpec = "127.0.0.0/8 dev lo table local".parse().unwrap();
+        assert_eq!((r.kind, r.table_id()), (None, RT_TABLE_LOCAL));
+    }
+
+    #[rstest]
     #[case("10.0.0.1/24 via 10.0.0.254", "host bits set")]
     #[case("10.0.0.0/24 via fd00::1", "mixes IPv4 and IPv6")]
     #[case("10.0.0.0/24 gw 10.0.0.1", "`gw` is not understood")]
     #[case("10.0.0.0/24 via", "`via` needs a value")]
     #[case("10.0.0.0/24 dev eth0 metric x", "not a valid number")]
+    #[case("10.0.0.0/24 dev eth0 scope galaxy", "`scope galaxy`: expected a number 0-255 or one of global")]
+    #[case("10.0.0.0/24 dev eth0 proto 300", "`proto 300`: expected a number 0-255 or one of unspec")]
+    #[case("10.0.0.0/24 local", "a route's type comes before its destination")]
+    #[case("local", "`local` needs a destination")]
+    #[case("", "empty route")]
     fn bad_routes_explain_themselves(#[case] text: &str, #[case] needle: &str) {
         let err = text.parse::<RouteSpec>().unwrap_err();
         assert!(err.contains(needle), "{err}");
     }
 
     #[test]
-    fn rules_neighbours_and_fdb_parse() {
+    fn rules_and_neighbours_parse() {
         let r: RuleSpec = "from 10.0.0.0/8 table 100 priority 100".parse().unwrap();
         assert_eq!((r.action, r.priority), (RuleAction::Lookup(100), Some(100)));
         assert!("from 10.0.0.0/8".parse::<RuleSpec>().unwrap_err().contains("needs an action"));
         let n: NeighSpec = "10.0.0.5 lladdr 02:00:00:00:00:05 dev eth0".parse().unwrap();
         assert_eq!(n.lladdr.unwrap().to_string(), "02:00:00:00:00:05");
         assert!("10.0.0.5 lladdr 02:00".parse::<NeighSpec>().is_err());
-        let f: FdbSpec = "00:00:00:00:00:00 dev vxlan100 dst 192.168.5.148".parse().unwrap();
-        assert!(f.on_self);
-        let f: FdbSpec = "02:00:00:00:00:01 dev veth0".parse().unwrap();
-        assert!(!f.on_self);
+    }
+
+    #[rstest]
+    // As `bridge fdb`: permanent and on the device itself unless written otherwise.
+    #[case("02:00:00:00:00:01 dev veth0", FdbState::Permanent, &[FdbFlag::OnSelf])]
+    #[case("02:00:00:00:00:01 dev veth0 master static", FdbState::Static, &[FdbFlag::OnMaster])]
+    #[case("02:00:00:00:00:01 dev veth0 master local", FdbState::Permanent, &[FdbFlag::OnMaster])]
+    #[case("02:00:00:00:00:01 dev veth0 master permanent", FdbState::Permanent, &[FdbFlag::OnMaster])]
+    #[case("02:00:00:00:00:01 dev veth0 master dynamic", FdbState::Dynamic, &[FdbFlag::OnMaster])]
+    #[case("02:00:00:00:00:01 dev veth0 sticky master static", FdbState::Static, &[FdbFlag::OnMaster, FdbFlag::Sticky])]
+    #[case("02:00:00:00:00:01 dev veth0 self master", FdbState::Permanent, &[FdbFlag::OnSelf, FdbFlag::OnMaster])]
+    #[case(
+        "02:00:00:00:00:01 dev veth0 router use extern_learn",
+        FdbState::Permanent,
+        &[FdbFlag::OnSelf, FdbFlag::Router, FdbFlag::Use, FdbFlag::ExternLearn]
+    )]
+    fn fdb_states_and_flags_as_bridge_fdb(#[case] text: &str, #[case] state: FdbState, #[case] flags: &[FdbFlag]) {
+        let f: FdbSpec = text.parse().unwrap();
+        assert_eq!((f.state, f.flags.as_slice()), (state, flags), "{text}");
+        assert_eq!(f.to_string(), text);
+    }
+
+    #[test]
+    fn fdb_remote_words_parse() {
+        let f: FdbSpec =
+            "00:00:00:00:00:00 dev vx0 dst 192.0.2.2 port 4790 vni 200 src_vni 100 via eth0 vlan 10".parse().unwrap();
+        assert_eq!(f.dst, Some("192.0.2.2".parse().unwrap()));
+        assert_eq!(
+            (f.port, f.vni, f.src_vni, f.via.as_deref(), f.vlan),
+            (Some(4790), Some(200), Some(100), Some("eth0"), Some(10))
+        );
+        assert_eq!(f.flags, [FdbFlag::OnSelf]);
+        let f: FdbSpec = "02:00:00:00:00:01 dev vx0 nhid 7".parse().unwrap();
+        assert_eq!(f.nhid, Some(7));
+    }
+
+    #[rstest]
+    #[case(
+        "02:00:00:00:00:01 dev veth0 master permanently",
+        "`permanently` is not understood in an fdb entry (known: dev, dst"
+    )]
+    #[case("02:00:00:00:00:01 dev veth0 static dynamic", "`dynamic` contradicts `static`")]
+    #[case("02:00:00:00:00:01 dev veth0 vni 16777216", "a VNI has 24 bits")]
+    #[case("02:00:00:00:00:01 dev veth0 port 0", "a UDP port is 1-65535")]
+    #[case("02:00:00:00:00:01 dev veth0 port 70000", "not a valid number")]
+    #[case("02:00:00:00:00:01 dev veth0 vlan 4095", "a VLAN id is 1-4094")]
+    #[case("02:00:00:00:00:01 dev vx0 nhid 7 dst 192.0.2.1", "`nhid` excludes `dst`")]
+    #[case("02:00:00:00:00:01 master", "needs `dev IF`")]
+    fn bad_fdb_entries_explain_themselves(#[case] text: &str, #[case] needle: &str) {
+        let err = text.parse::<FdbSpec>().unwrap_err();
+        assert!(err.contains(needle), "{err}");
     }
 
     #[rstest]

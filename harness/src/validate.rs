@@ -224,8 +224,12 @@ impl Validator<'_> {
                 }
             }
             for (i, route) in node.routes.iter().enumerate() {
+                let key = format!("{base}.routes[{i}]");
                 if let Some(dev) = &route.dev {
-                    self.need_iface_in(name, dev, at(route, &format!("{base}.routes[{i}]")));
+                    self.need_iface_in(name, dev, at(route, &key));
+                }
+                if let Err(problem) = route.check_addable() {
+                    self.problem(at(route, &key), problem);
                 }
             }
             for (i, rule) in node.rules.iter().enumerate() {
@@ -237,7 +241,9 @@ impl Validator<'_> {
                 self.need_iface_in(name, &n.dev, at(n, &format!("{base}.neighbours[{i}]")));
             }
             for (i, f) in node.fdb.iter().enumerate() {
-                self.need_iface_in(name, &f.dev, at(f, &format!("{base}.fdb[{i}]")));
+                for dev in std::iter::once(&f.dev).chain(&f.via) {
+                    self.need_iface_in(name, dev, at(f, &format!("{base}.fdb[{i}]")));
+                }
             }
         }
     }
@@ -320,6 +326,9 @@ impl Validator<'_> {
                         self.need_iface_in(&r.on, dev, at(&r.route, key));
                     }
                 }
+                if let (Action::AddRoute(_), Err(problem)) = (action, r.route.check_addable()) {
+                    self.problem(at(&r.route, key), problem);
+                }
             }
             Action::AddNeighbour(n) | Action::DelNeighbour(n) => {
                 if self.need_node(&n.on, key) {
@@ -328,7 +337,9 @@ impl Validator<'_> {
             }
             Action::AddFdb(f) | Action::DelFdb(f) => {
                 if self.need_node(&f.on, key) {
-                    self.need_iface_in(&f.on, &f.fdb.dev, at(&f.fdb, key));
+                    for dev in std::iter::once(&f.fdb.dev).chain(&f.fdb.via) {
+                        self.need_iface_in(&f.on, dev, at(&f.fdb, key));
+                    }
                 }
             }
             Action::SetLink(l) => self.need_iface(&l.dev, key),
@@ -582,6 +593,26 @@ mod tests {
             "node `a` has no interface `eth9` (it has: lo)",
         );
         assert!(e.starts_with("3:14 nodes.a.routes[0]:"), "{e}");
+    }
+
+    #[test]
+    fn a_route_needs_a_next_hop_to_be_added_not_to_be_deleted() {
+        let e = one_error("nodes:\n  a:\n    routes: [\"10.1.0.0/16\"]\n", "needs `via` or `dev`");
+        assert!(e.starts_with("3:14 nodes.a.routes[0]:"), "{e}");
+        let step = |action: &str| format!("{PAIR}steps:\n  - do:\n      - {action}\n");
+        let e = one_error(&step("add_route: {on: a, route: 10.1.0.0/16}"), "needs `via` or `dev`");
+        assert!(e.starts_with("8:35 steps[0].do[0]:"), "{e}");
+        assert_eq!(errors(&step("del_route: {on: a, route: 10.1.0.0/16}")), Vec::<String>::new());
+        assert_eq!(errors(&step("del_route: {on: a, route: 127.0.0.0/8 dev lo table local}")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn words_of_bridge_fdb_are_checked_where_written() {
+        let step = |action: &str| format!("{PAIR}steps:\n  - do:\n      - {action}\n");
+        let e = one_error(&step("add_fdb: {on: a, fdb: 02:00:00:00:00:01 dev eth0 master permanant}"), "`permanant`");
+        assert!(e.starts_with("8:31 steps[0].do[0].add_fdb.fdb:"), "{e}");
+        let e = one_error(&step("add_fdb: {on: a, fdb: 02:00:00:00:00:01 dev eth0 via eth3}"), "no interface `eth3`");
+        assert!(e.starts_with("8:31 steps[0].do[0]:"), "{e}");
     }
 
     #[test]
