@@ -351,30 +351,39 @@ impl<'s> NodePlan<'s> {
     }
 
     /// The devices that come up and track a carrier (not `lo`), each after the
-    /// devices its carrier follows: a bridge after its ports, a macvlan after its
-    /// parent (see [`settle_links`]).
+    /// devices its carrier follows (see [`carrier_order`]).
     fn carrier_order(&self) -> Vec<&'s str> {
-        let mut links: Vec<(usize, &'s str)> = (self.devices.iter())
-            .filter(|d| d.up && d.name != "lo")
-            .map(|d| (self.stacking_depth(d, self.devices.len()), d.name))
-            .collect();
-        links.sort_by_key(|(depth, _)| *depth);
-        links.into_iter().map(|(_, name)| name).collect()
-    }
-
-    /// How many devices `device`'s carrier is stacked on (`limit` guards against a
-    /// cycle, which the kernel would refuse anyway).
-    fn stacking_depth(&self, device: &Device, limit: usize) -> usize {
-        let lowers: Vec<&Device> = match device.origin {
-            Origin::Bridge(_) => self.devices.iter().filter(|d| d.master == Some(device.name)).collect(),
-            Origin::Macvlan(m) => self.device(&m.parent).into_iter().collect(),
-            _ => Vec::new(),
+        let lowers = |name: &str| -> Vec<&'s str> {
+            let Some(device) = self.device(name) else { return Vec::new() };
+            match device.origin {
+                Origin::Bridge(_) => {
+                    self.devices.iter().filter(|d| d.master == Some(device.name)).map(|d| d.name).collect()
+                }
+                Origin::Macvlan(m) => self.device(&m.parent).map(|d| d.name).into_iter().collect(),
+                _ => Vec::new(),
+            }
         };
+        let up = self.devices.iter().filter(|d| d.up && d.name != "lo").map(|d| d.name);
+        carrier_order(up.collect(), lowers)
+    }
+}
+
+/// `links` ordered so that each comes after those whose carrier its own follows
+/// (`lowers`: a bridge's ports, a macvlan's parent): the kernel changes an upper
+/// device's carrier only when it applies the change of a lower one, so asked in this
+/// order, a lower link found settled cannot unsettle one asked before it.
+fn carrier_order<'a>(links: Vec<&'a str>, lowers: impl Fn(&str) -> Vec<&'a str>) -> Vec<&'a str> {
+    // `limit` guards against a cycle, which the kernel would refuse anyway.
+    fn depth<'a>(link: &str, lowers: &impl Fn(&str) -> Vec<&'a str>, limit: usize) -> usize {
         match limit {
             0 => 0,
-            _ => lowers.iter().map(|lower| 1 + self.stacking_depth(lower, limit - 1)).max().unwrap_or(0),
+            _ => lowers(link).iter().map(|lower| 1 + depth(lower, lowers, limit - 1)).max().unwrap_or(0),
         }
     }
+    let limit = links.len();
+    let mut ordered: Vec<(usize, &'a str)> = links.into_iter().map(|l| (depth(l, &lowers, limit), l)).collect();
+    ordered.sort_by_key(|(depth, _)| *depth);
+    ordered.into_iter().map(|(_, link)| link).collect()
 }
 
 /// A veth pair: (node, interface) of each end; the first end's node creates it.
@@ -520,7 +529,7 @@ async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildE
     Ok(())
 }
 
-/// How long links may take to become operational after `up` before the build fails.
+/// How long links may take to settle after a change before the build or step fails.
 const SETTLE_LIMIT: Duration = Duration::from_secs(3);
 
 /// Wait until the kernel has finished bringing the node's links up.
@@ -543,10 +552,36 @@ async fn settle_links(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), Bu
     settle(node.name, handle, &node.carrier_order()).await
 }
 
-/// Wait until those of `links` (of `node`) that are up are operational, asking them
-/// in the order given (see [`settle_links`]). Also for step actions that bring a link
-/// up or enslave it.
-pub async fn settle(node: &str, handle: &NodeHandle, links: &[&str]) -> Result<(), BuildError> {
+/// Wait until every link of every node has settled: for step actions that change a
+/// carrier or a bridge's ports. One change reaches further than the link it names: a
+/// veth's peer in another node loses or gains its carrier with it, and with the
+/// peer's carrier its bridge's, a macvlan's on it, its neighbour entries
+/// (`arp_evict_nocarrier`). The kernel applies those in the background, and a check
+/// decided before would see the old state. Asking every link of the topology covers
+/// them all, and links a command created too.
+pub async fn settle_everywhere(topology: &Topology) -> Result<(), BuildError> {
+    try_join_all(topology.nodes.iter().map(|(name, handle)| settle_node(name, handle))).await?;
+    Ok(())
+}
+
+/// Wait until every link of `node`, as the kernel lists them now, has settled (in
+/// [`carrier_order`], from the kernel's masters and parents).
+async fn settle_node(node: &str, handle: &NodeHandle) -> Result<(), BuildError> {
+    let ties = netlink::carrier_ties(&handle.netlink).await.map_err(in_node(node))?;
+    let name_of = |index: u32| ties.iter().find(|t| t.index == index).map(|t| t.name.as_str());
+    let lowers = |name: &str| -> Vec<&str> {
+        let Some(link) = ties.iter().find(|t| t.name == name) else { return Vec::new() };
+        let ports = ties.iter().filter(|t| t.master == Some(link.index)).map(|t| t.name.as_str());
+        ports.chain(link.parent.and_then(name_of)).collect()
+    };
+    let order = carrier_order(ties.iter().map(|t| t.name.as_str()).collect(), lowers);
+    settle(node, handle, &order).await
+}
+
+/// Wait until those of `links` (of `node`) that are up have settled (see
+/// [`netlink::LinkStatus::is_settling`]), asking them in the order given (see
+/// [`settle_links`]).
+async fn settle(node: &str, handle: &NodeHandle, links: &[&str]) -> Result<(), BuildError> {
     let mut settling = still_settling(node, handle, links).await?;
     if settling.is_empty() {
         return Ok(());
@@ -565,20 +600,26 @@ pub async fn settle(node: &str, handle: &NodeHandle, links: &[&str]) -> Result<(
             Ok(changed) => changed.map_err(io_failure("watch link changes", node))?,
             Err(_) => {
                 return Err(BuildError::Kernel {
-                    what: format!("bring up {} in node {}", settling.join(", "), node),
-                    error: format!("still not operational after {SETTLE_LIMIT:?}"),
+                    what: format!("settle {} in node {}", settling.join(", "), node),
+                    error: format!("carrier and operational state still disagree after {SETTLE_LIMIT:?}"),
                 });
             }
         }
     }
 }
 
-/// Those of `links` that are up with a carrier but not yet operational (all asked
-/// at once: the requests are answered in order on the node's socket).
+/// Those of `links` that are up and whose carrier change the kernel has not applied
+/// yet (all asked at once: the requests are answered in order on the node's socket).
+/// A link deleted meanwhile (by a command) has nothing left to settle.
 async fn still_settling<'a>(node: &str, handle: &NodeHandle, links: &[&'a str]) -> Result<Vec<&'a str>, BuildError> {
-    let asked = try_join_all(links.iter().map(|name| netlink::link_status(&handle.netlink, name)));
-    let statuses = asked.await.map_err(in_node(node))?;
-    Ok(links.iter().zip(statuses).filter(|(_, status)| status.is_settling()).map(|(name, _)| *name).collect())
+    let asked = links.iter().map(|name| async move {
+        match netlink::link_status(&handle.netlink, name).await {
+            Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => Ok(false),
+            status => status.map(|s| s.is_settling()),
+        }
+    });
+    let settling = try_join_all(asked).await.map_err(in_node(node))?;
+    Ok(links.iter().zip(settling).filter(|(_, settling)| *settling).map(|(name, _)| *name).collect())
 }
 
 /// Run one phase in all nodes concurrently.
