@@ -7,9 +7,17 @@
 //! born in its namespace; a bridge port born enslaved, and up when nothing has to
 //! come first) → taps → vxlans → macvlans (MAC and MTU given at birth) → other
 //! masters, and MAC/MTU of interfaces that existed already (`lo`) →
-//! interface sysctls → addresses → link up → links operational (see `settle_links`) →
-//! routes → rules → neighbours → fdb → listeners → `run` commands. Teardown is
-//! dropping the [`Topology`].
+//! interface sysctls → addresses → `lo` up → rules → neighbours → fdb → listeners →
+//! `run` commands → links up → links operational (see `settle_links`) → routes.
+//! Teardown is dropping the [`Topology`].
+//!
+//! No frame crosses a link before every node's setup is in place: a veth pair carries
+//! frames once both its ends are up, and at most the end born up is before the `run`
+//! commands, whose settings (bridge port flags, iptables, tc) must hold for the first
+//! frame as much as sysctls do. Only routes come after the links are up, because the
+//! kernel refuses a route through a device that is down; the frames that can cross
+//! before them are the kernel's own announcements of an interface coming up
+//! (membership reports, `arp_notify`), which no node forwards.
 //!
 //! Interface sysctls (`net.ipv4.conf.veth0.rp_filter`) are written as soon as every
 //! interface exists and before any comes up: settings such as `disable_ipv6`,
@@ -36,7 +44,7 @@ use crate::probe;
 use crate::syntax::MacAddr;
 
 // Unit tests reach `baseline` and `exec` through thin wrappers (end of this file) that
-// also record each namespace built, for the leak checks.
+// also record each namespace built, for the leak checks, and what each command saw.
 #[cfg(test)]
 use self::stand_ins::{baseline, exec};
 #[cfg(not(test))]
@@ -514,9 +522,9 @@ async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildE
         write_sysctls(&topology.nodes[node.name], node.name, &node.interface_sysctls)?;
     }
     each_node(plan, topology, add_addresses).await?;
-    each_node(plan, topology, bring_up).await?;
-    each_node(plan, topology, settle_links).await?;
-    each_node(plan, topology, add_routes).await?;
+    // Everything that can act on a frame is in place before any link carries one
+    // (see the module doc).
+    each_node(plan, topology, |node, handle| bring_up(node, handle, Loopback::Only)).await?;
     each_node(plan, topology, add_rules).await?;
     each_node(plan, topology, add_neighbours).await?;
     each_node(plan, topology, add_fdb).await?;
@@ -526,7 +534,10 @@ async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildE
     for node in &plan.nodes {
         run_commands(node, &topology.nodes[node.name])?;
     }
-    Ok(())
+    each_node(plan, topology, |node, handle| bring_up(node, handle, Loopback::Not)).await?;
+    each_node(plan, topology, settle_links).await?;
+    // The kernel refuses a route through a device that is down.
+    each_node(plan, topology, add_routes).await
 }
 
 /// How long links may take to settle after a change before the build or step fails.
@@ -830,10 +841,22 @@ async fn add_addresses(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), B
     Ok(())
 }
 
-/// Bring up every device but those the scenario keeps down and those born up.
-async fn bring_up(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+/// Which devices a [`bring_up`] is about.
+#[derive(Clone, Copy, PartialEq)]
+enum Loopback {
+    /// `lo` alone: it carries no frame to another node, and commands may need
+    /// 127.0.0.1 (which the kernel adds when `lo` comes up).
+    Only,
+    /// Every device but `lo`.
+    Not,
+}
+
+/// Bring up the devices `which` names, but those the scenario keeps down and those
+/// born up.
+async fn bring_up(node: &NodePlan<'_>, handle: &NodeHandle, which: Loopback) -> Result<(), BuildError> {
     let up = LinkChange { up: Some(true), ..Default::default() };
-    for device in node.devices.iter().filter(|d| d.up && !d.born_up) {
+    let chosen = |d: &&Device| (d.name == "lo") == (which == Loopback::Only);
+    for device in node.devices.iter().filter(|d| d.up && !d.born_up).filter(chosen) {
         netlink::set_link(&handle.netlink, LinkRef::Name(device.name), &up).await.map_err(in_node(node.name))?;
     }
     Ok(())
@@ -917,7 +940,8 @@ fn run_commands(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildErr
 #[cfg(test)]
 mod stand_ins {
     //! `baseline` and `exec` as the build sees them in unit tests: the real ones, plus
-    //! a record of every namespace built on the test's thread (for the leak checks).
+    //! a record of every namespace built on the test's thread (for the leak checks)
+    //! and of the links each command saw (for the build order).
 
     pub mod baseline {
         use crate::netns::Netns;
@@ -937,7 +961,38 @@ mod stand_ins {
         pub use crate::baseline::{apply_to_new_here, finish, write_here};
     }
 
-    pub use crate::exec;
+    pub mod exec {
+        use std::io;
+        use std::process::Output;
+        use std::time::Duration;
+
+        use crate::netlink::{self, LinkDump};
+        use crate::netns::Netns;
+
+        std::thread_local! {
+            /// The links of the node each command ran in, as the kernel showed them
+            /// right before it ran (for the build order tests).
+            pub static LINKS_SEEN: std::cell::RefCell<Vec<Vec<LinkDump>>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+
+        pub fn run(ns: &Netns, command_line: &str, timeout: Duration) -> io::Result<Output> {
+            // On a thread of its own: the build's runtime is busy running this.
+            let links = std::thread::scope(|scope| {
+                scope
+                    .spawn(|| {
+                        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                        runtime.block_on(async {
+                            let (handle, _connection) = netlink::connect(ns)?;
+                            netlink::links(&handle).await.map_err(io::Error::other)
+                        })
+                    })
+                    .join()
+                    .expect("the link dump does not panic")
+            })?;
+            LINKS_SEEN.with(|seen| seen.borrow_mut().push(links));
+            crate::exec::run(ns, command_line, timeout)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1645,6 +1700,44 @@ links:
             });
             assert_eq!(cookies.len(), 2);
             assert_released(&cookies);
+        });
+    }
+
+    #[test]
+    fn no_veth_carries_frames_before_the_run_commands_are_done() {
+        needs_root!();
+        // A bridge port's settings made by a command (here: learning off) must hold
+        // for the first frame, as must iptables rules or qdiscs: no veth may have a
+        // carrier (both ends up) while any node's commands are still to run. The
+        // check is on the kernel's state, not on a frame that may or may not happen
+        // to be sent in between (an MLD report was learned in 2-6 of 20 builds).
+        leaving_root_alone(|| {
+            let s = scenario(
+                r#"
+nodes:
+  host:
+    bridges: {br0: {}}
+    run: ["bridge link set dev p0 learning off", "bridge link set dev p1 learning off"]
+  a: {run: ["true"]}
+  b: {}
+links:
+  - veth: [a:eth0 10.0.0.1/24 fd00::1/64, host:p0@br0]
+  - veth: [b:eth0 10.0.0.2/24, host:p1@br0]
+"#,
+            );
+            on_runtime(async {
+                let topology = build(&s).await.unwrap();
+                let seen = stand_ins::exec::LINKS_SEEN.with(|seen| seen.take());
+                assert_eq!(seen.len(), 3, "one dump per command");
+                for links in &seen {
+                    for link in links.iter().filter(|l| l.kind.as_deref() == Some("veth")) {
+                        assert!(!link.carrier, "{} carried frames before every command ran: {link:?}", link.name);
+                    }
+                }
+                assert!(link(&topology, "host", "p0").await.carrier, "up after the commands");
+                assert!(link(&topology, "a", "lo").await.admin_up, "lo comes up before the commands");
+                topology.teardown().await;
+            });
         });
     }
 
