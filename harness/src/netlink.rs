@@ -340,12 +340,12 @@ impl LinkStatus {
     /// that in the background; a down link always reads DOWN). A carrier gained: the
     /// device still has the `noop` qdisc and drops what it sends. A carrier lost: the
     /// kernel still sends into it, and has not yet told the rest of the stack (the
-    /// neighbour entries `arp_evict_nocarrier` removes, a bridge's port state). UNKNOWN
-    /// is the operational state of devices that do not track their carrier (`lo`, a
-    /// vxlan); once applied, a lost carrier always reads DOWN or LOWERLAYERDOWN.
+    /// neighbour entries `arp_evict_nocarrier` removes, a bridge's port state). Once
+    /// applied, a lost carrier reads DOWN or LOWERLAYERDOWN, and a carrier reads
+    /// anything else (UP; UNKNOWN for devices that do not track it, `lo` or a vxlan).
     pub fn is_settling(&self) -> bool {
-        let reads_up = self.oper_state == "UP" || self.oper_state == "UNKNOWN";
-        self.admin_up && self.carrier != reads_up
+        let reads_down = self.oper_state == "DOWN" || self.oper_state == "LOWERLAYERDOWN";
+        self.admin_up && self.carrier == reads_down
     }
 }
 
@@ -1622,6 +1622,20 @@ mod tests {
             let missing = link_index(&handle, "nope0").await.unwrap_err();
             assert_eq!(missing.to_string(), "find interface nope0: No such device");
         });
+    }
+
+    #[test]
+    fn a_link_has_settled_when_its_operational_state_agrees_with_its_carrier() {
+        let settling = |admin_up, carrier, oper_state: &str| {
+            LinkStatus { admin_up, carrier, oper_state: oper_state.into() }.is_settling()
+        };
+        assert!(settling(true, true, "DOWN") && settling(true, true, "LOWERLAYERDOWN"), "carrier gained");
+        assert!(settling(true, false, "UP") && settling(true, false, "UNKNOWN"), "carrier lost");
+        for settled in ["UP", "UNKNOWN", "DORMANT"] {
+            assert!(!settling(true, true, settled), "{settled} with a carrier");
+        }
+        assert!(!settling(true, false, "DOWN") && !settling(true, false, "LOWERLAYERDOWN"), "no carrier");
+        assert!(!settling(false, false, "DOWN") && !settling(false, true, "DOWN"), "a down link reads DOWN");
     }
 
     #[test]
