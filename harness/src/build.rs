@@ -17,7 +17,7 @@
 //! frame as much as sysctls do. Only routes come after the links are up, because the
 //! kernel refuses a route through a device that is down; the frames that can cross
 //! before them are the kernel's own announcements of an interface coming up
-//! (membership reports, `arp_notify`), which no node forwards.
+//! (membership reports, `arp_notify`), which are not routed.
 //!
 //! Interface sysctls (`net.ipv4.conf.veth0.rp_filter`) are written as soon as every
 //! interface exists and before any comes up: settings such as `disable_ipv6`,
