@@ -84,7 +84,7 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
         Action::DelFdb(f) => rt.block_on(netlink::del_fdb(&node(&f.on).netlink, &f.fdb)).map_err(failed),
         Action::SetLink(l) => {
             let change = LinkChange { mtu: l.mtu, up: l.state.map(|s| s == LinkState::Up), ..LinkChange::default() };
-            rt.block_on(change_and_settle(&l.dev.node, node(&l.dev.node), &l.dev.iface, &change))
+            rt.block_on(change_and_settle(topology, node(&l.dev.node), &l.dev.iface, &change))
         }
         Action::SetMaster(m) => {
             let master = match &m.master {
@@ -92,7 +92,7 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
                 None => Master::Unset,
             };
             let change = LinkChange { master: Some(master), ..LinkChange::default() };
-            rt.block_on(change_and_settle(&m.dev.node, node(&m.dev.node), &m.dev.iface, &change))
+            rt.block_on(change_and_settle(topology, node(&m.dev.node), &m.dev.iface, &change))
         }
         Action::Sysctl(s) => {
             let settings: Vec<(String, String)> = s.set.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
@@ -105,7 +105,8 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
             node(&r.on).finish_baseline().map_err(|e| e.to_string())?;
             let out = exec::run(&node(&r.on).ns, &r.cmd, RUN_TIMEOUT).map_err(|e| e.to_string())?;
             if out.status.success() {
-                return Ok(());
+                // The command may have changed links (`ip link set ... down`).
+                return rt.block_on(build::settle_everywhere(topology)).map_err(|e| e.to_string());
             }
             Err(format!(
                 "exited with {}\n{}{}",
@@ -117,20 +118,17 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
     }
 }
 
-/// Change a link, then wait until it and its bridge are operational, as the build
-/// does: the next check must not lose its first packet to a carrier change the
-/// kernel has not applied yet.
+/// Change a link, then wait until every link the change reaches has settled
+/// ([`build::settle_everywhere`]): the next check must not be decided on a state the
+/// kernel is still changing.
 async fn change_and_settle(
-    node: &str,
+    topology: &Topology,
     handle: &NodeHandle,
     iface: &str,
     change: &LinkChange<'_>,
 ) -> Result<(), String> {
     netlink::set_link(&handle.netlink, LinkRef::Name(iface), change).await.map_err(|e| e.to_string())?;
-    let links = netlink::links(&handle.netlink).await.map_err(|e| e.to_string())?;
-    let master = links.iter().find(|l| l.name == iface).and_then(|l| l.master.as_deref());
-    let names: Vec<&str> = std::iter::once(iface).chain(master).collect();
-    build::settle(node, handle, &names).await.map_err(|e| e.to_string())
+    build::settle_everywhere(topology).await.map_err(|e| e.to_string())
 }
 
 /// Build the crafted frame (its defaults need the interface's MAC) and send it.
@@ -195,6 +193,40 @@ steps:
             assert_eq!(oper_state("a", "eth0"), "UP");
             assert_eq!(oper_state("c", "p0"), "UP");
             assert_eq!(oper_state("c", "br0"), "UP", "the bridge follows its port");
+        }
+        rt.block_on(topology.teardown());
+    }
+
+    #[test]
+    fn a_link_taken_down_settles_its_peer_and_the_peers_bridge_in_another_node() {
+        needs_root!();
+        // d's end and c's port have index 2 in their fresh namespaces, so linkwatch
+        // treats the port's carrier loss as not urgent and applies it up to a second
+        // later: without waiting for it, c's port and bridge still read UP.
+        let scenario: Scenario = serde_saphyr::from_str(
+            r#"
+nodes: {c: {bridges: {br0: {}}, macvlans: {mv0: {parent: br0}}}, d: {}}
+links:
+  - veth: [d:eth0, c:p0@br0]
+steps:
+  - do:
+      - set_link: {dev: "d:eth0", state: down}
+"#,
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let topology = rt.block_on(build::build(&scenario)).unwrap();
+        let status = |name: &str| {
+            let links = rt.block_on(netlink::links(&topology.nodes["c"].netlink)).unwrap();
+            let link = links.into_iter().find(|l| l.name == name).unwrap();
+            (link.carrier, link.oper_state)
+        };
+        assert_eq!(status("mv0"), (true, "UP".to_string()), "built up");
+        apply(&topology, &rt, &scenario.steps[0].actions[0]).unwrap();
+        // A dump, as the report takes: it does not apply pending changes.
+        for link in ["p0", "br0", "mv0"] {
+            let (carrier, oper_state) = status(link);
+            assert!(!carrier && oper_state != "UP", "c:{link} lost its carrier but reads {oper_state}");
         }
         rt.block_on(topology.teardown());
     }

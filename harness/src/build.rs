@@ -7,9 +7,17 @@
 //! born in its namespace; a bridge port born enslaved, and up when nothing has to
 //! come first) → taps → vxlans → macvlans (MAC and MTU given at birth) → other
 //! masters, and MAC/MTU of interfaces that existed already (`lo`) →
-//! interface sysctls → addresses → link up → links operational (see `settle_links`) →
-//! routes → rules → neighbours → fdb → listeners → `run` commands. Teardown is
-//! dropping the [`Topology`].
+//! interface sysctls → addresses → `lo` up → rules → neighbours → fdb → listeners →
+//! `run` commands → links up → links operational (see `settle_links`) → routes.
+//! Teardown is dropping the [`Topology`].
+//!
+//! No frame crosses a link before every node's setup is in place: a veth pair carries
+//! frames once both its ends are up, and at most the end born up is before the `run`
+//! commands, whose settings (bridge port flags, iptables, tc) must hold for the first
+//! frame as much as sysctls do. Only routes come after the links are up, because the
+//! kernel refuses a route through a device that is down; the frames that can cross
+//! before them are the kernel's own announcements of an interface coming up
+//! (membership reports, `arp_notify`), which are not routed.
 //!
 //! Interface sysctls (`net.ipv4.conf.veth0.rp_filter`) are written as soon as every
 //! interface exists and before any comes up: settings such as `disable_ipv6`,
@@ -36,7 +44,7 @@ use crate::probe;
 use crate::syntax::MacAddr;
 
 // Unit tests reach `baseline` and `exec` through thin wrappers (end of this file) that
-// also record each namespace built, for the leak checks.
+// also record each namespace built, for the leak checks, and what each command saw.
 #[cfg(test)]
 use self::stand_ins::{baseline, exec};
 #[cfg(not(test))]
@@ -351,30 +359,39 @@ impl<'s> NodePlan<'s> {
     }
 
     /// The devices that come up and track a carrier (not `lo`), each after the
-    /// devices its carrier follows: a bridge after its ports, a macvlan after its
-    /// parent (see [`settle_links`]).
+    /// devices its carrier follows (see [`carrier_order`]).
     fn carrier_order(&self) -> Vec<&'s str> {
-        let mut links: Vec<(usize, &'s str)> = (self.devices.iter())
-            .filter(|d| d.up && d.name != "lo")
-            .map(|d| (self.stacking_depth(d, self.devices.len()), d.name))
-            .collect();
-        links.sort_by_key(|(depth, _)| *depth);
-        links.into_iter().map(|(_, name)| name).collect()
-    }
-
-    /// How many devices `device`'s carrier is stacked on (`limit` guards against a
-    /// cycle, which the kernel would refuse anyway).
-    fn stacking_depth(&self, device: &Device, limit: usize) -> usize {
-        let lowers: Vec<&Device> = match device.origin {
-            Origin::Bridge(_) => self.devices.iter().filter(|d| d.master == Some(device.name)).collect(),
-            Origin::Macvlan(m) => self.device(&m.parent).into_iter().collect(),
-            _ => Vec::new(),
+        let lowers = |name: &str| -> Vec<&'s str> {
+            let Some(device) = self.device(name) else { return Vec::new() };
+            match device.origin {
+                Origin::Bridge(_) => {
+                    self.devices.iter().filter(|d| d.master == Some(device.name)).map(|d| d.name).collect()
+                }
+                Origin::Macvlan(m) => self.device(&m.parent).map(|d| d.name).into_iter().collect(),
+                _ => Vec::new(),
+            }
         };
+        let up = self.devices.iter().filter(|d| d.up && d.name != "lo").map(|d| d.name);
+        carrier_order(up.collect(), lowers)
+    }
+}
+
+/// `links` ordered so that each comes after those whose carrier its own follows
+/// (`lowers`: a bridge's ports, a macvlan's parent): the kernel changes an upper
+/// device's carrier only when it applies the change of a lower one, so asked in this
+/// order, a lower link found settled cannot unsettle one asked before it.
+fn carrier_order<'a>(links: Vec<&'a str>, lowers: impl Fn(&str) -> Vec<&'a str>) -> Vec<&'a str> {
+    // `limit` guards against a cycle, which the kernel would refuse anyway.
+    fn depth<'a>(link: &str, lowers: &impl Fn(&str) -> Vec<&'a str>, limit: usize) -> usize {
         match limit {
             0 => 0,
-            _ => lowers.iter().map(|lower| 1 + self.stacking_depth(lower, limit - 1)).max().unwrap_or(0),
+            _ => lowers(link).iter().map(|lower| 1 + depth(lower, lowers, limit - 1)).max().unwrap_or(0),
         }
     }
+    let limit = links.len();
+    let mut ordered: Vec<(usize, &'a str)> = links.into_iter().map(|l| (depth(l, &lowers, limit), l)).collect();
+    ordered.sort_by_key(|(depth, _)| *depth);
+    ordered.into_iter().map(|(_, link)| link).collect()
 }
 
 /// A veth pair: (node, interface) of each end; the first end's node creates it.
@@ -505,9 +522,9 @@ async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildE
         write_sysctls(&topology.nodes[node.name], node.name, &node.interface_sysctls)?;
     }
     each_node(plan, topology, add_addresses).await?;
-    each_node(plan, topology, bring_up).await?;
-    each_node(plan, topology, settle_links).await?;
-    each_node(plan, topology, add_routes).await?;
+    // Everything that can act on a frame is in place before any link carries one
+    // (see the module doc).
+    each_node(plan, topology, |node, handle| bring_up(node, handle, Loopback::Only)).await?;
     each_node(plan, topology, add_rules).await?;
     each_node(plan, topology, add_neighbours).await?;
     each_node(plan, topology, add_fdb).await?;
@@ -517,10 +534,13 @@ async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildE
     for node in &plan.nodes {
         run_commands(node, &topology.nodes[node.name])?;
     }
-    Ok(())
+    each_node(plan, topology, |node, handle| bring_up(node, handle, Loopback::Not)).await?;
+    each_node(plan, topology, settle_links).await?;
+    // The kernel refuses a route through a device that is down.
+    each_node(plan, topology, add_routes).await
 }
 
-/// How long links may take to become operational after `up` before the build fails.
+/// How long links may take to settle after a change before the build or step fails.
 const SETTLE_LIMIT: Duration = Duration::from_secs(3);
 
 /// Wait until the kernel has finished bringing the node's links up.
@@ -543,10 +563,36 @@ async fn settle_links(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), Bu
     settle(node.name, handle, &node.carrier_order()).await
 }
 
-/// Wait until those of `links` (of `node`) that are up are operational, asking them
-/// in the order given (see [`settle_links`]). Also for step actions that bring a link
-/// up or enslave it.
-pub async fn settle(node: &str, handle: &NodeHandle, links: &[&str]) -> Result<(), BuildError> {
+/// Wait until every link of every node has settled: for step actions that change a
+/// carrier or a bridge's ports. One change reaches further than the link it names: a
+/// veth's peer in another node loses or gains its carrier with it, and with the
+/// peer's carrier its bridge's, a macvlan's on it, its neighbour entries
+/// (`arp_evict_nocarrier`). The kernel applies those in the background, and a check
+/// decided before would see the old state. Asking every link of the topology covers
+/// them all, and links a command created too.
+pub async fn settle_everywhere(topology: &Topology) -> Result<(), BuildError> {
+    try_join_all(topology.nodes.iter().map(|(name, handle)| settle_node(name, handle))).await?;
+    Ok(())
+}
+
+/// Wait until every link of `node`, as the kernel lists them now, has settled (in
+/// [`carrier_order`], from the kernel's masters and parents).
+async fn settle_node(node: &str, handle: &NodeHandle) -> Result<(), BuildError> {
+    let ties = netlink::carrier_ties(&handle.netlink).await.map_err(in_node(node))?;
+    let name_of = |index: u32| ties.iter().find(|t| t.index == index).map(|t| t.name.as_str());
+    let lowers = |name: &str| -> Vec<&str> {
+        let Some(link) = ties.iter().find(|t| t.name == name) else { return Vec::new() };
+        let ports = ties.iter().filter(|t| t.master == Some(link.index)).map(|t| t.name.as_str());
+        ports.chain(link.parent.and_then(name_of)).collect()
+    };
+    let order = carrier_order(ties.iter().map(|t| t.name.as_str()).collect(), lowers);
+    settle(node, handle, &order).await
+}
+
+/// Wait until those of `links` (of `node`) that are up have settled (see
+/// [`netlink::LinkStatus::is_settling`]), asking them in the order given (see
+/// [`settle_links`]).
+async fn settle(node: &str, handle: &NodeHandle, links: &[&str]) -> Result<(), BuildError> {
     let mut settling = still_settling(node, handle, links).await?;
     if settling.is_empty() {
         return Ok(());
@@ -565,20 +611,26 @@ pub async fn settle(node: &str, handle: &NodeHandle, links: &[&str]) -> Result<(
             Ok(changed) => changed.map_err(io_failure("watch link changes", node))?,
             Err(_) => {
                 return Err(BuildError::Kernel {
-                    what: format!("bring up {} in node {}", settling.join(", "), node),
-                    error: format!("still not operational after {SETTLE_LIMIT:?}"),
+                    what: format!("settle {} in node {}", settling.join(", "), node),
+                    error: format!("carrier and operational state still disagree after {SETTLE_LIMIT:?}"),
                 });
             }
         }
     }
 }
 
-/// Those of `links` that are up with a carrier but not yet operational (all asked
-/// at once: the requests are answered in order on the node's socket).
+/// Those of `links` that are up and whose carrier change the kernel has not applied
+/// yet (all asked at once: the requests are answered in order on the node's socket).
+/// A link deleted meanwhile (by a command) has nothing left to settle.
 async fn still_settling<'a>(node: &str, handle: &NodeHandle, links: &[&'a str]) -> Result<Vec<&'a str>, BuildError> {
-    let asked = try_join_all(links.iter().map(|name| netlink::link_status(&handle.netlink, name)));
-    let statuses = asked.await.map_err(in_node(node))?;
-    Ok(links.iter().zip(statuses).filter(|(_, status)| status.is_settling()).map(|(name, _)| *name).collect())
+    let asked = links.iter().map(|name| async move {
+        match netlink::link_status(&handle.netlink, name).await {
+            Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => Ok(false),
+            status => status.map(|s| s.is_settling()),
+        }
+    });
+    let settling = try_join_all(asked).await.map_err(in_node(node))?;
+    Ok(links.iter().zip(settling).filter(|(_, settling)| *settling).map(|(name, _)| *name).collect())
 }
 
 /// Run one phase in all nodes concurrently.
@@ -789,10 +841,22 @@ async fn add_addresses(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), B
     Ok(())
 }
 
-/// Bring up every device but those the scenario keeps down and those born up.
-async fn bring_up(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+/// Which devices a [`bring_up`] is about.
+#[derive(Clone, Copy, PartialEq)]
+enum Loopback {
+    /// `lo` alone: it carries no frame to another node, and commands may need
+    /// 127.0.0.1 (which the kernel adds when `lo` comes up).
+    Only,
+    /// Every device but `lo`.
+    Not,
+}
+
+/// Bring up the devices `which` names, but those the scenario keeps down and those
+/// born up.
+async fn bring_up(node: &NodePlan<'_>, handle: &NodeHandle, which: Loopback) -> Result<(), BuildError> {
     let up = LinkChange { up: Some(true), ..Default::default() };
-    for device in node.devices.iter().filter(|d| d.up && !d.born_up) {
+    let chosen = |d: &&Device| (d.name == "lo") == (which == Loopback::Only);
+    for device in node.devices.iter().filter(|d| d.up && !d.born_up).filter(chosen) {
         netlink::set_link(&handle.netlink, LinkRef::Name(device.name), &up).await.map_err(in_node(node.name))?;
     }
     Ok(())
@@ -876,7 +940,8 @@ fn run_commands(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildErr
 #[cfg(test)]
 mod stand_ins {
     //! `baseline` and `exec` as the build sees them in unit tests: the real ones, plus
-    //! a record of every namespace built on the test's thread (for the leak checks).
+    //! a record of every namespace built on the test's thread (for the leak checks)
+    //! and of the links each command saw (for the build order).
 
     pub mod baseline {
         use crate::netns::Netns;
@@ -896,7 +961,38 @@ mod stand_ins {
         pub use crate::baseline::{apply_to_new_here, finish, write_here};
     }
 
-    pub use crate::exec;
+    pub mod exec {
+        use std::io;
+        use std::process::Output;
+        use std::time::Duration;
+
+        use crate::netlink::{self, LinkDump};
+        use crate::netns::Netns;
+
+        std::thread_local! {
+            /// The links of the node each command ran in, as the kernel showed them
+            /// right before it ran (for the build order tests).
+            pub static LINKS_SEEN: std::cell::RefCell<Vec<Vec<LinkDump>>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+
+        pub fn run(ns: &Netns, command_line: &str, timeout: Duration) -> io::Result<Output> {
+            // On a thread of its own: the build's runtime is busy running this.
+            let links = std::thread::scope(|scope| {
+                scope
+                    .spawn(|| {
+                        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                        runtime.block_on(async {
+                            let (handle, _connection) = netlink::connect(ns)?;
+                            netlink::links(&handle).await.map_err(io::Error::other)
+                        })
+                    })
+                    .join()
+                    .expect("the link dump does not panic")
+            })?;
+            LINKS_SEEN.with(|seen| seen.borrow_mut().push(links));
+            crate::exec::run(ns, command_line, timeout)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1604,6 +1700,44 @@ links:
             });
             assert_eq!(cookies.len(), 2);
             assert_released(&cookies);
+        });
+    }
+
+    #[test]
+    fn no_veth_carries_frames_before_the_run_commands_are_done() {
+        needs_root!();
+        // A bridge port's settings made by a command (here: learning off) must hold
+        // for the first frame, as must iptables rules or qdiscs: no veth may have a
+        // carrier (both ends up) while any node's commands are still to run. The
+        // check is on the kernel's state, not on a frame that may or may not happen
+        // to be sent in between (an MLD report was learned in 2-6 of 20 builds).
+        leaving_root_alone(|| {
+            let s = scenario(
+                r#"
+nodes:
+  host:
+    bridges: {br0: {}}
+    run: ["bridge link set dev p0 learning off", "bridge link set dev p1 learning off"]
+  a: {run: ["true"]}
+  b: {}
+links:
+  - veth: [a:eth0 10.0.0.1/24 fd00::1/64, host:p0@br0]
+  - veth: [b:eth0 10.0.0.2/24, host:p1@br0]
+"#,
+            );
+            on_runtime(async {
+                let topology = build(&s).await.unwrap();
+                let seen = stand_ins::exec::LINKS_SEEN.with(|seen| seen.take());
+                assert_eq!(seen.len(), 3, "one dump per command");
+                for links in &seen {
+                    for link in links.iter().filter(|l| l.kind.as_deref() == Some("veth")) {
+                        assert!(!link.carrier, "{} carried frames before every command ran: {link:?}", link.name);
+                    }
+                }
+                assert!(link(&topology, "host", "p0").await.carrier, "up after the commands");
+                assert!(link(&topology, "a", "lo").await.admin_up, "lo comes up before the commands");
+                topology.teardown().await;
+            });
         });
     }
 

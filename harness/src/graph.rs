@@ -128,7 +128,7 @@ pub struct NodeBox {
     /// master come after all bridges. Renderers rely on this grouping.
     pub devices: Vec<Device>,
     /// Node-wide settings worth seeing in a picture: sysctls, routes, rules and the
-    /// commands run after the build (`$ iptables …`).
+    /// commands of `run:` (`$ iptables …`).
     pub notes: Vec<String>,
 }
 

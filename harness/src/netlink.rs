@@ -339,12 +339,16 @@ pub struct LinkStatus {
 }
 
 impl LinkStatus {
-    /// Up with a carrier, but the kernel has not yet applied the carrier change
-    /// (linkwatch does that in the background): until it does, the device still has
-    /// the `noop` qdisc and drops what it sends. UNKNOWN is the operational state of
-    /// devices that do not track their carrier (`lo`, a tap).
+    /// Up, but the kernel has not yet applied the last carrier change (linkwatch does
+    /// that in the background; a down link always reads DOWN). A carrier gained: the
+    /// device still has the `noop` qdisc and drops what it sends. A carrier lost: the
+    /// kernel still sends into it, and has not yet told the rest of the stack (the
+    /// neighbour entries `arp_evict_nocarrier` removes, a bridge's port state). Once
+    /// applied, a lost carrier reads DOWN or LOWERLAYERDOWN, and a carrier reads
+    /// anything else (UP; UNKNOWN for devices that do not track it, `lo` or a vxlan).
     pub fn is_settling(&self) -> bool {
-        self.admin_up && self.carrier && self.oper_state != "UP" && self.oper_state != "UNKNOWN"
+        let reads_down = self.oper_state == "DOWN" || self.oper_state == "LOWERLAYERDOWN";
+        self.admin_up && self.carrier == reads_down
     }
 }
 
@@ -355,6 +359,39 @@ pub async fn link_status(handle: &Handle, name: &str) -> Result<LinkStatus, Erro
     let link = get_link(handle, name).await?;
     let dump = link_dump(&link, &BTreeMap::new(), Vec::new());
     Ok(LinkStatus { admin_up: dump.admin_up, carrier: dump.carrier, oper_state: dump.oper_state })
+}
+
+/// An interface and the ones whose carrier its own follows (in the same namespace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarrierTie {
+    pub name: String,
+    pub index: u32,
+    /// IFLA_MASTER: a bridge's carrier follows its ports.
+    pub master: Option<u32>,
+    /// IFLA_LINK of a device stacked on another here (a macvlan's parent); not a
+    /// veth's peer, whose carrier the kernel changes at once with its own.
+    pub parent: Option<u32>,
+}
+
+/// Every interface of the namespace with the ties of its carrier (one dump).
+pub async fn carrier_ties(handle: &Handle) -> Result<Vec<CarrierTie>, Error> {
+    let links = link_messages(handle).await?;
+    Ok(links
+        .iter()
+        .map(|link| {
+            let dump = link_dump(link, &BTreeMap::new(), Vec::new());
+            let elsewhere = link.attributes.iter().any(|a| matches!(a, LinkAttribute::LinkNetNsId(_)));
+            let parent = link.attributes.iter().find_map(|a| match a {
+                LinkAttribute::Link(index) if !elsewhere && dump.kind.as_deref() != Some("veth") => Some(*index),
+                _ => None,
+            });
+            let master = link.attributes.iter().find_map(|a| match a {
+                LinkAttribute::Controller(index) => Some(*index),
+                _ => None,
+            });
+            CarrierTie { name: dump.name, index: dump.index, master, parent }
+        })
+        .collect())
 }
 
 /// `RTNLGRP_LINK` (linux/rtnetlink.h): the multicast group of link changes.
@@ -1706,6 +1743,20 @@ mod tests {
             let missing = link_index(&handle, "nope0").await.unwrap_err();
             assert_eq!(missing.to_string(), "find interface nope0: No such device");
         });
+    }
+
+    #[test]
+    fn a_link_has_settled_when_its_operational_state_agrees_with_its_carrier() {
+        let settling = |admin_up, carrier, oper_state: &str| {
+            LinkStatus { admin_up, carrier, oper_state: oper_state.into() }.is_settling()
+        };
+        assert!(settling(true, true, "DOWN") && settling(true, true, "LOWERLAYERDOWN"), "carrier gained");
+        assert!(settling(true, false, "UP") && settling(true, false, "UNKNOWN"), "carrier lost");
+        for settled in ["UP", "UNKNOWN", "DORMANT"] {
+            assert!(!settling(true, true, settled), "{settled} with a carrier");
+        }
+        assert!(!settling(true, false, "DOWN") && !settling(true, false, "LOWERLAYERDOWN"), "no carrier");
+        assert!(!settling(false, false, "DOWN") && !settling(false, true, "DOWN"), "a down link reads DOWN");
     }
 
     #[test]

@@ -127,8 +127,9 @@ pub struct Node {
     /// Bridge forwarding entries: `00:00:00:00:00:00 dev vxlan100 dst 192.168.5.148`.
     #[serde(default)]
     pub fdb: Vec<Loc<FdbSpec>>,
-    /// Commands run inside this node after the topology is built (iptables, nft, tc, ...).
-    /// Each must exit 0; its output is shown when it does not.
+    /// Commands run inside this node (iptables, nft, tc, bridge link set, ...) once every
+    /// interface exists and is addressed, before any link carries a frame (links come up
+    /// and routes are added after). Each must exit 0; its output is shown when it does not.
     #[serde(default)]
     pub run: Vec<Loc<String>>,
     /// Listeners the harness keeps open in this node: `tcp/8080`, `udp/5353`, `tcp/10.0.0.2:80`.
