@@ -27,6 +27,11 @@
 //! unless the scenario gives one, so addresses in captures, neighbour tables and IPv6
 //! link-local addresses are the same on every run and every machine.
 
+pub mod baseline;
+pub mod netlink;
+pub mod netns;
+pub mod pin;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
@@ -37,18 +42,20 @@ use std::time::Duration;
 use futures::future::try_join_all;
 use ipnet::IpNet;
 
+use self::netlink::{LinkBasics, LinkChange, LinkRef, Master};
+use self::netns::Netns;
 use crate::model::{Bridge, LinkState, ListenSpec, Loc, Macvlan, Node, Proto, Scenario, TapMode, Vxlan};
-use crate::netlink::{self, LinkBasics, LinkChange, LinkRef, Master};
-use crate::netns::Netns;
-use crate::probe;
-use crate::syntax::MacAddr;
+use crate::observe::probe;
+use crate::parse::syntax::MacAddr;
 
 // Unit tests reach `baseline` and `exec` through thin wrappers (end of this file) that
 // also record each namespace built, for the leak checks, and what each command saw.
-#[cfg(test)]
-use self::stand_ins::{baseline, exec};
 #[cfg(not(test))]
-use crate::{baseline, exec};
+use self::baseline as defaults;
+#[cfg(test)]
+use self::stand_ins::{baseline as defaults, exec};
+#[cfg(not(test))]
+use crate::observe::exec;
 
 /// How long one `run:` command may take before it is killed.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -80,7 +87,7 @@ impl NodeHandle {
     pub fn finish_baseline(&self) -> io::Result<()> {
         if self.baseline_finished.get().is_none() {
             let created: Vec<&str> = self.created.iter().map(String::as_str).collect();
-            baseline::finish(&self.ns, &created)?;
+            defaults::finish(&self.ns, &created)?;
             let _ = self.baseline_finished.set(());
         }
         Ok(())
@@ -657,7 +664,7 @@ fn start_nodes(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildErro
         let handle = match result {
             Ok((ns, setup)) => {
                 #[cfg(test)]
-                baseline::created(&ns);
+                defaults::created(&ns);
                 setup.map(|(netlink, connection)| NodeHandle {
                     ns,
                     netlink,
@@ -688,7 +695,7 @@ fn set_up_node(
     node: &NodePlan<'_>,
     runtime: &tokio::runtime::Handle,
 ) -> Result<(rtnetlink::Handle, netlink::ConnectionTask), BuildError> {
-    baseline::apply_to_new_here().map_err(io_failure("apply baseline sysctls", node.name))?;
+    defaults::apply_to_new_here().map_err(io_failure("apply baseline sysctls", node.name))?;
     write_sysctls_here(node.name, &node.early_sysctls)?;
     netlink::connect_here(runtime).map_err(io_failure("open netlink socket", node.name))
 }
@@ -696,7 +703,7 @@ fn set_up_node(
 /// Write `sysctls` in the namespace of the calling thread.
 fn write_sysctls_here(node: &str, sysctls: &[(&str, String)]) -> Result<(), BuildError> {
     for (key, value) in sysctls {
-        baseline::write_here(&[(key, value)]).map_err(io_failure(format_args!("set sysctl {key}={value}"), node))?;
+        defaults::write_here(&[(key, value)]).map_err(io_failure(format_args!("set sysctl {key}={value}"), node))?;
     }
     Ok(())
 }
@@ -944,7 +951,7 @@ mod stand_ins {
     //! and of the links each command saw (for the build order).
 
     pub mod baseline {
-        use crate::netns::Netns;
+        use crate::build::netns::Netns;
 
         std::thread_local! {
             /// Netns cookies of the namespaces built on this thread (for leak checks).
@@ -958,7 +965,7 @@ mod stand_ins {
             BUILT.with(|built| built.borrow_mut().push(cookie));
         }
 
-        pub use crate::baseline::{apply_to_new_here, finish, write_here};
+        pub use crate::build::baseline::{apply_to_new_here, finish, write_here};
     }
 
     pub mod exec {
@@ -966,8 +973,8 @@ mod stand_ins {
         use std::process::Output;
         use std::time::Duration;
 
-        use crate::netlink::{self, LinkDump};
-        use crate::netns::Netns;
+        use crate::build::netlink::{self, LinkDump};
+        use crate::build::netns::Netns;
 
         std::thread_local! {
             /// The links of the node each command ran in, as the kernel showed them
@@ -990,7 +997,7 @@ mod stand_ins {
                     .expect("the link dump does not panic")
             })?;
             LINKS_SEEN.with(|seen| seen.borrow_mut().push(links));
-            crate::exec::run(ns, command_line, timeout)
+            crate::observe::exec::run(ns, command_line, timeout)
         }
     }
 }
@@ -1011,7 +1018,7 @@ mod tests {
     use rtnetlink::packet_route::rule::RuleAttribute;
 
     use super::*;
-    use crate::netlink::{LinkDump, LookupKind, RouteLookup};
+    use crate::build::netlink::{LinkDump, LookupKind, RouteLookup};
 
     // ----- fixtures ------------------------------------------------------------------
 

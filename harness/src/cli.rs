@@ -22,10 +22,10 @@ use std::process::ExitCode;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 
-use crate::graph::Format;
-use crate::layout::Layout;
-use crate::pin::Selection;
-use crate::runner::{self, Discovered};
+use crate::build::pin::Selection;
+use crate::report::graph::Format;
+use crate::run::layout::Layout;
+use crate::run::runner::{self, Discovered};
 
 pub use junit::junit_xml;
 pub use results::{ScenarioResult, Summary, Verdict};
@@ -168,7 +168,7 @@ pub fn main() -> ExitCode {
         }),
         Command::Accept { snapshots } => accept::accept(&snapshots),
         Command::Schema => {
-            println!("{}", crate::schema::json());
+            println!("{}", crate::parse::schema::json());
             ExitCode::SUCCESS
         }
         Command::Graph { scenario, format, output } => draw::draw(&scenario, format, output.as_deref()),

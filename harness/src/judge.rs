@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::build::Topology;
-use crate::capture::Captured;
-use crate::decode;
-use crate::exec;
 use crate::model::*;
-use crate::{netlink, probe};
+use crate::observe::capture::Captured;
+use crate::observe::decode;
+use crate::observe::exec;
+use crate::{build::netlink, observe::probe};
 
 /// How long a ping or connect waits when the scenario expects an answer. Answers on
 /// these links take well under a millisecond; success returns as soon as it arrives,
@@ -86,7 +86,7 @@ pub fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, check: &Check) -
     }
 }
 
-fn node<'t>(topology: &'t Topology, name: &str) -> &'t crate::netns::Netns {
+fn node<'t>(topology: &'t Topology, name: &str) -> &'t crate::build::netns::Netns {
     &handle(topology, name).ns
 }
 
@@ -305,7 +305,7 @@ fn route(topology: &Topology, rt: &tokio::runtime::Runtime, c: &RouteCheck) -> V
     }
     let check = format!("route on {} to {}: {}", c.on.as_str(), *c.to, wanted.join(" "));
     let handle = &topology.nodes[c.on.as_str()].netlink;
-    let lookup = rt.block_on(crate::netlink::route_get(handle, *c.to));
+    let lookup = rt.block_on(crate::build::netlink::route_get(handle, *c.to));
     let (holds, observed) = match lookup {
         Ok(found) => {
             let holds = !c.unreachable
@@ -321,7 +321,7 @@ fn route(topology: &Topology, rt: &tokio::runtime::Runtime, c: &RouteCheck) -> V
 fn sysctl(topology: &Topology, c: &SysctlCheck) -> Verdict {
     let want = c.value.to_string();
     let check = format!("sysctl on {}: {} = {want}", c.on.as_str(), c.key.as_str());
-    let (holds, observed) = match crate::baseline::read(node(topology, &c.on), &c.key) {
+    let (holds, observed) = match crate::build::baseline::read(node(topology, &c.on), &c.key) {
         Ok(got) => (normalize_sysctl(&got) == normalize_sysctl(&want), got),
         Err(e) => (false, e.to_string()),
     };

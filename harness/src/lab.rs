@@ -14,7 +14,7 @@
 //!
 //! ```
 //! # fn main() -> Result<(), netrig::lab::Error> {
-//! # if netrig::runner::missing_privilege().is_some() { return Ok(()); }
+//! # if netrig::missing_privilege().is_some() { return Ok(()); }
 //! use netrig::lab::Lab;
 //!
 //! let lab = Lab::from_yaml(
@@ -36,15 +36,15 @@ use std::fmt;
 use std::path::Path;
 
 use crate::build::{self, BuildError, NodeHandle};
-use crate::capture::{self, Captured};
-use crate::exec;
 use crate::judge::{self, Verdict};
-use crate::load::{self, Diagnostics, Source};
 use crate::model::{Action, Check, IfaceRef, Scenario, Step};
+use crate::observe::capture::{self, Captured};
+use crate::observe::exec;
+use crate::parse::load::{self, Diagnostics, Source};
 use crate::run::{Kept, outside_async};
-use crate::{act, validate};
+use crate::{observe::act, parse::validate};
 
-pub use crate::exec::Background;
+pub use crate::observe::exec::Background;
 pub use std::process::Output;
 
 /// Why a lab could not be built, or what did not hold. Its `Debug` is its message, so

@@ -8,16 +8,18 @@
 //! reports (sent by the kernel on its own schedule) are left out of packet lists, and
 //! the kernel version is redacted in snapshots.
 
+pub mod graph;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::build::Topology;
-use crate::capture::Captured;
-use crate::decode;
+use crate::build::netlink::{self, LinkDump};
 use crate::judge::Status;
 use crate::model::{Direction, Scenario};
-use crate::netlink::{self, LinkDump};
+use crate::observe::capture::Captured;
+use crate::observe::decode;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -77,7 +79,7 @@ pub async fn topology(scenario: &Scenario, topology: &Topology) -> Result<BTreeM
         let routes = netlink::routes(&handle.netlink).await.map_err(|e| e.to_string())?;
         let mut sysctl = BTreeMap::new();
         for key in scenario.nodes[name].sysctl.keys() {
-            let value = crate::baseline::read(&handle.ns, key).map_err(|e| e.to_string())?;
+            let value = crate::build::baseline::read(&handle.ns, key).map_err(|e| e.to_string())?;
             sysctl.insert(key.clone(), value.split_whitespace().collect::<Vec<_>>().join(" "));
         }
         nodes.insert(name.clone(), NodeReport { links: links.iter().map(link_line).collect(), routes, sysctl });

@@ -1,15 +1,18 @@
 //! Playing one scenario: build → steps (captures, actions, checks) → report →
 //! teardown. The runner (`cargo test`) and the command line both come through here.
 
+pub mod layout;
+pub mod runner;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::act;
 use crate::build::{self, BuildError, Topology};
-use crate::capture::{self, Capture, Captured};
 use crate::judge::{self, Status, Verdict};
 use crate::model::{Check, IfaceRef, Scenario, Step};
+use crate::observe::act;
+use crate::observe::capture::{self, Capture, Captured};
 use crate::report::{self, CheckReport, Report, StepReport};
 
 /// Where and when to keep artifacts.

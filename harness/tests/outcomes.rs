@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use netrig::load::{Source, parse_and_validate};
+use netrig::parse::load::{Source, parse_and_validate};
 use netrig::run::{Outcome, RunOptions, run};
 
 fn is_root() -> bool {

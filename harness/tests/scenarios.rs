@@ -3,5 +3,5 @@
 //! writes `netrig::main!("tests/net");` instead.
 fn main() -> std::process::ExitCode {
     let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace holds the crate");
-    netrig::runner::Suite::new(workspace, "scenarios").main()
+    netrig::Suite::new(workspace, "scenarios").main()
 }

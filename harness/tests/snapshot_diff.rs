@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use netrig::layout::Layout;
-use netrig::load::parse_and_validate;
+use netrig::parse::load::parse_and_validate;
+use netrig::run::layout::Layout;
+use netrig::run::runner::{check_snapshot, discover};
 use netrig::run::{Outcome, RunOptions, run};
-use netrig::runner::{check_snapshot, discover};
 
 #[test]
 fn changing_an_address_fails_against_the_committed_snapshot() {
@@ -27,7 +27,7 @@ fn changing_an_address_fails_against_the_committed_snapshot() {
         .unwrap();
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("snapshot-diff");
     let options = RunOptions { artifacts, keep_pcaps: false };
-    let played = |test: &netrig::runner::Discovered| {
+    let played = |test: &netrig::run::runner::Discovered| {
         let scenario = test.load().unwrap_or_else(|d| panic!("{d}"));
         match run(&scenario, &test.path, &options) {
             Outcome::Passed(report) => report,

@@ -27,7 +27,7 @@ links:
 ",
         sysctls.join(", ")
     );
-    if let Some(reason) = netrig::runner::missing_privilege() {
+    if let Some(reason) = netrig::missing_privilege() {
         eprintln!("skipped: {reason}");
         return None;
     }

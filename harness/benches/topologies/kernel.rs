@@ -6,8 +6,8 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
-use netrig::netlink::{self, LinkBasics};
-use netrig::netns::Netns;
+use netrig::build::netlink::{self, LinkBasics};
+use netrig::build::netns::Netns;
 use nix::sched::{CloneFlags, unshare};
 use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::RouteNetlinkMessage;

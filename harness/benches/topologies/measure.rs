@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use netrig::build::{self, Topology};
 use netrig::judge;
-use netrig::load::{self, Source};
 use netrig::model::Scenario;
+use netrig::parse::load::{self, Source};
 
 use crate::generate::Shape;
 

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use super::plural;
-use crate::runner::Discovered;
+use crate::run::runner::Discovered;
 
 pub fn check(found: &[Discovered]) -> ExitCode {
     let (mut invalid, mut problems) = (0, 0);

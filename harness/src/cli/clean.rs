@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::{plural, usage_error};
-use crate::pin::{self, Selection};
+use crate::build::pin::{self, Selection};
 
 pub fn clean(selection: Selection) -> ExitCode {
     if !nix::unistd::geteuid().is_root() {

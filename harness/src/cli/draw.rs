@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::usage_error;
-use crate::graph::{self, Format};
+use crate::report::graph::{self, Format};
 
 pub fn draw(scenario: &Path, format: Option<Format>, output: Option<&Path>) -> ExitCode {
     if !scenario.is_file() {

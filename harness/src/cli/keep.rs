@@ -12,9 +12,9 @@ use std::process::ExitStatus;
 use nix::sys::signal::Signal;
 
 use super::signals::{Caught, Event};
+use crate::build::pin::Pins;
 use crate::build::{NodeHandle, Topology};
-use crate::exec;
-use crate::pin::Pins;
+use crate::observe::exec;
 
 /// What to do while the names are pinned.
 #[derive(Debug, Clone, Copy)]
@@ -88,7 +88,7 @@ fn interfaces(node: &NodeHandle) -> io::Result<Vec<String>> {
 }
 
 /// Run `$SHELL` (or bash) inside `node` as `netrig` runs commands there (its own
-/// `/sys`, `/proc`, PID namespace and death signal: see [`crate::exec`]), and wait for it.
+/// `/sys`, `/proc`, PID namespace and death signal: see [`crate::observe::exec`]), and wait for it.
 ///
 /// Ctrl-C and Ctrl-\ reach the shell's foreground job through the terminal; netrig
 /// ignores them. SIGTERM or SIGHUP to netrig ends the shell, so that teardown follows.

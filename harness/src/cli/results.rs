@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::load::Diagnostics;
+use crate::parse::load::Diagnostics;
 use crate::run::Outcome;
 
 /// How one scenario ended.

@@ -10,8 +10,8 @@ use super::keep::{self, Hold};
 use super::progress::Progress;
 use super::results::{ScenarioResult, Summary};
 use super::{plural, usage_error};
+use crate::run::runner::{self, Discovered};
 use crate::run::{self, Kept, Outcome, RunOptions};
-use crate::runner::{self, Discovered};
 
 pub struct Options {
     pub keep_pcaps: bool,

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use super::keep::{self, Hold};
 use super::{plural, usage_error};
-use crate::layout::Layout;
 use crate::model::Scenario;
+use crate::run::layout::Layout;
+use crate::run::runner::{self, Discovered};
 use crate::run::{self, Outcome, RunOptions};
-use crate::runner::{self, Discovered};
 
 pub struct Options {
     /// Start a shell in this node instead of waiting for Ctrl-C.

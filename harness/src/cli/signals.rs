@@ -13,7 +13,7 @@ use nix::fcntl::OFlag;
 use nix::libc;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
-use crate::exec::{poll_until, pollfd};
+use crate::observe::exec::{poll_until, pollfd};
 
 /// The signals that end a kept session: Ctrl-C, Ctrl-\, `kill`, and a closed terminal.
 const CAUGHT: [Signal; 4] = [Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTERM, Signal::SIGHUP];

@@ -22,8 +22,10 @@ use ipnet::IpNet;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-pub use crate::location::Loc;
-pub use crate::syntax::{ByteSize, Endpoint, FdbSpec, IfaceRef, IpPrefix, MacAddr, NeighSpec, RouteSpec, RuleSpec};
+pub use crate::parse::location::Loc;
+pub use crate::parse::syntax::{
+    ByteSize, Endpoint, FdbSpec, IfaceRef, IpPrefix, MacAddr, NeighSpec, RouteSpec, RuleSpec,
+};
 
 mod check;
 mod step;
@@ -46,7 +48,7 @@ pub struct Scenario {
     pub xfail: Option<String>,
     /// Fragments from `fixtures/` merged into this scenario, with parameters.
     #[serde(default)]
-    pub include: Vec<crate::include::Include>,
+    pub include: Vec<crate::parse::include::Include>,
     /// Network namespaces, by name. Every node is a namespace created by the run.
     #[serde(default)]
     pub nodes: BTreeMap<String, Loc<Node>>,
@@ -61,7 +63,7 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     /// Run the scenario once per row, with `${name}` replaced by the row's values.
     #[serde(default)]
-    pub matrix: Option<crate::matrix::Matrix>,
+    pub matrix: Option<crate::parse::matrix::Matrix>,
     /// What the snapshotted report contains.
     #[serde(default)]
     pub report: ReportOptions,
@@ -367,7 +369,7 @@ impl FromStr for ListenSpec {
         Ok(ListenSpec { proto, addr: Some(sa.ip()), port: sa.port() })
     }
 }
-crate::syntax::deserialize_from_str!(ListenSpec);
+crate::parse::syntax::deserialize_from_str!(ListenSpec);
 
 /// A duration written as `200ms`, `2s`, `1.5s`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
@@ -380,4 +382,4 @@ impl FromStr for Dur {
         humantime::parse_duration(s).map(Dur).map_err(|e| format!("`{s}`: {e} (write e.g. `200ms` or `2s`)"))
     }
 }
-crate::syntax::deserialize_from_str!(Dur);
+crate::parse::syntax::deserialize_from_str!(Dur);

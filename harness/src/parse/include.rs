@@ -17,10 +17,10 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::load::{self, Diagnostic, Diagnostics, Source};
-use crate::location::Loc;
-use crate::matrix::{self, Value};
 use crate::model::{Action, Check, Link, Node, Scenario, Step};
+use crate::parse::load::{self, Diagnostic, Diagnostics, Source};
+use crate::parse::location::Loc;
+use crate::parse::matrix::{self, Value};
 
 /// One `include:` entry.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -211,7 +211,7 @@ fn merge_node(base: &mut Node, add: Node) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::load::{Source, parse_and_validate};
+    use crate::parse::load::{Source, parse_and_validate};
 
     fn lab() -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!(

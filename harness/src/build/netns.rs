@@ -156,7 +156,7 @@ pub(crate) mod fixture {
     use super::Netns;
 
     /// `ip ARGS` inside `ns`: the child enters the namespace between fork and exec and
-    /// nothing else, so unlike a node command ([`crate::exec`]) it still sees this
+    /// nothing else, so unlike a node command ([`crate::observe::exec`]) it still sees this
     /// process's `/proc`, where [`ns_path`] names other namespaces.
     pub fn ip(ns: &Netns, args: &str) {
         let fd = ns.raw_fd();

@@ -29,7 +29,7 @@ use etherparse::{
 use serde::{Serialize, Serializer};
 
 use crate::model::{ArpMatch, ArpOp, EthMatch, IcmpMatch, IpMatch, PacketMatch, TcpMatch, VxlanMatch};
-use crate::syntax::MacAddr;
+use crate::parse::syntax::MacAddr;
 
 /// The IANA-assigned VXLAN port; UDP to it is decoded as VXLAN.
 pub const VXLAN_PORT: u16 = 4789;

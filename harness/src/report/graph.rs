@@ -19,9 +19,9 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-use crate::load::{self, Diagnostic, Diagnostics, Source};
-use crate::matrix;
 use crate::model::{Iface, LinkState, Node, Scenario};
+use crate::parse::load::{self, Diagnostic, Diagnostics, Source};
+use crate::parse::matrix;
 
 /// An output format of `netrig graph`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -362,7 +362,7 @@ fn notes(node: &Node) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::{self, Source};
+    use crate::parse::load::{self, Source};
 
     fn diagram(yaml: &str) -> Diagram {
         let source = Source { path: "t.yaml".into(), text: yaml.into() };

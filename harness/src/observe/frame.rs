@@ -1,6 +1,6 @@
 //! Crafted frames for the `send` action: an ARP packet built from the fields a scenario
 //! gives, the others filled in as a host announcing or answering would (see
-//! [`ArpFrame`] for the defaults). Pure: [`crate::inject`] puts the bytes on the wire.
+//! [`ArpFrame`] for the defaults). Pure: [`crate::observe::inject`] puts the bytes on the wire.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -102,7 +102,7 @@ impl fmt::Display for ArpFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::decode;
+    use crate::observe::decode::decode;
 
     const OWN: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
     const NINE: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x09]);

@@ -1,6 +1,6 @@
 //! Pinning a live topology's namespaces under names, so a person can enter them.
 //!
-//! netrig holds its namespaces by file descriptor only ([`crate::netns`]); that is what
+//! netrig holds its namespaces by file descriptor only ([`crate::build::netns`]); that is what
 //! makes a crashed run leave nothing behind. For debugging (`netrig shell`, `netrig run
 //! --keep`) each namespace is additionally bind-mounted onto `/run/netns/netrig-<pid>-<node>`,
 //! exactly where `ip netns add` puts its names, so `ip netns list`, `ip netns exec` and
@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 
-use crate::netns::Netns;
+use crate::build::netns::Netns;
 
 /// Where `ip netns` keeps its names.
 pub const RUN_DIR: &str = "/run/netns";

@@ -19,9 +19,9 @@ use nix::libc;
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
-use crate::exec::{poll_until, pollfd};
+use crate::build::netns::Netns;
 use crate::model::{ConnectResult, Proto};
-use crate::netns::Netns;
+use crate::observe::exec::{poll_until, pollfd};
 
 /// Outcome of a ping: how many echo requests went out and how many came back, and
 /// why the rest did not (the first error seen).
@@ -43,7 +43,7 @@ pub struct PingOutcome {
 ///
 /// Requests go out one after the other, each as soon as the previous one is settled.
 /// Uses an ICMP datagram socket (needs `net.ipv4.ping_group_range`, which the
-/// [baseline](crate::baseline) sets) and falls back to a raw socket (needs
+/// [baseline](crate::build::baseline) sets) and falls back to a raw socket (needs
 /// CAP_NET_RAW) where the range does not allow it. Only a failure to open the socket
 /// is an `Err`; everything the network does is in the outcome.
 pub fn ping(
@@ -660,8 +660,8 @@ impl CountingPeer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netns::fixture::{ip, ns_path};
-    use crate::{baseline, exec};
+    use crate::build::netns::fixture::{ip, ns_path};
+    use crate::{build::baseline, observe::exec};
 
     const A4: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
     const B4: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));

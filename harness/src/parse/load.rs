@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::model::Scenario;
-use crate::{include, validate};
+use crate::{parse::include, parse::validate};
 
 /// One problem in a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +119,7 @@ pub fn parse(source: &Source) -> Result<Scenario, Diagnostic> {
 /// Deserialize `source` as `T`, marking locations as coming from source number `id`.
 pub fn parse_as<T: serde::de::DeserializeOwned>(source: &Source, id: usize) -> Result<T, Diagnostic> {
     let mut key = String::new();
-    let parsed = crate::location::reading_source(id, || {
+    let parsed = crate::parse::location::reading_source(id, || {
         serde_saphyr::with_deserializer_from_str(&source.text, |de| {
             serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
                 key = clean_key_path(&e.path().to_string());

@@ -49,7 +49,7 @@
 //!   instead of whenever no capture happened to be open.
 //! * Layer-3 devices (tun) carry bare IP packets: they get a synthetic Ethernet header
 //!   (zero MACs, ethertype from the IP version) so every [`Captured`] is an Ethernet
-//!   frame for [`crate::decode`] and for pcap files, and their filters are compiled for
+//!   frame for [`crate::observe::decode`] and for pcap files, and their filters are compiled for
 //!   raw IP.
 
 use std::fs;
@@ -64,8 +64,8 @@ use nix::errno::Errno;
 use nix::libc;
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, sockopt};
 
+use crate::build::netns::Netns;
 use crate::model::Direction;
-use crate::netns::Netns;
 
 /// One captured frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -417,9 +417,9 @@ fn write_record(out: &mut impl Write, packet: &Captured) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{Packet, decode};
+    use crate::build::netns::fixture::{ip, ns_path};
     use crate::model::ArpOp;
-    use crate::netns::fixture::{ip, ns_path};
+    use crate::observe::decode::{Packet, decode};
     use std::net::UdpSocket;
     use std::process::Command;
 

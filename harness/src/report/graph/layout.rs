@@ -452,7 +452,7 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::{Device, DeviceKind, NodeBox, Wire};
+    use crate::report::graph::{Device, DeviceKind, NodeBox, Wire};
 
     fn node(name: &str, devices: &[&str]) -> NodeBox {
         let devices = devices

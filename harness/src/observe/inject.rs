@@ -1,5 +1,5 @@
 //! Frames put on the wire out of one interface of a node: the `send` action's crafted
-//! frames ([`crate::frame`]) and the `replay` action's frames from a pcap file.
+//! frames ([`crate::observe::frame`]) and the `replay` action's frames from a pcap file.
 //!
 //! The frame is written to an `AF_PACKET` socket opened inside the node's namespace
 //! and bound to the interface with protocol 0, so the socket receives nothing and
@@ -17,9 +17,9 @@ use nix::errno::Errno;
 use nix::libc;
 use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType};
 
-use crate::capture::{bind_packet, bound_link};
+use crate::build::netns::Netns;
 use crate::model::MacAddr;
-use crate::netns::Netns;
+use crate::observe::capture::{bind_packet, bound_link};
 
 /// An `AF_PACKET` socket that sends frames out of one interface.
 #[derive(Debug)]
@@ -112,12 +112,12 @@ pub fn read_pcap(path: &Path) -> Result<Vec<Vec<u8>>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::{Capture, Captured, write_pcap_to};
-    use crate::decode::decode;
-    use crate::exec;
-    use crate::frame::ArpFields;
+    use crate::build::netns::fixture::{ip, ns_path};
     use crate::model::{ArpFrame, Direction};
-    use crate::netns::fixture::{ip, ns_path};
+    use crate::observe::capture::{Capture, Captured, write_pcap_to};
+    use crate::observe::decode::decode;
+    use crate::observe::exec;
+    use crate::observe::frame::ArpFields;
     use std::time::{Duration, UNIX_EPOCH};
 
     /// The gratuitous ARP of `fixtures/garp-10.0.0.9.pcap`: 10.0.0.9 announced at
@@ -128,7 +128,7 @@ mod tests {
     }
 
     fn fixture(name: &str) -> std::path::PathBuf {
-        crate::runner::workspace_root().join("fixtures").join(name)
+        crate::run::runner::workspace_root().join("fixtures").join(name)
     }
 
     /// The shipped fixture is generated here: `NETRIG_UPDATE_FIXTURES=1 cargo test

@@ -8,9 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use crate::load::{Diagnostic, Source};
 use crate::model::*;
-use crate::syntax::check_ifname;
+use crate::parse::load::{Diagnostic, Source};
+use crate::parse::syntax::check_ifname;
 
 /// Every problem found; empty means the scenario may be built. `sources` are the
 /// scenario file (first) and the fixtures it included, in the order of [`Loc::source`].
@@ -452,7 +452,7 @@ impl Validator<'_> {
             Check::Packets(p) => {
                 self.need_iface(&p.on, key);
                 if let Some(m) = &p.matches {
-                    if let Err(e) = crate::decode::check_match(m) {
+                    if let Err(e) = crate::observe::decode::check_match(m) {
                         self.problem(at(&p.on, &format!("{key}.packets.match")), e);
                     }
                 }
@@ -550,7 +550,7 @@ pub fn node_names(s: &Scenario) -> BTreeSet<&str> {
 
 #[cfg(test)]
 mod tests {
-    use crate::load::{Source, parse_and_validate};
+    use crate::parse::load::{Source, parse_and_validate};
 
     fn errors(text: &str) -> Vec<String> {
         let source = Source { path: "t.yaml".into(), text: text.into() };

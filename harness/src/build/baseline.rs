@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use nix::fcntl::OFlag;
 
-use crate::netns::Netns;
+use crate::build::netns::Netns;
 
 /// Write the baseline sysctls (kernel defaults, listed in [`BASELINE`]) into `ns`,
 /// all of them, whatever the namespace had.
@@ -405,7 +405,7 @@ mod tests {
     /// Create a veth pair `name`/`name`1 in `ns` with `ip`, as a command would.
     fn add_veth_by_command(ns: &Netns, name: &str) {
         let command = format!("ip link add {name} type veth peer name {name}1");
-        let out = crate::exec::run(ns, &command, std::time::Duration::from_secs(5)).unwrap();
+        let out = crate::observe::exec::run(ns, &command, std::time::Duration::from_secs(5)).unwrap();
         assert!(out.status.success(), "{command}: {out:?}");
     }
 

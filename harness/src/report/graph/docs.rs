@@ -8,9 +8,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::graph::{self, Format};
 use crate::model::Scenario;
-use crate::runner::workspace_root;
+use crate::report::graph::{self, Format};
+use crate::run::runner::workspace_root;
 
 /// A shipped scenario file, the scenario its picture shows, and the picture.
 struct Shipped {
@@ -24,11 +24,12 @@ struct Shipped {
 fn shipped() -> Vec<Shipped> {
     let root = workspace_root();
     let scenarios = root.join("scenarios");
-    let mut files: Vec<PathBuf> = crate::runner::discover(&scenarios, &crate::layout::Layout::for_project(&root))
-        .expect("scenarios/ is readable")
-        .into_iter()
-        .map(|d| d.path)
-        .collect();
+    let mut files: Vec<PathBuf> =
+        crate::run::runner::discover(&scenarios, &crate::run::layout::Layout::for_project(&root))
+            .expect("scenarios/ is readable")
+            .into_iter()
+            .map(|d| d.path)
+            .collect();
     // One picture per file, not per matrix row.
     files.sort();
     files.dedup();

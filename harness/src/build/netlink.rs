@@ -47,9 +47,9 @@ use rtnetlink::{
     AddressMessageBuilder, Handle, LinkBridge, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan,
 };
 
+use crate::build::netns::Netns;
 use crate::model::{MacvlanMode, NudState, TapMode, Vxlan};
-use crate::netns::Netns;
-use crate::syntax::{
+use crate::parse::syntax::{
     FdbFlag, FdbSpec, FdbState, MacAddr, NeighSpec, NeighState, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN,
     RouteKind, RouteSpec, RuleAction, RuleSpec,
 };
@@ -1162,8 +1162,8 @@ impl NeighbourEvents {
     /// Every announcement received so far is consumed: read the table afresh after.
     pub fn wait(&self, deadline: std::time::Instant) -> io::Result<bool> {
         use std::os::fd::AsFd;
-        let mut fds = [crate::exec::pollfd(self.0.as_fd(), nix::libc::POLLIN)];
-        if !crate::exec::poll_until(&mut fds, Some(deadline))? {
+        let mut fds = [crate::observe::exec::pollfd(self.0.as_fd(), nix::libc::POLLIN)];
+        if !crate::observe::exec::poll_until(&mut fds, Some(deadline))? {
             return Ok(false);
         }
         let mut buf = vec![0u8; 16 << 10];

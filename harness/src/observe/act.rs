@@ -1,13 +1,13 @@
 //! Actions of a step: changes to the running topology (addresses, routes, links,
 //! sysctls, commands), applied in order over netlink inside the node's namespace, and
-//! frames put on the wire (crafted or replayed from a pcap file, see [`crate::inject`]).
+//! frames put on the wire (crafted or replayed from a pcap file, see [`crate::observe::inject`]).
 
+use crate::build::netlink::{self, LinkChange, LinkRef, Master};
 use crate::build::{self, NodeHandle, Topology};
-use crate::frame::ArpFields;
-use crate::inject::{self, Injector};
 use crate::model::{Action, LinkState, ReplayAction, SendAction};
-use crate::netlink::{self, LinkChange, LinkRef, Master};
-use crate::{baseline, exec};
+use crate::observe::frame::ArpFields;
+use crate::observe::inject::{self, Injector};
+use crate::{build::baseline, observe::exec};
 
 /// How long a `run` action's command may take.
 pub const RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -132,14 +132,14 @@ async fn change_and_settle(
 }
 
 /// Build the crafted frame (its defaults need the interface's MAC) and send it.
-fn send_frame(ns: &crate::netns::Netns, send: &SendAction) -> Result<(), String> {
+fn send_frame(ns: &crate::build::netns::Netns, send: &SendAction) -> Result<(), String> {
     let injector = Injector::open(ns, &send.dev.iface).map_err(|e| e.to_string())?;
     let frame = ArpFields::of(&send.arp, injector.mac()).to_frame();
     injector.send(&frame).map_err(|e| e.to_string())
 }
 
 /// Send every frame of the pcap file, in order and back to back.
-fn replay_pcap(ns: &crate::netns::Netns, replay: &ReplayAction) -> Result<(), String> {
+fn replay_pcap(ns: &crate::build::netns::Netns, replay: &ReplayAction) -> Result<(), String> {
     // Validation refuses a scenario whose pcap file was not found.
     let path = replay.path.as_deref().ok_or_else(|| format!("pcap file `{}` not found", replay.pcap.as_str()))?;
     let frames = inject::read_pcap(path)?;

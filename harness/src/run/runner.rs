@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
-use crate::layout::Layout;
-use crate::load::{self, Diagnostics};
-use crate::matrix::{self, Variant};
 use crate::model::Scenario;
+use crate::parse::load::{self, Diagnostics};
+use crate::parse::matrix::{self, Variant};
+use crate::run::layout::Layout;
 use crate::run::{self, Outcome, RunOptions};
 
 /// One test: a scenario file, or one row of its matrix.
@@ -289,7 +289,7 @@ macro_rules! main {
         fn main() -> ::std::process::ExitCode {
             // The target directory this test was built into (workspaces share one).
             let target = ::std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target/tmp has a parent");
-            $crate::runner::Suite::new(env!("CARGO_MANIFEST_DIR"), $scenarios).artifacts(target.join("netrig")).main()
+            $crate::Suite::new(env!("CARGO_MANIFEST_DIR"), $scenarios).artifacts(target.join("netrig")).main()
         }
     };
 }

@@ -19,8 +19,8 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::load::{Diagnostic, Diagnostics, Source};
-use crate::location::Loc;
+use crate::parse::load::{Diagnostic, Diagnostics, Source};
+use crate::parse::location::Loc;
 
 /// The `matrix:` key of a scenario.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

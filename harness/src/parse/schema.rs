@@ -14,7 +14,7 @@ pub fn json() -> String {
 mod tests {
     #[test]
     fn committed_schema_is_current() {
-        let path = crate::runner::workspace_root().join("docs/scenario.schema.json");
+        let path = crate::run::runner::workspace_root().join("docs/scenario.schema.json");
         let generated = super::json() + "\n";
         if std::env::var_os("NETRIG_UPDATE_SCHEMA").is_some() {
             std::fs::write(&path, &generated).unwrap();

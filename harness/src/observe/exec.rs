@@ -32,7 +32,7 @@ use nix::libc;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-use crate::netns::Netns;
+use crate::build::netns::Netns;
 
 /// Run a shell command line (`sh -c`) inside `ns` and wait for it, at most `timeout`
 /// (then it is killed and an error of kind `TimedOut` returned). The child enters the
@@ -361,7 +361,7 @@ pub(crate) fn pollfd(fd: BorrowedFd<'_>, events: libc::c_short) -> libc::pollfd 
 
 /// `poll(2)` until one of `fds` is ready (`true`; see each `revents`) or `deadline`
 /// passes (`false`; `None` waits forever). Interrupted waits resume with the time left.
-/// Shared with [`crate::probe`], which waits on sockets the same way.
+/// Shared with [`crate::observe::probe`], which waits on sockets the same way.
 pub(crate) fn poll_until(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> io::Result<bool> {
     loop {
         let timeout_ms = match deadline {

@@ -1,0 +1,15 @@
+//! Stage 3, act and observe: what happens while a step plays, inside the nodes.
+//!
+//! [`act`] applies a step's actions; [`probe`] sends the traffic of checks from
+//! sockets opened in a node (ping, connect, udp, tcp) and serves its listeners;
+//! [`exec`] runs commands and background programs in a node; [`capture`] records an
+//! interface and [`decode`] reads the frames; [`frame`] builds frames that [`inject`]
+//! puts on the wire.
+
+pub mod act;
+pub mod capture;
+pub mod decode;
+pub mod exec;
+pub mod frame;
+pub mod inject;
+pub mod probe;
