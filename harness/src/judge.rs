@@ -108,9 +108,9 @@ fn ping(topology: &Topology, c: &PingCheck) -> Verdict {
     let check = format!("ping {} -> {} {expectation}", c.from.as_str(), *c.to);
     let timeout = wait(&c.timeout, !c.fails);
     let (holds, observed) =
-        match probe::ping(node(topology, &c.from), *c.to, c.source, c.dev.as_deref(), c.count, timeout) {
+        match probe::ping(node(topology, &c.from), *c.to, c.source, c.dev.as_deref(), *c.count, timeout) {
             Ok(o) => {
-                let answered = o.received == c.count;
+                let answered = o.received == *c.count;
                 let mut observed = format!("sent {}, received {}", o.sent, o.received);
                 if let Some(e) = &o.error {
                     observed.push_str(&format!(": {e}"));

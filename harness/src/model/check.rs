@@ -43,9 +43,10 @@ pub enum Check {
 pub struct PingCheck {
     pub from: Loc<String>,
     pub to: Loc<IpAddr>,
-    /// Echo requests to send (default 1). Success means every one was answered.
+    /// Echo requests to send (default 1, at least 1). Success means every one was answered.
     #[serde(default = "one")]
-    pub count: u32,
+    #[schemars(range(min = 1), extend("default" = 1))]
+    pub count: Loc<u32>,
     /// How long to wait for each reply. Defaults: 2 s when a reply is expected (it
     /// normally arrives in well under a millisecond, so success returns at once),
     /// 200 ms when the ping is expected to fail.
@@ -64,8 +65,8 @@ pub struct PingCheck {
     pub xfail: Option<String>,
 }
 
-fn one() -> u32 {
-    1
+fn one() -> Loc<u32> {
+    Loc::unplaced(1)
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
