@@ -211,20 +211,26 @@ impl EchoSocket {
         }
     }
 
-    /// Drain the error queue; the first error about request `seq`, described. An
-    /// error about an earlier request (which arrived after its wait ended) is dropped.
+    /// Drain the error queue; the first error about request `seq` that means the
+    /// request cannot be answered, described. Advice (a redirect) is dropped, and so
+    /// is an error about an earlier request (which arrived after its wait ended).
     fn take_error(&self, seq: u16) -> Option<String> {
         let request_type = if self.v6 { ECHO_REQUEST_V6 } else { ECHO_REQUEST_V4 };
         let mut found = None;
+        let mut queued = false;
         while let Some((error, request)) = self.next_queued_error() {
+            queued = true;
             let about_seq = echo_fields(&request).is_some_and(|f| self.is_ours(f, request_type, seq));
-            if about_seq && found.is_none() {
+            if about_seq && error.ends_the_wait() && found.is_none() {
                 found = Some(error.to_string());
             }
         }
-        // Without a queued copy (the kernel could not allocate one) only SO_ERROR is
-        // left; reading it also stops POLLERR from waking us again and again.
-        found.or_else(|| self.socket.take_error().ok().flatten().map(|e| describe(&e)))
+        // Draining the queue clears SO_ERROR. Without a queued copy (the kernel could
+        // not allocate one) SO_ERROR is all there is; reading it also stops POLLERR
+        // from waking us again and again. EREMOTEIO is what ping sockets set for
+        // advice (redirect, source quench), which does not end the wait either.
+        let pending = self.socket.take_error().ok().flatten();
+        found.or_else(|| pending.filter(|e| !queued && e.raw_os_error() != Some(libc::EREMOTEIO)).map(|e| describe(&e)))
     }
 
     /// One entry of the error queue: the error and the start of the request it is about.
@@ -289,6 +295,20 @@ impl QueuedError {
             _ => None,
         };
         QueuedError { errno: ee.ee_errno as i32, icmp: kind.map(|kind| (kind, ee.ee_type, ee.ee_code, offender)) }
+    }
+}
+
+/// ICMPv4 messages that advise the sender but do not mean the packet was lost: a
+/// source quench (4, deprecated) and a redirect (5). The kernel queues them on a ping
+/// socket's error queue like real errors. ICMPv6 has no such case: its redirect is a
+/// neighbour discovery message, never delivered to sockets.
+const ICMP_ADVICE_V4: [u8; 2] = [4, 5];
+
+impl QueuedError {
+    /// Whether the error means the request will not be answered: everything but
+    /// ICMPv4 advice.
+    fn ends_the_wait(&self) -> bool {
+        !matches!(self.icmp, Some(("ICMP", icmp_type, ..)) if ICMP_ADVICE_V4.contains(&icmp_type))
     }
 }
 
