@@ -11,6 +11,7 @@ use crate::capture::Captured;
 use crate::decode;
 use crate::exec;
 use crate::model::*;
+use crate::patience::Settled;
 use crate::{netlink, probe};
 
 /// How long a ping or connect waits when the scenario expects an answer. Answers on
@@ -69,13 +70,13 @@ impl Status {
 /// `packets`, which [`judge_packets`] handles once the step's captures are closed).
 pub fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, check: &Check) -> Verdict {
     match check {
-        Check::Ping(c) => ping(topology, c),
-        Check::Connect(c) => connect(topology, c),
+        Check::Ping(c) => ping(topology, rt, c),
+        Check::Connect(c) => connect(topology, rt, c),
         Check::Command(c) => command(topology, c),
         Check::Route(c) => route(topology, rt, c),
         Check::Sysctl(c) => sysctl(topology, c),
-        Check::Udp(c) => udp(topology, c),
-        Check::Tcp(c) => tcp(topology, c),
+        Check::Udp(c) => udp(topology, rt, c),
+        Check::Tcp(c) => tcp(topology, rt, c),
         Check::Neighbour(c) => neighbour(topology, rt, c),
         Check::Packets(c) => Verdict {
             check: describe_packets(c),
@@ -103,43 +104,50 @@ fn wait(timeout: &Option<Loc<Dur>>, expect_success: bool) -> Duration {
     }
 }
 
-fn ping(topology: &Topology, c: &PingCheck) -> Verdict {
+fn ping(topology: &Topology, rt: &tokio::runtime::Runtime, c: &PingCheck) -> Verdict {
     let expectation = if c.fails { "gets no reply" } else { "is answered" };
     let check = format!("ping {} -> {} {expectation}", c.from.as_str(), *c.to);
     let timeout = wait(&c.timeout, !c.fails);
-    let (holds, observed) =
-        match probe::ping(node(topology, &c.from), *c.to, c.source, c.dev.as_deref(), *c.count, timeout) {
-            Ok(o) => {
-                let answered = o.received == *c.count;
-                let mut observed = format!("sent {}, received {}", o.sent, o.received);
-                if let Some(e) = &o.error {
-                    observed.push_str(&format!(": {e}"));
-                }
-                (if c.fails { o.received == 0 } else { answered }, observed)
+    let mut patience = Settled::new(topology, rt, timeout);
+    let pinged =
+        probe::ping(node(topology, &c.from), *c.to, c.source, c.dev.as_deref(), *c.count, timeout, &mut patience);
+    let (holds, mut observed) = match pinged {
+        Ok(o) => {
+            let answered = o.received == *c.count;
+            let mut observed = format!("sent {}, received {}", o.sent, o.received);
+            if let Some(e) = &o.error {
+                observed.push_str(&format!(": {e}"));
             }
-            Err(e) => (false, format!("could not ping: {e}")),
-        };
+            (if c.fails { o.received == 0 } else { answered }, observed)
+        }
+        Err(e) => (false, format!("could not ping: {e}")),
+    };
+    patience.annotate(&mut observed);
     Verdict { check, holds, observed, line: c.from.line }
 }
 
-fn connect(topology: &Topology, c: &ConnectCheck) -> Verdict {
+fn connect(topology: &Topology, rt: &tokio::runtime::Runtime, c: &ConnectCheck) -> Verdict {
     let expected = c.result;
     let check = format!("tcp connect {} -> {} is {}", c.from.as_str(), *c.to, name_of(&expected));
     let timeout = wait(&c.timeout, expected == ConnectResult::Connected);
-    let (holds, observed) = match probe::connect(node(topology, &c.from), *c.to, timeout) {
+    let mut patience = Settled::new(topology, rt, timeout);
+    let (holds, mut observed) = match probe::connect(node(topology, &c.from), *c.to, timeout, &mut patience) {
         Ok(got) => (got == expected, name_of(&got)),
         Err(e) => (false, format!("could not connect: {e}")),
     };
+    patience.annotate(&mut observed);
     Verdict { check, holds, observed, line: c.from.line }
 }
 
-fn udp(topology: &Topology, c: &UdpCheck) -> Verdict {
+fn udp(topology: &Topology, rt: &tokio::runtime::Runtime, c: &UdpCheck) -> Verdict {
     let expectation = if c.fails { "gets no echo" } else { "is echoed" };
     let check = format!("udp {} -> {} {:?} {expectation}", c.from.as_str(), *c.to, c.payload);
     let timeout = wait(&c.timeout, !c.fails);
     let sent = format!("sent {} bytes", c.payload.len());
     let payload = c.payload.as_bytes();
-    let (echoed, observed) = match probe::udp_exchange(node(topology, &c.from), *c.to, payload, timeout) {
+    let mut patience = Settled::new(topology, rt, timeout);
+    let exchanged = probe::udp_exchange(node(topology, &c.from), *c.to, payload, timeout, &mut patience);
+    let (echoed, mut observed) = match exchanged {
         Ok(Some(reply)) if reply == payload => (true, format!("{sent}, received {} bytes back", reply.len())),
         Ok(Some(reply)) => {
             let text = String::from_utf8_lossy(&reply);
@@ -151,6 +159,7 @@ fn udp(topology: &Topology, c: &UdpCheck) -> Verdict {
         }
         Err(e) => (false, format!("could not send: {e}")),
     };
+    patience.annotate(&mut observed);
     Verdict { check, holds: echoed != c.fails, observed, line: c.from.line }
 }
 
@@ -160,7 +169,7 @@ fn transfer_timeout(bytes: u64) -> Duration {
     WAIT_FOR_SUCCESS + Duration::from_secs(bytes / (64 << 20))
 }
 
-fn tcp(topology: &Topology, c: &TcpCheck) -> Verdict {
+fn tcp(topology: &Topology, rt: &tokio::runtime::Runtime, c: &TcpCheck) -> Verdict {
     let bytes = c.bytes.0;
     let expectation = if c.fails { "does not complete" } else { "is counted by the peer" };
     let check = format!("tcp {} -> {} {} {expectation}", c.from.as_str(), *c.to, *c.bytes);
@@ -169,7 +178,9 @@ fn tcp(topology: &Topology, c: &TcpCheck) -> Verdict {
         None if c.fails => WAIT_FOR_FAILURE,
         None => transfer_timeout(bytes),
     };
-    let (complete, observed) = match probe::transfer(node(topology, &c.from), *c.to, bytes, timeout) {
+    let mut patience = Settled::new(topology, rt, timeout);
+    let (complete, mut observed) = match probe::transfer(node(topology, &c.from), *c.to, bytes, timeout, &mut patience)
+    {
         Ok(o) => {
             let mut observed = format!("sent {} bytes", o.sent);
             if let Some(counted) = o.counted {
@@ -182,6 +193,7 @@ fn tcp(topology: &Topology, c: &TcpCheck) -> Verdict {
         }
         Err(e) => (false, format!("could not transfer: {e}")),
     };
+    patience.annotate(&mut observed);
     Verdict { check, holds: complete != c.fails, observed, line: c.from.line }
 }
 

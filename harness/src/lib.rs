@@ -4,7 +4,7 @@
 //! parse ([`load`] into the [`model`], with [`syntax`] for the `ip`-like strings,
 //! [`location`]s for diagnostics, [`matrix`] rows and [`include`]d fixtures) → check
 //! ([`validate`]) → build ([`build`] over [`netlink`], in [`netns`] namespaces from a
-//! [`baseline`]) → act and observe ([`act`], [`probe`], [`exec`], [`capture`], [`decode`],
+//! [`baseline`]) → act and observe ([`act`], [`probe`] with [`patience`], [`exec`], [`capture`], [`decode`],
 //! frames built by [`frame`] and sent by [`inject`]) → judge ([`judge`]) → report
 //! ([`report`]) → teardown ([`build::Topology::teardown`]). [`run`] plays one scenario
 //! through all of it; [`runner`] turns scenario files into tests; [`schema`] publishes
@@ -42,6 +42,7 @@ pub mod matrix;
 pub mod model;
 pub mod netlink;
 pub mod netns;
+pub mod patience;
 pub mod pin;
 pub mod probe;
 pub mod report;

@@ -4,7 +4,9 @@
 //!
 //! Every wait is a `poll` with a deadline, never a sleep: a reply, an ICMP error or a
 //! local failure (no route) ends it at once, so passing checks cost well under a
-//! millisecond and only silence costs the full timeout.
+//! millisecond and only silence costs the full timeout. Silence at the deadline is
+//! final only once the caller's [`Patience`] says so: the network may still be
+//! working on the request (a neighbour being resolved holds it in a queue).
 
 use std::io::{self, IoSliceMut, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -36,10 +38,40 @@ pub struct PingOutcome {
     pub error: Option<String>,
 }
 
+/// Asked when a wait's deadline passes in silence: `Some(later)` to keep waiting
+/// until `later` (the network may still deliver a late answer), `None` to conclude
+/// that silence is the answer.
+pub trait Patience {
+    fn more(&mut self) -> Option<Instant>;
+}
+
+/// Silence at the deadline is final.
+pub struct Impatient;
+
+impl Patience for Impatient {
+    fn more(&mut self) -> Option<Instant> {
+        None
+    }
+}
+
+/// Poll `fds` until one is ready (`true`) or silence is final (`false`): at
+/// `deadline`, and at every later deadline it grants, `patience` decides.
+fn poll_patiently(fds: &mut [libc::pollfd], mut deadline: Instant, patience: &mut dyn Patience) -> io::Result<bool> {
+    loop {
+        if poll_until(fds, Some(deadline))? {
+            return Ok(true);
+        }
+        match patience.more() {
+            Some(later) => deadline = later,
+            None => return Ok(false),
+        }
+    }
+}
+
 /// Send `count` ICMP echo requests from inside `ns` to `to` (IPv4 or IPv6), from
-/// `source` and out of interface `dev` when given (`ping -I`), waiting at most
-/// `timeout` for each reply. An ICMP error or ENETUNREACH/EHOSTUNREACH ends the
-/// wait for that request at once.
+/// `source` and out of interface `dev` when given (`ping -I`), waiting `timeout` for
+/// each reply, then as long as `patience` grants. An ICMP error or
+/// ENETUNREACH/EHOSTUNREACH ends the wait for that request at once.
 ///
 /// Requests go out one after the other, each as soon as the previous one is settled.
 /// Uses an ICMP datagram socket (needs `net.ipv4.ping_group_range`, which the
@@ -53,6 +85,7 @@ pub fn ping(
     dev: Option<&str>,
     count: u32,
     timeout: Duration,
+    patience: &mut dyn Patience,
 ) -> io::Result<PingOutcome> {
     if let Some(source) = source.filter(|s| s.is_ipv4() != to.is_ipv4()) {
         return Err(io::Error::new(
@@ -64,7 +97,7 @@ pub fn ping(
     let mut outcome = PingOutcome { sent: 0, received: 0, error: None };
     for i in 0..count {
         // Requests are settled one at a time, so sequence numbers may wrap.
-        outcome.record(socket.echo(i as u16, timeout));
+        outcome.record(socket.echo(i as u16, timeout, patience));
     }
     Ok(outcome)
 }
@@ -154,15 +187,15 @@ impl EchoSocket {
         Ok(EchoSocket { socket, to: SocketAddr::new(to, 0).into(), v6, raw, id })
     }
 
-    /// Send request `seq` and wait for its reply, an error about it, or the timeout.
-    fn echo(&self, seq: u16, timeout: Duration) -> Echo {
+    /// Send request `seq` and wait for its reply, an error about it, or final silence.
+    fn echo(&self, seq: u16, timeout: Duration, patience: &mut dyn Patience) -> Echo {
         if let Err(e) = self.socket.send_to(&self.request(seq), &self.to) {
             return Echo::NotSent(describe(&e));
         }
         let deadline = Instant::now() + timeout;
         loop {
             let mut fds = [pollfd(self.socket.as_fd(), libc::POLLIN)];
-            match poll_until(&mut fds, Some(deadline)) {
+            match poll_patiently(&mut fds, deadline, patience) {
                 Ok(true) => {}
                 Ok(false) => {
                     return Echo::Unanswered(format!("no reply within {}", humantime::format_duration(timeout)));
@@ -341,10 +374,16 @@ fn with_context(error: io::Error, what: &str) -> io::Error {
 }
 
 /// TCP connect from inside `ns` to `to`, classified: connected, refused (RST),
-/// unreachable (ENETUNREACH/EHOSTUNREACH/ICMP error), or timeout after `timeout`.
-/// Other failures (e.g. EPERM from a local firewall rule) are returned as errors.
-pub fn connect(ns: &Netns, to: SocketAddr, timeout: Duration) -> io::Result<ConnectResult> {
-    Ok(match connect_by(ns, to, Instant::now() + timeout)? {
+/// unreachable (ENETUNREACH/EHOSTUNREACH/ICMP error), or timeout after `timeout` and
+/// what `patience` grants. Other failures (e.g. EPERM from a local firewall rule) are
+/// returned as errors.
+pub fn connect(
+    ns: &Netns,
+    to: SocketAddr,
+    timeout: Duration,
+    patience: &mut dyn Patience,
+) -> io::Result<ConnectResult> {
+    Ok(match connect_by(ns, to, Instant::now() + timeout, patience)? {
         Ok(_) => ConnectResult::Connected,
         Err(result) => result,
     })
@@ -352,13 +391,18 @@ pub fn connect(ns: &Netns, to: SocketAddr, timeout: Duration) -> io::Result<Conn
 
 /// A TCP socket of `ns` connected to `to` by `deadline` (non-blocking), or why not:
 /// the classification and the errors of [`connect`].
-fn connect_by(ns: &Netns, to: SocketAddr, deadline: Instant) -> io::Result<Result<Socket, ConnectResult>> {
+fn connect_by(
+    ns: &Netns,
+    to: SocketAddr,
+    deadline: Instant,
+    patience: &mut dyn Patience,
+) -> io::Result<Result<Socket, ConnectResult>> {
     let socket = ns.run(|| open_socket(to, Type::STREAM, Protocol::TCP))?;
     let result = match socket.connect(&to.into()) {
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
             // Writable once the handshake is over, either way; SO_ERROR tells which.
             let mut fds = [pollfd(socket.as_fd(), libc::POLLOUT)];
-            if !poll_until(&mut fds, Some(deadline))? {
+            if !poll_patiently(&mut fds, deadline, patience)? {
                 return Ok(Err(ConnectResult::Timeout));
             }
             socket.take_error()?.map_or(Ok(()), Err)
@@ -384,12 +428,19 @@ pub struct TransferOutcome {
 
 /// Connect from inside `ns` to a TCP [`Listener`] at `to`, send `bytes` bytes, shut
 /// down our sending side and read the listener's count of what it received, all by
-/// `timeout`. What the network does is in the outcome; only local failures (the
-/// socket cannot be opened, a firewall rule refuses it with EPERM) are errors.
-pub fn transfer(ns: &Netns, to: SocketAddr, bytes: u64, timeout: Duration) -> io::Result<TransferOutcome> {
+/// `timeout` (the connection may take longer where `patience` grants it). What the
+/// network does is in the outcome; only local failures (the socket cannot be opened,
+/// a firewall rule refuses it with EPERM) are errors.
+pub fn transfer(
+    ns: &Netns,
+    to: SocketAddr,
+    bytes: u64,
+    timeout: Duration,
+    patience: &mut dyn Patience,
+) -> io::Result<TransferOutcome> {
     let deadline = Deadline { at: Instant::now() + timeout, of: timeout };
     let mut outcome = TransferOutcome { sent: 0, counted: None, error: None };
-    let stream: TcpStream = match connect_by(ns, to, deadline.at)? {
+    let stream: TcpStream = match connect_by(ns, to, deadline.at, patience)? {
         Ok(socket) => socket.into(),
         Err(result) => {
             outcome.error = Some(format!("connect: {result}"));
@@ -482,21 +533,28 @@ fn open_socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Soc
     Ok(socket)
 }
 
-/// Send one UDP datagram from inside `ns` to `to` and wait at most `timeout` for one
-/// datagram back, which is returned. `Ok(None)`: nothing came back in time.
+/// Send one UDP datagram from inside `ns` to `to` and wait `timeout`, then as long as
+/// `patience` grants, for one datagram back, which is returned. `Ok(None)`: nothing
+/// came back in time.
 ///
 /// The socket is connected to `to`, so only a reply from exactly `to` counts (a
 /// listener bound to a wildcard address answers from the address the kernel picks
 /// for the route back, which may differ), and an ICMP port unreachable comes back as
 /// an error of kind `ConnectionRefused`.
-pub fn udp_exchange(ns: &Netns, to: SocketAddr, payload: &[u8], timeout: Duration) -> io::Result<Option<Vec<u8>>> {
+pub fn udp_exchange(
+    ns: &Netns,
+    to: SocketAddr,
+    payload: &[u8],
+    timeout: Duration,
+    patience: &mut dyn Patience,
+) -> io::Result<Option<Vec<u8>>> {
     let socket: UdpSocket = ns.run(|| open_socket(to, Type::DGRAM, Protocol::UDP))?.into();
     let deadline = Instant::now() + timeout;
-    let exchange = || {
+    let mut exchange = || {
         socket.connect(to)?;
         socket.send(payload)?;
         let mut fds = [pollfd(socket.as_fd(), libc::POLLIN)];
-        if !poll_until(&mut fds, Some(deadline))? {
+        if !poll_patiently(&mut fds, deadline, patience)? {
             return Ok(None);
         }
         let mut buf = vec![0u8; 65536];
@@ -744,25 +802,26 @@ mod tests {
     fn ping_across_a_veth_is_answered_at_once() {
         needs_root!();
         let (a, b) = pair(true);
-        let (outcome, took) = timed(|| ping(&a, B4, None, None, 1, PATIENT).unwrap());
+        let (outcome, took) = timed(|| ping(&a, B4, None, None, 1, PATIENT, &mut Impatient).unwrap());
         assert_eq!(outcome, answered(1));
         assert!(took < Duration::from_millis(50), "{took:?}");
-        assert_eq!(ping(&b, A4, Some(B4), None, 3, PATIENT).unwrap(), answered(3));
+        assert_eq!(ping(&b, A4, Some(B4), None, 3, PATIENT, &mut Impatient).unwrap(), answered(3));
     }
 
     #[test]
     fn ping_over_ipv6() {
         needs_root!();
         let (a, b) = pair(true);
-        assert_eq!(ping(&a, B6, None, None, 2, PATIENT).unwrap(), answered(2));
-        assert_eq!(ping(&b, A6, Some(B6), None, 1, PATIENT).unwrap(), answered(1));
+        assert_eq!(ping(&a, B6, None, None, 2, PATIENT, &mut Impatient).unwrap(), answered(2));
+        assert_eq!(ping(&b, A6, Some(B6), None, 1, PATIENT, &mut Impatient).unwrap(), answered(1));
     }
 
     #[test]
     fn ping_without_a_route_fails_at_once() {
         needs_root!();
         let (a, _b) = pair(true);
-        let (outcome, took) = timed(|| ping(&a, "10.99.0.1".parse().unwrap(), None, None, 2, PATIENT).unwrap());
+        let (outcome, took) =
+            timed(|| ping(&a, "10.99.0.1".parse().unwrap(), None, None, 2, PATIENT, &mut Impatient).unwrap());
         let error = Some("Network is unreachable (ENETUNREACH)".to_string());
         assert_eq!(outcome, PingOutcome { sent: 0, received: 0, error });
         assert!(took < Duration::from_millis(10), "{took:?}");
@@ -772,7 +831,8 @@ mod tests {
     fn ping_to_a_silent_neighbour_waits_for_the_deadline() {
         needs_root!();
         let (a, _b) = pair(true);
-        let (outcome, took) = timed(|| ping(&a, "10.0.0.77".parse().unwrap(), None, None, 1, SHORT).unwrap());
+        let (outcome, took) =
+            timed(|| ping(&a, "10.0.0.77".parse().unwrap(), None, None, 1, SHORT, &mut Impatient).unwrap());
         let error = Some("no reply within 200ms".to_string());
         assert_eq!(outcome, PingOutcome { sent: 1, received: 0, error });
         assert!(took >= SHORT && took < SECOND, "{took:?}");
@@ -786,7 +846,8 @@ mod tests {
         baseline::write(&b, "net.ipv4.conf.all.forwarding", "1").unwrap();
         sh(&b, "ip route add unreachable 10.60.0.0/16");
         sh(&a, "ip route add 10.60.0.0/16 via 10.0.0.2");
-        let (outcome, took) = timed(|| ping(&a, "10.60.0.1".parse().unwrap(), None, None, 1, PATIENT).unwrap());
+        let (outcome, took) =
+            timed(|| ping(&a, "10.60.0.1".parse().unwrap(), None, None, 1, PATIENT, &mut Impatient).unwrap());
         let error = Some("No route to host (EHOSTUNREACH) from 10.0.0.2 (ICMP type 3 code 1)".to_string());
         assert_eq!(outcome, PingOutcome { sent: 1, received: 0, error });
         assert!(took < Duration::from_millis(100), "{took:?}");
@@ -799,9 +860,12 @@ mod tests {
         sh(&a, "ip link set lo down");
         // The request goes out to lo, which drops it: no error, only silence.
         let error = Some("no reply within 200ms".to_string());
-        assert_eq!(ping(&a, A4, None, None, 1, SHORT).unwrap(), PingOutcome { sent: 1, received: 0, error });
+        assert_eq!(
+            ping(&a, A4, None, None, 1, SHORT, &mut Impatient).unwrap(),
+            PingOutcome { sent: 1, received: 0, error }
+        );
         sh(&a, "ip link set lo up");
-        assert_eq!(ping(&a, A4, None, None, 1, PATIENT).unwrap(), answered(1));
+        assert_eq!(ping(&a, A4, None, None, 1, PATIENT, &mut Impatient).unwrap(), answered(1));
     }
 
     #[test]
@@ -810,10 +874,14 @@ mod tests {
         // No baseline: ping_group_range keeps the kernel default, which allows nobody.
         let (a, b) = pair(false);
         assert_eq!(baseline::read(&a, "net.ipv4.ping_group_range").unwrap(), "1 0");
-        assert_eq!(ping(&a, B4, None, None, 2, PATIENT).unwrap(), answered(2));
-        assert_eq!(ping(&b, A6, None, None, 2, PATIENT).unwrap(), answered(2));
-        assert_eq!(ping(&a, A4, None, None, 1, PATIENT).unwrap(), answered(1), "own address: skip our own request");
-        let outcome = ping(&a, "10.0.0.77".parse().unwrap(), None, None, 1, SHORT).unwrap();
+        assert_eq!(ping(&a, B4, None, None, 2, PATIENT, &mut Impatient).unwrap(), answered(2));
+        assert_eq!(ping(&b, A6, None, None, 2, PATIENT, &mut Impatient).unwrap(), answered(2));
+        assert_eq!(
+            ping(&a, A4, None, None, 1, PATIENT, &mut Impatient).unwrap(),
+            answered(1),
+            "own address: skip our own request"
+        );
+        let outcome = ping(&a, "10.0.0.77".parse().unwrap(), None, None, 1, SHORT, &mut Impatient).unwrap();
         assert_eq!(outcome.error.as_deref(), Some("no reply within 200ms"));
     }
 
@@ -821,7 +889,7 @@ mod tests {
     fn ping_rejects_mixed_families() {
         needs_root!();
         let ns = Netns::new().unwrap();
-        let err = ping(&ns, B6, Some(A4), None, 1, SHORT).unwrap_err();
+        let err = ping(&ns, B6, Some(A4), None, 1, SHORT, &mut Impatient).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 
@@ -831,19 +899,20 @@ mod tests {
         let (a, b) = pair(true);
         let listener = Listener::start(&b, Proto::Tcp, None, 0).unwrap();
         let port = listener.local_addr().port();
-        assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT).unwrap(), ConnectResult::Connected);
-        assert_eq!(connect(&a, SocketAddr::new(B6, port), PATIENT).unwrap(), ConnectResult::Connected);
+        assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT, &mut Impatient).unwrap(), ConnectResult::Connected);
+        assert_eq!(connect(&a, SocketAddr::new(B6, port), PATIENT, &mut Impatient).unwrap(), ConnectResult::Connected);
         let closed = SocketAddr::new(B4, port.wrapping_add(1).max(1));
-        assert_eq!(connect(&a, closed, PATIENT).unwrap(), ConnectResult::Refused);
+        assert_eq!(connect(&a, closed, PATIENT, &mut Impatient).unwrap(), ConnectResult::Refused);
         let no_route = SocketAddr::new("10.99.0.1".parse().unwrap(), 80);
-        assert_eq!(connect(&a, no_route, PATIENT).unwrap(), ConnectResult::Unreachable);
-        let (result, took) = timed(|| connect(&a, SocketAddr::new("10.0.0.77".parse().unwrap(), 80), SHORT).unwrap());
+        assert_eq!(connect(&a, no_route, PATIENT, &mut Impatient).unwrap(), ConnectResult::Unreachable);
+        let (result, took) =
+            timed(|| connect(&a, SocketAddr::new("10.0.0.77".parse().unwrap(), 80), SHORT, &mut Impatient).unwrap());
         assert_eq!(result, ConnectResult::Timeout);
         assert!(took >= SHORT && took < SECOND, "{took:?}");
 
         // Dropping the listener closes its socket.
         drop(listener);
-        assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT).unwrap(), ConnectResult::Refused);
+        assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT, &mut Impatient).unwrap(), ConnectResult::Refused);
     }
 
     #[test]
@@ -852,7 +921,7 @@ mod tests {
         let (a, b) = pair(true);
         let listener = Listener::start(&b, Proto::Tcp, Some(B4), 8080).unwrap();
         assert_eq!(listener.local_addr(), SocketAddr::new(B4, 8080));
-        assert_eq!(connect(&a, SocketAddr::new(B4, 8080), PATIENT).unwrap(), ConnectResult::Connected);
+        assert_eq!(connect(&a, SocketAddr::new(B4, 8080), PATIENT, &mut Impatient).unwrap(), ConnectResult::Connected);
         let busy = Listener::start(&b, Proto::Tcp, Some(B4), 8080).err().unwrap();
         assert_eq!(busy.kind(), io::ErrorKind::AddrInUse, "{busy}");
         let foreign = Listener::start(&b, Proto::Udp, Some(A4), 53).err().unwrap();
@@ -866,14 +935,14 @@ mod tests {
         let listener = Listener::start(&b, Proto::Tcp, None, 0).unwrap();
         let port = listener.local_addr().port();
         for (to, bytes) in [(B4, 1 << 20), (B6, 1), (B4, 3 * (64 << 10) + 7)] {
-            let outcome = transfer(&a, SocketAddr::new(to, port), bytes, PATIENT).unwrap();
+            let outcome = transfer(&a, SocketAddr::new(to, port), bytes, PATIENT, &mut Impatient).unwrap();
             assert_eq!(outcome, TransferOutcome { sent: bytes, counted: Some(bytes), error: None }, "{to} {bytes}");
         }
         // Plain connects still work against the counting listener, before and after.
-        assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT).unwrap(), ConnectResult::Connected);
+        assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT, &mut Impatient).unwrap(), ConnectResult::Connected);
 
         let closed = SocketAddr::new(B4, port.wrapping_add(1).max(1));
-        let refused = transfer(&a, closed, 10, PATIENT).unwrap();
+        let refused = transfer(&a, closed, 10, PATIENT, &mut Impatient).unwrap();
         assert_eq!(refused, TransferOutcome { sent: 0, counted: None, error: Some("connect: refused".into()) });
     }
 
@@ -884,7 +953,7 @@ mod tests {
         // Listening, so the kernel completes handshakes, but nobody accepts or reads.
         let silent = b.run(|| bind_listening(Proto::Tcp, SocketAddr::new(B4, 0), false)).unwrap();
         let to = silent.local_addr().unwrap();
-        let (outcome, took) = timed(|| transfer(&a, to, 1024, SHORT).unwrap());
+        let (outcome, took) = timed(|| transfer(&a, to, 1024, SHORT, &mut Impatient).unwrap());
         assert_eq!(outcome, TransferOutcome { sent: 1024, counted: None, error: Some("timed out after 200ms".into()) });
         assert!(took >= SHORT && took < SECOND, "{took:?}");
     }
@@ -896,13 +965,15 @@ mod tests {
         let echo = Listener::start(&b, Proto::Udp, None, 0).unwrap();
         let port = echo.local_addr().port();
         for to in [B4, B6] {
-            let reply = udp_exchange(&a, SocketAddr::new(to, port), b"hello", PATIENT).unwrap();
+            let reply = udp_exchange(&a, SocketAddr::new(to, port), b"hello", PATIENT, &mut Impatient).unwrap();
             assert_eq!(reply.as_deref(), Some(&b"hello"[..]), "{to}");
         }
-        let refused = udp_exchange(&a, SocketAddr::new(B4, port.wrapping_add(1).max(1)), b"x", PATIENT).unwrap_err();
+        let refused = udp_exchange(&a, SocketAddr::new(B4, port.wrapping_add(1).max(1)), b"x", PATIENT, &mut Impatient)
+            .unwrap_err();
         assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused, "{refused}");
-        let (silence, took) =
-            timed(|| udp_exchange(&a, SocketAddr::new("10.0.0.77".parse().unwrap(), port), b"x", SHORT).unwrap());
+        let (silence, took) = timed(|| {
+            udp_exchange(&a, SocketAddr::new("10.0.0.77".parse().unwrap(), port), b"x", SHORT, &mut Impatient).unwrap()
+        });
         assert_eq!(silence, None);
         assert!(took >= SHORT && took < SECOND, "{took:?}");
     }
