@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::build::Topology;
 use crate::capture::Captured;
+use crate::cause;
 use crate::decode;
 use crate::exec;
 use crate::model::*;
@@ -105,9 +106,13 @@ fn wait(timeout: &Option<Loc<Dur>>, expect_success: bool) -> Duration {
 }
 
 fn ping(topology: &Topology, rt: &tokio::runtime::Runtime, c: &PingCheck) -> Verdict {
-    let expectation = if c.fails { "gets no reply" } else { "is answered" };
+    let expectation = match &*c.fails {
+        Fails::Flag(false) => "is answered".to_string(),
+        Fails::Flag(true) => "gets no reply".to_string(),
+        Fails::Because(cause) => format!("fails with {}", cause::describe(cause)),
+    };
     let check = format!("ping {} -> {} {expectation}", c.from.as_str(), *c.to);
-    let timeout = wait(&c.timeout, !c.fails);
+    let timeout = wait(&c.timeout, !c.fails.expected());
     let mut patience = Settled::new(topology, rt, timeout);
     let pinged =
         probe::ping(node(topology, &c.from), *c.to, c.source, c.dev.as_deref(), *c.count, timeout, &mut patience);
@@ -118,7 +123,12 @@ fn ping(topology: &Topology, rt: &tokio::runtime::Runtime, c: &PingCheck) -> Ver
             if let Some(e) = &o.error {
                 observed.push_str(&format!(": {e}"));
             }
-            (if c.fails { o.received == 0 } else { answered }, observed)
+            let holds = match &*c.fails {
+                Fails::Flag(false) => answered,
+                Fails::Flag(true) => o.received == 0,
+                Fails::Because(want) => o.received == 0 && o.error.as_ref().is_some_and(|e| e.matches(want)),
+            };
+            (holds, observed)
         }
         Err(e) => (false, format!("could not ping: {e}")),
     };

@@ -4,7 +4,7 @@
 //! parse ([`load`] into the [`model`], with [`syntax`] for the `ip`-like strings,
 //! [`location`]s for diagnostics, [`matrix`] rows and [`include`]d fixtures) → check
 //! ([`validate`]) → build ([`build`] over [`netlink`], in [`netns`] namespaces from a
-//! [`baseline`]) → act and observe ([`act`], [`probe`] with [`patience`], [`exec`], [`capture`], [`decode`],
+//! [`baseline`]) → act and observe ([`act`], [`probe`] with [`patience`] and [`cause`]s, [`exec`], [`capture`], [`decode`],
 //! frames built by [`frame`] and sent by [`inject`]) → judge ([`judge`]) → report
 //! ([`report`]) → teardown ([`build::Topology::teardown`]). [`run`] plays one scenario
 //! through all of it; [`runner`] turns scenario files into tests; [`schema`] publishes
@@ -28,6 +28,7 @@ pub mod act;
 pub mod baseline;
 pub mod build;
 pub mod capture;
+pub mod cause;
 pub mod cli;
 pub mod decode;
 pub mod exec;

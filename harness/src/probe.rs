@@ -21,21 +21,22 @@ use nix::libc;
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
+use crate::cause::Cause;
 use crate::exec::{poll_until, pollfd};
 use crate::model::{ConnectResult, Proto};
 use crate::netns::Netns;
 
 /// Outcome of a ping: how many echo requests went out and how many came back, and
-/// why the rest did not (the first error seen).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// why the rest did not (the cause for the first one).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PingOutcome {
     /// Requests the kernel accepted (a send refused at once, e.g. for lack of a
     /// route, is not counted but recorded in `error`).
     pub sent: u32,
     /// Requests answered by an echo reply.
     pub received: u32,
-    /// e.g. "no reply within 200ms", "Network is unreachable (ENETUNREACH)".
-    pub error: Option<String>,
+    /// e.g. no reply within 200ms, local error ENETUNREACH.
+    pub error: Option<Cause>,
 }
 
 /// Asked when a wait's deadline passes in silence: `Some(later)` to keep waiting
@@ -106,9 +107,9 @@ pub fn ping(
 enum Echo {
     Answered,
     /// Sent, but no reply: why.
-    Unanswered(String),
+    Unanswered(Cause),
     /// The kernel refused to send it: why.
-    NotSent(String),
+    NotSent(Cause),
 }
 
 impl PingOutcome {
@@ -190,17 +191,15 @@ impl EchoSocket {
     /// Send request `seq` and wait for its reply, an error about it, or final silence.
     fn echo(&self, seq: u16, timeout: Duration, patience: &mut dyn Patience) -> Echo {
         if let Err(e) = self.socket.send_to(&self.request(seq), &self.to) {
-            return Echo::NotSent(describe(&e));
+            return Echo::NotSent(local_cause(&e));
         }
         let deadline = Instant::now() + timeout;
         loop {
             let mut fds = [pollfd(self.socket.as_fd(), libc::POLLIN)];
             match poll_patiently(&mut fds, deadline, patience) {
                 Ok(true) => {}
-                Ok(false) => {
-                    return Echo::Unanswered(format!("no reply within {}", humantime::format_duration(timeout)));
-                }
-                Err(e) => return Echo::Unanswered(describe(&e)),
+                Ok(false) => return Echo::Unanswered(Cause::NoReply(timeout)),
+                Err(e) => return Echo::Unanswered(local_cause(&e)),
             }
             if fds[0].revents & libc::POLLERR != 0
                 && let Some(why) = self.take_error(seq)
@@ -247,15 +246,15 @@ impl EchoSocket {
     /// Drain the error queue; the first error about request `seq` that means the
     /// request cannot be answered, described. Advice (a redirect) is dropped, and so
     /// is an error about an earlier request (which arrived after its wait ended).
-    fn take_error(&self, seq: u16) -> Option<String> {
+    fn take_error(&self, seq: u16) -> Option<Cause> {
         let request_type = if self.v6 { ECHO_REQUEST_V6 } else { ECHO_REQUEST_V4 };
         let mut found = None;
         let mut queued = false;
         while let Some((error, request)) = self.next_queued_error() {
             queued = true;
             let about_seq = echo_fields(&request).is_some_and(|f| self.is_ours(f, request_type, seq));
-            if about_seq && error.ends_the_wait() && found.is_none() {
-                found = Some(error.to_string());
+            if about_seq && ends_the_wait(&error) && found.is_none() {
+                found = Some(error);
             }
         }
         // Draining the queue clears SO_ERROR. Without a queued copy (the kernel could
@@ -263,11 +262,13 @@ impl EchoSocket {
         // from waking us again and again. EREMOTEIO is what ping sockets set for
         // advice (redirect, source quench), which does not end the wait either.
         let pending = self.socket.take_error().ok().flatten();
-        found.or_else(|| pending.filter(|e| !queued && e.raw_os_error() != Some(libc::EREMOTEIO)).map(|e| describe(&e)))
+        found.or_else(|| {
+            pending.filter(|e| !queued && e.raw_os_error() != Some(libc::EREMOTEIO)).map(|e| local_cause(&e))
+        })
     }
 
     /// One entry of the error queue: the error and the start of the request it is about.
-    fn next_queued_error(&self) -> Option<(QueuedError, Vec<u8>)> {
+    fn next_queued_error(&self) -> Option<(Cause, Vec<u8>)> {
         let mut request = [0u8; 64];
         let mut cmsg = nix::cmsg_space!(libc::sock_extended_err, libc::sockaddr_in6);
         let mut iov = [IoSliceMut::new(&mut request)];
@@ -276,10 +277,10 @@ impl EchoSocket {
         let len = msg.bytes;
         let error = msg.cmsgs().ok()?.find_map(|cmsg| match cmsg {
             ControlMessageOwned::Ipv4RecvErr(ee, from) => {
-                Some(QueuedError::new(ee, from.map(|a| Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)).into())))
+                Some(queued_cause(ee, from.map(|a| Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)).into())))
             }
             ControlMessageOwned::Ipv6RecvErr(ee, from) => {
-                Some(QueuedError::new(ee, from.map(|a| Ipv6Addr::from(a.sin6_addr.s6_addr).into())))
+                Some(queued_cause(ee, from.map(|a| Ipv6Addr::from(a.sin6_addr.s6_addr).into())))
             }
             _ => None,
         })?;
@@ -313,21 +314,19 @@ fn echo_fields(icmp: &[u8]) -> Option<(u8, u16, u16)> {
 /// Echo identifier of every request ("NR").
 const ECHO_IDENTIFIER: u16 = 0x4e52;
 
-/// An error from a socket's error queue (`IP_RECVERR`).
-struct QueuedError {
-    errno: i32,
-    /// `(kind, type, code, sender)` when an ICMP message caused it.
-    icmp: Option<(&'static str, u8, u8, Option<IpAddr>)>,
-}
-
-impl QueuedError {
-    fn new(ee: libc::sock_extended_err, offender: Option<IpAddr>) -> QueuedError {
-        let kind = match ee.ee_origin {
-            libc::SO_EE_ORIGIN_ICMP => Some("ICMP"),
-            libc::SO_EE_ORIGIN_ICMP6 => Some("ICMPv6"),
-            _ => None,
-        };
-        QueuedError { errno: ee.ee_errno as i32, icmp: kind.map(|kind| (kind, ee.ee_type, ee.ee_code, offender)) }
+/// The cause an entry of a socket's error queue (`IP_RECVERR`) gives: an ICMP error
+/// with its sender, or an error of the node itself.
+fn queued_cause(ee: libc::sock_extended_err, from: Option<IpAddr>) -> Cause {
+    let errno = Errno::from_raw(ee.ee_errno as i32);
+    match ee.ee_origin {
+        libc::SO_EE_ORIGIN_ICMP | libc::SO_EE_ORIGIN_ICMP6 => Cause::Icmp {
+            v6: ee.ee_origin == libc::SO_EE_ORIGIN_ICMP6,
+            icmp_type: ee.ee_type,
+            code: ee.ee_code,
+            from,
+            errno,
+        },
+        _ => Cause::Local(errno),
     }
 }
 
@@ -337,26 +336,15 @@ impl QueuedError {
 /// neighbour discovery message, never delivered to sockets.
 const ICMP_ADVICE_V4: [u8; 2] = [4, 5];
 
-impl QueuedError {
-    /// Whether the error means the request will not be answered: everything but
-    /// ICMPv4 advice.
-    fn ends_the_wait(&self) -> bool {
-        !matches!(self.icmp, Some(("ICMP", icmp_type, ..)) if ICMP_ADVICE_V4.contains(&icmp_type))
-    }
+/// Whether the cause means the request will not be answered: everything but ICMPv4
+/// advice.
+fn ends_the_wait(cause: &Cause) -> bool {
+    !matches!(cause, Cause::Icmp { v6: false, icmp_type, .. } if ICMP_ADVICE_V4.contains(icmp_type))
 }
 
-/// "No route to host (EHOSTUNREACH) from 10.0.0.2 (ICMP type 3 code 1)".
-impl std::fmt::Display for QueuedError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&describe_errno(self.errno))?;
-        if let Some((kind, icmp_type, code, sender)) = self.icmp {
-            if let Some(sender) = sender {
-                write!(f, " from {sender}")?;
-            }
-            write!(f, " ({kind} type {icmp_type} code {code})")?;
-        }
-        Ok(())
-    }
+/// An error the kernel returned to one of our calls.
+fn local_cause(error: &io::Error) -> Cause {
+    Cause::Local(Errno::from_raw(error.raw_os_error().unwrap_or(0)))
 }
 
 /// "Network is unreachable (ENETUNREACH)" for OS errors, the error's text otherwise.
@@ -822,7 +810,7 @@ mod tests {
         let (a, _b) = pair(true);
         let (outcome, took) =
             timed(|| ping(&a, "10.99.0.1".parse().unwrap(), None, None, 2, PATIENT, &mut Impatient).unwrap());
-        let error = Some("Network is unreachable (ENETUNREACH)".to_string());
+        let error = Some(Cause::Local(Errno::ENETUNREACH));
         assert_eq!(outcome, PingOutcome { sent: 0, received: 0, error });
         assert!(took < Duration::from_millis(10), "{took:?}");
     }
@@ -833,7 +821,7 @@ mod tests {
         let (a, _b) = pair(true);
         let (outcome, took) =
             timed(|| ping(&a, "10.0.0.77".parse().unwrap(), None, None, 1, SHORT, &mut Impatient).unwrap());
-        let error = Some("no reply within 200ms".to_string());
+        let error = Some(Cause::NoReply(SHORT));
         assert_eq!(outcome, PingOutcome { sent: 1, received: 0, error });
         assert!(took >= SHORT && took < SECOND, "{took:?}");
     }
@@ -848,7 +836,8 @@ mod tests {
         sh(&a, "ip route add 10.60.0.0/16 via 10.0.0.2");
         let (outcome, took) =
             timed(|| ping(&a, "10.60.0.1".parse().unwrap(), None, None, 1, PATIENT, &mut Impatient).unwrap());
-        let error = Some("No route to host (EHOSTUNREACH) from 10.0.0.2 (ICMP type 3 code 1)".to_string());
+        let (icmp_type, code, from) = (3, 1, Some(B4));
+        let error = Some(Cause::Icmp { v6: false, icmp_type, code, from, errno: Errno::EHOSTUNREACH });
         assert_eq!(outcome, PingOutcome { sent: 1, received: 0, error });
         assert!(took < Duration::from_millis(100), "{took:?}");
     }
@@ -859,7 +848,7 @@ mod tests {
         let (a, _b) = pair(true);
         sh(&a, "ip link set lo down");
         // The request goes out to lo, which drops it: no error, only silence.
-        let error = Some("no reply within 200ms".to_string());
+        let error = Some(Cause::NoReply(SHORT));
         assert_eq!(
             ping(&a, A4, None, None, 1, SHORT, &mut Impatient).unwrap(),
             PingOutcome { sent: 1, received: 0, error }
@@ -882,7 +871,7 @@ mod tests {
             "own address: skip our own request"
         );
         let outcome = ping(&a, "10.0.0.77".parse().unwrap(), None, None, 1, SHORT, &mut Impatient).unwrap();
-        assert_eq!(outcome.error.as_deref(), Some("no reply within 200ms"));
+        assert_eq!(outcome.error, Some(Cause::NoReply(SHORT)));
     }
 
     #[test]

@@ -375,6 +375,29 @@ impl Validator<'_> {
         }
     }
 
+    /// `fails: {...}` names one cause, with names this system knows.
+    fn check_fail_cause(&mut self, cause: &FailCause, place: At<'_>) {
+        if cause.error.is_none() && cause.icmp.is_none() && !cause.timeout {
+            self.problem(
+                place,
+                "say how it must fail: `error: ERRNO`, `icmp: NAME` or `timeout: true` (or `fails: true`)",
+            );
+        }
+        if cause.timeout && (cause.error.is_some() || cause.icmp.is_some()) {
+            self.problem(place, "`timeout: true` means no error came back: drop `error` and `icmp`");
+        }
+        if cause.from.is_some() && cause.icmp.is_none() {
+            self.problem(place, "`from` is the sender of an ICMP error: give `icmp` too");
+        }
+        if let Some(error) = cause.error.as_ref().filter(|e| !crate::cause::is_errno_name(e)) {
+            self.problem(place, format!("`{error}` is not an errno name (write e.g. `ENETUNREACH`, `EACCES`)"));
+        }
+        let names = crate::cause::icmp_error_names();
+        if let Some(icmp) = cause.icmp.as_ref().filter(|i| !names.contains(&i.as_str())) {
+            self.problem(place, format!("`{icmp}` is not an ICMP error name (known: {})", names.join(", ")));
+        }
+    }
+
     /// A deadline of zero would decide before any answer could arrive: a verdict on nothing.
     fn need_positive_timeout(&mut self, timeout: &Option<Loc<Dur>>, key: &str) {
         if let Some(zero) = timeout.as_ref().filter(|t| t.0.is_zero()) {
@@ -426,6 +449,9 @@ impl Validator<'_> {
                     self.problem(at(&p.count, &format!("{key}.ping.count")), "a ping sends at least one request");
                 }
                 self.need_positive_timeout(&p.timeout, &format!("{key}.ping.timeout"));
+                if let Fails::Because(cause) = &*p.fails {
+                    self.check_fail_cause(cause, at(&p.fails, &format!("{key}.ping.fails")));
+                }
             }
             Check::Connect(c) => {
                 self.need_node(&c.from, &format!("{key}.connect.from"));
@@ -754,6 +780,23 @@ mod tests {
         let e = one_error("nodes:\n  a:\n    bridges: {br0: {mtu: 0}}\n", "MTU of 0");
         assert!(e.starts_with("3:5 nodes.a.bridges.br0.mtu:"), "{e}");
         one_error("nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:e, b:e]\n    queues: 0\n", "nonzero");
+    }
+
+    #[test]
+    fn an_expected_failure_cause_is_one_known_cause() {
+        let ping = |fails: &str| format!("{PAIR}expect:\n  - ping: {{from: a, to: 10.0.0.2, fails: {fails}}}\n");
+        for good in
+            ["true", "false", "{error: ENETUNREACH}", "{icmp: port-unreachable, from: 10.0.0.2}", "{timeout: true}"]
+        {
+            assert_eq!(errors(&ping(good)), Vec::<String>::new(), "{good}");
+        }
+        let e = one_error(&ping("{icmp: port-unreachabel}"), "`port-unreachabel` is not an ICMP error name");
+        assert!(e.starts_with("7:42 expect[0].ping.fails:"), "{e}");
+        one_error(&ping("{error: ENOSUCH}"), "`ENOSUCH` is not an errno name");
+        one_error(&ping("{}"), "say how it must fail");
+        one_error(&ping("{timeout: true, error: EACCES}"), "drop `error` and `icmp`");
+        one_error(&ping("{from: 10.0.0.2, error: EACCES}"), "give `icmp` too");
+        one_error(&ping("{icmpp: port-unreachable}"), "did not match any variant");
     }
 
     #[test]

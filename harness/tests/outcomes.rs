@@ -114,3 +114,25 @@ fn a_reply_delayed_by_proxy_arp_is_not_a_failure() {
     assert!(matches!(play(&path, &text.replace(", fails: true", ""), &dir), Outcome::Passed(_)));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A failure with another cause than the one expected is a failure, and the message
+/// says both: what was expected and what the kernel did.
+#[test]
+fn a_failure_for_another_cause_says_which() {
+    if !is_root() {
+        eprintln!("skipped: needs root to create network namespaces");
+        return;
+    }
+    let dir = artifacts("cause");
+    let path = dir.join("cause.yaml");
+    let text = "nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:eth0 10.7.0.1/24, b:eth0 10.7.0.2/24]\n\
+                expect:\n  - ping: {from: a, to: 10.99.0.1, fails: {icmp: host-unreachable}}\n";
+    let Outcome::Failed { message, .. } = play(&path, text, &dir) else { panic!("the cause differs: it must fail") };
+    assert!(message.contains("cause.yaml:7:"), "{message}");
+    assert!(message.contains("ping a -> 10.99.0.1 fails with ICMP host-unreachable"), "{message}");
+    assert!(
+        message.contains("observed: sent 0, received 0: local error ENETUNREACH (Network is unreachable)"),
+        "{message}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

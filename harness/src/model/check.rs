@@ -58,11 +58,63 @@ pub struct PingCheck {
     /// Send out of this interface (`ping -I dev`: SO_BINDTODEVICE).
     #[serde(default)]
     pub dev: Option<String>,
-    /// The ping is expected to get no reply.
-    #[serde(default)]
-    pub fails: bool,
+    /// The ping is expected to get no reply: `true` whatever the cause, or the cause
+    /// it must have.
+    #[serde(default = "answered")]
+    #[schemars(extend("default" = false))]
+    pub fails: Loc<Fails>,
     #[serde(default)]
     pub xfail: Option<String>,
+}
+
+/// `fails: true` (no reply, whatever the cause; the report says which), or the cause
+/// the failure must have: `{icmp: port-unreachable, from: 10.0.0.1}`,
+/// `{error: ENETUNREACH}`, `{timeout: true}`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Fails {
+    Flag(bool),
+    Because(FailCause),
+}
+
+impl Default for Fails {
+    fn default() -> Self {
+        Fails::Flag(false)
+    }
+}
+
+impl Fails {
+    /// Whether a failure is expected at all.
+    pub fn expected(&self) -> bool {
+        !matches!(self, Fails::Flag(false))
+    }
+}
+
+/// How a request must fail. Give `error`, `icmp` (optionally with `from`) or `timeout`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailCause {
+    /// The errno the kernel reported, by name: a send it refused (`ENETUNREACH`: no
+    /// route; `EACCES`: a broadcast address), or the errno of an ICMP error
+    /// (`EHOSTUNREACH`, `ECONNREFUSED`).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// An ICMP error about the request, by name: `net-unreachable`, `host-unreachable`,
+    /// `port-unreachable`, `admin-prohibited`, `frag-needed`, `ttl-exceeded`, ... (ICMPv6:
+    /// `no-route`, `address-unreachable`, `port-unreachable`, `packet-too-big`, ...), or
+    /// a whole type: `dest-unreachable`, `time-exceeded`, `parameter-problem`.
+    #[serde(default)]
+    pub icmp: Option<String>,
+    /// With `icmp`: the address the ICMP error came from.
+    #[serde(default)]
+    pub from: Option<IpAddr>,
+    /// Silence: neither a reply nor an error, until the wait ended.
+    #[serde(default)]
+    pub timeout: bool,
+}
+
+fn answered() -> Loc<Fails> {
+    Loc::unplaced(Fails::Flag(false))
 }
 
 fn one() -> Loc<u32> {
