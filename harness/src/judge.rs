@@ -106,12 +106,8 @@ fn wait(timeout: &Option<Loc<Dur>>, expect_success: bool) -> Duration {
 }
 
 fn ping(topology: &Topology, rt: &tokio::runtime::Runtime, c: &PingCheck) -> Verdict {
-    let expectation = match &*c.fails {
-        Fails::Flag(false) => "is answered".to_string(),
-        Fails::Flag(true) => "gets no reply".to_string(),
-        Fails::Because(cause) => format!("fails with {}", cause::describe(cause)),
-    };
-    let check = format!("ping {} -> {} {expectation}", c.from.as_str(), *c.to);
+    let check =
+        format!("ping {} -> {} {}", c.from.as_str(), *c.to, expectation(&c.fails, "is answered", "gets no reply"));
     let timeout = wait(&c.timeout, !c.fails.expected());
     let mut patience = Settled::new(topology, rt, timeout);
     let pinged =
@@ -123,17 +119,32 @@ fn ping(topology: &Topology, rt: &tokio::runtime::Runtime, c: &PingCheck) -> Ver
             if let Some(e) = &o.error {
                 observed.push_str(&format!(": {e}"));
             }
-            let holds = match &*c.fails {
-                Fails::Flag(false) => answered,
-                Fails::Flag(true) => o.received == 0,
-                Fails::Because(want) => o.received == 0 && o.error.as_ref().is_some_and(|e| e.matches(want)),
-            };
-            (holds, observed)
+            (as_expected(&c.fails, answered, o.received == 0, o.error.as_ref()), observed)
         }
         Err(e) => (false, format!("could not ping: {e}")),
     };
     patience.annotate(&mut observed);
     Verdict { check, holds, observed, line: c.from.line }
+}
+
+/// What a traffic check expects, in its description: `succeeds` or `fails` as worded
+/// for the check, or the failure cause it demands.
+fn expectation(fails: &Fails, succeeds: &str, fail: &str) -> String {
+    match fails {
+        Fails::Flag(false) => succeeds.to_string(),
+        Fails::Flag(true) => fail.to_string(),
+        Fails::Because(cause) => format!("fails with {}", cause::describe(cause)),
+    }
+}
+
+/// Whether the outcome is what `fails` expects: every request answered, none, or none
+/// and for the expected cause.
+fn as_expected(fails: &Fails, all_answered: bool, none_answered: bool, cause: Option<&cause::Cause>) -> bool {
+    match fails {
+        Fails::Flag(false) => all_answered,
+        Fails::Flag(true) => none_answered,
+        Fails::Because(want) => none_answered && cause.is_some_and(|c| c.matches(want)),
+    }
 }
 
 fn connect(topology: &Topology, rt: &tokio::runtime::Runtime, c: &ConnectCheck) -> Verdict {
@@ -150,27 +161,26 @@ fn connect(topology: &Topology, rt: &tokio::runtime::Runtime, c: &ConnectCheck) 
 }
 
 fn udp(topology: &Topology, rt: &tokio::runtime::Runtime, c: &UdpCheck) -> Verdict {
-    let expectation = if c.fails { "gets no echo" } else { "is echoed" };
+    let expectation = expectation(&c.fails, "is echoed", "gets no echo");
     let check = format!("udp {} -> {} {:?} {expectation}", c.from.as_str(), *c.to, c.payload);
-    let timeout = wait(&c.timeout, !c.fails);
+    let timeout = wait(&c.timeout, !c.fails.expected());
     let sent = format!("sent {} bytes", c.payload.len());
     let payload = c.payload.as_bytes();
     let mut patience = Settled::new(topology, rt, timeout);
     let exchanged = probe::udp_exchange(node(topology, &c.from), *c.to, payload, timeout, &mut patience);
-    let (echoed, mut observed) = match exchanged {
-        Ok(Some(reply)) if reply == payload => (true, format!("{sent}, received {} bytes back", reply.len())),
-        Ok(Some(reply)) => {
+    // `echoed` is None when the probe itself broke: no verdict either way.
+    let (echoed, mut observed, cause) = match exchanged {
+        Ok(Ok(reply)) if reply == payload => (Some(true), format!("{sent}, received {} bytes back", reply.len()), None),
+        Ok(Ok(reply)) => {
             let text = String::from_utf8_lossy(&reply);
-            (false, format!("{sent}, received {} different bytes back: {text:?}", reply.len()))
+            (Some(false), format!("{sent}, received {} different bytes back: {text:?}", reply.len()), None)
         }
-        Ok(None) => (false, format!("{sent}, no reply within {}", humantime::format_duration(timeout))),
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            (false, format!("{sent}, refused (ICMP port unreachable)"))
-        }
-        Err(e) => (false, format!("could not send: {e}")),
+        Ok(Err(cause)) => (Some(false), format!("{sent}, {cause}"), Some(cause)),
+        Err(e) => (None, format!("could not send: {e}"), None),
     };
     patience.annotate(&mut observed);
-    Verdict { check, holds: echoed != c.fails, observed, line: c.from.line }
+    let holds = echoed.is_some_and(|echoed| as_expected(&c.fails, echoed, !echoed, cause.as_ref()));
+    Verdict { check, holds, observed, line: c.from.line }
 }
 
 /// Default deadline of a transfer expected to complete: [`WAIT_FOR_SUCCESS`] plus one

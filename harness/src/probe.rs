@@ -163,13 +163,7 @@ impl EchoSocket {
             Err(e) if e.raw_os_error() == Some(libc::EACCES) => (Socket::new(domain, Type::RAW, Some(protocol))?, true),
             Err(e) => return Err(e),
         };
-        // ICMP errors about our requests (unreachable, ARP failure...) then arrive on
-        // the socket's error queue with the request they refer to, and wake `poll`.
-        if v6 {
-            setsockopt(&socket, sockopt::Ipv6RecvErr, &true)?;
-        } else {
-            setsockopt(&socket, sockopt::Ipv4RecvErr, &true)?;
-        }
+        report_errors_in_detail(&socket, v6)?;
         if let Some(dev) = dev {
             socket.bind_device(Some(dev.as_bytes())).map_err(|e| with_context(e, &format!("bind to device {dev}")))?;
         }
@@ -250,7 +244,7 @@ impl EchoSocket {
         let request_type = if self.v6 { ECHO_REQUEST_V6 } else { ECHO_REQUEST_V4 };
         let mut found = None;
         let mut queued = false;
-        while let Some((error, request)) = self.next_queued_error() {
+        while let Some((error, request)) = next_queued_error(self.socket.as_fd()) {
             queued = true;
             let about_seq = echo_fields(&request).is_some_and(|f| self.is_ours(f, request_type, seq));
             if about_seq && ends_the_wait(&error) && found.is_none() {
@@ -265,26 +259,6 @@ impl EchoSocket {
         found.or_else(|| {
             pending.filter(|e| !queued && e.raw_os_error() != Some(libc::EREMOTEIO)).map(|e| local_cause(&e))
         })
-    }
-
-    /// One entry of the error queue: the error and the start of the request it is about.
-    fn next_queued_error(&self) -> Option<(Cause, Vec<u8>)> {
-        let mut request = [0u8; 64];
-        let mut cmsg = nix::cmsg_space!(libc::sock_extended_err, libc::sockaddr_in6);
-        let mut iov = [IoSliceMut::new(&mut request)];
-        let flags = MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT;
-        let msg = recvmsg::<()>(self.socket.as_raw_fd(), &mut iov, Some(&mut cmsg), flags).ok()?;
-        let len = msg.bytes;
-        let error = msg.cmsgs().ok()?.find_map(|cmsg| match cmsg {
-            ControlMessageOwned::Ipv4RecvErr(ee, from) => {
-                Some(queued_cause(ee, from.map(|a| Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)).into())))
-            }
-            ControlMessageOwned::Ipv6RecvErr(ee, from) => {
-                Some(queued_cause(ee, from.map(|a| Ipv6Addr::from(a.sin6_addr.s6_addr).into())))
-            }
-            _ => None,
-        })?;
-        Some((error, request[..len.min(request.len())].to_vec()))
     }
 
     /// The ICMP message in a received packet: raw IPv4 sockets include the IP header.
@@ -313,6 +287,39 @@ fn echo_fields(icmp: &[u8]) -> Option<(u8, u16, u16)> {
 /// and offset from its pid, which is what `ping(8)` processes would use.
 /// Echo identifier of every request ("NR").
 const ECHO_IDENTIFIER: u16 = 0x4e52;
+
+/// Queue every error about what `socket` sends (`IP_RECVERR`): an ICMP error
+/// (unreachable, ARP failure...) then arrives on the socket's error queue with its
+/// type, code and sender and the start of the packet it refers to, and wakes `poll`.
+fn report_errors_in_detail(socket: &Socket, v6: bool) -> io::Result<()> {
+    if v6 {
+        setsockopt(socket, sockopt::Ipv6RecvErr, &true)?;
+    } else {
+        setsockopt(socket, sockopt::Ipv4RecvErr, &true)?;
+    }
+    Ok(())
+}
+
+/// One entry of `socket`'s error queue: the error and the start of the packet it is
+/// about.
+fn next_queued_error(socket: BorrowedFd<'_>) -> Option<(Cause, Vec<u8>)> {
+    let mut packet = [0u8; 64];
+    let mut cmsg = nix::cmsg_space!(libc::sock_extended_err, libc::sockaddr_in6);
+    let mut iov = [IoSliceMut::new(&mut packet)];
+    let flags = MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT;
+    let msg = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut cmsg), flags).ok()?;
+    let len = msg.bytes;
+    let error = msg.cmsgs().ok()?.find_map(|cmsg| match cmsg {
+        ControlMessageOwned::Ipv4RecvErr(ee, from) => {
+            Some(queued_cause(ee, from.map(|a| Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)).into())))
+        }
+        ControlMessageOwned::Ipv6RecvErr(ee, from) => {
+            Some(queued_cause(ee, from.map(|a| Ipv6Addr::from(a.sin6_addr.s6_addr).into())))
+        }
+        _ => None,
+    })?;
+    Some((error, packet[..len.min(packet.len())].to_vec()))
+}
 
 /// The cause an entry of a socket's error queue (`IP_RECVERR`) gives: an ICMP error
 /// with its sender, or an error of the node itself.
@@ -522,35 +529,49 @@ fn open_socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Soc
 }
 
 /// Send one UDP datagram from inside `ns` to `to` and wait `timeout`, then as long as
-/// `patience` grants, for one datagram back, which is returned. `Ok(None)`: nothing
-/// came back in time.
+/// `patience` grants, for one datagram back, which is returned, or for an error.
+/// `Ok(Err(cause))`: nothing came back, and why (silence, an ICMP error such as port
+/// unreachable, or the kernel refusing to send). Only a socket that cannot be opened
+/// is an `Err`.
 ///
 /// The socket is connected to `to`, so only a reply from exactly `to` counts (a
 /// listener bound to a wildcard address answers from the address the kernel picks
-/// for the route back, which may differ), and an ICMP port unreachable comes back as
-/// an error of kind `ConnectionRefused`.
+/// for the route back, which may differ).
 pub fn udp_exchange(
     ns: &Netns,
     to: SocketAddr,
     payload: &[u8],
     timeout: Duration,
     patience: &mut dyn Patience,
-) -> io::Result<Option<Vec<u8>>> {
-    let socket: UdpSocket = ns.run(|| open_socket(to, Type::DGRAM, Protocol::UDP))?.into();
+) -> io::Result<Result<Vec<u8>, Cause>> {
+    let socket = ns
+        .run(|| {
+            let socket = open_socket(to, Type::DGRAM, Protocol::UDP)?;
+            report_errors_in_detail(&socket, to.is_ipv6())?;
+            Ok(socket)
+        })
+        .map_err(|e| with_context(e, &format!("UDP exchange with {to}")))?;
+    let socket: UdpSocket = socket.into();
+    if let Err(e) = socket.connect(to).and_then(|()| socket.send(payload)) {
+        return Ok(Err(local_cause(&e)));
+    }
     let deadline = Instant::now() + timeout;
-    let mut exchange = || {
-        socket.connect(to)?;
-        socket.send(payload)?;
-        let mut fds = [pollfd(socket.as_fd(), libc::POLLIN)];
-        if !poll_patiently(&mut fds, deadline, patience)? {
-            return Ok(None);
+    let mut fds = [pollfd(socket.as_fd(), libc::POLLIN)];
+    if !poll_patiently(&mut fds, deadline, patience)? {
+        return Ok(Err(Cause::NoReply(timeout)));
+    }
+    // One datagram was sent: every queued error is about it.
+    if let Some((cause, _)) = next_queued_error(socket.as_fd()) {
+        return Ok(Err(cause));
+    }
+    let mut buf = vec![0u8; 65536];
+    Ok(match socket.recv(&mut buf) {
+        Ok(len) => {
+            buf.truncate(len);
+            Ok(buf)
         }
-        let mut buf = vec![0u8; 65536];
-        let len = socket.recv(&mut buf)?;
-        buf.truncate(len);
-        Ok(Some(buf))
-    };
-    exchange().map_err(|e| with_context(e, &format!("UDP exchange with {to}")))
+        Err(e) => Err(local_cause(&e)),
+    })
 }
 
 /// A listening socket held open in a node for the whole run, served by a background
@@ -955,15 +976,19 @@ mod tests {
         let port = echo.local_addr().port();
         for to in [B4, B6] {
             let reply = udp_exchange(&a, SocketAddr::new(to, port), b"hello", PATIENT, &mut Impatient).unwrap();
-            assert_eq!(reply.as_deref(), Some(&b"hello"[..]), "{to}");
+            assert_eq!(reply.as_deref(), Ok(&b"hello"[..]), "{to}");
         }
-        let refused = udp_exchange(&a, SocketAddr::new(B4, port.wrapping_add(1).max(1)), b"x", PATIENT, &mut Impatient)
-            .unwrap_err();
-        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused, "{refused}");
+        let closed = SocketAddr::new(B4, port.wrapping_add(1).max(1));
+        let refused = udp_exchange(&a, closed, b"x", PATIENT, &mut Impatient).unwrap();
+        let (icmp_type, code, from) = (3, 3, Some(B4));
+        assert_eq!(refused, Err(Cause::Icmp { v6: false, icmp_type, code, from, errno: Errno::ECONNREFUSED }));
+        let no_route = SocketAddr::new("10.99.0.1".parse().unwrap(), port);
+        let refused_here = udp_exchange(&a, no_route, b"x", PATIENT, &mut Impatient).unwrap();
+        assert_eq!(refused_here, Err(Cause::Local(Errno::ENETUNREACH)));
         let (silence, took) = timed(|| {
             udp_exchange(&a, SocketAddr::new("10.0.0.77".parse().unwrap(), port), b"x", SHORT, &mut Impatient).unwrap()
         });
-        assert_eq!(silence, None);
+        assert_eq!(silence, Err(Cause::NoReply(SHORT)));
         assert!(took >= SHORT && took < SECOND, "{took:?}");
     }
 }

@@ -481,6 +481,9 @@ impl Validator<'_> {
             Check::Udp(u) => {
                 self.need_node(&u.from, &format!("{key}.udp.from"));
                 self.need_positive_timeout(&u.timeout, &format!("{key}.udp.timeout"));
+                if let Fails::Because(cause) = &*u.fails {
+                    self.check_fail_cause(cause, at(&u.fails, &format!("{key}.udp.fails")));
+                }
             }
             Check::Tcp(t) => {
                 self.need_node(&t.from, &format!("{key}.tcp.from"));

@@ -160,9 +160,11 @@ pub struct UdpCheck {
     /// Deadline for the echo (default 2 s when it is expected, 200 ms otherwise).
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,
-    /// No echo is expected (ICMP port unreachable, or silence until the deadline).
-    #[serde(default)]
-    pub fails: bool,
+    /// No echo is expected: `true` whatever the cause (ICMP port unreachable, silence
+    /// until the deadline...), or the cause it must have, as for `ping`.
+    #[serde(default = "answered")]
+    #[schemars(extend("default" = false))]
+    pub fails: Loc<Fails>,
     #[serde(default)]
     pub xfail: Option<String>,
 }
