@@ -20,8 +20,9 @@ use crate::{netlink, probe};
 /// so this only bounds how long a *broken* setup takes to be reported.
 pub const WAIT_FOR_SUCCESS: Duration = Duration::from_secs(2);
 /// How long silence must last before a ping or connect expected to fail is judged
-/// failed. An in-subnet address that never answers only yields EHOSTUNREACH after ARP
-/// gives up (~3 s), so we decide on this deadline instead of waiting for the kernel.
+/// failed, once no neighbour is being resolved anywhere in the topology: while one is,
+/// a request may still be queued and its answer merely late, so the check waits for
+/// the resolution first ([`Settled`]).
 pub const WAIT_FOR_FAILURE: Duration = Duration::from_millis(200);
 /// Upper bound for a `command` check.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);

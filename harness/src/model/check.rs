@@ -49,7 +49,8 @@ pub struct PingCheck {
     pub count: Loc<u32>,
     /// How long to wait for each reply. Defaults: 2 s when a reply is expected (it
     /// normally arrives in well under a millisecond, so success returns at once),
-    /// 200 ms when the ping is expected to fail.
+    /// 200 ms when the ping is expected to fail. Silence counts only once no node is
+    /// resolving a neighbour: until then the wait goes on.
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,
     /// Source address (must be on the node).
