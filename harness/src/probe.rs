@@ -64,7 +64,8 @@ fn poll_patiently(fds: &mut [libc::pollfd], mut deadline: Instant, patience: &mu
         }
         match patience.more() {
             Some(later) => deadline = later,
-            None => return Ok(false),
+            // An answer may have arrived while `patience` looked: a last look, without waiting.
+            None => return poll_until(fds, Some(Instant::now())),
         }
     }
 }
