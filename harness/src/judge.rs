@@ -7,19 +7,20 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::build::Topology;
+use crate::build::netlink;
 use crate::model::*;
 use crate::observe::capture::Captured;
-use crate::observe::decode;
-use crate::observe::exec;
-use crate::{build::netlink, observe::probe};
+use crate::observe::patience::Settled;
+use crate::observe::{cause, decode, exec, probe};
 
 /// How long a ping or connect waits when the scenario expects an answer. Answers on
 /// these links take well under a millisecond; success returns as soon as it arrives,
 /// so this only bounds how long a *broken* setup takes to be reported.
 pub const WAIT_FOR_SUCCESS: Duration = Duration::from_secs(2);
 /// How long silence must last before a ping or connect expected to fail is judged
-/// failed. An in-subnet address that never answers only yields EHOSTUNREACH after ARP
-/// gives up (~3 s), so we decide on this deadline instead of waiting for the kernel.
+/// failed, once no neighbour is being resolved anywhere in the topology: while one is,
+/// a request may still be queued and its answer merely late, so the check waits for
+/// the resolution first ([`Settled`]).
 pub const WAIT_FOR_FAILURE: Duration = Duration::from_millis(200);
 /// Upper bound for a `command` check.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -69,13 +70,13 @@ impl Status {
 /// `packets`, which [`judge_packets`] handles once the step's captures are closed).
 pub fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, check: &Check) -> Verdict {
     match check {
-        Check::Ping(c) => ping(topology, c),
-        Check::Connect(c) => connect(topology, c),
+        Check::Ping(c) => ping(topology, rt, c),
+        Check::Connect(c) => connect(topology, rt, c),
         Check::Command(c) => command(topology, c),
         Check::Route(c) => route(topology, rt, c),
         Check::Sysctl(c) => sysctl(topology, c),
-        Check::Udp(c) => udp(topology, c),
-        Check::Tcp(c) => tcp(topology, c),
+        Check::Udp(c) => udp(topology, rt, c),
+        Check::Tcp(c) => tcp(topology, rt, c),
         Check::Neighbour(c) => neighbour(topology, rt, c),
         Check::Packets(c) => Verdict {
             check: describe_packets(c),
@@ -103,54 +104,82 @@ fn wait(timeout: &Option<Loc<Dur>>, expect_success: bool) -> Duration {
     }
 }
 
-fn ping(topology: &Topology, c: &PingCheck) -> Verdict {
-    let expectation = if c.fails { "gets no reply" } else { "is answered" };
-    let check = format!("ping {} -> {} {expectation}", c.from.as_str(), *c.to);
-    let timeout = wait(&c.timeout, !c.fails);
-    let (holds, observed) =
-        match probe::ping(node(topology, &c.from), *c.to, c.source, c.dev.as_deref(), c.count, timeout) {
-            Ok(o) => {
-                let answered = o.received == c.count;
-                let mut observed = format!("sent {}, received {}", o.sent, o.received);
-                if let Some(e) = &o.error {
-                    observed.push_str(&format!(": {e}"));
-                }
-                (if c.fails { o.received == 0 } else { answered }, observed)
+fn ping(topology: &Topology, rt: &tokio::runtime::Runtime, c: &PingCheck) -> Verdict {
+    let check =
+        format!("ping {} -> {} {}", c.from.as_str(), *c.to, expectation(&c.fails, "is answered", "gets no reply"));
+    let timeout = wait(&c.timeout, !c.fails.expected());
+    let mut patience = Settled::new(topology, rt, timeout);
+    let pinged =
+        probe::ping(node(topology, &c.from), *c.to, c.source, c.dev.as_deref(), *c.count, timeout, &mut patience);
+    let (holds, mut observed) = match pinged {
+        Ok(o) => {
+            let answered = o.received == *c.count;
+            let mut observed = format!("sent {}, received {}", o.sent, o.received);
+            if let Some(e) = &o.error {
+                observed.push_str(&format!(": {e}"));
             }
-            Err(e) => (false, format!("could not ping: {e}")),
-        };
+            (as_expected(&c.fails, answered, o.received == 0, o.error.as_ref()), observed)
+        }
+        Err(e) => (false, format!("could not ping: {e}")),
+    };
+    patience.annotate(&mut observed);
     Verdict { check, holds, observed, line: c.from.line }
 }
 
-fn connect(topology: &Topology, c: &ConnectCheck) -> Verdict {
+/// What a traffic check expects, in its description: `succeeds` or `fails` as worded
+/// for the check, or the failure cause it demands.
+fn expectation(fails: &Fails, succeeds: &str, fail: &str) -> String {
+    match fails {
+        Fails::Flag(false) => succeeds.to_string(),
+        Fails::Flag(true) => fail.to_string(),
+        Fails::Because(cause) => format!("fails with {}", cause::describe(cause)),
+    }
+}
+
+/// Whether the outcome is what `fails` expects: every request answered, none, or none
+/// and for the expected cause.
+fn as_expected(fails: &Fails, all_answered: bool, none_answered: bool, cause: Option<&cause::Cause>) -> bool {
+    match fails {
+        Fails::Flag(false) => all_answered,
+        Fails::Flag(true) => none_answered,
+        Fails::Because(want) => none_answered && cause.is_some_and(|c| c.matches(want)),
+    }
+}
+
+fn connect(topology: &Topology, rt: &tokio::runtime::Runtime, c: &ConnectCheck) -> Verdict {
     let expected = c.result;
     let check = format!("tcp connect {} -> {} is {}", c.from.as_str(), *c.to, name_of(&expected));
     let timeout = wait(&c.timeout, expected == ConnectResult::Connected);
-    let (holds, observed) = match probe::connect(node(topology, &c.from), *c.to, timeout) {
+    let mut patience = Settled::new(topology, rt, timeout);
+    let (holds, mut observed) = match probe::connect(node(topology, &c.from), *c.to, timeout, &mut patience) {
         Ok(got) => (got == expected, name_of(&got)),
         Err(e) => (false, format!("could not connect: {e}")),
     };
+    patience.annotate(&mut observed);
     Verdict { check, holds, observed, line: c.from.line }
 }
 
-fn udp(topology: &Topology, c: &UdpCheck) -> Verdict {
-    let expectation = if c.fails { "gets no echo" } else { "is echoed" };
+fn udp(topology: &Topology, rt: &tokio::runtime::Runtime, c: &UdpCheck) -> Verdict {
+    let expectation = expectation(&c.fails, "is echoed", "gets no echo");
     let check = format!("udp {} -> {} {} {expectation}", c.from.as_str(), *c.to, excerpt(c.payload.as_bytes()));
-    let timeout = wait(&c.timeout, !c.fails);
+    let timeout = wait(&c.timeout, !c.fails.expected());
     let sent = format!("sent {} bytes", c.payload.len());
     let payload = c.payload.as_bytes();
-    let (echoed, observed) = match probe::udp_exchange(node(topology, &c.from), *c.to, payload, timeout) {
-        Ok(Some(reply)) if reply == payload => (true, format!("{sent}, received {} bytes back", reply.len())),
-        Ok(Some(reply)) => {
-            (false, format!("{sent}, received {} different bytes back: {}", reply.len(), excerpt(&reply)))
+    let mut patience = Settled::new(topology, rt, timeout);
+    let exchanged = probe::udp_exchange(node(topology, &c.from), *c.to, payload, timeout, &mut patience);
+    // `echoed` is None when the probe itself broke: no verdict either way.
+    let (echoed, mut observed, cause) = match exchanged {
+        Ok(Ok(reply)) if reply == payload => (Some(true), format!("{sent}, received {} bytes back", reply.len()), None),
+        Ok(Ok(reply)) => {
+            let text = excerpt(&reply);
+            (Some(false), format!("{sent}, received {} different bytes back: {text}", reply.len()), None)
         }
-        Ok(None) => (false, format!("{sent}, no reply within {}", humantime::format_duration(timeout))),
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            (false, format!("{sent}, refused (ICMP port unreachable)"))
-        }
-        Err(e) => (false, format!("could not send: {e}")),
+        Ok(Err(cause)) => (Some(false), format!("{sent}, {cause}"), Some(cause)),
+        Err(e) => (None, format!("could not send: {e}"), None),
     };
-    Verdict { check, holds: echoed != c.fails, observed, line: c.from.line }
+    patience.annotate(&mut observed);
+    let holds = echoed.is_some_and(|echoed| as_expected(&c.fails, echoed, !echoed, cause.as_ref()));
+    Verdict { check, holds, observed, line: c.from.line }
 }
 
 /// A payload as messages quote it: whole when short, else its first bytes and its size.
@@ -169,7 +198,7 @@ fn transfer_timeout(bytes: u64) -> Duration {
     WAIT_FOR_SUCCESS + Duration::from_secs(bytes / (64 << 20))
 }
 
-fn tcp(topology: &Topology, c: &TcpCheck) -> Verdict {
+fn tcp(topology: &Topology, rt: &tokio::runtime::Runtime, c: &TcpCheck) -> Verdict {
     let bytes = c.bytes.0;
     let expectation = if c.fails { "does not complete" } else { "is counted by the peer" };
     let check = format!("tcp {} -> {} {} {expectation}", c.from.as_str(), *c.to, *c.bytes);
@@ -178,7 +207,9 @@ fn tcp(topology: &Topology, c: &TcpCheck) -> Verdict {
         None if c.fails => WAIT_FOR_FAILURE,
         None => transfer_timeout(bytes),
     };
-    let (complete, observed) = match probe::transfer(node(topology, &c.from), *c.to, bytes, timeout) {
+    let mut patience = Settled::new(topology, rt, timeout);
+    let (complete, mut observed) = match probe::transfer(node(topology, &c.from), *c.to, bytes, timeout, &mut patience)
+    {
         Ok(o) => {
             let mut observed = format!("sent {} bytes", o.sent);
             if let Some(counted) = o.counted {
@@ -191,6 +222,7 @@ fn tcp(topology: &Topology, c: &TcpCheck) -> Verdict {
         }
         Err(e) => (false, format!("could not transfer: {e}")),
     };
+    patience.annotate(&mut observed);
     Verdict { check, holds: complete != c.fails, observed, line: c.from.line }
 }
 

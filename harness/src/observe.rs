@@ -8,8 +8,10 @@
 
 pub mod act;
 pub mod capture;
+pub mod cause;
 pub mod decode;
 pub mod exec;
 pub mod frame;
 pub mod inject;
+pub mod patience;
 pub mod probe;

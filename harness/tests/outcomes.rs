@@ -104,3 +104,60 @@ fn a_failed_action_names_its_file_and_line() {
     assert!(message.starts_with(&expected), "{message}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A proxy_arp router answers ARP after a random delay below `proxy_delay` (0.8 s by
+/// default): a reply that late is still a reply. Four addresses, four independent
+/// delays: judged on 200 ms of silence, some `fails: true` would have held (each with
+/// probability 3/4).
+#[test]
+fn a_reply_delayed_by_proxy_arp_is_not_a_failure() {
+    if !is_root() {
+        eprintln!("skipped: needs root to create network namespaces");
+        return;
+    }
+    let dir = artifacts("late-reply");
+    let path = dir.join("late-reply.yaml");
+    let targets = ["10.0.2.2", "10.0.2.3", "10.0.2.4", "10.0.2.5"];
+    let pings: String = targets.iter().map(|t| format!("  - ping: {{from: a, to: {t}, fails: true}}\n")).collect();
+    let text = format!(
+        "nodes:\n  a: {{}}\n  router: {{sysctl: {{net.ipv4.ip_forward: 1, net.ipv4.conf.all.proxy_arp: 1}}}}\n  \
+         b: {{routes: [\"default via 10.0.2.1\"]}}\n\
+         links:\n  - veth: [a:eth0 10.0.1.2/16, router:eth0 10.0.1.1/24]\n  \
+         - veth: [b:eth0 10.0.2.2/24 10.0.2.3/24 10.0.2.4/24 10.0.2.5/24, router:eth1 10.0.2.1/24]\n\
+         expect:\n{pings}"
+    );
+    let Outcome::Failed { report, .. } = play(&path, &text, &dir) else {
+        panic!("every `fails: true` must fail: the proxy answers within its proxy_delay")
+    };
+    let checks = &report.steps[0].checks;
+    assert_eq!(checks.len(), targets.len());
+    for check in checks {
+        assert_eq!(check.status, netrig::judge::Status::Fail, "{check:?}");
+        assert_eq!(check.observed, "sent 1, received 1", "{check:?}");
+    }
+    // And the plain pings pass.
+    assert!(matches!(play(&path, &text.replace(", fails: true", ""), &dir), Outcome::Passed(_)));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A failure with another cause than the one expected is a failure, and the message
+/// says both: what was expected and what the kernel did.
+#[test]
+fn a_failure_for_another_cause_says_which() {
+    if !is_root() {
+        eprintln!("skipped: needs root to create network namespaces");
+        return;
+    }
+    let dir = artifacts("cause");
+    let path = dir.join("cause.yaml");
+    let text = "nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:eth0 10.7.0.1/24, b:eth0 10.7.0.2/24]\n\
+                expect:\n  - ping: {from: a, to: 10.99.0.1, fails: {icmp: host-unreachable}}\n";
+    let Outcome::Failed { message, .. } = play(&path, text, &dir) else { panic!("the cause differs: it must fail") };
+    assert!(message.contains("cause.yaml:7:"), "{message}");
+    assert!(message.contains("ping a -> 10.99.0.1 fails with ICMP host-unreachable"), "{message}");
+    assert!(
+        message.contains("observed: sent 0, received 0: local error ENETUNREACH (Network is unreachable)"),
+        "{message}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -43,12 +43,14 @@ pub enum Check {
 pub struct PingCheck {
     pub from: Loc<String>,
     pub to: Loc<IpAddr>,
-    /// Echo requests to send (default 1). Success means every one was answered.
+    /// Echo requests to send (default 1, at least 1). Success means every one was answered.
     #[serde(default = "one")]
-    pub count: u32,
+    #[schemars(range(min = 1), extend("default" = 1))]
+    pub count: Loc<u32>,
     /// How long to wait for each reply. Defaults: 2 s when a reply is expected (it
     /// normally arrives in well under a millisecond, so success returns at once),
-    /// 200 ms when the ping is expected to fail.
+    /// 200 ms when the ping is expected to fail. Silence counts only once no node is
+    /// resolving a neighbour: until then the wait goes on.
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,
     /// Source address (must be on the node).
@@ -57,15 +59,67 @@ pub struct PingCheck {
     /// Send out of this interface (`ping -I dev`: SO_BINDTODEVICE).
     #[serde(default)]
     pub dev: Option<String>,
-    /// The ping is expected to get no reply.
-    #[serde(default)]
-    pub fails: bool,
+    /// The ping is expected to get no reply: `true` whatever the cause, or the cause
+    /// it must have.
+    #[serde(default = "answered")]
+    #[schemars(extend("default" = false))]
+    pub fails: Loc<Fails>,
     #[serde(default)]
     pub xfail: Option<String>,
 }
 
-fn one() -> u32 {
-    1
+/// `fails: true` (no reply, whatever the cause; the report says which), or the cause
+/// the failure must have: `{icmp: port-unreachable, from: 10.0.0.1}`,
+/// `{error: ENETUNREACH}`, `{timeout: true}`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Fails {
+    Flag(bool),
+    Because(FailCause),
+}
+
+impl Default for Fails {
+    fn default() -> Self {
+        Fails::Flag(false)
+    }
+}
+
+impl Fails {
+    /// Whether a failure is expected at all.
+    pub fn expected(&self) -> bool {
+        !matches!(self, Fails::Flag(false))
+    }
+}
+
+/// How a request must fail. Give `error`, `icmp` (optionally with `from`) or `timeout`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailCause {
+    /// The errno the kernel reported, by name: a send it refused (`ENETUNREACH`: no
+    /// route; `EACCES`: a broadcast address), or the errno of an ICMP error
+    /// (`EHOSTUNREACH`, `ECONNREFUSED`).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// An ICMP error about the request, by name: `net-unreachable`, `host-unreachable`,
+    /// `port-unreachable`, `admin-prohibited`, `frag-needed`, `ttl-exceeded`, ... (ICMPv6:
+    /// `no-route`, `address-unreachable`, `port-unreachable`, `packet-too-big`, ...), or
+    /// a whole type: `dest-unreachable`, `time-exceeded`, `parameter-problem`.
+    #[serde(default)]
+    pub icmp: Option<String>,
+    /// With `icmp`: the address the ICMP error came from.
+    #[serde(default)]
+    pub from: Option<IpAddr>,
+    /// Silence: neither a reply nor an error, until the wait ended.
+    #[serde(default)]
+    pub timeout: bool,
+}
+
+fn answered() -> Loc<Fails> {
+    Loc::unplaced(Fails::Flag(false))
+}
+
+fn one() -> Loc<u32> {
+    Loc::unplaced(1)
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -107,9 +161,11 @@ pub struct UdpCheck {
     /// Deadline for the echo (default 2 s when it is expected, 200 ms otherwise).
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,
-    /// No echo is expected (ICMP port unreachable, or silence until the deadline).
-    #[serde(default)]
-    pub fails: bool,
+    /// No echo is expected: `true` whatever the cause (ICMP port unreachable, silence
+    /// until the deadline...), or the cause it must have, as for `ping`.
+    #[serde(default = "answered")]
+    #[schemars(extend("default" = false))]
+    pub fails: Loc<Fails>,
     #[serde(default)]
     pub xfail: Option<String>,
 }

@@ -573,7 +573,11 @@ mod tests {
         assert!(daemon.output().starts_with("started\n"), "{}", daemon.output());
         assert!(daemon.output().contains("1: lo:"), "stderr is kept too: {}", daemon.output());
         assert!(daemon.try_status().unwrap().is_none(), "still running");
-        assert!(running_with_cmdline(&["sleep", &marker]));
+        // The shell replaces itself with `sleep` just after its output: poll /proc for it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !running_with_cmdline(&["sleep", &marker]) {
+            assert!(Instant::now() < deadline, "`sleep {marker}` never started: {}", daemon.output());
+        }
         let output = daemon.stop().unwrap();
         assert!(output.contains("started"));
         assert!(!running_with_cmdline(&["sleep", &marker]), "stopped means gone");

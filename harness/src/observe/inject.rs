@@ -201,6 +201,11 @@ mod tests {
         ip(&a, &format!("link add va address 02:00:00:00:00:0a type veth peer name vb netns {}", ns_path(&b)));
         sh(&a, "ip link set va up");
         sh(&b, "ip link set vb up");
+        // The carrier change is applied later by the linkwatch worker; until then va
+        // has no working qdisc and the frame is dropped unseen (seen under a parallel
+        // test run). RTM_GETLINK applies a pending event at once, as in probe's tests.
+        sh(&a, "ip link show dev va > /dev/null");
+        sh(&b, "ip link show dev vb > /dev/null");
 
         let injector = Injector::open(&a, "va").unwrap();
         assert_eq!(injector.mac(), MacAddr([0x02, 0, 0, 0, 0, 0x0a]));

@@ -4,7 +4,9 @@
 //!
 //! Every wait is a `poll` with a deadline, never a sleep: a reply, an ICMP error or a
 //! local failure (no route) ends it at once, so passing checks cost well under a
-//! millisecond and only silence costs the full timeout.
+//! millisecond and only silence costs the full timeout. Silence at the deadline is
+//! final only once the caller's [`Patience`] says so: the network may still be
+//! working on the request (a neighbour being resolved holds it in a queue).
 
 use std::io::{self, IoSliceMut, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -21,25 +23,57 @@ use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
 use crate::build::netns::Netns;
 use crate::model::{ConnectResult, Proto};
+use crate::observe::cause::Cause;
 use crate::observe::exec::{poll_until, pollfd};
 
 /// Outcome of a ping: how many echo requests went out and how many came back, and
-/// why the rest did not (the first error seen).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// why the rest did not (the cause for the first one).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PingOutcome {
     /// Requests the kernel accepted (a send refused at once, e.g. for lack of a
     /// route, is not counted but recorded in `error`).
     pub sent: u32,
     /// Requests answered by an echo reply.
     pub received: u32,
-    /// e.g. "no reply within 200ms", "Network is unreachable (ENETUNREACH)".
-    pub error: Option<String>,
+    /// e.g. no reply within 200ms, local error ENETUNREACH.
+    pub error: Option<Cause>,
+}
+
+/// Asked when a wait's deadline passes in silence: `Some(later)` to keep waiting
+/// until `later` (the network may still deliver a late answer), `None` to conclude
+/// that silence is the answer.
+pub trait Patience {
+    fn more(&mut self) -> Option<Instant>;
+}
+
+/// Silence at the deadline is final.
+pub struct Impatient;
+
+impl Patience for Impatient {
+    fn more(&mut self) -> Option<Instant> {
+        None
+    }
+}
+
+/// Poll `fds` until one is ready (`true`) or silence is final (`false`): at
+/// `deadline`, and at every later deadline it grants, `patience` decides.
+fn poll_patiently(fds: &mut [libc::pollfd], mut deadline: Instant, patience: &mut dyn Patience) -> io::Result<bool> {
+    loop {
+        if poll_until(fds, Some(deadline))? {
+            return Ok(true);
+        }
+        match patience.more() {
+            Some(later) => deadline = later,
+            // An answer may have arrived while `patience` looked: a last look, without waiting.
+            None => return poll_until(fds, Some(Instant::now())),
+        }
+    }
 }
 
 /// Send `count` ICMP echo requests from inside `ns` to `to` (IPv4 or IPv6), from
-/// `source` and out of interface `dev` when given (`ping -I`), waiting at most
-/// `timeout` for each reply. An ICMP error or ENETUNREACH/EHOSTUNREACH ends the
-/// wait for that request at once.
+/// `source` and out of interface `dev` when given (`ping -I`), waiting `timeout` for
+/// each reply, then as long as `patience` grants. An ICMP error or
+/// ENETUNREACH/EHOSTUNREACH ends the wait for that request at once.
 ///
 /// Requests go out one after the other, each as soon as the previous one is settled.
 /// Uses an ICMP datagram socket (needs `net.ipv4.ping_group_range`, which the
@@ -53,6 +87,7 @@ pub fn ping(
     dev: Option<&str>,
     count: u32,
     timeout: Duration,
+    patience: &mut dyn Patience,
 ) -> io::Result<PingOutcome> {
     if let Some(source) = source.filter(|s| s.is_ipv4() != to.is_ipv4()) {
         return Err(io::Error::new(
@@ -64,7 +99,7 @@ pub fn ping(
     let mut outcome = PingOutcome { sent: 0, received: 0, error: None };
     for i in 0..count {
         // Requests are settled one at a time, so sequence numbers may wrap.
-        outcome.record(socket.echo(i as u16, timeout));
+        outcome.record(socket.echo(i as u16, timeout, patience));
     }
     Ok(outcome)
 }
@@ -73,9 +108,9 @@ pub fn ping(
 enum Echo {
     Answered,
     /// Sent, but no reply: why.
-    Unanswered(String),
+    Unanswered(Cause),
     /// The kernel refused to send it: why.
-    NotSent(String),
+    NotSent(Cause),
 }
 
 impl PingOutcome {
@@ -129,13 +164,7 @@ impl EchoSocket {
             Err(e) if e.raw_os_error() == Some(libc::EACCES) => (Socket::new(domain, Type::RAW, Some(protocol))?, true),
             Err(e) => return Err(e),
         };
-        // ICMP errors about our requests (unreachable, ARP failure...) then arrive on
-        // the socket's error queue with the request they refer to, and wake `poll`.
-        if v6 {
-            setsockopt(&socket, sockopt::Ipv6RecvErr, &true)?;
-        } else {
-            setsockopt(&socket, sockopt::Ipv4RecvErr, &true)?;
-        }
+        report_errors_in_detail(&socket, v6)?;
         if let Some(dev) = dev {
             socket.bind_device(Some(dev.as_bytes())).map_err(|e| with_context(e, &format!("bind to device {dev}")))?;
         }
@@ -154,20 +183,18 @@ impl EchoSocket {
         Ok(EchoSocket { socket, to: SocketAddr::new(to, 0).into(), v6, raw, id })
     }
 
-    /// Send request `seq` and wait for its reply, an error about it, or the timeout.
-    fn echo(&self, seq: u16, timeout: Duration) -> Echo {
+    /// Send request `seq` and wait for its reply, an error about it, or final silence.
+    fn echo(&self, seq: u16, timeout: Duration, patience: &mut dyn Patience) -> Echo {
         if let Err(e) = self.socket.send_to(&self.request(seq), &self.to) {
-            return Echo::NotSent(describe(&e));
+            return Echo::NotSent(local_cause(&e));
         }
         let deadline = Instant::now() + timeout;
         loop {
             let mut fds = [pollfd(self.socket.as_fd(), libc::POLLIN)];
-            match poll_until(&mut fds, Some(deadline)) {
+            match poll_patiently(&mut fds, deadline, patience) {
                 Ok(true) => {}
-                Ok(false) => {
-                    return Echo::Unanswered(format!("no reply within {}", humantime::format_duration(timeout)));
-                }
-                Err(e) => return Echo::Unanswered(describe(&e)),
+                Ok(false) => return Echo::Unanswered(Cause::NoReply(timeout)),
+                Err(e) => return Echo::Unanswered(local_cause(&e)),
             }
             if fds[0].revents & libc::POLLERR != 0
                 && let Some(why) = self.take_error(seq)
@@ -211,40 +238,28 @@ impl EchoSocket {
         }
     }
 
-    /// Drain the error queue; the first error about request `seq`, described. An
-    /// error about an earlier request (which arrived after its wait ended) is dropped.
-    fn take_error(&self, seq: u16) -> Option<String> {
+    /// Drain the error queue; the first error about request `seq` that means the
+    /// request cannot be answered, described. Advice (a redirect) is dropped, and so
+    /// is an error about an earlier request (which arrived after its wait ended).
+    fn take_error(&self, seq: u16) -> Option<Cause> {
         let request_type = if self.v6 { ECHO_REQUEST_V6 } else { ECHO_REQUEST_V4 };
         let mut found = None;
-        while let Some((error, request)) = self.next_queued_error() {
+        let mut queued = false;
+        while let Some((error, request)) = next_queued_error(self.socket.as_fd()) {
+            queued = true;
             let about_seq = echo_fields(&request).is_some_and(|f| self.is_ours(f, request_type, seq));
-            if about_seq && found.is_none() {
-                found = Some(error.to_string());
+            if about_seq && ends_the_wait(&error) && found.is_none() {
+                found = Some(error);
             }
         }
-        // Without a queued copy (the kernel could not allocate one) only SO_ERROR is
-        // left; reading it also stops POLLERR from waking us again and again.
-        found.or_else(|| self.socket.take_error().ok().flatten().map(|e| describe(&e)))
-    }
-
-    /// One entry of the error queue: the error and the start of the request it is about.
-    fn next_queued_error(&self) -> Option<(QueuedError, Vec<u8>)> {
-        let mut request = [0u8; 64];
-        let mut cmsg = nix::cmsg_space!(libc::sock_extended_err, libc::sockaddr_in6);
-        let mut iov = [IoSliceMut::new(&mut request)];
-        let flags = MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT;
-        let msg = recvmsg::<()>(self.socket.as_raw_fd(), &mut iov, Some(&mut cmsg), flags).ok()?;
-        let len = msg.bytes;
-        let error = msg.cmsgs().ok()?.find_map(|cmsg| match cmsg {
-            ControlMessageOwned::Ipv4RecvErr(ee, from) => {
-                Some(QueuedError::new(ee, from.map(|a| Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)).into())))
-            }
-            ControlMessageOwned::Ipv6RecvErr(ee, from) => {
-                Some(QueuedError::new(ee, from.map(|a| Ipv6Addr::from(a.sin6_addr.s6_addr).into())))
-            }
-            _ => None,
-        })?;
-        Some((error, request[..len.min(request.len())].to_vec()))
+        // Draining the queue clears SO_ERROR. Without a queued copy (the kernel could
+        // not allocate one) SO_ERROR is all there is; reading it also stops POLLERR
+        // from waking us again and again. EREMOTEIO is what ping sockets set for
+        // advice (redirect, source quench), which does not end the wait either.
+        let pending = self.socket.take_error().ok().flatten();
+        found.or_else(|| {
+            pending.filter(|e| !queued && e.raw_os_error() != Some(libc::EREMOTEIO)).map(|e| local_cause(&e))
+        })
     }
 
     /// The ICMP message in a received packet: raw IPv4 sockets include the IP header.
@@ -274,36 +289,70 @@ fn echo_fields(icmp: &[u8]) -> Option<(u8, u16, u16)> {
 /// Echo identifier of every request ("NR").
 const ECHO_IDENTIFIER: u16 = 0x4e52;
 
-/// An error from a socket's error queue (`IP_RECVERR`).
-struct QueuedError {
-    errno: i32,
-    /// `(kind, type, code, sender)` when an ICMP message caused it.
-    icmp: Option<(&'static str, u8, u8, Option<IpAddr>)>,
-}
-
-impl QueuedError {
-    fn new(ee: libc::sock_extended_err, offender: Option<IpAddr>) -> QueuedError {
-        let kind = match ee.ee_origin {
-            libc::SO_EE_ORIGIN_ICMP => Some("ICMP"),
-            libc::SO_EE_ORIGIN_ICMP6 => Some("ICMPv6"),
-            _ => None,
-        };
-        QueuedError { errno: ee.ee_errno as i32, icmp: kind.map(|kind| (kind, ee.ee_type, ee.ee_code, offender)) }
+/// Queue every error about what `socket` sends (`IP_RECVERR`): an ICMP error
+/// (unreachable, ARP failure...) then arrives on the socket's error queue with its
+/// type, code and sender and the start of the packet it refers to, and wakes `poll`.
+fn report_errors_in_detail(socket: &Socket, v6: bool) -> io::Result<()> {
+    if v6 {
+        setsockopt(socket, sockopt::Ipv6RecvErr, &true)?;
+    } else {
+        setsockopt(socket, sockopt::Ipv4RecvErr, &true)?;
     }
+    Ok(())
 }
 
-/// "No route to host (EHOSTUNREACH) from 10.0.0.2 (ICMP type 3 code 1)".
-impl std::fmt::Display for QueuedError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&describe_errno(self.errno))?;
-        if let Some((kind, icmp_type, code, sender)) = self.icmp {
-            if let Some(sender) = sender {
-                write!(f, " from {sender}")?;
-            }
-            write!(f, " ({kind} type {icmp_type} code {code})")?;
+/// One entry of `socket`'s error queue: the error and the start of the packet it is
+/// about.
+fn next_queued_error(socket: BorrowedFd<'_>) -> Option<(Cause, Vec<u8>)> {
+    let mut packet = [0u8; 64];
+    let mut cmsg = nix::cmsg_space!(libc::sock_extended_err, libc::sockaddr_in6);
+    let mut iov = [IoSliceMut::new(&mut packet)];
+    let flags = MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT;
+    let msg = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut cmsg), flags).ok()?;
+    let len = msg.bytes;
+    let error = msg.cmsgs().ok()?.find_map(|cmsg| match cmsg {
+        ControlMessageOwned::Ipv4RecvErr(ee, from) => {
+            Some(queued_cause(ee, from.map(|a| Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)).into())))
         }
-        Ok(())
+        ControlMessageOwned::Ipv6RecvErr(ee, from) => {
+            Some(queued_cause(ee, from.map(|a| Ipv6Addr::from(a.sin6_addr.s6_addr).into())))
+        }
+        _ => None,
+    })?;
+    Some((error, packet[..len.min(packet.len())].to_vec()))
+}
+
+/// The cause an entry of a socket's error queue (`IP_RECVERR`) gives: an ICMP error
+/// with its sender, or an error of the node itself.
+fn queued_cause(ee: libc::sock_extended_err, from: Option<IpAddr>) -> Cause {
+    let errno = Errno::from_raw(ee.ee_errno as i32);
+    match ee.ee_origin {
+        libc::SO_EE_ORIGIN_ICMP | libc::SO_EE_ORIGIN_ICMP6 => Cause::Icmp {
+            v6: ee.ee_origin == libc::SO_EE_ORIGIN_ICMP6,
+            icmp_type: ee.ee_type,
+            code: ee.ee_code,
+            from,
+            errno,
+        },
+        _ => Cause::Local(errno),
     }
+}
+
+/// ICMPv4 messages that advise the sender but do not mean the packet was lost: a
+/// source quench (4, deprecated) and a redirect (5). The kernel queues them on a ping
+/// socket's error queue like real errors. ICMPv6 has no such case: its redirect is a
+/// neighbour discovery message, never delivered to sockets.
+const ICMP_ADVICE_V4: [u8; 2] = [4, 5];
+
+/// Whether the cause means the request will not be answered: everything but ICMPv4
+/// advice.
+fn ends_the_wait(cause: &Cause) -> bool {
+    !matches!(cause, Cause::Icmp { v6: false, icmp_type, .. } if ICMP_ADVICE_V4.contains(icmp_type))
+}
+
+/// An error the kernel returned to one of our calls.
+fn local_cause(error: &io::Error) -> Cause {
+    Cause::Local(Errno::from_raw(error.raw_os_error().unwrap_or(0)))
 }
 
 /// "Network is unreachable (ENETUNREACH)" for OS errors, the error's text otherwise.
@@ -321,10 +370,16 @@ fn with_context(error: io::Error, what: &str) -> io::Error {
 }
 
 /// TCP connect from inside `ns` to `to`, classified: connected, refused (RST),
-/// unreachable (ENETUNREACH/EHOSTUNREACH/ICMP error), or timeout after `timeout`.
-/// Other failures (e.g. EPERM from a local firewall rule) are returned as errors.
-pub fn connect(ns: &Netns, to: SocketAddr, timeout: Duration) -> io::Result<ConnectResult> {
-    Ok(match connect_by(ns, to, Instant::now() + timeout)? {
+/// unreachable (ENETUNREACH/EHOSTUNREACH/ICMP error), or timeout after `timeout` and
+/// what `patience` grants. Other failures (e.g. EPERM from a local firewall rule) are
+/// returned as errors.
+pub fn connect(
+    ns: &Netns,
+    to: SocketAddr,
+    timeout: Duration,
+    patience: &mut dyn Patience,
+) -> io::Result<ConnectResult> {
+    Ok(match connect_by(ns, to, Instant::now() + timeout, patience)? {
         Ok(_) => ConnectResult::Connected,
         Err(result) => result,
     })
@@ -332,13 +387,18 @@ pub fn connect(ns: &Netns, to: SocketAddr, timeout: Duration) -> io::Result<Conn
 
 /// A TCP socket of `ns` connected to `to` by `deadline` (non-blocking), or why not:
 /// the classification and the errors of [`connect`].
-fn connect_by(ns: &Netns, to: SocketAddr, deadline: Instant) -> io::Result<Result<Socket, ConnectResult>> {
+fn connect_by(
+    ns: &Netns,
+    to: SocketAddr,
+    deadline: Instant,
+    patience: &mut dyn Patience,
+) -> io::Result<Result<Socket, ConnectResult>> {
     let socket = ns.run(|| open_socket(to, Type::STREAM, Protocol::TCP))?;
     let result = match socket.connect(&to.into()) {
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
             // Writable once the handshake is over, either way; SO_ERROR tells which.
             let mut fds = [pollfd(socket.as_fd(), libc::POLLOUT)];
-            if !poll_until(&mut fds, Some(deadline))? {
+            if !poll_patiently(&mut fds, deadline, patience)? {
                 return Ok(Err(ConnectResult::Timeout));
             }
             socket.take_error()?.map_or(Ok(()), Err)
@@ -364,12 +424,19 @@ pub struct TransferOutcome {
 
 /// Connect from inside `ns` to a TCP [`Listener`] at `to`, send `bytes` bytes, shut
 /// down our sending side and read the listener's count of what it received, all by
-/// `timeout`. What the network does is in the outcome; only local failures (the
-/// socket cannot be opened, a firewall rule refuses it with EPERM) are errors.
-pub fn transfer(ns: &Netns, to: SocketAddr, bytes: u64, timeout: Duration) -> io::Result<TransferOutcome> {
+/// `timeout` (the connection may take longer where `patience` grants it). What the
+/// network does is in the outcome; only local failures (the socket cannot be opened,
+/// a firewall rule refuses it with EPERM) are errors.
+pub fn transfer(
+    ns: &Netns,
+    to: SocketAddr,
+    bytes: u64,
+    timeout: Duration,
+    patience: &mut dyn Patience,
+) -> io::Result<TransferOutcome> {
     let deadline = Deadline { at: Instant::now() + timeout, of: timeout };
     let mut outcome = TransferOutcome { sent: 0, counted: None, error: None };
-    let stream: TcpStream = match connect_by(ns, to, deadline.at)? {
+    let stream: TcpStream = match connect_by(ns, to, deadline.at, patience)? {
         Ok(socket) => socket.into(),
         Err(result) => {
             outcome.error = Some(format!("connect: {result}"));
@@ -462,29 +529,50 @@ fn open_socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Soc
     Ok(socket)
 }
 
-/// Send one UDP datagram from inside `ns` to `to` and wait at most `timeout` for one
-/// datagram back, which is returned. `Ok(None)`: nothing came back in time.
+/// Send one UDP datagram from inside `ns` to `to` and wait `timeout`, then as long as
+/// `patience` grants, for one datagram back, which is returned, or for an error.
+/// `Ok(Err(cause))`: nothing came back, and why (silence, an ICMP error such as port
+/// unreachable, or the kernel refusing to send). Only a socket that cannot be opened
+/// is an `Err`.
 ///
 /// The socket is connected to `to`, so only a reply from exactly `to` counts (a
 /// listener bound to a wildcard address answers from the address the kernel picks
-/// for the route back, which may differ), and an ICMP port unreachable comes back as
-/// an error of kind `ConnectionRefused`.
-pub fn udp_exchange(ns: &Netns, to: SocketAddr, payload: &[u8], timeout: Duration) -> io::Result<Option<Vec<u8>>> {
-    let socket: UdpSocket = ns.run(|| open_socket(to, Type::DGRAM, Protocol::UDP))?.into();
+/// for the route back, which may differ).
+pub fn udp_exchange(
+    ns: &Netns,
+    to: SocketAddr,
+    payload: &[u8],
+    timeout: Duration,
+    patience: &mut dyn Patience,
+) -> io::Result<Result<Vec<u8>, Cause>> {
+    let socket = ns
+        .run(|| {
+            let socket = open_socket(to, Type::DGRAM, Protocol::UDP)?;
+            report_errors_in_detail(&socket, to.is_ipv6())?;
+            Ok(socket)
+        })
+        .map_err(|e| with_context(e, &format!("UDP exchange with {to}")))?;
+    let socket: UdpSocket = socket.into();
+    if let Err(e) = socket.connect(to).and_then(|()| socket.send(payload)) {
+        return Ok(Err(local_cause(&e)));
+    }
     let deadline = Instant::now() + timeout;
-    let exchange = || {
-        socket.connect(to)?;
-        socket.send(payload)?;
-        let mut fds = [pollfd(socket.as_fd(), libc::POLLIN)];
-        if !poll_until(&mut fds, Some(deadline))? {
-            return Ok(None);
+    let mut fds = [pollfd(socket.as_fd(), libc::POLLIN)];
+    if !poll_patiently(&mut fds, deadline, patience)? {
+        return Ok(Err(Cause::NoReply(timeout)));
+    }
+    // One datagram was sent: every queued error is about it.
+    if let Some((cause, _)) = next_queued_error(socket.as_fd()) {
+        return Ok(Err(cause));
+    }
+    let mut buf = vec![0u8; 65536];
+    Ok(match socket.recv(&mut buf) {
+        Ok(len) => {
+            buf.truncate(len);
+            Ok(buf)
         }
-        let mut buf = vec![0u8; 65536];
-        let len = socket.recv(&mut buf)?;
-        buf.truncate(len);
-        Ok(Some(buf))
-    };
-    exchange().map_err(|e| with_context(e, &format!("UDP exchange with {to}")))
+        Err(e) => Err(local_cause(&e)),
+    })
 }
 
 /// A listening socket held open in a node for the whole run, served by a background
@@ -724,26 +812,27 @@ mod tests {
     fn ping_across_a_veth_is_answered_at_once() {
         needs_root!();
         let (a, b) = pair(true);
-        let (outcome, took) = timed(|| ping(&a, B4, None, None, 1, PATIENT).unwrap());
+        let (outcome, took) = timed(|| ping(&a, B4, None, None, 1, PATIENT, &mut Impatient).unwrap());
         assert_eq!(outcome, answered(1));
         assert!(took < Duration::from_millis(50), "{took:?}");
-        assert_eq!(ping(&b, A4, Some(B4), None, 3, PATIENT).unwrap(), answered(3));
+        assert_eq!(ping(&b, A4, Some(B4), None, 3, PATIENT, &mut Impatient).unwrap(), answered(3));
     }
 
     #[test]
     fn ping_over_ipv6() {
         needs_root!();
         let (a, b) = pair(true);
-        assert_eq!(ping(&a, B6, None, None, 2, PATIENT).unwrap(), answered(2));
-        assert_eq!(ping(&b, A6, Some(B6), None, 1, PATIENT).unwrap(), answered(1));
+        assert_eq!(ping(&a, B6, None, None, 2, PATIENT, &mut Impatient).unwrap(), answered(2));
+        assert_eq!(ping(&b, A6, Some(B6), None, 1, PATIENT, &mut Impatient).unwrap(), answered(1));
     }
 
     #[test]
     fn ping_without_a_route_fails_at_once() {
         needs_root!();
         let (a, _b) = pair(true);
-        let (outcome, took) = timed(|| ping(&a, "10.99.0.1".parse().unwrap(), None, None, 2, PATIENT).unwrap());
-        let error = Some("Network is unreachable (ENETUNREACH)".to_string());
+        let (outcome, took) =
+            timed(|| ping(&a, "10.99.0.1".parse().unwrap(), None, None, 2, PATIENT, &mut Impatient).unwrap());
+        let error = Some(Cause::Local(Errno::ENETUNREACH));
         assert_eq!(outcome, PingOutcome { sent: 0, received: 0, error });
         assert!(took < Duration::from_millis(10), "{took:?}");
     }
@@ -752,8 +841,9 @@ mod tests {
     fn ping_to_a_silent_neighbour_waits_for_the_deadline() {
         needs_root!();
         let (a, _b) = pair(true);
-        let (outcome, took) = timed(|| ping(&a, "10.0.0.77".parse().unwrap(), None, None, 1, SHORT).unwrap());
-        let error = Some("no reply within 200ms".to_string());
+        let (outcome, took) =
+            timed(|| ping(&a, "10.0.0.77".parse().unwrap(), None, None, 1, SHORT, &mut Impatient).unwrap());
+        let error = Some(Cause::NoReply(SHORT));
         assert_eq!(outcome, PingOutcome { sent: 1, received: 0, error });
         assert!(took >= SHORT && took < SECOND, "{took:?}");
     }
@@ -766,8 +856,10 @@ mod tests {
         baseline::write(&b, "net.ipv4.conf.all.forwarding", "1").unwrap();
         sh(&b, "ip route add unreachable 10.60.0.0/16");
         sh(&a, "ip route add 10.60.0.0/16 via 10.0.0.2");
-        let (outcome, took) = timed(|| ping(&a, "10.60.0.1".parse().unwrap(), None, None, 1, PATIENT).unwrap());
-        let error = Some("No route to host (EHOSTUNREACH) from 10.0.0.2 (ICMP type 3 code 1)".to_string());
+        let (outcome, took) =
+            timed(|| ping(&a, "10.60.0.1".parse().unwrap(), None, None, 1, PATIENT, &mut Impatient).unwrap());
+        let (icmp_type, code, from) = (3, 1, Some(B4));
+        let error = Some(Cause::Icmp { v6: false, icmp_type, code, from, errno: Errno::EHOSTUNREACH });
         assert_eq!(outcome, PingOutcome { sent: 1, received: 0, error });
         assert!(took < Duration::from_millis(100), "{took:?}");
     }
@@ -778,10 +870,13 @@ mod tests {
         let (a, _b) = pair(true);
         sh(&a, "ip link set lo down");
         // The request goes out to lo, which drops it: no error, only silence.
-        let error = Some("no reply within 200ms".to_string());
-        assert_eq!(ping(&a, A4, None, None, 1, SHORT).unwrap(), PingOutcome { sent: 1, received: 0, error });
+        let error = Some(Cause::NoReply(SHORT));
+        assert_eq!(
+            ping(&a, A4, None, None, 1, SHORT, &mut Impatient).unwrap(),
+            PingOutcome { sent: 1, received: 0, error }
+        );
         sh(&a, "ip link set lo up");
-        assert_eq!(ping(&a, A4, None, None, 1, PATIENT).unwrap(), answered(1));
+        assert_eq!(ping(&a, A4, None, None, 1, PATIENT, &mut Impatient).unwrap(), answered(1));
     }
 
     #[test]
@@ -790,18 +885,22 @@ mod tests {
         // No baseline: ping_group_range keeps the kernel default, which allows nobody.
         let (a, b) = pair(false);
         assert_eq!(baseline::read(&a, "net.ipv4.ping_group_range").unwrap(), "1 0");
-        assert_eq!(ping(&a, B4, None, None, 2, PATIENT).unwrap(), answered(2));
-        assert_eq!(ping(&b, A6, None, None, 2, PATIENT).unwrap(), answered(2));
-        assert_eq!(ping(&a, A4, None, None, 1, PATIENT).unwrap(), answered(1), "own address: skip our own request");
-        let outcome = ping(&a, "10.0.0.77".parse().unwrap(), None, None, 1, SHORT).unwrap();
-        assert_eq!(outcome.error.as_deref(), Some("no reply within 200ms"));
+        assert_eq!(ping(&a, B4, None, None, 2, PATIENT, &mut Impatient).unwrap(), answered(2));
+        assert_eq!(ping(&b, A6, None, None, 2, PATIENT, &mut Impatient).unwrap(), answered(2));
+        assert_eq!(
+            ping(&a, A4, None, None, 1, PATIENT, &mut Impatient).unwrap(),
+            answered(1),
+            "own address: skip our own request"
+        );
+        let outcome = ping(&a, "10.0.0.77".parse().unwrap(), None, None, 1, SHORT, &mut Impatient).unwrap();
+        assert_eq!(outcome.error, Some(Cause::NoReply(SHORT)));
     }
 
     #[test]
     fn ping_rejects_mixed_families() {
         needs_root!();
         let ns = Netns::new().unwrap();
-        let err = ping(&ns, B6, Some(A4), None, 1, SHORT).unwrap_err();
+        let err = ping(&ns, B6, Some(A4), None, 1, SHORT, &mut Impatient).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 
@@ -811,19 +910,20 @@ mod tests {
         let (a, b) = pair(true);
         let listener = Listener::start(&b, Proto::Tcp, None, 0).unwrap();
         let port = listener.local_addr().port();
-        assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT).unwrap(), ConnectResult::Connected);
-        assert_eq!(connect(&a, SocketAddr::new(B6, port), PATIENT).unwrap(), ConnectResult::Connected);
+        assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT, &mut Impatient).unwrap(), ConnectResult::Connected);
+        assert_eq!(connect(&a, SocketAddr::new(B6, port), PATIENT, &mut Impatient).unwrap(), ConnectResult::Connected);
         let closed = SocketAddr::new(B4, port.wrapping_add(1).max(1));
-        assert_eq!(connect(&a, closed, PATIENT).unwrap(), ConnectResult::Refused);
+        assert_eq!(connect(&a, closed, PATIENT, &mut Impatient).unwrap(), ConnectResult::Refused);
         let no_route = SocketAddr::new("10.99.0.1".parse().unwrap(), 80);
-        assert_eq!(connect(&a, no_route, PATIENT).unwrap(), ConnectResult::Unreachable);
-        let (result, took) = timed(|| connect(&a, SocketAddr::new("10.0.0.77".parse().unwrap(), 80), SHORT).unwrap());
+        assert_eq!(connect(&a, no_route, PATIENT, &mut Impatient).unwrap(), ConnectResult::Unreachable);
+        let (result, took) =
+            timed(|| connect(&a, SocketAddr::new("10.0.0.77".parse().unwrap(), 80), SHORT, &mut Impatient).unwrap());
         assert_eq!(result, ConnectResult::Timeout);
         assert!(took >= SHORT && took < SECOND, "{took:?}");
 
         // Dropping the listener closes its socket.
         drop(listener);
-        assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT).unwrap(), ConnectResult::Refused);
+        assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT, &mut Impatient).unwrap(), ConnectResult::Refused);
     }
 
     #[test]
@@ -832,7 +932,7 @@ mod tests {
         let (a, b) = pair(true);
         let listener = Listener::start(&b, Proto::Tcp, Some(B4), 8080).unwrap();
         assert_eq!(listener.local_addr(), SocketAddr::new(B4, 8080));
-        assert_eq!(connect(&a, SocketAddr::new(B4, 8080), PATIENT).unwrap(), ConnectResult::Connected);
+        assert_eq!(connect(&a, SocketAddr::new(B4, 8080), PATIENT, &mut Impatient).unwrap(), ConnectResult::Connected);
         let busy = Listener::start(&b, Proto::Tcp, Some(B4), 8080).err().unwrap();
         assert_eq!(busy.kind(), io::ErrorKind::AddrInUse, "{busy}");
         let foreign = Listener::start(&b, Proto::Udp, Some(A4), 53).err().unwrap();
@@ -846,14 +946,14 @@ mod tests {
         let listener = Listener::start(&b, Proto::Tcp, None, 0).unwrap();
         let port = listener.local_addr().port();
         for (to, bytes) in [(B4, 1 << 20), (B6, 1), (B4, 3 * (64 << 10) + 7)] {
-            let outcome = transfer(&a, SocketAddr::new(to, port), bytes, PATIENT).unwrap();
+            let outcome = transfer(&a, SocketAddr::new(to, port), bytes, PATIENT, &mut Impatient).unwrap();
             assert_eq!(outcome, TransferOutcome { sent: bytes, counted: Some(bytes), error: None }, "{to} {bytes}");
         }
         // Plain connects still work against the counting listener, before and after.
-        assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT).unwrap(), ConnectResult::Connected);
+        assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT, &mut Impatient).unwrap(), ConnectResult::Connected);
 
         let closed = SocketAddr::new(B4, port.wrapping_add(1).max(1));
-        let refused = transfer(&a, closed, 10, PATIENT).unwrap();
+        let refused = transfer(&a, closed, 10, PATIENT, &mut Impatient).unwrap();
         assert_eq!(refused, TransferOutcome { sent: 0, counted: None, error: Some("connect: refused".into()) });
     }
 
@@ -864,7 +964,7 @@ mod tests {
         // Listening, so the kernel completes handshakes, but nobody accepts or reads.
         let silent = b.run(|| bind_listening(Proto::Tcp, SocketAddr::new(B4, 0), false)).unwrap();
         let to = silent.local_addr().unwrap();
-        let (outcome, took) = timed(|| transfer(&a, to, 1024, SHORT).unwrap());
+        let (outcome, took) = timed(|| transfer(&a, to, 1024, SHORT, &mut Impatient).unwrap());
         assert_eq!(outcome, TransferOutcome { sent: 1024, counted: None, error: Some("timed out after 200ms".into()) });
         assert!(took >= SHORT && took < SECOND, "{took:?}");
     }
@@ -876,14 +976,20 @@ mod tests {
         let echo = Listener::start(&b, Proto::Udp, None, 0).unwrap();
         let port = echo.local_addr().port();
         for to in [B4, B6] {
-            let reply = udp_exchange(&a, SocketAddr::new(to, port), b"hello", PATIENT).unwrap();
-            assert_eq!(reply.as_deref(), Some(&b"hello"[..]), "{to}");
+            let reply = udp_exchange(&a, SocketAddr::new(to, port), b"hello", PATIENT, &mut Impatient).unwrap();
+            assert_eq!(reply.as_deref(), Ok(&b"hello"[..]), "{to}");
         }
-        let refused = udp_exchange(&a, SocketAddr::new(B4, port.wrapping_add(1).max(1)), b"x", PATIENT).unwrap_err();
-        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused, "{refused}");
-        let (silence, took) =
-            timed(|| udp_exchange(&a, SocketAddr::new("10.0.0.77".parse().unwrap(), port), b"x", SHORT).unwrap());
-        assert_eq!(silence, None);
+        let closed = SocketAddr::new(B4, port.wrapping_add(1).max(1));
+        let refused = udp_exchange(&a, closed, b"x", PATIENT, &mut Impatient).unwrap();
+        let (icmp_type, code, from) = (3, 3, Some(B4));
+        assert_eq!(refused, Err(Cause::Icmp { v6: false, icmp_type, code, from, errno: Errno::ECONNREFUSED }));
+        let no_route = SocketAddr::new("10.99.0.1".parse().unwrap(), port);
+        let refused_here = udp_exchange(&a, no_route, b"x", PATIENT, &mut Impatient).unwrap();
+        assert_eq!(refused_here, Err(Cause::Local(Errno::ENETUNREACH)));
+        let (silence, took) = timed(|| {
+            udp_exchange(&a, SocketAddr::new("10.0.0.77".parse().unwrap(), port), b"x", SHORT, &mut Impatient).unwrap()
+        });
+        assert_eq!(silence, Err(Cause::NoReply(SHORT)));
         assert!(took >= SHORT && took < SECOND, "{took:?}");
     }
 }

@@ -171,6 +171,7 @@ impl Validator<'_> {
         let s = self.scenario;
         for (i, link) in s.links.iter().enumerate() {
             let [a, b] = &link.veth;
+            self.need_nonzero_mtu(link.mtu, at(a, &format!("links[{i}].mtu")));
             if a.at == b.at {
                 self.problem(at(b, &format!("links[{i}].veth[1]")), format!("both ends of the veth are `{}`", a.at));
             }
@@ -191,6 +192,17 @@ impl Validator<'_> {
                 if let Err(e) = check_sysctl_key(key) {
                     self.problem(at(node, &format!("{base}.sysctl.{key}")), e);
                 }
+            }
+            let mtus = node
+                .interfaces
+                .iter()
+                .map(|(d, x)| ("interfaces", d, x.mtu))
+                .chain(node.bridges.iter().map(|(d, x)| ("bridges", d, x.mtu)))
+                .chain(node.vxlans.iter().map(|(d, x)| ("vxlans", d, x.mtu)))
+                .chain(node.macvlans.iter().map(|(d, x)| ("macvlans", d, x.mtu)))
+                .chain(node.taps.iter().map(|(d, x)| ("taps", d, x.mtu)));
+            for (map, dev, mtu) in mtus {
+                self.need_nonzero_mtu(mtu, at(node, &format!("{base}.{map}.{dev}.mtu")));
             }
             for (dev, iface) in &node.interfaces {
                 let key = format!("{base}.interfaces.{dev}");
@@ -342,7 +354,10 @@ impl Validator<'_> {
                     }
                 }
             }
-            Action::SetLink(l) => self.need_iface(&l.dev, key),
+            Action::SetLink(l) => {
+                self.need_iface(&l.dev, key);
+                self.need_nonzero_mtu(l.mtu, at(&l.dev, &format!("{key}.set_link.mtu")));
+            }
             Action::SetMaster(m) => {
                 self.need_iface(&m.dev, key);
                 if let Some(master) = &m.master {
@@ -368,6 +383,43 @@ impl Validator<'_> {
                     self.problem(at(&replay.pcap, &format!("{key}.replay.pcap")), message);
                 }
             }
+        }
+    }
+
+    /// `fails: {...}` names one cause, with names this system knows.
+    fn check_fail_cause(&mut self, cause: &FailCause, place: At<'_>) {
+        if cause.error.is_none() && cause.icmp.is_none() && !cause.timeout {
+            self.problem(
+                place,
+                "say how it must fail: `error: ERRNO`, `icmp: NAME` or `timeout: true` (or `fails: true`)",
+            );
+        }
+        if cause.timeout && (cause.error.is_some() || cause.icmp.is_some()) {
+            self.problem(place, "`timeout: true` means no error came back: drop `error` and `icmp`");
+        }
+        if cause.from.is_some() && cause.icmp.is_none() {
+            self.problem(place, "`from` is the sender of an ICMP error: give `icmp` too");
+        }
+        if let Some(error) = cause.error.as_ref().filter(|e| !crate::observe::cause::is_errno_name(e)) {
+            self.problem(place, format!("`{error}` is not an errno name (write e.g. `ENETUNREACH`, `EACCES`)"));
+        }
+        let names = crate::observe::cause::icmp_error_names();
+        if let Some(icmp) = cause.icmp.as_ref().filter(|i| !names.contains(&i.as_str())) {
+            self.problem(place, format!("`{icmp}` is not an ICMP error name (known: {})", names.join(", ")));
+        }
+    }
+
+    /// A deadline of zero would decide before any answer could arrive: a verdict on nothing.
+    fn need_positive_timeout(&mut self, timeout: &Option<Loc<Dur>>, key: &str) {
+        if let Some(zero) = timeout.as_ref().filter(|t| t.0.is_zero()) {
+            self.problem(at(zero, key), "a timeout of zero decides before any answer can arrive (write e.g. `200ms`)");
+        }
+    }
+
+    /// MTU 0 is no MTU at all (the kernel refuses it, or takes the device down for IPv4).
+    fn need_nonzero_mtu(&mut self, mtu: Option<u32>, place: At<'_>) {
+        if mtu == Some(0) {
+            self.problem(place, "an MTU of 0 carries nothing (Ethernet needs at least 68 for IPv4, 1280 for IPv6)");
         }
     }
 
@@ -404,9 +456,17 @@ impl Validator<'_> {
         match check {
             Check::Ping(p) => {
                 self.need_node(&p.from, &format!("{key}.ping.from"));
+                if *p.count == 0 {
+                    self.problem(at(&p.count, &format!("{key}.ping.count")), "a ping sends at least one request");
+                }
+                self.need_positive_timeout(&p.timeout, &format!("{key}.ping.timeout"));
+                if let Fails::Because(cause) = &*p.fails {
+                    self.check_fail_cause(cause, at(&p.fails, &format!("{key}.ping.fails")));
+                }
             }
             Check::Connect(c) => {
                 self.need_node(&c.from, &format!("{key}.connect.from"));
+                self.need_positive_timeout(&c.timeout, &format!("{key}.connect.timeout"));
             }
             Check::Command(c) => {
                 self.need_node(&c.on, &format!("{key}.command.on"));
@@ -431,9 +491,14 @@ impl Validator<'_> {
             }
             Check::Udp(u) => {
                 self.need_node(&u.from, &format!("{key}.udp.from"));
+                self.need_positive_timeout(&u.timeout, &format!("{key}.udp.timeout"));
+                if let Fails::Because(cause) = &*u.fails {
+                    self.check_fail_cause(cause, at(&u.fails, &format!("{key}.udp.fails")));
+                }
             }
             Check::Tcp(t) => {
                 self.need_node(&t.from, &format!("{key}.tcp.from"));
+                self.need_positive_timeout(&t.timeout, &format!("{key}.tcp.timeout"));
                 if t.bytes.0 == 0 {
                     self.problem(at(&t.bytes, &format!("{key}.tcp.bytes")), "a transfer needs at least one byte");
                 }
@@ -444,6 +509,7 @@ impl Validator<'_> {
                         self.need_iface_in(&n.on, dev, at(dev, &format!("{key}.neighbour.dev")));
                     }
                 }
+                self.need_positive_timeout(&n.timeout, &format!("{key}.neighbour.timeout"));
                 if n.absent && (n.lladdr.is_some() || n.state.is_some()) {
                     let message = "`absent: true` expects no entry at all: drop `lladdr` and `state`, or `absent`";
                     self.problem(at(&n.on, &format!("{key}.neighbour")), message);
@@ -721,6 +787,50 @@ mod tests {
             "is not a size unit",
         );
         assert!(e.starts_with("7:46 expect[0].tcp.bytes:"), "{e}");
+    }
+
+    #[test]
+    fn zero_or_negative_counts_timeouts_and_mtus_are_refused() {
+        let check = |c: &str| format!("{PAIR}expect:\n  - {c}\n");
+        // A ping of zero requests "passed" both as answered and as failing.
+        let e = one_error(&check("ping: {from: a, to: 10.0.0.2, count: 0, fails: true}"), "at least one request");
+        assert!(e.starts_with("7:42 expect[0].ping.count:"), "{e}");
+        let e = one_error(&check("ping: {from: a, to: 10.0.0.2, count: -1}"), "invalid u32");
+        assert!(e.starts_with("7:42 expect[0].ping.count:"), "{e}");
+        for (c, key) in [
+            ("ping: {from: a, to: 10.0.0.2, timeout: 0s}", "7:44 expect[0].ping.timeout:"),
+            ("connect: {from: a, to: \"10.0.0.2:80\", timeout: 0ms}", "7:52 expect[0].connect.timeout:"),
+            ("udp: {from: a, to: \"10.0.0.2:53\", timeout: 0s}", "7:48 expect[0].udp.timeout:"),
+            ("tcp: {from: a, to: \"10.0.0.2:80\", bytes: 1, timeout: 0s}", "7:58 expect[0].tcp.timeout:"),
+            ("neighbour: {on: a, ip: 10.0.0.2, timeout: 0s}", "7:47 expect[0].neighbour.timeout:"),
+        ] {
+            let e = one_error(&check(c), "a timeout of zero");
+            assert!(e.starts_with(key), "{c}: {e}");
+        }
+        let e = one_error(&format!("{PAIR}steps:\n  - do:\n      - set_link: {{dev: a:eth0, mtu: 0}}\n"), "MTU of 0");
+        assert!(e.starts_with("8:25 steps[0].do[0].set_link.mtu:"), "{e}");
+        let e = one_error("nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:e, b:e]\n    mtu: 0\n", "MTU of 0");
+        assert!(e.starts_with("5:12 links[0].mtu:"), "{e}");
+        let e = one_error("nodes:\n  a:\n    bridges: {br0: {mtu: 0}}\n", "MTU of 0");
+        assert!(e.starts_with("3:5 nodes.a.bridges.br0.mtu:"), "{e}");
+        one_error("nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:e, b:e]\n    queues: 0\n", "nonzero");
+    }
+
+    #[test]
+    fn an_expected_failure_cause_is_one_known_cause() {
+        let ping = |fails: &str| format!("{PAIR}expect:\n  - ping: {{from: a, to: 10.0.0.2, fails: {fails}}}\n");
+        for good in
+            ["true", "false", "{error: ENETUNREACH}", "{icmp: port-unreachable, from: 10.0.0.2}", "{timeout: true}"]
+        {
+            assert_eq!(errors(&ping(good)), Vec::<String>::new(), "{good}");
+        }
+        let e = one_error(&ping("{icmp: port-unreachabel}"), "`port-unreachabel` is not an ICMP error name");
+        assert!(e.starts_with("7:42 expect[0].ping.fails:"), "{e}");
+        one_error(&ping("{error: ENOSUCH}"), "`ENOSUCH` is not an errno name");
+        one_error(&ping("{}"), "say how it must fail");
+        one_error(&ping("{timeout: true, error: EACCES}"), "drop `error` and `icmp`");
+        one_error(&ping("{from: 10.0.0.2, error: EACCES}"), "give `icmp` too");
+        one_error(&ping("{icmpp: port-unreachable}"), "did not match any variant");
     }
 
     #[test]

@@ -1,0 +1,101 @@
+//! When silence may be judged: the [`Patience`] of traffic checks.
+//!
+//! A request can sit in a node's neighbour queue while the kernel resolves the next hop
+//! (the entry is INCOMPLETE); once resolved, it goes out and its answer comes back,
+//! late but surely. A proxy_arp answer is delayed by design, up to `proxy_delay` (0.8 s
+//! by default); an unanswered ARP or NDP request is retried after `retrans_time_ms`
+//! (1 s). A check that decided on a short silence would count such an answer as
+//! missing: a false "fails".
+//!
+//! So when a check's silence deadline passes, [`Settled`] reads every node's neighbour
+//! table over netlink. While some entry is INCOMPLETE it waits on that node's neighbour
+//! notifications until none is, then grants the check one more quiet period for the
+//! answer to arrive. Only INCOMPLETE holds packets back: in DELAY and PROBE the kernel
+//! sends at once with the address it has. A resolution ends by itself (FAILED after
+//! its probes: ~3 s with the default timers, and the kernel then reports the host
+//! unreachable to the sender), and [`LIMIT`] bounds the wait whatever the timers are.
+//! When nothing is being resolved, silence at the deadline is final at once: a ping
+//! dropped by a firewall on a resolved path is still decided in its 200 ms.
+
+use std::time::{Duration, Instant};
+
+use crate::build::Topology;
+use crate::build::netlink;
+use crate::model::NudState;
+use crate::observe::probe::Patience;
+
+/// The longest a check waits for neighbour resolutions after its own deadline.
+pub const LIMIT: Duration = Duration::from_secs(10);
+
+/// Patience with a topology that may still be resolving neighbours.
+pub struct Settled<'t> {
+    topology: &'t Topology,
+    rt: &'t tokio::runtime::Runtime,
+    /// Silence granted once resolutions have ended.
+    quiet: Duration,
+    give_up: Instant,
+    /// Why silence was judged anyway: `node: entry` still being resolved at [`LIMIT`],
+    /// or the table that could not be read.
+    pub unsettled: Option<String>,
+}
+
+impl<'t> Settled<'t> {
+    /// After a deadline, wait while resolutions go on, then `quiet` more.
+    pub fn new(topology: &'t Topology, rt: &'t tokio::runtime::Runtime, quiet: Duration) -> Settled<'t> {
+        Settled { topology, rt, quiet, give_up: Instant::now() + quiet + LIMIT, unsettled: None }
+    }
+
+    /// Say in a check's observation when its silence was judged without the
+    /// network having settled.
+    pub fn annotate(&self, observed: &mut String) {
+        if let Some(why) = &self.unsettled {
+            observed.push_str(&format!(" (judged unsettled: {why})"));
+        }
+    }
+
+    /// The first node (by name) with an INCOMPLETE neighbour entry, and that entry.
+    fn resolving(&self) -> Result<Option<(&'t str, netlink::NeighbourEntry)>, String> {
+        for (name, node) in &self.topology.nodes {
+            let entries = self.rt.block_on(netlink::neighbours(&node.netlink)).map_err(|e| format!("{name}: {e}"))?;
+            if let Some(entry) = entries.into_iter().find(|e| e.state == NudState::Incomplete) {
+                return Ok(Some((name, entry)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Wait until `node`'s table changes (or the limit passes).
+    fn wait_for_change(&self, node: &str) -> Result<(), String> {
+        let handle = &self.topology.nodes[node];
+        // Subscribed before reading again, so that the change cannot slip in between.
+        let events = netlink::NeighbourEvents::subscribe(&handle.ns).map_err(|e| format!("{node}: {e}"))?;
+        let entries = self.rt.block_on(netlink::neighbours(&handle.netlink)).map_err(|e| format!("{node}: {e}"))?;
+        if entries.iter().any(|e| e.state == NudState::Incomplete) {
+            events.wait(self.give_up).map_err(|e| format!("{node}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Patience for Settled<'_> {
+    fn more(&mut self) -> Option<Instant> {
+        let mut waited = false;
+        loop {
+            let resolving = self.resolving().and_then(|found| match found {
+                Some((node, entry)) if Instant::now() >= self.give_up => {
+                    Err(format!("{node} still resolving {entry} after {}", humantime::format_duration(LIMIT)))
+                }
+                Some((node, _)) => self.wait_for_change(node).map(|()| true),
+                None => Ok(false),
+            });
+            match resolving {
+                Ok(true) => waited = true,
+                Ok(false) => return waited.then(|| Instant::now() + self.quiet),
+                Err(why) => {
+                    self.unsettled = Some(why);
+                    return None;
+                }
+            }
+        }
+    }
+}
