@@ -122,7 +122,7 @@ fn ping(topology: &Topology, rt: &tokio::runtime::Runtime, c: &PingCheck) -> Ver
         }
         Err(e) => (false, format!("could not ping: {e}")),
     };
-    patience.annotate(&mut observed);
+    let holds = patience.judged(holds, &mut observed);
     Verdict { check, holds, observed, line: c.from.line }
 }
 
@@ -155,7 +155,7 @@ fn connect(topology: &Topology, rt: &tokio::runtime::Runtime, c: &ConnectCheck) 
         Ok(got) => (got == expected, name_of(&got)),
         Err(e) => (false, format!("could not connect: {e}")),
     };
-    patience.annotate(&mut observed);
+    let holds = patience.judged(holds, &mut observed);
     Verdict { check, holds, observed, line: c.from.line }
 }
 
@@ -177,8 +177,8 @@ fn udp(topology: &Topology, rt: &tokio::runtime::Runtime, c: &UdpCheck) -> Verdi
         Ok(Err(cause)) => (Some(false), format!("{sent}, {cause}"), Some(cause)),
         Err(e) => (None, format!("could not send: {e}"), None),
     };
-    patience.annotate(&mut observed);
     let holds = echoed.is_some_and(|echoed| as_expected(&c.fails, echoed, !echoed, cause.as_ref()));
+    let holds = patience.judged(holds, &mut observed);
     Verdict { check, holds, observed, line: c.from.line }
 }
 
@@ -222,8 +222,8 @@ fn tcp(topology: &Topology, rt: &tokio::runtime::Runtime, c: &TcpCheck) -> Verdi
         }
         Err(e) => (false, format!("could not transfer: {e}")),
     };
-    patience.annotate(&mut observed);
-    Verdict { check, holds: complete != c.fails, observed, line: c.from.line }
+    let holds = patience.judged(complete != c.fails, &mut observed);
+    Verdict { check, holds, observed, line: c.from.line }
 }
 
 fn neighbour(topology: &Topology, rt: &tokio::runtime::Runtime, c: &NeighbourCheck) -> Verdict {

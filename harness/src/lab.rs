@@ -245,15 +245,6 @@ impl fmt::Debug for Lab {
 mod tests {
     use super::*;
 
-    /// The `net:[inode]` namespaces this process holds an fd of.
-    fn held_namespaces() -> Vec<String> {
-        let fds = std::fs::read_dir("/proc/self/fd").unwrap().flatten();
-        fds.filter_map(|fd| std::fs::read_link(fd.path()).ok())
-            .map(|p| p.display().to_string())
-            .filter(|l| l.starts_with("net:"))
-            .collect()
-    }
-
     #[test]
     fn a_panic_tears_the_lab_down_with_what_runs_in_it() {
         needs_root!();

@@ -45,12 +45,12 @@ impl<'t> Settled<'t> {
         Settled { topology, rt, quiet, give_up: Instant::now() + quiet + LIMIT, unsettled: None }
     }
 
-    /// Say in a check's observation when its silence was judged without the
-    /// network having settled.
-    pub fn annotate(&self, observed: &mut String) {
-        if let Some(why) = &self.unsettled {
-            observed.push_str(&format!(" (judged unsettled: {why})"));
-        }
+    /// The verdict of a check that used this patience: `holds`, unless its silence was
+    /// judged while the network was still settling. Then it is never a pass (a reply
+    /// could still have come: no green on a state the kernel is still changing), and
+    /// the observation says what was still being resolved.
+    pub fn judged(&self, holds: bool, observed: &mut String) -> bool {
+        settled_verdict(holds, self.unsettled.as_deref(), observed)
     }
 
     /// The first node (by name) with an INCOMPLETE neighbour entry, and that entry.
@@ -97,5 +97,32 @@ impl Patience for Settled<'_> {
                 }
             }
         }
+    }
+}
+
+fn settled_verdict(holds: bool, unsettled: Option<&str>, observed: &mut String) -> bool {
+    match unsettled {
+        None => holds,
+        Some(why) => {
+            observed.push_str(&format!(" (could not be judged: the network had not settled: {why})"));
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verdict_on_an_unsettled_network_is_never_a_pass() {
+        let mut observed = "sent 1, received 0: no reply within 200ms".to_string();
+        assert!(settled_verdict(true, None, &mut observed));
+        assert!(!settled_verdict(true, Some("a still resolving 10.0.0.9 dev eth0"), &mut observed));
+        assert!(
+            observed
+                .ends_with("(could not be judged: the network had not settled: a still resolving 10.0.0.9 dev eth0)")
+        );
+        assert!(!settled_verdict(false, Some("b: table unreadable"), &mut String::new()));
     }
 }
