@@ -1,6 +1,7 @@
 //! Playing one scenario: build → steps (captures, actions, checks) → report →
 //! teardown. The runner (`cargo test`) and the command line both come through here.
 
+pub mod artifacts;
 pub mod layout;
 pub mod runner;
 
@@ -14,12 +15,14 @@ use crate::model::{Check, IfaceRef, Scenario, Step};
 use crate::observe::act;
 use crate::observe::capture::{self, Capture, Captured};
 use crate::report::{self, CheckReport, Report, StepReport};
+use crate::run::artifacts::{ArtifactDir, RunDir};
 
 /// Where and when to keep artifacts.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Directory for this scenario's pcap files (`target/netrig/<test>/`).
-    pub artifacts: PathBuf,
+    /// Directory for this scenario's pcap files (`target/netrig/<test>/`); each run
+    /// that writes any gets its own subdirectory there.
+    pub artifacts: ArtifactDir,
     /// Keep pcap files of passing runs too (they are always kept on failure).
     pub keep_pcaps: bool,
 }
@@ -133,14 +136,23 @@ pub fn run_and_keep(
     let steps_to_play = steps_to_play.unwrap_or(steps.len());
     let mut failures = String::new();
     let mut artifacts_written = Vec::new();
+    // Created by the first step that writes a file, shared by the later ones.
+    let mut run_dir: Option<RunDir> = None;
     for (index, step) in steps.iter().enumerate().take(steps_to_play) {
         let label = &labels[index];
         let played = play_step(topology, rt, step, label);
         let step_failed = played.failures(file, label, &mut failures);
         if step_failed || options.keep_pcaps {
             let prefix = if steps.len() > 1 { format!("step{index}-") } else { String::new() };
-            match played.write_pcaps(&options.artifacts, &prefix) {
-                Ok(paths) => artifacts_written.extend(paths),
+            let dir = match run_dir.take() {
+                Some(dir) => Ok(dir),
+                None => options.artifacts.create_run_dir(),
+            };
+            match dir.and_then(|dir| Ok((played.write_pcaps(&dir, &prefix)?, dir))) {
+                Ok((paths, dir)) => {
+                    artifacts_written.extend(paths);
+                    run_dir = Some(dir);
+                }
                 Err(e) => {
                     let _ = writeln!(failures, "(could not write pcap artifacts: {e})");
                 }
@@ -356,12 +368,11 @@ impl PlayedStep {
         out.len() > before
     }
 
-    fn write_pcaps(&self, dir: &Path, prefix: &str) -> std::io::Result<Vec<PathBuf>> {
+    fn write_pcaps(&self, dir: &RunDir, prefix: &str) -> std::io::Result<Vec<PathBuf>> {
         let mut paths = Vec::new();
         for (iface, packets) in &self.captured {
-            let path = dir.join(format!("{prefix}{}-{}.pcap", iface.node, iface.iface));
-            capture::write_pcap(&path, packets)?;
-            paths.push(path);
+            let name = format!("{prefix}{}-{}.pcap", iface.node, iface.iface);
+            paths.push(dir.write(&name, |out| capture::write_pcap_to(out, packets))?);
         }
         Ok(paths)
     }

@@ -402,9 +402,12 @@ fn run_of_a_failing_scenario_locates_the_assertion_and_keeps_readable_pcaps() {
     for line in expected_lines {
         assert!(stdout.contains(&line), "missing {line:?} in:\n{stdout}");
     }
-    // The capture is saved where the message says, and tcpdump reads it.
-    let pcap = dir.path().join("target/netrig/failing/step0-b-eth0.pcap");
-    assert!(stdout.contains(&format!("\n      {}\n", pcap.display())), "{stdout}");
+    // The capture is saved where the message says, in this run's own directory, and
+    // tcpdump reads it.
+    let runs = dir.path().join("target/netrig/failing");
+    let named = format!(r"\n      ({}/run-\d+-0/step0-b-eth0\.pcap)\n", regex::escape(&runs.display().to_string()));
+    let pcap =
+        regex::Regex::new(&named).unwrap().captures(&stdout).unwrap_or_else(|| panic!("{stdout}"))[1].to_string();
     let read = std::process::Command::new("tcpdump").arg("-nr").arg(&pcap).output().unwrap();
     assert!(read.status.success(), "{read:?}");
     assert!(String::from_utf8_lossy(&read.stdout).contains("Request who-has 10.77.0.3 tell 10.77.0.1"), "{read:?}");
