@@ -8,6 +8,7 @@ pub mod runner;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::build::{self, BuildError, Topology};
 use crate::judge::{self, Status, Verdict};
@@ -99,6 +100,8 @@ pub fn run_and_keep(
     options: &RunOptions,
     steps_to_play: Option<usize>,
 ) -> (Outcome, Option<Kept>) {
+    // The whole run, build included, must end by then (see `Scenario::deadline`).
+    let deadline = Deadline { started: Instant::now(), of: scenario.deadline() };
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -140,7 +143,7 @@ pub fn run_and_keep(
     let mut run_dir: Option<RunDir> = None;
     for (index, step) in steps.iter().enumerate().take(steps_to_play) {
         let label = &labels[index];
-        let played = play_step(topology, rt, step, label);
+        let played = play_step(topology, rt, step, label, &deadline);
         let step_failed = played.failures(file, label, &mut failures);
         if step_failed || options.keep_pcaps {
             let prefix = if steps.len() > 1 { format!("step{index}-") } else { String::new() };
@@ -237,7 +240,37 @@ struct PlayedStep {
     errors: Vec<(Option<u64>, String)>,
 }
 
-fn play_step(topology: &Topology, rt: &tokio::runtime::Runtime, step: &Step, label: &str) -> PlayedStep {
+/// When a run must have ended, and the `deadline:` it comes from.
+struct Deadline {
+    started: Instant,
+    of: Duration,
+}
+
+impl Deadline {
+    /// Once passed: why `what` (at `line`) is not played, naming the deadline and how
+    /// long the run has taken. Checked before every action and check: each of them is
+    /// bounded on its own (timeouts, counts and sizes are validated against the
+    /// deadline), so a run ends at most one of them past it.
+    fn passed(&self, line: Option<u64>, what: &str) -> Option<(Option<u64>, String)> {
+        let ran = self.started.elapsed();
+        (ran >= self.of).then(|| {
+            let ran = humantime::format_duration(Duration::from_millis(ran.as_millis() as u64));
+            let of = humantime::format_duration(self.of);
+            (
+                line,
+                format!("the scenario's deadline of {of} passed (it has run {ran}): not played from here on: {what}"),
+            )
+        })
+    }
+}
+
+fn play_step(
+    topology: &Topology,
+    rt: &tokio::runtime::Runtime,
+    step: &Step,
+    label: &str,
+    deadline: &Deadline,
+) -> PlayedStep {
     let mut played = PlayedStep {
         report: StepReport { name: label.to_string(), ..StepReport::default() },
         verdicts: Vec::new(),
@@ -260,13 +293,23 @@ fn play_step(topology: &Topology, rt: &tokio::runtime::Runtime, step: &Step, lab
     }
 
     for action in &step.actions {
+        if let Some(late) = deadline.passed(Some(action.line()), &format!("`{}`", act::describe(action))) {
+            played.errors.push(late);
+            break;
+        }
         played.report.actions.push(act::describe(action));
         if let Err(e) = act::apply(topology, rt, action) {
             played.errors.push((Some(action.line()), format!("action `{}` failed: {e}", act::describe(action))));
         }
     }
     if played.errors.is_empty() {
-        for check in step.expect.iter().filter(|c| !matches!(c, Check::Packets(_))) {
+        let checks: Vec<_> = step.expect.iter().filter(|c| !matches!(c, Check::Packets(_))).collect();
+        for (judged, check) in checks.iter().enumerate() {
+            let left = format!("{} of this step's checks", checks.len() - judged);
+            if let Some(late) = deadline.passed(None, &left) {
+                played.errors.push(late);
+                break;
+            }
             let verdict = judge::judge(topology, rt, check);
             played.push(verdict, check.xfail());
         }

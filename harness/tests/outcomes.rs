@@ -164,3 +164,22 @@ fn a_failure_for_another_cause_says_which() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_run_past_its_deadline_fails_naming_the_deadline_and_what_was_not_played() {
+    if !is_root() {
+        eprintln!("skipped: needs root to create network namespaces");
+        return;
+    }
+    let dir = artifacts("deadline");
+    let path = dir.join("deadline.yaml");
+    let text = "deadline: 1s\nnodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:eth0 10.9.0.1/24, b:eth0 10.9.0.2/24]\n\
+                expect:\n  - command: {on: a, run: \"sleep 1.2\", exit: 0}\n  - ping: {from: a, to: 10.9.0.2, timeout: 500ms}\n";
+    let Outcome::Failed { message, .. } = play(&path, text, &dir) else { panic!("a run past its deadline must fail") };
+    let expected = regex::Regex::new(
+        r"deadline\.yaml: after build: the scenario's deadline of 1s passed \(it has run 1s \d+ms\): not played from here on: 1 of this step's checks",
+    )
+    .unwrap();
+    assert!(expected.is_match(&message), "{message}");
+    let _ = std::fs::remove_dir_all(dir);
+}
