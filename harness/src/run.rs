@@ -114,6 +114,12 @@ pub fn run_and_keep(
         kernel: report::kernel_release(),
         ..Report::default()
     };
+    // Shared kernel limits the topology will likely hit: said before building (on
+    // stderr, where a human sees it at once) and again with a failure.
+    let warnings = build::limits::neighbour_warnings(scenario);
+    for warning in &warnings {
+        eprintln!("{}: warning: {warning}", file.display());
+    }
     let kept = match rt.block_on(build::build(scenario)) {
         Ok(topology) => Kept::new(topology, rt),
         Err(BuildError::Unsupported { what, reason }) => {
@@ -180,6 +186,11 @@ pub fn run_and_keep(
         let _ = writeln!(failures, "captures (read with tcpdump -r):");
         for p in &artifacts_written {
             let _ = writeln!(failures, "  {}", p.display());
+        }
+    }
+    if !failures.is_empty() {
+        for warning in &warnings {
+            let _ = writeln!(failures, "warning (before the build): {warning}");
         }
     }
     // Whether an xfail scenario "unexpectedly passed" is known only once every step ran.

@@ -44,7 +44,7 @@ struct IfaceDef {
 
 /// A place: which file, line, column and key path.
 #[derive(Clone, Copy)]
-struct At<'k> {
+pub(crate) struct At<'k> {
     source: usize,
     line: u64,
     column: u64,
@@ -267,31 +267,7 @@ impl Validator<'_> {
     /// Addresses: never twice in one node, never twice on one layer-2 segment.
     fn check_addresses(&mut self) {
         let s = self.scenario;
-        // (node, iface, address, where)
-        let mut assigned: Vec<(String, String, IpAddr, At<'static>, String)> = Vec::new();
-        let mut add = |node: &str, iface: &str, ip: IpAddr, place: At<'static>, key: String| {
-            assigned.push((node.into(), iface.into(), ip, place, key));
-        };
-        for (i, link) in s.links.iter().enumerate() {
-            for (e, end) in link.veth.iter().enumerate() {
-                for a in &end.addresses {
-                    add(&end.at.node, &end.at.iface, a.addr(), at(end, ""), format!("links[{i}].veth[{e}]"));
-                }
-            }
-        }
-        for (name, node) in &s.nodes {
-            let mut per_device: Vec<(&str, &str, &Vec<Loc<ipnet::IpNet>>)> = Vec::new();
-            per_device.extend(node.bridges.iter().map(|(d, x)| ("bridges", d.as_str(), &x.addresses)));
-            per_device.extend(node.vxlans.iter().map(|(d, x)| ("vxlans", d.as_str(), &x.addresses)));
-            per_device.extend(node.macvlans.iter().map(|(d, x)| ("macvlans", d.as_str(), &x.addresses)));
-            per_device.extend(node.taps.iter().map(|(d, x)| ("taps", d.as_str(), &x.addresses)));
-            per_device.extend(node.interfaces.iter().map(|(d, x)| ("interfaces", d.as_str(), &x.addresses)));
-            for (map, dev, addrs) in per_device {
-                for (i, a) in addrs.iter().enumerate() {
-                    add(name, dev, a.addr(), at(a, ""), format!("nodes.{name}.{map}.{dev}.addresses[{i}]"));
-                }
-            }
-        }
+        let assigned = assigned_addresses(s);
         let segments = Segments::of(s);
         let mut seen: BTreeMap<(String, IpAddr), (String, String, String)> = BTreeMap::new();
         let mut seen_on_segment: BTreeMap<(String, IpAddr), (String, String, String)> = BTreeMap::new();
@@ -619,14 +595,43 @@ pub fn check_sysctl_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Every address the scenario assigns: (node, interface, address, where, key path).
+pub(crate) fn assigned_addresses(s: &Scenario) -> Vec<(String, String, IpAddr, At<'static>, String)> {
+    let mut assigned: Vec<(String, String, IpAddr, At<'static>, String)> = Vec::new();
+    let mut add = |node: &str, iface: &str, ip: IpAddr, place: At<'static>, key: String| {
+        assigned.push((node.into(), iface.into(), ip, place, key));
+    };
+    for (i, link) in s.links.iter().enumerate() {
+        for (e, end) in link.veth.iter().enumerate() {
+            for a in &end.addresses {
+                add(&end.at.node, &end.at.iface, a.addr(), at(end, ""), format!("links[{i}].veth[{e}]"));
+            }
+        }
+    }
+    for (name, node) in &s.nodes {
+        let mut per_device: Vec<(&str, &str, &Vec<Loc<ipnet::IpNet>>)> = Vec::new();
+        per_device.extend(node.bridges.iter().map(|(d, x)| ("bridges", d.as_str(), &x.addresses)));
+        per_device.extend(node.vxlans.iter().map(|(d, x)| ("vxlans", d.as_str(), &x.addresses)));
+        per_device.extend(node.macvlans.iter().map(|(d, x)| ("macvlans", d.as_str(), &x.addresses)));
+        per_device.extend(node.taps.iter().map(|(d, x)| ("taps", d.as_str(), &x.addresses)));
+        per_device.extend(node.interfaces.iter().map(|(d, x)| ("interfaces", d.as_str(), &x.addresses)));
+        for (map, dev, addrs) in per_device {
+            for (i, a) in addrs.iter().enumerate() {
+                add(name, dev, a.addr(), at(a, ""), format!("nodes.{name}.{map}.{dev}.addresses[{i}]"));
+            }
+        }
+    }
+    assigned
+}
+
 /// Layer-2 segments: interfaces joined by a veth pair, a bridge, or a macvlan parent
 /// share one. Computed with a small union-find over `node:iface` names.
-struct Segments {
+pub(crate) struct Segments {
     parent: BTreeMap<String, String>,
 }
 
 impl Segments {
-    fn of(s: &Scenario) -> Segments {
+    pub(crate) fn of(s: &Scenario) -> Segments {
         let mut seg = Segments { parent: BTreeMap::new() };
         for link in &s.links {
             let [a, b] = &link.veth;
@@ -674,7 +679,7 @@ impl Segments {
         }
     }
 
-    fn find(&self, node: &str, iface: &str) -> String {
+    pub(crate) fn find(&self, node: &str, iface: &str) -> String {
         self.root(format!("{node}:{iface}"))
     }
 }
