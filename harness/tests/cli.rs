@@ -414,6 +414,33 @@ fn run_of_a_failing_scenario_locates_the_assertion_and_keeps_readable_pcaps() {
 }
 
 #[test]
+fn concurrent_failing_runs_of_one_test_each_name_their_own_complete_pcaps() {
+    needs_root!();
+    let dir = scenarios(&[("failing.yaml", FAILING)]);
+    let start = || {
+        let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_netrig"));
+        run.args(["run", "failing.yaml"]).current_dir(dir.path()).env_remove("CARGO_TARGET_DIR");
+        run.env("NO_COLOR", "1").stdout(Stdio::piped()).spawn().unwrap()
+    };
+    let runs: Vec<_> = (0..4).map(|_| start()).collect();
+    let named = regex::Regex::new(r"\n\s+(\S+/run-\d+-0/step0-b-eth0\.pcap)\n").unwrap();
+    let mut pcaps = Vec::new();
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let pcap = named.captures(&stdout).unwrap_or_else(|| panic!("no pcap named in:\n{stdout}"))[1].to_string();
+        pcaps.push(pcap);
+    }
+    let distinct: std::collections::BTreeSet<_> = pcaps.iter().collect();
+    assert_eq!(distinct.len(), pcaps.len(), "runs shared a file: {pcaps:?}");
+    for pcap in &pcaps {
+        let read = std::process::Command::new("tcpdump").arg("-nr").arg(dir.path().join(pcap)).output().unwrap();
+        assert!(read.status.success(), "{pcap}: {read:?}");
+        assert!(String::from_utf8_lossy(&read.stdout).contains("who-has 10.77.0.3"), "{pcap}: {read:?}");
+    }
+}
+
+#[test]
 fn run_keeps_the_pcaps_of_a_passing_scenario_when_netrig_keep_pcaps_is_set() {
     needs_root!();
     let passing = "nodes: {a: {}, b: {}}\nlinks: [{veth: [a:eth0 10.78.0.1/24, b:eth0 10.78.0.2/24]}]\n\
