@@ -28,6 +28,7 @@
 //! link-local addresses are the same on every run and every machine.
 
 pub mod baseline;
+pub mod limits;
 pub mod netlink;
 pub mod netns;
 pub mod pin;

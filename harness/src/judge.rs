@@ -96,7 +96,9 @@ fn handle<'t>(topology: &'t Topology, name: &str) -> &'t crate::build::NodeHandl
     topology.nodes.get(name).unwrap_or_else(|| panic!("node {name} was validated but not built"))
 }
 
-fn wait(timeout: &Option<Loc<Dur>>, expect_success: bool) -> Duration {
+/// How long one request of a check waits: its `timeout`, else the default for the
+/// outcome it expects (validation bounds checks by it too).
+pub(crate) fn wait(timeout: &Option<Loc<Dur>>, expect_success: bool) -> Duration {
     match timeout {
         Some(t) => t.0,
         None if expect_success => WAIT_FOR_SUCCESS,

@@ -1,12 +1,14 @@
 //! Playing one scenario: build → steps (captures, actions, checks) → report →
 //! teardown. The runner (`cargo test`) and the command line both come through here.
 
+pub mod artifacts;
 pub mod layout;
 pub mod runner;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::build::{self, BuildError, Topology};
 use crate::judge::{self, Status, Verdict};
@@ -14,12 +16,14 @@ use crate::model::{Check, IfaceRef, Scenario, Step};
 use crate::observe::act;
 use crate::observe::capture::{self, Capture, Captured};
 use crate::report::{self, CheckReport, Report, StepReport};
+use crate::run::artifacts::{ArtifactDir, RunDir};
 
 /// Where and when to keep artifacts.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Directory for this scenario's pcap files (`target/netrig/<test>/`).
-    pub artifacts: PathBuf,
+    /// Directory for this scenario's pcap files (`target/netrig/<test>/`); each run
+    /// that writes any gets its own subdirectory there.
+    pub artifacts: ArtifactDir,
     /// Keep pcap files of passing runs too (they are always kept on failure).
     pub keep_pcaps: bool,
 }
@@ -96,6 +100,8 @@ pub fn run_and_keep(
     options: &RunOptions,
     steps_to_play: Option<usize>,
 ) -> (Outcome, Option<Kept>) {
+    // The whole run, build included, must end by then (see `Scenario::deadline`).
+    let deadline = Deadline { started: Instant::now(), of: scenario.deadline() };
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -108,6 +114,12 @@ pub fn run_and_keep(
         kernel: report::kernel_release(),
         ..Report::default()
     };
+    // Shared kernel limits the topology will likely hit: said before building (on
+    // stderr, where a human sees it at once) and again with a failure.
+    let warnings = build::limits::neighbour_warnings(scenario);
+    for warning in &warnings {
+        eprintln!("{}: warning: {warning}", file.display());
+    }
     let kept = match rt.block_on(build::build(scenario)) {
         Ok(topology) => Kept::new(topology, rt),
         Err(BuildError::Unsupported { what, reason }) => {
@@ -133,14 +145,23 @@ pub fn run_and_keep(
     let steps_to_play = steps_to_play.unwrap_or(steps.len());
     let mut failures = String::new();
     let mut artifacts_written = Vec::new();
+    // Created by the first step that writes a file, shared by the later ones.
+    let mut run_dir: Option<RunDir> = None;
     for (index, step) in steps.iter().enumerate().take(steps_to_play) {
         let label = &labels[index];
-        let played = play_step(topology, rt, step, label);
+        let played = play_step(topology, rt, step, label, &deadline);
         let step_failed = played.failures(file, label, &mut failures);
         if step_failed || options.keep_pcaps {
             let prefix = if steps.len() > 1 { format!("step{index}-") } else { String::new() };
-            match played.write_pcaps(&options.artifacts, &prefix) {
-                Ok(paths) => artifacts_written.extend(paths),
+            let dir = match run_dir.take() {
+                Some(dir) => Ok(dir),
+                None => options.artifacts.create_run_dir(),
+            };
+            match dir.and_then(|dir| Ok((played.write_pcaps(&dir, &prefix)?, dir))) {
+                Ok((paths, dir)) => {
+                    artifacts_written.extend(paths);
+                    run_dir = Some(dir);
+                }
                 Err(e) => {
                     let _ = writeln!(failures, "(could not write pcap artifacts: {e})");
                 }
@@ -165,6 +186,11 @@ pub fn run_and_keep(
         let _ = writeln!(failures, "captures (read with tcpdump -r):");
         for p in &artifacts_written {
             let _ = writeln!(failures, "  {}", p.display());
+        }
+    }
+    if !failures.is_empty() {
+        for warning in &warnings {
+            let _ = writeln!(failures, "warning (before the build): {warning}");
         }
     }
     // Whether an xfail scenario "unexpectedly passed" is known only once every step ran.
@@ -225,7 +251,37 @@ struct PlayedStep {
     errors: Vec<(Option<u64>, String)>,
 }
 
-fn play_step(topology: &Topology, rt: &tokio::runtime::Runtime, step: &Step, label: &str) -> PlayedStep {
+/// When a run must have ended, and the `deadline:` it comes from.
+struct Deadline {
+    started: Instant,
+    of: Duration,
+}
+
+impl Deadline {
+    /// Once passed: why `what` (at `line`) is not played, naming the deadline and how
+    /// long the run has taken. Checked before every action and check: each of them is
+    /// bounded on its own (timeouts, counts and sizes are validated against the
+    /// deadline), so a run ends at most one of them past it.
+    fn passed(&self, line: Option<u64>, what: &str) -> Option<(Option<u64>, String)> {
+        let ran = self.started.elapsed();
+        (ran >= self.of).then(|| {
+            let ran = humantime::format_duration(Duration::from_millis(ran.as_millis() as u64));
+            let of = humantime::format_duration(self.of);
+            (
+                line,
+                format!("the scenario's deadline of {of} passed (it has run {ran}): not played from here on: {what}"),
+            )
+        })
+    }
+}
+
+fn play_step(
+    topology: &Topology,
+    rt: &tokio::runtime::Runtime,
+    step: &Step,
+    label: &str,
+    deadline: &Deadline,
+) -> PlayedStep {
     let mut played = PlayedStep {
         report: StepReport { name: label.to_string(), ..StepReport::default() },
         verdicts: Vec::new(),
@@ -248,13 +304,23 @@ fn play_step(topology: &Topology, rt: &tokio::runtime::Runtime, step: &Step, lab
     }
 
     for action in &step.actions {
+        if let Some(late) = deadline.passed(Some(action.line()), &format!("`{}`", act::describe(action))) {
+            played.errors.push(late);
+            break;
+        }
         played.report.actions.push(act::describe(action));
         if let Err(e) = act::apply(topology, rt, action) {
             played.errors.push((Some(action.line()), format!("action `{}` failed: {e}", act::describe(action))));
         }
     }
     if played.errors.is_empty() {
-        for check in step.expect.iter().filter(|c| !matches!(c, Check::Packets(_))) {
+        let checks: Vec<_> = step.expect.iter().filter(|c| !matches!(c, Check::Packets(_))).collect();
+        for (judged, check) in checks.iter().enumerate() {
+            let left = format!("{} of this step's checks", checks.len() - judged);
+            if let Some(late) = deadline.passed(None, &left) {
+                played.errors.push(late);
+                break;
+            }
             let verdict = judge::judge(topology, rt, check);
             played.push(verdict, check.xfail());
         }
@@ -356,12 +422,11 @@ impl PlayedStep {
         out.len() > before
     }
 
-    fn write_pcaps(&self, dir: &Path, prefix: &str) -> std::io::Result<Vec<PathBuf>> {
+    fn write_pcaps(&self, dir: &RunDir, prefix: &str) -> std::io::Result<Vec<PathBuf>> {
         let mut paths = Vec::new();
         for (iface, packets) in &self.captured {
-            let path = dir.join(format!("{prefix}{}-{}.pcap", iface.node, iface.iface));
-            capture::write_pcap(&path, packets)?;
-            paths.push(path);
+            let name = format!("{prefix}{}-{}.pcap", iface.node, iface.iface);
+            paths.push(dir.write(&name, |out| capture::write_pcap_to(out, packets))?);
         }
         Ok(paths)
     }

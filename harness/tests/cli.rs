@@ -402,12 +402,42 @@ fn run_of_a_failing_scenario_locates_the_assertion_and_keeps_readable_pcaps() {
     for line in expected_lines {
         assert!(stdout.contains(&line), "missing {line:?} in:\n{stdout}");
     }
-    // The capture is saved where the message says, and tcpdump reads it.
-    let pcap = dir.path().join("target/netrig/failing/step0-b-eth0.pcap");
-    assert!(stdout.contains(&format!("\n      {}\n", pcap.display())), "{stdout}");
+    // The capture is saved where the message says, in this run's own directory, and
+    // tcpdump reads it.
+    let runs = dir.path().join("target/netrig/failing");
+    let named = format!(r"\n      ({}/run-\d+-0/step0-b-eth0\.pcap)\n", regex::escape(&runs.display().to_string()));
+    let pcap =
+        regex::Regex::new(&named).unwrap().captures(&stdout).unwrap_or_else(|| panic!("{stdout}"))[1].to_string();
     let read = std::process::Command::new("tcpdump").arg("-nr").arg(&pcap).output().unwrap();
     assert!(read.status.success(), "{read:?}");
     assert!(String::from_utf8_lossy(&read.stdout).contains("Request who-has 10.77.0.3 tell 10.77.0.1"), "{read:?}");
+}
+
+#[test]
+fn concurrent_failing_runs_of_one_test_each_name_their_own_complete_pcaps() {
+    needs_root!();
+    let dir = scenarios(&[("failing.yaml", FAILING)]);
+    let start = || {
+        let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_netrig"));
+        run.args(["run", "failing.yaml"]).current_dir(dir.path()).env_remove("CARGO_TARGET_DIR");
+        run.env("NO_COLOR", "1").stdout(Stdio::piped()).spawn().unwrap()
+    };
+    let runs: Vec<_> = (0..4).map(|_| start()).collect();
+    let named = regex::Regex::new(r"\n\s+(\S+/run-\d+-0/step0-b-eth0\.pcap)\n").unwrap();
+    let mut pcaps = Vec::new();
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let pcap = named.captures(&stdout).unwrap_or_else(|| panic!("no pcap named in:\n{stdout}"))[1].to_string();
+        pcaps.push(pcap);
+    }
+    let distinct: std::collections::BTreeSet<_> = pcaps.iter().collect();
+    assert_eq!(distinct.len(), pcaps.len(), "runs shared a file: {pcaps:?}");
+    for pcap in &pcaps {
+        let read = std::process::Command::new("tcpdump").arg("-nr").arg(dir.path().join(pcap)).output().unwrap();
+        assert!(read.status.success(), "{pcap}: {read:?}");
+        assert!(String::from_utf8_lossy(&read.stdout).contains("who-has 10.77.0.3"), "{pcap}: {read:?}");
+    }
 }
 
 #[test]
@@ -717,6 +747,67 @@ fn run_keep_shows_the_result_then_keeps_the_topology_until_sigterm() {
         "{output}"
     );
     assert_eq!(kept.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn run_interrupted_by_sigint_reports_what_completed_and_marks_the_rest_interrupted() {
+    needs_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let started = dir.path().join("started");
+    // A sleep no other process runs, to see that it died with netrig.
+    let marker = format!("60.{}", std::process::id());
+    let slow = format!(
+        "nodes: {{a: {{}}}}\nexpect:\n  - command: {{on: a, run: \"touch {}; sleep {marker}\", exit: 0}}\n",
+        started.display()
+    );
+    let quick = "nodes: {a: {}, b: {}}\nlinks: [{veth: [a:eth0 10.76.0.1/24, b:eth0 10.76.0.2/24]}]\n\
+                 expect: [{ping: {from: a, to: 10.76.0.2}}]\n";
+    for (name, text) in [("1-quick.yaml", quick), ("2-slow.yaml", slow.as_str()), ("3-never.yaml", quick)] {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let junit = dir.path().join("junit.xml");
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_netrig"));
+    run.args(["run", "--json", "--junit"]).arg(&junit).arg(".").current_dir(dir.path());
+    run.env("CARGO_TARGET_DIR", dir.path()).env("NO_COLOR", "1");
+    let mut netrig = Background::start_command(&mut run, "");
+    netrig.wait_for(r#""name":"1_quick""#);
+    // Interrupt while the slow scenario's command runs: bounded polling of a file the
+    // command creates (the test's own synchronisation, not netrig's).
+    let deadline = Instant::now() + PATIENCE;
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the slow scenario never started");
+        std::thread::yield_now();
+    }
+    netrig.signal(nix::sys::signal::Signal::SIGINT);
+    let (status, output) = netrig.finish();
+    let output = output.to_string();
+    assert_eq!(status.code(), Some(130), "{output}");
+    let lines: Vec<serde_json::Value> = output.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let outcomes: Vec<(&str, &str)> =
+        lines.iter().map(|l| (l["name"].as_str().unwrap(), l["outcome"].as_str().unwrap())).collect();
+    assert_eq!(outcomes, [("1_quick", "passed"), ("2_slow", "interrupted"), ("3_never", "interrupted")]);
+    assert_eq!(lines[1]["message"], "interrupted by SIGINT while it ran");
+    assert_eq!(lines[2]["message"], "interrupted by SIGINT before it started");
+    let xml = std::fs::read_to_string(&junit).expect("the JUnit report is written");
+    assert!(
+        xml.contains(r#"tests="3""#) && xml.contains(r#"<error message="interrupted by SIGINT while it ran""#),
+        "{xml}"
+    );
+    // The slow scenario's command died with netrig.
+    let deadline = Instant::now() + PATIENCE;
+    while running_sleep(&marker) {
+        assert!(Instant::now() < deadline, "`sleep {marker}` outlived the interrupted run");
+        std::thread::yield_now();
+    }
+}
+
+/// Whether a `sleep <duration>` process runs on the machine.
+fn running_sleep(duration: &str) -> bool {
+    let wanted = format!("sleep\0{duration}\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .any(|p| std::fs::read(p.path().join("cmdline")).is_ok_and(|c| c == wanted.as_bytes()))
 }
 
 // ---- shell, run --keep: usage errors (no root needed) ----

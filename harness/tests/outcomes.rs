@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use netrig::parse::load::{Source, parse_and_validate};
+use netrig::run::artifacts::ArtifactDir;
 use netrig::run::{Outcome, RunOptions, run};
 
 fn is_root() -> bool {
@@ -18,7 +19,7 @@ fn workspace() -> PathBuf {
 fn play(path: &Path, text: &str, artifacts: &Path) -> Outcome {
     let scenario =
         parse_and_validate(&Source { path: path.to_path_buf(), text: text.into() }).unwrap_or_else(|d| panic!("{d}"));
-    run(&scenario, path, &RunOptions { artifacts: artifacts.to_path_buf(), keep_pcaps: false })
+    run(&scenario, path, &RunOptions { artifacts: ArtifactDir::at(artifacts), keep_pcaps: false })
 }
 
 fn artifacts(name: &str) -> PathBuf {
@@ -76,9 +77,11 @@ fn a_wrong_packet_assertion_shows_the_capture_and_its_pcap() {
     )
     .unwrap();
     assert!(line.is_match(&message), "{message}");
-    // The pcap named in the message is there and tcpdump reads it.
-    let pcap = dir.join("b-eth0.pcap");
-    assert!(message.contains(&pcap.display().to_string()), "{message}");
+    // The pcap named in the message is there, in this run's own directory, and tcpdump
+    // reads it.
+    let named = regex::Regex::new(r"\n\s+(/\S+/run-\d+-\d+/b-eth0\.pcap)\n").unwrap();
+    let pcap = PathBuf::from(&named.captures(&message).unwrap_or_else(|| panic!("no pcap named: {message}"))[1]);
+    assert!(pcap.starts_with(&dir), "{message}");
     let out = Command::new("tcpdump").arg("-nn").arg("-r").arg(&pcap).output().expect("tcpdump is installed");
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && printed.contains("10.7.0.1 > 10.7.0.2: ICMP echo request"), "{printed}");
@@ -159,5 +162,24 @@ fn a_failure_for_another_cause_says_which() {
         message.contains("observed: sent 0, received 0: local error ENETUNREACH (Network is unreachable)"),
         "{message}"
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_run_past_its_deadline_fails_naming_the_deadline_and_what_was_not_played() {
+    if !is_root() {
+        eprintln!("skipped: needs root to create network namespaces");
+        return;
+    }
+    let dir = artifacts("deadline");
+    let path = dir.join("deadline.yaml");
+    let text = "deadline: 1s\nnodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:eth0 10.9.0.1/24, b:eth0 10.9.0.2/24]\n\
+                expect:\n  - command: {on: a, run: \"sleep 1.2\", exit: 0}\n  - ping: {from: a, to: 10.9.0.2, timeout: 500ms}\n";
+    let Outcome::Failed { message, .. } = play(&path, text, &dir) else { panic!("a run past its deadline must fail") };
+    let expected = regex::Regex::new(
+        r"deadline\.yaml: after build: the scenario's deadline of 1s passed \(it has run 1s \d+ms\): not played from here on: 1 of this step's checks",
+    )
+    .unwrap();
+    assert!(expected.is_match(&message), "{message}");
     let _ = std::fs::remove_dir_all(dir);
 }

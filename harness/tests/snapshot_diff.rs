@@ -26,7 +26,7 @@ fn changing_an_address_fails_against_the_committed_snapshot() {
         .find(|d| d.name == "seeds::veth_pair")
         .unwrap();
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("snapshot-diff");
-    let options = RunOptions { artifacts, keep_pcaps: false };
+    let options = RunOptions { artifacts: netrig::run::artifacts::ArtifactDir::at(artifacts), keep_pcaps: false };
     let played = |test: &netrig::run::runner::Discovered| {
         let scenario = test.load().unwrap_or_else(|d| panic!("{d}"));
         match run(&scenario, &test.path, &options) {

@@ -1,7 +1,8 @@
 //! `netrig run --junit FILE`: the results as JUnit XML, which CI systems display.
 //!
 //! One `<testsuite name="netrig">` with a `<testcase>` per scenario: a failure carries
-//! the run's message, an invalid file is an `<error>` (nothing ran), a skip its reason.
+//! the run's message, an invalid file is an `<error>` (nothing ran), so is a scenario a
+//! signal interrupted, and a skip carries its reason.
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ pub fn junit_xml(results: &[ScenarioResult], elapsed: Duration) -> String {
             Verdict::Passed => TestCaseStatus::success(),
             Verdict::Failed => non_success(NonSuccessKind::Failure, "scenario failed", r),
             Verdict::Invalid => non_success(NonSuccessKind::Error, "invalid scenario", r),
+            Verdict::Interrupted => non_success(NonSuccessKind::Error, "interrupted", r),
             Verdict::Skipped => {
                 let mut status = TestCaseStatus::skipped();
                 if let Some(reason) = &r.message {

@@ -52,10 +52,12 @@ impl Progress {
             Verdict::Failed => ("FAIL", "31"),
             Verdict::Skipped => ("SKIP", "33"),
             Verdict::Invalid => ("INVALID", "31"),
+            Verdict::Interrupted => ("INTERRUPTED", "35"),
         };
         let word = self.paint(word, colour);
-        // An invalid file never ran: no time to show.
-        let time = if r.verdict == Verdict::Invalid { String::new() } else { format!(" ({})", seconds(r.duration)) };
+        // An invalid file never ran, an interrupted one may not have: no time to show.
+        let ran = r.verdict != Verdict::Invalid && !(r.verdict == Verdict::Interrupted && r.duration.is_zero());
+        let time = if ran { format!(" ({})", seconds(r.duration)) } else { String::new() };
         let _ = writeln!(self.out, "{word} {}{time}", r.name);
         if let (Some(message), false) = (&r.message, r.verdict == Verdict::Passed) {
             for line in message.trim_end().lines() {

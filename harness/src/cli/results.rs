@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
 use serde::Serialize;
 
 use crate::parse::load::Diagnostics;
@@ -18,6 +19,8 @@ pub enum Verdict {
     Skipped,
     /// The file did not parse or validate: nothing was built.
     Invalid,
+    /// A signal ended `netrig run` before this scenario finished (or started).
+    Interrupted,
 }
 
 /// One scenario's result, as the display, `--json` and `--junit` report it.
@@ -46,8 +49,16 @@ impl ScenarioResult {
         ScenarioResult { name: name.to_string(), path, verdict: Verdict::Invalid, duration: Duration::ZERO, message }
     }
 
-    /// One line of `--json` output:
-    /// `{"name":…,"path":…,"outcome":"passed|failed|skipped|invalid","duration_ms":…,"message":…|null}`.
+    /// `signal` ended the run while this scenario played (`duration` so far) or before
+    /// it started (`duration` zero).
+    pub fn interrupted(name: &str, path: PathBuf, signal: Signal, duration: Duration) -> Self {
+        let when = if duration.is_zero() { "before it started" } else { "while it ran" };
+        let message = Some(format!("interrupted by {signal} {when}"));
+        ScenarioResult { name: name.to_string(), path, verdict: Verdict::Interrupted, duration, message }
+    }
+
+    /// One line of `--json` output: `{"name":…,"path":…,"outcome":
+    /// "passed|failed|skipped|invalid|interrupted","duration_ms":…,"message":…|null}`.
     pub fn json_line(&self) -> String {
         #[derive(Serialize)]
         struct Line<'a> {
@@ -74,6 +85,7 @@ pub struct Summary {
     pub passed: usize,
     pub failed: usize,
     pub skipped: usize,
+    pub interrupted: usize,
 }
 
 impl Summary {
@@ -83,17 +95,23 @@ impl Summary {
             passed: count(|v| v == Verdict::Passed),
             failed: count(|v| matches!(v, Verdict::Failed | Verdict::Invalid)),
             skipped: count(|v| v == Verdict::Skipped),
+            interrupted: count(|v| v == Verdict::Interrupted),
         }
     }
 
     pub fn all_passed(&self) -> bool {
-        self.failed == 0
+        self.failed == 0 && self.interrupted == 0
     }
 }
 
-/// `N passed, N failed, N skipped`: the closing line test tooling recognises.
+/// `N passed, N failed, N skipped`: the closing line test tooling recognises, with
+/// `, N interrupted` after it when a signal ended the run.
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} passed, {} failed, {} skipped", self.passed, self.failed, self.skipped)
+        write!(f, "{} passed, {} failed, {} skipped", self.passed, self.failed, self.skipped)?;
+        if self.interrupted > 0 {
+            write!(f, ", {} interrupted", self.interrupted)?;
+        }
+        Ok(())
     }
 }

@@ -1,15 +1,21 @@
 //! `netrig run`: load every scenario, play the valid ones, report.
 
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::junit::junit_xml;
 use super::keep::{self, Hold};
 use super::progress::Progress;
 use super::results::{ScenarioResult, Summary};
+use super::signals::{Caught, Event};
 use super::{plural, usage_error};
+use crate::model::Scenario;
+use crate::parse::load::Diagnostics;
 use crate::run::runner::{self, Discovered};
 use crate::run::{self, Kept, Outcome, RunOptions};
 
@@ -40,34 +46,62 @@ pub fn run(found: &[Discovered], options: &Options) -> ExitCode {
 
     let started = Instant::now();
     let mut progress = Progress::new(found.len(), options.json);
+    // Caught before the first scenario: from here on Ctrl-C or `kill` ends the run with
+    // its summary and reports, the unfinished scenarios marked interrupted.
+    let caught = match Caught::install() {
+        Ok(caught) => caught,
+        Err(e) => return usage_error(&format!("cannot catch signals: {e}")),
+    };
+    let played = match Player::start(loaded, options) {
+        Ok(played) => played,
+        Err(e) => return usage_error(&format!("cannot start the run: {e}")),
+    };
     let mut results = Vec::new();
     // Time spent exploring a kept topology is not run time.
     let mut held_for = Duration::ZERO;
-    for (d, scenario) in loaded {
-        progress.start(&d.name);
-        let (result, kept) = match scenario {
-            Err(diagnostics) => (ScenarioResult::invalid(&d.name, d.path.clone(), &diagnostics), None),
-            Ok(scenario) => {
-                let t = Instant::now();
-                let run_options = RunOptions { artifacts: d.artifacts.clone(), keep_pcaps: options.keep_pcaps };
-                let (outcome, topology) = play(|| run::run_and_keep(&scenario, &d.path, &run_options, None));
-                let outcome = runner::compare_snapshot(d, &scenario, outcome);
-                // Without --keep the topology is dropped, and so torn down, right here.
-                let kept = topology.filter(|_| options.keep);
-                (ScenarioResult::of_run(&d.name, d.path.clone(), outcome, t.elapsed()), kept)
-            }
-        };
-        progress.finish(&result);
-        if options.json {
-            println!("{}", result.json_line());
+    let mut running: Option<Instant> = None;
+    let interrupted = loop {
+        if results.len() == found.len() {
+            break None;
         }
-        results.push(result);
-        if let Some(kept) = kept {
-            let holding = Instant::now();
-            if let Err(e) = hold(kept, options.json) {
-                return usage_error(&format!("cannot keep the topology: {e}"));
+        match caught.wait(Some(played.wake.as_fd())) {
+            Ok(Event::Signal(signal)) => break Some(signal),
+            Ok(Event::Ready) => {}
+            Err(e) => return usage_error(&format!("cannot wait for the run: {e}")),
+        }
+        for message in played.take() {
+            match message {
+                Played::Started(name) => {
+                    progress.start(&name);
+                    running = Some(Instant::now());
+                }
+                Played::Finished(result, kept) => {
+                    running = None;
+                    show(&mut progress, options.json, &result);
+                    results.push(result);
+                    if let Some(kept) = kept {
+                        let holding = Instant::now();
+                        if let Err(e) = hold(kept, options.json) {
+                            return usage_error(&format!("cannot keep the topology: {e}"));
+                        }
+                        held_for += holding.elapsed();
+                    }
+                }
             }
-            held_for += holding.elapsed();
+        }
+    };
+    if let Some(signal) = interrupted {
+        // The scenario still playing is abandoned, not waited for: its namespaces and
+        // processes live only as long as this process's fds and threads (see
+        // `build::netns`), so exiting tears them down.
+        let unfinished = results.len();
+        for (i, d) in found.iter().enumerate().skip(unfinished) {
+            let result = match running.filter(|_| i == unfinished) {
+                Some(since) => ScenarioResult::interrupted(&d.name, d.path.clone(), signal, since.elapsed()),
+                None => ScenarioResult::interrupted(&d.name, d.path.clone(), signal, Duration::ZERO),
+            };
+            show(&mut progress, options.json, &result);
+            results.push(result);
         }
     }
     let elapsed = started.elapsed() - held_for;
@@ -79,7 +113,86 @@ pub fn run(found: &[Discovered], options: &Options) -> ExitCode {
             return usage_error(&format!("cannot write the JUnit report {}: {e}", path.display()));
         }
     }
-    if summary.all_passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    match interrupted {
+        // The shell's convention for a process ended by a signal.
+        Some(signal) => ExitCode::from(128 + signal as u8),
+        None if summary.all_passed() => ExitCode::SUCCESS,
+        None => ExitCode::FAILURE,
+    }
+}
+
+/// One result on the display and, with `--json`, as a JSON line.
+fn show(progress: &mut Progress, json: bool, result: &ScenarioResult) {
+    progress.finish(result);
+    if json {
+        println!("{}", result.json_line());
+    }
+}
+
+/// What the thread playing the scenarios reports.
+enum Played {
+    Started(String),
+    Finished(ScenarioResult, Option<Kept>),
+}
+
+/// The scenarios played one after the other on a thread of their own, so that the main
+/// thread stays free to notice a signal. Each message is followed by a byte on `wake`,
+/// which [`Caught::wait`] watches beside the signals.
+struct Player {
+    messages: mpsc::Receiver<Played>,
+    wake: std::io::PipeReader,
+}
+
+impl Player {
+    fn start(loaded: Vec<(&Discovered, Result<Scenario, Diagnostics>)>, options: &Options) -> std::io::Result<Player> {
+        let (wake, mut woken) = std::io::pipe()?;
+        let (send, messages) = mpsc::channel();
+        let work: Vec<_> = loaded.into_iter().map(|(d, scenario)| (d.clone(), scenario)).collect();
+        let (keep, keep_pcaps) = (options.keep, options.keep_pcaps);
+        std::thread::spawn(move || {
+            let mut tell = |message| send.send(message).is_ok() && woken.write_all(&[1]).is_ok();
+            for (d, scenario) in work {
+                if !tell(Played::Started(d.name.clone())) {
+                    return;
+                }
+                let (result, kept) = play_one(&d, scenario, keep, keep_pcaps);
+                if !tell(Played::Finished(result, kept)) {
+                    return;
+                }
+            }
+        });
+        Ok(Player { messages, wake })
+    }
+
+    /// The messages sent so far (after a wake-up: at least the one that woke us).
+    fn take(&self) -> Vec<Played> {
+        let mut bytes = [0u8; 64];
+        // `poll` said readable: this does not block. Extra bytes only mean an extra,
+        // empty, wake-up later.
+        let _ = (&self.wake).read(&mut bytes);
+        self.messages.try_iter().collect()
+    }
+}
+
+/// Play one scenario (or report it invalid); the topology is kept only for `--keep`.
+fn play_one(
+    d: &Discovered,
+    scenario: Result<Scenario, Diagnostics>,
+    keep: bool,
+    keep_pcaps: bool,
+) -> (ScenarioResult, Option<Kept>) {
+    match scenario {
+        Err(diagnostics) => (ScenarioResult::invalid(&d.name, d.path.clone(), &diagnostics), None),
+        Ok(scenario) => {
+            let t = Instant::now();
+            let run_options = RunOptions { artifacts: d.artifacts.clone(), keep_pcaps };
+            let (outcome, topology) = play(|| run::run_and_keep(&scenario, &d.path, &run_options, None));
+            let outcome = runner::compare_snapshot(d, &scenario, outcome);
+            // Without --keep the topology is dropped, and so torn down, right here.
+            let kept = topology.filter(|_| keep);
+            (ScenarioResult::of_run(&d.name, d.path.clone(), outcome, t.elapsed()), kept)
+        }
+    }
 }
 
 /// `--keep`: after the result is shown, pin and wait for Ctrl-C, then tear down. The

@@ -1,5 +1,6 @@
-//! Ctrl-C and friends while a topology is kept: caught rather than fatal, so that the
-//! pinned names are always removed before netrig exits.
+//! Ctrl-C and friends during `netrig run` and while a topology is kept: caught rather
+//! than fatal, so that the results so far are reported and the pinned names always
+//! removed before netrig exits.
 //!
 //! The handler only writes the signal's number into a pipe (the self-pipe trick: the
 //! one async-signal-safe way to hand it over); the main thread polls the pipe, together

@@ -67,6 +67,23 @@ pub struct Scenario {
     /// What the snapshotted report contains.
     #[serde(default)]
     pub report: ReportOptions,
+    /// The longest the whole run may take, build included (default `5m`, at most
+    /// `1h`). A run that passes it fails, naming both; every timeout and the worst
+    /// case of every ping must fit in it.
+    #[serde(default)]
+    pub deadline: Option<Loc<Dur>>,
+}
+
+impl Scenario {
+    /// Without `deadline:`, a run may take this long.
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5 * 60);
+    /// The longest `deadline:` accepted: past it, a typo rather than a plan.
+    pub const MAX_DEADLINE: Duration = Duration::from_secs(60 * 60);
+
+    /// How long the whole run may take.
+    pub fn deadline(&self) -> Duration {
+        self.deadline.as_ref().map_or(Self::DEFAULT_DEADLINE, |d| d.0)
+    }
 }
 
 /// Parts of the normalized report a scenario keeps in its snapshot.

@@ -22,7 +22,8 @@
 //! the few qualifiers that need a live Linux handle (`inbound`/`outbound`, `vlan` on
 //! offloaded tags) are not available: use the assertion's `direction:` instead.
 //!
-//! Savefiles are written by [`write_pcap`] directly: the format is 24 bytes of header
+//! Savefiles are written by [`write_pcap_to`] directly (into a run's artifact
+//! directory, see [`crate::run::artifacts`]): the format is 24 bytes of header
 //! and 16 per packet, and writing it ourselves keeps nanosecond timestamps and avoids a
 //! dead libpcap handle whose snap length (65535) is smaller than the largest GSO frame
 //! a veth can carry.
@@ -52,11 +53,9 @@
 //!   frame for [`crate::observe::decode`] and for pcap files, and their filters are compiled for
 //!   raw IP.
 
-use std::fs;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::mem;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -380,18 +379,9 @@ const PCAP_SNAPLEN: u32 = 262_144;
 const LINKTYPE_ETHERNET: u32 = 1;
 
 /// Write `packets` as a pcap savefile (Ethernet, nanosecond timestamps) readable by
-/// `tcpdump -r` and Wireshark, creating parent directories as needed.
-pub fn write_pcap(path: &Path, packets: &[Captured]) -> io::Result<()> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    let mut out = BufWriter::new(fs::File::create(path)?);
-    write_pcap_to(&mut out, packets)?;
-    out.flush()
-}
-
-/// [`write_pcap`] to any writer (a fixture generator compares the bytes in memory).
-pub fn write_pcap_to(out: &mut impl Write, packets: &[Captured]) -> io::Result<()> {
+/// `tcpdump -r` and Wireshark, to any writer (a run's artifact file; a fixture generator
+/// compares the bytes in memory).
+pub fn write_pcap_to(out: &mut (impl Write + ?Sized), packets: &[Captured]) -> io::Result<()> {
     let header: [u32; 6] = [PCAP_MAGIC_NANOS, 0x0004_0002, 0, 0, PCAP_SNAPLEN, LINKTYPE_ETHERNET];
     // Version is two u16 (major 2, minor 4): written as one little-endian u32 above.
     for word in header {
@@ -403,7 +393,7 @@ pub fn write_pcap_to(out: &mut impl Write, packets: &[Captured]) -> io::Result<(
     Ok(())
 }
 
-fn write_record(out: &mut impl Write, packet: &Captured) -> io::Result<()> {
+fn write_record(out: &mut (impl Write + ?Sized), packet: &Captured) -> io::Result<()> {
     let since_epoch = packet.ts.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = u32::try_from(since_epoch.as_secs()).unwrap_or(u32::MAX);
     let len = u32::try_from(packet.data.len())
@@ -420,8 +410,14 @@ mod tests {
     use crate::build::netns::fixture::{ip, ns_path};
     use crate::model::ArpOp;
     use crate::observe::decode::{Packet, decode};
+    use std::fs;
     use std::net::UdpSocket;
     use std::process::Command;
+
+    fn save(path: &std::path::Path, packets: &[Captured]) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        write_pcap_to(&mut fs::File::create(path).unwrap(), packets).unwrap();
+    }
 
     // ----- no root needed -----
 
@@ -467,7 +463,7 @@ mod tests {
             Captured { ts, direction: Some(Direction::Out), data: vec![0xff; 60] },
             Captured { ts: ts + Duration::from_micros(5), direction: None, data: vec![1, 2, 3] },
         ];
-        write_pcap(&path, &packets).unwrap();
+        save(&path, &packets);
         let mut file = pcap::Capture::from_file_with_precision(&path, pcap::Precision::Nano).unwrap();
         assert_eq!(file.get_datalink(), pcap::Linktype::ETHERNET);
         for expected in &packets {
@@ -624,7 +620,7 @@ mod tests {
         let packets = cap.finish().unwrap();
         let dir = scratch_dir("tcpdump");
         let path = dir.join("a/a0.pcap");
-        write_pcap(&path, &packets).unwrap();
+        save(&path, &packets);
         let out = Command::new("tcpdump").args(["-n", "-r"]).arg(&path).output().expect("run tcpdump");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "tcpdump: {}", String::from_utf8_lossy(&out.stderr));

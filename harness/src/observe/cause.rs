@@ -61,6 +61,10 @@ impl fmt::Display for Cause {
                 }
                 write!(f, " (type {icmp_type} code {code})")
             }
+            Cause::Local(Errno::ENOBUFS) => {
+                let why = crate::build::limits::explain_enobufs();
+                write!(f, "local error ENOBUFS ({}: {why})", Errno::ENOBUFS.desc())
+            }
             Cause::Local(errno) => write!(f, "local error {} ({})", errno_name(*errno), errno.desc()),
         }
     }
@@ -179,6 +183,9 @@ mod tests {
         assert_eq!(icmp(true, 1, 4, "fd00::1").to_string(), "ICMPv6 port-unreachable from fd00::1 (type 1 code 4)");
         assert_eq!(icmp(false, 3, 14, "10.0.0.2").to_string(), "ICMP dest-unreachable from 10.0.0.2 (type 3 code 14)");
         assert_eq!(Cause::Local(Errno::ENETUNREACH).to_string(), "local error ENETUNREACH (Network is unreachable)");
+        let full = Cause::Local(Errno::ENOBUFS).to_string();
+        assert!(full.starts_with("local error ENOBUFS (No buffer space available: the neighbour table is likely full: its limit (net.ipv4.neigh.default.gc_thresh3 = "), "{full}");
+        assert!(full.contains("counts the entries of every namespace on this machine together"), "{full}");
     }
 
     #[test]

@@ -40,7 +40,9 @@ use crate::build::netns::Netns;
 /// node, its own PID namespace and `PR_SET_PDEATHSIG(SIGKILL)`, so it sees only the
 /// node and nothing outlives the test process.
 ///
-/// A non-zero exit is not an error: the status, stdout and stderr are returned.
+/// A non-zero exit is not an error: the status, stdout and stderr are returned, each
+/// bounded to its first and last [`KEPT_EACH_END`] bytes with a line saying how much was
+/// cut between them (see [`Bounded`]).
 /// Processes the command line leaves behind in the background (`cmd &`) are killed
 /// when the shell exits.
 pub fn run(ns: &Netns, command_line: &str, timeout: Duration) -> io::Result<Output> {
@@ -235,7 +237,7 @@ struct Running {
     pidfd: Option<OwnedFd>,
     /// stdout and stderr; `None` once at end of file.
     pipes: [Option<File>; 2],
-    output: [Vec<u8>; 2],
+    output: [Bounded; 2],
     status: Option<ExitStatus>,
 }
 
@@ -251,7 +253,7 @@ impl Running {
         let stdout = child.stdout.take().map(|p| File::from(OwnedFd::from(p)));
         let stderr = child.stderr.take().map(|p| File::from(OwnedFd::from(p)));
         let mut running =
-            Running { child, pidfd: None, pipes: [stdout, stderr], output: [Vec::new(), Vec::new()], status: None };
+            Running { child, pidfd: None, pipes: [stdout, stderr], output: Default::default(), status: None };
         // Should this fail, dropping `running` kills the command.
         running.pidfd = Some(pidfd_open(running.child.id())?);
         Ok(running)
@@ -264,7 +266,7 @@ impl Running {
             let sources = self.open_sources();
             if sources.is_empty() {
                 let status = self.status.expect("no pidfd left means the shell was reaped");
-                let [stdout, stderr] = std::mem::take(&mut self.output);
+                let [stdout, stderr] = std::mem::take(&mut self.output).map(Bounded::into_bytes);
                 return Ok(Some(Output { status, stdout, stderr }));
             }
             let ready = {
@@ -311,7 +313,7 @@ impl Running {
         // poll said readable, so this read does not block.
         match pipe.read(&mut chunk) {
             Ok(0) => self.pipes[i] = None,
-            Ok(n) => self.output[i].extend_from_slice(&chunk[..n]),
+            Ok(n) => self.output[i].push(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
@@ -338,6 +340,44 @@ impl Drop for Running {
     /// Whatever went wrong while waiting, leave no process (or zombie) behind.
     fn drop(&mut self) {
         let _ = self.kill();
+    }
+}
+
+/// How much of each end of a one-shot command's stream is kept (see [`Bounded`]).
+pub const KEPT_EACH_END: usize = 512 * 1024;
+
+/// One output stream of a one-shot command, bounded: its first and its last
+/// [`KEPT_EACH_END`] bytes and how many were cut between them. A command writing
+/// gigabytes (`head -c 3G /dev/zero`) must not grow netrig with it; the head shows how
+/// it started, the tail how it ended, and failure messages stay readable.
+#[derive(Default)]
+struct Bounded {
+    head: Vec<u8>,
+    /// The last bytes after the head, oldest first once [`Bounded::into_bytes`] rotates it.
+    tail: std::collections::VecDeque<u8>,
+    cut: u64,
+}
+
+impl Bounded {
+    fn push(&mut self, mut bytes: &[u8]) {
+        let room = KEPT_EACH_END - self.head.len();
+        let to_head = room.min(bytes.len());
+        self.head.extend_from_slice(&bytes[..to_head]);
+        bytes = &bytes[to_head..];
+        self.tail.extend(bytes);
+        let excess = self.tail.len().saturating_sub(KEPT_EACH_END);
+        self.tail.drain(..excess);
+        self.cut += excess as u64;
+    }
+
+    /// The kept bytes, with a line naming what was cut where it was cut.
+    fn into_bytes(self) -> Vec<u8> {
+        let mut bytes = self.head;
+        if self.cut > 0 {
+            bytes.extend_from_slice(format!("\n[netrig: {} bytes of output cut here]\n", self.cut).as_bytes());
+        }
+        bytes.extend(self.tail);
+        bytes
     }
 }
 
@@ -608,5 +648,27 @@ mod tests {
         let out = sh(&ns, "head -c 300000 /dev/zero; head -c 200000 /dev/zero >&2");
         assert!(out.status.success());
         assert_eq!((out.stdout.len(), out.stderr.len()), (300000, 200000));
+    }
+
+    #[test]
+    fn huge_output_keeps_its_head_and_tail_and_says_what_was_cut() {
+        needs_root!();
+        let ns = Netns::new().unwrap();
+        // 64 MiB in, about 1 MiB kept, whatever the command writes.
+        let out = sh(&ns, "echo first; head -c 67108864 /dev/zero; echo; echo last");
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.stdout.len() < 2 * KEPT_EACH_END + 100, "kept {} bytes", out.stdout.len());
+        assert!(text.starts_with("first\n") && text.ends_with("\nlast\n"), "head and tail kept");
+        let cut = 6 + 67108864 + 6 - 2 * KEPT_EACH_END;
+        assert!(text.contains(&format!("[netrig: {cut} bytes of output cut here]")), "no cut line");
+    }
+
+    #[test]
+    fn bounded_streams_keep_everything_up_to_both_ends() {
+        let mut b = Bounded::default();
+        b.push(&vec![b'a'; KEPT_EACH_END]);
+        b.push(&vec![b'b'; KEPT_EACH_END]);
+        assert_eq!(b.into_bytes().len(), 2 * KEPT_EACH_END, "nothing cut, no cut line");
     }
 }

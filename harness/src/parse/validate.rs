@@ -3,11 +3,14 @@
 //! The YAML layer already rejected malformed values; here we check what only the
 //! whole document can tell: references to nodes and interfaces that do not exist,
 //! names defined twice, interface names Linux would refuse, addresses that collide on
-//! one layer-2 segment, sysctls outside the namespace's reach.
+//! one layer-2 segment, sysctls outside the namespace's reach, and what could never
+//! finish: timeouts and pings that do not fit in the scenario's deadline, transfers
+//! beyond [`MAX_TCP_BYTES`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use crate::judge;
 use crate::model::*;
 use crate::parse::load::{Diagnostic, Source};
 use crate::parse::syntax::check_ifname;
@@ -17,6 +20,7 @@ use crate::parse::syntax::check_ifname;
 pub fn validate(scenario: &Scenario, sources: &[Source]) -> Vec<Diagnostic> {
     let mut v = Validator { sources, problems: Vec::new(), ifaces: BTreeMap::new(), scenario };
     v.collect_interfaces();
+    v.check_deadline();
     v.check_nodes();
     v.check_addresses();
     for (i, check) in scenario.expect.iter().enumerate() {
@@ -40,7 +44,7 @@ struct IfaceDef {
 
 /// A place: which file, line, column and key path.
 #[derive(Clone, Copy)]
-struct At<'k> {
+pub(crate) struct At<'k> {
     source: usize,
     line: u64,
     column: u64,
@@ -263,31 +267,7 @@ impl Validator<'_> {
     /// Addresses: never twice in one node, never twice on one layer-2 segment.
     fn check_addresses(&mut self) {
         let s = self.scenario;
-        // (node, iface, address, where)
-        let mut assigned: Vec<(String, String, IpAddr, At<'static>, String)> = Vec::new();
-        let mut add = |node: &str, iface: &str, ip: IpAddr, place: At<'static>, key: String| {
-            assigned.push((node.into(), iface.into(), ip, place, key));
-        };
-        for (i, link) in s.links.iter().enumerate() {
-            for (e, end) in link.veth.iter().enumerate() {
-                for a in &end.addresses {
-                    add(&end.at.node, &end.at.iface, a.addr(), at(end, ""), format!("links[{i}].veth[{e}]"));
-                }
-            }
-        }
-        for (name, node) in &s.nodes {
-            let mut per_device: Vec<(&str, &str, &Vec<Loc<ipnet::IpNet>>)> = Vec::new();
-            per_device.extend(node.bridges.iter().map(|(d, x)| ("bridges", d.as_str(), &x.addresses)));
-            per_device.extend(node.vxlans.iter().map(|(d, x)| ("vxlans", d.as_str(), &x.addresses)));
-            per_device.extend(node.macvlans.iter().map(|(d, x)| ("macvlans", d.as_str(), &x.addresses)));
-            per_device.extend(node.taps.iter().map(|(d, x)| ("taps", d.as_str(), &x.addresses)));
-            per_device.extend(node.interfaces.iter().map(|(d, x)| ("interfaces", d.as_str(), &x.addresses)));
-            for (map, dev, addrs) in per_device {
-                for (i, a) in addrs.iter().enumerate() {
-                    add(name, dev, a.addr(), at(a, ""), format!("nodes.{name}.{map}.{dev}.addresses[{i}]"));
-                }
-            }
-        }
+        let assigned = assigned_addresses(s);
         let segments = Segments::of(s);
         let mut seen: BTreeMap<(String, IpAddr), (String, String, String)> = BTreeMap::new();
         let mut seen_on_segment: BTreeMap<(String, IpAddr), (String, String, String)> = BTreeMap::new();
@@ -409,11 +389,46 @@ impl Validator<'_> {
         }
     }
 
-    /// A deadline of zero would decide before any answer could arrive: a verdict on nothing.
-    fn need_positive_timeout(&mut self, timeout: &Option<Loc<Dur>>, key: &str) {
-        if let Some(zero) = timeout.as_ref().filter(|t| t.0.is_zero()) {
-            self.problem(at(zero, key), "a timeout of zero decides before any answer can arrive (write e.g. `200ms`)");
+    /// `deadline:` bounds the whole run: more than nothing, less than [`Scenario::MAX_DEADLINE`].
+    fn check_deadline(&mut self) {
+        let Some(deadline) = &self.scenario.deadline else { return };
+        if deadline.0.is_zero() {
+            self.problem(at(deadline, "deadline"), "a deadline of zero ends the run before it starts");
+        } else if deadline.0 > Scenario::MAX_DEADLINE {
+            let message = format!(
+                "a deadline of {} is longer than netrig allows ({}): split the scenario",
+                humantime::format_duration(deadline.0),
+                humantime::format_duration(Scenario::MAX_DEADLINE)
+            );
+            self.problem(at(deadline, "deadline"), message);
         }
+    }
+
+    /// A deadline of zero would decide before any answer could arrive: a verdict on
+    /// nothing; one past the scenario's deadline could never be waited out.
+    fn need_positive_timeout(&mut self, timeout: &Option<Loc<Dur>>, key: &str) {
+        let Some(timeout) = timeout else { return };
+        if timeout.0.is_zero() {
+            self.problem(
+                at(timeout, key),
+                "a timeout of zero decides before any answer can arrive (write e.g. `200ms`)",
+            );
+        } else if self.deadline_is_usable() && timeout.0 > self.scenario.deadline() {
+            let message = format!("a timeout of {} does not fit in {}", human(timeout.0), self.deadline_words());
+            self.problem(at(timeout, key), message);
+        }
+    }
+
+    /// Whether the deadline can bound the rest (a bad one is reported once, by itself).
+    fn deadline_is_usable(&self) -> bool {
+        let deadline = self.scenario.deadline();
+        !deadline.is_zero() && deadline <= Scenario::MAX_DEADLINE
+    }
+
+    /// `the scenario's deadline of 5m (raise it with `deadline:`)`.
+    fn deadline_words(&self) -> String {
+        let raise = if self.scenario.deadline() < Scenario::MAX_DEADLINE { " (raise it with `deadline:`)" } else { "" };
+        format!("the scenario's deadline of {}{raise}", human(self.scenario.deadline()))
     }
 
     /// MTU 0 is no MTU at all (the kernel refuses it, or takes the device down for IPv4).
@@ -456,10 +471,26 @@ impl Validator<'_> {
         match check {
             Check::Ping(p) => {
                 self.need_node(&p.from, &format!("{key}.ping.from"));
+                self.need_positive_timeout(&p.timeout, &format!("{key}.ping.timeout"));
+                // Requests are settled one after the other: the worst case is every
+                // one of them waiting its whole timeout.
+                let each = judge::wait(&p.timeout, !p.fails.expected());
+                let worst = each.saturating_mul(*p.count);
                 if *p.count == 0 {
                     self.problem(at(&p.count, &format!("{key}.ping.count")), "a ping sends at least one request");
+                } else if self.deadline_is_usable() && worst > self.scenario.deadline() {
+                    let message = format!(
+                        "count {} × timeout {} = up to {} (requests are settled one after the other): does not \
+                         fit in {}",
+                        *p.count,
+                        human(each),
+                        human(worst),
+                        self.deadline_words()
+                    );
+                    // A defaulted count has no place of its own: the ping's is used.
+                    let place = if p.count.line == 0 { at(&p.from, "") } else { at(&p.count, "") };
+                    self.problem(At { key: &format!("{key}.ping.count"), ..place }, message);
                 }
-                self.need_positive_timeout(&p.timeout, &format!("{key}.ping.timeout"));
                 if let Fails::Because(cause) = &*p.fails {
                     self.check_fail_cause(cause, at(&p.fails, &format!("{key}.ping.fails")));
                 }
@@ -501,6 +532,13 @@ impl Validator<'_> {
                 self.need_positive_timeout(&t.timeout, &format!("{key}.tcp.timeout"));
                 if t.bytes.0 == 0 {
                     self.problem(at(&t.bytes, &format!("{key}.tcp.bytes")), "a transfer needs at least one byte");
+                } else if t.bytes.0 > MAX_TCP_BYTES {
+                    let message = format!(
+                        "{} bytes is more than a transfer may send ({MAX_TCP_BYTES}, 1GiB): it checks that data \
+                         flows, not how fast",
+                        t.bytes.0
+                    );
+                    self.problem(at(&t.bytes, &format!("{key}.tcp.bytes")), message);
                 }
             }
             Check::Neighbour(n) => {
@@ -536,6 +574,14 @@ impl Validator<'_> {
     }
 }
 
+/// The most a `tcp` check sends: a few seconds of a veth, ample to see data flow.
+pub const MAX_TCP_BYTES: u64 = 1 << 30;
+
+/// `5m`, `2s`, `200ms`.
+fn human(d: std::time::Duration) -> humantime::FormattedDuration {
+    humantime::format_duration(d)
+}
+
 /// Only network sysctls are per namespace; anything else would change the machine.
 pub fn check_sysctl_key(key: &str) -> Result<(), String> {
     if !key.starts_with("net.") {
@@ -549,14 +595,43 @@ pub fn check_sysctl_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Every address the scenario assigns: (node, interface, address, where, key path).
+pub(crate) fn assigned_addresses(s: &Scenario) -> Vec<(String, String, IpAddr, At<'static>, String)> {
+    let mut assigned: Vec<(String, String, IpAddr, At<'static>, String)> = Vec::new();
+    let mut add = |node: &str, iface: &str, ip: IpAddr, place: At<'static>, key: String| {
+        assigned.push((node.into(), iface.into(), ip, place, key));
+    };
+    for (i, link) in s.links.iter().enumerate() {
+        for (e, end) in link.veth.iter().enumerate() {
+            for a in &end.addresses {
+                add(&end.at.node, &end.at.iface, a.addr(), at(end, ""), format!("links[{i}].veth[{e}]"));
+            }
+        }
+    }
+    for (name, node) in &s.nodes {
+        let mut per_device: Vec<(&str, &str, &Vec<Loc<ipnet::IpNet>>)> = Vec::new();
+        per_device.extend(node.bridges.iter().map(|(d, x)| ("bridges", d.as_str(), &x.addresses)));
+        per_device.extend(node.vxlans.iter().map(|(d, x)| ("vxlans", d.as_str(), &x.addresses)));
+        per_device.extend(node.macvlans.iter().map(|(d, x)| ("macvlans", d.as_str(), &x.addresses)));
+        per_device.extend(node.taps.iter().map(|(d, x)| ("taps", d.as_str(), &x.addresses)));
+        per_device.extend(node.interfaces.iter().map(|(d, x)| ("interfaces", d.as_str(), &x.addresses)));
+        for (map, dev, addrs) in per_device {
+            for (i, a) in addrs.iter().enumerate() {
+                add(name, dev, a.addr(), at(a, ""), format!("nodes.{name}.{map}.{dev}.addresses[{i}]"));
+            }
+        }
+    }
+    assigned
+}
+
 /// Layer-2 segments: interfaces joined by a veth pair, a bridge, or a macvlan parent
 /// share one. Computed with a small union-find over `node:iface` names.
-struct Segments {
+pub(crate) struct Segments {
     parent: BTreeMap<String, String>,
 }
 
 impl Segments {
-    fn of(s: &Scenario) -> Segments {
+    pub(crate) fn of(s: &Scenario) -> Segments {
         let mut seg = Segments { parent: BTreeMap::new() };
         for link in &s.links {
             let [a, b] = &link.veth;
@@ -604,7 +679,7 @@ impl Segments {
         }
     }
 
-    fn find(&self, node: &str, iface: &str) -> String {
+    pub(crate) fn find(&self, node: &str, iface: &str) -> String {
         self.root(format!("{node}:{iface}"))
     }
 }
@@ -787,6 +862,30 @@ mod tests {
             "is not a size unit",
         );
         assert!(e.starts_with("7:46 expect[0].tcp.bytes:"), "{e}");
+    }
+
+    #[test]
+    fn counts_sizes_and_timeouts_must_fit_in_the_deadline() {
+        let check = |c: &str| format!("{PAIR}expect:\n  - {c}\n");
+        let e = one_error(&check("ping: {from: a, to: 10.0.0.2, count: 4000000000}"), "does not fit");
+        assert!(e.starts_with("7:42 expect[0].ping.count:"), "{e}");
+        assert!(e.contains("count 4000000000 × timeout 2s = up to 253years"), "{e}");
+        assert!(e.contains("the scenario's deadline of 5m (raise it with `deadline:`)"), "{e}");
+        // 200 ms each when failure is expected: 1000 of them fit in 5 minutes.
+        assert_eq!(errors(&check("ping: {from: a, to: 10.0.0.2, count: 1000, fails: true}")), Vec::<String>::new());
+        let e = one_error(&check("tcp: {from: a, to: \"10.0.0.2:80\", bytes: 99999999GiB}"), "more than a transfer");
+        assert!(e.starts_with("7:46 expect[0].tcp.bytes:") && e.contains("(1073741824, 1GiB)"), "{e}");
+        let e = one_error(&check("udp: {from: a, to: \"10.0.0.2:53\", timeout: 6m}"), "does not fit");
+        assert!(e.contains("a timeout of 6m does not fit in the scenario's deadline of 5m"), "{e}");
+        // A longer deadline makes room, up to its own limit.
+        let longer = format!("deadline: 10m\n{}", check("udp: {from: a, to: \"10.0.0.2:53\", timeout: 6m}"));
+        assert_eq!(errors(&longer), Vec::<String>::new());
+        let e = one_error(&format!("deadline: 2h\n{}", check("ping: {from: a, to: 10.0.0.2}")), "longer than");
+        assert!(e.starts_with("1:11 deadline: a deadline of 2h is longer than netrig allows (1h)"), "{e}");
+        one_error(&format!("deadline: 0s\n{}", check("ping: {from: a, to: 10.0.0.2}")), "a deadline of zero");
+        // A defaulted count is located at its ping.
+        let e = one_error(&format!("deadline: 1s\n{}", check("ping: {from: a, to: 10.0.0.2}")), "does not fit");
+        assert!(e.starts_with("8:18 expect[0].ping.count: count 1 × timeout 2s"), "{e}");
     }
 
     #[test]

@@ -10,6 +10,8 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::run::artifacts::ArtifactDir;
+
 /// The directories of one suite. Build it with [`Layout::for_project`] and adjust.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
@@ -58,15 +60,16 @@ impl Layout {
         Some(self.snapshots.as_ref()?.join(place.parent().unwrap_or(Path::new(""))))
     }
 
-    /// The directory for one run's artifacts: `<artifacts>/seeds/x/`, or
-    /// `<artifacts>/seeds/x[row]/` for a matrix row.
-    pub fn artifacts_dir(&self, scenario: &Path, row: Option<&str>) -> PathBuf {
+    /// The directory for a scenario's artifacts: `<artifacts>/seeds/x/`, or
+    /// `<artifacts>/seeds/x[row]/` for a matrix row (each run then writes into its own
+    /// subdirectory of it, see [`ArtifactDir`]).
+    pub fn artifacts_dir(&self, scenario: &Path, row: Option<&str>) -> ArtifactDir {
         let mut place = self.place(scenario).into_os_string();
         if let Some(row) = row {
             // A row's values may hold a `/` (a prefix): it must not open a directory.
             place.push(format!("[{}]", row.replace('/', "_")));
         }
-        self.artifacts.join(place)
+        ArtifactDir { root: self.artifacts.clone(), within: place.into() }
     }
 }
 
@@ -113,7 +116,7 @@ mod tests {
     #[test]
     fn artifacts_are_unique_per_file_and_row() {
         let l = layout();
-        let dir = |path: &str, row| l.artifacts_dir(Path::new(path), row);
+        let dir = |path: &str, row| l.artifacts_dir(Path::new(path), row).path();
         assert_eq!(dir("/p/d1/same.yaml", None), PathBuf::from("/p/target/netrig/d1/same"));
         assert_eq!(dir("/p/d2/same.yaml", None), PathBuf::from("/p/target/netrig/d2/same"));
         assert_eq!(dir("/tmp/t/same.yaml", None), PathBuf::from("/p/target/netrig/tmp/t/same"));

@@ -1,13 +1,14 @@
 //! Scenario files as tests: discovery, naming and the libtest-mimic trials behind
 //! `cargo test` (and `cargo nextest run`, which lists and runs them one per process).
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 use crate::model::Scenario;
 use crate::parse::load::{self, Diagnostics};
 use crate::parse::matrix::{self, Variant};
+use crate::run::artifacts::ArtifactDir;
 use crate::run::layout::Layout;
 use crate::run::{self, Outcome, RunOptions};
 
@@ -23,7 +24,7 @@ pub struct Discovered {
     /// Where its snapshot lives (see [`Layout`]); `None`: the report is not compared.
     pub snapshots: Option<PathBuf>,
     /// Where its artifacts (pcap files) go.
-    pub artifacts: PathBuf,
+    pub artifacts: ArtifactDir,
 }
 
 impl Discovered {
@@ -80,7 +81,22 @@ pub fn collect(paths: &[PathBuf], layout: &Layout) -> Result<Vec<Discovered>, St
         more.retain(|d| !found.iter().any(|f| f.path == d.path));
         found.append(&mut more);
     }
+    name_apart(&mut found);
     Ok(found)
+}
+
+/// Tests that would share a name (`d1/same.yaml` and `d2/same.yaml`, both `same`) are
+/// named by their whole path as given instead (`d1::same`, `d2::same`): JUnit, `--json`
+/// and the display must tell them apart.
+fn name_apart(found: &mut [Discovered]) {
+    let shared: Vec<bool> = found.iter().map(|d| found.iter().filter(|o| o.name == d.name).count() > 1).collect();
+    for (d, shared) in found.iter_mut().zip(shared) {
+        if shared {
+            let given: PathBuf = d.path.components().filter(|c| matches!(c, Component::Normal(_))).collect();
+            let row = d.variant.as_ref().ok().and_then(|v| v.label.as_ref());
+            d.name = test_name(&given) + &row.map(|label| format!("[{label}]")).unwrap_or_default();
+        }
+    }
 }
 
 /// The tests of one file: one per matrix row (a file that cannot be read or split
@@ -343,5 +359,22 @@ mod tests {
         let names: Vec<&str> = found.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["top", "x_y"]);
         assert!(missing.ends_with("nope.yaml: no such file or directory"), "{missing}");
+    }
+
+    #[test]
+    fn files_of_the_same_name_in_different_directories_get_different_test_names() {
+        let dir = std::env::temp_dir().join(format!("netrig-same-{}", std::process::id()));
+        for d in ["d1", "d2"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+            std::fs::write(dir.join(d).join("same.yaml"), "matrix:\n  x: [1]\nname: ${x}\n").unwrap();
+        }
+        std::fs::write(dir.join("other.yaml"), "nodes: {}\n").unwrap();
+        let paths = [dir.join("d1/same.yaml"), dir.join("d2/same.yaml"), dir.join("other.yaml")];
+        let found = collect(&paths, &Layout::for_project(&dir)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let names: Vec<&str> = found.iter().map(|d| d.name.as_str()).collect();
+        assert!(names[0].ends_with("::d1::same[x=1]") && names[1].ends_with("::d2::same[x=1]"), "{names:?}");
+        assert_eq!(names[2], "other", "a name nothing shares stays short");
+        assert_ne!(found[0].artifacts, found[1].artifacts);
     }
 }
