@@ -26,9 +26,10 @@ status=0
 if [ "$status" -ne 1 ]; then
     echo "outside-checkout: expected exit 1 from a failing scenario, got $status"; cat "$work/out.txt"; exit 1
 fi
-pcap="$work/project/target/netrig/net/unanswered/b-eth0.pcap"
-if [ ! -s "$pcap" ] || ! grep -qF "$pcap" "$work/out.txt"; then
-    echo "outside-checkout: the failure's pcap is not at $pcap (or not named in the message)"; cat "$work/out.txt"
+# One directory per run: target/netrig/<path in the project>/run-<pid>-<n>/.
+pcap=$(find "$work/project/target/netrig/net/unanswered" -path '*/run-*/b-eth0.pcap' -print -quit 2>/dev/null || true)
+if [ -z "$pcap" ] || [ ! -s "$pcap" ] || ! grep -qF "$pcap" "$work/out.txt"; then
+    echo "outside-checkout: no pcap of the failure under the project's target/netrig/net/unanswered/run-*/ (or not named in the message)"; cat "$work/out.txt"
     find "$work/project"; exit 1
 fi
 after=$(find "$checkout" -path "$checkout/.git" -prune -o -newer "$work/project/net/unanswered.yaml" -print | wc -l)
