@@ -29,7 +29,7 @@ pub struct Discovered {
 impl Discovered {
     /// Parse and validate this test's scenario.
     pub fn load(&self) -> Result<Scenario, Diagnostics> {
-        load::parse_and_validate(&self.variant.as_ref().map_err(Clone::clone)?.source)
+        load::parse_and_validate(&self.variant.as_ref().map_err(Clone::clone)?.source()?)
     }
 
     /// The snapshot name: the file stem, plus the row's values for a matrix row.
