@@ -79,20 +79,76 @@ pub struct Source {
     pub text: String,
 }
 
+/// The largest scenario or fixture file read, in bytes (a scenario is a few KB; a
+/// 10,000-row matrix a few hundred).
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
+
 impl Source {
+    /// Read a scenario or fixture file: a regular file (a link to one is fine) of at
+    /// most [`MAX_FILE_BYTES`], in UTF-8. A FIFO or device is refused without reading
+    /// it (it could block or never end); a bad byte is reported where it is.
     pub fn read(path: &Path) -> Result<Source, Diagnostics> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let fail = |line: u64, column: u64, message: String| {
             Diagnostics(vec![Diagnostic {
                 file: path.to_path_buf(),
-                line: 0,
-                column: 0,
+                line,
+                column,
                 key: String::new(),
-                message: format!("cannot read file: {e}"),
+                message,
                 snippet: String::new(),
             }])
-        })?;
-        Ok(Source { path: path.to_path_buf(), text })
+        };
+        let bytes = read_regular(path).map_err(|m| fail(0, 0, m))?;
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(Source { path: path.to_path_buf(), text }),
+            Err(e) => {
+                let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                let line = valid.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+                let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                let column = std::str::from_utf8(&valid[line_start..]).map_or(1, |s| s.chars().count() as u64 + 1);
+                Err(fail(line, column, "the file is not UTF-8 text (a byte here is not valid UTF-8)".into()))
+            }
+        }
     }
+}
+
+/// The bytes of `path` if it is a regular file no larger than [`MAX_FILE_BYTES`]. Opened
+/// non-blocking and checked on the open file, so a FIFO neither blocks nor is read.
+fn read_regular(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(|e| format!("cannot read file: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot read file: {e}"))?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        return Err(format!("cannot read file: it is {what}; scenarios are read from regular files only"));
+    }
+    let too_big = || format!("the file is larger than {} MiB, the most a scenario may be", MAX_FILE_BYTES >> 20);
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Bounded even if the file grows while read.
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read file: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    Ok(bytes)
 }
 
 /// Read, parse and validate a scenario file.
@@ -226,5 +282,39 @@ mod tests {
     fn snippet_puts_the_caret_under_the_column() {
         assert_eq!(snippet("ab\ncdef\n", 2, 3), "  |\n2 | cdef\n  |   ^");
         assert_eq!(snippet("ab\n", 9, 1), "");
+    }
+
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.yaml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        // Once, this blocked for ever waiting for a writer.
+        let e = Source::read(&fifo).unwrap_err().to_string();
+        assert!(e.contains("it is a FIFO"), "{e}");
+        let zero = dir.path().join("zero.yaml");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let e = Source::read(&zero).unwrap_err().to_string();
+        assert!(e.contains("it is a device"), "{e}");
+        let big = dir.path().join("big.yaml");
+        std::fs::write(&big, vec![b'#'; MAX_FILE_BYTES as usize + 1]).unwrap();
+        let e = Source::read(&big).unwrap_err().to_string();
+        assert!(e.contains("larger than 8 MiB"), "{e}");
+        // A link to a regular file is read.
+        let real = dir.path().join("real.yaml");
+        std::fs::write(&real, "nodes: {}\n").unwrap();
+        let link = dir.path().join("link.yaml");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert_eq!(Source::read(&link).unwrap().text, "nodes: {}\n");
+    }
+
+    #[test]
+    fn a_byte_that_is_not_utf8_is_reported_where_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latin1.yaml");
+        std::fs::write(&path, b"nodes:\n  caf\xe9: {}\n").unwrap();
+        let d = Source::read(&path).unwrap_err();
+        assert_eq!((d.0[0].line, d.0[0].column), (2, 6), "{d}");
+        assert!(d.0[0].message.contains("not UTF-8"), "{d}");
     }
 }

@@ -43,13 +43,18 @@ impl Discovered {
 }
 
 /// Every `*.yaml` / `*.yml` under `root`, one entry per matrix row, sorted by name.
+/// Links to directories are not followed.
 pub fn discover(root: &Path, layout: &Layout) -> std::io::Result<Vec<Discovered>> {
     let mut files = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir)? {
-            let path = entry?.path();
-            if path.is_dir() {
+            let entry = entry?;
+            let path = entry.path();
+            // The entry's own type: a link to a directory is not followed (two `x -> .`
+            // links once made the scan endless); a `*.yaml` that is not a regular file
+            // is still listed, and fails with what it is when read.
+            if entry.file_type()?.is_dir() {
                 dirs.push(path);
             } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
                 files.push(path);
@@ -343,5 +348,22 @@ mod tests {
         let names: Vec<&str> = found.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["top", "x_y"]);
         assert!(missing.ends_with("nope.yaml: no such file or directory"), "{missing}");
+    }
+
+    #[test]
+    fn a_directory_scan_ends_on_link_cycles_and_names_what_is_not_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/one.yaml"), "nodes: {}\n").unwrap();
+        // Two links back up: once an endless scan.
+        std::os::unix::fs::symlink(".", root.join("x")).unwrap();
+        std::os::unix::fs::symlink("..", root.join("sub/y")).unwrap();
+        nix::unistd::mkfifo(&root.join("fifo.yaml"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let found = discover(root, &Layout::for_project(root)).unwrap();
+        let names: Vec<&str> = found.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["fifo", "sub::one"]);
+        let fifo = found[0].variant.as_ref().unwrap_err().to_string();
+        assert!(fifo.contains("it is a FIFO"), "{fifo}");
     }
 }
