@@ -536,6 +536,41 @@ impl Validator<'_> {
     }
 }
 
+/// A scenario file run as a test must check something: an `expect:` entry at the top or
+/// in a step. Otherwise an empty, comment-only or truncated file is a green test. A file
+/// whose build (and its snapshot) is the whole test opts in with `expect: []` written out
+/// and an `about:` saying why. (A [`crate::Lab`] topology has no checks of its own: this
+/// applies to scenario files only.)
+pub fn require_checks(scenario: &Scenario, source: &Source) -> Option<Diagnostic> {
+    let checks = scenario.expect.len() + scenario.steps.iter().map(|s| s.expect.len()).sum::<usize>();
+    if checks > 0 {
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    struct ExpectWritten {
+        #[serde(default)]
+        expect: Option<Loc<serde::de::IgnoredAny>>,
+    }
+    let written = serde_saphyr::from_str::<ExpectWritten>(&source.text).ok().and_then(|w| w.expect);
+    match written {
+        Some(_) if scenario.about.as_deref().is_some_and(|a| !a.trim().is_empty()) => None,
+        Some(empty) => Some(Diagnostic::new(
+            source,
+            empty.line,
+            empty.column,
+            "expect",
+            "`expect: []` checks nothing: say in `about:` why building the topology is the whole test",
+        )),
+        None => Some(Diagnostic::new(
+            source,
+            1,
+            1,
+            "expect",
+            "the scenario checks nothing (no `expect:` entry at the top or in a step), so it would pass whatever the kernel does; add a check, or write `expect: []` with an `about:` saying why none is needed",
+        )),
+    }
+}
+
 /// Only network sysctls are per namespace; anything else would change the machine.
 pub fn check_sysctl_key(key: &str) -> Result<(), String> {
     if !key.starts_with("net.") {
@@ -869,5 +904,23 @@ mod tests {
         let e = one_error(&text, "no pcap file `nope.pcap` (looked for fixtures/nope.pcap next to and above t.yaml)");
         assert!(e.starts_with("8:40 steps[0].do[0].replay.pcap:"), "{e}");
         one_error(&text.replace("nope.pcap", "../secret.pcap"), "give the file name only");
+    }
+
+    #[test]
+    fn a_file_that_checks_nothing_is_an_error_unless_it_says_why() {
+        use crate::parse::validate::require_checks;
+        let checked = |text: &str| {
+            let source = Source { path: "t.yaml".into(), text: text.into() };
+            let scenario = parse_and_validate(&source).unwrap();
+            require_checks(&scenario, &source).map(|d| format!("{}:{} {}: {}", d.line, d.column, d.key, d.message))
+        };
+        for nothing in ["", "# only a comment\n", "nodes: {}\n", PAIR] {
+            let e = checked(nothing).unwrap_or_else(|| panic!("{nothing:?} passed with no checks"));
+            assert!(e.starts_with("1:1 expect: the scenario checks nothing"), "{e}");
+        }
+        let e = checked(&format!("{PAIR}expect: []\n")).unwrap();
+        assert!(e.starts_with("6:9 expect: `expect: []` checks nothing: say in `about:`"), "{e}");
+        assert_eq!(checked(&format!("about: the snapshot of the build is the test\n{PAIR}expect: []\n")), None);
+        assert_eq!(checked(&format!("{PAIR}steps:\n  - expect: [{{ping: {{from: a, to: 10.0.0.2}}}}]\n")), None);
     }
 }

@@ -8,6 +8,7 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use crate::model::Scenario;
 use crate::parse::load::{self, Diagnostics};
 use crate::parse::matrix::{self, Variant};
+use crate::parse::validate;
 use crate::run::layout::Layout;
 use crate::run::{self, Outcome, RunOptions};
 
@@ -27,9 +28,15 @@ pub struct Discovered {
 }
 
 impl Discovered {
-    /// Parse and validate this test's scenario.
+    /// Parse and validate this test's scenario; a file that checks nothing is refused
+    /// ([`validate::require_checks`]).
     pub fn load(&self) -> Result<Scenario, Diagnostics> {
-        load::parse_and_validate(&self.variant.as_ref().map_err(Clone::clone)?.source()?)
+        let source = self.variant.as_ref().map_err(Clone::clone)?.source()?;
+        let scenario = load::parse_and_validate(&source)?;
+        match validate::require_checks(&scenario, &source) {
+            Some(problem) => Err(Diagnostics(vec![problem])),
+            None => Ok(scenario),
+        }
     }
 
     /// The snapshot name: the file stem, plus the row's values for a matrix row.
