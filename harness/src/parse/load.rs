@@ -192,7 +192,9 @@ pub fn parse_as<T: serde::de::DeserializeOwned>(source: &Source, id: usize) -> R
 /// serde_path_to_error renders our located wrappers as a `.value` segment and the
 /// document root as `.`: drop both so the path reads as the user wrote it.
 fn clean_key_path(path: &str) -> String {
+    // A key the layer could not name (a duplicate) is `?`: the path up to it says where.
     let cleaned = path.replace(".value", "");
+    let cleaned = cleaned.strip_suffix(".?").unwrap_or(&cleaned).to_string();
     if cleaned == "." { String::new() } else { cleaned }
 }
 
@@ -206,21 +208,53 @@ fn bare_message(e: &serde_saphyr::Error) -> String {
         _ => first,
     };
     // Some messages end with the location again (" at line 4, column 5").
-    match message.rfind(" at line ") {
-        Some(i) if message[i..].contains(", column ") => message[..i].to_string(),
-        _ => message.to_string(),
-    }
+    let message = match message.rfind(" at line ") {
+        Some(i) if message[i..].contains(", column ") => &message[..i],
+        _ => message,
+    };
+    in_our_words(message)
 }
 
-/// Two lines: the source line numbered, and a caret under `column`.
+/// The YAML layer's messages that speak of its own API (options, functions, budget
+/// structs) told in the scenario's terms instead.
+fn in_our_words(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(", set DuplicateKeyPolicy").next().unwrap_or(rest);
+        return format!("duplicate key `{key}`: it is already written in this mapping");
+    }
+    if message.starts_with("multiple YAML documents detected") {
+        return "a scenario file holds one YAML document; this `---` starts a second".into();
+    }
+    if let Some(rest) = message.strip_prefix("budget breached: ") {
+        // e.g. `Nodes { nodes: 250001 }`: which limit, and the count that crossed it.
+        let what = rest.split([' ', '{']).next().unwrap_or_default().to_lowercase();
+        let count = rest.chars().filter(char::is_ascii_digit).collect::<String>();
+        return format!(
+            "the file is larger than a scenario can be: its YAML passes the parser's limit on {what} (at {count}); is it generated wrong?"
+        );
+    }
+    message.to_string()
+}
+
+/// How many characters of the offending line a snippet quotes on each side of the
+/// column: a generated file's one line can be megabytes long.
+const SNIPPET_REACH: usize = 60;
+
+/// Two lines: the source line numbered, and a caret under `column`. A long line is cut
+/// to the part around the column, the cuts marked with `…`.
 fn snippet(text: &str, line: u64, column: u64) -> String {
     let Some(src) = line.checked_sub(1).and_then(|i| text.lines().nth(i as usize)) else {
         return String::new();
     };
     let number = line.to_string();
     let pad = " ".repeat(number.len());
-    let caret_at = " ".repeat(column.saturating_sub(1) as usize);
-    format!("{pad} |\n{number} | {src}\n{pad} | {caret_at}^")
+    let at = column.saturating_sub(1) as usize;
+    let first = at.saturating_sub(SNIPPET_REACH);
+    let mut chars = src.chars().skip(first);
+    let shown: String = chars.by_ref().take(at - first + SNIPPET_REACH).collect();
+    let (before, after) = (if first > 0 { "…" } else { "" }, if chars.next().is_some() { "…" } else { "" });
+    let caret_at = " ".repeat(at - first + before.chars().count());
+    format!("{pad} |\n{number} | {before}{shown}{after}\n{pad} | {caret_at}^")
 }
 
 #[cfg(test)]
@@ -316,5 +350,36 @@ mod tests {
         let d = Source::read(&path).unwrap_err();
         assert_eq!((d.0[0].line, d.0[0].column), (2, 6), "{d}");
         assert!(d.0[0].message.contains("not UTF-8"), "{d}");
+    }
+
+    #[test]
+    fn messages_speak_of_the_scenario_not_of_the_yaml_library() {
+        let d = parse(&src("nodes:\n  a: {}\n  a: {}\n")).unwrap_err();
+        assert_eq!((d.line, d.key.as_str()), (3, "nodes"));
+        assert_eq!(d.message, "duplicate key `a`: it is already written in this mapping");
+        let d = parse(&src("nodes: {a: {}}\n---\nnodes: {b: {}}\n")).unwrap_err();
+        assert!(d.message.contains("holds one YAML document"), "{}", d.message);
+        let many: String = (0..300_000).map(|i| format!("net.x{i}: 1, ")).collect();
+        let d = parse(&src(&format!("nodes:\n  a: {{sysctl: {{{many}}}}}\n"))).unwrap_err();
+        assert!(d.message.starts_with("the file is larger than a scenario can be"), "{}", d.message);
+        for d in [&d] {
+            let text = d.to_string();
+            for library in ["DuplicateKeyPolicy", "from_str_multiple", "budget", "Nodes {"] {
+                assert!(!text.contains(library), "{text}");
+            }
+            // The quoted line is cut around the column, not 3 MB long.
+            assert!(text.len() < 400, "{} bytes", text.len());
+        }
+    }
+
+    #[test]
+    fn a_long_line_is_quoted_around_its_column() {
+        let line = format!("{}X{}", "a".repeat(1000), "b".repeat(1000));
+        let s = snippet(&line, 1, 1001);
+        let quoted = s.lines().nth(1).unwrap();
+        let caret = s.lines().nth(2).unwrap();
+        assert_eq!(quoted.chars().count(), "1 | ".len() + 1 + 120 + 1, "{quoted}");
+        assert_eq!(quoted.chars().nth(caret.len() - 1), Some('X'), "{s}");
+        assert!(quoted.starts_with("1 | …a") && quoted.ends_with("b…"), "{quoted}");
     }
 }

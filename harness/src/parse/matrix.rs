@@ -128,7 +128,8 @@ impl Variant {
     pub fn source(&self) -> Result<Source, Diagnostics> {
         let Template { source, uses } = &*self.template;
         let Some(row) = &self.row else { return Ok(source.clone()) };
-        let text = substitute(source, uses, row, |name| format!("this matrix row has no value for `{name}`"))?;
+        let text =
+            substitute(source, uses, row, "matrix", |name| format!("this matrix row has no value for `{name}`"))?;
         Ok(Source { path: source.path.clone(), text })
     }
 }
@@ -181,7 +182,12 @@ pub fn variants(source: &Source) -> Result<Vec<Variant>, Diagnostics> {
     let neutral = neutralize(&source.text, &uses);
     let Some(matrix) = read_matrix(&neutral) else {
         if let Some(first) = uses.first() {
-            return Err(one(source, first, format!("`${{{}}}` is used but the file has no `matrix:`", first.name)));
+            return Err(one(
+                source,
+                first,
+                "matrix",
+                format!("`${{{}}}` is used but the file has no `matrix:`", first.name),
+            ));
         }
         return Ok(vec![Variant::whole(source.clone())]);
     };
@@ -215,7 +221,7 @@ pub fn variants(source: &Source) -> Result<Vec<Variant>, Diagnostics> {
             } else {
                 format!("unknown variable `{}` (the matrix defines: {})", u.name, known.join(", "))
             };
-            return Err(one(&template.source, u, message));
+            return Err(one(&template.source, u, "matrix", message));
         }
         let label = row.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
         out.push(Variant { label: Some(label), template: template.clone(), row: Some(row) });
@@ -314,18 +320,19 @@ fn matrix_region(text: &str, value_line: u64) -> Option<Range<usize>> {
 
 /// Replace every `${name}` of `uses` in `source` by its value; `missing` explains a
 /// name that has none, and a value that could change the YAML around it is refused
-/// (both errors point at the use).
+/// (both errors point at the use, keyed `<scope>.<name>`).
 pub(crate) fn substitute(
     source: &Source,
     uses: &[Use],
     values: &BTreeMap<String, Value>,
+    scope: &str,
     missing: impl Fn(&str) -> String,
 ) -> Result<String, Diagnostics> {
     let mut text = String::with_capacity(source.text.len());
     let mut last = 0;
     for u in uses {
-        let value = values.get(&u.name).ok_or_else(|| one(source, u, missing(&u.name)))?;
-        check_value(value).map_err(|m| one(source, u, format!("`${{{}}}`: {m}", u.name)))?;
+        let value = values.get(&u.name).ok_or_else(|| one(source, u, scope, missing(&u.name)))?;
+        check_value(value).map_err(|m| one(source, u, scope, format!("`${{{}}}`: {m}", u.name)))?;
         text.push_str(&source.text[last..u.start]);
         text.push_str(&value.to_string());
         last = u.end;
@@ -364,11 +371,13 @@ fn neutralize(text: &str, uses: &[Use]) -> String {
     out
 }
 
-fn one(source: &Source, u: &Use, message: String) -> Diagnostics {
+/// A problem with a use, at the use, keyed `<scope>.<name>` (`matrix.host`,
+/// `params.bridge`): the variable it is about.
+fn one(source: &Source, u: &Use, scope: &str, message: String) -> Diagnostics {
     let before = &source.text[..u.start];
     let line = before.matches('\n').count() as u64 + 1;
     let column = (u.start - before.rfind('\n').map_or(0, |i| i + 1)) as u64 + 1;
-    Diagnostics(vec![Diagnostic::new(source, line, column, "matrix", message)])
+    Diagnostics(vec![Diagnostic::new(source, line, column, format!("{scope}.{}", u.name), message)])
 }
 
 #[cfg(test)]
