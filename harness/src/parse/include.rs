@@ -291,7 +291,10 @@ mod tests {
     #[test]
     fn replayed_pcaps_are_found_under_fixtures_from_where_they_are_named() {
         let dir = lab();
-        std::fs::write(dir.join("fixtures/one.pcap"), b"").unwrap();
+        // An Ethernet capture with no frames: validation reads it.
+        let header: Vec<u8> =
+            [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1].iter().flat_map(|w| w.to_le_bytes()).collect();
+        std::fs::write(dir.join("fixtures/one.pcap"), header).unwrap();
         let step = |file: &str| format!("steps:\n  - do:\n      - replay: {{into: \"a:e\", pcap: {file}}}\n");
         // Named in a fixture, which lives in fixtures/ itself.
         std::fs::write(
