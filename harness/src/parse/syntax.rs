@@ -157,7 +157,16 @@ impl FromStr for Endpoint {
             None => (head, None),
         };
         let at: IfaceRef = iface.parse()?;
-        let addresses = words.map(parse_cidr).collect::<Result<_, _>>()?;
+        let words: Vec<&str> = words.collect();
+        // `a:my eth0`: a word right after the interface that is no address at all is
+        // most likely the rest of a name with a space in it.
+        if let Some(second) = words.first().filter(|w| !w.contains(['/', '.', ':']) && w.parse::<IpAddr>().is_err()) {
+            return Err(format!(
+                "interface name `{} {second}` contains a space (after `node:iface` come only addresses, and `{second}` is not one)",
+                at.iface
+            ));
+        }
+        let addresses = words.into_iter().map(parse_cidr).collect::<Result<_, _>>()?;
         Ok(Endpoint { at, master, addresses })
     }
 }

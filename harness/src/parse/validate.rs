@@ -207,6 +207,10 @@ impl Validator<'_> {
             }
             for (dev, iface) in &node.interfaces {
                 let key = format!("{base}.interfaces.{dev}");
+                if let Err(e) = check_ifname(dev) {
+                    self.problem(at(node, &key), e);
+                    continue;
+                }
                 self.need_iface_in(name, dev, at(node, &key));
                 if let Some(m) = &iface.master {
                     self.need_bridge(name, m, at(m, &format!("{key}.master")));
@@ -1132,6 +1136,14 @@ mod tests {
         assert!(e.starts_with("3:5 nodes.a.bridges.all:"), "{e}");
         one_error("nodes:\n  a:\n    bridges: {default: {}}\n", "`default` cannot name an interface");
         one_error("nodes:\n  a:\n    bridges: {\"br 0\": {}}\n", "interface name `br 0` contains a space");
+        one_error("nodes:\n  a:\n    interfaces: {\"my eth\": {}}\n", "interface name `my eth` contains a space");
+        let e = one_error(
+            "nodes: {a: {}, b: {}}\nlinks:\n  - veth: [\"a:my eth0\", b:e]\n",
+            "interface name `my eth0` contains a space",
+        );
+        assert!(e.starts_with("3:12 links[0].veth[0]:"), "{e}");
+        // A forgotten prefix length is still said as such.
+        one_error("nodes: {a: {}, b: {}}\nlinks:\n  - veth: [\"a:e 10.0.0.1\", b:e]\n", "needs a prefix length");
         one_error("nodes:\n  a:\n    bridges: {\"br\\0\": {}}\n", "interface name `br\\0` contains a NUL byte");
         // MTUs and queues outside what the kernel builds.
         let e = one_error(
