@@ -494,7 +494,8 @@ impl Validator<'_> {
                     self.problem(at(node, &format!("{base}.{map}.{dev}.mac")), problem);
                 }
             }
-            for key in node.sysctl.keys() {
+            // A key that is no sysctl name at all was reported by `check_nodes`.
+            for key in node.sysctl.keys().filter(|k| check_sysctl_key(k).is_ok()) {
                 if let Err(problem) = self.check_node_sysctl(name, key) {
                     self.problem(at(node, &format!("{base}.sysctl.{key}")), problem);
                 }
@@ -783,8 +784,8 @@ pub fn check_sysctl_key(key: &str) -> Result<(), String> {
             "`{key}`: only network sysctls (`net.*`) belong to a namespace; writing it would change the machine itself"
         ));
     }
-    if key.split('.').any(str::is_empty) || key.contains(['/', ' ']) {
-        return Err(format!("`{key}` is not a sysctl name (write e.g. `net.ipv4.ip_forward`)"));
+    if key.split('.').any(str::is_empty) || key.contains(['/', ' ']) || key.contains(char::is_control) {
+        return Err(format!("`{}` is not a sysctl name (write e.g. `net.ipv4.ip_forward`)", key.escape_debug()));
     }
     Ok(())
 }
@@ -1180,6 +1181,7 @@ mod tests {
                 "is global (machine-wide)",
             );
         }
+        one_error("nodes:\n  a: {sysctl: {\"net.ipv4.conf.e\\0.rp_filter\": 1}}\n", "is not a sysctl name");
         let fine = "nodes:\n  a: {sysctl: {net.ipv4.conf.all.rp_filter: 1, net.ipv4.conf.lo.rp_filter: 1, net.ipv6.neigh.lo.retrans_time_ms: 100, net.core.somaxconn: 64}}\n";
         assert_eq!(errors(fine), Vec::<String>::new());
     }
