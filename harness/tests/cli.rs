@@ -71,8 +71,13 @@ fn check_locates_an_unknown_key_with_key_path_and_caret() {
 
 #[test]
 fn check_reports_every_invalid_file_of_a_directory() {
-    let dir =
-        scenarios(&[("a-bad.yaml", UNKNOWN_KEY), ("b-dangling.yaml", DANGLING), ("c-good.yaml", "nodes: {x: {}}\n")]);
+    let dir = scenarios(&[
+        ("a-bad.yaml", UNKNOWN_KEY),
+        ("b-dangling.yaml", DANGLING),
+        ("c-good.yaml", "about: the build is the test\nnodes: {x: {}}\nexpect: []\n"),
+        // A truncated file checks nothing: not a green test.
+        ("d-empty.yaml", ""),
+    ]);
     netrig()
         .arg("check")
         .arg(dir.path())
@@ -81,7 +86,8 @@ fn check_reports_every_invalid_file_of_a_directory() {
         .stderr(contains("a-bad.yaml:4:5: nodes.b.rootes"))
         .stderr(contains("b-dangling.yaml:4:32: links[0].veth[1]: no node named `c`"))
         .stderr(contains("  |                                ^"))
-        .stdout(contains("checked 3 scenarios: 1 valid, 2 invalid (2 problems)"));
+        .stderr(contains("d-empty.yaml:1:1: expect: the scenario checks nothing"))
+        .stdout(contains("checked 4 scenarios: 1 valid, 3 invalid (3 problems)"));
 }
 
 #[test]

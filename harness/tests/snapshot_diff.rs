@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use netrig::parse::load::parse_and_validate;
+use netrig::parse::matrix::Variant;
 use netrig::run::layout::Layout;
 use netrig::run::runner::{check_snapshot, discover};
 use netrig::run::{Outcome, RunOptions, run};
@@ -39,9 +40,10 @@ fn changing_an_address_fails_against_the_committed_snapshot() {
     check_snapshot(&test, &played(&test)).expect("the shipped scenario matches its snapshot");
 
     // ... and with one address changed it does not.
-    let variant = test.variant.as_mut().unwrap();
-    variant.source.text = variant.source.text.replace("10.120.0.12", "10.120.0.13");
-    parse_and_validate(&variant.source).expect("still a valid scenario");
+    let mut source = test.variant.as_ref().unwrap().source().unwrap();
+    source.text = source.text.replace("10.120.0.12", "10.120.0.13");
+    parse_and_validate(&source).expect("still a valid scenario");
+    test.variant = Ok(Variant::whole(source));
     let error = check_snapshot(&test, &played(&test)).expect_err("a changed address must show in the report");
     let message = error.message().unwrap_or_default().to_string();
     assert!(message.contains("veth-pair.snap") && message.contains("cargo insta review"), "{message}");

@@ -27,6 +27,10 @@ pub const RUN_DIR: &str = "/run/netns";
 /// Every pin netrig makes starts with this; nothing else is ever touched.
 pub const PREFIX: &str = "netrig-";
 
+/// The longest node name whose pin name fits in a file name (255 bytes) with the
+/// longest pid Linux gives (7 digits).
+pub const MAX_NODE_NAME: usize = 255 - PREFIX.len() - 7 - 1;
+
 /// `netrig-<pid>-<node>`.
 pub fn name(pid: u32, node: &str) -> String {
     format!("{PREFIX}{pid}-{node}")

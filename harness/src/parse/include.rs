@@ -83,17 +83,20 @@ fn located(source: &Source, at: &Loc<String>, message: String) -> Diagnostics {
 
 fn read_fragment(include: &Include, sources: &mut Vec<Source>) -> Result<Fragment, Diagnostics> {
     let scenario_file = sources[0].path.clone();
-    let path = find_fixture(&scenario_file, &include.fixture).ok_or_else(|| {
-        located(
-            &sources[0],
-            &include.fixture,
-            format!(
-                "no fixture `{}` (looked for fixtures/{}.yaml above {})",
-                *include.fixture,
-                *include.fixture,
-                scenario_file.display()
-            ),
-        )
+    let name = include.fixture.as_str();
+    if !is_plain_file_name(name) {
+        let message = format!(
+            "`{}`: give a fixture's name only (a file of `fixtures/`, without `.yaml`); a fixture cannot be outside `fixtures/`",
+            name.escape_debug()
+        );
+        return Err(located(&sources[0], &include.fixture, message));
+    }
+    let path = find_fixture(&scenario_file, name).ok_or_else(|| {
+        let message = format!(
+            "no fixture `{name}` (looked for fixtures/{name}.yaml next to and above {})",
+            scenario_file.display()
+        );
+        located(&sources[0], &include.fixture, message)
     })?;
     let raw = Source::read(&path)?;
     let declared = load::parse_as::<ParamsOnly>(&neutral(&raw), 0).map_err(|d| Diagnostics(vec![d]))?.params;
@@ -110,7 +113,7 @@ fn read_fragment(include: &Include, sources: &mut Vec<Source>) -> Result<Fragmen
     let mut values: BTreeMap<String, Value> = declared.into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
     values.extend(include.with.clone());
     let uses = matrix::placeholders(&raw.text);
-    let text = matrix::substitute(&raw, &uses, &values, |name| {
+    let text = matrix::substitute(&raw, &uses, &values, "params", |name| {
         format!(
             "parameter `{name}` has no value: give it in the scenario's `with:` or declare a default under `params:`"
         )
@@ -132,7 +135,7 @@ struct ParamsOnly {
 fn neutral(raw: &Source) -> Source {
     let uses = matrix::placeholders(&raw.text);
     let words: BTreeMap<String, Value> = uses.iter().map(|u| (u.name.clone(), Value::Text(u.name.clone()))).collect();
-    let text = matrix::substitute(raw, &uses, &words, |_| String::new()).unwrap_or_else(|_| raw.text.clone());
+    let text = matrix::substitute(raw, &uses, &words, "params", |_| String::new()).unwrap_or_else(|_| raw.text.clone());
     Source { path: raw.path.clone(), text }
 }
 
@@ -144,10 +147,16 @@ fn find_fixture(scenario: &Path, name: &str) -> Option<PathBuf> {
 /// `fixtures/<file>` in the directory of `from` (a scenario or fixture file) or any
 /// directory above it. Only plain file names: a fixture cannot reach outside `fixtures/`.
 pub fn find_fixture_file(from: &Path, file: &str) -> Option<PathBuf> {
-    if file.contains(['/', '\\']) || file.starts_with('.') {
+    if !is_plain_file_name(file) {
         return None;
     }
     from.ancestors().skip(1).map(|dir| dir.join("fixtures").join(file)).find(|p| p.is_file())
+}
+
+/// A name that stays inside the directory it is looked up in: no separator, no leading
+/// dot (`..`, hidden files), no NUL.
+pub fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['/', '\\', '\0']) && !name.starts_with('.')
 }
 
 /// Find the pcap file of every `replay` action, searching from the file the action was
@@ -254,6 +263,14 @@ mod tests {
         assert!(e.contains("s.yaml:2:14") && e.contains("no fixture `nope`"), "{e}");
         let e = load(&dir, "include:\n  - fixture: host\n    with: {bridge: b, colour: red}\n").unwrap_err();
         assert!(e.contains("has no parameter `colour`"), "{e}");
+        // A missing parameter is keyed by itself, not by `matrix`.
+        let path = dir.join("scenarios/s.yaml");
+        let source = Source { path, text: "include:\n  - fixture: host\n".into() };
+        let d = parse_and_validate(&source).unwrap_err();
+        assert_eq!(d.0[0].key, "params.bridge");
+        // A path is not looked for, and the message does not pretend it was.
+        let e = load(&dir, "include:\n  - fixture: ../../etc/passwd\n").unwrap_err();
+        assert!(e.contains("give a fixture's name only") && !e.contains("looked for"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -274,7 +291,10 @@ mod tests {
     #[test]
     fn replayed_pcaps_are_found_under_fixtures_from_where_they_are_named() {
         let dir = lab();
-        std::fs::write(dir.join("fixtures/one.pcap"), b"").unwrap();
+        // An Ethernet capture with no frames: validation reads it.
+        let header: Vec<u8> =
+            [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1].iter().flat_map(|w| w.to_le_bytes()).collect();
+        std::fs::write(dir.join("fixtures/one.pcap"), header).unwrap();
         let step = |file: &str| format!("steps:\n  - do:\n      - replay: {{into: \"a:e\", pcap: {file}}}\n");
         // Named in a fixture, which lives in fixtures/ itself.
         std::fs::write(

@@ -79,20 +79,76 @@ pub struct Source {
     pub text: String,
 }
 
+/// The largest scenario or fixture file read, in bytes (a scenario is a few KB; a
+/// 10,000-row matrix a few hundred).
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
+
 impl Source {
+    /// Read a scenario or fixture file: a regular file (a link to one is fine) of at
+    /// most [`MAX_FILE_BYTES`], in UTF-8. A FIFO or device is refused without reading
+    /// it (it could block or never end); a bad byte is reported where it is.
     pub fn read(path: &Path) -> Result<Source, Diagnostics> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let fail = |line: u64, column: u64, message: String| {
             Diagnostics(vec![Diagnostic {
                 file: path.to_path_buf(),
-                line: 0,
-                column: 0,
+                line,
+                column,
                 key: String::new(),
-                message: format!("cannot read file: {e}"),
+                message,
                 snippet: String::new(),
             }])
-        })?;
-        Ok(Source { path: path.to_path_buf(), text })
+        };
+        let bytes = read_regular(path).map_err(|m| fail(0, 0, m))?;
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(Source { path: path.to_path_buf(), text }),
+            Err(e) => {
+                let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                let line = valid.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+                let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                let column = std::str::from_utf8(&valid[line_start..]).map_or(1, |s| s.chars().count() as u64 + 1);
+                Err(fail(line, column, "the file is not UTF-8 text (a byte here is not valid UTF-8)".into()))
+            }
+        }
     }
+}
+
+/// The bytes of `path` if it is a regular file no larger than [`MAX_FILE_BYTES`]. Opened
+/// non-blocking and checked on the open file, so a FIFO neither blocks nor is read.
+fn read_regular(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(|e| format!("cannot read file: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot read file: {e}"))?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        return Err(format!("cannot read file: it is {what}; scenarios are read from regular files only"));
+    }
+    let too_big = || format!("the file is larger than {} MiB, the most a scenario may be", MAX_FILE_BYTES >> 20);
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Bounded even if the file grows while read.
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read file: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    Ok(bytes)
 }
 
 /// Read, parse and validate a scenario file.
@@ -136,7 +192,9 @@ pub fn parse_as<T: serde::de::DeserializeOwned>(source: &Source, id: usize) -> R
 /// serde_path_to_error renders our located wrappers as a `.value` segment and the
 /// document root as `.`: drop both so the path reads as the user wrote it.
 fn clean_key_path(path: &str) -> String {
+    // A key the layer could not name (a duplicate) is `?`: the path up to it says where.
     let cleaned = path.replace(".value", "");
+    let cleaned = cleaned.strip_suffix(".?").unwrap_or(&cleaned).to_string();
     if cleaned == "." { String::new() } else { cleaned }
 }
 
@@ -150,21 +208,53 @@ fn bare_message(e: &serde_saphyr::Error) -> String {
         _ => first,
     };
     // Some messages end with the location again (" at line 4, column 5").
-    match message.rfind(" at line ") {
-        Some(i) if message[i..].contains(", column ") => message[..i].to_string(),
-        _ => message.to_string(),
-    }
+    let message = match message.rfind(" at line ") {
+        Some(i) if message[i..].contains(", column ") => &message[..i],
+        _ => message,
+    };
+    in_our_words(message)
 }
 
-/// Two lines: the source line numbered, and a caret under `column`.
+/// The YAML layer's messages that speak of its own API (options, functions, budget
+/// structs) told in the scenario's terms instead.
+fn in_our_words(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(", set DuplicateKeyPolicy").next().unwrap_or(rest);
+        return format!("duplicate key `{key}`: it is already written in this mapping");
+    }
+    if message.starts_with("multiple YAML documents detected") {
+        return "a scenario file holds one YAML document; this `---` starts a second".into();
+    }
+    if let Some(rest) = message.strip_prefix("budget breached: ") {
+        // e.g. `Nodes { nodes: 250001 }`: which limit, and the count that crossed it.
+        let what = rest.split([' ', '{']).next().unwrap_or_default().to_lowercase();
+        let count = rest.chars().filter(char::is_ascii_digit).collect::<String>();
+        return format!(
+            "the file is larger than a scenario can be: its YAML passes the parser's limit on {what} (at {count}); is it generated wrong?"
+        );
+    }
+    message.to_string()
+}
+
+/// How many characters of the offending line a snippet quotes on each side of the
+/// column: a generated file's one line can be megabytes long.
+const SNIPPET_REACH: usize = 60;
+
+/// Two lines: the source line numbered, and a caret under `column`. A long line is cut
+/// to the part around the column, the cuts marked with `…`.
 fn snippet(text: &str, line: u64, column: u64) -> String {
     let Some(src) = line.checked_sub(1).and_then(|i| text.lines().nth(i as usize)) else {
         return String::new();
     };
     let number = line.to_string();
     let pad = " ".repeat(number.len());
-    let caret_at = " ".repeat(column.saturating_sub(1) as usize);
-    format!("{pad} |\n{number} | {src}\n{pad} | {caret_at}^")
+    let at = column.saturating_sub(1) as usize;
+    let first = at.saturating_sub(SNIPPET_REACH);
+    let mut chars = src.chars().skip(first);
+    let shown: String = chars.by_ref().take(at - first + SNIPPET_REACH).collect();
+    let (before, after) = (if first > 0 { "…" } else { "" }, if chars.next().is_some() { "…" } else { "" });
+    let caret_at = " ".repeat(at - first + before.chars().count());
+    format!("{pad} |\n{number} | {before}{shown}{after}\n{pad} | {caret_at}^")
 }
 
 #[cfg(test)]
@@ -226,5 +316,70 @@ mod tests {
     fn snippet_puts_the_caret_under_the_column() {
         assert_eq!(snippet("ab\ncdef\n", 2, 3), "  |\n2 | cdef\n  |   ^");
         assert_eq!(snippet("ab\n", 9, 1), "");
+    }
+
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.yaml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        // Once, this blocked for ever waiting for a writer.
+        let e = Source::read(&fifo).unwrap_err().to_string();
+        assert!(e.contains("it is a FIFO"), "{e}");
+        let zero = dir.path().join("zero.yaml");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let e = Source::read(&zero).unwrap_err().to_string();
+        assert!(e.contains("it is a device"), "{e}");
+        let big = dir.path().join("big.yaml");
+        std::fs::write(&big, vec![b'#'; MAX_FILE_BYTES as usize + 1]).unwrap();
+        let e = Source::read(&big).unwrap_err().to_string();
+        assert!(e.contains("larger than 8 MiB"), "{e}");
+        // A link to a regular file is read.
+        let real = dir.path().join("real.yaml");
+        std::fs::write(&real, "nodes: {}\n").unwrap();
+        let link = dir.path().join("link.yaml");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert_eq!(Source::read(&link).unwrap().text, "nodes: {}\n");
+    }
+
+    #[test]
+    fn a_byte_that_is_not_utf8_is_reported_where_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latin1.yaml");
+        std::fs::write(&path, b"nodes:\n  caf\xe9: {}\n").unwrap();
+        let d = Source::read(&path).unwrap_err();
+        assert_eq!((d.0[0].line, d.0[0].column), (2, 6), "{d}");
+        assert!(d.0[0].message.contains("not UTF-8"), "{d}");
+    }
+
+    #[test]
+    fn messages_speak_of_the_scenario_not_of_the_yaml_library() {
+        let d = parse(&src("nodes:\n  a: {}\n  a: {}\n")).unwrap_err();
+        assert_eq!((d.line, d.key.as_str()), (3, "nodes"));
+        assert_eq!(d.message, "duplicate key `a`: it is already written in this mapping");
+        let d = parse(&src("nodes: {a: {}}\n---\nnodes: {b: {}}\n")).unwrap_err();
+        assert!(d.message.contains("holds one YAML document"), "{}", d.message);
+        let many: String = (0..300_000).map(|i| format!("net.x{i}: 1, ")).collect();
+        let d = parse(&src(&format!("nodes:\n  a: {{sysctl: {{{many}}}}}\n"))).unwrap_err();
+        assert!(d.message.starts_with("the file is larger than a scenario can be"), "{}", d.message);
+        for d in [&d] {
+            let text = d.to_string();
+            for library in ["DuplicateKeyPolicy", "from_str_multiple", "budget", "Nodes {"] {
+                assert!(!text.contains(library), "{text}");
+            }
+            // The quoted line is cut around the column, not 3 MB long.
+            assert!(text.len() < 400, "{} bytes", text.len());
+        }
+    }
+
+    #[test]
+    fn a_long_line_is_quoted_around_its_column() {
+        let line = format!("{}X{}", "a".repeat(1000), "b".repeat(1000));
+        let s = snippet(&line, 1, 1001);
+        let quoted = s.lines().nth(1).unwrap();
+        let caret = s.lines().nth(2).unwrap();
+        assert_eq!(quoted.chars().count(), "1 | ".len() + 1 + 120 + 1, "{quoted}");
+        assert_eq!(quoted.chars().nth(caret.len() - 1), Some('X'), "{s}");
+        assert!(quoted.starts_with("1 | …a") && quoted.ends_with("b…"), "{quoted}");
     }
 }

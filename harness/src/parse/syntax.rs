@@ -37,8 +37,27 @@ pub fn check_ifname(name: &str) -> Result<(), String> {
     if name.len() > IFNAME_MAX {
         return Err(format!("interface name `{name}` is {} bytes; Linux allows at most {IFNAME_MAX}", name.len()));
     }
-    if name == "." || name == ".." || name.contains(['/', ':', '@']) || name.contains(char::is_whitespace) {
-        return Err(format!("`{name}` is not a valid interface name (no '/', ':', '@' or spaces)"));
+    if name == "." || name == ".." {
+        return Err(format!("`{name}` is not a valid interface name"));
+    }
+    // The kernel names `all` and `default` itself: /proc/sys/net/*/conf/{all,default}.
+    if name == "all" || name == "default" {
+        return Err(format!(
+            "`{name}` cannot name an interface: the kernel keeps it for net.ipv4.conf.{name} (choose another name)"
+        ));
+    }
+    let bad = name.chars().find(|&c| matches!(c, '/' | ':' | '@') || c.is_whitespace() || c.is_control());
+    if let Some(c) = bad {
+        let what = match c {
+            ' ' => "a space".to_string(),
+            '\0' => "a NUL byte".to_string(),
+            c if c.is_whitespace() || c.is_control() => format!("the character {}", c.escape_debug()),
+            c => format!("`{c}`"),
+        };
+        return Err(format!(
+            "interface name `{}` contains {what} (Linux refuses '/', ':', whitespace; `@` and `:` are netrig's separators)",
+            name.escape_debug()
+        ));
     }
     Ok(())
 }
@@ -138,7 +157,16 @@ impl FromStr for Endpoint {
             None => (head, None),
         };
         let at: IfaceRef = iface.parse()?;
-        let addresses = words.map(parse_cidr).collect::<Result<_, _>>()?;
+        let words: Vec<&str> = words.collect();
+        // `a:my eth0`: a word right after the interface that is no address at all is
+        // most likely the rest of a name with a space in it.
+        if let Some(second) = words.first().filter(|w| !w.contains(['/', '.', ':']) && w.parse::<IpAddr>().is_err()) {
+            return Err(format!(
+                "interface name `{} {second}` contains a space (after `node:iface` come only addresses, and `{second}` is not one)",
+                at.iface
+            ));
+        }
+        let addresses = words.into_iter().map(parse_cidr).collect::<Result<_, _>>()?;
         Ok(Endpoint { at, master, addresses })
     }
 }

@@ -22,6 +22,7 @@ pub fn validate(scenario: &Scenario, sources: &[Source]) -> Vec<Diagnostic> {
     v.collect_interfaces();
     v.check_deadline();
     v.check_nodes();
+    v.check_kernel_limits();
     v.check_addresses();
     for (i, check) in scenario.expect.iter().enumerate() {
         v.check_check(check, &format!("expect[{i}]"));
@@ -210,6 +211,10 @@ impl Validator<'_> {
             }
             for (dev, iface) in &node.interfaces {
                 let key = format!("{base}.interfaces.{dev}");
+                if let Err(e) = check_ifname(dev) {
+                    self.problem(at(node, &key), e);
+                    continue;
+                }
                 self.need_iface_in(name, dev, at(node, &key));
                 if let Some(m) = &iface.master {
                     self.need_bridge(name, m, at(m, &format!("{key}.master")));
@@ -431,10 +436,22 @@ impl Validator<'_> {
         format!("the scenario's deadline of {}{raise}", human(self.scenario.deadline()))
     }
 
-    /// MTU 0 is no MTU at all (the kernel refuses it, or takes the device down for IPv4).
+    /// MTU 0 is no MTU at all (the kernel refuses it, or takes the device down for IPv4);
+    /// outside 68..=65535 the kernel refuses to build the link.
     fn need_nonzero_mtu(&mut self, mtu: Option<u32>, place: At<'_>) {
-        if mtu == Some(0) {
-            self.problem(place, "an MTU of 0 carries nothing (Ethernet needs at least 68 for IPv4, 1280 for IPv6)");
+        match mtu {
+            Some(0) => {
+                self.problem(place, "an MTU of 0 carries nothing (Ethernet needs at least 68 for IPv4, 1280 for IPv6)")
+            }
+            Some(mtu) if !MTU_RANGE.contains(&mtu) => self.problem(
+                place,
+                format!(
+                    "MTU {mtu} is outside what Linux accepts for these links ({}..={})",
+                    MTU_RANGE.start(),
+                    MTU_RANGE.end()
+                ),
+            ),
+            _ => {}
         }
     }
 
@@ -457,11 +474,96 @@ impl Validator<'_> {
         }
     }
 
+    /// What `check` can know of the kernel's own limits, so that it does not accept a file
+    /// the build then refuses: link queues, MACs a link can take, node names a `--keep`
+    /// pin can carry, sysctls a namespace can write (see [`check_node_sysctl`]), pcaps
+    /// that can be replayed.
+    fn check_kernel_limits(&mut self) {
+        let s = self.scenario;
+        for (i, link) in s.links.iter().enumerate() {
+            if link.queues.get() > MAX_QUEUES {
+                let message = format!("{} queues: Linux gives a link at most {MAX_QUEUES}", link.queues);
+                self.problem(at(&link.veth[0], &format!("links[{i}].queues")), message);
+            }
+        }
+        for (name, node) in &s.nodes {
+            let base = format!("nodes.{name}");
+            if name.len() > crate::build::pin::MAX_NODE_NAME {
+                let message = format!(
+                    "node name is {} bytes; at most {} fit in the namespace name `netrig run --keep` pins",
+                    name.len(),
+                    crate::build::pin::MAX_NODE_NAME
+                );
+                self.problem(at(node, &base), message);
+            }
+            let macs = node
+                .interfaces
+                .iter()
+                .map(|(d, x)| ("interfaces", d, x.mac))
+                .chain(node.bridges.iter().map(|(d, x)| ("bridges", d, x.mac)))
+                .chain(node.vxlans.iter().map(|(d, x)| ("vxlans", d, x.mac)))
+                .chain(node.macvlans.iter().map(|(d, x)| ("macvlans", d, x.mac)))
+                .chain(node.taps.iter().map(|(d, x)| ("taps", d, x.mac)));
+            for (map, dev, mac) in macs {
+                if let Some(problem) = mac.and_then(not_a_link_address) {
+                    self.problem(at(node, &format!("{base}.{map}.{dev}.mac")), problem);
+                }
+            }
+            // A key that is no sysctl name at all was reported by `check_nodes`.
+            for key in node.sysctl.keys().filter(|k| check_sysctl_key(k).is_ok()) {
+                if let Err(problem) = self.check_node_sysctl(name, key) {
+                    self.problem(at(node, &format!("{base}.sysctl.{key}")), problem);
+                }
+            }
+        }
+        let actions = s.steps.iter().enumerate().flat_map(|(i, step)| {
+            step.actions.iter().enumerate().map(move |(j, action)| (format!("steps[{i}].do[{j}]"), action))
+        });
+        for (key, action) in actions {
+            match action {
+                Action::Sysctl(set) => {
+                    for k in set.set.keys().filter(|k| is_machine_wide(k)) {
+                        self.problem(at(&set.on, &format!("{key}.set.{k}")), machine_wide_message(k));
+                    }
+                }
+                Action::Replay(replay) => {
+                    if let Some(Err(problem)) = replay.path.as_deref().map(crate::observe::inject::read_pcap) {
+                        self.problem(at(&replay.pcap, &format!("{key}.replay.pcap")), problem);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A sysctl a node sets when it is built: per namespace, and about an interface the
+    /// node has (`net.ipv4.conf.<iface>.*`, `net.ipv6.neigh.<iface>.*`: the kernel makes
+    /// these entries with the interface).
+    fn check_node_sysctl(&self, node: &str, key: &str) -> Result<(), String> {
+        if is_machine_wide(key) {
+            return Err(machine_wide_message(key));
+        }
+        let parts: Vec<&str> = key.split('.').collect();
+        if let ["net", "ipv4" | "ipv6", "conf" | "neigh", ..] = parts[..] {
+            if parts.len() >= 5 {
+                let iface = parts[3..parts.len() - 1].join(".");
+                let known =
+                    iface == "all" || iface == "default" || self.ifaces.contains_key(&(node.into(), iface.clone()));
+                if !known {
+                    return Err(format!(
+                        "`{key}` is about interface `{iface}`, which node `{node}` does not have (write `all`, `default` or one of its interfaces)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Where a `replay` action's pcap file was looked for.
     fn missing_pcap_message(&self, replay: &ReplayAction) -> String {
         let name = replay.pcap.as_str();
         let written_in = &self.sources[replay.pcap.source.min(self.sources.len() - 1)].path;
-        if name.contains(['/', '\\']) || name.starts_with('.') {
+        if !crate::parse::include::is_plain_file_name(name) {
             return format!("`{name}`: give the file name only; it is looked up in `fixtures/` directories");
         }
         format!("no pcap file `{name}` (looked for fixtures/{name} next to and above {})", written_in.display())
@@ -582,6 +684,145 @@ fn human(d: std::time::Duration) -> humantime::FormattedDuration {
     humantime::format_duration(d)
 }
 
+/// A scenario file run as a test must check something: an `expect:` entry at the top or
+/// in a step. Otherwise an empty, comment-only or truncated file is a green test. A file
+/// whose build (and its snapshot) is the whole test opts in with `expect: []` written out
+/// and an `about:` saying why. (A [`crate::Lab`] topology has no checks of its own: this
+/// applies to scenario files only.)
+pub fn require_checks(scenario: &Scenario, source: &Source) -> Option<Diagnostic> {
+    let checks = scenario.expect.len() + scenario.steps.iter().map(|s| s.expect.len()).sum::<usize>();
+    if checks > 0 {
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    struct ExpectWritten {
+        #[serde(default)]
+        expect: Option<Loc<serde::de::IgnoredAny>>,
+    }
+    let written = serde_saphyr::from_str::<ExpectWritten>(&source.text).ok().and_then(|w| w.expect);
+    match written {
+        Some(_) if scenario.about.as_deref().is_some_and(|a| !a.trim().is_empty()) => None,
+        Some(empty) => Some(Diagnostic::new(
+            source,
+            empty.line,
+            empty.column,
+            "expect",
+            "`expect: []` checks nothing: say in `about:` why building the topology is the whole test",
+        )),
+        None => Some(Diagnostic::new(
+            source,
+            1,
+            1,
+            "expect",
+            "the scenario checks nothing (no `expect:` entry at the top or in a step), so it would pass whatever the kernel does; add a check, or write `expect: []` with an `about:` saying why none is needed",
+        )),
+    }
+}
+
+/// MTUs Linux accepts on the links netrig builds (veth and bridge: 68, the IPv4
+/// minimum, to 65535).
+const MTU_RANGE: std::ops::RangeInclusive<u32> = 68..=65535;
+
+/// Transmit/receive queues the kernel gives one link at most (`rtnl_create_link`).
+const MAX_QUEUES: u32 = 4096;
+
+/// Why a link cannot take `mac` as its address (a multicast or all-zero MAC).
+fn not_a_link_address(mac: MacAddr) -> Option<String> {
+    if mac.0 == [0; 6] {
+        Some("00:00:00:00:00:00 is no address: a link needs a unicast MAC (write e.g. 02:00:00:00:00:01)".into())
+    } else if mac.0[0] & 1 == 1 {
+        Some(format!("{mac} is a multicast MAC (lowest bit of the first byte set): a link needs a unicast one"))
+    } else {
+        None
+    }
+}
+
+/// `net.*` sysctls that are machine-wide: on this kernel a new namespace has no such
+/// entry, or cannot write it (`net.core.rmem_default`, `net.netfilter.nf_conntrack_max`).
+/// Verified against a fresh namespace by `machine_wide_sysctls_are_not_writable_in_a_namespace`.
+const MACHINE_WIDE: &[&str] = &[
+    "net.core.bpf_jit_enable",
+    "net.core.bpf_jit_harden",
+    "net.core.bpf_jit_kallsyms",
+    "net.core.bpf_jit_limit",
+    "net.core.busy_poll",
+    "net.core.busy_read",
+    "net.core.default_qdisc",
+    "net.core.dev_weight",
+    "net.core.dev_weight_rx_bias",
+    "net.core.dev_weight_tx_bias",
+    "net.core.devconf_inherit_init_net",
+    "net.core.fb_tunnels_only_for_init_net",
+    "net.core.gro_normal_batch",
+    "net.core.high_order_alloc_disable",
+    "net.core.max_skb_frags",
+    "net.core.mem_pcpu_rsv",
+    "net.core.message_burst",
+    "net.core.message_cost",
+    "net.core.netdev_budget",
+    "net.core.netdev_budget_usecs",
+    "net.core.netdev_max_backlog",
+    "net.core.netdev_tstamp_prequeue",
+    "net.core.netdev_unregister_timeout_secs",
+    "net.core.rmem_default",
+    "net.core.rmem_max",
+    "net.core.rps_sock_flow_entries",
+    "net.core.skb_defer_max",
+    "net.core.warnings",
+    "net.core.wmem_default",
+    "net.core.wmem_max",
+    "net.ipv4.cipso_cache_bucket_size",
+    "net.ipv4.cipso_cache_enable",
+    "net.ipv4.cipso_rbm_optfmt",
+    "net.ipv4.cipso_rbm_strictvalid",
+    "net.ipv4.fib_sync_mem",
+    "net.ipv4.inet_peer_maxttl",
+    "net.ipv4.inet_peer_minttl",
+    "net.ipv4.inet_peer_threshold",
+    "net.ipv4.ipfrag_secret_interval",
+    "net.ipv4.route.error_burst",
+    "net.ipv4.route.error_cost",
+    "net.ipv4.route.gc_elasticity",
+    "net.ipv4.route.gc_interval",
+    "net.ipv4.route.gc_min_interval",
+    "net.ipv4.route.gc_min_interval_ms",
+    "net.ipv4.route.gc_thresh",
+    "net.ipv4.route.gc_timeout",
+    "net.ipv4.route.max_size",
+    "net.ipv4.route.redirect_load",
+    "net.ipv4.route.redirect_number",
+    "net.ipv4.route.redirect_silence",
+    "net.ipv4.tcp_allowed_congestion_control",
+    "net.ipv4.tcp_low_latency",
+    "net.ipv4.tcp_max_orphans",
+    "net.ipv4.tcp_mem",
+    "net.ipv4.udp_mem",
+    "net.ipv6.calipso_cache_bucket_size",
+    "net.ipv6.calipso_cache_enable",
+    "net.ipv6.ip6frag_secret_interval",
+    "net.ipv6.mld_max_msf",
+    "net.ipv6.mld_qrv",
+    "net.netfilter.nf_conntrack_buckets",
+    "net.netfilter.nf_conntrack_expect_max",
+    "net.netfilter.nf_conntrack_max",
+    "net.netfilter.nf_log_all_netns",
+    "net.nf_conntrack_max",
+];
+
+/// Whether `key` is machine-wide: listed, or a neighbour table's `default` parameters
+/// (`net.ipv4.neigh.default.gc_thresh3`: the tables' limits count every namespace).
+pub fn is_machine_wide(key: &str) -> bool {
+    MACHINE_WIDE.contains(&key)
+        || key.starts_with("net.ipv4.neigh.default.")
+        || key.starts_with("net.ipv6.neigh.default.")
+}
+
+fn machine_wide_message(key: &str) -> String {
+    format!(
+        "`{key}` is global (machine-wide), not per network namespace: a node cannot set it, and netrig never changes the host's value"
+    )
+}
+
 /// Only network sysctls are per namespace; anything else would change the machine.
 pub fn check_sysctl_key(key: &str) -> Result<(), String> {
     if !key.starts_with("net.") {
@@ -589,8 +830,8 @@ pub fn check_sysctl_key(key: &str) -> Result<(), String> {
             "`{key}`: only network sysctls (`net.*`) belong to a namespace; writing it would change the machine itself"
         ));
     }
-    if key.split('.').any(str::is_empty) || key.contains(['/', ' ']) {
-        return Err(format!("`{key}` is not a sysctl name (write e.g. `net.ipv4.ip_forward`)"));
+    if key.split('.').any(str::is_empty) || key.contains(['/', ' ']) || key.contains(char::is_control) {
+        return Err(format!("`{}` is not a sysctl name (write e.g. `net.ipv4.ip_forward`)", key.escape_debug()));
     }
     Ok(())
 }
@@ -968,5 +1209,125 @@ mod tests {
         let e = one_error(&text, "no pcap file `nope.pcap` (looked for fixtures/nope.pcap next to and above t.yaml)");
         assert!(e.starts_with("8:40 steps[0].do[0].replay.pcap:"), "{e}");
         one_error(&text.replace("nope.pcap", "../secret.pcap"), "give the file name only");
+    }
+
+    #[test]
+    fn a_file_that_checks_nothing_is_an_error_unless_it_says_why() {
+        use crate::parse::validate::require_checks;
+        let checked = |text: &str| {
+            let source = Source { path: "t.yaml".into(), text: text.into() };
+            let scenario = parse_and_validate(&source).unwrap();
+            require_checks(&scenario, &source).map(|d| format!("{}:{} {}: {}", d.line, d.column, d.key, d.message))
+        };
+        for nothing in ["", "# only a comment\n", "nodes: {}\n", PAIR] {
+            let e = checked(nothing).unwrap_or_else(|| panic!("{nothing:?} passed with no checks"));
+            assert!(e.starts_with("1:1 expect: the scenario checks nothing"), "{e}");
+        }
+        let e = checked(&format!("{PAIR}expect: []\n")).unwrap();
+        assert!(e.starts_with("6:9 expect: `expect: []` checks nothing: say in `about:`"), "{e}");
+        assert_eq!(checked(&format!("about: the snapshot of the build is the test\n{PAIR}expect: []\n")), None);
+        assert_eq!(checked(&format!("{PAIR}steps:\n  - expect: [{{ping: {{from: a, to: 10.0.0.2}}}}]\n")), None);
+    }
+
+    #[test]
+    fn what_the_kernel_would_refuse_is_refused_by_check() {
+        // Interface names the kernel keeps for itself or refuses, named for what is wrong.
+        let e = one_error("nodes:\n  a:\n    bridges: {all: {}}\n", "the kernel keeps it for net.ipv4.conf.all");
+        assert!(e.starts_with("3:5 nodes.a.bridges.all:"), "{e}");
+        one_error("nodes:\n  a:\n    bridges: {default: {}}\n", "`default` cannot name an interface");
+        one_error("nodes:\n  a:\n    bridges: {\"br 0\": {}}\n", "interface name `br 0` contains a space");
+        one_error("nodes:\n  a:\n    interfaces: {\"my eth\": {}}\n", "interface name `my eth` contains a space");
+        let e = one_error(
+            "nodes: {a: {}, b: {}}\nlinks:\n  - veth: [\"a:my eth0\", b:e]\n",
+            "interface name `my eth0` contains a space",
+        );
+        assert!(e.starts_with("3:12 links[0].veth[0]:"), "{e}");
+        // A forgotten prefix length is still said as such.
+        one_error("nodes: {a: {}, b: {}}\nlinks:\n  - veth: [\"a:e 10.0.0.1\", b:e]\n", "needs a prefix length");
+        one_error("nodes:\n  a:\n    bridges: {\"br\\0\": {}}\n", "interface name `br\\0` contains a NUL byte");
+        // MTUs and queues outside what the kernel builds.
+        let e = one_error(
+            "nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:e, b:e]\n    mtu: 70000\n",
+            "MTU 70000 is outside",
+        );
+        assert!(e.starts_with("5:12 links[0].mtu:"), "{e}");
+        one_error("nodes:\n  a:\n    bridges: {br0: {mtu: 67}}\n", "(68..=65535)");
+        let e =
+            one_error("nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:e, b:e]\n    queues: 100000\n", "at most 4096");
+        assert!(e.starts_with("5:12 links[0].queues:"), "{e}");
+        // MACs a link cannot take.
+        let e = one_error("nodes:\n  a:\n    bridges: {br0: {mac: \"01:00:5e:00:00:01\"}}\n", "is a multicast MAC");
+        assert!(e.starts_with("3:5 nodes.a.bridges.br0.mac:"), "{e}");
+        one_error("nodes:\n  a:\n    bridges: {br0: {mac: \"00:00:00:00:00:00\"}}\n", "no address");
+        // Node names a `--keep` pin cannot carry.
+        let long = "n".repeat(241);
+        one_error(&format!("nodes:\n  {long}: {{}}\n"), "at most 240 fit");
+        // Sysctls: about interfaces the node lacks, or machine-wide.
+        let e = one_error(
+            "nodes:\n  a: {sysctl: {net.ipv4.conf.eth9.rp_filter: 1}}\n",
+            "about interface `eth9`, which node `a` does not have",
+        );
+        assert!(e.starts_with("2:6 nodes.a.sysctl.net.ipv4.conf.eth9.rp_filter:"), "{e}");
+        for global in [
+            "net.ipv4.tcp_mem",
+            "net.core.rmem_default",
+            "net.ipv4.neigh.default.gc_thresh3",
+            "net.netfilter.nf_conntrack_max",
+        ] {
+            one_error(&format!("nodes:\n  a: {{sysctl: {{{global}: 1}}}}\n"), "is global (machine-wide)");
+            one_error(
+                &format!("{PAIR}steps:\n  - do:\n      - sysctl: {{on: a, set: {{{global}: 1}}}}\n"),
+                "is global (machine-wide)",
+            );
+        }
+        one_error("nodes:\n  a: {sysctl: {\"net.ipv4.conf.e\\0.rp_filter\": 1}}\n", "is not a sysctl name");
+        let fine = "nodes:\n  a: {sysctl: {net.ipv4.conf.all.rp_filter: 1, net.ipv4.conf.lo.rp_filter: 1, net.ipv6.neigh.lo.retrans_time_ms: 100, net.core.somaxconn: 64}}\n";
+        assert_eq!(errors(fine), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_replayed_pcap_that_cannot_be_replayed_is_refused_by_check() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("fixtures")).unwrap();
+        // Link type 101 (raw IP): not Ethernet; and a file that is no pcap at all.
+        let raw: Vec<u8> =
+            [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101].iter().flat_map(|w| w.to_le_bytes()).collect();
+        std::fs::write(dir.path().join("fixtures/raw.pcap"), raw).unwrap();
+        std::fs::write(dir.path().join("fixtures/junk.pcap"), b"not a capture at all").unwrap();
+        for (file, needle) in [("raw.pcap", "only Ethernet captures can be replayed"), ("junk.pcap", "junk.pcap")] {
+            let text = format!("{PAIR}steps:\n  - do:\n      - replay: {{into: \"a:eth0\", pcap: {file}}}\n");
+            let source = Source { path: dir.path().join("t.yaml"), text };
+            let d = parse_and_validate(&source).unwrap_err();
+            assert_eq!(d.0.len(), 1, "{d}");
+            assert_eq!((d.0[0].line, d.0[0].key.as_str()), (8, "steps[0].do[0].replay.pcap"), "{d}");
+            assert!(d.0[0].message.contains(needle), "{d}");
+        }
+    }
+
+    /// The machine-wide list is what this kernel says: in a fresh namespace each listed
+    /// key is absent or refuses a write, and a per-namespace key is writable.
+    #[test]
+    fn machine_wide_sysctls_are_not_writable_in_a_namespace() {
+        needs_root!();
+        let ns = crate::build::netns::Netns::new().unwrap();
+        let writable = |key: &str| {
+            let path = format!("/proc/sys/{}", key.replace('.', "/"));
+            ns.run(|| {
+                let value = match std::fs::read(&path) {
+                    Ok(value) => value,
+                    Err(_) => return Ok(false),
+                };
+                Ok(std::fs::write(&path, value).is_ok())
+            })
+            .unwrap()
+        };
+        for key in super::MACHINE_WIDE.iter().copied().chain(["net.ipv4.neigh.default.gc_thresh3"]) {
+            assert!(super::is_machine_wide(key));
+            assert!(!writable(key), "{key} is writable in a namespace: not machine-wide");
+        }
+        for key in ["net.core.somaxconn", "net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter"] {
+            assert!(!super::is_machine_wide(key));
+            assert!(writable(key), "{key} should be per namespace");
+        }
     }
 }

@@ -87,7 +87,7 @@ pub fn drawable(path: &Path) -> Result<(Scenario, String), Diagnostics> {
             "the matrix has no rows: nothing to draw",
         )]));
     };
-    let scenario = load::parse_and_validate(&variant.source)?;
+    let scenario = load::parse_and_validate(&variant.source()?)?;
     let name = match &scenario.name {
         Some(name) => name.clone(),
         None => path.file_stem().unwrap_or_default().to_string_lossy().into_owned(),

@@ -8,6 +8,7 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use crate::model::Scenario;
 use crate::parse::load::{self, Diagnostics};
 use crate::parse::matrix::{self, Variant};
+use crate::parse::validate;
 use crate::run::artifacts::ArtifactDir;
 use crate::run::layout::Layout;
 use crate::run::{self, Outcome, RunOptions};
@@ -28,9 +29,15 @@ pub struct Discovered {
 }
 
 impl Discovered {
-    /// Parse and validate this test's scenario.
+    /// Parse and validate this test's scenario; a file that checks nothing is refused
+    /// ([`validate::require_checks`]).
     pub fn load(&self) -> Result<Scenario, Diagnostics> {
-        load::parse_and_validate(&self.variant.as_ref().map_err(Clone::clone)?.source)
+        let source = self.variant.as_ref().map_err(Clone::clone)?.source()?;
+        let scenario = load::parse_and_validate(&source)?;
+        match validate::require_checks(&scenario, &source) {
+            Some(problem) => Err(Diagnostics(vec![problem])),
+            None => Ok(scenario),
+        }
     }
 
     /// The snapshot name: the file stem, plus the row's values for a matrix row.
@@ -44,13 +51,18 @@ impl Discovered {
 }
 
 /// Every `*.yaml` / `*.yml` under `root`, one entry per matrix row, sorted by name.
+/// Links to directories are not followed.
 pub fn discover(root: &Path, layout: &Layout) -> std::io::Result<Vec<Discovered>> {
     let mut files = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir)? {
-            let path = entry?.path();
-            if path.is_dir() {
+            let entry = entry?;
+            let path = entry.path();
+            // The entry's own type: a link to a directory is not followed (two `x -> .`
+            // links once made the scan endless); a `*.yaml` that is not a regular file
+            // is still listed, and fails with what it is when read.
+            if entry.file_type()?.is_dir() {
                 dirs.push(path);
             } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
                 files.push(path);
@@ -376,5 +388,22 @@ mod tests {
         assert!(names[0].ends_with("::d1::same[x=1]") && names[1].ends_with("::d2::same[x=1]"), "{names:?}");
         assert_eq!(names[2], "other", "a name nothing shares stays short");
         assert_ne!(found[0].artifacts, found[1].artifacts);
+    }
+
+    #[test]
+    fn a_directory_scan_ends_on_link_cycles_and_names_what_is_not_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/one.yaml"), "nodes: {}\n").unwrap();
+        // Two links back up: once an endless scan.
+        std::os::unix::fs::symlink(".", root.join("x")).unwrap();
+        std::os::unix::fs::symlink("..", root.join("sub/y")).unwrap();
+        nix::unistd::mkfifo(&root.join("fifo.yaml"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let found = discover(root, &Layout::for_project(root)).unwrap();
+        let names: Vec<&str> = found.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["fifo", "sub::one"]);
+        let fifo = found[0].variant.as_ref().unwrap_err().to_string();
+        assert!(fifo.contains("it is a FIFO"), "{fifo}");
     }
 }
