@@ -31,6 +31,7 @@ pub mod baseline;
 pub mod netlink;
 pub mod netns;
 pub mod pin;
+pub mod private_dirs;
 
 use std::collections::BTreeMap;
 use std::future::Future;
