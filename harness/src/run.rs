@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use crate::build::{self, BuildError, Topology};
 use crate::judge::{self, Status, Verdict};
 use crate::model::{Check, IfaceRef, Scenario, Step};
-use crate::observe::act;
 use crate::observe::capture::{self, Capture, Captured};
+use crate::observe::{act, service};
 use crate::report::{self, CheckReport, Report, StepReport};
 
 /// Where and when to keep artifacts.
@@ -133,9 +133,19 @@ pub fn run_and_keep(
     let steps_to_play = steps_to_play.unwrap_or(steps.len());
     let mut failures = String::new();
     let mut artifacts_written = Vec::new();
+    // Services start once the topology is built, before the first step.
+    let steps_to_play = match service::start_all(topology) {
+        Ok(()) => steps_to_play,
+        Err(e) => {
+            let _ = writeln!(failures, "{}: starting services failed: {e}", file.display());
+            0
+        }
+    };
     for (index, step) in steps.iter().enumerate().take(steps_to_play) {
         let label = &labels[index];
-        let played = play_step(topology, rt, step, label);
+        let mut played = play_step(topology, rt, step, label);
+        // A service that died during the step fails it: what the step saw may be why.
+        played.errors.extend(service::exited(topology).into_iter().map(|e| (None, e)));
         let step_failed = played.failures(file, label, &mut failures);
         if step_failed || options.keep_pcaps {
             let prefix = if steps.len() > 1 { format!("step{index}-") } else { String::new() };
@@ -161,8 +171,17 @@ pub fn run_and_keep(
         }
     }
 
+    if !failures.is_empty() || options.keep_pcaps {
+        // Services' output is evidence too: kept beside the captures.
+        match service::write_logs(topology, &options.artifacts) {
+            Ok(paths) => artifacts_written.extend(paths),
+            Err(e) => {
+                let _ = writeln!(failures, "(could not write service logs: {e})");
+            }
+        }
+    }
     if !artifacts_written.is_empty() && !failures.is_empty() {
-        let _ = writeln!(failures, "captures (read with tcpdump -r):");
+        let _ = writeln!(failures, "captures (read with tcpdump -r) and service logs:");
         for p in &artifacts_written {
             let _ = writeln!(failures, "  {}", p.display());
         }

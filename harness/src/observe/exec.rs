@@ -150,6 +150,30 @@ impl Background {
         }
     }
 
+    /// Whether its output has ended: every process that could write it is gone.
+    pub fn output_ended(&self) -> bool {
+        self.output.bytes.lock().unwrap_or_else(|p| p.into_inner()).1
+    }
+
+    /// Send `signal` to every process of the command's PID namespace. Its first process
+    /// is that namespace's init, which (as the kernel treats any init) gets only the
+    /// signals it has a handler for: start a daemon with `exec` so that it is that one.
+    pub fn signal(&self, signal: Signal) -> io::Result<()> {
+        // `unshare` is our child; the command runs as its child, in the new namespace.
+        let unshare = self.running.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))?;
+        let first = children.split_whitespace().next().ok_or_else(|| io::Error::other("the command has exited"))?;
+        let namespace = std::fs::read_link(format!("/proc/{first}/ns/pid"))?;
+        for entry in std::fs::read_dir("/proc")?.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+            if std::fs::read_link(entry.path().join("ns/pid")).is_ok_and(|ns| ns == namespace) {
+                // ESRCH: it exited meanwhile.
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
+            }
+        }
+        Ok(())
+    }
+
     /// Whether it has exited, and how, without waiting.
     pub fn try_status(&mut self) -> io::Result<Option<ExitStatus>> {
         self.running.child.try_wait()
