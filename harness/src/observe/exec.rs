@@ -174,6 +174,14 @@ impl Background {
         Ok(())
     }
 
+    /// Wait up to `timeout` for it to exit (woken by its pidfd); `None` if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
+        if let (None, Some(pidfd)) = (self.running.child.try_wait()?, &self.running.pidfd) {
+            poll_until(&mut [pollfd(pidfd.as_fd(), libc::POLLIN)], Some(Instant::now() + timeout))?;
+        }
+        self.running.child.try_wait()
+    }
+
     /// Whether it has exited, and how, without waiting.
     pub fn try_status(&mut self) -> io::Result<Option<ExitStatus>> {
         self.running.child.try_wait()

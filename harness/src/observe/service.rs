@@ -90,7 +90,12 @@ pub fn start(topology: &Topology, node: &str, name: &str) -> Result<(), String> 
         Some(ready) => wait_ready(&topology.nodes[node].ns, &background, ready, spec.ready_timeout()),
     };
     let mut background = background;
-    let exited = background.try_status().ok().flatten();
+    // Output that ended means its processes are gone or going: wait (briefly) to say how.
+    let exited = match became_ready.is_err() && background.output_ended() {
+        true => background.wait_exit(Duration::from_secs(1)),
+        false => background.try_status(),
+    };
+    let exited = exited.ok().flatten();
     match (became_ready, exited) {
         (Ok(()), None) => {
             lock(&services.running).insert(key, background);
@@ -168,13 +173,13 @@ pub fn judge_log(topology: &Topology, c: &LogCheck) -> (bool, String) {
     let timeout = c.timeout.as_ref().map_or(crate::model::SERVICE_READY_TIMEOUT, |t| t.0);
     let running = lock(&topology.services.running);
     let current = running.get(&key);
-    let found = re.is_match(&earlier)
-        || match current {
-            // Absence is judged on what was written so far: never waited for.
-            Some(bg) if c.absent => re.is_match(&bg.output()),
-            Some(bg) => bg.wait_for_output(|out| re.is_match(out), timeout),
-            None => false,
-        };
+    // Earlier runs' output first: a pattern may span a restart.
+    let found = match current {
+        // Absence is judged on what was written so far: never waited for.
+        Some(bg) if c.absent => re.is_match(&format!("{earlier}{}", bg.output())),
+        Some(bg) => bg.wait_for_output(|out| re.is_match(&format!("{earlier}{out}")), timeout),
+        None => re.is_match(&earlier),
+    };
     let holds = found != c.absent;
     let output = format!("{earlier}{}", current.map(Background::output).unwrap_or_default());
     let observed = match (found, current.is_some()) {
@@ -234,7 +239,13 @@ fn wait_ready(ns: &Netns, bg: &Background, ready: &Ready, timeout: Duration) -> 
     let never = || format!("was not ready within {} ({})", humantime::format_duration(timeout), describe_ready(ready));
     if let Ready::Output(pattern) = ready {
         let re = LogCheck::regex(pattern).map_err(|e| e.to_string())?;
-        return if bg.wait_for_output(|out| re.is_match(out), timeout) { Ok(()) } else { Err(never()) };
+        return match bg.wait_for_output(|out| re.is_match(out), timeout) {
+            true => Ok(()),
+            false if bg.output_ended() => {
+                Err(format!("closed its output before it was ready ({})", describe_ready(ready)))
+            }
+            false => Err(never()),
+        };
     }
     let mut pause = Duration::from_millis(5);
     loop {
@@ -260,8 +271,8 @@ fn wait_ready(ns: &Netns, bg: &Background, ready: &Ready, timeout: Duration) -> 
             unreachable!("nothing satisfies `false`");
         }
         if bg.output_ended() {
-            // The caller sees the exit status.
-            return Err(never());
+            // Exited, most likely: the caller says how.
+            return Err(format!("closed its output before it was ready ({})", describe_ready(ready)));
         }
         pause = (pause * 2).min(Duration::from_millis(200));
     }
@@ -407,6 +418,86 @@ mod tests {
         assert!(parse_socket_line(tcp6).unwrap().serves(&spec("tcp/[2001:db8::1]:179")));
         assert!(!parse_socket_line(established).unwrap().serves(&spec("tcp/179")), "a connection does not listen");
         assert_eq!(parse_socket_line("  sl  local_address rem_address   st tx_queue"), None);
+    }
+
+    use crate::lab::Lab;
+
+    /// A node `a` with one service `svc`: its `run` line and more YAML for it.
+    fn lab_with(run: &str, more: &str) -> Result<Lab, crate::lab::Error> {
+        Lab::from_yaml(&format!("nodes:\n  a:\n    services:\n      svc:\n        run: {run:?}\n{more}"))
+    }
+
+    /// Whether a process of the machine runs with exactly these arguments.
+    fn running(args: &[&str]) -> bool {
+        let wanted: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == wanted))
+    }
+
+    #[test]
+    fn a_service_that_exits_or_is_never_ready_fails_with_the_tail_of_its_output() {
+        needs_root!();
+        let exits = lab_with("echo starting; echo bad config >&2; exit 3", "        ready: {output: never}\n");
+        let message = exits.unwrap_err().to_string();
+        assert!(message.starts_with("service svc on a exited (exit status: 3) before it was ready;"), "{message}");
+        assert!(message.ends_with("| starting\n      | bad config"), "{message}");
+
+        let started = Instant::now();
+        let slow = lab_with("echo waiting; exec sleep 30", "        ready: {output: never}\n        timeout: 300ms\n");
+        let message = slow.unwrap_err().to_string();
+        assert!(
+            message
+                .contains("was not ready within 300ms (output matching /never/); its last 1 lines:\n      | waiting"),
+            "{message}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn readiness_by_socket_command_and_file_then_log_checks_and_signals() {
+        needs_root!();
+        // Ready only once the UDP socket is bound, a second after start.
+        let udp = "sleep 1; exec python3 -c 'import socket,time; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((\"0.0.0.0\", 5353)); print(\"bound\", flush=True); time.sleep(60)'";
+        let lab = lab_with(udp, "        ready: {listen: udp/5353}\n").unwrap();
+        lab.expect("log: {on: a, service: svc, matches: '^bound$', timeout: 1ms}").expect("bound before ready");
+        drop(lab);
+
+        let trap = "trap 'echo got HUP' HUP; touch /run/svc.ready; echo up; while :; do sleep 0.1; done";
+        let lab = lab_with(trap, "        ready: {file: /run/svc.ready}\n").unwrap();
+        assert!(!std::path::Path::new("/run/svc.ready").exists(), "the node's /run is its own");
+        lab.expect("log: {on: a, service: svc, matches: 'got HUP', absent: true}").unwrap();
+        lab.act("signal_service: {on: a, service: svc, signal: HUP}").unwrap();
+        lab.expect("log: {on: a, service: svc, matches: '^got HUP$'}").unwrap();
+        lab.act("restart_service: {on: a, service: svc}").unwrap();
+        lab.expect("log: {on: a, service: svc, matches: 'up\\n(.*\\n)*up'}").expect("both runs' output is kept");
+        lab.act("stop_service: {on: a, service: svc}").unwrap();
+        let again = lab.act("stop_service: {on: a, service: svc}").unwrap_err().to_string();
+        assert!(again.contains("service svc on a is not running"), "{again}");
+        let failed = lab.expect("log: {on: a, service: svc, matches: 'never printed', timeout: 50ms}").unwrap_err();
+        assert!(failed.to_string().contains("the service is not running; its last"), "{failed}");
+        lab.act("start_service: {on: a, service: svc}").unwrap();
+        let twice = lab.act("start_service: {on: a, service: svc}").unwrap_err().to_string();
+        assert!(twice.contains("is running already"), "{twice}");
+
+        let command = lab_with("exec sleep 60", "        ready: {command: 'test -d /proc/1'}\n");
+        command.expect("ready once the command exits 0");
+    }
+
+    #[test]
+    fn everything_a_service_started_ends_with_the_lab() {
+        needs_root!();
+        let marker = format!("35.{}", std::process::id());
+        // A double-forked daemon in its own session, then the service itself.
+        let daemon = format!(
+            "setsid -f sleep {marker}; until pgrep -fx 'sleep {marker}' >/dev/null; do :; done; echo up; exec sleep 1{marker}"
+        );
+        let lab = lab_with(&daemon, "        ready: {output: up}\n").unwrap();
+        assert!(running(&["sleep", &marker]), "the daemon runs");
+        drop(lab);
+        assert!(!running(&["sleep", &marker]), "the double-forked daemon outlived its lab");
+        assert!(!running(&["sleep", &format!("1{marker}")]), "the service outlived its lab");
     }
 
     #[test]

@@ -403,11 +403,11 @@ impl Validator<'_> {
             Action::Run(r) => {
                 self.need_node(&r.on, key);
             }
-            Action::StartService(a) | Action::StopService(a) | Action::RestartService(a) => {
-                self.need_service(&a.on, &a.service, key);
-            }
+            Action::StartService(a) => self.need_service(&a.on, &a.service, &format!("{key}.start_service")),
+            Action::StopService(a) => self.need_service(&a.on, &a.service, &format!("{key}.stop_service")),
+            Action::RestartService(a) => self.need_service(&a.on, &a.service, &format!("{key}.restart_service")),
             Action::SignalService(a) => {
-                self.need_service(&a.on, &a.service, key);
+                self.need_service(&a.on, &a.service, &format!("{key}.signal_service"));
                 if let Err(e) = SignalAction::signal(&a.signal) {
                     self.problem(at(&a.signal, &format!("{key}.signal_service.signal")), e);
                 }
@@ -693,10 +693,13 @@ mod tests {
         assert_eq!(errors(&format!("{node}steps:\n  - do: [restart_service: {{on: a, service: web}}]\n")), [""; 0]);
         let e =
             one_error(&format!("{node}steps:\n  - do: [stop_service: {{on: a, service: db}}]\n"), "no service `db`");
-        assert!(e.starts_with("7:43 steps[0].do[0].service: node `a` has no service `db` (it has: web)"), "{e}");
+        assert!(
+            e.starts_with("7:41 steps[0].do[0].stop_service.service: node `a` has no service `db` (it has: web)"),
+            "{e}"
+        );
         let e =
             one_error(&format!("{node}expect:\n  - log: {{on: b, service: web, matches: x}}\n"), "no node named `b`");
-        assert!(e.starts_with("7:16 expect[0].log.on:"), "{e}");
+        assert!(e.starts_with("7:15 expect[0].log.on:"), "{e}");
         let signal = "steps:\n  - do: [signal_service: {on: a, service: web, signal: HUPP}]\n";
         one_error(&format!("{node}{signal}"), "`HUPP` is not a signal name");
         one_error(
