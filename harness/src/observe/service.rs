@@ -109,7 +109,7 @@ pub fn start(topology: &Topology, node: &str, name: &str) -> Result<(), String> 
             };
             let output = background.stop().unwrap_or_default();
             let message = format!("service {name} on {node} {why}{}", tail(&output));
-            append(&mut lock(&services.ended).entry(key).or_default(), &output);
+            lock(&services.ended).entry(key).or_default().push_str(&output);
             Err(message)
         }
     }
@@ -122,7 +122,7 @@ pub fn stop(topology: &Topology, node: &str, name: &str) -> Result<(), String> {
         .remove(&key)
         .ok_or_else(|| format!("service {name} on {node} is not running"))?;
     let output = background.stop().map_err(|e| e.to_string())?;
-    append(&mut lock(&topology.services.ended).entry(key).or_default(), &output);
+    lock(&topology.services.ended).entry(key).or_default().push_str(&output);
     Ok(())
 }
 
@@ -157,7 +157,7 @@ pub fn exited(topology: &Topology) -> Vec<String> {
         .map(|(key, status)| {
             let output = running.remove(&key).map(|bg| bg.stop().unwrap_or_default()).unwrap_or_default();
             let message = format!("service {} on {} exited ({status}){}", key.1, key.0, tail(&output));
-            append(&mut lock(&topology.services.ended).entry(key).or_default(), &output);
+            lock(&topology.services.ended).entry(key).or_default().push_str(&output);
             message
         })
         .collect()
@@ -209,10 +209,6 @@ pub fn write_logs(topology: &Topology, dir: &Path) -> std::io::Result<Vec<PathBu
         paths.push(path);
     }
     Ok(paths)
-}
-
-fn append(to: &mut String, output: &str) {
-    to.push_str(output);
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -360,10 +356,13 @@ fn parse_socket_line(line: &str) -> Option<Socket> {
     Some(Socket { addr, port, state })
 }
 
+/// Work for the [`Starter`]'s thread.
+type Job = Box<dyn FnOnce() + Send>;
+
 /// A thread that starts processes for one topology and lives as long as it.
 #[derive(Default)]
 struct Starter {
-    jobs: Mutex<Option<mpsc::Sender<Box<dyn FnOnce() + Send>>>>,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -371,7 +370,7 @@ impl Starter {
     fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
         let mut jobs = lock(&self.jobs);
         let sender = jobs.get_or_insert_with(|| {
-            let (tx, rx) = mpsc::channel::<Box<dyn FnOnce() + Send>>();
+            let (tx, rx) = mpsc::channel::<Job>();
             *lock(&self.thread) = Some(std::thread::spawn(move || rx.into_iter().for_each(|job| job())));
             tx
         });
