@@ -17,7 +17,7 @@ snapshot() {
     # Sysctls that move on their own (random seeds, counters) are left out.
     { sysctl -a 2>/dev/null || true; } | { grep '^net\.' || true; } | { grep -Ev 'net\.(netfilter\.nf_conntrack_count|ipv4\.tcp_fastopen_key|core\.netdev_rss_key|ipv6\.conf\.[^.]+\.stable_secret)' || true; }
     # Services: no daemon left running, no pid file, socket or lease left on the machine.
-    pgrep -a 'dnsmasq|dhclient|bird' || true
+    ps -e -o comm= | { grep -xE 'dnsmasq|dhclient|bird' || true; }
     ls -A /run | { grep -E 'dnsmasq|dhclient|bird' || true; }
     ls -A /run/bird /run/dnsmasq /var/lib/misc /var/lib/dhcp /var/lib/bird 2>/dev/null || true
 }
