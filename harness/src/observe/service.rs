@@ -135,7 +135,7 @@ pub fn restart(topology: &Topology, node: &str, name: &str) -> Result<(), String
     start(topology, node, name)
 }
 
-/// Send `signal` to every process of a running service (its process group).
+/// Send `signal` to every process of a running service (of its PID namespace).
 pub fn signal(topology: &Topology, node: &str, name: &str, signal: &str) -> Result<(), String> {
     let signal = SignalAction::signal(signal)?;
     let running = lock(&topology.services.running);
