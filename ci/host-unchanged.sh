@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run a command and fail if it changed the machine's own network namespace:
-# links, addresses, routes, iptables/nftables rules, net.* sysctls.
+# links, addresses, routes, iptables/nftables rules, net.* sysctls; or left a
+# service's daemon or its files (pid files, sockets, leases) on the machine.
 #   usage: ci/host-unchanged.sh cargo test
 set -euo pipefail
 
@@ -15,6 +16,10 @@ snapshot() {
     ip netns list
     # Sysctls that move on their own (random seeds, counters) are left out.
     { sysctl -a 2>/dev/null || true; } | { grep '^net\.' || true; } | { grep -Ev 'net\.(netfilter\.nf_conntrack_count|ipv4\.tcp_fastopen_key|core\.netdev_rss_key|ipv6\.conf\.[^.]+\.stable_secret)' || true; }
+    # Services: no daemon left running, no pid file, socket or lease left on the machine.
+    ps -e -o comm= | { grep -xE 'dnsmasq|dhclient|bird' || true; }
+    ls -A /run | { grep -E 'dnsmasq|dhclient|bird' || true; }
+    ls -A /run/bird /run/dnsmasq /var/lib/misc /var/lib/dhcp /var/lib/bird 2>/dev/null || true
 }
 
 before=$(mktemp)

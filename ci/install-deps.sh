@@ -3,7 +3,10 @@
 set -euo pipefail
 # iputils-ping: `ping` for the benchmark's bash baseline (harness/benches/classic.sh).
 # procps, python3: what exec's tests run inside a node (ps, pgrep, pkill, python3).
-packages=(libpcap-dev iproute2 iptables nftables tcpdump librsvg2-bin iputils-ping procps python3)
+# dnsmasq-base, isc-dhcp-client, bird2: the daemons of scenarios/services. dnsmasq-base is
+# the binary alone (the `dnsmasq` package would run a DNS server on the machine).
+packages=(libpcap-dev iproute2 iptables nftables tcpdump librsvg2-bin iputils-ping procps python3
+    dnsmasq-base isc-dhcp-client bird2)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -11,5 +14,20 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "install-deps: installing ${missing[*]}"
     apt-get update -qq
+    # bird2 enables and starts bird.service on a machine with systemd: scenarios run
+    # their own bird in a node, never one on the machine. A policy-rc.d answering 101
+    # ("action forbidden") stops maintainer scripts from starting services; one that
+    # exists already is left alone.
+    own_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        own_policy=1
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d
+    # The package also enables bird.service for the next boot: not when we installed it.
+    if [[ " ${missing[*]} " == *" bird2 "* ]] && command -v systemctl >/dev/null; then
+        systemctl disable bird.service >/dev/null 2>&1 || true
+    fi
 fi

@@ -32,6 +32,7 @@ pub mod limits;
 pub mod netlink;
 pub mod netns;
 pub mod pin;
+pub mod private_dirs;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -99,6 +100,8 @@ impl NodeHandle {
 /// held only by fds, so they vanish with every interface in them.
 pub struct Topology {
     pub nodes: BTreeMap<String, NodeHandle>,
+    /// The nodes' daemons, started after the build ([`crate::observe::service`]).
+    pub services: crate::observe::service::Services,
 }
 
 impl Topology {
@@ -122,6 +125,8 @@ impl Topology {
     pub async fn teardown(self) {
         // All connections are stopped at once and then awaited together, rather than
         // one stop-and-wait (a scheduler round trip) per node.
+        // Services first: their processes hold the namespaces too.
+        drop(self.services);
         let closing = self.nodes.into_values().map(|node| node.connection.close());
         futures::future::join_all(closing).await;
     }
@@ -504,7 +509,8 @@ fn sysctl_interface(key: &str) -> Option<&str> {
 /// Build `scenario` (already validated). On error everything built so far is torn down.
 pub async fn build(scenario: &Scenario) -> Result<Topology, BuildError> {
     let plan = Plan::of(scenario)?;
-    let mut topology = Topology { nodes: BTreeMap::new() };
+    let services = crate::observe::service::Services::of(scenario);
+    let mut topology = Topology { nodes: BTreeMap::new(), services };
     match populate(&mut topology, &plan).await {
         Ok(()) => Ok(topology),
         Err(error) => {

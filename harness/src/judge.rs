@@ -11,7 +11,7 @@ use crate::build::netlink;
 use crate::model::*;
 use crate::observe::capture::Captured;
 use crate::observe::patience::Settled;
-use crate::observe::{cause, decode, exec, probe};
+use crate::observe::{cause, decode, exec, probe, service};
 
 /// How long a ping or connect waits when the scenario expects an answer. Answers on
 /// these links take well under a millisecond; success returns as soon as it arrives,
@@ -78,6 +78,7 @@ pub fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, check: &Check) -
         Check::Udp(c) => udp(topology, rt, c),
         Check::Tcp(c) => tcp(topology, rt, c),
         Check::Neighbour(c) => neighbour(topology, rt, c),
+        Check::Log(c) => log(topology, c),
         Check::Packets(c) => Verdict {
             check: describe_packets(c),
             holds: false,
@@ -338,17 +339,37 @@ fn route(topology: &Topology, rt: &tokio::runtime::Runtime, c: &RouteCheck) -> V
         wanted.push(format!("via {via}"));
     }
     let check = format!("route on {} to {}: {}", c.on.as_str(), *c.to, wanted.join(" "));
-    let handle = &topology.nodes[c.on.as_str()].netlink;
-    let lookup = rt.block_on(crate::build::netlink::route_get(handle, *c.to));
-    let (holds, observed) = match lookup {
-        Ok(found) => {
-            let holds = !c.unreachable
-                && c.dev.as_ref().is_none_or(|d| found.dev.as_deref() == Some(d.as_str()))
-                && c.via.is_none_or(|v| found.via == Some(v));
-            (holds, found.to_string())
+    let node = &topology.nodes[c.on.as_str()];
+    let deadline = c.timeout.as_ref().map(|t| Instant::now() + t.0);
+    // Subscribed before the first lookup, so that no change slips in between.
+    let events = match deadline.map(|_| netlink::NeighbourEvents::subscribe_routes(&node.ns)).transpose() {
+        Ok(events) => events,
+        Err(e) => {
+            return Verdict { check, holds: false, observed: format!("cannot watch the routes: {e}"), line: c.on.line };
         }
-        Err(e) => (c.unreachable, format!("no route: {e}")),
     };
+    loop {
+        let (holds, observed) = match rt.block_on(netlink::route_get(&node.netlink, *c.to)) {
+            Ok(found) => {
+                let holds = !c.unreachable
+                    && c.dev.as_ref().is_none_or(|d| found.dev.as_deref() == Some(d.as_str()))
+                    && c.via.is_none_or(|v| found.via == Some(v));
+                (holds, found.to_string())
+            }
+            Err(e) => (c.unreachable, format!("no route: {e}")),
+        };
+        let changed =
+            || matches!((&events, deadline), (Some(events), Some(deadline)) if events.wait(deadline).unwrap_or(false));
+        if holds || !changed() {
+            return Verdict { check, holds, observed, line: c.on.line };
+        }
+    }
+}
+
+fn log(topology: &Topology, c: &LogCheck) -> Verdict {
+    let verb = if c.absent { "has no line matching" } else { "shows a line matching" };
+    let check = format!("log of service {} on {} {verb} /{}/", c.service.as_str(), c.on.as_str(), c.matches.as_str());
+    let (holds, observed) = service::judge_log(topology, c);
     Verdict { check, holds, observed, line: c.on.line }
 }
 

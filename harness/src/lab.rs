@@ -3,11 +3,16 @@
 //!
 //! A [`Lab`] is a built topology. Everything a scenario file says, it says too, in the
 //! same words: [`Lab::expect`] takes any assertion (`ping`, `connect`, `udp`, `tcp`,
-//! `route`, `neighbour`, `sysctl`, `command`), [`Lab::act`] any step action, and
+//! `route`, `neighbour`, `sysctl`, `command`, `log`), [`Lab::act`] any step action, and
 //! [`Lab::capture`] records an interface for a `packets` assertion. [`Lab::node`] runs
 //! your code in a node: a command ([`Node::run`]), a process left running whose output
 //! is kept ([`Node::spawn`]), or a closure on the calling thread moved into the node's
 //! network namespace ([`Node::enter`]: sockets it opens live there).
+//!
+//! Daemons the YAML declares under a node's `services:` are started, and waited for
+//! until ready, before the lab is handed over; `lab.act("restart_service: {on: r1,
+//! service: bird}")` and `lab.expect("log: {on: r1, service: bird, matches: ...}")`
+//! control and check them as a scenario's steps do.
 //!
 //! Dropping the lab tears everything down; a panic drops it too, and the namespaces
 //! are held only by this process's file descriptors, so even SIGKILL leaves nothing.
@@ -39,7 +44,7 @@ use crate::build::{self, BuildError, NodeHandle};
 use crate::judge::{self, Verdict};
 use crate::model::{Action, Check, IfaceRef, Scenario, Step};
 use crate::observe::capture::{self, Captured};
-use crate::observe::exec;
+use crate::observe::{exec, service};
 use crate::parse::load::{self, Diagnostics, Source};
 use crate::run::{Kept, outside_async};
 use crate::{observe::act, parse::validate};
@@ -99,7 +104,10 @@ impl Lab {
             BuildError::Unsupported { what, reason } => Error::Unsupported { what, reason },
             other => Error::Failed(format!("building the topology failed: {other}")),
         })?;
-        Ok(Lab { kept: Kept::new(topology, rt), scenario, sources })
+        let kept = Kept::new(topology, rt);
+        // The nodes' services, as a scenario starts them; a failure tears the lab down.
+        outside_async(|| service::start_all(kept.topology())).map_err(Error::Failed)?;
+        Ok(Lab { kept, scenario, sources })
     }
 
     /// Check one assertion, written as in a scenario's `expect:` list, e.g.

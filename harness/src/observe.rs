@@ -2,7 +2,8 @@
 //!
 //! [`act`] applies a step's actions; [`probe`] sends the traffic of checks from
 //! sockets opened in a node (ping, connect, udp, tcp) and serves its listeners;
-//! [`exec`] runs commands and background programs in a node; [`capture`] records an
+//! [`exec`] runs commands and background programs in a node, [`service`] the node's
+//! daemons (readiness, stop, restart, their output); [`capture`] records an
 //! interface and [`decode`] reads the frames; [`frame`] builds frames that [`inject`]
 //! puts on the wire.
 
@@ -15,3 +16,4 @@ pub mod frame;
 pub mod inject;
 pub mod patience;
 pub mod probe;
+pub mod service;

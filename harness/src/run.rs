@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use crate::build::{self, BuildError, Topology};
 use crate::judge::{self, Status, Verdict};
 use crate::model::{Check, IfaceRef, Scenario, Step};
-use crate::observe::act;
 use crate::observe::capture::{self, Capture, Captured};
+use crate::observe::{act, service};
 use crate::report::{self, CheckReport, Report, StepReport};
 use crate::run::artifacts::{ArtifactDir, RunDir};
 
@@ -147,21 +147,24 @@ pub fn run_and_keep(
     let mut artifacts_written = Vec::new();
     // Created by the first step that writes a file, shared by the later ones.
     let mut run_dir: Option<RunDir> = None;
+    // Services start once the topology is built, before the first step.
+    let steps_to_play = match service::start_all(topology) {
+        Ok(()) => steps_to_play,
+        Err(e) => {
+            let _ = writeln!(failures, "{}: starting services failed: {e}", file.display());
+            0
+        }
+    };
     for (index, step) in steps.iter().enumerate().take(steps_to_play) {
         let label = &labels[index];
-        let played = play_step(topology, rt, step, label, &deadline);
+        let mut played = play_step(topology, rt, step, label, &deadline);
+        // A service that died during the step fails it: what the step saw may be why.
+        played.errors.extend(service::exited(topology).into_iter().map(|e| (None, e)));
         let step_failed = played.failures(file, label, &mut failures);
         if step_failed || options.keep_pcaps {
             let prefix = if steps.len() > 1 { format!("step{index}-") } else { String::new() };
-            let dir = match run_dir.take() {
-                Some(dir) => Ok(dir),
-                None => options.artifacts.create_run_dir(),
-            };
-            match dir.and_then(|dir| Ok((played.write_pcaps(&dir, &prefix)?, dir))) {
-                Ok((paths, dir)) => {
-                    artifacts_written.extend(paths);
-                    run_dir = Some(dir);
-                }
+            match created(&mut run_dir, &options.artifacts).and_then(|dir| played.write_pcaps(dir, &prefix)) {
+                Ok(paths) => artifacts_written.extend(paths),
                 Err(e) => {
                     let _ = writeln!(failures, "(could not write pcap artifacts: {e})");
                 }
@@ -182,8 +185,17 @@ pub fn run_and_keep(
         }
     }
 
+    if (!failures.is_empty() || options.keep_pcaps) && service::any(topology) {
+        // Services' output is evidence too: kept beside the captures.
+        match created(&mut run_dir, &options.artifacts).and_then(|dir| service::write_logs(topology, dir)) {
+            Ok(paths) => artifacts_written.extend(paths),
+            Err(e) => {
+                let _ = writeln!(failures, "(could not write service logs: {e})");
+            }
+        }
+    }
     if !artifacts_written.is_empty() && !failures.is_empty() {
-        let _ = writeln!(failures, "captures (read with tcpdump -r):");
+        let _ = writeln!(failures, "captures (read with tcpdump -r) and service logs:");
         for p in &artifacts_written {
             let _ = writeln!(failures, "  {}", p.display());
         }
@@ -205,6 +217,14 @@ pub fn run_and_keep(
         }
     };
     (outcome, Some(kept))
+}
+
+/// The run's own artifact directory, created on first use.
+fn created<'d>(run_dir: &'d mut Option<RunDir>, artifacts: &ArtifactDir) -> std::io::Result<&'d RunDir> {
+    if run_dir.is_none() {
+        *run_dir = Some(artifacts.create_run_dir()?);
+    }
+    Ok(run_dir.as_ref().expect("created above"))
 }
 
 fn failed(report: Report, message: String) -> Outcome {

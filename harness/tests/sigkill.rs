@@ -68,12 +68,13 @@ fn sigkill_of_a_running_scenario_leaves_nothing_behind() {
     let dir = tempdir();
     let marker = dir.join("inside-step");
     // The node command leaves a background job and a daemon in its own session behind:
-    // only the death of its PID namespace's process 1 can take the daemon down.
+    // only the death of its PID namespace's process 1 can take the daemon down. Node a's
+    // service does the same, started from netrig's own service thread.
     let scenario = dir.join("held.yaml");
     std::fs::write(
         &scenario,
         format!(
-            "nodes:\n  a: {{}}\n  b: {{}}\nlinks:\n  - veth: [a:eth0 10.9.0.1/24, b:eth0 10.9.0.2/24]\n\
+            "nodes:\n  a:\n    services:\n      d: {{run: \"setsid -f sleep 120; exec sleep 120\"}}\n  b: {{}}\nlinks:\n  - veth: [a:eth0 10.9.0.1/24, b:eth0 10.9.0.2/24]\n\
              expect:\n  - ping: {{from: a, to: 10.9.0.2}}\n  - command: {{on: b, run: \"(sleep 120 &) ; setsid -f sleep 120 ; touch {} && sleep 120\"}}\n",
             marker.display()
         ),

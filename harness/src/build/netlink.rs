@@ -1140,7 +1140,11 @@ pub async fn neighbours(handle: &Handle) -> Result<Vec<NeighbourEntry>, Error> {
 /// `RTNLGRP_NEIGH` (linux/rtnetlink.h): the multicast group of neighbour table changes.
 const RTNLGRP_NEIGH: u32 = 3;
 
-/// The neighbour table change notifications of one namespace, to wait for a change
+/// `RTNLGRP_IPV4_ROUTE` and `RTNLGRP_IPV6_ROUTE`: the groups of routing table changes.
+const RTNLGRP_ROUTES: [u32; 2] = [7, 11];
+
+/// The neighbour table change notifications of one namespace (or, from
+/// [`NeighbourEvents::subscribe_routes`], its routing tables'), to wait for a change
 /// instead of reading the table again and again.
 #[derive(Debug)]
 pub struct NeighbourEvents(rtnetlink::sys::Socket);
@@ -1149,10 +1153,21 @@ impl NeighbourEvents {
     /// Subscribe inside `ns`. Subscribe before reading the table, so that a change
     /// between the reading and the waiting still wakes [`NeighbourEvents::wait`].
     pub fn subscribe(ns: &Netns) -> io::Result<NeighbourEvents> {
+        Self::subscribe_to(ns, &[RTNLGRP_NEIGH])
+    }
+
+    /// The same for changes of the routing tables (IPv4 and IPv6).
+    pub fn subscribe_routes(ns: &Netns) -> io::Result<NeighbourEvents> {
+        Self::subscribe_to(ns, &RTNLGRP_ROUTES)
+    }
+
+    fn subscribe_to(ns: &Netns, groups: &[u32]) -> io::Result<NeighbourEvents> {
         ns.run(|| {
             let mut socket = rtnetlink::sys::Socket::new(rtnetlink::sys::protocols::NETLINK_ROUTE)?;
             socket.bind_auto()?;
-            socket.add_membership(RTNLGRP_NEIGH)?;
+            for &group in groups {
+                socket.add_membership(group)?;
+            }
             socket.set_non_blocking(true)?;
             Ok(NeighbourEvents(socket))
         })

@@ -16,6 +16,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use nix::sched::{CloneFlags, setns, unshare};
 
@@ -26,6 +27,9 @@ pub struct Netns {
     /// Unique within the process; combined with the pid it names the namespace
     /// uniquely on the machine (used for debugging names, never for lookup).
     serial: u64,
+    /// The node's private directories ([`super::private_dirs`]), made by the first
+    /// command; shared by every handle of the namespace ([`Netns::try_clone`]).
+    private_dirs: Arc<OnceLock<OwnedFd>>,
 }
 
 static SERIAL: AtomicU64 = AtomicU64::new(0);
@@ -84,7 +88,7 @@ impl Netns {
     fn enter_new(serial: u64) -> io::Result<Netns> {
         unshare(CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
         let fd = OwnedFd::from(File::open("/proc/thread-self/ns/net")?);
-        Ok(Netns { fd, serial })
+        Ok(Netns { fd, serial, private_dirs: Arc::default() })
     }
 
     /// Run `f` inside this namespace, on the calling thread, and bring the thread back
@@ -122,6 +126,22 @@ impl Netns {
     /// Raw fd number, for `pre_exec` closures that must not allocate.
     pub fn raw_fd(&self) -> i32 {
         self.fd.as_raw_fd()
+    }
+
+    /// Another handle of the same namespace (and the same private directories), for a
+    /// thread that outlives the borrow of this one.
+    pub fn try_clone(&self) -> io::Result<Netns> {
+        Ok(Netns { fd: self.fd.try_clone()?, serial: self.serial, private_dirs: self.private_dirs.clone() })
+    }
+
+    /// The mount namespace of the node's private directories, made on first use.
+    pub fn private_dirs(&self) -> io::Result<BorrowedFd<'_>> {
+        if let Some(fd) = self.private_dirs.get() {
+            return Ok(fd.as_fd());
+        }
+        let made = super::private_dirs::create(self)?;
+        // Two threads may race to make it: one wins, the other's namespace is dropped.
+        Ok(self.private_dirs.get_or_init(|| made).as_fd())
     }
 }
 

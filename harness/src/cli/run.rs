@@ -130,6 +130,8 @@ fn show(progress: &mut Progress, json: bool, result: &ScenarioResult) {
 }
 
 /// What the thread playing the scenarios reports.
+// Two messages per scenario: the size spread between variants costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 enum Played {
     Started(String),
     Finished(ScenarioResult, Option<Kept>),

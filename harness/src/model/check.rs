@@ -36,6 +36,8 @@ pub enum Check {
     Tcp(TcpCheck),
     /// An entry of a node's neighbour table (ARP, NDP), as `ip neighbour` shows it.
     Neighbour(NeighbourCheck),
+    /// A line of a service's output.
+    Log(LogCheck),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -332,6 +334,11 @@ pub struct RouteCheck {
     /// The lookup is expected to fail (no route / unreachable).
     #[serde(default)]
     pub unreachable: bool,
+    /// Wait up to this long for the expected answer (a route a routing daemon adds or
+    /// withdraws), looking again on every change of the node's routing tables. Without
+    /// it the lookup is judged at once.
+    #[serde(default)]
+    pub timeout: Option<Loc<Dur>>,
     #[serde(default)]
     pub xfail: Option<String>,
 }
@@ -515,6 +522,7 @@ impl Check {
             Check::Udp(c) => c.xfail.as_deref(),
             Check::Tcp(c) => c.xfail.as_deref(),
             Check::Neighbour(c) => c.xfail.as_deref(),
+            Check::Log(c) => c.xfail.as_deref(),
         }
     }
 }

@@ -28,9 +28,11 @@ pub use crate::parse::syntax::{
 };
 
 mod check;
+mod service;
 mod step;
 
 pub use check::*;
+pub use service::*;
 pub use step::*;
 
 /// A whole scenario file.
@@ -154,6 +156,11 @@ pub struct Node {
     /// Listeners the harness keeps open in this node: `tcp/8080`, `udp/5353`, `tcp/10.0.0.2:80`.
     #[serde(default)]
     pub listen: Vec<Loc<ListenSpec>>,
+    /// Daemons started in this node once the topology is built, in the order the file
+    /// lists them across all nodes (each ready before the next starts), and killed with
+    /// everything they started when the scenario ends.
+    #[serde(default)]
+    pub services: BTreeMap<String, Loc<Service>>,
 }
 
 /// A sysctl value as written in YAML (number or string).

@@ -58,6 +58,14 @@ pub enum Action {
     /// `{into: node:iface, pcap: garp.pcap}`: the frames of a pcap file from `fixtures/`
     /// sent out of the interface, in order.
     Replay(ReplayAction),
+    /// `{on: node, service: name}`: start a service of the node (it must not be running).
+    StartService(ServiceAction),
+    /// Kill a running service and everything it started.
+    StopService(ServiceAction),
+    /// Stop a service if it runs, then start it and wait until it is ready.
+    RestartService(ServiceAction),
+    /// `{on: node, service: name, signal: HUP}`: signal a running service's processes.
+    SignalService(SignalAction),
 }
 
 impl Action {
@@ -75,6 +83,8 @@ impl Action {
             Action::Run(a) => a.on.line,
             Action::Send(a) => a.dev.line,
             Action::Replay(a) => a.into.line,
+            Action::StartService(a) | Action::StopService(a) | Action::RestartService(a) => a.on.line,
+            Action::SignalService(a) => a.on.line,
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::build::{self, NodeHandle, Topology};
 use crate::model::{Action, LinkState, ReplayAction, SendAction};
 use crate::observe::frame::ArpFields;
 use crate::observe::inject::{self, Injector};
+use crate::observe::service;
 use crate::{build::baseline, observe::exec};
 
 /// How long a `run` action's command may take.
@@ -47,6 +48,12 @@ pub fn describe(action: &Action) -> String {
         Action::Run(r) => format!("on {}: run `{}`", r.on.as_str(), r.cmd.as_str()),
         Action::Send(send) => format!("send out of {}: {}", *send.dev, send.arp),
         Action::Replay(r) => format!("replay {} out of {}", r.pcap.as_str(), *r.into),
+        Action::StartService(a) => format!("on {}: start service {}", a.on.as_str(), a.service.as_str()),
+        Action::StopService(a) => format!("on {}: stop service {}", a.on.as_str(), a.service.as_str()),
+        Action::RestartService(a) => format!("on {}: restart service {}", a.on.as_str(), a.service.as_str()),
+        Action::SignalService(a) => {
+            format!("on {}: signal {} to service {}", a.on.as_str(), a.signal.as_str(), a.service.as_str())
+        }
     }
 }
 
@@ -101,6 +108,10 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
         }
         Action::Send(send) => send_frame(&node(&send.dev.node).ns, send),
         Action::Replay(replay) => replay_pcap(&node(&replay.into.node).ns, replay),
+        Action::StartService(a) => service::start(topology, &a.on, &a.service),
+        Action::StopService(a) => service::stop(topology, &a.on, &a.service),
+        Action::RestartService(a) => service::restart(topology, &a.on, &a.service),
+        Action::SignalService(a) => service::signal(topology, &a.on, &a.service, &a.signal),
         Action::Run(r) => {
             node(&r.on).finish_baseline().map_err(|e| e.to_string())?;
             let out = exec::run(&node(&r.on).ns, &r.cmd, RUN_TIMEOUT).map_err(|e| e.to_string())?;

@@ -15,9 +15,12 @@
 //! (`--mount-proc`): `ps`, `pkill` or `ls /proc` see only the command's processes,
 //! never the machine's, netrig's fds (which hold every node's namespace) or other
 //! runs'. Mount propagation is private, so none of these mounts reaches the machine.
-//! `/run` stays the machine's, on purpose: `/run/netns` pins are visible (`ip netns
-//! exec` works from a node shell) and `/run/xtables.lock` keeps serialising legacy
-//! iptables, which is harmless across namespaces.
+//!
+//! Commands and background commands (services) start from the node's private
+//! directories ([`crate::build::private_dirs`]): `/run`, `/var/lib/misc`, ... are the
+//! node's own, shared by all its commands and gone with it. The interactive shell of
+//! `netrig shell --node` ([`command_in`]) keeps the machine's `/run`, on purpose: the
+//! `/run/netns` pins are visible there (`ip netns exec` works from a node shell).
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -47,7 +50,7 @@ use crate::build::netns::Netns;
 /// when the shell exits.
 pub fn run(ns: &Netns, command_line: &str, timeout: Duration) -> io::Result<Output> {
     let deadline = Instant::now() + timeout;
-    let child = spawn_in(ns.raw_fd(), command_line)
+    let child = spawn_in(ns, command_line)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot start `{command_line}` in the namespace: {e}")))?;
     let mut running = Running::new(child)?;
     match running.finish_by(deadline)? {
@@ -90,7 +93,7 @@ const KEPT_OUTPUT: usize = 1 << 20;
 /// Start `sh -c command_line` inside `ns` and leave it running.
 pub fn spawn(ns: &Netns, command_line: &str) -> io::Result<Background> {
     let (read, write) = std::io::pipe()?;
-    let mut command = command_in(ns.raw_fd(), "sh");
+    let mut command = command_in_private_dirs(ns, "sh")?;
     command.arg("-c").arg(command_line).stdin(Stdio::null()).stdout(write.try_clone()?).stderr(write).process_group(0);
     let child = command
         .spawn()
@@ -149,6 +152,38 @@ impl Background {
         }
     }
 
+    /// Whether its output has ended: every process that could write it is gone.
+    pub fn output_ended(&self) -> bool {
+        self.output.bytes.lock().unwrap_or_else(|p| p.into_inner()).1
+    }
+
+    /// Send `signal` to every process of the command's PID namespace. Its first process
+    /// is that namespace's init, which (as the kernel treats any init) gets only the
+    /// signals it has a handler for: start a daemon with `exec` so that it is that one.
+    pub fn signal(&self, signal: Signal) -> io::Result<()> {
+        // `unshare` is our child; the command runs as its child, in the new namespace.
+        let unshare = self.running.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))?;
+        let first = children.split_whitespace().next().ok_or_else(|| io::Error::other("the command has exited"))?;
+        let namespace = std::fs::read_link(format!("/proc/{first}/ns/pid"))?;
+        for entry in std::fs::read_dir("/proc")?.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+            if std::fs::read_link(entry.path().join("ns/pid")).is_ok_and(|ns| ns == namespace) {
+                // ESRCH: it exited meanwhile.
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
+            }
+        }
+        Ok(())
+    }
+
+    /// Wait up to `timeout` for it to exit (woken by its pidfd); `None` if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
+        if let (None, Some(pidfd)) = (self.running.child.try_wait()?, &self.running.pidfd) {
+            poll_until(&mut [pollfd(pidfd.as_fd(), libc::POLLIN)], Some(Instant::now() + timeout))?;
+        }
+        self.running.child.try_wait()
+    }
+
     /// Whether it has exited, and how, without waiting.
     pub fn try_status(&mut self) -> io::Result<Option<ExitStatus>> {
         self.running.child.try_wait()
@@ -176,8 +211,8 @@ impl Drop for Background {
 
 /// Start `sh -c command_line` in its own process group and PID namespace, inside the
 /// network namespace `ns_fd`.
-fn spawn_in(ns_fd: RawFd, command_line: &str) -> io::Result<Child> {
-    let mut command = command_in(ns_fd, "sh");
+fn spawn_in(ns: &Netns, command_line: &str) -> io::Result<Child> {
+    let mut command = command_in_private_dirs(ns, "sh")?;
     command
         .arg("-c")
         .arg(command_line)
@@ -202,6 +237,29 @@ pub(crate) fn command_in(ns_fd: RawFd, program: impl AsRef<std::ffi::OsStr>) -> 
     // allocate, as required between fork and exec in a multi-threaded process.
     unsafe { command.pre_exec(move || enter_node(ns_fd)) };
     command
+}
+
+/// [`command_in`], started from the node's private directories (see the module doc),
+/// in the caller's working directory.
+fn command_in_private_dirs(ns: &Netns, program: &str) -> io::Result<Command> {
+    let dirs = ns.private_dirs()?.as_raw_fd();
+    let cwd = crate::build::private_dirs::current_dir();
+    let mut command = command_in(ns.raw_fd(), program);
+    // SAFETY: plain system calls on a borrowed fd and a C string allocated before the
+    // fork. Runs after `enter_node` (in order of registration) and swaps its mount
+    // namespace for the node's; `unshare --mount-proc` then copies that one for `/proc`.
+    unsafe {
+        command.pre_exec(move || {
+            check(libc::setns(dirs, libc::CLONE_NEWNS))?;
+            // `setns` moved us to the namespace's root; the path is the same there
+            // unless it lies under one of the private directories (then: the root).
+            if let Some(cwd) = &cwd {
+                libc::chdir(cwd.as_ptr());
+            }
+            Ok(())
+        })
+    };
+    Ok(command)
 }
 
 /// Runs in the forked child before `exec`: only raw system calls on values captured

@@ -266,6 +266,34 @@ impl Validator<'_> {
                     self.need_iface_in(name, dev, at(f, &format!("{base}.fdb[{i}]")));
                 }
             }
+            for (service, spec) in &node.services {
+                self.check_service(spec, &format!("{base}.services.{service}"));
+            }
+        }
+    }
+
+    fn check_service(&mut self, spec: &Loc<Service>, key: &str) {
+        self.need_positive_timeout(&spec.timeout, &format!("{key}.timeout"));
+        if let Some(ready) = &spec.ready {
+            if let Ready::Output(pattern) = &**ready {
+                if let Err(e) = LogCheck::regex(pattern) {
+                    self.problem(at(ready, &format!("{key}.ready.output")), format!("not a regular expression: {e}"));
+                }
+            }
+        }
+    }
+
+    /// `on: node, service: name` must name a service the node declares.
+    fn need_service(&mut self, on: &Loc<String>, service: &Loc<String>, key: &str) {
+        let Some(node) = self.scenario.nodes.get(on.as_str()) else {
+            self.need_node(on, &format!("{key}.on"));
+            return;
+        };
+        if !node.services.contains_key(service.as_str()) {
+            let known: Vec<&str> = node.services.keys().map(String::as_str).collect();
+            let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+            let message = format!("node `{}` has no service `{}` (it has: {known})", on.as_str(), service.as_str());
+            self.problem(at(service, &format!("{key}.service")), message);
         }
     }
 
@@ -359,6 +387,15 @@ impl Validator<'_> {
             }
             Action::Run(r) => {
                 self.need_node(&r.on, key);
+            }
+            Action::StartService(a) => self.need_service(&a.on, &a.service, &format!("{key}.start_service")),
+            Action::StopService(a) => self.need_service(&a.on, &a.service, &format!("{key}.stop_service")),
+            Action::RestartService(a) => self.need_service(&a.on, &a.service, &format!("{key}.restart_service")),
+            Action::SignalService(a) => {
+                self.need_service(&a.on, &a.service, &format!("{key}.signal_service"));
+                if let Err(e) = SignalAction::signal(&a.signal) {
+                    self.problem(at(&a.signal, &format!("{key}.signal_service.signal")), e);
+                }
             }
             Action::Send(send) => self.need_ethernet(&send.dev, &format!("{key}.send.dev")),
             Action::Replay(replay) => {
@@ -610,6 +647,7 @@ impl Validator<'_> {
                 }
             }
             Check::Route(r) => {
+                self.need_positive_timeout(&r.timeout, &format!("{key}.route.timeout"));
                 if self.need_node(&r.on, key) {
                     if let Some(dev) = &r.dev {
                         self.need_iface_in(&r.on, dev, at(&r.on, &format!("{key}.dev")));
@@ -653,6 +691,20 @@ impl Validator<'_> {
                 if n.absent && (n.lladdr.is_some() || n.state.is_some()) {
                     let message = "`absent: true` expects no entry at all: drop `lladdr` and `state`, or `absent`";
                     self.problem(at(&n.on, &format!("{key}.neighbour")), message);
+                }
+            }
+            Check::Log(l) => {
+                self.need_service(&l.on, &l.service, &format!("{key}.log"));
+                if let Err(e) = LogCheck::regex(&l.matches) {
+                    self.problem(
+                        at(&l.matches, &format!("{key}.log.matches")),
+                        format!("not a regular expression: {e}"),
+                    );
+                }
+                self.need_positive_timeout(&l.timeout, &format!("{key}.log.timeout"));
+                if l.absent && l.timeout.is_some() {
+                    let message = "`absent: true` is judged on the output so far, without waiting: drop `timeout`";
+                    self.problem(at(&l.on, &format!("{key}.log")), message);
                 }
             }
             Check::Packets(p) => {
@@ -950,6 +1002,31 @@ mod tests {
     }
 
     const PAIR: &str = "nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:eth0 10.0.0.1/24, b:eth0 10.0.0.2/24]\n";
+
+    #[test]
+    fn services_are_named_where_used_with_known_signals_regexes_and_timeouts() {
+        let node = "nodes:\n  a:\n    services:\n      web:\n        run: \"exec httpd\"\n";
+        assert_eq!(errors(&format!("{node}steps:\n  - do: [restart_service: {{on: a, service: web}}]\n")), [""; 0]);
+        let e =
+            one_error(&format!("{node}steps:\n  - do: [stop_service: {{on: a, service: db}}]\n"), "no service `db`");
+        assert!(
+            e.starts_with("7:41 steps[0].do[0].stop_service.service: node `a` has no service `db` (it has: web)"),
+            "{e}"
+        );
+        let e =
+            one_error(&format!("{node}expect:\n  - log: {{on: b, service: web, matches: x}}\n"), "no node named `b`");
+        assert!(e.starts_with("7:15 expect[0].log.on:"), "{e}");
+        let signal = "steps:\n  - do: [signal_service: {on: a, service: web, signal: HUPP}]\n";
+        one_error(&format!("{node}{signal}"), "`HUPP` is not a signal name");
+        one_error(
+            &format!("{node}expect:\n  - log: {{on: a, service: web, matches: \"(\"}}\n"),
+            "not a regular expression",
+        );
+        let e = one_error(&format!("{node}        timeout: 0s\n"), "a timeout of zero");
+        assert!(e.starts_with("6:18 nodes.a.services.web.timeout:"), "{e}");
+        one_error(&format!("{node}        ready: {{output: \"[\"}}\n"), "not a regular expression");
+        one_error(&format!("{node}        ready: {{listen: sctp/1}}\n"), "protocol must be tcp or udp");
+    }
 
     #[test]
     fn a_good_scenario_has_no_errors() {
