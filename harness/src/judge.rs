@@ -243,8 +243,9 @@ fn neighbour(topology: &Topology, rt: &tokio::runtime::Runtime, c: &NeighbourChe
             Err(e) => return verdict(false, e.to_string()),
         };
         let holds = if c.absent { entries.is_empty() } else { entries.iter().any(|n| neighbour_matches(c, n)) };
-        // An absence is decided at once; an expected entry may still be on its way.
-        if holds || c.absent || !events.wait(deadline).unwrap_or(false) {
+        // Either way the kernel may still be changing the table: an expected entry may be
+        // on its way, an entry expected gone may be being removed (a flush, a lost carrier).
+        if holds || !events.wait(deadline).unwrap_or(false) {
             let observed = if entries.is_empty() {
                 format!("no entry for {}", *c.ip)
             } else {
@@ -509,6 +510,37 @@ mod tests {
         assert_eq!(excerpt(b"hello"), r#""hello""#);
         let long = excerpt(&[b'x'; 4500]);
         assert_eq!(long, format!("{:?}… (4500 bytes)", "x".repeat(32)));
+    }
+
+    #[test]
+    fn an_entry_expected_absent_is_waited_for_until_the_kernel_removes_it() {
+        needs_root!();
+        let scenario: Scenario = serde_saphyr::from_str(
+            "nodes: {a: {neighbours: [10.0.0.9 lladdr 02:00:00:00:00:09 dev eth0 stale]}, b: {}}\n\
+             links: [{veth: [a:eth0 10.0.0.1/24, b:eth0 10.0.0.2/24]}]\n",
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let topology = rt.block_on(crate::build::build(&scenario)).unwrap();
+        let check: Check = serde_saphyr::from_str("neighbour: {on: a, ip: 10.0.0.9, absent: true}").unwrap();
+        let spec = scenario.nodes["a"].neighbours[0].clone();
+        let ns = &topology.nodes["a"].ns;
+        let verdict = std::thread::scope(|scope| {
+            // The entry goes while the check is running, as after a flush or a carrier loss
+            // the kernel is still applying: the check must see it go, not decide at once.
+            scope.spawn(|| {
+                let deleter = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                deleter.block_on(async {
+                    let (handle, _connection) = netlink::connect(ns).unwrap();
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    netlink::del_neighbour(&handle, &spec).await.unwrap();
+                });
+            });
+            judge(&topology, &rt, &check)
+        });
+        rt.block_on(topology.teardown());
+        assert!(verdict.holds, "{}: {}", verdict.check, verdict.observed);
+        assert_eq!(verdict.observed, "no entry for 10.0.0.9");
     }
 
     #[test]

@@ -1137,6 +1137,34 @@ pub async fn neighbours(handle: &Handle) -> Result<Vec<NeighbourEntry>, Error> {
     Ok(entries)
 }
 
+/// `ip neighbour flush [dev DEV]`: delete every IPv4 and IPv6 neighbour entry (of `dev`)
+/// but the permanent and noarp ones, as iproute2 does. An entry the kernel removed on
+/// its own between the dump and the deletion is gone all the same.
+pub async fn flush_neighbours(handle: &Handle, dev: Option<&str>) -> Result<(), Error> {
+    let what = || format!("flush neighbours{}", dev.map(|d| format!(" dev {d}")).unwrap_or_default());
+    let index = match dev {
+        Some(dev) => Some(link_index(handle, dev).await.map_err(|e| e.context(format!("(to {})", what())))?),
+        None => None,
+    };
+    let answer = dump(handle, RouteNetlinkMessage::GetNeighbour(NeighbourMessage::default()), "neighbours").await?;
+    for message in answer {
+        let RouteNetlinkMessage::NewNeighbour(entry) = message else { continue };
+        let kept = matches!(entry.header.state, NeighbourState::Permanent | NeighbourState::Noarp);
+        if kept || index.is_some_and(|i| entry.header.ifindex != i) {
+            continue;
+        }
+        let mut delete = NeighbourMessage::default();
+        delete.header = entry.header.clone();
+        delete.attributes =
+            entry.attributes.into_iter().filter(|a| matches!(a, NeighbourAttribute::Destination(_))).collect();
+        match change(handle, RouteNetlinkMessage::DelNeighbour(delete), 0).await {
+            Err(refusal) if refusal.errno != Some(Errno::ENOENT) => return Err(refusal.blame(what())),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// `RTNLGRP_NEIGH` (linux/rtnetlink.h): the multicast group of neighbour table changes.
 const RTNLGRP_NEIGH: u32 = 3;
 

@@ -197,10 +197,10 @@ pub struct TcpCheck {
 
 /// What a node's neighbour table holds for `ip` (on `dev`).
 ///
-/// Expected entries are waited for: the check watches the table's change notifications
-/// until the entry is as described or the deadline passes, so a frame the kernel is
-/// still processing when the check starts is not a false failure. `absent` is decided
-/// at once.
+/// Waited for in both directions: the check watches the table's change notifications
+/// until the entry is as described (or, with `absent`, gone) or the deadline passes, so
+/// a frame the kernel is still processing, or an entry it is still removing, when the
+/// check starts is not a false failure.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NeighbourCheck {
@@ -218,7 +218,7 @@ pub struct NeighbourCheck {
     /// The table has no entry for `ip` (on `dev`).
     #[serde(default)]
     pub absent: bool,
-    /// How long to wait for the entry (default 2 s).
+    /// How long to wait for the entry to be as described, or to be gone (default 2 s).
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,
     #[serde(default)]

@@ -347,6 +347,11 @@ impl Validator<'_> {
                     self.need_iface_in(&n.on, &n.neighbour.dev, at(&n.neighbour, key));
                 }
             }
+            Action::FlushNeighbours(f) => {
+                if let (true, Some(dev)) = (self.need_node(&f.on, key), &f.dev) {
+                    self.need_iface_in(&f.on, dev, at(dev, &format!("{key}.flush_neighbours.dev")));
+                }
+            }
             Action::AddFdb(f) | Action::DelFdb(f) => {
                 if self.need_node(&f.on, key) {
                     for dev in std::iter::once(&f.fdb.dev).chain(&f.fdb.via) {
@@ -848,6 +853,11 @@ mod tests {
             &format!("{PAIR}expect:\n  - neighbour: {{on: b, ip: 10.0.0.9, state: gone}}\n"),
             "unknown variant `gone`",
         );
+        let flush = |args: &str| format!("{PAIR}steps:\n  - do:\n      - flush_neighbours: {args}\n");
+        assert_eq!(errors(&flush("{on: a}")), Vec::<String>::new());
+        let e = one_error(&flush("{on: a, dev: eth1}"), "node `a` has no interface `eth1`");
+        assert!(e.starts_with("8:40 steps[0].do[0].flush_neighbours.dev:"), "{e}");
+        one_error(&flush("{on: c}"), "`c`");
     }
 
     #[test]
