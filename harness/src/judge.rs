@@ -13,6 +13,8 @@ use crate::observe::capture::Captured;
 use crate::observe::patience::Settled;
 use crate::observe::{cause, decode, exec, probe};
 
+mod route;
+
 /// How long a ping or connect waits when the scenario expects an answer. Answers on
 /// these links take well under a millisecond; success returns as soon as it arrives,
 /// so this only bounds how long a *broken* setup takes to be reported.
@@ -73,7 +75,7 @@ pub fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, check: &Check) -
         Check::Ping(c) => ping(topology, rt, c),
         Check::Connect(c) => connect(topology, rt, c),
         Check::Command(c) => command(topology, c),
-        Check::Route(c) => route(topology, rt, c),
+        Check::Route(c) => route::judge(topology, rt, c),
         Check::Sysctl(c) => sysctl(topology, c),
         Check::Udp(c) => udp(topology, rt, c),
         Check::Tcp(c) => tcp(topology, rt, c),
@@ -323,32 +325,6 @@ fn command(topology: &Topology, c: &CommandCheck) -> Verdict {
 fn stdout_matches(pattern: &str, stdout: &str) -> bool {
     // Validated when the scenario was loaded; an invalid one can only fail the check.
     CommandCheck::stdout_regex(pattern).is_ok_and(|re| re.is_match(stdout))
-}
-
-fn route(topology: &Topology, rt: &tokio::runtime::Runtime, c: &RouteCheck) -> Verdict {
-    let mut wanted = Vec::new();
-    if c.unreachable {
-        wanted.push("unreachable".to_string());
-    }
-    if let Some(dev) = &c.dev {
-        wanted.push(format!("dev {dev}"));
-    }
-    if let Some(via) = &c.via {
-        wanted.push(format!("via {via}"));
-    }
-    let check = format!("route on {} to {}: {}", c.on.as_str(), *c.to, wanted.join(" "));
-    let handle = &topology.nodes[c.on.as_str()].netlink;
-    let lookup = rt.block_on(crate::build::netlink::route_get(handle, *c.to));
-    let (holds, observed) = match lookup {
-        Ok(found) => {
-            let holds = !c.unreachable
-                && c.dev.as_ref().is_none_or(|d| found.dev.as_deref() == Some(d.as_str()))
-                && c.via.is_none_or(|v| found.via == Some(v));
-            (holds, found.to_string())
-        }
-        Err(e) => (c.unreachable, format!("no route: {e}")),
-    };
-    Verdict { check, holds, observed, line: c.on.line }
 }
 
 fn sysctl(topology: &Topology, c: &SysctlCheck) -> Verdict {

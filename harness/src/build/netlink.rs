@@ -1254,27 +1254,138 @@ impl fmt::Display for RouteLookup {
 /// `ip route get DST`: the kernel's decision for a packet this node would send.
 ///
 /// A destination the kernel will not route is an error, with a message that says
-/// which kind of route refused it, which the bare errno does not: on this kernel a
-/// blackhole route answers EINVAL, an unreachable route EHOSTUNREACH, a prohibit route
-/// EACCES, and no route at all ENETUNREACH ("Network is unreachable"), for IPv4 and
-/// IPv6 alike. [`Error::errno`] tells them apart.
+/// which kind of route refused it ([`refusing_route`]). [`Error::errno`] tells them apart.
 pub async fn route_get(handle: &Handle, dst: IpAddr) -> Result<RouteLookup, Error> {
+    Ok(route_decision(handle, &RouteQuery::to(dst)).await?.lookup)
+}
+
+/// The kind of route that made the kernel refuse a lookup with `errno`: on this kernel
+/// a blackhole route answers EINVAL, an unreachable route EHOSTUNREACH, a prohibit
+/// route EACCES, for IPv4 and IPv6 alike; no route at all is ENETUNREACH ("Network is
+/// unreachable"). A packet arriving on an interface that does not forward is refused
+/// with EHOSTUNREACH as well.
+pub fn refusing_route(errno: Errno) -> Option<&'static str> {
+    match errno {
+        Errno::EINVAL => Some("blackhole"),
+        Errno::EHOSTUNREACH => Some("unreachable"),
+        Errno::EACCES => Some("prohibit"),
+        _ => None,
+    }
+}
+
+/// The packet whose route `ip route get` asks for.
+#[derive(Debug, Clone)]
+pub struct RouteQuery<'a> {
+    pub to: IpAddr,
+    pub from: Option<IpAddr>,
+    /// Input interface: the decision for a packet received there.
+    pub iif: Option<&'a str>,
+    pub oif: Option<&'a str>,
+    pub mark: Option<u32>,
+    pub tos: Option<u8>,
+}
+
+impl RouteQuery<'_> {
+    pub fn to(dst: IpAddr) -> RouteQuery<'static> {
+        RouteQuery { to: dst, from: None, iif: None, oif: None, mark: None, tos: None }
+    }
+}
+
+/// The cached exception a route decision carries (`ip route get`'s `cache` line).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RouteException {
+    /// A learned path MTU.
+    pub mtu: Option<u32>,
+    /// Made by an ICMP redirect (IPv4 `RTCF_REDIRECTED`).
+    pub redirected: bool,
+    /// Has a timer (the exception ages out).
+    pub expires: bool,
+}
+
+impl RouteException {
+    pub fn exists(&self) -> bool {
+        self.mtu.is_some() || self.redirected || self.expires
+    }
+}
+
+/// The kernel's whole answer to `ip route get`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RouteDecision {
+    pub lookup: RouteLookup,
+    /// The table the route was found in.
+    pub table: u32,
+    pub exception: RouteException,
+}
+
+impl fmt::Display for RouteDecision {
+    /// [`RouteLookup`]'s words, the table when it is not `main` and the exception as
+    /// `ip route get` prints it, without the remaining seconds (they change):
+    /// `via 10.0.0.2 dev eth0 src 10.0.0.10, cache redirected expires`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.lookup)?;
+        if self.table != RT_TABLE_MAIN {
+            write!(f, " table {}", crate::model::table_name(self.table))?;
+        }
+        let e = &self.exception;
+        if e.exists() {
+            f.write_str(", cache")?;
+            if e.redirected {
+                f.write_str(" redirected")?;
+            }
+            if e.expires {
+                f.write_str(" expires")?;
+            }
+            if let Some(mtu) = e.mtu {
+                write!(f, " mtu {mtu}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `RTCF_REDIRECTED` (linux/in_route.h), in the flags of an IPv4 route answer.
+const RTCF_REDIRECTED: u32 = 0x0004_0000;
+
+/// `ip route get TO [from FROM] [iif DEV] [oif DEV] [mark N] [tos N]`, sent as iproute2
+/// sends it (`iproute_get`): RTM_GETROUTE with RTM_F_LOOKUP_TABLE for IPv4 (which
+/// only IPv4 honours), so that the answer names the table the route came from.
+pub async fn route_decision(handle: &Handle, query: &RouteQuery<'_>) -> Result<RouteDecision, Error> {
+    let dst = query.to;
     let what = || format!("look up route to {dst}");
-    let mut query = RouteMessage::default();
-    query.header.address_family = family_of(dst.is_ipv6());
-    query.header.destination_prefix_length = if dst.is_ipv6() { 128 } else { 32 };
-    query.attributes.push(RouteAttribute::Destination(dst.into()));
-    let answer = request(handle, RouteNetlinkMessage::GetRoute(query), 0).await.map_err(|refusal| {
-        let route = match refusal.errno {
-            Some(Errno::EINVAL) => Some("blackhole"),
-            Some(Errno::EHOSTUNREACH) => Some("unreachable"),
-            Some(Errno::EACCES) => Some("prohibit"),
-            _ => None,
+    let ipv6 = dst.is_ipv6();
+    let host_len = if ipv6 { 128 } else { 32 };
+    let mut request_message = RouteMessage::default();
+    request_message.header.address_family = family_of(ipv6);
+    request_message.header.destination_prefix_length = host_len;
+    request_message.attributes.push(RouteAttribute::Destination(dst.into()));
+    if let Some(from) = query.from {
+        request_message.header.source_prefix_length = host_len;
+        request_message.attributes.push(RouteAttribute::Source(from.into()));
+    }
+    let index_of =
+        |dev| async move { link_index(handle, dev).await.map_err(|e| e.context(format!("(to {})", what()))) };
+    if let Some(iif) = query.iif {
+        request_message.attributes.push(RouteAttribute::Iif(index_of(iif).await?));
+    }
+    if let Some(oif) = query.oif {
+        request_message.attributes.push(RouteAttribute::Oif(index_of(oif).await?));
+    }
+    if let Some(mark) = query.mark {
+        request_message.attributes.push(RouteAttribute::Mark(mark));
+    }
+    request_message.header.tos = query.tos.unwrap_or(0);
+    if !ipv6 {
+        request_message.header.flags = RouteFlags::LookupTable;
+    }
+    let answer = request(handle, RouteNetlinkMessage::GetRoute(request_message), 0).await.map_err(|refusal| {
+        let refused_by = match (refusal.errno.and_then(refusing_route), query.iif) {
+            (Some("unreachable"), Some(iif)) => Some(format!("unreachable route or no forwarding on {iif}")),
+            (route, _) => route.map(|route| format!("{route} route")),
         };
-        match route {
+        match refused_by {
             Some(route) => Error::Failed {
                 what: what(),
-                message: format!("{route} route ({})", refusal.message()),
+                message: format!("{route} ({})", refusal.message()),
                 errno: refusal.errno.map(|e| e as i32),
             },
             None => refusal.blame(what()),
@@ -1299,7 +1410,17 @@ pub async fn route_get(handle: &Handle, dst: IpAddr) -> Result<RouteLookup, Erro
         RouteType::Anycast => LookupKind::Anycast,
         _ => LookupKind::Unicast,
     };
-    Ok(RouteLookup { kind, dev, via: facts.via, src: facts.prefsrc })
+    let expires = route.attributes.iter().any(|a| matches!(a, RouteAttribute::CacheInfo(info) if info.expires != 0));
+    let redirected = !ipv6 && route.header.flags.bits() & RTCF_REDIRECTED != 0;
+    // IPv4 answers carry the route's own MTU metric too; only an exception (one with a
+    // timer, or an IPv6 clone) has a learned one.
+    let cloned = ipv6 && route.header.flags.contains(RouteFlags::Cloned);
+    let exception = RouteException { mtu: facts.mtu.filter(|_| expires || cloned), redirected, expires };
+    Ok(RouteDecision {
+        lookup: RouteLookup { kind, dev, via: facts.via, src: facts.prefsrc },
+        table: facts.table,
+        exception,
+    })
 }
 
 async fn link_name(handle: &Handle, index: u32) -> Result<String, Error> {

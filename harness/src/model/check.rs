@@ -318,22 +318,132 @@ impl<'de> Deserialize<'de> for ExitExpect {
     }
 }
 
+/// The kernel's route decision for a packet, asked as `ip route get` asks it (`to`,
+/// `from`, `iif`, `oif`, `mark`, `tos`), and what it must be. Every given expectation
+/// must hold; the check reads the decision again, with a growing pause, until they do
+/// or `timeout` passes (a cached exception appears when an ICMP error is processed).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteCheck {
     pub on: Loc<String>,
     pub to: Loc<IpAddr>,
+    /// Source address of the packet (`from`).
+    #[serde(default)]
+    pub from: Option<IpAddr>,
+    /// The packet arrives on this interface (`iif`): the decision for a packet to
+    /// forward or deliver, with the input checks (forwarding, rp_filter); give `from`.
+    #[serde(default)]
+    pub iif: Option<Loc<String>>,
+    /// The packet must leave through this interface (`oif`, as for a bound socket).
+    #[serde(default)]
+    pub oif: Option<Loc<String>>,
+    /// Firewall mark of the packet (`mark`), for rules with `fwmark`.
+    #[serde(default)]
+    pub mark: Option<u32>,
+    /// TOS byte of the packet (`tos`), for rules and routes with `tos`.
+    #[serde(default)]
+    pub tos: Option<u8>,
     /// Expected output interface.
     #[serde(default)]
     pub dev: Option<String>,
     /// Expected gateway.
     #[serde(default)]
     pub via: Option<IpAddr>,
-    /// The lookup is expected to fail (no route / unreachable).
+    /// The lookup is expected to fail, whatever refused it (no route, an unreachable,
+    /// prohibit or blackhole route). `type:` names the refusal.
     #[serde(default)]
     pub unreachable: bool,
+    /// Expected route type: `unicast`, `local`, `broadcast`, `multicast`, `anycast`, or a
+    /// route that refuses the packet: `unreachable`, `prohibit`, `blackhole`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<RouteDecisionKind>,
+    /// Expected table the route was found in: `main`, `local`, `default` or a number.
+    #[serde(default)]
+    pub table: Option<TableRef>,
+    /// The decision holds a cached exception (`true`), or none (`false`): a learned path
+    /// MTU or a redirect, with its expiry.
+    #[serde(default)]
+    pub exception: Option<bool>,
+    /// Expected path MTU of the cached exception (learned from an ICMP "fragmentation
+    /// needed" or "packet too big").
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    /// The cached exception comes from an ICMP redirect (IPv4), or, with `false`, not.
+    #[serde(default)]
+    pub redirected: Option<bool>,
+    /// The decision expires (a cached exception has a timer), or, with `false`, not.
+    #[serde(default)]
+    pub expires: Option<bool>,
+    /// How long the decision may take to be as expected (default 2 s).
+    #[serde(default)]
+    pub timeout: Option<Loc<Dur>>,
     #[serde(default)]
     pub xfail: Option<String>,
+}
+
+/// The type of route a lookup found (`RTN_*`), as `ip route` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteDecisionKind {
+    Unicast,
+    Local,
+    Broadcast,
+    Multicast,
+    Anycast,
+    Unreachable,
+    Prohibit,
+    Blackhole,
+}
+
+impl RouteDecisionKind {
+    /// Whether a route of this type makes the kernel refuse the packet (the lookup fails).
+    pub fn refuses(self) -> bool {
+        matches!(self, RouteDecisionKind::Unreachable | RouteDecisionKind::Prohibit | RouteDecisionKind::Blackhole)
+    }
+}
+
+impl fmt::Display for RouteDecisionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format!("{self:?}").to_lowercase())
+    }
+}
+
+/// A routing table by name (`main`, `local`, `default`) or number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum TableRef {
+    Id(u32),
+    Name(TableName),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TableName {
+    Main,
+    Local,
+    Default,
+}
+
+impl TableRef {
+    /// The table's number (`RT_TABLE_*` for the named ones).
+    pub fn id(self) -> u32 {
+        match self {
+            TableRef::Id(id) => id,
+            TableRef::Name(TableName::Main) => 254,
+            TableRef::Name(TableName::Local) => 255,
+            TableRef::Name(TableName::Default) => 253,
+        }
+    }
+}
+
+/// As `ip route` names it: `main`, `local`, `default`, or the number.
+pub fn table_name(id: u32) -> String {
+    match id {
+        254 => "main".into(),
+        255 => "local".into(),
+        253 => "default".into(),
+        id => id.to_string(),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -486,6 +486,15 @@ impl Validator<'_> {
                     if let Some(dev) = &r.dev {
                         self.need_iface_in(&r.on, dev, at(&r.on, &format!("{key}.dev")));
                     }
+                    for (name, dev) in [("iif", &r.iif), ("oif", &r.oif)] {
+                        if let Some(dev) = dev {
+                            self.need_iface_in(&r.on, dev, at(dev, &format!("{key}.route.{name}")));
+                        }
+                    }
+                }
+                self.need_positive_timeout(&r.timeout, &format!("{key}.route.timeout"));
+                if let Some(problem) = route_contradiction(r) {
+                    self.problem(at(&r.on, &format!("{key}.route")), problem);
                 }
             }
             Check::Sysctl(c) => {
@@ -619,6 +628,23 @@ pub fn node_names(s: &Scenario) -> BTreeSet<&str> {
     s.nodes.keys().map(String::as_str).collect()
 }
 
+/// Expectations of a `route` check that no decision can meet together.
+fn route_contradiction(r: &RouteCheck) -> Option<&'static str> {
+    let refused = r.unreachable || r.kind.is_some_and(RouteDecisionKind::refuses);
+    let cache_expected = r.mtu.is_some() || r.redirected == Some(true) || r.expires == Some(true);
+    if r.unreachable && r.kind.is_some_and(|k| !k.refuses()) {
+        Some("`unreachable: true` expects the lookup to fail: a `type` that routes contradicts it")
+    } else if refused && (r.dev.is_some() || r.via.is_some() || r.table.is_some() || r.exception.is_some()) {
+        Some("a refused lookup has no `dev`, `via`, `table` or exception: drop them, or the refusal")
+    } else if refused && cache_expected {
+        Some("a refused lookup has no cached exception: drop `mtu`, `redirected` and `expires`")
+    } else if r.exception == Some(false) && cache_expected {
+        Some("`exception: false` expects no cached exception: drop `mtu`, `redirected: true` and `expires: true`")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::parse::load::{Source, parse_and_validate};
@@ -664,6 +690,24 @@ mod tests {
             "node `a` has no interface `eth9` (it has: lo)",
         );
         assert!(e.starts_with("3:14 nodes.a.routes[0]:"), "{e}");
+    }
+
+    #[test]
+    fn route_checks_name_known_interfaces_and_do_not_contradict_themselves() {
+        let route = |args: &str| format!("{PAIR}expect:\n  - route: {{on: a, to: 10.0.0.2, {args}}}\n");
+        let good = "from: 10.0.0.9, iif: eth0, mark: 7, tos: 16, type: unicast, table: main, exception: false";
+        assert_eq!(errors(&route(good)), Vec::<String>::new());
+        assert_eq!(errors(&route("table: 100, mtu: 1280, redirected: false, expires: true")), Vec::<String>::new());
+        let e = one_error(&route("iif: eth1"), "node `a` has no interface `eth1`");
+        assert!(e.starts_with("7:39 expect[0].route.iif:"), "{e}");
+        one_error(&route("oif: eth1"), "node `a` has no interface `eth1`");
+        one_error(&route("timeout: 0s"), "a timeout of zero");
+        one_error(&route("unreachable: true, type: local"), "a `type` that routes contradicts it");
+        one_error(&route("type: blackhole, via: 10.0.0.1"), "a refused lookup has no `dev`");
+        one_error(&route("type: prohibit, mtu: 1280"), "a refused lookup has no cached exception");
+        one_error(&route("exception: false, redirected: true"), "`exception: false` expects no cached exception");
+        one_error(&route("type: nat"), "unknown variant `nat`");
+        one_error(&route("table: mian"), "did not match any variant");
     }
 
     #[test]
