@@ -13,6 +13,7 @@ use crate::observe::capture::Captured;
 use crate::observe::patience::Settled;
 use crate::observe::{cause, decode, exec, probe};
 
+mod fdb;
 mod route;
 
 /// How long a ping or connect waits when the scenario expects an answer. Answers on
@@ -80,6 +81,7 @@ pub fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, check: &Check) -
         Check::Udp(c) => udp(topology, rt, c),
         Check::Tcp(c) => tcp(topology, rt, c),
         Check::Neighbour(c) => neighbour(topology, rt, c),
+        Check::Fdb(c) => fdb::judge(topology, rt, c),
         Check::Packets(c) => Verdict {
             check: describe_packets(c),
             holds: false,
@@ -229,31 +231,42 @@ fn tcp(topology: &Topology, rt: &tokio::runtime::Runtime, c: &TcpCheck) -> Verdi
 }
 
 fn neighbour(topology: &Topology, rt: &tokio::runtime::Runtime, c: &NeighbourCheck) -> Verdict {
-    let verdict = |holds, observed| Verdict { check: describe_neighbour(c), holds, observed, line: c.on.line };
     let node = &topology.nodes[c.on.as_str()];
     let deadline = Instant::now() + wait(&c.timeout, true);
-    // Subscribed before the first reading, so that no change slips in between.
-    let events = match netlink::NeighbourEvents::subscribe(&node.ns) {
-        Ok(events) => events,
-        Err(e) => return verdict(false, format!("cannot watch the neighbour table: {e}")),
+    let read = || {
+        let all = rt.block_on(netlink::neighbours(&node.netlink)).map_err(|e| e.to_string())?;
+        Ok(all.into_iter().filter(|n| n.ip == *c.ip && c.dev.as_ref().is_none_or(|d| n.dev == **d)).collect())
     };
+    let as_expected = |entries: &Vec<netlink::NeighbourEntry>| {
+        if c.absent { entries.is_empty() } else { entries.iter().any(|n| neighbour_matches(c, n)) }
+    };
+    let (holds, observed) = match watch_tables(node, deadline, read, as_expected) {
+        Ok((holds, entries)) if entries.is_empty() => (holds, format!("no entry for {}", *c.ip)),
+        Ok((holds, entries)) => (holds, entries.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
+        Err(e) => (false, e),
+    };
+    Verdict { check: describe_neighbour(c), holds, observed, line: c.on.line }
+}
+
+/// Read a node's tables with `read` until `as_expected` holds for the reading or
+/// `deadline` passes, waking on the namespace's neighbour change notifications, which
+/// announce the ARP and NDP tables' changes and the forwarding databases' alike: an
+/// entry on its way, or one the kernel is still removing, is waited for, never judged
+/// early. Returns the last reading and whether it was as expected.
+fn watch_tables<T>(
+    node: &crate::build::NodeHandle,
+    deadline: Instant,
+    mut read: impl FnMut() -> Result<T, String>,
+    as_expected: impl Fn(&T) -> bool,
+) -> Result<(bool, T), String> {
+    // Subscribed before the first reading, so that no change slips in between.
+    let events =
+        netlink::NeighbourEvents::subscribe(&node.ns).map_err(|e| format!("cannot watch the neighbour table: {e}"))?;
     loop {
-        let entries: Vec<_> = match rt.block_on(netlink::neighbours(&node.netlink)) {
-            Ok(all) => {
-                all.into_iter().filter(|n| n.ip == *c.ip && c.dev.as_ref().is_none_or(|d| n.dev == **d)).collect()
-            }
-            Err(e) => return verdict(false, e.to_string()),
-        };
-        let holds = if c.absent { entries.is_empty() } else { entries.iter().any(|n| neighbour_matches(c, n)) };
-        // Either way the kernel may still be changing the table: an expected entry may be
-        // on its way, an entry expected gone may be being removed (a flush, a lost carrier).
+        let reading = read()?;
+        let holds = as_expected(&reading);
         if holds || !events.wait(deadline).unwrap_or(false) {
-            let observed = if entries.is_empty() {
-                format!("no entry for {}", *c.ip)
-            } else {
-                entries.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
-            };
-            return verdict(holds, observed);
+            return Ok((holds, reading));
         }
     }
 }

@@ -48,7 +48,7 @@ use rtnetlink::{
 };
 
 use crate::build::netns::Netns;
-use crate::model::{MacvlanMode, NudState, TapMode, Vxlan};
+use crate::model::{FdbEntryFlag, FdbEntryState, MacvlanMode, NudState, TapMode, Vxlan};
 use crate::parse::syntax::{
     FdbFlag, FdbSpec, FdbState, MacAddr, NeighSpec, NeighState, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN,
     RouteKind, RouteSpec, RuleAction, RuleSpec,
@@ -1163,6 +1163,124 @@ pub async fn flush_neighbours(handle: &Handle, dev: Option<&str>) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// One entry of a forwarding database, as `bridge fdb show` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FdbEntry {
+    pub mac: MacAddr,
+    /// The interface the entry is on (a port, the bridge, a VXLAN).
+    pub dev: String,
+    /// The bridge whose table holds it (NDA_MASTER), when it is a bridge's.
+    pub master: Option<String>,
+    /// NTF_SELF: in the device's own table.
+    pub own: bool,
+    pub state: FdbEntryState,
+    pub flags: Vec<FdbEntryFlag>,
+    pub dst: Option<IpAddr>,
+    pub vni: Option<u32>,
+    pub vlan: Option<u16>,
+}
+
+/// `02:00:00:00:00:0b dev pb vlan 1 master br0 static sticky`,
+/// `00:00:00:00:00:00 dev vx0 dst 10.0.0.2 vni 100 self permanent`, as `bridge fdb` prints them.
+impl fmt::Display for FdbEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} dev {}", self.mac, self.dev)?;
+        if let Some(vlan) = self.vlan {
+            write!(f, " vlan {vlan}")?;
+        }
+        if let Some(dst) = self.dst {
+            write!(f, " dst {dst}")?;
+        }
+        if let Some(vni) = self.vni {
+            write!(f, " vni {vni}")?;
+        }
+        if let Some(master) = &self.master {
+            write!(f, " master {master}")?;
+        }
+        if self.own {
+            f.write_str(" self")?;
+        }
+        for flag in &self.flags {
+            write!(f, " {flag}")?;
+        }
+        write!(f, " {}", self.state)
+    }
+}
+
+/// The NTF_* flags a check can ask for, with their bits.
+const FDB_ENTRY_FLAGS: [(NeighbourFlags, FdbEntryFlag); 4] = [
+    (NeighbourFlags::Sticky, FdbEntryFlag::Sticky),
+    (NeighbourFlags::Offloaded, FdbEntryFlag::Offloaded),
+    (NeighbourFlags::ExtLearned, FdbEntryFlag::ExternLearn),
+    (NeighbourFlags::Router, FdbEntryFlag::Router),
+];
+
+/// The reading of [`fdb_state_bits`] the other way, as `bridge fdb` prints states: a
+/// PERMANENT entry is the bridge's own address, a NOARP one static, the rest ages.
+fn fdb_entry_state(bits: u16) -> FdbEntryState {
+    if bits & NUD_PERMANENT != 0 {
+        FdbEntryState::Permanent
+    } else if bits & NUD_NOARP != 0 {
+        FdbEntryState::Static
+    } else {
+        FdbEntryState::Dynamic
+    }
+}
+
+fn fdb_entry(message: &NeighbourMessage, names: &BTreeMap<u32, String>) -> Option<FdbEntry> {
+    let name = |index: u32| names.get(&index).cloned().unwrap_or_else(|| format!("if{index}"));
+    let mut entry = FdbEntry {
+        mac: MacAddr([0; 6]),
+        dev: name(message.header.ifindex),
+        master: None,
+        own: message.header.flags.contains(NeighbourFlags::Own),
+        state: fdb_entry_state(u16::from(message.header.state)),
+        flags: FDB_ENTRY_FLAGS.iter().filter(|(bit, _)| message.header.flags.contains(*bit)).map(|(_, f)| *f).collect(),
+        dst: None,
+        vni: None,
+        vlan: None,
+    };
+    let mut mac = None;
+    for attribute in &message.attributes {
+        match attribute {
+            NeighbourAttribute::LinkLayerAddress(bytes) => mac = <[u8; 6]>::try_from(bytes.as_slice()).ok(),
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => entry.dst = Some(IpAddr::V4(*v4)),
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => entry.dst = Some(IpAddr::V6(*v6)),
+            // In an AF_BRIDGE message the crate cannot tell the address family: by length.
+            NeighbourAttribute::Destination(NeighbourAddress::Other(bytes)) => {
+                entry.dst = <[u8; 4]>::try_from(bytes.as_slice())
+                    .map(IpAddr::from)
+                    .or_else(|_| <[u8; 16]>::try_from(bytes.as_slice()).map(IpAddr::from))
+                    .ok();
+            }
+            NeighbourAttribute::Controller(index) => entry.master = Some(name(*index)),
+            NeighbourAttribute::Vni(vni) => entry.vni = Some(*vni),
+            NeighbourAttribute::Vlan(vlan) => entry.vlan = Some(*vlan),
+            _ => {}
+        }
+    }
+    entry.mac = MacAddr(mac?);
+    Some(entry)
+}
+
+/// Every forwarding entry of the namespace (`bridge fdb show`): the AF_BRIDGE
+/// neighbour dump, bridges' tables and devices' own, sorted by interface and MAC.
+pub async fn fdb_entries(handle: &Handle) -> Result<Vec<FdbEntry>, Error> {
+    let names = names_by_index(&link_messages(handle).await?);
+    let mut query = NeighbourMessage::default();
+    query.header.family = AddressFamily::Bridge;
+    let answer = dump(handle, RouteNetlinkMessage::GetNeighbour(query), "forwarding entries").await?;
+    let mut entries: Vec<FdbEntry> = answer
+        .iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewNeighbour(entry) => fdb_entry(entry, &names),
+            _ => None,
+        })
+        .collect();
+    entries.sort_by(|a, b| (&a.dev, a.mac.0, a.vlan).cmp(&(&b.dev, b.mac.0, b.vlan)));
+    Ok(entries)
 }
 
 /// `RTNLGRP_NEIGH` (linux/rtnetlink.h): the multicast group of neighbour table changes.

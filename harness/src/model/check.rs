@@ -36,6 +36,8 @@ pub enum Check {
     Tcp(TcpCheck),
     /// An entry of a node's neighbour table (ARP, NDP), as `ip neighbour` shows it.
     Neighbour(NeighbourCheck),
+    /// An entry of a bridge's or a VXLAN's forwarding database, or its absence.
+    Fdb(FdbCheck),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -223,6 +225,101 @@ pub struct NeighbourCheck {
     pub timeout: Option<Loc<Dur>>,
     #[serde(default)]
     pub xfail: Option<String>,
+}
+
+/// What a node's forwarding databases hold for `mac` (`bridge fdb show`): the bridges'
+/// (`master`) and the devices' own (`self`: a VXLAN's remotes). Every given field must
+/// match one entry. Waited for in both directions like `neighbour`, on the change
+/// notifications: an entry being learned, or ageing out (give a `timeout` longer than
+/// the bridge's `ageing_time`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FdbCheck {
+    pub on: Loc<String>,
+    pub mac: MacAddr,
+    /// The interface the entry is on: a bridge port, the bridge itself, a VXLAN.
+    #[serde(default)]
+    pub dev: Option<Loc<String>>,
+    /// Which table holds it: the bridge's the device is a port of (`master`), or the
+    /// device's own (`self`).
+    #[serde(default)]
+    pub table: Option<FdbTable>,
+    /// `permanent` (an address of the bridge itself, `local`), `static` (added, never
+    /// ages) or `dynamic` (learned or added as such: ages out).
+    #[serde(default)]
+    pub state: Option<FdbEntryState>,
+    /// Flags the entry must have (others may be set too).
+    #[serde(default)]
+    pub flags: Vec<FdbEntryFlag>,
+    /// Remote endpoint of a VXLAN entry.
+    #[serde(default)]
+    pub dst: Option<IpAddr>,
+    /// VNI of a VXLAN entry.
+    #[serde(default)]
+    pub vni: Option<u32>,
+    #[serde(default)]
+    pub vlan: Option<u16>,
+    /// No entry for `mac` (on `dev`) at all.
+    #[serde(default)]
+    pub absent: bool,
+    /// How long to wait for the entry to be as described, or to be gone (default 2 s).
+    #[serde(default)]
+    pub timeout: Option<Loc<Dur>>,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FdbTable {
+    Master,
+    #[serde(rename = "self")]
+    OwnTable,
+}
+
+/// The state of a forwarding entry, in `bridge fdb`'s words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FdbEntryState {
+    Permanent,
+    Static,
+    Dynamic,
+}
+
+/// Flags of a forwarding entry (`NTF_*`), in `bridge fdb`'s words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FdbEntryFlag {
+    Sticky,
+    Offloaded,
+    ExternLearn,
+    Router,
+}
+
+impl fmt::Display for FdbTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FdbTable::Master => "master",
+            FdbTable::OwnTable => "self",
+        })
+    }
+}
+
+impl fmt::Display for FdbEntryState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format!("{self:?}").to_lowercase())
+    }
+}
+
+impl fmt::Display for FdbEntryFlag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FdbEntryFlag::Sticky => "sticky",
+            FdbEntryFlag::Offloaded => "offloaded",
+            FdbEntryFlag::ExternLearn => "extern_learn",
+            FdbEntryFlag::Router => "router",
+        })
+    }
 }
 
 /// Neighbour Unreachability Detection state of a neighbour entry (`NUD_*`).
@@ -625,6 +722,7 @@ impl Check {
             Check::Udp(c) => c.xfail.as_deref(),
             Check::Tcp(c) => c.xfail.as_deref(),
             Check::Neighbour(c) => c.xfail.as_deref(),
+            Check::Fdb(c) => c.xfail.as_deref(),
         }
     }
 }

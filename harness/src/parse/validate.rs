@@ -517,6 +517,24 @@ impl Validator<'_> {
                     self.problem(at(&t.bytes, &format!("{key}.tcp.bytes")), "a transfer needs at least one byte");
                 }
             }
+            Check::Fdb(f) => {
+                if self.need_node(&f.on, &format!("{key}.fdb.on")) {
+                    if let Some(dev) = &f.dev {
+                        self.need_iface_in(&f.on, dev, at(dev, &format!("{key}.fdb.dev")));
+                    }
+                }
+                self.need_positive_timeout(&f.timeout, &format!("{key}.fdb.timeout"));
+                let described = f.table.is_some()
+                    || f.state.is_some()
+                    || !f.flags.is_empty()
+                    || f.dst.is_some()
+                    || f.vni.is_some()
+                    || f.vlan.is_some();
+                if f.absent && described {
+                    let message = "`absent: true` expects no entry at all: keep only `mac` and `dev`, or drop `absent`";
+                    self.problem(at(&f.on, &format!("{key}.fdb")), message);
+                }
+            }
             Check::Neighbour(n) => {
                 if self.need_node(&n.on, &format!("{key}.neighbour.on")) {
                     if let Some(dev) = &n.dev {
@@ -708,6 +726,25 @@ mod tests {
         one_error(&route("exception: false, redirected: true"), "`exception: false` expects no cached exception");
         one_error(&route("type: nat"), "unknown variant `nat`");
         one_error(&route("table: mian"), "did not match any variant");
+    }
+
+    #[test]
+    fn fdb_checks_name_a_known_interface_and_do_not_contradict_themselves() {
+        let fdb = |args: &str| format!("{PAIR}expect:\n  - fdb: {{on: a, mac: 02:00:00:00:00:0b, {args}}}\n");
+        let good = "dev: eth0, table: master, state: dynamic, flags: [sticky, extern_learn], dst: 10.0.0.2, vni: 1";
+        assert_eq!(errors(&fdb(good)), Vec::<String>::new());
+        assert_eq!(
+            errors(&fdb("table: self, absent: true, timeout: 5s")),
+            vec![
+            "7:15 expect[0].fdb: `absent: true` expects no entry at all: keep only `mac` and `dev`, or drop `absent`"
+                .to_string()
+        ]
+        );
+        let e = one_error(&fdb("dev: eth1"), "node `a` has no interface `eth1`");
+        assert!(e.starts_with("7:47 expect[0].fdb.dev:"), "{e}");
+        one_error(&fdb("timeout: 0s"), "a timeout of zero");
+        one_error(&fdb("state: stale"), "unknown variant `stale`");
+        one_error(&fdb("flags: [own]"), "unknown variant `own`");
     }
 
     #[test]
