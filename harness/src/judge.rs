@@ -13,6 +13,7 @@ use crate::observe::capture::Captured;
 use crate::observe::patience::Settled;
 use crate::observe::{cause, decode, exec, probe};
 
+mod counter;
 mod fdb;
 mod route;
 
@@ -72,7 +73,27 @@ impl Status {
 /// Judge a check that produces its own traffic or reads state (everything but
 /// `packets`, which [`judge_packets`] handles once the step's captures are closed).
 pub fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, check: &Check) -> Verdict {
+    judge_in_step(topology, rt, check, None)
+}
+
+/// What a check needs to know from the start of its step, before the step's actions:
+/// the value of a counter whose change it expects.
+pub fn step_start(topology: &Topology, rt: &tokio::runtime::Runtime, check: &Check) -> Option<Result<u64, String>> {
     match check {
+        Check::Counter(c) => counter::baseline(topology, rt, c),
+        _ => None,
+    }
+}
+
+/// [`judge`] with what [`step_start`] read for the check.
+pub fn judge_in_step(
+    topology: &Topology,
+    rt: &tokio::runtime::Runtime,
+    check: &Check,
+    at_start: Option<&Result<u64, String>>,
+) -> Verdict {
+    match check {
+        Check::Counter(c) => counter::judge(topology, rt, c, at_start),
         Check::Ping(c) => ping(topology, rt, c),
         Check::Connect(c) => connect(topology, rt, c),
         Check::Command(c) => command(topology, c),

@@ -9,6 +9,7 @@
 pub mod act;
 pub mod capture;
 pub mod cause;
+pub mod counters;
 pub mod decode;
 pub mod exec;
 pub mod frame;

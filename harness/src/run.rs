@@ -247,6 +247,8 @@ fn play_step(topology: &Topology, rt: &tokio::runtime::Runtime, step: &Step, lab
         }
     }
 
+    // Read before the actions: a counter's change is counted from here.
+    let at_start: Vec<_> = step.expect.iter().map(|check| judge::step_start(topology, rt, check)).collect();
     for action in &step.actions {
         played.report.actions.push(act::describe(action));
         if let Err(e) = act::apply(topology, rt, action) {
@@ -254,8 +256,8 @@ fn play_step(topology: &Topology, rt: &tokio::runtime::Runtime, step: &Step, lab
         }
     }
     if played.errors.is_empty() {
-        for check in step.expect.iter().filter(|c| !matches!(c, Check::Packets(_))) {
-            let verdict = judge::judge(topology, rt, check);
+        for (check, at_start) in step.expect.iter().zip(&at_start).filter(|(c, _)| !matches!(c, Check::Packets(_))) {
+            let verdict = judge::judge_in_step(topology, rt, check, at_start.as_ref());
             played.push(verdict, check.xfail());
         }
     }

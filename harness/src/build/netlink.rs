@@ -31,7 +31,7 @@ use rtnetlink::packet_core::{
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use rtnetlink::packet_route::link::{
     BridgeStpState, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
-    MacVlanMode, State,
+    MacVlanMode, State, Stats64,
 };
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -359,6 +359,22 @@ pub async fn link_status(handle: &Handle, name: &str) -> Result<LinkStatus, Erro
     let link = get_link(handle, name).await?;
     let dump = link_dump(&link, &BTreeMap::new(), Vec::new());
     Ok(LinkStatus { admin_up: dump.admin_up, carrier: dump.carrier, oper_state: dump.oper_state })
+}
+
+/// An interface's statistics (IFLA_STATS64: `ip -s link show NAME`).
+pub async fn link_stats(handle: &Handle, name: &str) -> Result<Stats64, Error> {
+    let link = get_link(handle, name).await?;
+    link.attributes
+        .into_iter()
+        .find_map(|a| match a {
+            LinkAttribute::Stats64(stats) => Some(stats),
+            _ => None,
+        })
+        .ok_or_else(|| Error::Failed {
+            what: format!("read the statistics of {name}"),
+            message: "the kernel sent none".into(),
+            errno: None,
+        })
 }
 
 /// An interface and the ones whose carrier its own follows (in the same namespace).

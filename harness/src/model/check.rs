@@ -38,6 +38,9 @@ pub enum Check {
     Neighbour(NeighbourCheck),
     /// An entry of a bridge's or a VXLAN's forwarding database, or its absence.
     Fdb(FdbCheck),
+    /// A counter the kernel keeps: a MIB counter or an interface statistic, its value
+    /// or its change across the step.
+    Counter(CounterCheck),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -319,6 +322,96 @@ impl fmt::Display for FdbEntryFlag {
             FdbEntryFlag::ExternLearn => "extern_learn",
             FdbEntryFlag::Router => "router",
         })
+    }
+}
+
+/// A counter of a node, read where the kernel keeps it: `mib` from the node's
+/// `/proc/net/snmp`, `/proc/net/netstat` (`TcpExt.IPReversePathFilter`,
+/// `IpExt.InNoRoutes`, `Icmp.OutRedirects`) or `/proc/net/snmp6` (`Ip6InNoRoutes`), or
+/// `stat` of the interface `link` over netlink (IFLA_STATS64: `rx_packets`,
+/// `tx_bytes`, `rx_dropped`, ...). Give `value` (the counter now) and/or `delta` (its
+/// change since the step began, before its actions), each a number or `{min, max}`.
+/// Read again, with a growing pause, until it holds or `timeout` passes.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CounterCheck {
+    pub on: Loc<String>,
+    /// A MIB counter: `Prefix.Name` as in /proc/net/snmp and netstat, or the name of an
+    /// /proc/net/snmp6 line.
+    #[serde(default)]
+    pub mib: Option<Loc<String>>,
+    /// The interface whose `stat` is read.
+    #[serde(default)]
+    pub link: Option<Loc<String>>,
+    /// An interface statistic, with `link`.
+    #[serde(default)]
+    pub stat: Option<Loc<LinkStat>>,
+    #[serde(default)]
+    pub value: Option<Amount>,
+    #[serde(default)]
+    pub delta: Option<Amount>,
+    /// How long the counter may take to be as expected (default 2 s).
+    #[serde(default)]
+    pub timeout: Option<Loc<Dur>>,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
+/// An expected amount: exactly a number, or within `{min, max}` (either may be left out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Amount {
+    Exactly(u64),
+    Within {
+        #[serde(default)]
+        min: Option<u64>,
+        #[serde(default)]
+        max: Option<u64>,
+    },
+}
+
+impl Amount {
+    pub fn admits(self, n: u64) -> bool {
+        match self {
+            Amount::Exactly(want) => n == want,
+            Amount::Within { min, max } => min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m),
+        }
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Amount::Exactly(n) => write!(f, "= {n}"),
+            Amount::Within { min: Some(a), max: Some(b) } => write!(f, "between {a} and {b}"),
+            Amount::Within { min: Some(a), max: None } => write!(f, ">= {a}"),
+            Amount::Within { min: None, max: Some(b) } => write!(f, "<= {b}"),
+            Amount::Within { min: None, max: None } => f.write_str("any"),
+        }
+    }
+}
+
+/// The interface statistics of IFLA_STATS64, as `ip -s link` and `struct
+/// rtnl_link_stats64` name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkStat {
+    RxPackets,
+    TxPackets,
+    RxBytes,
+    TxBytes,
+    RxErrors,
+    TxErrors,
+    RxDropped,
+    TxDropped,
+    Multicast,
+    Collisions,
+}
+
+impl fmt::Display for LinkStat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let words = serde_json::to_value(self).ok();
+        f.write_str(words.as_ref().and_then(|v| v.as_str()).unwrap_or("?"))
     }
 }
 
@@ -723,6 +816,7 @@ impl Check {
             Check::Tcp(c) => c.xfail.as_deref(),
             Check::Neighbour(c) => c.xfail.as_deref(),
             Check::Fdb(c) => c.xfail.as_deref(),
+            Check::Counter(c) => c.xfail.as_deref(),
         }
     }
 }

@@ -517,6 +517,22 @@ impl Validator<'_> {
                     self.problem(at(&t.bytes, &format!("{key}.tcp.bytes")), "a transfer needs at least one byte");
                 }
             }
+            Check::Counter(c) => {
+                if self.need_node(&c.on, &format!("{key}.counter.on")) {
+                    if let Some(link) = &c.link {
+                        self.need_iface_in(&c.on, link, at(link, &format!("{key}.counter.link")));
+                    }
+                }
+                self.need_positive_timeout(&c.timeout, &format!("{key}.counter.timeout"));
+                let counter_key = format!("{key}.counter");
+                match (&c.mib, &c.link, &c.stat) {
+                    (Some(_), None, None) | (None, Some(_), Some(_)) => {}
+                    _ => self.problem(at(&c.on, &counter_key), "name one counter: `mib`, or `link` with `stat`"),
+                }
+                if c.value.is_none() && c.delta.is_none() {
+                    self.problem(at(&c.on, &counter_key), "say what the counter must be: `value`, `delta` or both");
+                }
+            }
             Check::Fdb(f) => {
                 if self.need_node(&f.on, &format!("{key}.fdb.on")) {
                     if let Some(dev) = &f.dev {
@@ -745,6 +761,20 @@ mod tests {
         one_error(&fdb("timeout: 0s"), "a timeout of zero");
         one_error(&fdb("state: stale"), "unknown variant `stale`");
         one_error(&fdb("flags: [own]"), "unknown variant `own`");
+    }
+
+    #[test]
+    fn counter_checks_name_one_counter_and_what_it_must_be() {
+        let counter = |args: &str| format!("{PAIR}expect:\n  - counter: {{on: a, {args}}}\n");
+        assert_eq!(errors(&counter("mib: TcpExt.IPReversePathFilter, delta: {min: 1}")), Vec::<String>::new());
+        assert_eq!(errors(&counter("link: eth0, stat: rx_packets, value: 3, delta: 1")), Vec::<String>::new());
+        let e = one_error(&counter("link: eth1, stat: rx_packets, value: 1"), "node `a` has no interface `eth1`");
+        assert!(e.starts_with("7:28 expect[0].counter.link:"), "{e}");
+        one_error(&counter("mib: Ip.InReceives"), "`value`, `delta` or both");
+        one_error(&counter("link: eth0, value: 1"), "`mib`, or `link` with `stat`");
+        one_error(&counter("mib: Ip.InReceives, link: eth0, stat: rx_packets, value: 1"), "name one counter");
+        one_error(&counter("link: eth0, stat: rx_pkts, value: 1"), "unknown variant `rx_pkts`");
+        one_error(&counter("mib: Ip.InReceives, value: 1, timeout: 0s"), "a timeout of zero");
     }
 
     #[test]
