@@ -377,6 +377,64 @@ pub async fn link_stats(handle: &Handle, name: &str) -> Result<Stats64, Error> {
         })
 }
 
+/// The statistics of an interface's root qdisc (`tc -s qdisc show dev NAME root`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QdiscStats {
+    pub sent_bytes: u64,
+    pub sent_packets: u64,
+    pub dropped: u64,
+    pub overlimits: u64,
+    pub requeues: u64,
+    pub backlog: u64,
+    pub qlen: u64,
+}
+
+/// `TC_H_ROOT` (linux/pkt_sched.h): the parent of a root qdisc.
+const TC_H_ROOT: u32 = 0xFFFF_FFFF;
+
+/// The statistics of `name`'s root qdisc (RTM_GETQDISC dump, TCA_STATS2).
+pub async fn qdisc_stats(handle: &Handle, name: &str) -> Result<QdiscStats, Error> {
+    use rtnetlink::packet_route::tc::{TcAttribute, TcMessage, TcStats2};
+    let index = link_index(handle, name).await?;
+    let answer = dump(handle, RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()), "qdiscs").await?;
+    let root = answer
+        .into_iter()
+        .find_map(|m| match m {
+            RouteNetlinkMessage::NewQueueDiscipline(q)
+                if q.header.index == index as i32 && u32::from(q.header.parent) == TC_H_ROOT =>
+            {
+                Some(q)
+            }
+            _ => None,
+        })
+        .ok_or_else(|| Error::Failed {
+            what: format!("read the qdisc statistics of {name}"),
+            message: "it has no root qdisc".into(),
+            errno: None,
+        })?;
+    let mut stats = QdiscStats::default();
+    for attribute in &root.attributes {
+        let TcAttribute::Stats2(all) = attribute else { continue };
+        for part in all {
+            match part {
+                TcStats2::Basic(basic) => {
+                    stats.sent_bytes = basic.bytes;
+                    stats.sent_packets = u64::from(basic.packets);
+                }
+                TcStats2::Queue(queue) => {
+                    stats.dropped = u64::from(queue.drops);
+                    stats.overlimits = u64::from(queue.overlimits);
+                    stats.requeues = u64::from(queue.requeues);
+                    stats.backlog = u64::from(queue.backlog);
+                    stats.qlen = u64::from(queue.qlen);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(stats)
+}
+
 /// An interface and the ones whose carrier its own follows (in the same namespace).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CarrierTie {

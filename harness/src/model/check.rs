@@ -329,7 +329,8 @@ impl fmt::Display for FdbEntryFlag {
 /// `/proc/net/snmp`, `/proc/net/netstat` (`TcpExt.IPReversePathFilter`,
 /// `IpExt.InNoRoutes`, `Icmp.OutRedirects`) or `/proc/net/snmp6` (`Ip6InNoRoutes`), or
 /// `stat` of the interface `link` over netlink (IFLA_STATS64: `rx_packets`,
-/// `tx_bytes`, `rx_dropped`, ...). Give `value` (the counter now) and/or `delta` (its
+/// `tx_bytes`, `rx_dropped`, ...), or `qdisc`, a statistic of `link`'s root qdisc
+/// (TCA_STATS2: `sent_packets`, `dropped`, `overlimits`, ...). Give `value` (the counter now) and/or `delta` (its
 /// change since the step began, before its actions), each a number or `{min, max}`.
 /// Read again, with a growing pause, until it holds or `timeout` passes.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -346,6 +347,9 @@ pub struct CounterCheck {
     /// An interface statistic, with `link`.
     #[serde(default)]
     pub stat: Option<Loc<LinkStat>>,
+    /// A statistic of `link`'s root qdisc.
+    #[serde(default)]
+    pub qdisc: Option<Loc<QdiscStat>>,
     #[serde(default)]
     pub value: Option<Amount>,
     #[serde(default)]
@@ -406,6 +410,26 @@ pub enum LinkStat {
     TxDropped,
     Multicast,
     Collisions,
+}
+
+/// The statistics of a qdisc (TCA_STATS2), as `tc -s qdisc` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QdiscStat {
+    SentBytes,
+    SentPackets,
+    Dropped,
+    Overlimits,
+    Requeues,
+    Backlog,
+    Qlen,
+}
+
+impl fmt::Display for QdiscStat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let words = serde_json::to_value(self).ok();
+        f.write_str(words.as_ref().and_then(|v| v.as_str()).unwrap_or("?"))
+    }
 }
 
 impl fmt::Display for LinkStat {

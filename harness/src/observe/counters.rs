@@ -1,10 +1,10 @@
 //! Counters the kernel keeps, read where it keeps them: the MIB counters of a node's
 //! `/proc/net/snmp`, `/proc/net/netstat` and `/proc/net/snmp6` (read from a thread
-//! inside the node, through `/proc/thread-self`), and interface statistics over
-//! netlink (IFLA_STATS64).
+//! inside the node, through `/proc/thread-self`), and interface and qdisc statistics
+//! over netlink (IFLA_STATS64, TCA_STATS2).
 
 use crate::build::{NodeHandle, netlink};
-use crate::model::{CounterCheck, LinkStat};
+use crate::model::{CounterCheck, LinkStat, QdiscStat};
 
 /// The files that hold MIB counters as pairs of lines, `Prefix: Name ...` then
 /// `Prefix: value ...`.
@@ -14,13 +14,17 @@ const SNMP6: &str = "/proc/thread-self/net/snmp6";
 
 /// The counter `c` names, read now in its node.
 pub fn read(node: &NodeHandle, rt: &tokio::runtime::Runtime, c: &CounterCheck) -> Result<u64, String> {
-    match (&c.mib, &c.link, &c.stat) {
-        (Some(mib), _, _) => read_mib(node, mib),
-        (None, Some(link), Some(stat)) => {
+    match (&c.mib, &c.link, &c.stat, &c.qdisc) {
+        (Some(mib), ..) => read_mib(node, mib),
+        (None, Some(link), Some(stat), _) => {
             let stats = rt.block_on(netlink::link_stats(&node.netlink, link)).map_err(|e| e.to_string())?;
             Ok(link_stat(&stats, **stat))
         }
-        // Validation demands `mib`, or `link` with `stat`.
+        (None, Some(link), None, Some(stat)) => {
+            let stats = rt.block_on(netlink::qdisc_stats(&node.netlink, link)).map_err(|e| e.to_string())?;
+            Ok(qdisc_stat(&stats, **stat))
+        }
+        // Validation demands `mib`, or `link` with `stat` or `qdisc`.
         _ => Err("the check names no counter".into()),
     }
 }
@@ -75,6 +79,18 @@ fn link_stat(stats: &rtnetlink::packet_route::link::Stats64, stat: LinkStat) -> 
         LinkStat::TxDropped => stats.tx_dropped,
         LinkStat::Multicast => stats.multicast,
         LinkStat::Collisions => stats.collisions,
+    }
+}
+
+fn qdisc_stat(stats: &netlink::QdiscStats, stat: QdiscStat) -> u64 {
+    match stat {
+        QdiscStat::SentBytes => stats.sent_bytes,
+        QdiscStat::SentPackets => stats.sent_packets,
+        QdiscStat::Dropped => stats.dropped,
+        QdiscStat::Overlimits => stats.overlimits,
+        QdiscStat::Requeues => stats.requeues,
+        QdiscStat::Backlog => stats.backlog,
+        QdiscStat::Qlen => stats.qlen,
     }
 }
 

@@ -525,9 +525,12 @@ impl Validator<'_> {
                 }
                 self.need_positive_timeout(&c.timeout, &format!("{key}.counter.timeout"));
                 let counter_key = format!("{key}.counter");
-                match (&c.mib, &c.link, &c.stat) {
-                    (Some(_), None, None) | (None, Some(_), Some(_)) => {}
-                    _ => self.problem(at(&c.on, &counter_key), "name one counter: `mib`, or `link` with `stat`"),
+                match (&c.mib, &c.link, &c.stat, &c.qdisc) {
+                    (Some(_), None, None, None) | (None, Some(_), Some(_), None) | (None, Some(_), None, Some(_)) => {}
+                    _ => {
+                        let message = "name one counter: `mib`, or `link` with `stat` or `qdisc`";
+                        self.problem(at(&c.on, &counter_key), message);
+                    }
                 }
                 if c.value.is_none() && c.delta.is_none() {
                     self.problem(at(&c.on, &counter_key), "say what the counter must be: `value`, `delta` or both");
@@ -771,7 +774,9 @@ mod tests {
         let e = one_error(&counter("link: eth1, stat: rx_packets, value: 1"), "node `a` has no interface `eth1`");
         assert!(e.starts_with("7:28 expect[0].counter.link:"), "{e}");
         one_error(&counter("mib: Ip.InReceives"), "`value`, `delta` or both");
-        one_error(&counter("link: eth0, value: 1"), "`mib`, or `link` with `stat`");
+        one_error(&counter("link: eth0, value: 1"), "`mib`, or `link` with `stat` or `qdisc`");
+        one_error(&counter("link: eth0, stat: rx_packets, qdisc: dropped, value: 1"), "name one counter");
+        assert_eq!(errors(&counter("link: eth0, qdisc: overlimits, delta: 0")), Vec::<String>::new());
         one_error(&counter("mib: Ip.InReceives, link: eth0, stat: rx_packets, value: 1"), "name one counter");
         one_error(&counter("link: eth0, stat: rx_pkts, value: 1"), "unknown variant `rx_pkts`");
         one_error(&counter("mib: Ip.InReceives, value: 1, timeout: 0s"), "a timeout of zero");
