@@ -66,6 +66,7 @@ fn assess(c: &CounterCheck, before: Option<u64>, now: u64) -> (bool, String) {
 /// `counter on r: TcpExt.IPReversePathFilter changes by = 1`, `counter on a: eth0 rx_packets >= 3`.
 fn describe(c: &CounterCheck) -> String {
     let what = match (&c.mib, &c.link, &c.stat, &c.qdisc) {
+        _ if c.nft.is_some() => c.nft.as_ref().map(|n| n.to_string()).unwrap_or_default(),
         (Some(mib), ..) => mib.to_string(),
         (None, Some(link), Some(stat), _) => format!("{} {}", link.as_str(), **stat),
         (None, Some(link), None, Some(stat)) => format!("{} qdisc {}", link.as_str(), **stat),

@@ -330,7 +330,8 @@ impl fmt::Display for FdbEntryFlag {
 /// `IpExt.InNoRoutes`, `Icmp.OutRedirects`) or `/proc/net/snmp6` (`Ip6InNoRoutes`), or
 /// `stat` of the interface `link` over netlink (IFLA_STATS64: `rx_packets`,
 /// `tx_bytes`, `rx_dropped`, ...), or `qdisc`, a statistic of `link`'s root qdisc
-/// (TCA_STATS2: `sent_packets`, `dropped`, `overlimits`, ...). Give `value` (the counter now) and/or `delta` (its
+/// (TCA_STATS2: `sent_packets`, `dropped`, `overlimits`, ...), or `nft`, an nftables
+/// counter. Give `value` (the counter now) and/or `delta` (its
 /// change since the step began, before its actions), each a number or `{min, max}`.
 /// Read again, with a growing pause, until it holds or `timeout` passes.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -350,6 +351,10 @@ pub struct CounterCheck {
     /// A statistic of `link`'s root qdisc.
     #[serde(default)]
     pub qdisc: Option<Loc<QdiscStat>>,
+    /// An nftables counter: a named counter, or the counter of a rule (iptables rules
+    /// too: iptables-nft keeps them as nftables rules with a counter).
+    #[serde(default)]
+    pub nft: Option<Loc<NftCounter>>,
     #[serde(default)]
     pub value: Option<Amount>,
     #[serde(default)]
@@ -359,6 +364,59 @@ pub struct CounterCheck {
     pub timeout: Option<Loc<Dur>>,
     #[serde(default)]
     pub xfail: Option<String>,
+}
+
+/// Which nftables counter: `{table: f, name: dropped}` (a named counter), or a rule's
+/// by `chain` and one of `handle`, `comment` (nft's `comment "..."`) or `position`
+/// (1 for the chain's first rule, as `iptables -L --line-numbers` counts; iptables
+/// comments are an xt match the kernel does not show, so they cannot name a rule).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NftCounter {
+    /// `ip`, `ip6`, `inet`, `arp`, `bridge`, `netdev` (any family when omitted).
+    #[serde(default)]
+    pub family: Option<String>,
+    pub table: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub chain: Option<String>,
+    #[serde(default)]
+    pub handle: Option<u64>,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub position: Option<u32>,
+    /// Count bytes instead of packets.
+    #[serde(default)]
+    pub bytes: bool,
+}
+
+impl fmt::Display for NftCounter {
+    /// `nft ip nat POSTROUTING rule 1 packets`, `nft inet f counter dropped bytes`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("nft")?;
+        if let Some(family) = &self.family {
+            write!(f, " {family}")?;
+        }
+        write!(f, " {}", self.table)?;
+        if let Some(name) = &self.name {
+            write!(f, " counter {name}")?;
+        }
+        if let Some(chain) = &self.chain {
+            write!(f, " {chain}")?;
+        }
+        if let Some(handle) = self.handle {
+            write!(f, " handle {handle}")?;
+        }
+        if let Some(comment) = &self.comment {
+            write!(f, " comment {comment:?}")?;
+        }
+        if let Some(position) = self.position {
+            write!(f, " rule {position}")?;
+        }
+        f.write_str(if self.bytes { " bytes" } else { " packets" })
+    }
 }
 
 /// An expected amount: exactly a number, or within `{min, max}` (either may be left out).

@@ -4,7 +4,8 @@
 //! over netlink (IFLA_STATS64, TCA_STATS2).
 
 use crate::build::{NodeHandle, netlink};
-use crate::model::{CounterCheck, LinkStat, QdiscStat};
+use crate::model::{CounterCheck, LinkStat, NftCounter, QdiscStat};
+use crate::observe::exec;
 
 /// The files that hold MIB counters as pairs of lines, `Prefix: Name ...` then
 /// `Prefix: value ...`.
@@ -14,6 +15,9 @@ const SNMP6: &str = "/proc/thread-self/net/snmp6";
 
 /// The counter `c` names, read now in its node.
 pub fn read(node: &NodeHandle, rt: &tokio::runtime::Runtime, c: &CounterCheck) -> Result<u64, String> {
+    if let Some(nft) = &c.nft {
+        return read_nft(node, nft);
+    }
     match (&c.mib, &c.link, &c.stat, &c.qdisc) {
         (Some(mib), ..) => read_mib(node, mib),
         (None, Some(link), Some(stat), _) => {
@@ -82,6 +86,56 @@ fn link_stat(stats: &rtnetlink::packet_route::link::Stats64, stat: LinkStat) -> 
     }
 }
 
+/// How long `nft` may take to list the ruleset.
+const NFT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// An nftables counter, from `nft -j list ruleset` run in the node. A last resort: the
+/// one well-kept crate that speaks nfnetlink (rustables) is GPL-3.0, which netrig's
+/// licence cannot take; nft's JSON is its documented machine interface, not text for
+/// people.
+fn read_nft(node: &NodeHandle, which: &NftCounter) -> Result<u64, String> {
+    let out = exec::run(&node.ns, "nft -j list ruleset", NFT_TIMEOUT).map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("nft -j list ruleset: {}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    nft_value(&String::from_utf8_lossy(&out.stdout), which)
+}
+
+/// The counter `which` names in the JSON of `nft -j list ruleset`.
+fn nft_value(json: &str, which: &NftCounter) -> Result<u64, String> {
+    let ruleset: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("nft's JSON: {e}"))?;
+    let objects = ruleset["nftables"].as_array().ok_or("nft's JSON has no `nftables` list")?;
+    let in_table = |o: &serde_json::Value| {
+        o["table"] == which.table.as_str() && which.family.as_ref().is_none_or(|f| o["family"] == f.as_str())
+    };
+    let unit = if which.bytes { "bytes" } else { "packets" };
+    let counter = if let Some(name) = &which.name {
+        objects.iter().filter_map(|o| o.get("counter")).find(|c| in_table(c) && c["name"] == name.as_str())
+    } else {
+        let chain = which.chain.as_deref().unwrap_or_default();
+        let rule = objects
+            .iter()
+            .filter_map(|o| o.get("rule"))
+            .filter(|r| in_table(r) && r["chain"] == chain)
+            .enumerate()
+            .find(|(i, r)| {
+                which.handle.is_none_or(|h| r["handle"] == h)
+                    && which.comment.as_ref().is_none_or(|c| r["comment"] == c.as_str())
+                    && which.position.is_none_or(|p| *i + 1 == p as usize)
+            })
+            .map(|(_, rule)| rule)
+            .ok_or_else(|| format!("no such rule in the ruleset ({which})"))?;
+        let exprs = rule["expr"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let counter = exprs.iter().find_map(|e| e.get("counter")).ok_or("the rule has no counter")?;
+        // `counter name X` in a rule refers to a named counter: read that one.
+        match counter.as_str() {
+            Some(name) => objects.iter().filter_map(|o| o.get("counter")).find(|c| in_table(c) && c["name"] == name),
+            None => Some(counter),
+        }
+    };
+    counter.and_then(|c| c[unit].as_u64()).ok_or_else(|| format!("no such counter in the ruleset ({which})"))
+}
+
 fn qdisc_stat(stats: &netlink::QdiscStats, stat: QdiscStat) -> u64 {
     match stat {
         QdiscStat::SentBytes => stats.sent_bytes,
@@ -102,6 +156,39 @@ mod tests {
                         Icmp: InMsgs OutRedirects\nIcmp: 1 7\n";
     const NETSTAT: &str = "TcpExt: SyncookiesSent IPReversePathFilter\nTcpExt: 0 3\n\
                            IpExt: InNoRoutes InTruncatedPkts\nIpExt: 5 0\n";
+
+    /// Trimmed from `nft -j list ruleset` after an iptables MASQUERADE rule, an nft rule
+    /// with a comment and a named counter used by a rule.
+    const RULESET: &str = r#"{"nftables": [
+        {"metainfo": {"version": "1.0.6"}},
+        {"rule": {"family": "ip", "table": "nat", "chain": "POSTROUTING", "handle": 2,
+                  "expr": [{"counter": {"packets": 3, "bytes": 252}}, {"xt": {"type": "target", "name": "MASQUERADE"}}]}},
+        {"rule": {"family": "ip", "table": "nat", "chain": "POSTROUTING", "handle": 5, "comment": "second",
+                  "expr": [{"counter": {"packets": 7, "bytes": 588}}]}},
+        {"counter": {"family": "inet", "name": "dropped", "table": "f", "handle": 1, "packets": 2, "bytes": 168}},
+        {"rule": {"family": "inet", "table": "f", "chain": "in", "handle": 3,
+                  "expr": [{"counter": "dropped"}, {"drop": null}]}}
+    ]}"#;
+
+    fn nft(yaml: &str) -> NftCounter {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn nft_counters_are_found_by_name_handle_comment_or_position() {
+        let value = |yaml: &str| nft_value(RULESET, &nft(yaml));
+        assert_eq!(value("{table: nat, chain: POSTROUTING, position: 1}"), Ok(3));
+        assert_eq!(value("{family: ip, table: nat, chain: POSTROUTING, position: 2, bytes: true}"), Ok(588));
+        assert_eq!(value("{table: nat, chain: POSTROUTING, handle: 5}"), Ok(7));
+        assert_eq!(value("{table: nat, chain: POSTROUTING, comment: second}"), Ok(7));
+        assert_eq!(value("{table: f, name: dropped}"), Ok(2));
+        assert_eq!(value("{table: f, chain: in, handle: 3}"), Ok(2), "a rule's named counter");
+        assert!(
+            value("{family: ip6, table: nat, chain: POSTROUTING, position: 1}").unwrap_err().contains("no such rule")
+        );
+        assert!(value("{table: nat, chain: POSTROUTING, position: 3}").unwrap_err().contains("no such rule"));
+        assert!(value("{table: f, name: other}").unwrap_err().contains("no such counter"));
+    }
 
     #[test]
     fn mib_counters_are_found_by_prefix_and_name() {

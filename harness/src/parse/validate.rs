@@ -525,11 +525,23 @@ impl Validator<'_> {
                 }
                 self.need_positive_timeout(&c.timeout, &format!("{key}.counter.timeout"));
                 let counter_key = format!("{key}.counter");
-                match (&c.mib, &c.link, &c.stat, &c.qdisc) {
-                    (Some(_), None, None, None) | (None, Some(_), Some(_), None) | (None, Some(_), None, Some(_)) => {}
+                match (&c.mib, &c.link, &c.stat, &c.qdisc, &c.nft) {
+                    (Some(_), None, None, None, None)
+                    | (None, Some(_), Some(_), None, None)
+                    | (None, Some(_), None, Some(_), None)
+                    | (None, None, None, None, Some(_)) => {}
                     _ => {
-                        let message = "name one counter: `mib`, or `link` with `stat` or `qdisc`";
+                        let message = "name one counter: `mib`, `link` with `stat` or `qdisc`, or `nft`";
                         self.problem(at(&c.on, &counter_key), message);
+                    }
+                }
+                if let Some(nft) = &c.nft {
+                    let by_rule = [nft.handle.is_some(), nft.comment.is_some(), nft.position.is_some()];
+                    let one_rule = nft.chain.is_some() && by_rule.iter().filter(|b| **b).count() == 1;
+                    if nft.name.is_some() == one_rule || (nft.name.is_some() && nft.chain.is_some()) {
+                        let message =
+                            "name a counter (`name`) or one rule of a `chain` (`handle`, `comment` or `position`)";
+                        self.problem(at(nft, &format!("{counter_key}.nft")), message);
                     }
                 }
                 if c.value.is_none() && c.delta.is_none() {
@@ -774,7 +786,14 @@ mod tests {
         let e = one_error(&counter("link: eth1, stat: rx_packets, value: 1"), "node `a` has no interface `eth1`");
         assert!(e.starts_with("7:28 expect[0].counter.link:"), "{e}");
         one_error(&counter("mib: Ip.InReceives"), "`value`, `delta` or both");
-        one_error(&counter("link: eth0, value: 1"), "`mib`, or `link` with `stat` or `qdisc`");
+        one_error(&counter("link: eth0, value: 1"), "`mib`, `link` with `stat` or `qdisc`, or `nft`");
+        let nft = |which: &str| counter(&format!("nft: {which}, delta: 1"));
+        assert_eq!(errors(&nft("{table: f, name: dropped}")), Vec::<String>::new());
+        assert_eq!(errors(&nft("{family: ip, table: nat, chain: POSTROUTING, position: 1}")), Vec::<String>::new());
+        one_error(&nft("{table: f}"), "name a counter (`name`) or one rule");
+        one_error(&nft("{table: f, chain: in}"), "name a counter (`name`) or one rule");
+        one_error(&nft("{table: f, chain: in, handle: 3, position: 1}"), "name a counter (`name`) or one rule");
+        one_error(&nft("{table: f, name: x, chain: in, handle: 3}"), "name a counter (`name`) or one rule");
         one_error(&counter("link: eth0, stat: rx_packets, qdisc: dropped, value: 1"), "name one counter");
         assert_eq!(errors(&counter("link: eth0, qdisc: overlimits, delta: 0")), Vec::<String>::new());
         one_error(&counter("mib: Ip.InReceives, link: eth0, stat: rx_packets, value: 1"), "name one counter");
