@@ -94,6 +94,7 @@ pub fn judge_in_step(
 ) -> Verdict {
     match check {
         Check::Counter(c) => counter::judge(topology, rt, c, at_start),
+        Check::Bind(c) => bind(topology, c),
         Check::Ping(c) => ping(topology, rt, c),
         Check::Connect(c) => connect(topology, rt, c),
         Check::Command(c) => command(topology, c),
@@ -314,6 +315,29 @@ fn describe_neighbour(c: &NeighbourCheck) -> String {
         what.push_str(&format!(" {state}"));
     }
     what
+}
+
+fn bind(topology: &Topology, c: &BindCheck) -> Verdict {
+    let proto = match c.proto {
+        Proto::Tcp => "tcp",
+        Proto::Udp => "udp",
+    };
+    let addr = std::net::SocketAddr::new(*c.address, c.port);
+    let expectation = match &c.error {
+        Some(errno) => format!("fails with {}", errno.as_str()),
+        None => "succeeds".into(),
+    };
+    let check = format!("bind on {}: {proto} {addr} {expectation}", c.on.as_str());
+    // Binding changes nothing the kernel is still working on: decided at once.
+    let (holds, observed) = match probe::try_bind(node(topology, &c.on), addr, c.proto) {
+        Ok(Ok(())) => (c.error.is_none(), "bound".to_string()),
+        Ok(Err(errno)) => {
+            let name = cause::errno_name(errno);
+            (c.error.as_ref().is_some_and(|want| **want == name), format!("{name} ({})", errno.desc()))
+        }
+        Err(e) => (false, format!("could not open a socket: {e}")),
+    };
+    Verdict { check, holds, observed, line: c.on.line }
 }
 
 fn command(topology: &Topology, c: &CommandCheck) -> Verdict {

@@ -41,6 +41,9 @@ pub enum Check {
     /// A counter the kernel keeps: a MIB counter or an interface statistic, its value
     /// or its change across the step.
     Counter(CounterCheck),
+    /// Whether a socket in a node may bind an address and port, as the sysctls in force
+    /// allow.
+    Bind(BindCheck),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -364,6 +367,31 @@ pub struct CounterCheck {
     pub timeout: Option<Loc<Dur>>,
     #[serde(default)]
     pub xfail: Option<String>,
+}
+
+/// A socket of `proto` bound to `address`:`port` in the node: it must succeed, or with
+/// `error`, fail with that errno (`EADDRNOTAVAIL`: not a local address and
+/// `ip_nonlocal_bind` is 0; `EADDRINUSE`; `EACCES`: a privileged port).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BindCheck {
+    pub on: Loc<String>,
+    pub address: Loc<IpAddr>,
+    /// Default 0: any free port.
+    #[serde(default)]
+    pub port: u16,
+    /// `tcp` (default) or `udp`.
+    #[serde(default = "tcp")]
+    pub proto: Proto,
+    /// The errno name the bind must fail with.
+    #[serde(default)]
+    pub error: Option<Loc<String>>,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
+fn tcp() -> Proto {
+    Proto::Tcp
 }
 
 /// Which nftables counter: `{table: f, name: dropped}` (a named counter), or a rule's
@@ -899,6 +927,7 @@ impl Check {
             Check::Neighbour(c) => c.xfail.as_deref(),
             Check::Fdb(c) => c.xfail.as_deref(),
             Check::Counter(c) => c.xfail.as_deref(),
+            Check::Bind(c) => c.xfail.as_deref(),
         }
     }
 }

@@ -548,6 +548,13 @@ impl Validator<'_> {
                     self.problem(at(&c.on, &counter_key), "say what the counter must be: `value`, `delta` or both");
                 }
             }
+            Check::Bind(b) => {
+                self.need_node(&b.on, &format!("{key}.bind.on"));
+                if let Some(error) = b.error.as_ref().filter(|e| !crate::observe::cause::is_errno_name(e)) {
+                    let message = format!("`{}` is not an errno name (write e.g. `EADDRNOTAVAIL`)", error.as_str());
+                    self.problem(at(error, &format!("{key}.bind.error")), message);
+                }
+            }
             Check::Fdb(f) => {
                 if self.need_node(&f.on, &format!("{key}.fdb.on")) {
                     if let Some(dev) = &f.dev {
@@ -799,6 +806,15 @@ mod tests {
         one_error(&counter("mib: Ip.InReceives, link: eth0, stat: rx_packets, value: 1"), "name one counter");
         one_error(&counter("link: eth0, stat: rx_pkts, value: 1"), "unknown variant `rx_pkts`");
         one_error(&counter("mib: Ip.InReceives, value: 1, timeout: 0s"), "a timeout of zero");
+    }
+
+    #[test]
+    fn bind_checks_expect_a_known_errno() {
+        let bind = |args: &str| format!("{PAIR}expect:\n  - bind: {{on: a, address: 10.9.9.9, {args}}}\n");
+        assert_eq!(errors(&bind("port: 80, proto: udp, error: EADDRNOTAVAIL")), Vec::<String>::new());
+        let e = one_error(&bind("error: EADDRNOTAVIAL"), "`EADDRNOTAVIAL` is not an errno name");
+        assert!(e.starts_with("7:45 expect[0].bind.error:"), "{e}");
+        one_error(&bind("proto: sctp"), "unknown variant `sctp`");
     }
 
     #[test]
