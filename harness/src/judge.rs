@@ -13,6 +13,10 @@ use crate::observe::capture::Captured;
 use crate::observe::patience::Settled;
 use crate::observe::{cause, decode, exec, probe, service};
 
+mod counter;
+mod fdb;
+mod route;
+
 /// How long a ping or connect waits when the scenario expects an answer. Answers on
 /// these links take well under a millisecond; success returns as soon as it arrives,
 /// so this only bounds how long a *broken* setup takes to be reported.
@@ -69,16 +73,38 @@ impl Status {
 /// Judge a check that produces its own traffic or reads state (everything but
 /// `packets`, which [`judge_packets`] handles once the step's captures are closed).
 pub fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, check: &Check) -> Verdict {
+    judge_in_step(topology, rt, check, None)
+}
+
+/// What a check needs to know from the start of its step, before the step's actions:
+/// the value of a counter whose change it expects.
+pub fn step_start(topology: &Topology, rt: &tokio::runtime::Runtime, check: &Check) -> Option<Result<u64, String>> {
     match check {
+        Check::Counter(c) => counter::baseline(topology, rt, c),
+        _ => None,
+    }
+}
+
+/// [`judge`] with what [`step_start`] read for the check.
+pub fn judge_in_step(
+    topology: &Topology,
+    rt: &tokio::runtime::Runtime,
+    check: &Check,
+    at_start: Option<&Result<u64, String>>,
+) -> Verdict {
+    match check {
+        Check::Counter(c) => counter::judge(topology, rt, c, at_start),
+        Check::Bind(c) => bind(topology, c),
         Check::Ping(c) => ping(topology, rt, c),
         Check::Connect(c) => connect(topology, rt, c),
         Check::Command(c) => command(topology, c),
-        Check::Route(c) => route(topology, rt, c),
+        Check::Route(c) => route::judge(topology, rt, c),
         Check::Sysctl(c) => sysctl(topology, c),
         Check::Udp(c) => udp(topology, rt, c),
         Check::Tcp(c) => tcp(topology, rt, c),
         Check::Neighbour(c) => neighbour(topology, rt, c),
         Check::Log(c) => log(topology, c),
+        Check::Fdb(c) => fdb::judge(topology, rt, c),
         Check::Packets(c) => Verdict {
             check: describe_packets(c),
             holds: false,
@@ -230,30 +256,42 @@ fn tcp(topology: &Topology, rt: &tokio::runtime::Runtime, c: &TcpCheck) -> Verdi
 }
 
 fn neighbour(topology: &Topology, rt: &tokio::runtime::Runtime, c: &NeighbourCheck) -> Verdict {
-    let verdict = |holds, observed| Verdict { check: describe_neighbour(c), holds, observed, line: c.on.line };
     let node = &topology.nodes[c.on.as_str()];
     let deadline = Instant::now() + wait(&c.timeout, true);
-    // Subscribed before the first reading, so that no change slips in between.
-    let events = match netlink::NeighbourEvents::subscribe(&node.ns) {
-        Ok(events) => events,
-        Err(e) => return verdict(false, format!("cannot watch the neighbour table: {e}")),
+    let read = || {
+        let all = rt.block_on(netlink::neighbours(&node.netlink)).map_err(|e| e.to_string())?;
+        Ok(all.into_iter().filter(|n| n.ip == *c.ip && c.dev.as_ref().is_none_or(|d| n.dev == **d)).collect())
     };
+    let as_expected = |entries: &Vec<netlink::NeighbourEntry>| {
+        if c.absent { entries.is_empty() } else { entries.iter().any(|n| neighbour_matches(c, n)) }
+    };
+    let (holds, observed) = match watch_tables(node, deadline, read, as_expected) {
+        Ok((holds, entries)) if entries.is_empty() => (holds, format!("no entry for {}", *c.ip)),
+        Ok((holds, entries)) => (holds, entries.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
+        Err(e) => (false, e),
+    };
+    Verdict { check: describe_neighbour(c), holds, observed, line: c.on.line }
+}
+
+/// Read a node's tables with `read` until `as_expected` holds for the reading or
+/// `deadline` passes, waking on the namespace's neighbour change notifications, which
+/// announce the ARP and NDP tables' changes and the forwarding databases' alike: an
+/// entry on its way, or one the kernel is still removing, is waited for, never judged
+/// early. Returns the last reading and whether it was as expected.
+fn watch_tables<T>(
+    node: &crate::build::NodeHandle,
+    deadline: Instant,
+    mut read: impl FnMut() -> Result<T, String>,
+    as_expected: impl Fn(&T) -> bool,
+) -> Result<(bool, T), String> {
+    // Subscribed before the first reading, so that no change slips in between.
+    let events =
+        netlink::NeighbourEvents::subscribe(&node.ns).map_err(|e| format!("cannot watch the neighbour table: {e}"))?;
     loop {
-        let entries: Vec<_> = match rt.block_on(netlink::neighbours(&node.netlink)) {
-            Ok(all) => {
-                all.into_iter().filter(|n| n.ip == *c.ip && c.dev.as_ref().is_none_or(|d| n.dev == **d)).collect()
-            }
-            Err(e) => return verdict(false, e.to_string()),
-        };
-        let holds = if c.absent { entries.is_empty() } else { entries.iter().any(|n| neighbour_matches(c, n)) };
-        // An absence is decided at once; an expected entry may still be on its way.
-        if holds || c.absent || !events.wait(deadline).unwrap_or(false) {
-            let observed = if entries.is_empty() {
-                format!("no entry for {}", *c.ip)
-            } else {
-                entries.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
-            };
-            return verdict(holds, observed);
+        let reading = read()?;
+        let holds = as_expected(&reading);
+        if holds || !events.wait(deadline).unwrap_or(false) {
+            return Ok((holds, reading));
         }
     }
 }
@@ -280,6 +318,29 @@ fn describe_neighbour(c: &NeighbourCheck) -> String {
         what.push_str(&format!(" {state}"));
     }
     what
+}
+
+fn bind(topology: &Topology, c: &BindCheck) -> Verdict {
+    let proto = match c.proto {
+        Proto::Tcp => "tcp",
+        Proto::Udp => "udp",
+    };
+    let addr = std::net::SocketAddr::new(*c.address, c.port);
+    let expectation = match &c.error {
+        Some(errno) => format!("fails with {}", errno.as_str()),
+        None => "succeeds".into(),
+    };
+    let check = format!("bind on {}: {proto} {addr} {expectation}", c.on.as_str());
+    // Binding changes nothing the kernel is still working on: decided at once.
+    let (holds, observed) = match probe::try_bind(node(topology, &c.on), addr, c.proto) {
+        Ok(Ok(())) => (c.error.is_none(), "bound".to_string()),
+        Ok(Err(errno)) => {
+            let name = cause::errno_name(errno);
+            (c.error.as_ref().is_some_and(|want| **want == name), format!("{name} ({})", errno.desc()))
+        }
+        Err(e) => (false, format!("could not open a socket: {e}")),
+    };
+    Verdict { check, holds, observed, line: c.on.line }
 }
 
 fn command(topology: &Topology, c: &CommandCheck) -> Verdict {
@@ -325,45 +386,6 @@ fn command(topology: &Topology, c: &CommandCheck) -> Verdict {
 fn stdout_matches(pattern: &str, stdout: &str) -> bool {
     // Validated when the scenario was loaded; an invalid one can only fail the check.
     CommandCheck::stdout_regex(pattern).is_ok_and(|re| re.is_match(stdout))
-}
-
-fn route(topology: &Topology, rt: &tokio::runtime::Runtime, c: &RouteCheck) -> Verdict {
-    let mut wanted = Vec::new();
-    if c.unreachable {
-        wanted.push("unreachable".to_string());
-    }
-    if let Some(dev) = &c.dev {
-        wanted.push(format!("dev {dev}"));
-    }
-    if let Some(via) = &c.via {
-        wanted.push(format!("via {via}"));
-    }
-    let check = format!("route on {} to {}: {}", c.on.as_str(), *c.to, wanted.join(" "));
-    let node = &topology.nodes[c.on.as_str()];
-    let deadline = c.timeout.as_ref().map(|t| Instant::now() + t.0);
-    // Subscribed before the first lookup, so that no change slips in between.
-    let events = match deadline.map(|_| netlink::NeighbourEvents::subscribe_routes(&node.ns)).transpose() {
-        Ok(events) => events,
-        Err(e) => {
-            return Verdict { check, holds: false, observed: format!("cannot watch the routes: {e}"), line: c.on.line };
-        }
-    };
-    loop {
-        let (holds, observed) = match rt.block_on(netlink::route_get(&node.netlink, *c.to)) {
-            Ok(found) => {
-                let holds = !c.unreachable
-                    && c.dev.as_ref().is_none_or(|d| found.dev.as_deref() == Some(d.as_str()))
-                    && c.via.is_none_or(|v| found.via == Some(v));
-                (holds, found.to_string())
-            }
-            Err(e) => (c.unreachable, format!("no route: {e}")),
-        };
-        let changed =
-            || matches!((&events, deadline), (Some(events), Some(deadline)) if events.wait(deadline).unwrap_or(false));
-        if holds || !changed() {
-            return Verdict { check, holds, observed, line: c.on.line };
-        }
-    }
 }
 
 fn log(topology: &Topology, c: &LogCheck) -> Verdict {
@@ -532,6 +554,37 @@ mod tests {
         assert_eq!(excerpt(b"hello"), r#""hello""#);
         let long = excerpt(&[b'x'; 4500]);
         assert_eq!(long, format!("{:?}… (4500 bytes)", "x".repeat(32)));
+    }
+
+    #[test]
+    fn an_entry_expected_absent_is_waited_for_until_the_kernel_removes_it() {
+        needs_root!();
+        let scenario: Scenario = serde_saphyr::from_str(
+            "nodes: {a: {neighbours: [10.0.0.9 lladdr 02:00:00:00:00:09 dev eth0 stale]}, b: {}}\n\
+             links: [{veth: [a:eth0 10.0.0.1/24, b:eth0 10.0.0.2/24]}]\n",
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let topology = rt.block_on(crate::build::build(&scenario)).unwrap();
+        let check: Check = serde_saphyr::from_str("neighbour: {on: a, ip: 10.0.0.9, absent: true}").unwrap();
+        let spec = scenario.nodes["a"].neighbours[0].clone();
+        let ns = &topology.nodes["a"].ns;
+        let verdict = std::thread::scope(|scope| {
+            // The entry goes while the check is running, as after a flush or a carrier loss
+            // the kernel is still applying: the check must see it go, not decide at once.
+            scope.spawn(|| {
+                let deleter = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                deleter.block_on(async {
+                    let (handle, _connection) = netlink::connect(ns).unwrap();
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    netlink::del_neighbour(&handle, &spec).await.unwrap();
+                });
+            });
+            judge(&topology, &rt, &check)
+        });
+        rt.block_on(topology.teardown());
+        assert!(verdict.holds, "{}: {}", verdict.check, verdict.observed);
+        assert_eq!(verdict.observed, "no entry for 10.0.0.9");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 pub mod act;
 pub mod capture;
 pub mod cause;
+pub mod counters;
 pub mod decode;
 pub mod exec;
 pub mod frame;

@@ -323,6 +323,8 @@ fn play_step(
         }
     }
 
+    // Read before the actions: a counter's change is counted from here.
+    let at_start: Vec<_> = step.expect.iter().map(|check| judge::step_start(topology, rt, check)).collect();
     for action in &step.actions {
         if let Some(late) = deadline.passed(Some(action.line()), &format!("`{}`", act::describe(action))) {
             played.errors.push(late);
@@ -334,14 +336,15 @@ fn play_step(
         }
     }
     if played.errors.is_empty() {
-        let checks: Vec<_> = step.expect.iter().filter(|c| !matches!(c, Check::Packets(_))).collect();
-        for (judged, check) in checks.iter().enumerate() {
+        let checks: Vec<_> =
+            step.expect.iter().zip(&at_start).filter(|(c, _)| !matches!(c, Check::Packets(_))).collect();
+        for (judged, (check, at_start)) in checks.iter().enumerate() {
             let left = format!("{} of this step's checks", checks.len() - judged);
             if let Some(late) = deadline.passed(None, &left) {
                 played.errors.push(late);
                 break;
             }
-            let verdict = judge::judge(topology, rt, check);
+            let verdict = judge::judge_in_step(topology, rt, check, at_start.as_ref());
             played.push(verdict, check.xfail());
         }
     }

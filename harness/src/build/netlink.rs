@@ -31,7 +31,7 @@ use rtnetlink::packet_core::{
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use rtnetlink::packet_route::link::{
     BridgeStpState, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
-    MacVlanMode, State,
+    MacVlanMode, State, Stats64,
 };
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -48,7 +48,7 @@ use rtnetlink::{
 };
 
 use crate::build::netns::Netns;
-use crate::model::{MacvlanMode, NudState, TapMode, Vxlan};
+use crate::model::{FdbEntryFlag, FdbEntryState, MacvlanMode, NudState, TapMode, Vxlan};
 use crate::parse::syntax::{
     FdbFlag, FdbSpec, FdbState, MacAddr, NeighSpec, NeighState, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN,
     RouteKind, RouteSpec, RuleAction, RuleSpec,
@@ -359,6 +359,80 @@ pub async fn link_status(handle: &Handle, name: &str) -> Result<LinkStatus, Erro
     let link = get_link(handle, name).await?;
     let dump = link_dump(&link, &BTreeMap::new(), Vec::new());
     Ok(LinkStatus { admin_up: dump.admin_up, carrier: dump.carrier, oper_state: dump.oper_state })
+}
+
+/// An interface's statistics (IFLA_STATS64: `ip -s link show NAME`).
+pub async fn link_stats(handle: &Handle, name: &str) -> Result<Stats64, Error> {
+    let link = get_link(handle, name).await?;
+    link.attributes
+        .into_iter()
+        .find_map(|a| match a {
+            LinkAttribute::Stats64(stats) => Some(stats),
+            _ => None,
+        })
+        .ok_or_else(|| Error::Failed {
+            what: format!("read the statistics of {name}"),
+            message: "the kernel sent none".into(),
+            errno: None,
+        })
+}
+
+/// The statistics of an interface's root qdisc (`tc -s qdisc show dev NAME root`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QdiscStats {
+    pub sent_bytes: u64,
+    pub sent_packets: u64,
+    pub dropped: u64,
+    pub overlimits: u64,
+    pub requeues: u64,
+    pub backlog: u64,
+    pub qlen: u64,
+}
+
+/// `TC_H_ROOT` (linux/pkt_sched.h): the parent of a root qdisc.
+const TC_H_ROOT: u32 = 0xFFFF_FFFF;
+
+/// The statistics of `name`'s root qdisc (RTM_GETQDISC dump, TCA_STATS2).
+pub async fn qdisc_stats(handle: &Handle, name: &str) -> Result<QdiscStats, Error> {
+    use rtnetlink::packet_route::tc::{TcAttribute, TcMessage, TcStats2};
+    let index = link_index(handle, name).await?;
+    let answer = dump(handle, RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()), "qdiscs").await?;
+    let root = answer
+        .into_iter()
+        .find_map(|m| match m {
+            RouteNetlinkMessage::NewQueueDiscipline(q)
+                if q.header.index == index as i32 && u32::from(q.header.parent) == TC_H_ROOT =>
+            {
+                Some(q)
+            }
+            _ => None,
+        })
+        .ok_or_else(|| Error::Failed {
+            what: format!("read the qdisc statistics of {name}"),
+            message: "it has no root qdisc".into(),
+            errno: None,
+        })?;
+    let mut stats = QdiscStats::default();
+    for attribute in &root.attributes {
+        let TcAttribute::Stats2(all) = attribute else { continue };
+        for part in all {
+            match part {
+                TcStats2::Basic(basic) => {
+                    stats.sent_bytes = basic.bytes;
+                    stats.sent_packets = u64::from(basic.packets);
+                }
+                TcStats2::Queue(queue) => {
+                    stats.dropped = u64::from(queue.drops);
+                    stats.overlimits = u64::from(queue.overlimits);
+                    stats.requeues = u64::from(queue.requeues);
+                    stats.backlog = u64::from(queue.backlog);
+                    stats.qlen = u64::from(queue.qlen);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(stats)
 }
 
 /// An interface and the ones whose carrier its own follows (in the same namespace).
@@ -1137,6 +1211,152 @@ pub async fn neighbours(handle: &Handle) -> Result<Vec<NeighbourEntry>, Error> {
     Ok(entries)
 }
 
+/// `ip neighbour flush [dev DEV]`: delete every IPv4 and IPv6 neighbour entry (of `dev`)
+/// but the permanent and noarp ones, as iproute2 does. An entry the kernel removed on
+/// its own between the dump and the deletion is gone all the same.
+pub async fn flush_neighbours(handle: &Handle, dev: Option<&str>) -> Result<(), Error> {
+    let what = || format!("flush neighbours{}", dev.map(|d| format!(" dev {d}")).unwrap_or_default());
+    let index = match dev {
+        Some(dev) => Some(link_index(handle, dev).await.map_err(|e| e.context(format!("(to {})", what())))?),
+        None => None,
+    };
+    let answer = dump(handle, RouteNetlinkMessage::GetNeighbour(NeighbourMessage::default()), "neighbours").await?;
+    for message in answer {
+        let RouteNetlinkMessage::NewNeighbour(entry) = message else { continue };
+        let kept = matches!(entry.header.state, NeighbourState::Permanent | NeighbourState::Noarp);
+        if kept || index.is_some_and(|i| entry.header.ifindex != i) {
+            continue;
+        }
+        let mut delete = NeighbourMessage::default();
+        delete.header = entry.header.clone();
+        delete.attributes =
+            entry.attributes.into_iter().filter(|a| matches!(a, NeighbourAttribute::Destination(_))).collect();
+        match change(handle, RouteNetlinkMessage::DelNeighbour(delete), 0).await {
+            Err(refusal) if refusal.errno != Some(Errno::ENOENT) => return Err(refusal.blame(what())),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// One entry of a forwarding database, as `bridge fdb show` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FdbEntry {
+    pub mac: MacAddr,
+    /// The interface the entry is on (a port, the bridge, a VXLAN).
+    pub dev: String,
+    /// The bridge whose table holds it (NDA_MASTER), when it is a bridge's.
+    pub master: Option<String>,
+    /// NTF_SELF: in the device's own table.
+    pub own: bool,
+    pub state: FdbEntryState,
+    pub flags: Vec<FdbEntryFlag>,
+    pub dst: Option<IpAddr>,
+    pub vni: Option<u32>,
+    pub vlan: Option<u16>,
+}
+
+/// `02:00:00:00:00:0b dev pb vlan 1 master br0 static sticky`,
+/// `00:00:00:00:00:00 dev vx0 dst 10.0.0.2 vni 100 self permanent`, as `bridge fdb` prints them.
+impl fmt::Display for FdbEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} dev {}", self.mac, self.dev)?;
+        if let Some(vlan) = self.vlan {
+            write!(f, " vlan {vlan}")?;
+        }
+        if let Some(dst) = self.dst {
+            write!(f, " dst {dst}")?;
+        }
+        if let Some(vni) = self.vni {
+            write!(f, " vni {vni}")?;
+        }
+        if let Some(master) = &self.master {
+            write!(f, " master {master}")?;
+        }
+        if self.own {
+            f.write_str(" self")?;
+        }
+        for flag in &self.flags {
+            write!(f, " {flag}")?;
+        }
+        write!(f, " {}", self.state)
+    }
+}
+
+/// The NTF_* flags a check can ask for, with their bits.
+const FDB_ENTRY_FLAGS: [(NeighbourFlags, FdbEntryFlag); 4] = [
+    (NeighbourFlags::Sticky, FdbEntryFlag::Sticky),
+    (NeighbourFlags::Offloaded, FdbEntryFlag::Offloaded),
+    (NeighbourFlags::ExtLearned, FdbEntryFlag::ExternLearn),
+    (NeighbourFlags::Router, FdbEntryFlag::Router),
+];
+
+/// The reading of [`fdb_state_bits`] the other way, as `bridge fdb` prints states: a
+/// PERMANENT entry is the bridge's own address, a NOARP one static, the rest ages.
+fn fdb_entry_state(bits: u16) -> FdbEntryState {
+    if bits & NUD_PERMANENT != 0 {
+        FdbEntryState::Permanent
+    } else if bits & NUD_NOARP != 0 {
+        FdbEntryState::Static
+    } else {
+        FdbEntryState::Dynamic
+    }
+}
+
+fn fdb_entry(message: &NeighbourMessage, names: &BTreeMap<u32, String>) -> Option<FdbEntry> {
+    let name = |index: u32| names.get(&index).cloned().unwrap_or_else(|| format!("if{index}"));
+    let mut entry = FdbEntry {
+        mac: MacAddr([0; 6]),
+        dev: name(message.header.ifindex),
+        master: None,
+        own: message.header.flags.contains(NeighbourFlags::Own),
+        state: fdb_entry_state(u16::from(message.header.state)),
+        flags: FDB_ENTRY_FLAGS.iter().filter(|(bit, _)| message.header.flags.contains(*bit)).map(|(_, f)| *f).collect(),
+        dst: None,
+        vni: None,
+        vlan: None,
+    };
+    let mut mac = None;
+    for attribute in &message.attributes {
+        match attribute {
+            NeighbourAttribute::LinkLayerAddress(bytes) => mac = <[u8; 6]>::try_from(bytes.as_slice()).ok(),
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => entry.dst = Some(IpAddr::V4(*v4)),
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => entry.dst = Some(IpAddr::V6(*v6)),
+            // In an AF_BRIDGE message the crate cannot tell the address family: by length.
+            NeighbourAttribute::Destination(NeighbourAddress::Other(bytes)) => {
+                entry.dst = <[u8; 4]>::try_from(bytes.as_slice())
+                    .map(IpAddr::from)
+                    .or_else(|_| <[u8; 16]>::try_from(bytes.as_slice()).map(IpAddr::from))
+                    .ok();
+            }
+            NeighbourAttribute::Controller(index) => entry.master = Some(name(*index)),
+            NeighbourAttribute::Vni(vni) => entry.vni = Some(*vni),
+            NeighbourAttribute::Vlan(vlan) => entry.vlan = Some(*vlan),
+            _ => {}
+        }
+    }
+    entry.mac = MacAddr(mac?);
+    Some(entry)
+}
+
+/// Every forwarding entry of the namespace (`bridge fdb show`): the AF_BRIDGE
+/// neighbour dump, bridges' tables and devices' own, sorted by interface and MAC.
+pub async fn fdb_entries(handle: &Handle) -> Result<Vec<FdbEntry>, Error> {
+    let names = names_by_index(&link_messages(handle).await?);
+    let mut query = NeighbourMessage::default();
+    query.header.family = AddressFamily::Bridge;
+    let answer = dump(handle, RouteNetlinkMessage::GetNeighbour(query), "forwarding entries").await?;
+    let mut entries: Vec<FdbEntry> = answer
+        .iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewNeighbour(entry) => fdb_entry(entry, &names),
+            _ => None,
+        })
+        .collect();
+    entries.sort_by(|a, b| (&a.dev, a.mac.0, a.vlan).cmp(&(&b.dev, b.mac.0, b.vlan)));
+    Ok(entries)
+}
+
 /// `RTNLGRP_NEIGH` (linux/rtnetlink.h): the multicast group of neighbour table changes.
 const RTNLGRP_NEIGH: u32 = 3;
 
@@ -1241,27 +1461,138 @@ impl fmt::Display for RouteLookup {
 /// `ip route get DST`: the kernel's decision for a packet this node would send.
 ///
 /// A destination the kernel will not route is an error, with a message that says
-/// which kind of route refused it, which the bare errno does not: on this kernel a
-/// blackhole route answers EINVAL, an unreachable route EHOSTUNREACH, a prohibit route
-/// EACCES, and no route at all ENETUNREACH ("Network is unreachable"), for IPv4 and
-/// IPv6 alike. [`Error::errno`] tells them apart.
+/// which kind of route refused it ([`refusing_route`]). [`Error::errno`] tells them apart.
 pub async fn route_get(handle: &Handle, dst: IpAddr) -> Result<RouteLookup, Error> {
+    Ok(route_decision(handle, &RouteQuery::to(dst)).await?.lookup)
+}
+
+/// The kind of route that made the kernel refuse a lookup with `errno`: on this kernel
+/// a blackhole route answers EINVAL, an unreachable route EHOSTUNREACH, a prohibit
+/// route EACCES, for IPv4 and IPv6 alike; no route at all is ENETUNREACH ("Network is
+/// unreachable"). A packet arriving on an interface that does not forward is refused
+/// with EHOSTUNREACH as well.
+pub fn refusing_route(errno: Errno) -> Option<&'static str> {
+    match errno {
+        Errno::EINVAL => Some("blackhole"),
+        Errno::EHOSTUNREACH => Some("unreachable"),
+        Errno::EACCES => Some("prohibit"),
+        _ => None,
+    }
+}
+
+/// The packet whose route `ip route get` asks for.
+#[derive(Debug, Clone)]
+pub struct RouteQuery<'a> {
+    pub to: IpAddr,
+    pub from: Option<IpAddr>,
+    /// Input interface: the decision for a packet received there.
+    pub iif: Option<&'a str>,
+    pub oif: Option<&'a str>,
+    pub mark: Option<u32>,
+    pub tos: Option<u8>,
+}
+
+impl RouteQuery<'_> {
+    pub fn to(dst: IpAddr) -> RouteQuery<'static> {
+        RouteQuery { to: dst, from: None, iif: None, oif: None, mark: None, tos: None }
+    }
+}
+
+/// The cached exception a route decision carries (`ip route get`'s `cache` line).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RouteException {
+    /// A learned path MTU.
+    pub mtu: Option<u32>,
+    /// Made by an ICMP redirect (IPv4 `RTCF_REDIRECTED`).
+    pub redirected: bool,
+    /// Has a timer (the exception ages out).
+    pub expires: bool,
+}
+
+impl RouteException {
+    pub fn exists(&self) -> bool {
+        self.mtu.is_some() || self.redirected || self.expires
+    }
+}
+
+/// The kernel's whole answer to `ip route get`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RouteDecision {
+    pub lookup: RouteLookup,
+    /// The table the route was found in.
+    pub table: u32,
+    pub exception: RouteException,
+}
+
+impl fmt::Display for RouteDecision {
+    /// [`RouteLookup`]'s words, the table when it is not `main` and the exception as
+    /// `ip route get` prints it, without the remaining seconds (they change):
+    /// `via 10.0.0.2 dev eth0 src 10.0.0.10, cache redirected expires`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.lookup)?;
+        if self.table != RT_TABLE_MAIN {
+            write!(f, " table {}", crate::model::table_name(self.table))?;
+        }
+        let e = &self.exception;
+        if e.exists() {
+            f.write_str(", cache")?;
+            if e.redirected {
+                f.write_str(" redirected")?;
+            }
+            if e.expires {
+                f.write_str(" expires")?;
+            }
+            if let Some(mtu) = e.mtu {
+                write!(f, " mtu {mtu}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `RTCF_REDIRECTED` (linux/in_route.h), in the flags of an IPv4 route answer.
+const RTCF_REDIRECTED: u32 = 0x0004_0000;
+
+/// `ip route get TO [from FROM] [iif DEV] [oif DEV] [mark N] [tos N]`, sent as iproute2
+/// sends it (`iproute_get`): RTM_GETROUTE with RTM_F_LOOKUP_TABLE for IPv4 (which
+/// only IPv4 honours), so that the answer names the table the route came from.
+pub async fn route_decision(handle: &Handle, query: &RouteQuery<'_>) -> Result<RouteDecision, Error> {
+    let dst = query.to;
     let what = || format!("look up route to {dst}");
-    let mut query = RouteMessage::default();
-    query.header.address_family = family_of(dst.is_ipv6());
-    query.header.destination_prefix_length = if dst.is_ipv6() { 128 } else { 32 };
-    query.attributes.push(RouteAttribute::Destination(dst.into()));
-    let answer = request(handle, RouteNetlinkMessage::GetRoute(query), 0).await.map_err(|refusal| {
-        let route = match refusal.errno {
-            Some(Errno::EINVAL) => Some("blackhole"),
-            Some(Errno::EHOSTUNREACH) => Some("unreachable"),
-            Some(Errno::EACCES) => Some("prohibit"),
-            _ => None,
+    let ipv6 = dst.is_ipv6();
+    let host_len = if ipv6 { 128 } else { 32 };
+    let mut request_message = RouteMessage::default();
+    request_message.header.address_family = family_of(ipv6);
+    request_message.header.destination_prefix_length = host_len;
+    request_message.attributes.push(RouteAttribute::Destination(dst.into()));
+    if let Some(from) = query.from {
+        request_message.header.source_prefix_length = host_len;
+        request_message.attributes.push(RouteAttribute::Source(from.into()));
+    }
+    let index_of =
+        |dev| async move { link_index(handle, dev).await.map_err(|e| e.context(format!("(to {})", what()))) };
+    if let Some(iif) = query.iif {
+        request_message.attributes.push(RouteAttribute::Iif(index_of(iif).await?));
+    }
+    if let Some(oif) = query.oif {
+        request_message.attributes.push(RouteAttribute::Oif(index_of(oif).await?));
+    }
+    if let Some(mark) = query.mark {
+        request_message.attributes.push(RouteAttribute::Mark(mark));
+    }
+    request_message.header.tos = query.tos.unwrap_or(0);
+    if !ipv6 {
+        request_message.header.flags = RouteFlags::LookupTable;
+    }
+    let answer = request(handle, RouteNetlinkMessage::GetRoute(request_message), 0).await.map_err(|refusal| {
+        let refused_by = match (refusal.errno.and_then(refusing_route), query.iif) {
+            (Some("unreachable"), Some(iif)) => Some(format!("unreachable route or no forwarding on {iif}")),
+            (route, _) => route.map(|route| format!("{route} route")),
         };
-        match route {
+        match refused_by {
             Some(route) => Error::Failed {
                 what: what(),
-                message: format!("{route} route ({})", refusal.message()),
+                message: format!("{route} ({})", refusal.message()),
                 errno: refusal.errno.map(|e| e as i32),
             },
             None => refusal.blame(what()),
@@ -1286,7 +1617,17 @@ pub async fn route_get(handle: &Handle, dst: IpAddr) -> Result<RouteLookup, Erro
         RouteType::Anycast => LookupKind::Anycast,
         _ => LookupKind::Unicast,
     };
-    Ok(RouteLookup { kind, dev, via: facts.via, src: facts.prefsrc })
+    let expires = route.attributes.iter().any(|a| matches!(a, RouteAttribute::CacheInfo(info) if info.expires != 0));
+    let redirected = !ipv6 && route.header.flags.bits() & RTCF_REDIRECTED != 0;
+    // IPv4 answers carry the route's own MTU metric too; only an exception (one with a
+    // timer, or an IPv6 clone) has a learned one.
+    let cloned = ipv6 && route.header.flags.contains(RouteFlags::Cloned);
+    let exception = RouteException { mtu: facts.mtu.filter(|_| expires || cloned), redirected, expires };
+    Ok(RouteDecision {
+        lookup: RouteLookup { kind, dev, via: facts.via, src: facts.prefsrc },
+        table: facts.table,
+        exception,
+    })
 }
 
 async fn link_name(handle: &Handle, index: u32) -> Result<String, Error> {

@@ -38,6 +38,14 @@ pub enum Check {
     Neighbour(NeighbourCheck),
     /// A line of a service's output.
     Log(LogCheck),
+    /// An entry of a bridge's or a VXLAN's forwarding database, or its absence.
+    Fdb(FdbCheck),
+    /// A counter the kernel keeps: a MIB counter or an interface statistic, its value
+    /// or its change across the step.
+    Counter(CounterCheck),
+    /// Whether a socket in a node may bind an address and port, as the sysctls in force
+    /// allow.
+    Bind(BindCheck),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -199,10 +207,10 @@ pub struct TcpCheck {
 
 /// What a node's neighbour table holds for `ip` (on `dev`).
 ///
-/// Expected entries are waited for: the check watches the table's change notifications
-/// until the entry is as described or the deadline passes, so a frame the kernel is
-/// still processing when the check starts is not a false failure. `absent` is decided
-/// at once.
+/// Waited for in both directions: the check watches the table's change notifications
+/// until the entry is as described (or, with `absent`, gone) or the deadline passes, so
+/// a frame the kernel is still processing, or an entry it is still removing, when the
+/// check starts is not a false failure.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NeighbourCheck {
@@ -220,11 +228,303 @@ pub struct NeighbourCheck {
     /// The table has no entry for `ip` (on `dev`).
     #[serde(default)]
     pub absent: bool,
-    /// How long to wait for the entry (default 2 s).
+    /// How long to wait for the entry to be as described, or to be gone (default 2 s).
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,
     #[serde(default)]
     pub xfail: Option<String>,
+}
+
+/// What a node's forwarding databases hold for `mac` (`bridge fdb show`): the bridges'
+/// (`master`) and the devices' own (`self`: a VXLAN's remotes). Every given field must
+/// match one entry. Waited for in both directions like `neighbour`, on the change
+/// notifications: an entry being learned, or ageing out (give a `timeout` longer than
+/// the bridge's `ageing_time`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FdbCheck {
+    pub on: Loc<String>,
+    pub mac: MacAddr,
+    /// The interface the entry is on: a bridge port, the bridge itself, a VXLAN.
+    #[serde(default)]
+    pub dev: Option<Loc<String>>,
+    /// Which table holds it: the bridge's the device is a port of (`master`), or the
+    /// device's own (`self`).
+    #[serde(default)]
+    pub table: Option<FdbTable>,
+    /// `permanent` (an address of the bridge itself, `local`), `static` (added, never
+    /// ages) or `dynamic` (learned or added as such: ages out).
+    #[serde(default)]
+    pub state: Option<FdbEntryState>,
+    /// Flags the entry must have (others may be set too).
+    #[serde(default)]
+    pub flags: Vec<FdbEntryFlag>,
+    /// Remote endpoint of a VXLAN entry.
+    #[serde(default)]
+    pub dst: Option<IpAddr>,
+    /// VNI of a VXLAN entry.
+    #[serde(default)]
+    pub vni: Option<u32>,
+    #[serde(default)]
+    pub vlan: Option<u16>,
+    /// No entry for `mac` (on `dev`) at all.
+    #[serde(default)]
+    pub absent: bool,
+    /// How long to wait for the entry to be as described, or to be gone (default 2 s).
+    #[serde(default)]
+    pub timeout: Option<Loc<Dur>>,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FdbTable {
+    Master,
+    #[serde(rename = "self")]
+    OwnTable,
+}
+
+/// The state of a forwarding entry, in `bridge fdb`'s words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FdbEntryState {
+    Permanent,
+    Static,
+    Dynamic,
+}
+
+/// Flags of a forwarding entry (`NTF_*`), in `bridge fdb`'s words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FdbEntryFlag {
+    Sticky,
+    Offloaded,
+    ExternLearn,
+    Router,
+}
+
+impl fmt::Display for FdbTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FdbTable::Master => "master",
+            FdbTable::OwnTable => "self",
+        })
+    }
+}
+
+impl fmt::Display for FdbEntryState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format!("{self:?}").to_lowercase())
+    }
+}
+
+impl fmt::Display for FdbEntryFlag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FdbEntryFlag::Sticky => "sticky",
+            FdbEntryFlag::Offloaded => "offloaded",
+            FdbEntryFlag::ExternLearn => "extern_learn",
+            FdbEntryFlag::Router => "router",
+        })
+    }
+}
+
+/// A counter of a node, read where the kernel keeps it: `mib` from the node's
+/// `/proc/net/snmp`, `/proc/net/netstat` (`TcpExt.IPReversePathFilter`,
+/// `IpExt.InNoRoutes`, `Icmp.OutRedirects`) or `/proc/net/snmp6` (`Ip6InNoRoutes`), or
+/// `stat` of the interface `link` over netlink (IFLA_STATS64: `rx_packets`,
+/// `tx_bytes`, `rx_dropped`, ...), or `qdisc`, a statistic of `link`'s root qdisc
+/// (TCA_STATS2: `sent_packets`, `dropped`, `overlimits`, ...), or `nft`, an nftables
+/// counter. Give `value` (the counter now) and/or `delta` (its
+/// change since the step began, before its actions), each a number or `{min, max}`.
+/// Read again, with a growing pause, until it holds or `timeout` passes.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CounterCheck {
+    pub on: Loc<String>,
+    /// A MIB counter: `Prefix.Name` as in /proc/net/snmp and netstat, or the name of an
+    /// /proc/net/snmp6 line.
+    #[serde(default)]
+    pub mib: Option<Loc<String>>,
+    /// The interface whose `stat` is read.
+    #[serde(default)]
+    pub link: Option<Loc<String>>,
+    /// An interface statistic, with `link`.
+    #[serde(default)]
+    pub stat: Option<Loc<LinkStat>>,
+    /// A statistic of `link`'s root qdisc.
+    #[serde(default)]
+    pub qdisc: Option<Loc<QdiscStat>>,
+    /// An nftables counter: a named counter, or the counter of a rule (iptables rules
+    /// too: iptables-nft keeps them as nftables rules with a counter).
+    #[serde(default)]
+    pub nft: Option<Loc<NftCounter>>,
+    #[serde(default)]
+    pub value: Option<Amount>,
+    #[serde(default)]
+    pub delta: Option<Amount>,
+    /// How long the counter may take to be as expected (default 2 s).
+    #[serde(default)]
+    pub timeout: Option<Loc<Dur>>,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
+/// A socket of `proto` bound to `address`:`port` in the node: it must succeed, or with
+/// `error`, fail with that errno (`EADDRNOTAVAIL`: not a local address and
+/// `ip_nonlocal_bind` is 0; `EADDRINUSE`; `EACCES`: a privileged port).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BindCheck {
+    pub on: Loc<String>,
+    pub address: Loc<IpAddr>,
+    /// Default 0: any free port.
+    #[serde(default)]
+    pub port: u16,
+    /// `tcp` (default) or `udp`.
+    #[serde(default = "tcp")]
+    pub proto: Proto,
+    /// The errno name the bind must fail with.
+    #[serde(default)]
+    pub error: Option<Loc<String>>,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
+fn tcp() -> Proto {
+    Proto::Tcp
+}
+
+/// Which nftables counter: `{table: f, name: dropped}` (a named counter), or a rule's
+/// by `chain` and one of `handle`, `comment` (nft's `comment "..."`) or `position`
+/// (1 for the chain's first rule, as `iptables -L --line-numbers` counts; iptables
+/// comments are an xt match the kernel does not show, so they cannot name a rule).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NftCounter {
+    /// `ip`, `ip6`, `inet`, `arp`, `bridge`, `netdev` (any family when omitted).
+    #[serde(default)]
+    pub family: Option<String>,
+    pub table: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub chain: Option<String>,
+    #[serde(default)]
+    pub handle: Option<u64>,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub position: Option<u32>,
+    /// Count bytes instead of packets.
+    #[serde(default)]
+    pub bytes: bool,
+}
+
+impl fmt::Display for NftCounter {
+    /// `nft ip nat POSTROUTING rule 1 packets`, `nft inet f counter dropped bytes`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("nft")?;
+        if let Some(family) = &self.family {
+            write!(f, " {family}")?;
+        }
+        write!(f, " {}", self.table)?;
+        if let Some(name) = &self.name {
+            write!(f, " counter {name}")?;
+        }
+        if let Some(chain) = &self.chain {
+            write!(f, " {chain}")?;
+        }
+        if let Some(handle) = self.handle {
+            write!(f, " handle {handle}")?;
+        }
+        if let Some(comment) = &self.comment {
+            write!(f, " comment {comment:?}")?;
+        }
+        if let Some(position) = self.position {
+            write!(f, " rule {position}")?;
+        }
+        f.write_str(if self.bytes { " bytes" } else { " packets" })
+    }
+}
+
+/// An expected amount: exactly a number, or within `{min, max}` (either may be left out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Amount {
+    Exactly(u64),
+    Within {
+        #[serde(default)]
+        min: Option<u64>,
+        #[serde(default)]
+        max: Option<u64>,
+    },
+}
+
+impl Amount {
+    pub fn admits(self, n: u64) -> bool {
+        match self {
+            Amount::Exactly(want) => n == want,
+            Amount::Within { min, max } => min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m),
+        }
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Amount::Exactly(n) => write!(f, "= {n}"),
+            Amount::Within { min: Some(a), max: Some(b) } => write!(f, "between {a} and {b}"),
+            Amount::Within { min: Some(a), max: None } => write!(f, ">= {a}"),
+            Amount::Within { min: None, max: Some(b) } => write!(f, "<= {b}"),
+            Amount::Within { min: None, max: None } => f.write_str("any"),
+        }
+    }
+}
+
+/// The interface statistics of IFLA_STATS64, as `ip -s link` and `struct
+/// rtnl_link_stats64` name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkStat {
+    RxPackets,
+    TxPackets,
+    RxBytes,
+    TxBytes,
+    RxErrors,
+    TxErrors,
+    RxDropped,
+    TxDropped,
+    Multicast,
+    Collisions,
+}
+
+/// The statistics of a qdisc (TCA_STATS2), as `tc -s qdisc` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QdiscStat {
+    SentBytes,
+    SentPackets,
+    Dropped,
+    Overlimits,
+    Requeues,
+    Backlog,
+    Qlen,
+}
+
+impl fmt::Display for QdiscStat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let words = serde_json::to_value(self).ok();
+        f.write_str(words.as_ref().and_then(|v| v.as_str()).unwrap_or("?"))
+    }
+}
+
+impl fmt::Display for LinkStat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let words = serde_json::to_value(self).ok();
+        f.write_str(words.as_ref().and_then(|v| v.as_str()).unwrap_or("?"))
+    }
 }
 
 /// Neighbour Unreachability Detection state of a neighbour entry (`NUD_*`).
@@ -320,27 +620,132 @@ impl<'de> Deserialize<'de> for ExitExpect {
     }
 }
 
+/// The kernel's route decision for a packet, asked as `ip route get` asks it (`to`,
+/// `from`, `iif`, `oif`, `mark`, `tos`), and what it must be. Every given expectation
+/// must hold; the check reads the decision again, with a growing pause, until they do
+/// or `timeout` passes (a cached exception appears when an ICMP error is processed).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteCheck {
     pub on: Loc<String>,
     pub to: Loc<IpAddr>,
+    /// Source address of the packet (`from`).
+    #[serde(default)]
+    pub from: Option<IpAddr>,
+    /// The packet arrives on this interface (`iif`): the decision for a packet to
+    /// forward or deliver, with the input checks (forwarding, rp_filter); give `from`.
+    #[serde(default)]
+    pub iif: Option<Loc<String>>,
+    /// The packet must leave through this interface (`oif`, as for a bound socket).
+    #[serde(default)]
+    pub oif: Option<Loc<String>>,
+    /// Firewall mark of the packet (`mark`), for rules with `fwmark`.
+    #[serde(default)]
+    pub mark: Option<u32>,
+    /// TOS byte of the packet (`tos`), for rules and routes with `tos`.
+    #[serde(default)]
+    pub tos: Option<u8>,
     /// Expected output interface.
     #[serde(default)]
     pub dev: Option<String>,
     /// Expected gateway.
     #[serde(default)]
     pub via: Option<IpAddr>,
-    /// The lookup is expected to fail (no route / unreachable).
+    /// The lookup is expected to fail, whatever refused it (no route, an unreachable,
+    /// prohibit or blackhole route). `type:` names the refusal.
     #[serde(default)]
     pub unreachable: bool,
-    /// Wait up to this long for the expected answer (a route a routing daemon adds or
-    /// withdraws), looking again on every change of the node's routing tables. Without
-    /// it the lookup is judged at once.
+    /// Expected route type: `unicast`, `local`, `broadcast`, `multicast`, `anycast`, or a
+    /// route that refuses the packet: `unreachable`, `prohibit`, `blackhole`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<RouteDecisionKind>,
+    /// Expected table the route was found in: `main`, `local`, `default` or a number.
+    #[serde(default)]
+    pub table: Option<TableRef>,
+    /// The decision holds a cached exception (`true`), or none (`false`): a learned path
+    /// MTU or a redirect, with its expiry.
+    #[serde(default)]
+    pub exception: Option<bool>,
+    /// Expected path MTU of the cached exception (learned from an ICMP "fragmentation
+    /// needed" or "packet too big").
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    /// The cached exception comes from an ICMP redirect (IPv4), or, with `false`, not.
+    #[serde(default)]
+    pub redirected: Option<bool>,
+    /// The decision expires (a cached exception has a timer), or, with `false`, not.
+    #[serde(default)]
+    pub expires: Option<bool>,
+    /// How long the decision may take to be as expected (default 2 s).
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,
     #[serde(default)]
     pub xfail: Option<String>,
+}
+
+/// The type of route a lookup found (`RTN_*`), as `ip route` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteDecisionKind {
+    Unicast,
+    Local,
+    Broadcast,
+    Multicast,
+    Anycast,
+    Unreachable,
+    Prohibit,
+    Blackhole,
+}
+
+impl RouteDecisionKind {
+    /// Whether a route of this type makes the kernel refuse the packet (the lookup fails).
+    pub fn refuses(self) -> bool {
+        matches!(self, RouteDecisionKind::Unreachable | RouteDecisionKind::Prohibit | RouteDecisionKind::Blackhole)
+    }
+}
+
+impl fmt::Display for RouteDecisionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format!("{self:?}").to_lowercase())
+    }
+}
+
+/// A routing table by name (`main`, `local`, `default`) or number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum TableRef {
+    Id(u32),
+    Name(TableName),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TableName {
+    Main,
+    Local,
+    Default,
+}
+
+impl TableRef {
+    /// The table's number (`RT_TABLE_*` for the named ones).
+    pub fn id(self) -> u32 {
+        match self {
+            TableRef::Id(id) => id,
+            TableRef::Name(TableName::Main) => 254,
+            TableRef::Name(TableName::Local) => 255,
+            TableRef::Name(TableName::Default) => 253,
+        }
+    }
+}
+
+/// As `ip route` names it: `main`, `local`, `default`, or the number.
+pub fn table_name(id: u32) -> String {
+    match id {
+        254 => "main".into(),
+        255 => "local".into(),
+        253 => "default".into(),
+        id => id.to_string(),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -523,6 +928,9 @@ impl Check {
             Check::Tcp(c) => c.xfail.as_deref(),
             Check::Neighbour(c) => c.xfail.as_deref(),
             Check::Log(c) => c.xfail.as_deref(),
+            Check::Fdb(c) => c.xfail.as_deref(),
+            Check::Counter(c) => c.xfail.as_deref(),
+            Check::Bind(c) => c.xfail.as_deref(),
         }
     }
 }

@@ -42,6 +42,9 @@ pub enum Action {
     DelRoute(RouteAction),
     AddNeighbour(NeighAction),
     DelNeighbour(NeighAction),
+    /// `{on: node, dev: eth0}`: what `ip neighbour flush` removes (every entry but
+    /// permanent and noarp ones), on one interface or all.
+    FlushNeighbours(FlushNeighbours),
     AddFdb(FdbAction),
     DelFdb(FdbAction),
     /// `{dev: node:iface, state: down}`
@@ -76,6 +79,7 @@ impl Action {
             Action::MoveAddress(a) => a.address.line,
             Action::AddRoute(a) | Action::DelRoute(a) => a.on.line,
             Action::AddNeighbour(a) | Action::DelNeighbour(a) => a.on.line,
+            Action::FlushNeighbours(a) => a.on.line,
             Action::AddFdb(a) | Action::DelFdb(a) => a.on.line,
             Action::SetLink(a) => a.dev.line,
             Action::SetMaster(a) => a.dev.line,
@@ -118,6 +122,15 @@ pub struct RouteAction {
 pub struct NeighAction {
     pub on: Loc<String>,
     pub neighbour: Loc<NeighSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlushNeighbours {
+    pub on: Loc<String>,
+    /// Only the entries of this interface (every interface when omitted).
+    #[serde(default)]
+    pub dev: Option<Loc<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

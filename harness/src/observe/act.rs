@@ -25,6 +25,10 @@ pub fn describe(action: &Action) -> String {
         Action::DelNeighbour(n) => {
             format!("on {}: delete neighbour {}", n.on.as_str(), *n.neighbour)
         }
+        Action::FlushNeighbours(f) => match &f.dev {
+            Some(dev) => format!("on {}: flush neighbours dev {}", f.on.as_str(), dev.as_str()),
+            None => format!("on {}: flush neighbours", f.on.as_str()),
+        },
         Action::AddFdb(f) => format!("on {}: add fdb {}", f.on.as_str(), *f.fdb),
         Action::DelFdb(f) => format!("on {}: delete fdb {}", f.on.as_str(), *f.fdb),
         Action::SetLink(l) => {
@@ -86,6 +90,10 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
         }
         Action::DelNeighbour(n) => {
             rt.block_on(netlink::del_neighbour(&node(&n.on).netlink, &n.neighbour)).map_err(failed)
+        }
+        Action::FlushNeighbours(f) => {
+            let dev = f.dev.as_ref().map(|d| d.as_str());
+            rt.block_on(netlink::flush_neighbours(&node(&f.on).netlink, dev)).map_err(failed)
         }
         Action::AddFdb(f) => rt.block_on(netlink::add_fdb(&node(&f.on).netlink, &f.fdb)).map_err(failed),
         Action::DelFdb(f) => rt.block_on(netlink::del_fdb(&node(&f.on).netlink, &f.fdb)).map_err(failed),

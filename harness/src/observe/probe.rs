@@ -70,6 +70,18 @@ fn poll_patiently(fds: &mut [libc::pollfd], mut deadline: Instant, patience: &mu
     }
 }
 
+/// Whether a `proto` socket in `ns` may bind `addr` now, with the addresses and
+/// sysctls in force (`ip_nonlocal_bind`, `ip_unprivileged_port_start`, ...): `Ok(())`
+/// or the errno of the refusal. The socket is closed at once.
+pub fn try_bind(ns: &Netns, addr: SocketAddr, proto: Proto) -> io::Result<Result<(), Errno>> {
+    let kind = match proto {
+        Proto::Tcp => Type::STREAM,
+        Proto::Udp => Type::DGRAM,
+    };
+    let socket = ns.run(|| Socket::new(Domain::for_address(addr), kind, None))?;
+    Ok(socket.bind(&addr.into()).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0))))
+}
+
 /// Send `count` ICMP echo requests from inside `ns` to `to` (IPv4 or IPv6), from
 /// `source` and out of interface `dev` when given (`ping -I`), waiting `timeout` for
 /// each reply, then as long as `patience` grants. An ICMP error or

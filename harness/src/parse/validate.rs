@@ -360,6 +360,11 @@ impl Validator<'_> {
                     self.need_iface_in(&n.on, &n.neighbour.dev, at(&n.neighbour, key));
                 }
             }
+            Action::FlushNeighbours(f) => {
+                if let (true, Some(dev)) = (self.need_node(&f.on, key), &f.dev) {
+                    self.need_iface_in(&f.on, dev, at(dev, &format!("{key}.flush_neighbours.dev")));
+                }
+            }
             Action::AddFdb(f) | Action::DelFdb(f) => {
                 if self.need_node(&f.on, key) {
                     for dev in std::iter::once(&f.fdb.dev).chain(&f.fdb.via) {
@@ -647,11 +652,19 @@ impl Validator<'_> {
                 }
             }
             Check::Route(r) => {
-                self.need_positive_timeout(&r.timeout, &format!("{key}.route.timeout"));
                 if self.need_node(&r.on, key) {
                     if let Some(dev) = &r.dev {
                         self.need_iface_in(&r.on, dev, at(&r.on, &format!("{key}.dev")));
                     }
+                    for (name, dev) in [("iif", &r.iif), ("oif", &r.oif)] {
+                        if let Some(dev) = dev {
+                            self.need_iface_in(&r.on, dev, at(dev, &format!("{key}.route.{name}")));
+                        }
+                    }
+                }
+                self.need_positive_timeout(&r.timeout, &format!("{key}.route.timeout"));
+                if let Some(problem) = route_contradiction(r) {
+                    self.problem(at(&r.on, &format!("{key}.route")), problem);
                 }
             }
             Check::Sysctl(c) => {
@@ -679,6 +692,62 @@ impl Validator<'_> {
                         t.bytes.0
                     );
                     self.problem(at(&t.bytes, &format!("{key}.tcp.bytes")), message);
+                }
+            }
+            Check::Counter(c) => {
+                if self.need_node(&c.on, &format!("{key}.counter.on")) {
+                    if let Some(link) = &c.link {
+                        self.need_iface_in(&c.on, link, at(link, &format!("{key}.counter.link")));
+                    }
+                }
+                self.need_positive_timeout(&c.timeout, &format!("{key}.counter.timeout"));
+                let counter_key = format!("{key}.counter");
+                match (&c.mib, &c.link, &c.stat, &c.qdisc, &c.nft) {
+                    (Some(_), None, None, None, None)
+                    | (None, Some(_), Some(_), None, None)
+                    | (None, Some(_), None, Some(_), None)
+                    | (None, None, None, None, Some(_)) => {}
+                    _ => {
+                        let message = "name one counter: `mib`, `link` with `stat` or `qdisc`, or `nft`";
+                        self.problem(at(&c.on, &counter_key), message);
+                    }
+                }
+                if let Some(nft) = &c.nft {
+                    let by_rule = [nft.handle.is_some(), nft.comment.is_some(), nft.position.is_some()];
+                    let one_rule = nft.chain.is_some() && by_rule.iter().filter(|b| **b).count() == 1;
+                    if nft.name.is_some() == one_rule || (nft.name.is_some() && nft.chain.is_some()) {
+                        let message =
+                            "name a counter (`name`) or one rule of a `chain` (`handle`, `comment` or `position`)";
+                        self.problem(at(nft, &format!("{counter_key}.nft")), message);
+                    }
+                }
+                if c.value.is_none() && c.delta.is_none() {
+                    self.problem(at(&c.on, &counter_key), "say what the counter must be: `value`, `delta` or both");
+                }
+            }
+            Check::Bind(b) => {
+                self.need_node(&b.on, &format!("{key}.bind.on"));
+                if let Some(error) = b.error.as_ref().filter(|e| !crate::observe::cause::is_errno_name(e)) {
+                    let message = format!("`{}` is not an errno name (write e.g. `EADDRNOTAVAIL`)", error.as_str());
+                    self.problem(at(error, &format!("{key}.bind.error")), message);
+                }
+            }
+            Check::Fdb(f) => {
+                if self.need_node(&f.on, &format!("{key}.fdb.on")) {
+                    if let Some(dev) = &f.dev {
+                        self.need_iface_in(&f.on, dev, at(dev, &format!("{key}.fdb.dev")));
+                    }
+                }
+                self.need_positive_timeout(&f.timeout, &format!("{key}.fdb.timeout"));
+                let described = f.table.is_some()
+                    || f.state.is_some()
+                    || !f.flags.is_empty()
+                    || f.dst.is_some()
+                    || f.vni.is_some()
+                    || f.vlan.is_some();
+                if f.absent && described {
+                    let message = "`absent: true` expects no entry at all: keep only `mac` and `dev`, or drop `absent`";
+                    self.problem(at(&f.on, &format!("{key}.fdb")), message);
                 }
             }
             Check::Neighbour(n) => {
@@ -982,6 +1051,23 @@ pub fn node_names(s: &Scenario) -> BTreeSet<&str> {
     s.nodes.keys().map(String::as_str).collect()
 }
 
+/// Expectations of a `route` check that no decision can meet together.
+fn route_contradiction(r: &RouteCheck) -> Option<&'static str> {
+    let refused = r.unreachable || r.kind.is_some_and(RouteDecisionKind::refuses);
+    let cache_expected = r.mtu.is_some() || r.redirected == Some(true) || r.expires == Some(true);
+    if r.unreachable && r.kind.is_some_and(|k| !k.refuses()) {
+        Some("`unreachable: true` expects the lookup to fail: a `type` that routes contradicts it")
+    } else if refused && (r.dev.is_some() || r.via.is_some() || r.table.is_some() || r.exception.is_some()) {
+        Some("a refused lookup has no `dev`, `via`, `table` or exception: drop them, or the refusal")
+    } else if refused && cache_expected {
+        Some("a refused lookup has no cached exception: drop `mtu`, `redirected` and `expires`")
+    } else if r.exception == Some(false) && cache_expected {
+        Some("`exception: false` expects no cached exception: drop `mtu`, `redirected: true` and `expires: true`")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::parse::load::{Source, parse_and_validate};
@@ -1052,6 +1138,75 @@ mod tests {
             "node `a` has no interface `eth9` (it has: lo)",
         );
         assert!(e.starts_with("3:14 nodes.a.routes[0]:"), "{e}");
+    }
+
+    #[test]
+    fn route_checks_name_known_interfaces_and_do_not_contradict_themselves() {
+        let route = |args: &str| format!("{PAIR}expect:\n  - route: {{on: a, to: 10.0.0.2, {args}}}\n");
+        let good = "from: 10.0.0.9, iif: eth0, mark: 7, tos: 16, type: unicast, table: main, exception: false";
+        assert_eq!(errors(&route(good)), Vec::<String>::new());
+        assert_eq!(errors(&route("table: 100, mtu: 1280, redirected: false, expires: true")), Vec::<String>::new());
+        let e = one_error(&route("iif: eth1"), "node `a` has no interface `eth1`");
+        assert!(e.starts_with("7:39 expect[0].route.iif:"), "{e}");
+        one_error(&route("oif: eth1"), "node `a` has no interface `eth1`");
+        one_error(&route("timeout: 0s"), "a timeout of zero");
+        one_error(&route("unreachable: true, type: local"), "a `type` that routes contradicts it");
+        one_error(&route("type: blackhole, via: 10.0.0.1"), "a refused lookup has no `dev`");
+        one_error(&route("type: prohibit, mtu: 1280"), "a refused lookup has no cached exception");
+        one_error(&route("exception: false, redirected: true"), "`exception: false` expects no cached exception");
+        one_error(&route("type: nat"), "unknown variant `nat`");
+        one_error(&route("table: mian"), "did not match any variant");
+    }
+
+    #[test]
+    fn fdb_checks_name_a_known_interface_and_do_not_contradict_themselves() {
+        let fdb = |args: &str| format!("{PAIR}expect:\n  - fdb: {{on: a, mac: 02:00:00:00:00:0b, {args}}}\n");
+        let good = "dev: eth0, table: master, state: dynamic, flags: [sticky, extern_learn], dst: 10.0.0.2, vni: 1";
+        assert_eq!(errors(&fdb(good)), Vec::<String>::new());
+        assert_eq!(
+            errors(&fdb("table: self, absent: true, timeout: 5s")),
+            vec![
+            "7:15 expect[0].fdb: `absent: true` expects no entry at all: keep only `mac` and `dev`, or drop `absent`"
+                .to_string()
+        ]
+        );
+        let e = one_error(&fdb("dev: eth1"), "node `a` has no interface `eth1`");
+        assert!(e.starts_with("7:47 expect[0].fdb.dev:"), "{e}");
+        one_error(&fdb("timeout: 0s"), "a timeout of zero");
+        one_error(&fdb("state: stale"), "unknown variant `stale`");
+        one_error(&fdb("flags: [own]"), "unknown variant `own`");
+    }
+
+    #[test]
+    fn counter_checks_name_one_counter_and_what_it_must_be() {
+        let counter = |args: &str| format!("{PAIR}expect:\n  - counter: {{on: a, {args}}}\n");
+        assert_eq!(errors(&counter("mib: TcpExt.IPReversePathFilter, delta: {min: 1}")), Vec::<String>::new());
+        assert_eq!(errors(&counter("link: eth0, stat: rx_packets, value: 3, delta: 1")), Vec::<String>::new());
+        let e = one_error(&counter("link: eth1, stat: rx_packets, value: 1"), "node `a` has no interface `eth1`");
+        assert!(e.starts_with("7:28 expect[0].counter.link:"), "{e}");
+        one_error(&counter("mib: Ip.InReceives"), "`value`, `delta` or both");
+        one_error(&counter("link: eth0, value: 1"), "`mib`, `link` with `stat` or `qdisc`, or `nft`");
+        let nft = |which: &str| counter(&format!("nft: {which}, delta: 1"));
+        assert_eq!(errors(&nft("{table: f, name: dropped}")), Vec::<String>::new());
+        assert_eq!(errors(&nft("{family: ip, table: nat, chain: POSTROUTING, position: 1}")), Vec::<String>::new());
+        one_error(&nft("{table: f}"), "name a counter (`name`) or one rule");
+        one_error(&nft("{table: f, chain: in}"), "name a counter (`name`) or one rule");
+        one_error(&nft("{table: f, chain: in, handle: 3, position: 1}"), "name a counter (`name`) or one rule");
+        one_error(&nft("{table: f, name: x, chain: in, handle: 3}"), "name a counter (`name`) or one rule");
+        one_error(&counter("link: eth0, stat: rx_packets, qdisc: dropped, value: 1"), "name one counter");
+        assert_eq!(errors(&counter("link: eth0, qdisc: overlimits, delta: 0")), Vec::<String>::new());
+        one_error(&counter("mib: Ip.InReceives, link: eth0, stat: rx_packets, value: 1"), "name one counter");
+        one_error(&counter("link: eth0, stat: rx_pkts, value: 1"), "unknown variant `rx_pkts`");
+        one_error(&counter("mib: Ip.InReceives, value: 1, timeout: 0s"), "a timeout of zero");
+    }
+
+    #[test]
+    fn bind_checks_expect_a_known_errno() {
+        let bind = |args: &str| format!("{PAIR}expect:\n  - bind: {{on: a, address: 10.9.9.9, {args}}}\n");
+        assert_eq!(errors(&bind("port: 80, proto: udp, error: EADDRNOTAVAIL")), Vec::<String>::new());
+        let e = one_error(&bind("error: EADDRNOTAVIAL"), "`EADDRNOTAVIAL` is not an errno name");
+        assert!(e.starts_with("7:45 expect[0].bind.error:"), "{e}");
+        one_error(&bind("proto: sctp"), "unknown variant `sctp`");
     }
 
     #[test]
@@ -1265,6 +1420,11 @@ mod tests {
             &format!("{PAIR}expect:\n  - neighbour: {{on: b, ip: 10.0.0.9, state: gone}}\n"),
             "unknown variant `gone`",
         );
+        let flush = |args: &str| format!("{PAIR}steps:\n  - do:\n      - flush_neighbours: {args}\n");
+        assert_eq!(errors(&flush("{on: a}")), Vec::<String>::new());
+        let e = one_error(&flush("{on: a, dev: eth1}"), "node `a` has no interface `eth1`");
+        assert!(e.starts_with("8:40 steps[0].do[0].flush_neighbours.dev:"), "{e}");
+        one_error(&flush("{on: c}"), "`c`");
     }
 
     #[test]
