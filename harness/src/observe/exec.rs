@@ -488,6 +488,7 @@ pub(crate) fn poll_until(fds: &mut [libc::pollfd], deadline: Option<Instant>) ->
 
 #[cfg(test)]
 mod tests {
+    use super::fixture::running_with_cmdline;
     use super::*;
 
     fn sh(ns: &Netns, line: &str) -> Output {
@@ -651,15 +652,6 @@ mod tests {
         assert!(!alive(), "background `sleep {marker}` survived the timeout");
     }
 
-    /// Whether a process of the machine runs with exactly these arguments.
-    fn running_with_cmdline(args: &[&str]) -> bool {
-        let wanted: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == wanted))
-    }
-
     #[test]
     fn a_background_command_keeps_running_with_its_output_until_stopped() {
         needs_root!();
@@ -728,5 +720,18 @@ mod tests {
         b.push(&vec![b'a'; KEPT_EACH_END]);
         b.push(&vec![b'b'; KEPT_EACH_END]);
         assert_eq!(b.into_bytes().len(), 2 * KEPT_EACH_END, "nothing cut, no cut line");
+    }
+}
+
+/// For kernel tests that check what processes a command left on the machine.
+#[cfg(test)]
+pub(crate) mod fixture {
+    /// Whether a process of the machine runs with exactly these arguments.
+    pub fn running_with_cmdline(args: &[&str]) -> bool {
+        let wanted: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == wanted))
     }
 }

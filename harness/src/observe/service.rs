@@ -430,14 +430,7 @@ mod tests {
         Lab::from_yaml(&format!("nodes:\n  a:\n    services:\n      svc:\n        run: {run:?}\n{more}"))
     }
 
-    /// Whether a process of the machine runs with exactly these arguments.
-    fn running(args: &[&str]) -> bool {
-        let wanted: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == wanted))
-    }
+    use crate::observe::exec::fixture::running_with_cmdline as running;
 
     #[test]
     fn a_service_that_exits_or_is_never_ready_fails_with_the_tail_of_its_output() {
