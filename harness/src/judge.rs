@@ -285,8 +285,8 @@ fn watch_tables<T>(
     as_expected: impl Fn(&T) -> bool,
 ) -> Result<(bool, T), String> {
     // Subscribed before the first reading, so that no change slips in between.
-    let events =
-        netlink::NeighbourEvents::subscribe(&node.ns).map_err(|e| format!("cannot watch the neighbour table: {e}"))?;
+    let events = netlink::TableEvents::subscribe_neighbours(&node.ns)
+        .map_err(|e| format!("cannot watch the neighbour table: {e}"))?;
     loop {
         let reading = read()?;
         let holds = as_expected(&reading);

@@ -1363,25 +1363,26 @@ const RTNLGRP_NEIGH: u32 = 3;
 /// `RTNLGRP_IPV4_ROUTE` and `RTNLGRP_IPV6_ROUTE`: the groups of routing table changes.
 const RTNLGRP_ROUTES: [u32; 2] = [7, 11];
 
-/// The neighbour table change notifications of one namespace (or, from
-/// [`NeighbourEvents::subscribe_routes`], its routing tables'), to wait for a change
-/// instead of reading the table again and again.
+/// The change notifications of one namespace's neighbour tables (ARP, NDP and the
+/// bridges' and VXLANs' forwarding databases: [`TableEvents::subscribe_neighbours`]) or
+/// routing tables ([`TableEvents::subscribe_routes`]), to wait for a change instead of
+/// reading the table again and again.
 #[derive(Debug)]
-pub struct NeighbourEvents(rtnetlink::sys::Socket);
+pub struct TableEvents(rtnetlink::sys::Socket);
 
-impl NeighbourEvents {
+impl TableEvents {
     /// Subscribe inside `ns`. Subscribe before reading the table, so that a change
-    /// between the reading and the waiting still wakes [`NeighbourEvents::wait`].
-    pub fn subscribe(ns: &Netns) -> io::Result<NeighbourEvents> {
+    /// between the reading and the waiting still wakes [`TableEvents::wait`].
+    pub fn subscribe_neighbours(ns: &Netns) -> io::Result<TableEvents> {
         Self::subscribe_to(ns, &[RTNLGRP_NEIGH])
     }
 
     /// The same for changes of the routing tables (IPv4 and IPv6).
-    pub fn subscribe_routes(ns: &Netns) -> io::Result<NeighbourEvents> {
+    pub fn subscribe_routes(ns: &Netns) -> io::Result<TableEvents> {
         Self::subscribe_to(ns, &RTNLGRP_ROUTES)
     }
 
-    fn subscribe_to(ns: &Netns, groups: &[u32]) -> io::Result<NeighbourEvents> {
+    fn subscribe_to(ns: &Netns, groups: &[u32]) -> io::Result<TableEvents> {
         ns.run(|| {
             let mut socket = rtnetlink::sys::Socket::new(rtnetlink::sys::protocols::NETLINK_ROUTE)?;
             socket.bind_auto()?;
@@ -1389,7 +1390,7 @@ impl NeighbourEvents {
                 socket.add_membership(group)?;
             }
             socket.set_non_blocking(true)?;
-            Ok(NeighbourEvents(socket))
+            Ok(TableEvents(socket))
         })
     }
 
@@ -2235,7 +2236,7 @@ mod tests {
             assert!(listed.iter().all(|l| !l.contains("fe80")), "{listed:?}");
 
             let neighbour: NeighSpec = "192.0.2.7 lladdr 02:00:00:00:00:07 dev a0".parse().unwrap();
-            let events = NeighbourEvents::subscribe(&ns).unwrap();
+            let events = TableEvents::subscribe_neighbours(&ns).unwrap();
             let soon = || std::time::Instant::now() + std::time::Duration::from_millis(50);
             assert!(!events.wait(soon()).unwrap(), "no change yet");
             add_neighbour(&handle, &neighbour).await.unwrap();

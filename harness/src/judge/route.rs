@@ -21,7 +21,7 @@ pub fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, c: &RouteCheck) 
     let node = &topology.nodes[c.on.as_str()];
     let handle = &node.netlink;
     // Subscribed before the first reading, so that no change slips in between.
-    let changes = netlink::NeighbourEvents::subscribe_routes(&node.ns);
+    let changes = netlink::TableEvents::subscribe_routes(&node.ns);
     let query = RouteQuery {
         to: *c.to,
         from: c.from,

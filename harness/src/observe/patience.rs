@@ -68,7 +68,7 @@ impl<'t> Settled<'t> {
     fn wait_for_change(&self, node: &str) -> Result<(), String> {
         let handle = &self.topology.nodes[node];
         // Subscribed before reading again, so that the change cannot slip in between.
-        let events = netlink::NeighbourEvents::subscribe(&handle.ns).map_err(|e| format!("{node}: {e}"))?;
+        let events = netlink::TableEvents::subscribe_neighbours(&handle.ns).map_err(|e| format!("{node}: {e}"))?;
         let entries = self.rt.block_on(netlink::neighbours(&handle.netlink)).map_err(|e| format!("{node}: {e}"))?;
         if entries.iter().any(|e| e.state == NudState::Incomplete) {
             events.wait(self.give_up).map_err(|e| format!("{node}: {e}"))?;
