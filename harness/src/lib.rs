@@ -11,9 +11,9 @@
 //!
 //! Inside, data flows one way, one folder per stage: `parse` (YAML → validated
 //! `model`, with file:line diagnostics) → `build` (namespaces, links, addresses,
-//! routes over netlink) → `observe` (a step's actions, its probes, commands and
-//! captures) → `judge` (assertions against what the kernel showed) → `report`
-//! (normalized, snapshotted) → teardown. `run` plays one scenario through all of it
+//! routes over netlink) → `observe` (a step's actions, its probes, commands, services,
+//! captures and counters) → `judge` (assertions against what the kernel showed) →
+//! `report` (normalized, snapshotted) → teardown. `run` plays one scenario through all of it
 //! and turns scenario files into tests; `cli` is the command line.
 
 /// In a unit test: return early, saying why, unless the process may create network
