@@ -15,6 +15,7 @@ use crate::observe::{cause, decode, exec, probe, service};
 
 mod counter;
 mod fdb;
+mod link;
 mod route;
 
 /// How long a ping or connect waits when the scenario expects an answer. Answers on
@@ -105,6 +106,7 @@ pub fn judge_in_step(
         Check::Neighbour(c) => neighbour(topology, rt, c),
         Check::Log(c) => log(topology, c),
         Check::Fdb(c) => fdb::judge(topology, rt, c),
+        Check::Link(c) => link::judge(topology, rt, c),
         Check::Packets(c) => Verdict {
             check: describe_packets(c),
             holds: false,
@@ -281,12 +283,22 @@ fn neighbour(topology: &Topology, rt: &tokio::runtime::Runtime, c: &NeighbourChe
 fn watch_tables<T>(
     node: &crate::build::NodeHandle,
     deadline: Instant,
+    read: impl FnMut() -> Result<T, String>,
+    as_expected: impl Fn(&T) -> bool,
+) -> Result<(bool, T), String> {
+    watch(netlink::NeighbourEvents::subscribe, node, deadline, read, as_expected)
+}
+
+/// [`watch_tables`] woken by the notifications `subscribe` subscribes to.
+fn watch<T>(
+    subscribe: fn(&crate::build::netns::Netns) -> std::io::Result<netlink::NeighbourEvents>,
+    node: &crate::build::NodeHandle,
+    deadline: Instant,
     mut read: impl FnMut() -> Result<T, String>,
     as_expected: impl Fn(&T) -> bool,
 ) -> Result<(bool, T), String> {
     // Subscribed before the first reading, so that no change slips in between.
-    let events =
-        netlink::NeighbourEvents::subscribe(&node.ns).map_err(|e| format!("cannot watch the neighbour table: {e}"))?;
+    let events = subscribe(&node.ns).map_err(|e| format!("cannot watch for changes: {e}"))?;
     loop {
         let reading = read()?;
         let holds = as_expected(&reading);

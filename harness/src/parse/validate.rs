@@ -732,6 +732,12 @@ impl Validator<'_> {
                     self.problem(at(error, &format!("{key}.bind.error")), message);
                 }
             }
+            Check::Link(l) => {
+                if self.need_node(&l.on, &format!("{key}.link.on")) {
+                    self.need_iface_in(&l.on, &l.dev, at(&l.dev, &format!("{key}.link.dev")));
+                }
+                self.need_positive_timeout(&l.timeout, &format!("{key}.link.timeout"));
+            }
             Check::Fdb(f) => {
                 if self.need_node(&f.on, &format!("{key}.fdb.on")) {
                     if let Some(dev) = &f.dev {
@@ -1156,6 +1162,18 @@ mod tests {
         one_error(&route("exception: false, redirected: true"), "`exception: false` expects no cached exception");
         one_error(&route("type: nat"), "unknown variant `nat`");
         one_error(&route("table: mian"), "did not match any variant");
+    }
+
+    #[test]
+    fn link_checks_name_a_known_interface_and_known_attributes() {
+        let link = |args: &str| format!("{PAIR}expect:\n  - link: {{on: a, {args}}}\n");
+        let good = "dev: eth0, state: up, mtu: 1500, master: none, port: {learning: false}, vxlan: {id: 1, ttl: 64}";
+        assert_eq!(errors(&link(good)), Vec::<String>::new());
+        let e = one_error(&link("dev: eth1"), "node `a` has no interface `eth1`");
+        assert!(e.starts_with("7:24 expect[0].link.dev:"), "{e}");
+        one_error(&link("dev: eth0, timeout: 0s"), "a timeout of zero");
+        one_error(&link("dev: eth0, state: running"), "unknown variant `running`");
+        one_error(&link("dev: eth0, port: {learn: false}"), "unknown field `learn`");
     }
 
     #[test]
