@@ -360,6 +360,41 @@ impl Validator<'_> {
                     self.need_iface_in(&n.on, &n.neighbour.dev, at(&n.neighbour, key));
                 }
             }
+            Action::ResetCounters(r) => {
+                self.need_node(&r.on, key);
+                let key = format!("{key}.reset_counters");
+                if let Some(mib) = &r.mib {
+                    let message = "MIB counters cannot be reset: the kernel keeps them for the namespace's life; \
+                                   assert their change across a step with `delta` instead";
+                    self.problem(at(mib, &format!("{key}.mib")), message);
+                }
+                if let Some(link) = &r.link {
+                    let message = "interface and qdisc statistics cannot be reset: the kernel offers no way to; \
+                                   assert their change across a step with `delta` instead";
+                    self.problem(at(link, &format!("{key}.link")), message);
+                }
+                match (&r.nft, &r.iptables) {
+                    (Some(_), Some(_)) => {
+                        self.problem(at(&r.on, &key), "give `nft` or `iptables`, not both: make two actions")
+                    }
+                    (None, None) if r.mib.is_none() && r.link.is_none() => self.problem(
+                        at(&r.on, &key),
+                        "say which counters: `nft: {table, name}` or `iptables: {table, chain}`",
+                    ),
+                    _ => {}
+                }
+                // The names go into an nft or iptables command line.
+                let names = r.nft.iter().flat_map(|n| [n.family.as_ref(), Some(&n.table), n.name.as_ref()]);
+                let names = names.chain(r.iptables.iter().flat_map(|i| [Some(&i.table), i.chain.as_ref()]));
+                for name in names.flatten() {
+                    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+                        self.problem(
+                            at(&r.on, &key),
+                            format!("`{name}` is not a netfilter name (letters, digits, `_-.`)"),
+                        );
+                    }
+                }
+            }
             Action::FlushNeighbours(f) => {
                 if let (true, Some(dev)) = (self.need_node(&f.on, key), &f.dev) {
                     self.need_iface_in(&f.on, dev, at(dev, &format!("{key}.flush_neighbours.dev")));
@@ -1236,6 +1271,22 @@ mod tests {
         assert!(e.starts_with("8:35 steps[0].do[0]:"), "{e}");
         assert_eq!(errors(&step("del_route: {on: a, route: 10.1.0.0/16}")), Vec::<String>::new());
         assert_eq!(errors(&step("del_route: {on: a, route: 127.0.0.0/8 dev lo table local}")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn only_netfilter_counters_can_be_reset() {
+        let step = |action: &str| format!("{PAIR}steps:\n  - do:\n      - {action}\n");
+        let good = ["{on: a, nft: {family: inet, table: f, name: echoes}}", "{on: a, iptables: {table: nat}}"];
+        for action in good {
+            assert_eq!(errors(&step(&format!("reset_counters: {action}"))), Vec::<String>::new());
+        }
+        let e = one_error(&step("reset_counters: {on: a, mib: TcpExt.IPReversePathFilter}"), "cannot be reset");
+        assert!(e.starts_with("8:38 steps[0].do[0].reset_counters.mib: MIB counters cannot be reset"), "{e}");
+        one_error(&step("reset_counters: {on: a, link: eth0}"), "interface and qdisc statistics cannot be reset");
+        one_error(&step("reset_counters: {on: a}"), "say which counters");
+        one_error(&step("reset_counters: {on: a, nft: {table: f}, iptables: {}}"), "not both");
+        one_error(&step("reset_counters: {on: a, nft: {table: \"f; reboot\"}}"), "is not a netfilter name");
+        one_error(&step("reset_counters: {on: z, nft: {table: f}}"), "no node named `z`");
     }
 
     #[test]
