@@ -178,12 +178,41 @@ fn as_expected(fails: &Fails, all_answered: bool, none_answered: bool, cause: Op
 }
 
 fn connect(topology: &Topology, rt: &tokio::runtime::Runtime, c: &ConnectCheck) -> Verdict {
+    if let Some(banner) = &c.banner {
+        return connect_banner(topology, rt, c, banner);
+    }
     let expected = c.result;
     let check = format!("tcp connect {} -> {} is {}", c.from.as_str(), *c.to, name_of(&expected));
     let timeout = wait(&c.timeout, expected == ConnectResult::Connected);
     let mut patience = Settled::new(topology, rt, timeout);
     let (holds, mut observed) = match probe::connect(node(topology, &c.from), *c.to, timeout, &mut patience) {
         Ok(got) => (got == expected, name_of(&got)),
+        Err(e) => (false, format!("could not connect: {e}")),
+    };
+    let holds = patience.judged(holds, &mut observed);
+    Verdict { check, holds, observed, line: c.from.line }
+}
+
+/// A `connect` that reads the server's first line (validation: only with `result:
+/// connected`), which must start with `banner`.
+fn connect_banner(topology: &Topology, rt: &tokio::runtime::Runtime, c: &ConnectCheck, banner: &str) -> Verdict {
+    let check = format!("tcp connect {} -> {} is greeted with {banner:?}", c.from.as_str(), *c.to);
+    let timeout = wait(&c.timeout, true);
+    let mut patience = Settled::new(topology, rt, timeout);
+    let (holds, mut observed) = match probe::first_line(node(topology, &c.from), *c.to, timeout, &mut patience) {
+        Ok(Ok(probe::FirstLine::Line(line))) => (line.starts_with(banner), format!("connected, first line {line:?}")),
+        Ok(Ok(probe::FirstLine::Partial { received, closed })) => {
+            let end = if closed { "closed" } else { "no whole line" };
+            (
+                false,
+                format!(
+                    "connected, {end} within {}: received {}",
+                    humantime::format_duration(timeout),
+                    excerpt(&received)
+                ),
+            )
+        }
+        Ok(Err(got)) => (false, name_of(&got)),
         Err(e) => (false, format!("could not connect: {e}")),
     };
     let holds = patience.judged(holds, &mut observed);

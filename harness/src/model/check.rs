@@ -144,7 +144,12 @@ pub struct ConnectCheck {
     /// Expected outcome (default `connected`).
     #[serde(default)]
     pub result: ConnectResult,
-    /// Deadline for the attempt (default 2 s when connecting is expected, 200 ms otherwise).
+    /// What the first line the server sends must start with (its banner, line end
+    /// left out), read within the timeout: `SSH-2.0` for `SSH-2.0-netrig\r\n`.
+    #[serde(default)]
+    pub banner: Option<Loc<String>>,
+    /// Deadline for the attempt (default 2 s when connecting is expected, 200 ms
+    /// otherwise), the banner's line included.
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,
     #[serde(default)]

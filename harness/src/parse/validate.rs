@@ -677,6 +677,14 @@ impl Validator<'_> {
             Check::Connect(c) => {
                 self.need_node(&c.from, &format!("{key}.connect.from"));
                 self.need_positive_timeout(&c.timeout, &format!("{key}.connect.timeout"));
+                if let Some(banner) = &c.banner {
+                    if c.result != ConnectResult::Connected {
+                        let message = "a `banner` is read from a connection: it needs `result: connected`";
+                        self.problem(at(banner, &format!("{key}.connect.banner")), message);
+                    } else if banner.is_empty() {
+                        self.problem(at(banner, &format!("{key}.connect.banner")), "an empty banner checks nothing");
+                    }
+                }
             }
             Check::Command(c) => {
                 self.need_node(&c.on, &format!("{key}.command.on"));
@@ -1271,6 +1279,31 @@ mod tests {
         assert!(e.starts_with("8:35 steps[0].do[0]:"), "{e}");
         assert_eq!(errors(&step("del_route: {on: a, route: 10.1.0.0/16}")), Vec::<String>::new());
         assert_eq!(errors(&step("del_route: {on: a, route: 127.0.0.0/8 dev lo table local}")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn listeners_with_a_banner_and_connects_that_read_it() {
+        let node = |listen: &str| {
+            format!(
+                "nodes:\n  a: {{}}\n  b:\n    listen: {listen}\nlinks:\n  - veth: [a:eth0 10.0.0.1/24, b:eth0 10.0.0.2/24]\n"
+            )
+        };
+        let good = r#"[tcp/80, "udp/10.0.0.2:53", {tcp: 2222, banner: "SSH-2.0-netrig\r\n"}, {tcp: "10.0.0.2:25", banner: "220 hi\n"}]"#;
+        assert_eq!(errors(&node(good)), Vec::<String>::new());
+        let scenario = parse_and_validate(&Source { path: "t.yaml".into(), text: node(good) }).unwrap();
+        let listen = &scenario.nodes["b"].listen;
+        assert_eq!(listen[2].banner.as_deref(), Some("SSH-2.0-netrig\r\n"));
+        assert_eq!((listen[3].spec.addr, listen[3].spec.port), (Some("10.0.0.2".parse().unwrap()), 25));
+        assert_eq!((listen[0].banner.as_ref(), listen[0].spec.port), (None, 80));
+        one_error(&node("[tcp/http]"), "expected PORT or ADDR:PORT");
+        one_error(&node(r#"[{tcp: 22, banner: ""}]"#), "a banner has 1 to 1024 bytes");
+        one_error(&node("[{tcp: 22, banner: x, foo: 1}]"), "unknown field `foo`, expected one of tcp, banner");
+        one_error(&node("[{tcp: 22}]"), "missing field `banner`");
+        let connect = |args: &str| format!("{PAIR}expect:\n  - connect: {{from: a, to: 10.0.0.2:22, {args}}}\n");
+        assert_eq!(errors(&connect("banner: SSH-2.0")), Vec::<String>::new());
+        let e = one_error(&connect("result: refused, banner: SSH-2.0"), "it needs `result: connected`");
+        assert!(e.starts_with("7:66 expect[0].connect.banner:"), "{e}");
+        one_error(&connect("banner: ''"), "an empty banner checks nothing");
     }
 
     #[test]
