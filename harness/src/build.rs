@@ -921,9 +921,13 @@ fn listen_text(spec: &ListenSpec) -> String {
 }
 
 fn start_listeners(node: &NodePlan<'_>, handle: &mut NodeHandle) -> Result<(), BuildError> {
-    for spec in &node.spec.listen {
-        let listener = probe::Listener::start(&handle.ns, spec.proto, spec.addr, spec.port)
-            .map_err(io_failure(format_args!("listen on {}", listen_text(spec)), node.name))?;
+    for listen in &node.spec.listen {
+        let spec = &listen.spec;
+        let listener = match &listen.banner {
+            Some(banner) => probe::Listener::with_banner(&handle.ns, spec.addr, spec.port, banner),
+            None => probe::Listener::start(&handle.ns, spec.proto, spec.addr, spec.port),
+        }
+        .map_err(io_failure(format_args!("listen on {}", listen_text(spec)), node.name))?;
         handle.listeners.push(listener);
     }
     Ok(())

@@ -15,6 +15,7 @@ use crate::observe::{cause, decode, exec, probe, service};
 
 mod counter;
 mod fdb;
+mod link;
 mod route;
 
 /// How long a ping or connect waits when the scenario expects an answer. Answers on
@@ -105,6 +106,7 @@ pub fn judge_in_step(
         Check::Neighbour(c) => neighbour(topology, rt, c),
         Check::Log(c) => log(topology, c),
         Check::Fdb(c) => fdb::judge(topology, rt, c),
+        Check::Link(c) => link::judge(topology, rt, c),
         Check::Packets(c) => Verdict {
             check: describe_packets(c),
             holds: false,
@@ -176,12 +178,41 @@ fn as_expected(fails: &Fails, all_answered: bool, none_answered: bool, cause: Op
 }
 
 fn connect(topology: &Topology, rt: &tokio::runtime::Runtime, c: &ConnectCheck) -> Verdict {
+    if let Some(banner) = &c.banner {
+        return connect_banner(topology, rt, c, banner);
+    }
     let expected = c.result;
     let check = format!("tcp connect {} -> {} is {}", c.from.as_str(), *c.to, name_of(&expected));
     let timeout = wait(&c.timeout, expected == ConnectResult::Connected);
     let mut patience = Settled::new(topology, rt, timeout);
     let (holds, mut observed) = match probe::connect(node(topology, &c.from), *c.to, timeout, &mut patience) {
         Ok(got) => (got == expected, name_of(&got)),
+        Err(e) => (false, format!("could not connect: {e}")),
+    };
+    let holds = patience.judged(holds, &mut observed);
+    Verdict { check, holds, observed, line: c.from.line }
+}
+
+/// A `connect` that reads the server's first line (validation: only with `result:
+/// connected`), which must start with `banner`.
+fn connect_banner(topology: &Topology, rt: &tokio::runtime::Runtime, c: &ConnectCheck, banner: &str) -> Verdict {
+    let check = format!("tcp connect {} -> {} is greeted with {banner:?}", c.from.as_str(), *c.to);
+    let timeout = wait(&c.timeout, true);
+    let mut patience = Settled::new(topology, rt, timeout);
+    let (holds, mut observed) = match probe::first_line(node(topology, &c.from), *c.to, timeout, &mut patience) {
+        Ok(Ok(probe::FirstLine::Line(line))) => (line.starts_with(banner), format!("connected, first line {line:?}")),
+        Ok(Ok(probe::FirstLine::Partial { received, closed })) => {
+            let end = if closed { "closed" } else { "no whole line" };
+            (
+                false,
+                format!(
+                    "connected, {end} within {}: received {}",
+                    humantime::format_duration(timeout),
+                    excerpt(&received)
+                ),
+            )
+        }
+        Ok(Err(got)) => (false, name_of(&got)),
         Err(e) => (false, format!("could not connect: {e}")),
     };
     let holds = patience.judged(holds, &mut observed);
@@ -281,12 +312,22 @@ fn neighbour(topology: &Topology, rt: &tokio::runtime::Runtime, c: &NeighbourChe
 fn watch_tables<T>(
     node: &crate::build::NodeHandle,
     deadline: Instant,
+    read: impl FnMut() -> Result<T, String>,
+    as_expected: impl Fn(&T) -> bool,
+) -> Result<(bool, T), String> {
+    watch(netlink::TableEvents::subscribe_neighbours, node, deadline, read, as_expected)
+}
+
+/// [`watch_tables`] woken by the notifications `subscribe` subscribes to.
+fn watch<T>(
+    subscribe: fn(&crate::build::netns::Netns) -> std::io::Result<netlink::TableEvents>,
+    node: &crate::build::NodeHandle,
+    deadline: Instant,
     mut read: impl FnMut() -> Result<T, String>,
     as_expected: impl Fn(&T) -> bool,
 ) -> Result<(bool, T), String> {
     // Subscribed before the first reading, so that no change slips in between.
-    let events = netlink::TableEvents::subscribe_neighbours(&node.ns)
-        .map_err(|e| format!("cannot watch the neighbour table: {e}"))?;
+    let events = subscribe(&node.ns).map_err(|e| format!("cannot watch for changes: {e}"))?;
     loop {
         let reading = read()?;
         let holds = as_expected(&reading);

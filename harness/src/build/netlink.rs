@@ -30,8 +30,8 @@ use rtnetlink::packet_core::{
 };
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use rtnetlink::packet_route::link::{
-    BridgeStpState, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
-    MacVlanMode, State, Stats64,
+    BridgeStpState, InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoVeth, InfoVxlan, LinkAttribute,
+    LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, MacVlanMode, State, Stats64,
 };
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -48,7 +48,7 @@ use rtnetlink::{
 };
 
 use crate::build::netns::Netns;
-use crate::model::{FdbEntryFlag, FdbEntryState, MacvlanMode, NudState, TapMode, Vxlan};
+use crate::model::{BridgePortFlags, FdbEntryFlag, FdbEntryState, MacvlanMode, NudState, TapMode, Vxlan, VxlanOptions};
 use crate::parse::syntax::{
     FdbFlag, FdbSpec, FdbState, MacAddr, NeighSpec, NeighState, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN,
     RouteKind, RouteSpec, RuleAction, RuleSpec,
@@ -375,6 +375,101 @@ pub async fn link_stats(handle: &Handle, name: &str) -> Result<Stats64, Error> {
             message: "the kernel sent none".into(),
             errno: None,
         })
+}
+
+/// A link's attributes as a `link` check compares them (`ip -d link show NAME`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkAttributes {
+    /// Name, kind, master, flags, state, MTU, MAC (its addresses are left empty).
+    pub link: LinkDump,
+    /// The kind of the root qdisc (IFLA_QDISC).
+    pub qdisc: Option<String>,
+    /// The bridge-port flags, when it is a bridge port (IFLA_INFO_SLAVE_DATA).
+    pub port: Option<BridgePortFlags>,
+    /// The options of a VXLAN (IFLA_INFO_DATA).
+    pub vxlan: Option<VxlanOptions>,
+}
+
+/// The [`LinkAttributes`] of interface `name` (one RTM_GETLINK, one more to name its master).
+pub async fn link_attributes(handle: &Handle, name: &str) -> Result<LinkAttributes, Error> {
+    let message = get_link(handle, name).await?;
+    let mut link = link_dump(&message, &BTreeMap::new(), Vec::new());
+    let master = message.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Controller(index) => Some(*index),
+        _ => None,
+    });
+    if let Some(index) = master {
+        link.master = Some(link_name(handle, index).await?);
+    }
+    let mut attributes = LinkAttributes { link, qdisc: None, port: None, vxlan: None };
+    for attribute in &message.attributes {
+        match attribute {
+            LinkAttribute::Qdisc(kind) => attributes.qdisc = Some(kind.clone()),
+            LinkAttribute::LinkInfo(infos) => {
+                for info in infos {
+                    match info {
+                        LinkInfo::PortData(InfoPortData::BridgePort(flags)) => {
+                            attributes.port = Some(bridge_port_flags(flags));
+                        }
+                        LinkInfo::Data(InfoData::Vxlan(options)) => attributes.vxlan = Some(vxlan_options(options)),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(attributes)
+}
+
+fn bridge_port_flags(attributes: &[InfoBridgePort]) -> BridgePortFlags {
+    let mut flags = BridgePortFlags::default();
+    for attribute in attributes {
+        match *attribute {
+            InfoBridgePort::Learning(on) => flags.learning = Some(on),
+            InfoBridgePort::UnicastFlood(on) => flags.flood = Some(on),
+            InfoBridgePort::MulticastFlood(on) => flags.mcast_flood = Some(on),
+            InfoBridgePort::BroadcastFlood(on) => flags.bcast_flood = Some(on),
+            InfoBridgePort::NeighSupress(on) => flags.neigh_suppress = Some(on),
+            InfoBridgePort::Isolated(on) => flags.isolated = Some(on),
+            InfoBridgePort::HairpinMode(on) => flags.hairpin = Some(on),
+            InfoBridgePort::Guard(on) => flags.bpdu_guard = Some(on),
+            InfoBridgePort::Protect(on) => flags.root_block = Some(on),
+            InfoBridgePort::ProxyARP(on) => flags.proxy_arp = Some(on),
+            _ => {}
+        }
+    }
+    flags
+}
+
+fn vxlan_options(attributes: &[InfoVxlan]) -> VxlanOptions {
+    let mut options = VxlanOptions::default();
+    // One attribute holds the remote and the group: a multicast address is a group.
+    let mut peer = |ip: IpAddr| match ip.is_multicast() {
+        true => options.group = Some(ip),
+        false => options.remote = Some(ip),
+    };
+    let mut local = None;
+    for attribute in attributes {
+        match *attribute {
+            InfoVxlan::Group(v4) if !v4.is_unspecified() => peer(IpAddr::V4(v4)),
+            InfoVxlan::Group6(v6) if !v6.is_unspecified() => peer(IpAddr::V6(v6)),
+            InfoVxlan::Local(v4) if !v4.is_unspecified() => local = Some(IpAddr::V4(v4)),
+            InfoVxlan::Local6(v6) if !v6.is_unspecified() => local = Some(IpAddr::V6(v6)),
+            _ => {}
+        }
+    }
+    options.local = local;
+    for attribute in attributes {
+        match *attribute {
+            InfoVxlan::Id(id) => options.id = Some(id),
+            InfoVxlan::Port(port) => options.dstport = Some(port),
+            InfoVxlan::Learning(on) => options.learning = Some(on),
+            InfoVxlan::Ttl(ttl) => options.ttl = Some(ttl),
+            _ => {}
+        }
+    }
+    options
 }
 
 /// The statistics of an interface's root qdisc (`tc -s qdisc show dev NAME root`).
@@ -1359,14 +1454,17 @@ pub async fn fdb_entries(handle: &Handle) -> Result<Vec<FdbEntry>, Error> {
 
 /// `RTNLGRP_NEIGH` (linux/rtnetlink.h): the multicast group of neighbour table changes.
 const RTNLGRP_NEIGH: u32 = 3;
+/// `RTNLGRP_TC` (linux/rtnetlink.h): the multicast group of qdisc and filter changes.
+const RTNLGRP_TC: u32 = 4;
 
 /// `RTNLGRP_IPV4_ROUTE` and `RTNLGRP_IPV6_ROUTE`: the groups of routing table changes.
 const RTNLGRP_ROUTES: [u32; 2] = [7, 11];
 
 /// The change notifications of one namespace's neighbour tables (ARP, NDP and the
-/// bridges' and VXLANs' forwarding databases: [`TableEvents::subscribe_neighbours`]) or
-/// routing tables ([`TableEvents::subscribe_routes`]), to wait for a change instead of
-/// reading the table again and again.
+/// bridges' and VXLANs' forwarding databases: [`TableEvents::subscribe_neighbours`]),
+/// routing tables ([`TableEvents::subscribe_routes`]) or links and qdiscs
+/// ([`TableEvents::subscribe_links`]), to wait for a change instead of reading them
+/// again and again.
 #[derive(Debug)]
 pub struct TableEvents(rtnetlink::sys::Socket);
 
@@ -1380,6 +1478,12 @@ impl TableEvents {
     /// The same for changes of the routing tables (IPv4 and IPv6).
     pub fn subscribe_routes(ns: &Netns) -> io::Result<TableEvents> {
         Self::subscribe_to(ns, &RTNLGRP_ROUTES)
+    }
+
+    /// The same for changes of the links (bridge-port flags included) and of the
+    /// qdiscs.
+    pub fn subscribe_links(ns: &Netns) -> io::Result<TableEvents> {
+        Self::subscribe_to(ns, &[RTNLGRP_LINK, RTNLGRP_TC])
     }
 
     fn subscribe_to(ns: &Netns, groups: &[u32]) -> io::Result<TableEvents> {

@@ -46,6 +46,9 @@ pub enum Check {
     /// Whether a socket in a node may bind an address and port, as the sysctls in force
     /// allow.
     Bind(BindCheck),
+    /// A link's attributes as the kernel shows them (`ip -d link show`): state, MTU,
+    /// master, bridge-port flags, VXLAN options, root qdisc.
+    Link(LinkCheck),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -141,7 +144,12 @@ pub struct ConnectCheck {
     /// Expected outcome (default `connected`).
     #[serde(default)]
     pub result: ConnectResult,
-    /// Deadline for the attempt (default 2 s when connecting is expected, 200 ms otherwise).
+    /// What the first line the server sends must start with (its banner, line end
+    /// left out), read within the timeout: `SSH-2.0` for `SSH-2.0-netrig\r\n`.
+    #[serde(default)]
+    pub banner: Option<Loc<String>>,
+    /// Deadline for the attempt (default 2 s when connecting is expected, 200 ms
+    /// otherwise), the banner's line included.
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,
     #[serde(default)]
@@ -275,6 +283,135 @@ pub struct FdbCheck {
     pub timeout: Option<Loc<Dur>>,
     #[serde(default)]
     pub xfail: Option<String>,
+}
+
+/// A link of a node as the kernel shows it over netlink (RTM_GETLINK, `ip -d link
+/// show`). Only the fields given are compared; waited for on the link and qdisc change
+/// notifications until they all hold or the check's time is up.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkCheck {
+    pub on: Loc<String>,
+    pub dev: Loc<String>,
+    /// The operational state (RFC 2863, IFLA_OPERSTATE) as `ip link` prints it, in
+    /// lower case: `up`, `down`, `lowerlayerdown`, `unknown` (a device that tracks no
+    /// carrier: `lo`, a vxlan), `dormant`, `notpresent`, `testing`.
+    #[serde(default)]
+    pub state: Option<OperState>,
+    /// IFF_UP: set up administratively.
+    #[serde(default)]
+    pub up: Option<bool>,
+    /// IFF_LOWER_UP: the carrier.
+    #[serde(default)]
+    pub carrier: Option<bool>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    /// The bridge it is a port of (IFLA_MASTER), or `none` for no master.
+    #[serde(default)]
+    pub master: Option<String>,
+    #[serde(default)]
+    pub mac: Option<MacAddr>,
+    /// IFLA_INFO_KIND: `veth`, `bridge`, `vxlan`, `macvlan`, `tun`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// The kind of its root qdisc (IFLA_QDISC): `noqueue`, `pfifo_fast`, `tbf`...
+    #[serde(default)]
+    pub qdisc: Option<String>,
+    /// Bridge-port flags of a bridge port (IFLA_BRPORT_*).
+    #[serde(default)]
+    pub port: Option<BridgePortFlags>,
+    /// Options of a VXLAN (IFLA_VXLAN_*).
+    #[serde(default)]
+    pub vxlan: Option<VxlanOptions>,
+    /// How long to wait for the link to be as described (default 2 s).
+    #[serde(default)]
+    pub timeout: Option<Loc<Dur>>,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
+/// An operational state (IF_OPER_*), in `ip link`'s words, lower case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OperState {
+    Up,
+    Down,
+    LowerLayerDown,
+    Unknown,
+    Dormant,
+    NotPresent,
+    Testing,
+}
+
+impl fmt::Display for OperState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format!("{self:?}").to_lowercase())
+    }
+}
+
+/// The flags of a bridge port, named as `bridge link set` names them. In a check, the
+/// ones given must have that value; read from the kernel, the ones it reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgePortFlags {
+    /// Learns source MACs into the bridge's table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning: Option<bool>,
+    /// Unknown unicast is flooded to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flood: Option<bool>,
+    /// Unknown multicast is flooded to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcast_flood: Option<bool>,
+    /// Broadcast is flooded to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bcast_flood: Option<bool>,
+    /// ARP and ND are answered by the bridge instead of flooded to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neigh_suppress: Option<bool>,
+    /// Forwards only to and from non-isolated ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolated: Option<bool>,
+    /// Frames may be sent back out of the port they came in by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hairpin: Option<bool>,
+    /// A BPDU received disables the port (IFLA_BRPORT_PROTECT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpdu_guard: Option<bool>,
+    /// It may not become a root port (IFLA_BRPORT_PROTECT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_block: Option<bool>,
+    /// Answers ARP for addresses the bridge knows (proxy ARP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_arp: Option<bool>,
+}
+
+/// The options of a VXLAN device, named as `ip link add type vxlan` names them. In a
+/// check, the ones given must have that value; read from the kernel, the ones it
+/// reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VxlanOptions {
+    /// The VNI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u32>,
+    /// The unicast remote (IFLA_VXLAN_GROUP holding a unicast address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<IpAddr>,
+    /// The multicast group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<IpAddr>,
+    /// The UDP destination port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dstport: Option<u16>,
+    /// Learns remote MACs into its own forwarding table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning: Option<bool>,
+    /// The outer TTL (0: inherited from the route, `ip` prints `ttl auto`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u8>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
@@ -931,6 +1068,7 @@ impl Check {
             Check::Fdb(c) => c.xfail.as_deref(),
             Check::Counter(c) => c.xfail.as_deref(),
             Check::Bind(c) => c.xfail.as_deref(),
+            Check::Link(c) => c.xfail.as_deref(),
         }
     }
 }

@@ -153,9 +153,10 @@ pub struct Node {
     /// and routes are added after). Each must exit 0; its output is shown when it does not.
     #[serde(default)]
     pub run: Vec<Loc<String>>,
-    /// Listeners the harness keeps open in this node: `tcp/8080`, `udp/5353`, `tcp/10.0.0.2:80`.
+    /// Listeners the harness keeps open in this node: `tcp/8080`, `udp/5353`, `tcp/10.0.0.2:80`,
+    /// or a TCP one that greets each connection: `{tcp: 2222, banner: "SSH-2.0-netrig\r\n"}`.
     #[serde(default)]
-    pub listen: Vec<Loc<ListenSpec>>,
+    pub listen: Vec<Loc<NodeListener>>,
     /// Daemons started in this node once the topology is built, in the order the file
     /// lists them across all nodes (each ready before the next starts), and killed with
     /// everything they started when the scenario ends.
@@ -366,6 +367,86 @@ pub struct ListenSpec {
     pub proto: Proto,
     pub addr: Option<IpAddr>,
     pub port: u16,
+}
+
+/// A listener of a node: where it listens, and what it sends each TCP connection first.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(try_from = "ListenWritten")]
+#[schemars(with = "ListenWritten")]
+pub struct NodeListener {
+    pub spec: ListenSpec,
+    pub banner: Option<String>,
+}
+
+/// The longest banner: one non-blocking send on a fresh connection takes it whole.
+pub const BANNER_MAX: usize = 1024;
+
+/// A node's listener as written.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+enum ListenWritten {
+    /// `tcp/8080`, `udp/5353`, `tcp/10.0.0.2:80` (`tcp/[v6]:80`).
+    Text(String),
+    /// A TCP listener that sends `banner` on each connection as soon as it accepts it
+    /// (then counts what it receives, like the others).
+    Banner(BannerListener),
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct BannerListener {
+    /// The port, or `ADDR:PORT` to listen on one address.
+    tcp: PortOrAddress,
+    /// What each connection receives first, e.g. `"SSH-2.0-netrig\r\n"` (at most 1024 bytes).
+    banner: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+enum PortOrAddress {
+    Port(u16),
+    Address(String),
+}
+
+// By hand rather than `untagged`, so that a mistake in the map form is named (an
+// unknown key, a missing banner) instead of "did not match any variant".
+impl<'de> Deserialize<'de> for ListenWritten {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Written;
+        impl<'de> serde::de::Visitor<'de> for Written {
+            type Value = ListenWritten;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`tcp/PORT`, `udp/PORT`, `tcp/ADDR:PORT` or `{tcp: PORT, banner: TEXT}`")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ListenWritten, E> {
+                Ok(ListenWritten::Text(text.into()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<ListenWritten, A::Error> {
+                let map = serde::de::value::MapAccessDeserializer::new(map);
+                BannerListener::deserialize(map).map(ListenWritten::Banner)
+            }
+        }
+        d.deserialize_any(Written)
+    }
+}
+
+impl TryFrom<ListenWritten> for NodeListener {
+    type Error = String;
+    fn try_from(written: ListenWritten) -> Result<Self, String> {
+        match written {
+            ListenWritten::Text(text) => Ok(NodeListener { spec: text.parse()?, banner: None }),
+            ListenWritten::Banner(BannerListener { tcp, banner }) => {
+                let at = match tcp {
+                    PortOrAddress::Port(port) => port.to_string(),
+                    PortOrAddress::Address(address) => address,
+                };
+                if banner.is_empty() || banner.len() > BANNER_MAX {
+                    return Err(format!("a banner has 1 to {BANNER_MAX} bytes; this one has {}", banner.len()));
+                }
+                Ok(NodeListener { spec: format!("tcp/{at}").parse()?, banner: Some(banner) })
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]

@@ -69,6 +69,10 @@ pub enum Action {
     RestartService(ServiceAction),
     /// `{on: node, service: name, signal: HUP}`: signal a running service's processes.
     SignalService(SignalAction),
+    /// `{on: node, nft: {family: inet, table: f, name: dropped}}` or `{on: node,
+    /// iptables: {table: nat, chain: POSTROUTING}}`: netfilter counters set back to
+    /// zero. MIB counters and interface statistics cannot be reset.
+    ResetCounters(ResetCounters),
 }
 
 impl Action {
@@ -89,6 +93,7 @@ impl Action {
             Action::Replay(a) => a.into.line,
             Action::StartService(a) | Action::StopService(a) | Action::RestartService(a) => a.on.line,
             Action::SignalService(a) => a.on.line,
+            Action::ResetCounters(a) => a.on.line,
         }
     }
 }
@@ -131,6 +136,75 @@ pub struct FlushNeighbours {
     /// Only the entries of this interface (every interface when omitted).
     #[serde(default)]
     pub dev: Option<Loc<String>>,
+}
+
+/// Counters to set back to zero in a node: nftables named counters or iptables rule
+/// counters (exactly one of the two).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetCounters {
+    pub on: Loc<String>,
+    /// Named nftables counters: `name`, or every one of `table` (`nft reset counter`,
+    /// `nft reset counters table`). The nft here (1.0.6) has no `reset rules`: the
+    /// counter of an nft rule cannot be reset, unless it is an iptables rule.
+    #[serde(default)]
+    pub nft: Option<Loc<NftReset>>,
+    /// The rule counters of an iptables table, or of one of its chains (`iptables -Z`).
+    #[serde(default)]
+    pub iptables: Option<Loc<IptablesReset>>,
+    /// Accepted only to be refused by validation with the reason: the kernel offers
+    /// no way to reset MIB counters.
+    #[serde(default)]
+    #[schemars(skip)]
+    pub mib: Option<Loc<String>>,
+    /// Likewise for interface and qdisc statistics.
+    #[serde(default)]
+    #[schemars(skip)]
+    pub link: Option<Loc<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NftReset {
+    /// `ip` (default, as nft), `ip6`, `inet`, `arp`, `bridge`, `netdev`.
+    #[serde(default)]
+    pub family: Option<String>,
+    pub table: String,
+    /// One named counter (every named counter of the table when omitted).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IptablesReset {
+    /// `filter` (default), `nat`, `mangle`, `raw`, `security`.
+    #[serde(default = "filter")]
+    pub table: String,
+    /// One chain (every chain of the table when omitted).
+    #[serde(default)]
+    pub chain: Option<String>,
+}
+
+fn filter() -> String {
+    "filter".into()
+}
+
+impl ResetCounters {
+    /// The command that resets the counters, run in the node. nft and iptables are the
+    /// only ways in: netfilter's nfnetlink has no crate the licence allows.
+    pub fn command(&self) -> Option<String> {
+        if let Some(nft) = &self.nft {
+            let family = nft.family.as_deref().unwrap_or("ip");
+            return Some(match &nft.name {
+                Some(name) => format!("nft reset counter {family} {} {name}", nft.table),
+                None => format!("nft reset counters table {family} {}", nft.table),
+            });
+        }
+        let iptables = self.iptables.as_ref()?;
+        let chain = iptables.chain.as_deref().map(|c| format!(" {c}")).unwrap_or_default();
+        Some(format!("iptables -t {} -Z{chain}", iptables.table))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

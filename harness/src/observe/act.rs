@@ -58,6 +58,7 @@ pub fn describe(action: &Action) -> String {
         Action::SignalService(a) => {
             format!("on {}: signal {} to service {}", a.on.as_str(), a.signal.as_str(), a.service.as_str())
         }
+        Action::ResetCounters(r) => format!("on {}: `{}`", r.on.as_str(), r.command().unwrap_or_default()),
     }
 }
 
@@ -122,19 +123,27 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
         Action::SignalService(a) => service::signal(topology, &a.on, &a.service, &a.signal),
         Action::Run(r) => {
             node(&r.on).finish_baseline().map_err(|e| e.to_string())?;
-            let out = exec::run(&node(&r.on).ns, &r.cmd, RUN_TIMEOUT).map_err(|e| e.to_string())?;
-            if out.status.success() {
-                // The command may have changed links (`ip link set ... down`).
-                return rt.block_on(build::settle_everywhere(topology)).map_err(|e| e.to_string());
-            }
-            Err(format!(
-                "exited with {}\n{}{}",
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ))
+            run_command(node(&r.on), &r.cmd)?;
+            // The command may have changed links (`ip link set ... down`).
+            rt.block_on(build::settle_everywhere(topology)).map_err(|e| e.to_string())
         }
+        // Validation guarantees there is a command: nft or iptables.
+        Action::ResetCounters(r) => run_command(node(&r.on), &r.command().unwrap_or_default()),
     }
+}
+
+/// Run `command` in the node; its output is the failure message if it fails.
+fn run_command(node: &NodeHandle, command: &str) -> Result<(), String> {
+    let out = exec::run(&node.ns, command, RUN_TIMEOUT).map_err(|e| e.to_string())?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "exited with {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
 }
 
 /// Change a link, then wait until every link the change reaches has settled

@@ -397,6 +397,56 @@ pub fn connect(
     })
 }
 
+/// What a peer sent first on a TCP connection ([`first_line`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirstLine {
+    /// Everything up to the first `\n`, line end (`\r\n` or `\n`) removed.
+    Line(String),
+    /// No whole line by the deadline, or before the peer closed: what did arrive.
+    Partial { received: Vec<u8>, closed: bool },
+}
+
+/// The longest first line read: a banner is one short line.
+const FIRST_LINE_MAX: usize = 4096;
+
+/// Connect from inside `ns` to `to` as [`connect`] does and read the first line the
+/// peer sends (a server's banner), all by `timeout`. `Err` of the inner result: the
+/// connection was not made, and why.
+pub fn first_line(
+    ns: &Netns,
+    to: SocketAddr,
+    timeout: Duration,
+    patience: &mut dyn Patience,
+) -> io::Result<Result<FirstLine, ConnectResult>> {
+    let deadline = Instant::now() + timeout;
+    let socket = match connect_by(ns, to, deadline, patience)? {
+        Ok(socket) => socket,
+        Err(result) => return Ok(Err(result)),
+    };
+    let mut received = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        if let Some(end) = received.iter().position(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(&received[..end]);
+            return Ok(Ok(FirstLine::Line(line.trim_end_matches('\r').to_string())));
+        }
+        if received.len() >= FIRST_LINE_MAX {
+            return Ok(Ok(FirstLine::Partial { received, closed: false }));
+        }
+        match (&socket).read(&mut buf) {
+            Ok(0) => return Ok(Ok(FirstLine::Partial { received, closed: true })),
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if !poll_until(&mut [pollfd(socket.as_fd(), libc::POLLIN)], Some(deadline))? {
+                    return Ok(Ok(FirstLine::Partial { received, closed: false }));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(with_context(e, &format!("read from {to}"))),
+        }
+    }
+}
+
 /// A TCP socket of `ns` connected to `to` by `deadline` (non-blocking), or why not:
 /// the classification and the errors of [`connect`].
 fn connect_by(
@@ -593,7 +643,7 @@ pub fn udp_exchange(
 /// the count goes back in decimal with a newline (`1048576\n`) and the connection is
 /// closed. A peer that only connects and closes (a `connect` check) is thus accepted
 /// and closed, as by any server. Dropping the listener closes every socket and stops
-/// the thread.
+/// the thread. [`Listener::with_banner`] greets every TCP connection first.
 #[derive(Debug)]
 pub struct Listener {
     local_addr: SocketAddr,
@@ -623,6 +673,22 @@ impl Listener {
     /// Listen on `addr:port` inside `ns`: without `addr`, on every address, IPv4 and
     /// IPv6 alike; port 0 picks a free port (see [`Listener::local_addr`]).
     pub fn start(ns: &Netns, proto: Proto, addr: Option<IpAddr>, port: u16) -> io::Result<Listener> {
+        Self::serving(ns, proto, addr, port, None)
+    }
+
+    /// A TCP listener as [`Listener::start`] makes, which also sends `banner` on every
+    /// connection as soon as it accepts it, as an SSH or SMTP server greets.
+    pub fn with_banner(ns: &Netns, addr: Option<IpAddr>, port: u16, banner: &str) -> io::Result<Listener> {
+        Self::serving(ns, Proto::Tcp, addr, port, Some(banner.as_bytes().to_vec()))
+    }
+
+    fn serving(
+        ns: &Netns,
+        proto: Proto,
+        addr: Option<IpAddr>,
+        port: u16,
+        banner: Option<Vec<u8>>,
+    ) -> io::Result<Listener> {
         let at = SocketAddr::new(addr.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)), port);
         let served = ns.run(|| bind_listening(proto, at, addr.is_none())).map_err(|e| {
             with_context(e, &format!("listen on {} {at}", if matches!(proto, Proto::Tcp) { "TCP" } else { "UDP" }))
@@ -631,7 +697,7 @@ impl Listener {
         let (stop_rx, stop_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
         let worker = std::thread::Builder::new()
             .name(format!("netrig-listen-{local_addr}"))
-            .spawn(move || serve(served, stop_rx))?;
+            .spawn(move || serve(served, stop_rx, banner))?;
         Ok(Listener { local_addr, stop: Some(stop_tx), worker: Some(worker) })
     }
 
@@ -682,9 +748,9 @@ fn bind_listening(proto: Proto, at: SocketAddr, any_family: bool) -> io::Result<
 /// Everything is non-blocking: serve what is ready, then poll again. Errors (a
 /// connection reset before accept, an ICMP error for an earlier echo) concern one peer
 /// only, so they end that peer's service, not the listener's.
-fn serve(served: Served, stop: OwnedFd) {
+fn serve(served: Served, stop: OwnedFd, banner: Option<Vec<u8>>) {
     match served {
-        Served::Tcp(listener) => serve_tcp(&listener, &stop),
+        Served::Tcp(listener) => serve_tcp(&listener, &stop, banner.as_deref()),
         Served::Udp(socket) => serve_udp(&socket, &stop),
     }
 }
@@ -703,7 +769,7 @@ fn serve_udp(socket: &UdpSocket, stop: &OwnedFd) {
     }
 }
 
-fn serve_tcp(listener: &TcpListener, stop: &OwnedFd) {
+fn serve_tcp(listener: &TcpListener, stop: &OwnedFd, banner: Option<&[u8]>) {
     let mut peers: Vec<CountingPeer> = Vec::new();
     let mut buf = vec![0u8; 64 << 10];
     loop {
@@ -719,6 +785,11 @@ fn serve_tcp(listener: &TcpListener, stop: &OwnedFd) {
         while let Ok((stream, _)) = listener.accept() {
             // Accepted sockets do not inherit O_NONBLOCK.
             if stream.set_nonblocking(true).is_ok() {
+                // A banner is short (validation bounds it): the empty send buffer of a new
+                // connection takes it whole in one non-blocking send.
+                if let Some(banner) = banner {
+                    let _ = SockRef::from(&stream).send_with_flags(banner, libc::MSG_NOSIGNAL);
+                }
                 peers.push(CountingPeer { stream, received: 0 });
             }
         }
@@ -936,6 +1007,26 @@ mod tests {
         // Dropping the listener closes its socket.
         drop(listener);
         assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT, &mut Impatient).unwrap(), ConnectResult::Refused);
+    }
+
+    #[test]
+    fn a_banner_listener_greets_each_connection_first() {
+        needs_root!();
+        let (a, b) = pair(true);
+        let listener = Listener::with_banner(&b, None, 0, "SSH-2.0-netrig\r\n").unwrap();
+        let to = SocketAddr::new(B4, listener.local_addr().port());
+        for _ in 0..2 {
+            let line = first_line(&a, to, PATIENT, &mut Impatient).unwrap();
+            assert_eq!(line, Ok(FirstLine::Line("SSH-2.0-netrig".into())));
+        }
+        drop(listener);
+        assert_eq!(first_line(&a, to, SHORT, &mut Impatient).unwrap(), Err(ConnectResult::Refused));
+        // A listener without a banner sends nothing until the peer closes its side.
+        let silent = Listener::start(&b, Proto::Tcp, None, 0).unwrap();
+        let to = SocketAddr::new(B4, silent.local_addr().port());
+        let (line, took) = timed(|| first_line(&a, to, SHORT, &mut Impatient).unwrap());
+        assert_eq!(line, Ok(FirstLine::Partial { received: vec![], closed: false }));
+        assert!(took >= SHORT && took < SECOND, "{took:?}");
     }
 
     #[test]

@@ -360,6 +360,41 @@ impl Validator<'_> {
                     self.need_iface_in(&n.on, &n.neighbour.dev, at(&n.neighbour, key));
                 }
             }
+            Action::ResetCounters(r) => {
+                self.need_node(&r.on, key);
+                let key = format!("{key}.reset_counters");
+                if let Some(mib) = &r.mib {
+                    let message = "MIB counters cannot be reset: the kernel keeps them for the namespace's life; \
+                                   assert their change across a step with `delta` instead";
+                    self.problem(at(mib, &format!("{key}.mib")), message);
+                }
+                if let Some(link) = &r.link {
+                    let message = "interface and qdisc statistics cannot be reset: the kernel offers no way to; \
+                                   assert their change across a step with `delta` instead";
+                    self.problem(at(link, &format!("{key}.link")), message);
+                }
+                match (&r.nft, &r.iptables) {
+                    (Some(_), Some(_)) => {
+                        self.problem(at(&r.on, &key), "give `nft` or `iptables`, not both: make two actions")
+                    }
+                    (None, None) if r.mib.is_none() && r.link.is_none() => self.problem(
+                        at(&r.on, &key),
+                        "say which counters: `nft: {table, name}` or `iptables: {table, chain}`",
+                    ),
+                    _ => {}
+                }
+                // The names go into an nft or iptables command line.
+                let names = r.nft.iter().flat_map(|n| [n.family.as_ref(), Some(&n.table), n.name.as_ref()]);
+                let names = names.chain(r.iptables.iter().flat_map(|i| [Some(&i.table), i.chain.as_ref()]));
+                for name in names.flatten() {
+                    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+                        self.problem(
+                            at(&r.on, &key),
+                            format!("`{name}` is not a netfilter name (letters, digits, `_-.`)"),
+                        );
+                    }
+                }
+            }
             Action::FlushNeighbours(f) => {
                 if let (true, Some(dev)) = (self.need_node(&f.on, key), &f.dev) {
                     self.need_iface_in(&f.on, dev, at(dev, &format!("{key}.flush_neighbours.dev")));
@@ -642,6 +677,14 @@ impl Validator<'_> {
             Check::Connect(c) => {
                 self.need_node(&c.from, &format!("{key}.connect.from"));
                 self.need_positive_timeout(&c.timeout, &format!("{key}.connect.timeout"));
+                if let Some(banner) = &c.banner {
+                    if c.result != ConnectResult::Connected {
+                        let message = "a `banner` is read from a connection: it needs `result: connected`";
+                        self.problem(at(banner, &format!("{key}.connect.banner")), message);
+                    } else if banner.is_empty() {
+                        self.problem(at(banner, &format!("{key}.connect.banner")), "an empty banner checks nothing");
+                    }
+                }
             }
             Check::Command(c) => {
                 self.need_node(&c.on, &format!("{key}.command.on"));
@@ -731,6 +774,12 @@ impl Validator<'_> {
                     let message = format!("`{}` is not an errno name (write e.g. `EADDRNOTAVAIL`)", error.as_str());
                     self.problem(at(error, &format!("{key}.bind.error")), message);
                 }
+            }
+            Check::Link(l) => {
+                if self.need_node(&l.on, &format!("{key}.link.on")) {
+                    self.need_iface_in(&l.on, &l.dev, at(&l.dev, &format!("{key}.link.dev")));
+                }
+                self.need_positive_timeout(&l.timeout, &format!("{key}.link.timeout"));
             }
             Check::Fdb(f) => {
                 if self.need_node(&f.on, &format!("{key}.fdb.on")) {
@@ -1159,6 +1208,18 @@ mod tests {
     }
 
     #[test]
+    fn link_checks_name_a_known_interface_and_known_attributes() {
+        let link = |args: &str| format!("{PAIR}expect:\n  - link: {{on: a, {args}}}\n");
+        let good = "dev: eth0, state: up, mtu: 1500, master: none, port: {learning: false}, vxlan: {id: 1, ttl: 64}";
+        assert_eq!(errors(&link(good)), Vec::<String>::new());
+        let e = one_error(&link("dev: eth1"), "node `a` has no interface `eth1`");
+        assert!(e.starts_with("7:24 expect[0].link.dev:"), "{e}");
+        one_error(&link("dev: eth0, timeout: 0s"), "a timeout of zero");
+        one_error(&link("dev: eth0, state: running"), "unknown variant `running`");
+        one_error(&link("dev: eth0, port: {learn: false}"), "unknown field `learn`");
+    }
+
+    #[test]
     fn fdb_checks_name_a_known_interface_and_do_not_contradict_themselves() {
         let fdb = |args: &str| format!("{PAIR}expect:\n  - fdb: {{on: a, mac: 02:00:00:00:00:0b, {args}}}\n");
         let good = "dev: eth0, table: master, state: dynamic, flags: [sticky, extern_learn], dst: 10.0.0.2, vni: 1";
@@ -1218,6 +1279,47 @@ mod tests {
         assert!(e.starts_with("8:35 steps[0].do[0]:"), "{e}");
         assert_eq!(errors(&step("del_route: {on: a, route: 10.1.0.0/16}")), Vec::<String>::new());
         assert_eq!(errors(&step("del_route: {on: a, route: 127.0.0.0/8 dev lo table local}")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn listeners_with_a_banner_and_connects_that_read_it() {
+        let node = |listen: &str| {
+            format!(
+                "nodes:\n  a: {{}}\n  b:\n    listen: {listen}\nlinks:\n  - veth: [a:eth0 10.0.0.1/24, b:eth0 10.0.0.2/24]\n"
+            )
+        };
+        let good = r#"[tcp/80, "udp/10.0.0.2:53", {tcp: 2222, banner: "SSH-2.0-netrig\r\n"}, {tcp: "10.0.0.2:25", banner: "220 hi\n"}]"#;
+        assert_eq!(errors(&node(good)), Vec::<String>::new());
+        let scenario = parse_and_validate(&Source { path: "t.yaml".into(), text: node(good) }).unwrap();
+        let listen = &scenario.nodes["b"].listen;
+        assert_eq!(listen[2].banner.as_deref(), Some("SSH-2.0-netrig\r\n"));
+        assert_eq!((listen[3].spec.addr, listen[3].spec.port), (Some("10.0.0.2".parse().unwrap()), 25));
+        assert_eq!((listen[0].banner.as_ref(), listen[0].spec.port), (None, 80));
+        one_error(&node("[tcp/http]"), "expected PORT or ADDR:PORT");
+        one_error(&node(r#"[{tcp: 22, banner: ""}]"#), "a banner has 1 to 1024 bytes");
+        one_error(&node("[{tcp: 22, banner: x, foo: 1}]"), "unknown field `foo`, expected one of tcp, banner");
+        one_error(&node("[{tcp: 22}]"), "missing field `banner`");
+        let connect = |args: &str| format!("{PAIR}expect:\n  - connect: {{from: a, to: 10.0.0.2:22, {args}}}\n");
+        assert_eq!(errors(&connect("banner: SSH-2.0")), Vec::<String>::new());
+        let e = one_error(&connect("result: refused, banner: SSH-2.0"), "it needs `result: connected`");
+        assert!(e.starts_with("7:66 expect[0].connect.banner:"), "{e}");
+        one_error(&connect("banner: ''"), "an empty banner checks nothing");
+    }
+
+    #[test]
+    fn only_netfilter_counters_can_be_reset() {
+        let step = |action: &str| format!("{PAIR}steps:\n  - do:\n      - {action}\n");
+        let good = ["{on: a, nft: {family: inet, table: f, name: echoes}}", "{on: a, iptables: {table: nat}}"];
+        for action in good {
+            assert_eq!(errors(&step(&format!("reset_counters: {action}"))), Vec::<String>::new());
+        }
+        let e = one_error(&step("reset_counters: {on: a, mib: TcpExt.IPReversePathFilter}"), "cannot be reset");
+        assert!(e.starts_with("8:38 steps[0].do[0].reset_counters.mib: MIB counters cannot be reset"), "{e}");
+        one_error(&step("reset_counters: {on: a, link: eth0}"), "interface and qdisc statistics cannot be reset");
+        one_error(&step("reset_counters: {on: a}"), "say which counters");
+        one_error(&step("reset_counters: {on: a, nft: {table: f}, iptables: {}}"), "not both");
+        one_error(&step("reset_counters: {on: a, nft: {table: \"f; reboot\"}}"), "is not a netfilter name");
+        one_error(&step("reset_counters: {on: z, nft: {table: f}}"), "no node named `z`");
     }
 
     #[test]
