@@ -5,10 +5,12 @@
 //! namespaces (created on as many threads as CPUs), each then set up (baseline →
 //! namespace-wide sysctls → netlink connection) → bridges → veth pairs (each end
 //! born in its namespace; a bridge port born enslaved, and up when nothing has to
-//! come first) → taps → vxlans → macvlans (MAC and MTU given at birth) → other
+//! come first) → taps → vxlans → macvlans (MAC and MTU given at birth; one over
+//! another node's parent created there and born in its own node) → other
 //! masters, and MAC/MTU of interfaces that existed already (`lo`) →
 //! interface sysctls → addresses → `lo` up → rules → neighbours → fdb → listeners →
-//! `run` commands → links up → links operational (see `settle_links`) → routes.
+//! `run` commands → links up → links operational (see `settle_links`, then
+//! `settle_crossing`) → routes.
 //! Teardown is dropping the [`Topology`].
 //!
 //! No frame crosses a link before every node's setup is in place: a veth pair carries
@@ -380,7 +382,13 @@ impl<'s> NodePlan<'s> {
                 Origin::Bridge(_) => {
                     self.devices.iter().filter(|d| d.master == Some(device.name)).map(|d| d.name).collect()
                 }
-                Origin::Macvlan(m) => self.device(&m.parent).map(|d| d.name).into_iter().collect(),
+                Origin::Macvlan(m) => match m.parent_of(self.name) {
+                    (parent_node, parent) if parent_node == self.name => {
+                        self.device(parent).map(|d| d.name).into_iter().collect()
+                    }
+                    // Settled once its parent's node is (see `settle_crossing`).
+                    _ => Vec::new(),
+                },
                 _ => Vec::new(),
             }
         };
@@ -530,7 +538,7 @@ async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildE
     }
     each_node(plan, topology, set_tap_basics).await?;
     each_node(plan, topology, create_vxlans).await?;
-    each_node(plan, topology, create_macvlans).await?;
+    each_node(plan, topology, |node, handle| create_macvlans(topology, node, handle)).await?;
     each_node(plan, topology, |node, handle| attach(&bridges[node.name], node, handle)).await?;
     for node in &plan.nodes {
         write_sysctls(&topology.nodes[node.name], node.name, &node.interface_sysctls)?;
@@ -550,6 +558,7 @@ async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildE
     }
     each_node(plan, topology, |node, handle| bring_up(node, handle, Loopback::Not)).await?;
     each_node(plan, topology, settle_links).await?;
+    each_node(plan, topology, settle_crossing).await?;
     // The kernel refuses a route through a device that is down.
     each_node(plan, topology, add_routes).await
 }
@@ -575,6 +584,17 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(3);
 /// DOWN in the report: CI saw it once).
 async fn settle_links(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
     settle(node.name, handle, &node.carrier_order()).await
+}
+
+/// Settle, once every node's own links have, the macvlans whose parent is in another
+/// node: their carrier follows a parent that [`settle_links`] of this node does not
+/// wait for, so before that it may still change.
+async fn settle_crossing(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    let crossing = node.devices.iter().filter(|d| match d.origin {
+        Origin::Macvlan(m) => d.up && m.parent_of(node.name).0 != node.name,
+        _ => false,
+    });
+    settle(node.name, handle, &crossing.map(|d| d.name).collect::<Vec<_>>()).await
 }
 
 /// Wait until every link of every node has settled: for step actions that change a
@@ -823,10 +843,17 @@ async fn create_vxlans(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), B
     Ok(())
 }
 
-async fn create_macvlans(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+/// A macvlan whose parent is in another node is created by that node's netlink
+/// connection and born in this node's namespace (see [`netlink::add_macvlan`]).
+async fn create_macvlans(topology: &Topology, node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
     for device in &node.devices {
         if let Origin::Macvlan(macvlan) = device.origin {
-            netlink::add_macvlan(&handle.netlink, &device.basics(), &macvlan.parent, macvlan.mode)
+            let (parent_node, parent) = macvlan.parent_of(node.name);
+            let (creator, home) = match parent_node == node.name {
+                true => (handle, None),
+                false => (&topology.nodes[parent_node], Some(&handle.ns)),
+            };
+            netlink::add_macvlan(&creator.netlink, &device.basics(), parent, macvlan.mode, home)
                 .await
                 .map_err(in_node(node.name))?;
         }
@@ -1544,6 +1571,50 @@ links:
                 let cookies = built_cookies();
                 // Dropped without teardown(): the netlink tasks are aborted and end
                 // with the runtime; the tap fds close at once.
+                drop(topology);
+                cookies
+            });
+            assert_released(&cookies);
+        });
+    }
+
+    #[test]
+    fn macvlans_over_a_parent_in_another_node_are_born_in_theirs() {
+        needs_root!();
+        leaving_root_alone(|| {
+            // Each macvlan has the name of its parent: created in the host with that
+            // name, the kernel would refuse it.
+            let s = scenario(
+                r#"
+nodes:
+  host: {}
+  peer: {}
+  c1: {macvlans: {eth0: {parent: "host:eth0", mode: vepa, addresses: [192.0.2.11/24]}}}
+  c2: {macvlans: {eth0: {parent: "host:eth0"}}}
+links:
+  - veth: [host:eth0, peer:eth0]
+"#,
+            );
+            let cookies = on_runtime(async {
+                let topology = build(&s).await.unwrap();
+                for node in ["c1", "c2"] {
+                    let macvlan = link(&topology, node, "eth0").await;
+                    assert_eq!(macvlan.kind.as_deref(), Some("macvlan"), "{node}");
+                    assert_eq!(macvlan.mac, Some(stable_mac(node, "eth0")), "{node}");
+                    assert!(macvlan.admin_up && macvlan.carrier, "{node}: up with its parent's carrier: {macvlan:?}");
+                }
+                let handle = &topology.nodes["c1"].netlink;
+                let InfoData::MacVlan(info) = info_data(handle, "eth0").await else { panic!("not a macvlan") };
+                assert!(info.contains(&InfoMacVlan::Mode(MacVlanMode::Vepa)), "{info:?}");
+                let raw = handle.link().get().match_name("eth0").execute().try_next().await.unwrap().unwrap();
+                assert!(
+                    raw.attributes.iter().any(|a| matches!(a, LinkAttribute::LinkNetNsId(_))),
+                    "its parent is in another namespace: {raw:?}"
+                );
+                let host = netlink::links(&topology.nodes["host"].netlink).await.unwrap();
+                let kinds: Vec<_> = host.iter().map(|l| (l.name.as_str(), l.kind.as_deref())).collect();
+                assert_eq!(kinds, [("eth0", Some("veth")), ("lo", Some("loopback"))], "nothing left in the host");
+                let cookies = built_cookies();
                 drop(topology);
                 cookies
             });

@@ -736,12 +736,15 @@ pub async fn add_vxlan(handle: &Handle, basics: &LinkBasics<'_>, spec: &Vxlan) -
     add_link(handle, builder.build(), "vxlan", basics.name, "vxlan").await
 }
 
-/// Create a macvlan device on top of `parent`.
+/// Create a macvlan device on top of `parent` of `handle`'s namespace, born in
+/// `home` (IFLA_NET_NS_FD) when that is another namespace: it appears there with its
+/// final name, never visible beside its parent.
 pub async fn add_macvlan(
     handle: &Handle,
     basics: &LinkBasics<'_>,
     parent: &str,
     mode: MacvlanMode,
+    home: Option<&Netns>,
 ) -> Result<(), Error> {
     let mode = match mode {
         MacvlanMode::Private => MacVlanMode::Private,
@@ -752,7 +755,11 @@ pub async fn add_macvlan(
     };
     let parent_index =
         link_index(handle, parent).await.map_err(|e| e.context(format_args!("(parent of macvlan {})", basics.name)))?;
-    let message = basics.apply(LinkMacVlan::new(basics.name, parent_index, mode)).build();
+    let mut builder = basics.apply(LinkMacVlan::new(basics.name, parent_index, mode));
+    if let Some(ns) = home {
+        builder = builder.setns_by_fd(ns.raw_fd());
+    }
+    let message = builder.build();
     add_link(handle, message, "macvlan", basics.name, "macvlan").await
 }
 

@@ -281,10 +281,13 @@ fn yes() -> bool {
     true
 }
 
-/// A macvlan device on top of a parent interface of the same node.
+/// A macvlan device on top of a parent interface: of the same node (`lan0`), or of
+/// another node (`host:lan0`), the macvlan then created there and born in this node,
+/// as Docker's macvlan network and CNI plugins do.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Macvlan {
+    /// `IFACE` of this node, or `NODE:IFACE` of another node.
     pub parent: Loc<String>,
     #[serde(default)]
     pub mode: MacvlanMode,
@@ -299,6 +302,15 @@ pub struct Macvlan {
     pub state: LinkState,
     #[serde(default)]
     pub master: Option<Loc<String>>,
+}
+
+impl Macvlan {
+    /// The node and interface of the parent, for a macvlan of node `node`. An
+    /// interface name cannot contain `:` (the kernel's `dev_valid_name`), so a colon
+    /// always separates a node.
+    pub fn parent_of<'a>(&'a self, node: &'a str) -> (&'a str, &'a str) {
+        self.parent.split_once(':').unwrap_or((node, self.parent.as_str()))
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]

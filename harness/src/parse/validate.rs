@@ -234,7 +234,15 @@ impl Validator<'_> {
             }
             for (dev, mv) in &node.macvlans {
                 let key = format!("{base}.macvlans.{dev}");
-                self.need_iface_in(name, &mv.parent, at(&mv.parent, &format!("{key}.parent")));
+                let (parent_node, parent) = mv.parent_of(name);
+                let parent_key = format!("{key}.parent");
+                let place = at(&mv.parent, &parent_key);
+                if s.nodes.contains_key(parent_node) {
+                    self.need_iface_in(parent_node, parent, place);
+                } else {
+                    let msg = self.unknown_node_message(parent_node);
+                    self.problem(place, msg);
+                }
                 if let Some(m) = &mv.master {
                     self.need_bridge(name, m, at(m, &format!("{key}.master")));
                 }
@@ -1067,7 +1075,8 @@ impl Segments {
                 }
             }
             for (dev, mv) in &node.macvlans {
-                seg.join(&format!("{name}:{dev}"), &format!("{name}:{}", mv.parent.as_str()));
+                let (parent_node, parent) = mv.parent_of(name);
+                seg.join(&format!("{name}:{dev}"), &format!("{parent_node}:{parent}"));
             }
         }
         seg
@@ -1178,6 +1187,16 @@ mod tests {
     fn dangling_node_in_a_link() {
         let e = one_error("nodes:\n  a: {}\nlinks:\n  - veth: [a:eth0, b:eth0]\n", "no node named `b`");
         assert!(e.starts_with("4:20 links[0].veth[1]:"), "{e}");
+    }
+
+    #[test]
+    fn a_macvlan_parent_in_another_node_must_exist_there() {
+        let host = "nodes:\n  host:\n    bridges: {lan0: {}}\n  c:\n    macvlans:\n      eth0: {parent: ";
+        assert_eq!(errors(&format!("{host}\"host:lan0\"}}\n")), Vec::<String>::new());
+        let e = one_error(&format!("{host}\"host:lan9\"}}\n"), "node `host` has no interface `lan9`");
+        assert!(e.starts_with("6:22 nodes.c.macvlans.eth0.parent:"), "{e}");
+        let e = one_error(&format!("{host}\"hots:lan0\"}}\n"), "no node named `hots` (nodes: c, host)");
+        assert!(e.starts_with("6:22 nodes.c.macvlans.eth0.parent:"), "{e}");
     }
 
     #[test]
