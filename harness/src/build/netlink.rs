@@ -888,6 +888,12 @@ pub async fn set_link(handle: &Handle, link: LinkRef<'_>, changes: &LinkChange<'
     change(handle, RouteNetlinkMessage::SetLink(builder.build()), 0).await.map_err(|r| r.blame(what()))
 }
 
+/// Move link `name` into namespace `to` with its name (IFLA_NET_NS_FD).
+pub async fn move_link(handle: &Handle, name: &str, to: &Netns) -> Result<(), Error> {
+    let message = LinkUnspec::new_with_name(name).setns_by_fd(to.raw_fd()).build();
+    change(handle, RouteNetlinkMessage::SetLink(message), 0).await.map_err(|r| r.blame(format!("move link {name}")))
+}
+
 // ---------------------------------------------------------------------------------------
 // Addresses
 

@@ -51,6 +51,8 @@ pub enum Action {
     SetLink(SetLink),
     /// `{dev: node:veth0, master: br0}` or `master: null` to detach.
     SetMaster(SetMaster),
+    /// `{dev: a:eth1, to: b}`: the link moves to another node, keeping its name.
+    MoveLink(MoveLink),
     /// `{on: node, set: {net.ipv4.ip_forward: 1}}`
     Sysctl(SysctlAction),
     /// `{on: node, cmd: "iptables -P FORWARD DROP"}`
@@ -87,6 +89,7 @@ impl Action {
             Action::AddFdb(a) | Action::DelFdb(a) => a.on.line,
             Action::SetLink(a) => a.dev.line,
             Action::SetMaster(a) => a.dev.line,
+            Action::MoveLink(a) => a.dev.line,
             Action::Sysctl(a) => a.on.line,
             Action::Run(a) => a.on.line,
             Action::Send(a) => a.dev.line,
@@ -230,6 +233,16 @@ pub struct SetMaster {
     pub dev: Loc<IfaceRef>,
     /// Bridge in the same node, or null to detach.
     pub master: Option<Loc<String>>,
+}
+
+/// A link moved to another node (IFLA_NET_NS_FD), as `ip link set DEV netns NODE`
+/// does: the kernel takes it down and drops its addresses on the way.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveLink {
+    pub dev: Loc<IfaceRef>,
+    /// The node it moves to; it must have no interface of that name.
+    pub to: Loc<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -45,6 +45,7 @@ pub fn describe(action: &Action) -> String {
             Some(br) => format!("enslave {} to {}", *m.dev, br.as_str()),
             None => format!("detach {} from its bridge", *m.dev),
         },
+        Action::MoveLink(m) => format!("move {} to node {}", *m.dev, m.to.as_str()),
         Action::Sysctl(s) => {
             let sets: Vec<String> = s.set.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!("on {}: sysctl {}", s.on.as_str(), sets.join(" "))
@@ -110,6 +111,12 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
             let change = LinkChange { master: Some(master), ..LinkChange::default() };
             rt.block_on(change_and_settle(topology, node(&m.dev.node), &m.dev.iface, &change))
         }
+        Action::MoveLink(m) => rt.block_on(async {
+            let moved = netlink::move_link(&node(&m.dev.node).netlink, &m.dev.iface, &node(&m.to).ns).await;
+            moved.map_err(failed)?;
+            // Its carrier, and its peer's, change with the move.
+            build::settle_everywhere(topology).await.map_err(|e| e.to_string())
+        }),
         Action::Sysctl(s) => {
             let settings: Vec<(String, String)> = s.set.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
             node(&s.on).finish_baseline().map_err(|e| e.to_string())?;

@@ -102,6 +102,21 @@ impl Validator<'_> {
                 self.define(&end.at.node, &end.at.iface, "veth", key, (end.source, end.line, end.column));
             }
         }
+        // A link a step moves is an interface of the node it moves to as well (for
+        // the actions and checks after the move); a name it has already is refused.
+        for (i, step) in s.steps.iter().enumerate() {
+            for (j, action) in step.actions.iter().enumerate() {
+                let crate::model::Action::MoveLink(m) = action else { continue };
+                if m.to.as_str() == m.dev.node {
+                    continue; // a mistake of its own, reported with the action
+                }
+                let Some(kind) = self.ifaces.get(&(m.dev.node.clone(), m.dev.iface.clone())).map(|d| d.kind) else {
+                    continue;
+                };
+                let key = format!("steps[{i}].do[{j}].move_link.to");
+                self.define(&m.to, &m.dev.iface, kind, key, (m.to.source, m.to.line, m.to.column));
+            }
+        }
     }
 
     fn define(&mut self, node: &str, iface: &str, kind: &'static str, key: String, at_: (usize, u64, u64)) {
@@ -418,6 +433,15 @@ impl Validator<'_> {
             Action::SetLink(l) => {
                 self.need_iface(&l.dev, key);
                 self.need_nonzero_mtu(l.mtu, at(&l.dev, &format!("{key}.set_link.mtu")));
+            }
+            Action::MoveLink(m) => {
+                self.need_iface(&m.dev, key);
+                if self.need_node(&m.to, key) && m.to.as_str() == m.dev.node {
+                    self.problem(
+                        at(&m.to, &format!("{key}.move_link.to")),
+                        format!("`{}` is in node `{}` already", m.dev.iface, m.dev.node),
+                    );
+                }
             }
             Action::SetMaster(m) => {
                 self.need_iface(&m.dev, key);
@@ -1197,6 +1221,25 @@ mod tests {
         assert!(e.starts_with("6:22 nodes.c.macvlans.eth0.parent:"), "{e}");
         let e = one_error(&format!("{host}\"hots:lan0\"}}\n"), "no node named `hots` (nodes: c, host)");
         assert!(e.starts_with("6:22 nodes.c.macvlans.eth0.parent:"), "{e}");
+    }
+
+    #[test]
+    fn a_moved_link_is_an_interface_of_its_new_node() {
+        // a's eth0 (peer b's `peer`) moves to the node `to`; then `after` runs.
+        let moving = |peer: &str, to: &str, after: &str| {
+            format!(
+                "nodes:\n  a: {{}}\n  b: {{}}\nlinks:\n  - veth: [a:eth0, b:{peer}]\nsteps:\n  - do:\n      \
+                 - move_link: {{dev: a:eth0, to: {to}}}\n{after}"
+            )
+        };
+        let address = "      - add_address: {dev: b:eth0, address: 10.0.0.1/24}\n";
+        assert_eq!(errors(&moving("eth9", "b", address)), [""; 0]);
+        let e = one_error(&moving("eth9", "c", ""), "no node named `c`");
+        assert!(e.starts_with("8:38 steps[0].do[0]:"), "{e}");
+        let e = one_error(&moving("eth9", "a", ""), "`eth0` is in node `a` already");
+        assert!(e.starts_with("8:38 steps[0].do[0].move_link.to:"), "{e}");
+        let e = one_error(&moving("eth0", "b", ""), "interface `eth0` is defined twice in node `b`");
+        assert!(e.starts_with("8:38 steps[0].do[0].move_link.to:"), "{e}");
     }
 
     #[test]
