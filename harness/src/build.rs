@@ -6,7 +6,7 @@
 //! namespace-wide sysctls → netlink connection) → bridges → veth pairs (each end
 //! born in its namespace; a bridge port born enslaved, and up when nothing has to
 //! come first) → taps → vxlans → macvlans (MAC and MTU given at birth) → other
-//! masters, and MAC/MTU of interfaces that existed already (`lo`) →
+//! masters, and MAC/MTU of interfaces that existed already (`lo`) → bridge-port flags →
 //! interface sysctls → addresses → `lo` up → rules → neighbours → fdb → listeners →
 //! `run` commands → links up → links operational (see `settle_links`) → routes.
 //! Teardown is dropping the [`Topology`].
@@ -231,6 +231,8 @@ struct Device<'s> {
     born_up: bool,
     /// Created enslaved to `master` rather than attached later.
     born_attached: bool,
+    /// Bridge-port flags to set once it is a port (from `interfaces:`).
+    port: Option<&'s crate::model::BridgePortFlags>,
 }
 
 impl<'s> Device<'s> {
@@ -253,6 +255,7 @@ impl<'s> Device<'s> {
             addresses: addresses.iter().map(|a| **a).collect(),
             born_up: false,
             born_attached: false,
+            port: None,
         }
     }
 
@@ -265,6 +268,7 @@ impl<'s> Device<'s> {
         self.mac = iface.mac.or(self.mac);
         self.master = iface.master.as_ref().map(|m| m.as_str()).or(self.master);
         self.up &= iface.state == LinkState::Up;
+        self.port = iface.port.as_ref().or(self.port);
     }
 
     /// What it is created with, but for a bridge to be born enslaved to
@@ -438,6 +442,7 @@ impl<'s> Plan<'s> {
                     addresses: end.addresses.clone(),
                     born_up: false,
                     born_attached: false,
+                    port: None,
                 });
             }
             let [a, b] = &link.veth;
@@ -460,7 +465,8 @@ impl<'s> Plan<'s> {
     /// So a pair is created from the side of the end with a bridge, and that end
     /// is created enslaved, and up if nothing has to happen before it comes up: it
     /// gets no address (on an up device, an address brings its routes and, with
-    /// `arp_notify`, a gratuitous ARP at another moment) and its node writes no
+    /// `arp_notify`, a gratuitous ARP at another moment), no bridge-port flags
+    /// (they can only be set once it is a port) and its node writes no
     /// interface sysctls (`disable_ipv6`, `arp_ignore`, ... must hold from the
     /// first packet). A docker-style bridge port is both.
     fn choose_births(&mut self) {
@@ -474,7 +480,7 @@ impl<'s> Plan<'s> {
             let quiet = node.interface_sysctls.is_empty();
             let end = node.devices.iter_mut().find(|d| d.name == iface).expect("added with its pair");
             end.born_attached = end.master.is_some();
-            end.born_up = end.up && end.addresses.is_empty() && quiet;
+            end.born_up = end.up && end.addresses.is_empty() && end.port.is_none() && quiet;
         }
     }
 
@@ -532,6 +538,7 @@ async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildE
     each_node(plan, topology, create_vxlans).await?;
     each_node(plan, topology, create_macvlans).await?;
     each_node(plan, topology, |node, handle| attach(&bridges[node.name], node, handle)).await?;
+    each_node(plan, topology, set_port_flags).await?;
     for node in &plan.nodes {
         write_sysctls(&topology.nodes[node.name], node.name, &node.interface_sysctls)?;
     }
@@ -841,6 +848,16 @@ async fn attach(bridges: &BridgeIndexes<'_>, node: &NodePlan<'_>, handle: &NodeH
         let change = device.attach_change(bridges);
         if change != LinkChange::default() {
             netlink::set_link(&handle.netlink, device.name.into(), &change).await.map_err(in_node(node.name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Bridge-port flags, once every port is attached and before any comes up.
+async fn set_port_flags(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    for device in &node.devices {
+        if let Some(flags) = device.port {
+            netlink::set_bridge_port(&handle.netlink, device.name, flags).await.map_err(in_node(node.name))?;
         }
     }
     Ok(())

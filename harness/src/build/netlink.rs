@@ -30,7 +30,7 @@ use rtnetlink::packet_core::{
 };
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use rtnetlink::packet_route::link::{
-    BridgeStpState, InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoVeth, InfoVxlan, LinkAttribute,
+    BridgeStpState, InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, InfoVxlan, LinkAttribute,
     LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, MacVlanMode, State, Stats64,
 };
 use rtnetlink::packet_route::neighbour::{
@@ -436,6 +436,7 @@ fn bridge_port_flags(attributes: &[InfoBridgePort]) -> BridgePortFlags {
             InfoBridgePort::Guard(on) => flags.bpdu_guard = Some(on),
             InfoBridgePort::Protect(on) => flags.root_block = Some(on),
             InfoBridgePort::ProxyARP(on) => flags.proxy_arp = Some(on),
+            InfoBridgePort::Locked(on) => flags.locked = Some(on),
             _ => {}
         }
     }
@@ -879,6 +880,52 @@ pub async fn set_link(handle: &Handle, link: LinkRef<'_>, changes: &LinkChange<'
         None => builder,
     };
     change(handle, RouteNetlinkMessage::SetLink(builder.build()), 0).await.map_err(|r| r.blame(what()))
+}
+
+/// The IFLA_BRPORT_* attributes for the flags given; the others are left out, so the
+/// kernel keeps them as they are.
+fn bridge_port_attributes(flags: &BridgePortFlags) -> Vec<InfoBridgePort> {
+    let BridgePortFlags {
+        learning,
+        flood,
+        mcast_flood,
+        bcast_flood,
+        neigh_suppress,
+        isolated,
+        hairpin,
+        bpdu_guard,
+        root_block,
+        proxy_arp,
+        locked,
+    } = flags.clone();
+    type Flag = (Option<bool>, fn(bool) -> InfoBridgePort);
+    let wanted: [Flag; 11] = [
+        (learning, InfoBridgePort::Learning),
+        (flood, InfoBridgePort::UnicastFlood),
+        (mcast_flood, InfoBridgePort::MulticastFlood),
+        (bcast_flood, InfoBridgePort::BroadcastFlood),
+        (neigh_suppress, InfoBridgePort::NeighSupress),
+        (isolated, InfoBridgePort::Isolated),
+        (hairpin, InfoBridgePort::HairpinMode),
+        (bpdu_guard, InfoBridgePort::Guard),
+        (root_block, InfoBridgePort::Protect),
+        (proxy_arp, InfoBridgePort::ProxyARP),
+        (locked, InfoBridgePort::Locked),
+    ];
+    wanted.into_iter().filter_map(|(value, attribute)| value.map(attribute)).collect()
+}
+
+/// `ip link set dev LINK type bridge_slave learning off ...`: an RTM_NEWLINK without
+/// NLM_F_CREATE on the existing port, whose IFLA_INFO_SLAVE_DATA the kernel hands to
+/// the bridge (RTM_SETLINK ignores IFLA_LINKINFO). The link must already be a port.
+pub async fn set_bridge_port(handle: &Handle, link: &str, flags: &BridgePortFlags) -> Result<(), Error> {
+    let what = || format!("set bridge port {link} {}", serde_json::to_string(flags).unwrap_or_default());
+    let mut message = LinkUnspec::new_with_name(link).build();
+    message.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::PortKind(InfoPortKind::Bridge),
+        LinkInfo::PortData(InfoPortData::BridgePort(bridge_port_attributes(flags))),
+    ]));
+    change(handle, RouteNetlinkMessage::NewLink(message), 0).await.map_err(|r| r.blame(what()))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -350,7 +350,8 @@ impl fmt::Display for OperState {
 }
 
 /// The flags of a bridge port, named as `bridge link set` names them. In a check, the
-/// ones given must have that value; read from the kernel, the ones it reported.
+/// ones given must have that value; in an interface's `port:`, the ones given are set
+/// (the others keep the kernel's defaults); read from the kernel, the ones it reported.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BridgePortFlags {
@@ -384,6 +385,9 @@ pub struct BridgePortFlags {
     /// Answers ARP for addresses the bridge knows (proxy ARP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_arp: Option<bool>,
+    /// Forwards only frames whose source MAC has a static entry on this port (802.1X).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked: Option<bool>,
 }
 
 /// The options of a VXLAN device, named as `ip link add type vxlan` names them. In a

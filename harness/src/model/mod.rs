@@ -210,6 +210,11 @@ pub struct Iface {
     /// Bridge (in the same node) to enslave this interface to.
     #[serde(default)]
     pub master: Option<Loc<String>>,
+    /// Bridge-port flags (`bridge link set dev IFACE learning off ...`), set over netlink
+    /// once it is a port and before it comes up, so they hold from the first frame. Only
+    /// for an interface with a master (`master:` or a veth end's `@bridge`).
+    #[serde(default)]
+    pub port: Option<BridgePortFlags>,
 }
 
 /// A Linux bridge.

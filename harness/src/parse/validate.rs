@@ -52,6 +52,18 @@ pub(crate) struct At<'k> {
     key: &'k str,
 }
 
+/// Whether interface `dev` of `node` is enslaved to a bridge, wherever the scenario says so.
+fn has_master(s: &Scenario, node: &str, dev: &str) -> bool {
+    let spec = &s.nodes[node];
+    let veth_end =
+        s.links.iter().flat_map(|l| &l.veth).any(|e| e.at.node == node && e.at.iface == dev && e.master.is_some());
+    veth_end
+        || spec.interfaces.get(dev).is_some_and(|i| i.master.is_some())
+        || spec.vxlans.get(dev).is_some_and(|v| v.master.is_some())
+        || spec.macvlans.get(dev).is_some_and(|m| m.master.is_some())
+        || spec.taps.get(dev).is_some_and(|t| t.master.is_some())
+}
+
 fn at<'k, T>(loc: &Loc<T>, key: &'k str) -> At<'k> {
     At { source: loc.source, line: loc.line, column: loc.column, key }
 }
@@ -218,6 +230,13 @@ impl Validator<'_> {
                 self.need_iface_in(name, dev, at(node, &key));
                 if let Some(m) = &iface.master {
                     self.need_bridge(name, m, at(m, &format!("{key}.master")));
+                }
+                if iface.port.is_some() && !has_master(s, name, dev) {
+                    let msg = format!(
+                        "`{dev}` in node `{name}` has bridge-port flags but is no bridge port \
+                         (give it a `master:` or enslave its veth end with `@bridge`)"
+                    );
+                    self.problem(at(node, &format!("{key}.port")), msg);
                 }
             }
             for (dev, vx) in &node.vxlans {
@@ -1335,6 +1354,19 @@ mod tests {
     fn master_must_be_a_bridge() {
         let e = one_error("nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:eth0@br0, b:eth0]\n", "has no bridge `br0`");
         assert!(e.starts_with("5:12 links[0].veth[0]:"), "{e}");
+    }
+
+    #[test]
+    fn port_flags_need_a_bridge_port() {
+        let port = "    interfaces: {eth0: {port: {learning: false}}}\n";
+        let plain = "  b: {}\nlinks:\n  - veth: [a:eth0, b:eth0]\n";
+        let e = one_error(&format!("nodes:\n  a:\n{port}{plain}"), "is no bridge port");
+        assert!(e.starts_with("3:5 nodes.a.interfaces.eth0.port: `eth0` in node `a` has bridge-port flags"), "{e}");
+        let enslaved = "nodes:\n  a:\n    bridges: {br0: {}}\n";
+        let veth = "  b: {}\nlinks:\n  - veth: [a:eth0@br0, b:eth0]\n";
+        assert_eq!(errors(&format!("{enslaved}{port}{veth}")), [""; 0]);
+        let by_master = "    interfaces: {eth0: {master: br0, port: {isolated: true}}}\n";
+        assert_eq!(errors(&format!("{enslaved}{by_master}{}", veth.replace("@br0", ""))), [""; 0]);
     }
 
     #[test]
