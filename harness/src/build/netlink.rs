@@ -919,7 +919,7 @@ fn bridge_port_attributes(flags: &BridgePortFlags) -> Vec<InfoBridgePort> {
 /// NLM_F_CREATE on the existing port, whose IFLA_INFO_SLAVE_DATA the kernel hands to
 /// the bridge (RTM_SETLINK ignores IFLA_LINKINFO). The link must already be a port.
 pub async fn set_bridge_port(handle: &Handle, link: &str, flags: &BridgePortFlags) -> Result<(), Error> {
-    let what = || format!("set bridge port {link} {}", serde_json::to_string(flags).unwrap_or_default());
+    let what = || format!("set bridge port {link} {flags}");
     let mut message = LinkUnspec::new_with_name(link).build();
     message.attributes.push(LinkAttribute::LinkInfo(vec![
         LinkInfo::PortKind(InfoPortKind::Bridge),

@@ -390,6 +390,27 @@ pub struct BridgePortFlags {
     pub locked: Option<bool>,
 }
 
+impl BridgePortFlags {
+    /// Whether no flag is given.
+    pub fn is_empty(&self) -> bool {
+        *self == BridgePortFlags::default()
+    }
+}
+
+/// The flags given, as `bridge link set` writes them: `learning off isolated on`.
+impl fmt::Display for BridgePortFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let serde_json::Value::Object(flags) = serde_json::to_value(self).map_err(|_| fmt::Error)? else {
+            return Err(fmt::Error);
+        };
+        let words: Vec<String> = flags
+            .iter()
+            .map(|(name, on)| format!("{name} {}", if on.as_bool() == Some(true) { "on" } else { "off" }))
+            .collect();
+        f.write_str(&words.join(" "))
+    }
+}
+
 /// The options of a VXLAN device, named as `ip link add type vxlan` names them. In a
 /// check, the ones given must have that value; read from the kernel, the ones it
 /// reported.

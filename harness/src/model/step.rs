@@ -51,6 +51,8 @@ pub enum Action {
     SetLink(SetLink),
     /// `{dev: node:veth0, master: br0}` or `master: null` to detach.
     SetMaster(SetMaster),
+    /// `{dev: node:p0, port: {learning: false, isolated: true}}`: bridge-port flags.
+    SetPort(SetPort),
     /// `{on: node, set: {net.ipv4.ip_forward: 1}}`
     Sysctl(SysctlAction),
     /// `{on: node, cmd: "iptables -P FORWARD DROP"}`
@@ -87,6 +89,7 @@ impl Action {
             Action::AddFdb(a) | Action::DelFdb(a) => a.on.line,
             Action::SetLink(a) => a.dev.line,
             Action::SetMaster(a) => a.dev.line,
+            Action::SetPort(a) => a.dev.line,
             Action::Sysctl(a) => a.on.line,
             Action::Run(a) => a.on.line,
             Action::Send(a) => a.dev.line,
@@ -230,6 +233,16 @@ pub struct SetMaster {
     pub dev: Loc<IfaceRef>,
     /// Bridge in the same node, or null to detach.
     pub master: Option<Loc<String>>,
+}
+
+/// Flags of a bridge port changed (`bridge link set dev IFACE learning off ...`); the
+/// ones left out keep their value. The interface must be a bridge port by then.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPort {
+    pub dev: Loc<IfaceRef>,
+    /// The flags to set (at least one).
+    pub port: BridgePortFlags,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

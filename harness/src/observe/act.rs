@@ -45,6 +45,7 @@ pub fn describe(action: &Action) -> String {
             Some(br) => format!("enslave {} to {}", *m.dev, br.as_str()),
             None => format!("detach {} from its bridge", *m.dev),
         },
+        Action::SetPort(p) => format!("set bridge port {} {}", *p.dev, p.port),
         Action::Sysctl(s) => {
             let sets: Vec<String> = s.set.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!("on {}: sysctl {}", s.on.as_str(), sets.join(" "))
@@ -109,6 +110,9 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
             };
             let change = LinkChange { master: Some(master), ..LinkChange::default() };
             rt.block_on(change_and_settle(topology, node(&m.dev.node), &m.dev.iface, &change))
+        }
+        Action::SetPort(p) => {
+            rt.block_on(netlink::set_bridge_port(&node(&p.dev.node).netlink, &p.dev.iface, &p.port)).map_err(failed)
         }
         Action::Sysctl(s) => {
             let settings: Vec<(String, String)> = s.set.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();

@@ -436,6 +436,15 @@ impl Validator<'_> {
                     self.need_bridge(&m.dev.node, master, at(master, key));
                 }
             }
+            Action::SetPort(p) => {
+                self.need_iface(&p.dev, key);
+                if p.port.is_empty() {
+                    self.problem(
+                        at(&p.dev, &format!("{key}.set_port.port")),
+                        String::from("give at least one flag to set"),
+                    );
+                }
+            }
             Action::Sysctl(s) => {
                 self.need_node(&s.on, key);
                 for k in s.set.keys() {
@@ -1367,6 +1376,17 @@ mod tests {
         assert_eq!(errors(&format!("{enslaved}{port}{veth}")), [""; 0]);
         let by_master = "    interfaces: {eth0: {master: br0, port: {isolated: true}}}\n";
         assert_eq!(errors(&format!("{enslaved}{by_master}{}", veth.replace("@br0", ""))), [""; 0]);
+    }
+
+    #[test]
+    fn set_port_names_an_interface_and_a_flag() {
+        let e =
+            one_error(&format!("{PAIR}steps:\n  - do: [set_port: {{dev: \"a:eth0\", port: {{}}}}]\n"), "at least one");
+        assert!(e.starts_with("7:26 steps[0].do[0].set_port.port:"), "{e}");
+        one_error(
+            &format!("{PAIR}steps:\n  - do: [set_port: {{dev: \"a:p9\", port: {{hairpin: true}}}}]\n"),
+            "no interface `p9`",
+        );
     }
 
     #[test]
