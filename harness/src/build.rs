@@ -734,15 +734,7 @@ fn write_sysctls(handle: &NodeHandle, node: &str, sysctls: &[(&str, String)]) ->
 async fn create_bridges(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
     for device in &node.devices {
         if let Origin::Bridge(bridge) = device.origin {
-            netlink::add_bridge(
-                &handle.netlink,
-                &device.basics(),
-                bridge.stp,
-                bridge.multicast_snooping,
-                bridge.vlan_filtering,
-            )
-            .await
-            .map_err(in_node(node.name))?;
+            netlink::add_bridge(&handle.netlink, &device.basics(), bridge).await.map_err(in_node(node.name))?;
         }
     }
     Ok(())
@@ -1434,7 +1426,9 @@ links:
                 r#"
 nodes:
   host:
-    bridges: {mybr0: {addresses: [172.18.0.1/16]}, stp0: {stp: true}}
+    bridges:
+      mybr0: {addresses: [172.18.0.1/16]}
+      stp0: {stp: true, ageing_time: 12.5s, group_fwd_mask: 0x4000, nf_call_iptables: true, nf_call_arptables: false}
   netns_A: {routes: ["default via 172.18.0.1"]}
   netns_B: {}
   loop: {bridges: {br0: {}}}
@@ -1461,6 +1455,16 @@ links:
                 assert!(plain.contains(&InfoBridge::StpState(BridgeStpState::Disabled)), "{plain:?}");
                 let InfoData::Bridge(stp) = info_data(handle, "stp0").await else { panic!("not a bridge") };
                 assert!(stp.contains(&InfoBridge::StpState(BridgeStpState::KernelStp)), "{stp:?}");
+                // Bridge options given at birth, in the kernel's units (centiseconds).
+                for option in [
+                    InfoBridge::AgeingTime(1250),
+                    InfoBridge::GroupFwdMask(0x4000),
+                    InfoBridge::NfCallIpTables(true),
+                    InfoBridge::NfCallArpTables(false),
+                ] {
+                    assert!(stp.contains(&option), "{option:?} not in {stp:?}");
+                }
+                assert!(plain.contains(&InfoBridge::AgeingTime(30000)), "the kernel's default: {plain:?}");
                 // Both ends of a pair in one node (the write-up's bridge experiment).
                 let veth0 = link(&topology, "loop", "veth0").await;
                 let veth1 = link(&topology, "loop", "veth1").await;

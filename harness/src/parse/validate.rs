@@ -221,6 +221,17 @@ impl Validator<'_> {
             for (map, dev, mtu) in mtus {
                 self.need_nonzero_mtu(mtu, at(node, &format!("{base}.{map}.{dev}.mtu")));
             }
+            for (dev, bridge) in &node.bridges {
+                let key = format!("{base}.bridges.{dev}");
+                if let Err(e) = bridge.ageing_centiseconds() {
+                    self.problem(at(node, &format!("{key}.ageing_time")), format!("ageing_time {e}"));
+                }
+                if bridge.group_fwd_mask.is_some_and(|mask| mask & 0x7 != 0) {
+                    let msg = "group_fwd_mask may not forward 01:80:c2:00:00:00-02 (STP, pause, bonding): bits 0-2 \
+                               must be clear";
+                    self.problem(at(node, &format!("{key}.group_fwd_mask")), String::from(msg));
+                }
+            }
             for (dev, iface) in &node.interfaces {
                 let key = format!("{base}.interfaces.{dev}");
                 if let Err(e) = check_ifname(dev) {
@@ -1376,6 +1387,17 @@ mod tests {
         assert_eq!(errors(&format!("{enslaved}{port}{veth}")), [""; 0]);
         let by_master = "    interfaces: {eth0: {master: br0, port: {isolated: true}}}\n";
         assert_eq!(errors(&format!("{enslaved}{by_master}{}", veth.replace("@br0", ""))), [""; 0]);
+    }
+
+    #[test]
+    fn bridge_options_the_kernel_would_refuse_or_round() {
+        let bridge = |options: &str| format!("nodes:\n  a:\n    bridges: {{br0: {{{options}}}}}\n");
+        assert_eq!(errors(&bridge("ageing_time: 1500ms, group_fwd_mask: 0x4000")), [""; 0]);
+        let e = one_error(&bridge("ageing_time: 1ms"), "not a whole number of centiseconds");
+        assert!(e.starts_with("3:5 nodes.a.bridges.br0.ageing_time: ageing_time 1ms"), "{e}");
+        one_error(&bridge("ageing_time: 500days"), "too long");
+        let e = one_error(&bridge("group_fwd_mask: 1"), "bits 0-2 must be clear");
+        assert!(e.starts_with("3:5 nodes.a.bridges.br0.group_fwd_mask:"), "{e}");
     }
 
     #[test]
