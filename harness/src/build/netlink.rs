@@ -439,6 +439,8 @@ fn bridge_port_flags(attributes: &[InfoBridgePort]) -> BridgePortFlags {
             InfoBridgePort::Protect(on) => flags.root_block = Some(on),
             InfoBridgePort::ProxyARP(on) => flags.proxy_arp = Some(on),
             InfoBridgePort::Locked(on) => flags.locked = Some(on),
+            InfoBridgePort::Cost(cost) => flags.cost = Some(cost),
+            InfoBridgePort::Priority(priority) => flags.priority = Some(priority),
             _ => {}
         }
     }
@@ -911,6 +913,8 @@ fn bridge_port_attributes(flags: &BridgePortFlags) -> Vec<InfoBridgePort> {
         root_block,
         proxy_arp,
         locked,
+        cost,
+        priority,
     } = flags.clone();
     type Flag = (Option<bool>, fn(bool) -> InfoBridgePort);
     let wanted: [Flag; 11] = [
@@ -926,7 +930,12 @@ fn bridge_port_attributes(flags: &BridgePortFlags) -> Vec<InfoBridgePort> {
         (proxy_arp, InfoBridgePort::ProxyARP),
         (locked, InfoBridgePort::Locked),
     ];
-    wanted.into_iter().filter_map(|(value, attribute)| value.map(attribute)).collect()
+    let numbers = [cost.map(InfoBridgePort::Cost), priority.map(InfoBridgePort::Priority)];
+    wanted
+        .into_iter()
+        .filter_map(|(value, attribute)| value.map(attribute))
+        .chain(numbers.into_iter().flatten())
+        .collect()
 }
 
 /// `ip link set dev LINK type bridge_slave learning off ...`: an RTM_NEWLINK without

@@ -78,6 +78,8 @@ fn fields(c: &LinkCheck) -> Vec<Field> {
         root_block,
         proxy_arp,
         locked,
+        cost,
+        priority,
     } = c.port.clone().unwrap_or_default();
     add("learning", learning.map(on_off), |a| a.port.as_ref()?.learning.map(on_off));
     add("flood", flood.map(on_off), |a| a.port.as_ref()?.flood.map(on_off));
@@ -90,6 +92,8 @@ fn fields(c: &LinkCheck) -> Vec<Field> {
     add("root_block", root_block.map(on_off), |a| a.port.as_ref()?.root_block.map(on_off));
     add("proxy_arp", proxy_arp.map(on_off), |a| a.port.as_ref()?.proxy_arp.map(on_off));
     add("locked", locked.map(on_off), |a| a.port.as_ref()?.locked.map(on_off));
+    add("cost", cost.map(|c| c.to_string()), |a| a.port.as_ref()?.cost.map(|c| c.to_string()));
+    add("priority", priority.map(|p| p.to_string()), |a| a.port.as_ref()?.priority.map(|p| p.to_string()));
     let vxlan = c.vxlan.clone().unwrap_or_default();
     add("vxlan id", vxlan.id.map(|v| v.to_string()), |a| a.vxlan.as_ref()?.id.map(|v| v.to_string()));
     add("vxlan remote", vxlan.remote.map(|v| v.to_string()), |a| a.vxlan.as_ref()?.remote.map(|v| v.to_string()));
@@ -175,6 +179,7 @@ mod tests {
         // A flag the kernel did not report (no bridge port, no vxlan) never matches.
         assert_eq!(judged("port: {isolated: false}", &port()), (false, "isolated none".into()));
         assert_eq!(judged("port: {locked: true}", &port()), (false, "locked none".into()));
+        assert_eq!(judged("port: {cost: 100, priority: 32}", &port()), (false, "cost none, priority none".into()));
         assert_eq!(judged("vxlan: {id: 100}", &port()), (false, "vxlan id none".into()));
     }
 

@@ -388,12 +388,23 @@ pub struct BridgePortFlags {
     /// Forwards only frames whose source MAC has a static entry on this port (802.1X).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locked: Option<bool>,
+    /// Its spanning-tree path cost (not a flag, but set and read like them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<u32>,
+    /// Its spanning-tree priority, 0-63.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u16>,
 }
 
 impl BridgePortFlags {
     /// Whether no flag is given.
     pub fn is_empty(&self) -> bool {
         *self == BridgePortFlags::default()
+    }
+
+    /// Why the kernel would refuse to set these (ERANGE for a priority above 63).
+    pub fn unsettable(&self) -> Option<String> {
+        self.priority.filter(|p| *p > 63).map(|p| format!("port priority {p} is out of range 0-63"))
     }
 }
 
@@ -405,7 +416,10 @@ impl fmt::Display for BridgePortFlags {
         };
         let words: Vec<String> = flags
             .iter()
-            .map(|(name, on)| format!("{name} {}", if on.as_bool() == Some(true) { "on" } else { "off" }))
+            .map(|(name, value)| match value.as_bool() {
+                Some(on) => format!("{name} {}", if on { "on" } else { "off" }),
+                None => format!("{name} {value}"),
+            })
             .collect();
         f.write_str(&words.join(" "))
     }

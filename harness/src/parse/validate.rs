@@ -249,6 +249,9 @@ impl Validator<'_> {
                     );
                     self.problem(at(node, &format!("{key}.port")), msg);
                 }
+                if let Some(msg) = iface.port.as_ref().and_then(|p| p.unsettable()) {
+                    self.problem(at(node, &format!("{key}.port.priority")), msg);
+                }
             }
             for (dev, vx) in &node.vxlans {
                 let key = format!("{base}.vxlans.{dev}");
@@ -449,6 +452,9 @@ impl Validator<'_> {
             }
             Action::SetPort(p) => {
                 self.need_iface(&p.dev, key);
+                if let Some(msg) = p.port.unsettable() {
+                    self.problem(at(&p.dev, &format!("{key}.set_port.port.priority")), msg);
+                }
                 if p.port.is_empty() {
                     self.problem(
                         at(&p.dev, &format!("{key}.set_port.port")),
@@ -1409,6 +1415,7 @@ mod tests {
             &format!("{PAIR}steps:\n  - do: [set_port: {{dev: \"a:p9\", port: {{hairpin: true}}}}]\n"),
             "no interface `p9`",
         );
+        one_error(&format!("{PAIR}steps:\n  - do: [set_port: {{dev: \"a:eth0\", port: {{priority: 64}}}}]\n"), "0-63");
     }
 
     #[test]
