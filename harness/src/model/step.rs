@@ -75,6 +75,9 @@ pub enum Action {
     /// iptables: {table: nat, chain: POSTROUTING}}`: netfilter counters set back to
     /// zero. MIB counters and interface statistics cannot be reset.
     ResetCounters(ResetCounters),
+    /// `{for: 10s, why: "bridge ageing_time"}`: the one place a scenario waits by the
+    /// clock, for a timer the kernel owns (ageing, ARP retries) and that announces nothing.
+    Wait(WaitAction),
 }
 
 impl Action {
@@ -97,6 +100,7 @@ impl Action {
             Action::StartService(a) | Action::StopService(a) | Action::RestartService(a) => a.on.line,
             Action::SignalService(a) => a.on.line,
             Action::ResetCounters(a) => a.on.line,
+            Action::Wait(a) => a.duration.line,
         }
     }
 }
@@ -233,6 +237,17 @@ pub struct SetMaster {
     pub dev: Loc<IfaceRef>,
     /// Bridge in the same node, or null to detach.
     pub master: Option<Loc<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitAction {
+    /// How long, within the scenario's deadline.
+    #[serde(rename = "for")]
+    #[schemars(with = "String")]
+    pub duration: Loc<Dur>,
+    /// The kernel timer waited for, shown in the report: a wait needs a reason.
+    pub why: Loc<String>,
 }
 
 /// Flags of a bridge port changed (`bridge link set dev IFACE learning off ...`); the

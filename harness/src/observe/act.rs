@@ -46,6 +46,7 @@ pub fn describe(action: &Action) -> String {
             None => format!("detach {} from its bridge", *m.dev),
         },
         Action::SetPort(p) => format!("set bridge port {} {}", *p.dev, p.port),
+        Action::Wait(w) => format!("wait {} for {}", humantime::format_duration(w.duration.0), w.why.as_str()),
         Action::Sysctl(s) => {
             let sets: Vec<String> = s.set.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!("on {}: sysctl {}", s.on.as_str(), sets.join(" "))
@@ -110,6 +111,11 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
             };
             let change = LinkChange { master: Some(master), ..LinkChange::default() };
             rt.block_on(change_and_settle(topology, node(&m.dev.node), &m.dev.iface, &change))
+        }
+        // The documented exception to never sleeping: a kernel timer announces nothing.
+        Action::Wait(w) => {
+            std::thread::sleep(w.duration.0);
+            Ok(())
         }
         Action::SetPort(p) => {
             rt.block_on(netlink::set_bridge_port(&node(&p.dev.node).netlink, &p.dev.iface, &p.port)).map_err(failed)

@@ -450,6 +450,12 @@ impl Validator<'_> {
                     self.need_bridge(&m.dev.node, master, at(master, key));
                 }
             }
+            Action::Wait(w) => {
+                self.need_positive_timeout(&Some(w.duration.clone()), &format!("{key}.wait.for"));
+                if w.why.trim().is_empty() {
+                    self.problem(at(&w.why, &format!("{key}.wait.why")), "say which kernel timer is waited for");
+                }
+            }
             Action::SetPort(p) => {
                 self.need_iface(&p.dev, key);
                 if let Some(msg) = p.port.unsettable() {
@@ -1404,6 +1410,17 @@ mod tests {
         one_error(&bridge("ageing_time: 500days"), "too long");
         let e = one_error(&bridge("group_fwd_mask: 1"), "bits 0-2 must be clear");
         assert!(e.starts_with("3:5 nodes.a.bridges.br0.group_fwd_mask:"), "{e}");
+    }
+
+    #[test]
+    fn a_wait_has_a_reason_and_fits_the_deadline() {
+        let wait = |w: &str| format!("{PAIR}steps:\n  - do: [wait: {{{w}}}]\n");
+        assert_eq!(errors(&wait("for: 2s, why: ageing")), [""; 0]);
+        let e = one_error(&wait("for: 2s, why: \" \""), "which kernel timer");
+        assert!(e.starts_with("7:31 steps[0].do[0].wait.why:"), "{e}");
+        let e = one_error(&wait("for: 2h, why: ageing"), "does not fit in the scenario's deadline");
+        assert!(e.starts_with("7:22 steps[0].do[0].wait.for:"), "{e}");
+        one_error(&wait("for: 0s, why: ageing"), "zero");
     }
 
     #[test]
