@@ -7,7 +7,7 @@
 //! born in its namespace; a bridge port born enslaved, and up when nothing has to
 //! come first) → taps → vxlans → macvlans (MAC and MTU given at birth; one over
 //! another node's parent created there and born in its own node) → other
-//! masters, and MAC/MTU of interfaces that existed already (`lo`) →
+//! masters, and MAC/MTU of interfaces that existed already (`lo`) → bridge-port flags →
 //! interface sysctls → addresses → `lo` up → rules → neighbours → fdb → listeners →
 //! `run` commands → links up → links operational (see `settle_links`, then
 //! `settle_crossing`) → routes.
@@ -233,6 +233,8 @@ struct Device<'s> {
     born_up: bool,
     /// Created enslaved to `master` rather than attached later.
     born_attached: bool,
+    /// Bridge-port flags to set once it is a port (from `interfaces:`).
+    port: Option<&'s crate::model::BridgePortFlags>,
 }
 
 impl<'s> Device<'s> {
@@ -255,6 +257,7 @@ impl<'s> Device<'s> {
             addresses: addresses.iter().map(|a| **a).collect(),
             born_up: false,
             born_attached: false,
+            port: None,
         }
     }
 
@@ -267,6 +270,7 @@ impl<'s> Device<'s> {
         self.mac = iface.mac.or(self.mac);
         self.master = iface.master.as_ref().map(|m| m.as_str()).or(self.master);
         self.up &= iface.state == LinkState::Up;
+        self.port = iface.port.as_ref().or(self.port);
     }
 
     /// What it is created with, but for a bridge to be born enslaved to
@@ -446,6 +450,7 @@ impl<'s> Plan<'s> {
                     addresses: end.addresses.clone(),
                     born_up: false,
                     born_attached: false,
+                    port: None,
                 });
             }
             let [a, b] = &link.veth;
@@ -468,7 +473,8 @@ impl<'s> Plan<'s> {
     /// So a pair is created from the side of the end with a bridge, and that end
     /// is created enslaved, and up if nothing has to happen before it comes up: it
     /// gets no address (on an up device, an address brings its routes and, with
-    /// `arp_notify`, a gratuitous ARP at another moment) and its node writes no
+    /// `arp_notify`, a gratuitous ARP at another moment), no bridge-port flags
+    /// (they can only be set once it is a port) and its node writes no
     /// interface sysctls (`disable_ipv6`, `arp_ignore`, ... must hold from the
     /// first packet). A docker-style bridge port is both.
     fn choose_births(&mut self) {
@@ -482,7 +488,7 @@ impl<'s> Plan<'s> {
             let quiet = node.interface_sysctls.is_empty();
             let end = node.devices.iter_mut().find(|d| d.name == iface).expect("added with its pair");
             end.born_attached = end.master.is_some();
-            end.born_up = end.up && end.addresses.is_empty() && quiet;
+            end.born_up = end.up && end.addresses.is_empty() && end.port.is_none() && quiet;
         }
     }
 
@@ -540,6 +546,7 @@ async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildE
     each_node(plan, topology, create_vxlans).await?;
     each_node(plan, topology, |node, handle| create_macvlans(topology, node, handle)).await?;
     each_node(plan, topology, |node, handle| attach(&bridges[node.name], node, handle)).await?;
+    each_node(plan, topology, set_port_flags).await?;
     for node in &plan.nodes {
         write_sysctls(&topology.nodes[node.name], node.name, &node.interface_sysctls)?;
     }
@@ -747,15 +754,7 @@ fn write_sysctls(handle: &NodeHandle, node: &str, sysctls: &[(&str, String)]) ->
 async fn create_bridges(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
     for device in &node.devices {
         if let Origin::Bridge(bridge) = device.origin {
-            netlink::add_bridge(
-                &handle.netlink,
-                &device.basics(),
-                bridge.stp,
-                bridge.multicast_snooping,
-                bridge.vlan_filtering,
-            )
-            .await
-            .map_err(in_node(node.name))?;
+            netlink::add_bridge(&handle.netlink, &device.basics(), bridge).await.map_err(in_node(node.name))?;
         }
     }
     Ok(())
@@ -868,6 +867,16 @@ async fn attach(bridges: &BridgeIndexes<'_>, node: &NodePlan<'_>, handle: &NodeH
         let change = device.attach_change(bridges);
         if change != LinkChange::default() {
             netlink::set_link(&handle.netlink, device.name.into(), &change).await.map_err(in_node(node.name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Bridge-port flags, once every port is attached and before any comes up.
+async fn set_port_flags(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    for device in &node.devices {
+        if let Some(flags) = device.port {
+            netlink::set_bridge_port(&handle.netlink, device.name, flags).await.map_err(in_node(node.name))?;
         }
     }
     Ok(())
@@ -1444,7 +1453,9 @@ links:
                 r#"
 nodes:
   host:
-    bridges: {mybr0: {addresses: [172.18.0.1/16]}, stp0: {stp: true}}
+    bridges:
+      mybr0: {addresses: [172.18.0.1/16]}
+      stp0: {stp: true, ageing_time: 12.5s, group_fwd_mask: 0x4000, nf_call_iptables: true, nf_call_arptables: false}
   netns_A: {routes: ["default via 172.18.0.1"]}
   netns_B: {}
   loop: {bridges: {br0: {}}}
@@ -1471,6 +1482,16 @@ links:
                 assert!(plain.contains(&InfoBridge::StpState(BridgeStpState::Disabled)), "{plain:?}");
                 let InfoData::Bridge(stp) = info_data(handle, "stp0").await else { panic!("not a bridge") };
                 assert!(stp.contains(&InfoBridge::StpState(BridgeStpState::KernelStp)), "{stp:?}");
+                // Bridge options given at birth, in the kernel's units (centiseconds).
+                for option in [
+                    InfoBridge::AgeingTime(1250),
+                    InfoBridge::GroupFwdMask(0x4000),
+                    InfoBridge::NfCallIpTables(true),
+                    InfoBridge::NfCallArpTables(false),
+                ] {
+                    assert!(stp.contains(&option), "{option:?} not in {stp:?}");
+                }
+                assert!(plain.contains(&InfoBridge::AgeingTime(30000)), "the kernel's default: {plain:?}");
                 // Both ends of a pair in one node (the write-up's bridge experiment).
                 let veth0 = link(&topology, "loop", "veth0").await;
                 let veth1 = link(&topology, "loop", "veth1").await;

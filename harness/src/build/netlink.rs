@@ -30,8 +30,8 @@ use rtnetlink::packet_core::{
 };
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use rtnetlink::packet_route::link::{
-    BridgeStpState, InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoVeth, InfoVxlan, LinkAttribute,
-    LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, MacVlanMode, State, Stats64,
+    BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, InfoVxlan,
+    LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, MacVlanMode, State, Stats64,
 };
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -48,7 +48,9 @@ use rtnetlink::{
 };
 
 use crate::build::netns::Netns;
-use crate::model::{BridgePortFlags, FdbEntryFlag, FdbEntryState, MacvlanMode, NudState, TapMode, Vxlan, VxlanOptions};
+use crate::model::{
+    Bridge, BridgePortFlags, FdbEntryFlag, FdbEntryState, MacvlanMode, NudState, TapMode, Vxlan, VxlanOptions,
+};
 use crate::parse::syntax::{
     FdbFlag, FdbSpec, FdbState, MacAddr, NeighSpec, NeighState, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN,
     RouteKind, RouteSpec, RuleAction, RuleSpec,
@@ -436,6 +438,9 @@ fn bridge_port_flags(attributes: &[InfoBridgePort]) -> BridgePortFlags {
             InfoBridgePort::Guard(on) => flags.bpdu_guard = Some(on),
             InfoBridgePort::Protect(on) => flags.root_block = Some(on),
             InfoBridgePort::ProxyARP(on) => flags.proxy_arp = Some(on),
+            InfoBridgePort::Locked(on) => flags.locked = Some(on),
+            InfoBridgePort::Cost(cost) => flags.cost = Some(cost),
+            InfoBridgePort::Priority(priority) => flags.priority = Some(priority),
             _ => {}
         }
     }
@@ -695,22 +700,34 @@ fn with_queues<T>(end: LinkMessageBuilder<T>, queues: u32) -> LinkMessageBuilder
 
 /// Create a bridge, down (`LinkBridge::new` would bring it up at once).
 /// `vlan_filtering: Some(_)` is sent as given; this kernel rejects even `false`.
-pub async fn add_bridge(
-    handle: &Handle,
-    bridge: &LinkBasics<'_>,
-    stp: bool,
-    multicast_snooping: bool,
-    vlan_filtering: Option<bool>,
-) -> Result<(), Error> {
-    let stp_state = if stp { BridgeStpState::KernelStp } else { BridgeStpState::Disabled };
+/// The bridge's options of `spec` are set at birth (IFLA_INFO_DATA), so they hold
+/// before any port exists; validation has checked `ageing_time`.
+pub async fn add_bridge(handle: &Handle, bridge: &LinkBasics<'_>, spec: &Bridge) -> Result<(), Error> {
+    let stp_state = if spec.stp { BridgeStpState::KernelStp } else { BridgeStpState::Disabled };
     let mut builder = bridge
         .apply(LinkMessageBuilder::<LinkBridge>::new(bridge.name))
         .stp_state(stp_state)
-        .mcast_snooping(multicast_snooping);
-    if let Some(on) = vlan_filtering {
+        .mcast_snooping(spec.multicast_snooping);
+    if let Some(on) = spec.vlan_filtering {
         builder = builder.vlan_filtering(on);
     }
-    let feature = if vlan_filtering.is_some() { "bridge vlan_filtering" } else { "bridge" };
+    if let Ok(Some(centiseconds)) = spec.ageing_centiseconds() {
+        builder = builder.ageing_time(centiseconds);
+    }
+    if let Some(mask) = spec.group_fwd_mask {
+        builder = builder.group_fwd_mask(mask);
+    }
+    let nf_calls = [
+        (spec.nf_call_iptables, InfoBridge::NfCallIpTables as fn(bool) -> InfoBridge),
+        (spec.nf_call_ip6tables, InfoBridge::NfCallIp6Tables),
+        (spec.nf_call_arptables, InfoBridge::NfCallArpTables),
+    ];
+    for (on, attribute) in nf_calls {
+        if let Some(on) = on {
+            builder = builder.append_info_data(attribute(on));
+        }
+    }
+    let feature = if spec.vlan_filtering.is_some() { "bridge vlan_filtering" } else { "bridge" };
     add_link(handle, builder.build(), "bridge", bridge.name, feature).await
 }
 
@@ -892,6 +909,59 @@ pub async fn set_link(handle: &Handle, link: LinkRef<'_>, changes: &LinkChange<'
 pub async fn move_link(handle: &Handle, name: &str, to: &Netns) -> Result<(), Error> {
     let message = LinkUnspec::new_with_name(name).setns_by_fd(to.raw_fd()).build();
     change(handle, RouteNetlinkMessage::SetLink(message), 0).await.map_err(|r| r.blame(format!("move link {name}")))
+}
+
+/// The IFLA_BRPORT_* attributes for the flags given; the others are left out, so the
+/// kernel keeps them as they are.
+fn bridge_port_attributes(flags: &BridgePortFlags) -> Vec<InfoBridgePort> {
+    let BridgePortFlags {
+        learning,
+        flood,
+        mcast_flood,
+        bcast_flood,
+        neigh_suppress,
+        isolated,
+        hairpin,
+        bpdu_guard,
+        root_block,
+        proxy_arp,
+        locked,
+        cost,
+        priority,
+    } = flags.clone();
+    type Flag = (Option<bool>, fn(bool) -> InfoBridgePort);
+    let wanted: [Flag; 11] = [
+        (learning, InfoBridgePort::Learning),
+        (flood, InfoBridgePort::UnicastFlood),
+        (mcast_flood, InfoBridgePort::MulticastFlood),
+        (bcast_flood, InfoBridgePort::BroadcastFlood),
+        (neigh_suppress, InfoBridgePort::NeighSupress),
+        (isolated, InfoBridgePort::Isolated),
+        (hairpin, InfoBridgePort::HairpinMode),
+        (bpdu_guard, InfoBridgePort::Guard),
+        (root_block, InfoBridgePort::Protect),
+        (proxy_arp, InfoBridgePort::ProxyARP),
+        (locked, InfoBridgePort::Locked),
+    ];
+    let numbers = [cost.map(InfoBridgePort::Cost), priority.map(InfoBridgePort::Priority)];
+    wanted
+        .into_iter()
+        .filter_map(|(value, attribute)| value.map(attribute))
+        .chain(numbers.into_iter().flatten())
+        .collect()
+}
+
+/// `ip link set dev LINK type bridge_slave learning off ...`: an RTM_NEWLINK without
+/// NLM_F_CREATE on the existing port, whose IFLA_INFO_SLAVE_DATA the kernel hands to
+/// the bridge (RTM_SETLINK ignores IFLA_LINKINFO). The link must already be a port.
+pub async fn set_bridge_port(handle: &Handle, link: &str, flags: &BridgePortFlags) -> Result<(), Error> {
+    let what = || format!("set bridge port {link} {flags}");
+    let mut message = LinkUnspec::new_with_name(link).build();
+    message.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::PortKind(InfoPortKind::Bridge),
+        LinkInfo::PortData(InfoPortData::BridgePort(bridge_port_attributes(flags))),
+    ]));
+    change(handle, RouteNetlinkMessage::NewLink(message), 0).await.map_err(|r| r.blame(what()))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2266,7 +2336,7 @@ mod tests {
     fn links_are_set_enslaved_released_and_deleted() {
         needs_root!();
         in_fresh_namespace(|_ns, handle| async move {
-            add_bridge(&handle, &basics("br0"), false, false, None).await.unwrap();
+            add_bridge(&handle, &basics("br0"), &Bridge::default()).await.unwrap();
             assert!(!find(&handle, "br0").await.unwrap().admin_up, "created down");
             let mac: MacAddr = "02:00:00:00:00:0a".parse().unwrap();
             let end = LinkBasics { name: "v0", mac: Some(mac), mtu: Some(1400), ..Default::default() };
@@ -2481,7 +2551,7 @@ mod tests {
     fn fdb_entries_get_the_state_and_flags_bridge_fdb_gives_them() {
         needs_root!();
         in_fresh_namespace(|_ns, handle| async move {
-            add_bridge(&handle, &basics("br0"), false, false, None).await.unwrap();
+            add_bridge(&handle, &basics("br0"), &Bridge::default()).await.unwrap();
             add_veth(&handle, &basics("v0"), &basics("v1"), None, 1).await.unwrap();
             let enslave = LinkChange { master: Some(Master::Set("br0".into())), ..Default::default() };
             set_link(&handle, "v0".into(), &enslave).await.unwrap();

@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use super::{Verdict, wait, watch};
 use crate::build::Topology;
 use crate::build::netlink::{self, LinkAttributes, TableEvents};
-use crate::model::LinkCheck;
+use crate::model::{BridgePortFlags, LinkCheck};
 
 /// Reads one attribute off the kernel's answer, in the words the check is written in;
 /// `None` when the kernel reported nothing for it (a port flag of a link that is no
@@ -64,17 +64,36 @@ fn fields(c: &LinkCheck) -> Vec<Field> {
     add("master", c.master.clone(), |a| Some(a.link.master.clone().unwrap_or_else(|| "none".into())));
     add("mac", c.mac.map(|m| m.to_string()), |a| a.link.mac.map(|m| m.to_string()));
     add("kind", c.kind.clone(), |a| a.link.kind.clone());
-    let port = c.port.clone().unwrap_or_default();
-    add("learning", port.learning.map(on_off), |a| a.port.as_ref()?.learning.map(on_off));
-    add("flood", port.flood.map(on_off), |a| a.port.as_ref()?.flood.map(on_off));
-    add("mcast_flood", port.mcast_flood.map(on_off), |a| a.port.as_ref()?.mcast_flood.map(on_off));
-    add("bcast_flood", port.bcast_flood.map(on_off), |a| a.port.as_ref()?.bcast_flood.map(on_off));
-    add("neigh_suppress", port.neigh_suppress.map(on_off), |a| a.port.as_ref()?.neigh_suppress.map(on_off));
-    add("isolated", port.isolated.map(on_off), |a| a.port.as_ref()?.isolated.map(on_off));
-    add("hairpin", port.hairpin.map(on_off), |a| a.port.as_ref()?.hairpin.map(on_off));
-    add("bpdu_guard", port.bpdu_guard.map(on_off), |a| a.port.as_ref()?.bpdu_guard.map(on_off));
-    add("root_block", port.root_block.map(on_off), |a| a.port.as_ref()?.root_block.map(on_off));
-    add("proxy_arp", port.proxy_arp.map(on_off), |a| a.port.as_ref()?.proxy_arp.map(on_off));
+    // Named one by one, so a flag added to the model cannot be left out of the check
+    // (it would be accepted in a scenario and silently not compared).
+    let BridgePortFlags {
+        learning,
+        flood,
+        mcast_flood,
+        bcast_flood,
+        neigh_suppress,
+        isolated,
+        hairpin,
+        bpdu_guard,
+        root_block,
+        proxy_arp,
+        locked,
+        cost,
+        priority,
+    } = c.port.clone().unwrap_or_default();
+    add("learning", learning.map(on_off), |a| a.port.as_ref()?.learning.map(on_off));
+    add("flood", flood.map(on_off), |a| a.port.as_ref()?.flood.map(on_off));
+    add("mcast_flood", mcast_flood.map(on_off), |a| a.port.as_ref()?.mcast_flood.map(on_off));
+    add("bcast_flood", bcast_flood.map(on_off), |a| a.port.as_ref()?.bcast_flood.map(on_off));
+    add("neigh_suppress", neigh_suppress.map(on_off), |a| a.port.as_ref()?.neigh_suppress.map(on_off));
+    add("isolated", isolated.map(on_off), |a| a.port.as_ref()?.isolated.map(on_off));
+    add("hairpin", hairpin.map(on_off), |a| a.port.as_ref()?.hairpin.map(on_off));
+    add("bpdu_guard", bpdu_guard.map(on_off), |a| a.port.as_ref()?.bpdu_guard.map(on_off));
+    add("root_block", root_block.map(on_off), |a| a.port.as_ref()?.root_block.map(on_off));
+    add("proxy_arp", proxy_arp.map(on_off), |a| a.port.as_ref()?.proxy_arp.map(on_off));
+    add("locked", locked.map(on_off), |a| a.port.as_ref()?.locked.map(on_off));
+    add("cost", cost.map(|c| c.to_string()), |a| a.port.as_ref()?.cost.map(|c| c.to_string()));
+    add("priority", priority.map(|p| p.to_string()), |a| a.port.as_ref()?.priority.map(|p| p.to_string()));
     let vxlan = c.vxlan.clone().unwrap_or_default();
     add("vxlan id", vxlan.id.map(|v| v.to_string()), |a| a.vxlan.as_ref()?.id.map(|v| v.to_string()));
     add("vxlan remote", vxlan.remote.map(|v| v.to_string()), |a| a.vxlan.as_ref()?.remote.map(|v| v.to_string()));
@@ -159,6 +178,8 @@ mod tests {
         assert_eq!(judged("mtu: 1400, port: {learning: true}", &port()), (false, "mtu 1500, learning off".into()));
         // A flag the kernel did not report (no bridge port, no vxlan) never matches.
         assert_eq!(judged("port: {isolated: false}", &port()), (false, "isolated none".into()));
+        assert_eq!(judged("port: {locked: true}", &port()), (false, "locked none".into()));
+        assert_eq!(judged("port: {cost: 100, priority: 32}", &port()), (false, "cost none, priority none".into()));
         assert_eq!(judged("vxlan: {id: 100}", &port()), (false, "vxlan id none".into()));
     }
 

@@ -350,7 +350,8 @@ impl fmt::Display for OperState {
 }
 
 /// The flags of a bridge port, named as `bridge link set` names them. In a check, the
-/// ones given must have that value; read from the kernel, the ones it reported.
+/// ones given must have that value; in an interface's `port:`, the ones given are set
+/// (the others keep the kernel's defaults); read from the kernel, the ones it reported.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BridgePortFlags {
@@ -384,6 +385,44 @@ pub struct BridgePortFlags {
     /// Answers ARP for addresses the bridge knows (proxy ARP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_arp: Option<bool>,
+    /// Forwards only frames whose source MAC has a static entry on this port (802.1X).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked: Option<bool>,
+    /// Its spanning-tree path cost (not a flag, but set and read like them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<u32>,
+    /// Its spanning-tree priority, 0-63.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u16>,
+}
+
+impl BridgePortFlags {
+    /// Whether no flag is given.
+    pub fn is_empty(&self) -> bool {
+        *self == BridgePortFlags::default()
+    }
+
+    /// Why the kernel would refuse to set these (ERANGE for a priority above 63).
+    pub fn unsettable(&self) -> Option<String> {
+        self.priority.filter(|p| *p > 63).map(|p| format!("port priority {p} is out of range 0-63"))
+    }
+}
+
+/// The flags given, as `bridge link set` writes them: `learning off isolated on`.
+impl fmt::Display for BridgePortFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let serde_json::Value::Object(flags) = serde_json::to_value(self).map_err(|_| fmt::Error)? else {
+            return Err(fmt::Error);
+        };
+        let words: Vec<String> = flags
+            .iter()
+            .map(|(name, value)| match value.as_bool() {
+                Some(on) => format!("{name} {}", if on { "on" } else { "off" }),
+                None => format!("{name} {value}"),
+            })
+            .collect();
+        f.write_str(&words.join(" "))
+    }
 }
 
 /// The options of a VXLAN device, named as `ip link add type vxlan` names them. In a

@@ -210,6 +210,11 @@ pub struct Iface {
     /// Bridge (in the same node) to enslave this interface to.
     #[serde(default)]
     pub master: Option<Loc<String>>,
+    /// Bridge-port flags (`bridge link set dev IFACE learning off ...`), set over netlink
+    /// once it is a port and before it comes up, so they hold from the first frame. Only
+    /// for an interface with a master (`master:` or a veth end's `@bridge`).
+    #[serde(default)]
+    pub port: Option<BridgePortFlags>,
 }
 
 /// A Linux bridge.
@@ -236,6 +241,35 @@ pub struct Bridge {
     /// VLAN filtering (this kernel may not support it: reported as a skip).
     #[serde(default)]
     pub vlan_filtering: Option<bool>,
+    /// How long a learned MAC stays without a frame from it (kernel default 300s);
+    /// kept by the kernel in centiseconds, so at most two decimals of a second.
+    #[serde(default)]
+    pub ageing_time: Option<Dur>,
+    /// Link-local groups 01:80:c2:00:00:0X forwarded rather than kept, one bit per X
+    /// (`0x4000` forwards LLDP, X = 0xe); bits 0-2 (STP, pause, bonding) are refused.
+    #[serde(default)]
+    pub group_fwd_mask: Option<u16>,
+    /// Bridged IPv4 frames traverse iptables (br_netfilter).
+    #[serde(default)]
+    pub nf_call_iptables: Option<bool>,
+    /// Bridged IPv6 frames traverse ip6tables.
+    #[serde(default)]
+    pub nf_call_ip6tables: Option<bool>,
+    /// Bridged ARP traverses arptables.
+    #[serde(default)]
+    pub nf_call_arptables: Option<bool>,
+}
+
+impl Bridge {
+    /// `ageing_time` in the kernel's unit (USER_HZ, centiseconds), or why it has none.
+    pub fn ageing_centiseconds(&self) -> Result<Option<u32>, String> {
+        let Some(Dur(time)) = self.ageing_time else { return Ok(None) };
+        let centis = time.as_millis() / 10;
+        if time.as_millis() % 10 != 0 || time.subsec_nanos() % 1_000_000 != 0 {
+            return Err(format!("{} is not a whole number of centiseconds", humantime::format_duration(time)));
+        }
+        u32::try_from(centis).map(Some).map_err(|_| format!("{} is too long", humantime::format_duration(time)))
+    }
 }
 
 /// A VXLAN tunnel endpoint.

@@ -53,6 +53,8 @@ pub enum Action {
     SetMaster(SetMaster),
     /// `{dev: a:eth1, to: b}`: the link moves to another node, keeping its name.
     MoveLink(MoveLink),
+    /// `{dev: node:p0, port: {learning: false, isolated: true}}`: bridge-port flags.
+    SetPort(SetPort),
     /// `{on: node, set: {net.ipv4.ip_forward: 1}}`
     Sysctl(SysctlAction),
     /// `{on: node, cmd: "iptables -P FORWARD DROP"}`
@@ -75,6 +77,9 @@ pub enum Action {
     /// iptables: {table: nat, chain: POSTROUTING}}`: netfilter counters set back to
     /// zero. MIB counters and interface statistics cannot be reset.
     ResetCounters(ResetCounters),
+    /// `{for: 10s, why: "bridge ageing_time"}`: the one place a scenario waits by the
+    /// clock, for a timer the kernel owns (ageing, ARP retries) and that announces nothing.
+    Wait(WaitAction),
 }
 
 impl Action {
@@ -90,6 +95,7 @@ impl Action {
             Action::SetLink(a) => a.dev.line,
             Action::SetMaster(a) => a.dev.line,
             Action::MoveLink(a) => a.dev.line,
+            Action::SetPort(a) => a.dev.line,
             Action::Sysctl(a) => a.on.line,
             Action::Run(a) => a.on.line,
             Action::Send(a) => a.dev.line,
@@ -97,6 +103,7 @@ impl Action {
             Action::StartService(a) | Action::StopService(a) | Action::RestartService(a) => a.on.line,
             Action::SignalService(a) => a.on.line,
             Action::ResetCounters(a) => a.on.line,
+            Action::Wait(a) => a.duration.line,
         }
     }
 }
@@ -243,6 +250,27 @@ pub struct MoveLink {
     pub dev: Loc<IfaceRef>,
     /// The node it moves to; it must have no interface of that name.
     pub to: Loc<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitAction {
+    /// How long, within the scenario's deadline.
+    #[serde(rename = "for")]
+    #[schemars(with = "String")]
+    pub duration: Loc<Dur>,
+    /// The kernel timer waited for, shown in the report: a wait needs a reason.
+    pub why: Loc<String>,
+}
+
+/// Flags of a bridge port changed (`bridge link set dev IFACE learning off ...`); the
+/// ones left out keep their value. The interface must be a bridge port by then.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPort {
+    pub dev: Loc<IfaceRef>,
+    /// The flags to set (at least one).
+    pub port: BridgePortFlags,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

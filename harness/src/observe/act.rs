@@ -46,6 +46,8 @@ pub fn describe(action: &Action) -> String {
             None => format!("detach {} from its bridge", *m.dev),
         },
         Action::MoveLink(m) => format!("move {} to node {}", *m.dev, m.to.as_str()),
+        Action::SetPort(p) => format!("set bridge port {} {}", *p.dev, p.port),
+        Action::Wait(w) => format!("wait {} for {}", humantime::format_duration(w.duration.0), w.why.as_str()),
         Action::Sysctl(s) => {
             let sets: Vec<String> = s.set.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!("on {}: sysctl {}", s.on.as_str(), sets.join(" "))
@@ -117,6 +119,14 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
             // Its carrier, and its peer's, change with the move.
             build::settle_everywhere(topology).await.map_err(|e| e.to_string())
         }),
+        // The documented exception to never sleeping: a kernel timer announces nothing.
+        Action::Wait(w) => {
+            std::thread::sleep(w.duration.0);
+            Ok(())
+        }
+        Action::SetPort(p) => {
+            rt.block_on(netlink::set_bridge_port(&node(&p.dev.node).netlink, &p.dev.iface, &p.port)).map_err(failed)
+        }
         Action::Sysctl(s) => {
             let settings: Vec<(String, String)> = s.set.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
             node(&s.on).finish_baseline().map_err(|e| e.to_string())?;

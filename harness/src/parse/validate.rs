@@ -52,6 +52,18 @@ pub(crate) struct At<'k> {
     key: &'k str,
 }
 
+/// Whether interface `dev` of `node` is enslaved to a bridge, wherever the scenario says so.
+fn has_master(s: &Scenario, node: &str, dev: &str) -> bool {
+    let spec = &s.nodes[node];
+    let veth_end =
+        s.links.iter().flat_map(|l| &l.veth).any(|e| e.at.node == node && e.at.iface == dev && e.master.is_some());
+    veth_end
+        || spec.interfaces.get(dev).is_some_and(|i| i.master.is_some())
+        || spec.vxlans.get(dev).is_some_and(|v| v.master.is_some())
+        || spec.macvlans.get(dev).is_some_and(|m| m.master.is_some())
+        || spec.taps.get(dev).is_some_and(|t| t.master.is_some())
+}
+
 fn at<'k, T>(loc: &Loc<T>, key: &'k str) -> At<'k> {
     At { source: loc.source, line: loc.line, column: loc.column, key }
 }
@@ -224,6 +236,17 @@ impl Validator<'_> {
             for (map, dev, mtu) in mtus {
                 self.need_nonzero_mtu(mtu, at(node, &format!("{base}.{map}.{dev}.mtu")));
             }
+            for (dev, bridge) in &node.bridges {
+                let key = format!("{base}.bridges.{dev}");
+                if let Err(e) = bridge.ageing_centiseconds() {
+                    self.problem(at(node, &format!("{key}.ageing_time")), format!("ageing_time {e}"));
+                }
+                if bridge.group_fwd_mask.is_some_and(|mask| mask & 0x7 != 0) {
+                    let msg = "group_fwd_mask may not forward 01:80:c2:00:00:00-02 (STP, pause, bonding): bits 0-2 \
+                               must be clear";
+                    self.problem(at(node, &format!("{key}.group_fwd_mask")), String::from(msg));
+                }
+            }
             for (dev, iface) in &node.interfaces {
                 let key = format!("{base}.interfaces.{dev}");
                 if let Err(e) = check_ifname(dev) {
@@ -233,6 +256,16 @@ impl Validator<'_> {
                 self.need_iface_in(name, dev, at(node, &key));
                 if let Some(m) = &iface.master {
                     self.need_bridge(name, m, at(m, &format!("{key}.master")));
+                }
+                if iface.port.is_some() && !has_master(s, name, dev) {
+                    let msg = format!(
+                        "`{dev}` in node `{name}` has bridge-port flags but is no bridge port \
+                         (give it a `master:` or enslave its veth end with `@bridge`)"
+                    );
+                    self.problem(at(node, &format!("{key}.port")), msg);
+                }
+                if let Some(msg) = iface.port.as_ref().and_then(|p| p.unsettable()) {
+                    self.problem(at(node, &format!("{key}.port.priority")), msg);
                 }
             }
             for (dev, vx) in &node.vxlans {
@@ -447,6 +480,24 @@ impl Validator<'_> {
                 self.need_iface(&m.dev, key);
                 if let Some(master) = &m.master {
                     self.need_bridge(&m.dev.node, master, at(master, key));
+                }
+            }
+            Action::Wait(w) => {
+                self.need_positive_timeout(&Some(w.duration.clone()), &format!("{key}.wait.for"));
+                if w.why.trim().is_empty() {
+                    self.problem(at(&w.why, &format!("{key}.wait.why")), "say which kernel timer is waited for");
+                }
+            }
+            Action::SetPort(p) => {
+                self.need_iface(&p.dev, key);
+                if let Some(msg) = p.port.unsettable() {
+                    self.problem(at(&p.dev, &format!("{key}.set_port.port.priority")), msg);
+                }
+                if p.port.is_empty() {
+                    self.problem(
+                        at(&p.dev, &format!("{key}.set_port.port")),
+                        String::from("give at least one flag to set"),
+                    );
                 }
             }
             Action::Sysctl(s) => {
@@ -1397,6 +1448,53 @@ mod tests {
     fn master_must_be_a_bridge() {
         let e = one_error("nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:eth0@br0, b:eth0]\n", "has no bridge `br0`");
         assert!(e.starts_with("5:12 links[0].veth[0]:"), "{e}");
+    }
+
+    #[test]
+    fn port_flags_need_a_bridge_port() {
+        let port = "    interfaces: {eth0: {port: {learning: false}}}\n";
+        let plain = "  b: {}\nlinks:\n  - veth: [a:eth0, b:eth0]\n";
+        let e = one_error(&format!("nodes:\n  a:\n{port}{plain}"), "is no bridge port");
+        assert!(e.starts_with("3:5 nodes.a.interfaces.eth0.port: `eth0` in node `a` has bridge-port flags"), "{e}");
+        let enslaved = "nodes:\n  a:\n    bridges: {br0: {}}\n";
+        let veth = "  b: {}\nlinks:\n  - veth: [a:eth0@br0, b:eth0]\n";
+        assert_eq!(errors(&format!("{enslaved}{port}{veth}")), [""; 0]);
+        let by_master = "    interfaces: {eth0: {master: br0, port: {isolated: true}}}\n";
+        assert_eq!(errors(&format!("{enslaved}{by_master}{}", veth.replace("@br0", ""))), [""; 0]);
+    }
+
+    #[test]
+    fn bridge_options_the_kernel_would_refuse_or_round() {
+        let bridge = |options: &str| format!("nodes:\n  a:\n    bridges: {{br0: {{{options}}}}}\n");
+        assert_eq!(errors(&bridge("ageing_time: 1500ms, group_fwd_mask: 0x4000")), [""; 0]);
+        let e = one_error(&bridge("ageing_time: 1ms"), "not a whole number of centiseconds");
+        assert!(e.starts_with("3:5 nodes.a.bridges.br0.ageing_time: ageing_time 1ms"), "{e}");
+        one_error(&bridge("ageing_time: 500days"), "too long");
+        let e = one_error(&bridge("group_fwd_mask: 1"), "bits 0-2 must be clear");
+        assert!(e.starts_with("3:5 nodes.a.bridges.br0.group_fwd_mask:"), "{e}");
+    }
+
+    #[test]
+    fn a_wait_has_a_reason_and_fits_the_deadline() {
+        let wait = |w: &str| format!("{PAIR}steps:\n  - do: [wait: {{{w}}}]\n");
+        assert_eq!(errors(&wait("for: 2s, why: ageing")), [""; 0]);
+        let e = one_error(&wait("for: 2s, why: \" \""), "which kernel timer");
+        assert!(e.starts_with("7:31 steps[0].do[0].wait.why:"), "{e}");
+        let e = one_error(&wait("for: 2h, why: ageing"), "does not fit in the scenario's deadline");
+        assert!(e.starts_with("7:22 steps[0].do[0].wait.for:"), "{e}");
+        one_error(&wait("for: 0s, why: ageing"), "zero");
+    }
+
+    #[test]
+    fn set_port_names_an_interface_and_a_flag() {
+        let e =
+            one_error(&format!("{PAIR}steps:\n  - do: [set_port: {{dev: \"a:eth0\", port: {{}}}}]\n"), "at least one");
+        assert!(e.starts_with("7:26 steps[0].do[0].set_port.port:"), "{e}");
+        one_error(
+            &format!("{PAIR}steps:\n  - do: [set_port: {{dev: \"a:p9\", port: {{hairpin: true}}}}]\n"),
+            "no interface `p9`",
+        );
+        one_error(&format!("{PAIR}steps:\n  - do: [set_port: {{dev: \"a:eth0\", port: {{priority: 64}}}}]\n"), "0-63");
     }
 
     #[test]
