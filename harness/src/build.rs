@@ -31,6 +31,7 @@
 
 pub mod baseline;
 pub mod limits;
+pub mod link_local;
 pub mod netlink;
 pub mod netns;
 pub mod pin;
@@ -886,6 +887,9 @@ async fn add_addresses(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), B
     for device in &node.devices {
         for address in &device.addresses {
             netlink::add_address(&handle.netlink, device.name.into(), *address).await.map_err(in_node(node.name))?;
+        }
+        if link_local::needed(&device.addresses) {
+            link_local::add(&handle.netlink, device.name).await.map_err(in_node(node.name))?;
         }
     }
     Ok(())

@@ -452,15 +452,16 @@ fn normalize_sysctl(value: &str) -> String {
 }
 
 /// Judge a packet check against what was captured on its interface.
-/// Multicast membership reports are counted only by a check whose `match` names them
-/// (see [`decode::asks_for_membership_reports`]), as the report leaves them out.
+/// Multicast membership reports and router solicitations are counted only by a check
+/// whose `match` names them (see [`decode::asks_for_self_timed`]), as the report leaves
+/// them out.
 pub fn judge_packets(c: &PacketCheck, captured: &[Captured]) -> Verdict {
-    let counts_reports = c.matches.as_ref().is_some_and(decode::asks_for_membership_reports);
+    let counts_reports = c.matches.as_ref().is_some_and(decode::asks_for_self_timed);
     let matching = captured
         .iter()
         .filter(|p| c.direction.is_none_or(|d| p.direction == Some(d)))
         .map(|p| decode::decode(&p.data))
-        .filter(|p| counts_reports || !p.is_membership_report())
+        .filter(|p| counts_reports || !p.is_self_timed())
         .filter(|p| c.matches.as_ref().is_none_or(|m| decode::matches(m, p)))
         .count() as u32;
     let holds = match (c.count, c.min, c.max, c.seen) {
@@ -563,13 +564,23 @@ mod tests {
             .icmpv6(Icmpv6Type::Unknown { type_u8: 143, code_u8: 0, bytes5to8: [0, 0, 0, 0] })
             .write(&mut mld, &[])
             .unwrap();
+        let mut solicitation = Vec::new();
+        PacketBuilder::ethernet2(a, [0x33, 0x33, 0, 0, 0, 2])
+            .ipv6(
+                [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xfe, 0, 0, 1],
+                [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+                255,
+            )
+            .icmpv6(Icmpv6Type::Unknown { type_u8: 133, code_u8: 0, bytes5to8: [0, 0, 0, 0] })
+            .write(&mut solicitation, &[])
+            .unwrap();
         let mut echo = Vec::new();
         PacketBuilder::ethernet2(a, b)
             .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
             .icmpv4_echo_request(1, 1)
             .write(&mut echo, &[])
             .unwrap();
-        [mld, echo]
+        [mld, solicitation, echo]
             .into_iter()
             .map(|data| Captured { ts: std::time::SystemTime::UNIX_EPOCH, direction: Some(Direction::Out), data })
             .collect()
@@ -580,7 +591,7 @@ mod tests {
     }
 
     #[test]
-    fn membership_reports_are_counted_only_when_the_match_names_them() {
+    fn self_timed_packets_are_counted_only_when_the_match_names_them() {
         let captured = report_and_echo();
         let counted = |yaml: &str| judge_packets(&packet_check(yaml), &captured).observed;
         assert_eq!(counted("on: a:eth0"), "1 matching");
@@ -588,6 +599,7 @@ mod tests {
         assert_eq!(counted("on: a:eth0\nmatch: {icmp: {type: mldv2-report}}"), "1 matching");
         assert_eq!(counted("on: a:eth0\nmatch: {icmp: {type: 143}}"), "1 matching");
         assert_eq!(counted("on: a:eth0\nmatch: {ip: {proto: igmp}}"), "0 matching");
+        assert_eq!(counted("on: a:eth0\nmatch: {icmp: {type: router-solicitation}}"), "1 matching");
     }
 
     #[test]

@@ -103,12 +103,12 @@ fn link_line(link: &LinkDump) -> String {
 }
 
 /// The packets of one interface for the report: direction and decoded summary, with
-/// membership reports left out and ephemeral ports shown as `*`.
+/// membership reports and router solicitations left out and ephemeral ports shown as `*`.
 pub fn packet_lines(packets: &[Captured]) -> Vec<String> {
     packets
         .iter()
         .map(|p| (p, decode::decode(&p.data)))
-        .filter(|(_, decoded)| !decoded.is_membership_report())
+        .filter(|(_, decoded)| !decoded.is_self_timed())
         .map(|(p, decoded)| hide_ephemeral_ports(&format!("{} {decoded}", arrow(p.direction))))
         .collect()
 }

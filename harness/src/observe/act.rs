@@ -3,7 +3,7 @@
 //! frames put on the wire (crafted or replayed from a pcap file, see [`crate::observe::inject`]).
 
 use crate::build::netlink::{self, LinkChange, LinkRef, Master};
-use crate::build::{self, NodeHandle, Topology};
+use crate::build::{self, NodeHandle, Topology, link_local};
 use crate::model::{Action, LinkState, ReplayAction, SendAction};
 use crate::observe::frame::ArpFields;
 use crate::observe::inject::{self, Injector};
@@ -73,7 +73,7 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
     match action {
         Action::AddAddress(a) => {
             let h = &node(&a.dev.node).netlink;
-            rt.block_on(netlink::add_address(h, LinkRef::Name(&a.dev.iface), *a.address)).map_err(failed)
+            rt.block_on(link_local::add_address(h, &a.dev.iface, *a.address)).map_err(failed)
         }
         Action::DelAddress(a) => {
             let h = &node(&a.dev.node).netlink;
@@ -83,7 +83,7 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
             let h = &node(&m.from.node).netlink;
             rt.block_on(async {
                 netlink::del_address(h, LinkRef::Name(&m.from.iface), *m.address).await?;
-                netlink::add_address(h, LinkRef::Name(&m.to.iface), *m.address).await
+                link_local::add_address(h, &m.to.iface, *m.address).await
             })
             .map_err(failed)
         }

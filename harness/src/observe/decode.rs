@@ -147,8 +147,11 @@ pub struct Vxlan {
 const ETHERTYPES: &[(u16, &str)] = &[(0x0800, "ipv4"), (0x0806, "arp"), (0x86dd, "ipv6")];
 
 const IGMP: u8 = 2;
-/// ICMPv6 types of MLD membership reports: v1 report, v1 done, v2 report.
-const MLD_REPORTS: [u8; 3] = [131, 132, 143];
+/// ICMPv6 types the kernel sends on its own schedule: MLD membership reports (v1
+/// report, v1 done, v2 report) and router solicitations, repeated by a timer (after 4 s,
+/// then ever less often) from every interface with a link-local address that accepts
+/// router advertisements.
+const SELF_TIMED_ICMPV6: [u8; 4] = [131, 132, 133, 143];
 
 const IP_PROTOS: &[(u8, &str)] = &[
     (1, "icmp"),
@@ -607,14 +610,15 @@ impl fmt::Display for Packet {
 }
 
 impl Packet {
-    /// A multicast membership report (IGMP, MLD): the kernel sends these on its own
-    /// schedule (with random delays) when an interface or bridge joins a group, so
-    /// they say nothing about a step's traffic and would make reports flap.
-    pub fn is_membership_report(&self) -> bool {
+    /// A multicast membership report (IGMP, MLD) or an IPv6 router solicitation: the
+    /// kernel sends these on its own schedule (with random delays, or by a timer) when
+    /// an interface or bridge joins a group or gets its link-local address, so they say
+    /// nothing about a step's traffic and would make reports flap.
+    pub fn is_self_timed(&self) -> bool {
         let igmp = self.ip.as_ref().is_some_and(|ip| ip.proto.0 == IGMP);
-        let mld = self.icmp.as_ref().is_some_and(|i| i.kind.v6 && MLD_REPORTS.contains(&i.kind.number));
+        let mld = self.icmp.as_ref().is_some_and(|i| i.kind.v6 && SELF_TIMED_ICMPV6.contains(&i.kind.number));
         // Tunnelled ones too (a VXLAN port of a bridge carries the bridge's reports).
-        igmp || mld || self.inner.as_ref().is_some_and(|inner| inner.is_membership_report())
+        igmp || mld || self.inner.as_ref().is_some_and(|inner| inner.is_self_timed())
     }
 
     /// The words of the one-line rendering: link, network, transport, then problems.
@@ -726,18 +730,17 @@ pub fn matches(m: &PacketMatch, p: &Packet) -> bool {
         && layer(&m.inner, &p.inner, |m, inner| matches(m, inner))
 }
 
-/// Whether `m` asks for multicast membership reports by name (`ip: {proto: igmp}`,
-/// `icmp: {type: mldv2-report}`, or the same inside `inner`). Only such a check counts
-/// them: the kernel sends them on its own schedule, so any other count that included
-/// them would change from run to run.
-pub fn asks_for_membership_reports(m: &PacketMatch) -> bool {
+/// Whether `m` asks for what the kernel sends on its own schedule by name (`ip: {proto:
+/// igmp}`, `icmp: {type: mldv2-report}`, `icmp: {type: router-solicitation}`, or the same
+/// inside `inner`). Only such a check counts them: any other count that included them
+/// would change from run to run.
+pub fn asks_for_self_timed(m: &PacketMatch) -> bool {
     let igmp =
         m.ip.as_ref().and_then(|ip| ip.proto.as_deref()).is_some_and(|p| parse_named(IP_PROTOS, p) == Some(IGMP));
-    let mld =
-        m.icmp.as_ref().and_then(|i| i.kind.as_deref()).is_some_and(|kind| {
-            MLD_REPORTS.iter().any(|&number| icmp_type_matches(kind, IcmpType { v6: true, number }))
-        });
-    igmp || mld || m.inner.as_deref().is_some_and(asks_for_membership_reports)
+    let mld = m.icmp.as_ref().and_then(|i| i.kind.as_deref()).is_some_and(|kind| {
+        SELF_TIMED_ICMPV6.iter().any(|&number| icmp_type_matches(kind, IcmpType { v6: true, number }))
+    });
+    igmp || mld || m.inner.as_deref().is_some_and(asks_for_self_timed)
 }
 
 fn layer<M, L>(m: &Option<M>, l: &Option<L>, f: impl Fn(&M, &L) -> bool) -> bool {
