@@ -1208,6 +1208,9 @@ async fn neighbour_message(handle: &Handle, spec: &NeighSpec) -> Result<Neighbou
         NeighState::Reachable => NeighbourState::Reachable,
         NeighState::Stale => NeighbourState::Stale,
     };
+    if spec.proxy {
+        message.header.flags |= NeighbourFlags::Proxy;
+    }
     message.attributes.push(NeighbourAttribute::Destination(neighbour_address(spec.ip)));
     if let Some(mac) = spec.lladdr {
         message.attributes.push(NeighbourAttribute::LinkLayerAddress(mac.0.to_vec()));

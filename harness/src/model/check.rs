@@ -1060,6 +1060,9 @@ pub struct IcmpMatch {
     pub id: Option<u16>,
     #[serde(default)]
     pub seq: Option<u16>,
+    /// The target address of an ICMPv6 neighbor solicitation or advertisement.
+    #[serde(default)]
+    pub target: Option<std::net::Ipv6Addr>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize, JsonSchema)]

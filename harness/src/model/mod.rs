@@ -142,7 +142,8 @@ pub struct Node {
     /// Policy rules, in `ip rule` syntax: `from 10.0.0.0/8 table 100 priority 100`.
     #[serde(default)]
     pub rules: Vec<Loc<RuleSpec>>,
-    /// Static neighbours: `10.0.0.5 lladdr 02:00:00:00:00:05 dev eth0`.
+    /// Static neighbours: `10.0.0.5 lladdr 02:00:00:00:00:05 dev eth0`, or proxy entries
+    /// answered for with the node's own MAC: `proxy fd00::b dev eth0`.
     #[serde(default)]
     pub neighbours: Vec<Loc<NeighSpec>>,
     /// Bridge forwarding entries: `00:00:00:00:00:00 dev vxlan100 dst 192.168.5.148`.

@@ -790,6 +790,7 @@ fn icmp_matches(m: &IcmpMatch, i: &Icmp) -> bool {
         && field(&m.code, i.code)
         && (m.id.is_none() || m.id == i.id)
         && (m.seq.is_none() || m.seq == i.seq)
+        && (m.target.is_none() || m.target == i.target)
 }
 
 fn ports_match(src: Option<u16>, dst: Option<u16>, have_src: u16, have_dst: u16) -> bool {
@@ -1251,6 +1252,8 @@ mod tests {
             ("{icmp: {type: '8', id: 7, seq: 1}}", &["echo-v4"]),
             ("{icmp: {id: 8}}", &[]),
             ("{icmp: {type: neighbor-solicitation}}", &["ns"]),
+            ("{icmp: {type: neighbor-solicitation, target: 'fd00::2'}}", &["ns"]),
+            ("{icmp: {target: 'fd00::1'}}", &[]),
             ("{icmp: {code: 0}}", &["echo-v4", "echo-reply-v6", "ns"]),
             ("{udp: {dst_port: 53}}", &["udp-53"]),
             ("{udp: {src_port: 40000}}", &["udp-53", "vxlan"]),

@@ -589,6 +589,9 @@ impl fmt::Display for RuleSpec {
 #[schemars(with = "String")]
 pub struct NeighSpec {
     pub ip: IpAddr,
+    /// `proxy IP dev IF`: an entry of the proxy table (NTF_PROXY), answered for on `dev`
+    /// with the node's own MAC (proxy_ndp, and proxy ARP for one address).
+    pub proxy: bool,
     pub lladdr: Option<MacAddr>,
     pub dev: String,
     pub state: NeighState,
@@ -606,8 +609,9 @@ pub enum NeighState {
 impl FromStr for NeighSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let mut words = s.split_whitespace();
-        let ip = parse_ip(words.next().ok_or("empty neighbour: write `IP lladdr MAC dev IF`")?)?;
+        let mut words = s.split_whitespace().peekable();
+        let proxy = words.next_if_eq(&"proxy").is_some();
+        let ip = parse_ip(words.next().ok_or("empty neighbour: write `IP lladdr MAC dev IF` or `proxy IP dev IF`")?)?;
         let (mut lladdr, mut dev, mut state) = (None, None, NeighState::Permanent);
         while let Some(key) = words.next() {
             match key {
@@ -629,7 +633,10 @@ impl FromStr for NeighSpec {
             }
         }
         let dev = dev.ok_or_else(|| format!("neighbour `{s}` needs `dev IF`"))?;
-        Ok(NeighSpec { ip, lladdr, dev, state, text: s.split_whitespace().collect::<Vec<_>>().join(" ") })
+        if proxy && lladdr.is_some() {
+            return Err(format!("`{s}`: a proxy entry has no `lladdr` (the node answers with its own MAC)"));
+        }
+        Ok(NeighSpec { ip, proxy, lladdr, dev, state, text: s.split_whitespace().collect::<Vec<_>>().join(" ") })
     }
 }
 deserialize_from_str!(NeighSpec);
@@ -993,6 +1000,15 @@ mod tests {
         let n: NeighSpec = "10.0.0.5 lladdr 02:00:00:00:00:05 dev eth0".parse().unwrap();
         assert_eq!(n.lladdr.unwrap().to_string(), "02:00:00:00:00:05");
         assert!("10.0.0.5 lladdr 02:00".parse::<NeighSpec>().is_err());
+        let p: NeighSpec = "proxy fd00::b dev eth0".parse().unwrap();
+        assert!(p.proxy && !n.proxy);
+        assert_eq!(
+            (p.ip.to_string(), p.dev.as_str(), p.to_string()),
+            ("fd00::b".into(), "eth0", "proxy fd00::b dev eth0".into())
+        );
+        assert!(
+            "proxy fd00::b lladdr 02:00:00:00:00:05 dev eth0".parse::<NeighSpec>().unwrap_err().contains("no `lladdr`")
+        );
     }
 
     #[rstest]
