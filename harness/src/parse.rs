@@ -4,8 +4,9 @@
 //! [`load`] reads and deserializes (the `ip`-like strings through [`syntax`], every
 //! value keeping its [`location`]), [`matrix`] splits a file into rows, [`include`]
 //! merges fixtures, [`validate`] checks what the YAML layer cannot (names, addresses,
-//! sizes), and [`schema`] publishes the format as JSON Schema for editors.
+//! sizes; [`family`]: sysctls one address family lacks), and [`schema`] publishes the format as JSON Schema for editors.
 
+pub mod family;
 pub mod include;
 pub mod load;
 pub mod location;

@@ -1086,7 +1086,7 @@ pub fn check_sysctl_key(key: &str) -> Result<(), String> {
     if key.split('.').any(str::is_empty) || key.contains(['/', ' ']) || key.contains(char::is_control) {
         return Err(format!("`{}` is not a sysctl name (write e.g. `net.ipv4.ip_forward`)", key.escape_debug()));
     }
-    Ok(())
+    crate::parse::family::check(key)
 }
 
 /// Every address the scenario assigns: (node, interface, address, where, key path).
@@ -1539,6 +1539,17 @@ mod tests {
     fn sysctl_outside_net_is_refused() {
         let e = one_error("nodes:\n  a: {sysctl: {kernel.panic: 1}}\n", "only network sysctls");
         assert!(e.starts_with("2:6 nodes.a.sysctl.kernel.panic:"), "{e}");
+    }
+
+    #[test]
+    fn a_sysctl_the_address_family_lacks_is_refused_at_its_line() {
+        let e =
+            one_error("nodes:\n  a: {sysctl: {net.ipv6.conf.all.rp_filter: 1}}\n", "IPv6 has no reverse-path filter");
+        assert!(e.starts_with("2:6 nodes.a.sysctl.net.ipv6.conf.all.rp_filter:"), "{e}");
+        one_error(
+            &format!("{PAIR}expect:\n  - sysctl: {{on: a, key: net.ipv4.conf.eth0.proxy_ndp, value: 1}}\n"),
+            "IPv6 setting",
+        );
     }
 
     #[test]
