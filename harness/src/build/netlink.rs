@@ -1698,11 +1698,25 @@ pub struct RouteException {
     pub redirected: bool,
     /// Has a timer (the exception ages out).
     pub expires: bool,
+    /// An IPv6 clone (RTM_F_CLONED): a cached exception, made by a redirect or a learned
+    /// MTU; IPv6 does not say which, nor always gives it a timer.
+    pub cloned: bool,
 }
 
 impl RouteException {
+    /// The exception a route answer carries, as [`route_decision`] reads it.
+    fn of(route: &RouteMessage, ipv6: bool, mtu: Option<u32>) -> RouteException {
+        let expires =
+            route.attributes.iter().any(|a| matches!(a, RouteAttribute::CacheInfo(info) if info.expires != 0));
+        let redirected = !ipv6 && route.header.flags.bits() & RTCF_REDIRECTED != 0;
+        // IPv4 answers carry the route's own MTU metric too; only an exception (one with a
+        // timer, or an IPv6 clone) has a learned one.
+        let cloned = ipv6 && route.header.flags.contains(RouteFlags::Cloned);
+        RouteException { mtu: mtu.filter(|_| expires || cloned), redirected, expires, cloned }
+    }
+
     pub fn exists(&self) -> bool {
-        self.mtu.is_some() || self.redirected || self.expires
+        self.mtu.is_some() || self.redirected || self.expires || self.cloned
     }
 }
 
@@ -1808,12 +1822,7 @@ pub async fn route_decision(handle: &Handle, query: &RouteQuery<'_>) -> Result<R
         RouteType::Anycast => LookupKind::Anycast,
         _ => LookupKind::Unicast,
     };
-    let expires = route.attributes.iter().any(|a| matches!(a, RouteAttribute::CacheInfo(info) if info.expires != 0));
-    let redirected = !ipv6 && route.header.flags.bits() & RTCF_REDIRECTED != 0;
-    // IPv4 answers carry the route's own MTU metric too; only an exception (one with a
-    // timer, or an IPv6 clone) has a learned one.
-    let cloned = ipv6 && route.header.flags.contains(RouteFlags::Cloned);
-    let exception = RouteException { mtu: facts.mtu.filter(|_| expires || cloned), redirected, expires };
+    let exception = RouteException::of(&route, ipv6, facts.mtu);
     Ok(RouteDecision {
         lookup: RouteLookup { kind, dev, via: facts.via, src: facts.prefsrc },
         table: facts.table,
@@ -2158,6 +2167,18 @@ mod tests {
             out.push(0);
         }
         out
+    }
+
+    #[test]
+    fn an_ipv6_clone_is_a_cached_exception_even_without_a_timer_or_mtu() {
+        // What an IPv6 redirect leaves: RTM_F_CLONED, no expiry, no MTU of its own.
+        let mut route = RouteMessage::default();
+        route.header.flags = RouteFlags::Cloned;
+        let exception = RouteException::of(&route, true, None);
+        assert!(exception.exists(), "{exception:?}");
+        assert_eq!(exception.mtu, None);
+        // An IPv4 answer's own MTU metric is no exception.
+        assert!(!RouteException::of(&RouteMessage::default(), false, Some(1500)).exists());
     }
 
     #[test]

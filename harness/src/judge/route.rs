@@ -148,7 +148,7 @@ mod tests {
                 src: None,
             },
             table: 254,
-            exception: RouteException { mtu, redirected, expires },
+            exception: RouteException { mtu, redirected, expires, cloned: false },
         }
     }
 

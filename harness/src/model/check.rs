@@ -846,7 +846,8 @@ pub struct RouteCheck {
     /// needed" or "packet too big").
     #[serde(default)]
     pub mtu: Option<u32>,
-    /// The cached exception comes from an ICMP redirect (IPv4), or, with `false`, not.
+    /// The cached exception comes from an ICMP redirect, or, with `false`, not (IPv4 only:
+    /// IPv6 does not say what made an exception).
     #[serde(default)]
     pub redirected: Option<bool>,
     /// The decision expires (a cached exception has a timer), or, with `false`, not.

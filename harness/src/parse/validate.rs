@@ -1196,6 +1196,10 @@ fn route_contradiction(r: &RouteCheck) -> Option<&'static str> {
         Some("a refused lookup has no cached exception: drop `mtu`, `redirected` and `expires`")
     } else if r.exception == Some(false) && cache_expected {
         Some("`exception: false` expects no cached exception: drop `mtu`, `redirected: true` and `expires: true`")
+    } else if r.redirected.is_some() && r.to.is_ipv6() {
+        Some(
+            "IPv6 does not mark an exception a redirect made (it is a clone, like a learned MTU's): expect `exception: true` and the redirect's `via` instead of `redirected`",
+        )
     } else {
         None
     }
@@ -1539,6 +1543,16 @@ mod tests {
     fn sysctl_outside_net_is_refused() {
         let e = one_error("nodes:\n  a: {sysctl: {kernel.panic: 1}}\n", "only network sysctls");
         assert!(e.starts_with("2:6 nodes.a.sysctl.kernel.panic:"), "{e}");
+    }
+
+    #[test]
+    fn an_ipv6_route_check_cannot_ask_whether_a_redirect_made_the_exception() {
+        let e = one_error(
+            &format!("{PAIR}expect:\n  - route: {{on: a, to: 'fd00::9', redirected: false}}\n"),
+            "IPv6 does not mark an exception a redirect made",
+        );
+        assert!(e.starts_with("7:17 expect[0].route:"), "{e}");
+        assert!(errors(&format!("{PAIR}expect:\n  - route: {{on: a, to: 10.0.0.9, redirected: false}}\n")).is_empty());
     }
 
     #[test]
