@@ -5,8 +5,9 @@ set -euo pipefail
 # procps, python3: what exec's tests run inside a node (ps, pgrep, pkill, python3).
 # dnsmasq-base, isc-dhcp-client, bird2: the daemons of scenarios/services. dnsmasq-base is
 # the binary alone (the `dnsmasq` package would run a DNS server on the machine).
+# radvd: the IPv6 router advertisement daemon of scenarios/ipv6/ra-default-route.
 packages=(libpcap-dev iproute2 iptables nftables tcpdump librsvg2-bin iputils-ping procps python3
-    dnsmasq-base isc-dhcp-client bird2)
+    dnsmasq-base isc-dhcp-client bird2 radvd)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -26,8 +27,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d
-    # The package also enables bird.service for the next boot: not when we installed it.
+    # The packages also enable bird.service and radvd.service for the next boot: not
+    # when we installed them.
     if [[ " ${missing[*]} " == *" bird2 "* ]] && command -v systemctl >/dev/null; then
         systemctl disable bird.service >/dev/null 2>&1 || true
+    fi
+    if [[ " ${missing[*]} " == *" radvd "* ]] && command -v systemctl >/dev/null; then
+        systemctl disable radvd.service >/dev/null 2>&1 || true
     fi
 fi
