@@ -5,8 +5,13 @@ set -euo pipefail
 # procps, python3: what exec's tests run inside a node (ps, pgrep, pkill, python3).
 # dnsmasq-base, isc-dhcp-client, bird2: the daemons of scenarios/services. dnsmasq-base is
 # the binary alone (the `dnsmasq` package would run a DNS server on the machine).
+# qemu-system-x86, busybox-static, linux-image-amd64 and virtme-ng (pip): `netrig run --kernel`
+# boots another kernel in a microVM. virtme-ng needs a *statically linked* busybox for its
+# initramfs (Debian's `busybox` is dynamic; busybox-static replaces it), and the generic
+# linux-image-amd64 (6.1 on Debian 12): the -cloud flavour lacks the 9p modules that
+# mount the machine's files in the guest.
 packages=(libpcap-dev iproute2 iptables nftables tcpdump librsvg2-bin iputils-ping procps python3
-    dnsmasq-base isc-dhcp-client bird2)
+    dnsmasq-base isc-dhcp-client bird2 qemu-system-x86 busybox-static linux-image-amd64)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -30,4 +35,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
     if [[ " ${missing[*]} " == *" bird2 "* ]] && command -v systemctl >/dev/null; then
         systemctl disable bird.service >/dev/null 2>&1 || true
     fi
+fi
+
+if ! command -v vng >/dev/null; then
+    echo "install-deps: installing virtme-ng (pip)"
+    pip install -q virtme-ng || pip install -q --break-system-packages virtme-ng
 fi
