@@ -142,6 +142,10 @@ pub fn results_in_vm(
     let timeout = Duration::from_secs(300) + deadlines * 4;
     let booted = vm::boot_and_run(kernel, &rwdir, &cwd, &command, timeout)
         .map_err(|e| format!("cannot run the VM of kernel {}: {e}", kernel.release))?;
+    if let Some(boot) = booted.boot {
+        let how = if booted.kvm { "KVM" } else { "TCG" };
+        eprintln!("netrig: kernel {} booted under {how} in {:.1}s", kernel.release, boot.as_secs_f64());
+    }
     let ended = std::fs::read_to_string(&status).ok();
     let by_name = read_results(&std::fs::read_to_string(&results).unwrap_or_default());
     match ended.as_deref().map(str::trim) {

@@ -18,7 +18,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::build::netns::Netns;
 use crate::observe::exec;
@@ -151,6 +151,8 @@ const KVM_BOOT: Duration = Duration::from_secs(30);
 pub struct Booted {
     pub console: String,
     pub kvm: bool,
+    /// From starting `vng` to the guest's first command (`None`: it never got there).
+    pub boot: Option<Duration>,
 }
 
 /// Boot `kernel` and run `command` (a shell line, as root, from `cwd`) in it; `rwdir` is
@@ -182,14 +184,18 @@ pub fn boot_and_run(kernel: &Kernel, rwdir: &Path, cwd: &Path, command: &str, ti
             quoted(&guest),
         );
         let ns = Netns::new()?;
+        let started = Instant::now();
         let mut vm = exec::spawn(&ns, &line)?;
-        if kvm && !vm.wait_for_output(|out| out.contains(BOOTED), KVM_BOOT) {
+        let booted = vm.wait_for_output(|out| out.contains(BOOTED), if kvm { KVM_BOOT } else { timeout });
+        if kvm && !booted {
             // Killed with everything it started when dropped; TCG next.
             drop(vm);
             continue;
         }
-        return match vm.wait_exit(timeout)? {
-            Some(_) => Ok(Booted { console: vm.output(), kvm }),
+        let boot = booted.then(|| started.elapsed());
+        let left = timeout.saturating_sub(started.elapsed());
+        return match vm.wait_exit(left)? {
+            Some(_) => Ok(Booted { console: vm.output(), kvm, boot }),
             None => {
                 let console = vm.stop()?;
                 Err(io::Error::new(
