@@ -6,8 +6,13 @@ set -euo pipefail
 # dnsmasq-base, isc-dhcp-client, bird2: the daemons of scenarios/services. dnsmasq-base is
 # the binary alone (the `dnsmasq` package would run a DNS server on the machine).
 # radvd: the IPv6 router advertisement daemon of scenarios/ipv6/ra-default-route.
+# qemu-system-x86, busybox-static, linux-image-amd64 and virtme-ng (pip): `netrig run --kernel`
+# boots another kernel in a microVM. virtme-ng needs a *statically linked* busybox for its
+# initramfs (Debian's `busybox` is dynamic; busybox-static replaces it), and the generic
+# linux-image-amd64 (6.1 on Debian 12): the -cloud flavour lacks the 9p modules that
+# mount the machine's files in the guest.
 packages=(libpcap-dev iproute2 iptables nftables tcpdump librsvg2-bin iputils-ping procps python3
-    dnsmasq-base isc-dhcp-client bird2 radvd)
+    dnsmasq-base isc-dhcp-client bird2 radvd qemu-system-x86 busybox-static linux-image-amd64)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -35,4 +40,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
     if [[ " ${missing[*]} " == *" radvd "* ]] && command -v systemctl >/dev/null; then
         systemctl disable radvd.service >/dev/null 2>&1 || true
     fi
+fi
+
+if ! command -v vng >/dev/null; then
+    echo "install-deps: installing virtme-ng (pip)"
+    pip install -q virtme-ng || pip install -q --break-system-packages virtme-ng
 fi

@@ -10,6 +10,7 @@ mod clean;
 mod draw;
 mod junit;
 mod keep;
+mod kernels;
 mod progress;
 mod results;
 mod run;
@@ -28,6 +29,7 @@ use crate::run::layout::Layout;
 use crate::run::runner::{self, Discovered};
 
 pub use junit::junit_xml;
+pub use kernels::{of_scenario as kernel_result, resolve_all as resolve_kernels, results_in_vm, shell_words};
 pub use results::{ScenarioResult, Summary, Verdict};
 
 /// The command could not do its job (as clap exits on bad arguments).
@@ -72,6 +74,10 @@ enum Command {
         /// `ip netns` names, print how to enter them, tear down on Ctrl-C.
         #[arg(long)]
         keep: bool,
+        /// Run the scenarios on this kernel instead, in a microVM (repeatable): a path to a
+        /// bzImage/vmlinuz or a name under /boot. Needs virtme-ng, QEMU and a static busybox.
+        #[arg(long, value_name = "KERNEL")]
+        kernel: Vec<String>,
     },
     /// Build a scenario and keep it to explore under `ip netns` names (needs root).
     ///
@@ -145,14 +151,17 @@ fn format_parser() -> impl TypedValueParser<Value = Format> {
 /// `main` of the `netrig` binary.
 pub fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Run { paths, keep_pcaps, snapshots, artifacts, junit, json, keep } => {
+        Command::Run { paths, keep_pcaps, snapshots, artifacts, junit, json, keep, kernel } => {
             let keep_pcaps = keep_pcaps || runner::keep_pcaps_requested();
             let mut layout = Layout::for_current_directory();
-            if let Some(dir) = snapshots {
+            if let Some(dir) = &snapshots {
                 layout.snapshots = Some(layout.project.join(dir));
             }
             if let Some(dir) = artifacts {
                 layout.artifacts = layout.project.join(dir);
+            }
+            if !kernel.is_empty() {
+                return on_kernels(&kernel, &paths, &layout, snapshots.is_some(), keep_pcaps, junit, json, keep);
             }
             runner::prepare_snapshots(&layout.project);
             with_scenarios(&paths, &layout, |found| run::run(found, &run::Options { keep_pcaps, junit, json, keep }))
@@ -173,6 +182,45 @@ pub fn main() -> ExitCode {
         }
         Command::Graph { scenario, format, output } => draw::draw(&scenario, format, output.as_deref()),
     }
+}
+
+/// `netrig run --json` on `found` (the test binary inside a kernel's VM).
+pub fn run_json(found: &[Discovered]) -> ExitCode {
+    let options = run::Options { keep_pcaps: runner::keep_pcaps_requested(), junit: None, json: true, keep: false };
+    run::run(found, &options)
+}
+
+/// `netrig run --kernel …`: the same command line, played in a microVM per kernel.
+#[allow(clippy::too_many_arguments)]
+fn on_kernels(
+    names: &[String],
+    paths: &[PathBuf],
+    layout: &Layout,
+    snapshots: bool,
+    keep_pcaps: bool,
+    junit: Option<PathBuf>,
+    json: bool,
+    keep: bool,
+) -> ExitCode {
+    if keep {
+        return usage_error("--keep holds a topology on this machine; it cannot be combined with --kernel");
+    }
+    let kernels = match kernels::resolve_all(names) {
+        Ok(kernels) => kernels,
+        Err(e) => return usage_error(&e),
+    };
+    // What the guest's `netrig run` gets besides --json and --artifacts.
+    let mut guest_args = Vec::new();
+    if let (true, Some(dir)) = (snapshots, &layout.snapshots) {
+        guest_args.extend(["--snapshots".to_string(), dir.display().to_string()]);
+    }
+    if keep_pcaps {
+        guest_args.push("--keep-pcaps".into());
+    }
+    guest_args.extend(paths.iter().map(|p| p.display().to_string()));
+    with_scenarios(paths, layout, |found| {
+        kernels::run(found, &kernels, &layout.artifacts, &guest_args, junit.as_deref(), json)
+    })
 }
 
 /// Resolve the command line's paths (default `scenarios/`) and hand the scenarios

@@ -259,6 +259,33 @@ fn run_junit_writes_the_report_file() {
 }
 
 #[test]
+fn run_on_a_kernel_without_the_vm_tooling_says_what_to_install() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file with a bzImage setup header announcing its release.
+    let image = dir.path().join("vmlinuz-6.1.0-1-amd64");
+    let mut bytes = vec![0u8; 0x400];
+    bytes[0x202..0x206].copy_from_slice(b"HdrS");
+    bytes[0x20e..0x210].copy_from_slice(&0x100u16.to_le_bytes());
+    bytes[0x300..0x30f].copy_from_slice(b"6.1.0-1-amd64 #");
+    std::fs::write(&image, bytes).unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    netrig()
+        .env("PATH", empty.path())
+        .args(["run", "--kernel"])
+        .arg(&image)
+        .arg(seed("veth-pair.yaml"))
+        .assert()
+        .code(2)
+        .stderr(contains("pip install virtme-ng").and(contains("apt install qemu-system-x86")));
+    netrig()
+        .args(["run", "--kernel", "/nonexistent/vmlinuz-0.0"])
+        .arg(seed("veth-pair.yaml"))
+        .assert()
+        .code(2)
+        .stderr(contains("no kernel image `/nonexistent/vmlinuz-0.0`").and(contains("apt install linux-image-amd64")));
+}
+
+#[test]
 fn run_rejects_unknown_options() {
     netrig().args(["run", "--frobnicate"]).assert().code(2);
 }
@@ -272,6 +299,7 @@ fn result(name: &str, verdict: Verdict, message: Option<&str>) -> ScenarioResult
         verdict,
         duration: Duration::from_millis(1234),
         message: message.map(Into::into),
+        kernel: "6.1.0-57-amd64".into(),
     }
 }
 
@@ -296,13 +324,16 @@ fn summary_counts_invalid_as_failed() {
 }
 
 #[test]
-fn json_lines_carry_name_path_outcome_duration_and_message() {
+fn json_lines_carry_name_path_outcome_duration_message_and_kernel() {
     let lines: Vec<serde_json::Value> =
         synthetic().iter().map(|r| serde_json::from_str(&r.json_line()).unwrap()).collect();
     assert_eq!(
         lines[0],
-        serde_json::json!({"name": "seeds::veth_pair", "path": "scenarios/seeds/veth_pair.yaml", "outcome": "passed", "duration_ms": 1234, "message": null})
+        serde_json::json!({"name": "seeds::veth_pair", "path": "scenarios/seeds/veth_pair.yaml", "outcome": "passed", "duration_ms": 1234, "message": null, "kernel": "6.1.0-57-amd64"})
     );
+    // Read back as written (results from a kernel's VM come this way).
+    let back = ScenarioResult::from_json_line(&synthetic()[1].json_line()).unwrap();
+    assert_eq!((back.verdict, back.kernel.as_str()), (Verdict::Failed, "6.1.0-57-amd64"));
     let outcomes: Vec<&str> = lines.iter().map(|l| l["outcome"].as_str().unwrap()).collect();
     assert_eq!(outcomes, ["passed", "failed", "skipped", "invalid"]);
     assert!(lines[1]["message"].as_str().unwrap().contains("observed: reply <&>"));
@@ -315,7 +346,8 @@ fn junit_has_a_testcase_per_scenario_with_failures_errors_and_skips() {
         xml.contains(r#"<testsuite name="netrig" tests="4" skipped="1" errors="1" failures="1" time="5.000">"#),
         "{xml}"
     );
-    assert!(xml.contains(r#"<testcase name="seeds::veth_pair" classname="seeds" time="1.234"/>"#), "{xml}");
+    assert!(xml.contains(r#"<testcase name="seeds::veth_pair" classname="seeds" time="1.234">"#), "{xml}");
+    assert!(xml.contains(r#"<property name="kernel" value="6.1.0-57-amd64"/>"#), "{xml}");
     // The failure's first line is the message attribute, the whole text the body; escaped.
     assert!(xml.contains(r#"<failure message="scenarios/seeds/bridge-arp.yaml:14: failed: ping lab → 1.2.3.102" type="scenario failed">"#), "{xml}");
     assert!(xml.contains("observed: reply &lt;&amp;&gt;"), "{xml}");

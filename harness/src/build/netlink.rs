@@ -338,6 +338,8 @@ pub struct LinkStatus {
     pub carrier: bool,
     /// As [`LinkDump::oper_state`].
     pub oper_state: String,
+    /// As [`LinkDump::kind`].
+    pub kind: Option<String>,
 }
 
 impl LinkStatus {
@@ -348,9 +350,16 @@ impl LinkStatus {
     /// neighbour entries `arp_evict_nocarrier` removes, a bridge's port state). Once
     /// applied, a lost carrier reads DOWN or LOWERLAYERDOWN, and a carrier reads
     /// anything else (UP; UNKNOWN for devices that do not track it, `lo` or a vxlan).
+    ///
+    /// A device whose driver reports its carrier (a veth, a bridge, a macvlan, a VLAN,
+    /// a bond) reads UNKNOWN only until linkwatch first applies it. Some kernels (6.1)
+    /// answer RTM_GETLINK without applying a held change: a carrier read with UNKNOWN
+    /// is then still settling (and reports and checks would see UNKNOWN for UP).
     pub fn is_settling(&self) -> bool {
         let reads_down = self.oper_state == "DOWN" || self.oper_state == "LOWERLAYERDOWN";
-        self.admin_up && self.carrier == reads_down
+        let reports_carrier = matches!(self.kind.as_deref(), Some("veth" | "bridge" | "macvlan" | "vlan" | "bond"));
+        let not_yet_applied = self.carrier && reports_carrier && self.oper_state == "UNKNOWN";
+        self.admin_up && (self.carrier == reads_down || not_yet_applied)
     }
 }
 
@@ -360,7 +369,7 @@ impl LinkStatus {
 pub async fn link_status(handle: &Handle, name: &str) -> Result<LinkStatus, Error> {
     let link = get_link(handle, name).await?;
     let dump = link_dump(&link, &BTreeMap::new(), Vec::new());
-    Ok(LinkStatus { admin_up: dump.admin_up, carrier: dump.carrier, oper_state: dump.oper_state })
+    Ok(LinkStatus { admin_up: dump.admin_up, carrier: dump.carrier, oper_state: dump.oper_state, kind: dump.kind })
 }
 
 /// An interface's statistics (IFLA_STATS64: `ip -s link show NAME`).
@@ -2316,7 +2325,7 @@ mod tests {
     #[test]
     fn a_link_has_settled_when_its_operational_state_agrees_with_its_carrier() {
         let settling = |admin_up, carrier, oper_state: &str| {
-            LinkStatus { admin_up, carrier, oper_state: oper_state.into() }.is_settling()
+            LinkStatus { admin_up, carrier, oper_state: oper_state.into(), kind: None }.is_settling()
         };
         assert!(settling(true, true, "DOWN") && settling(true, true, "LOWERLAYERDOWN"), "carrier gained");
         assert!(settling(true, false, "UP") && settling(true, false, "UNKNOWN"), "carrier lost");
@@ -2325,6 +2334,17 @@ mod tests {
         }
         assert!(!settling(true, false, "DOWN") && !settling(true, false, "LOWERLAYERDOWN"), "no carrier");
         assert!(!settling(false, false, "DOWN") && !settling(false, true, "DOWN"), "a down link reads DOWN");
+        // 6.1 answers before linkwatch ran: a veth or bridge with a carrier reads UNKNOWN.
+        for kind in ["veth", "bridge"] {
+            let status = |oper_state: &str| LinkStatus {
+                admin_up: true,
+                carrier: true,
+                oper_state: oper_state.into(),
+                kind: Some(kind.into()),
+            };
+            assert!(status("UNKNOWN").is_settling(), "{kind}: UNKNOWN with a carrier is not applied yet");
+            assert!(!status("UP").is_settling(), "{kind}: UP with a carrier");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::results::{ScenarioResult, Verdict};
 
@@ -33,6 +33,8 @@ pub fn junit_xml(results: &[ScenarioResult], elapsed: Duration) -> String {
         let class = r.name.rsplit_once("::").map_or("netrig", |(dir, _)| dir);
         case.set_classname(class);
         case.set_time(r.duration);
+        // Which kernel the verdict is about (with `--kernel`, not the machine's own).
+        case.add_property(Property::new("kernel", r.kernel.as_str()));
         suite.add_test_case(case);
     }
     let mut report = Report::new("netrig");

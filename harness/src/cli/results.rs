@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::parse::load::Diagnostics;
+use crate::report::kernel_release;
 use crate::run::Outcome;
 
 /// How one scenario ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Passed,
@@ -32,6 +33,8 @@ pub struct ScenarioResult {
     pub duration: Duration,
     /// Why it failed, was skipped or is invalid; `None` when it passed.
     pub message: Option<String>,
+    /// The release of the kernel it ran on (`uname -r`; in a VM: the guest's).
+    pub kernel: String,
 }
 
 impl ScenarioResult {
@@ -41,12 +44,13 @@ impl ScenarioResult {
             Outcome::Failed { message, .. } => (Verdict::Failed, Some(message)),
             Outcome::Skipped(reason) => (Verdict::Skipped, Some(reason)),
         };
-        ScenarioResult { name: name.to_string(), path, verdict, duration, message }
+        ScenarioResult { name: name.to_string(), path, verdict, duration, message, kernel: kernel_release() }
     }
 
     pub fn invalid(name: &str, path: PathBuf, diagnostics: &Diagnostics) -> Self {
         let message = Some(diagnostics.to_string());
-        ScenarioResult { name: name.to_string(), path, verdict: Verdict::Invalid, duration: Duration::ZERO, message }
+        let (verdict, duration, kernel) = (Verdict::Invalid, Duration::ZERO, kernel_release());
+        ScenarioResult { name: name.to_string(), path, verdict, duration, message, kernel }
     }
 
     /// `signal` ended the run while this scenario played (`duration` so far) or before
@@ -54,29 +58,49 @@ impl ScenarioResult {
     pub fn interrupted(name: &str, path: PathBuf, signal: Signal, duration: Duration) -> Self {
         let when = if duration.is_zero() { "before it started" } else { "while it ran" };
         let message = Some(format!("interrupted by {signal} {when}"));
-        ScenarioResult { name: name.to_string(), path, verdict: Verdict::Interrupted, duration, message }
+        let (verdict, kernel) = (Verdict::Interrupted, kernel_release());
+        ScenarioResult { name: name.to_string(), path, verdict, duration, message, kernel }
     }
 
     /// One line of `--json` output: `{"name":…,"path":…,"outcome":
-    /// "passed|failed|skipped|invalid|interrupted","duration_ms":…,"message":…|null}`.
+    /// "passed|failed|skipped|invalid|interrupted","duration_ms":…,"message":…|null,
+    /// "kernel":"6.1.0-57-amd64"}`.
     pub fn json_line(&self) -> String {
-        #[derive(Serialize)]
-        struct Line<'a> {
-            name: &'a str,
-            path: String,
-            outcome: Verdict,
-            duration_ms: u128,
-            message: Option<&'a str>,
-        }
         let line = Line {
-            name: &self.name,
+            name: self.name.clone(),
             path: self.path.display().to_string(),
             outcome: self.verdict,
-            duration_ms: self.duration.as_millis(),
-            message: self.message.as_deref(),
+            duration_ms: self.duration.as_millis() as u64,
+            message: self.message.clone(),
+            kernel: self.kernel.clone(),
         };
         serde_json::to_string(&line).expect("plain strings and numbers serialize")
     }
+
+    /// The result a `--json` line describes (read back from a VM's run); `None` for any
+    /// other line.
+    pub fn from_json_line(line: &str) -> Option<ScenarioResult> {
+        let line: Line = serde_json::from_str(line.trim()).ok()?;
+        Some(ScenarioResult {
+            name: line.name,
+            path: line.path.into(),
+            verdict: line.outcome,
+            duration: Duration::from_millis(line.duration_ms),
+            message: line.message,
+            kernel: line.kernel,
+        })
+    }
+}
+
+/// A `--json` line.
+#[derive(Serialize, Deserialize)]
+struct Line {
+    name: String,
+    path: String,
+    outcome: Verdict,
+    duration_ms: u64,
+    message: Option<String>,
+    kernel: String,
 }
 
 /// The tally of a run. Invalid scenarios count as failed.

@@ -78,7 +78,7 @@ pub struct PingCheck {
     #[schemars(extend("default" = false))]
     pub fails: Loc<Fails>,
     #[serde(default)]
-    pub xfail: Option<String>,
+    pub xfail: Option<super::kernel::Xfail>,
 }
 
 /// `fails: true` (no reply, whatever the cause; the report says which), or the cause
@@ -153,7 +153,7 @@ pub struct ConnectCheck {
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,
     #[serde(default)]
-    pub xfail: Option<String>,
+    pub xfail: Option<super::kernel::Xfail>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
@@ -185,7 +185,7 @@ pub struct UdpCheck {
     #[schemars(extend("default" = false))]
     pub fails: Loc<Fails>,
     #[serde(default)]
-    pub xfail: Option<String>,
+    pub xfail: Option<super::kernel::Xfail>,
 }
 
 fn default_payload() -> String {
@@ -210,7 +210,7 @@ pub struct TcpCheck {
     #[serde(default)]
     pub fails: bool,
     #[serde(default)]
-    pub xfail: Option<String>,
+    pub xfail: Option<super::kernel::Xfail>,
 }
 
 /// What a node's neighbour table holds for `ip` (on `dev`).
@@ -240,7 +240,7 @@ pub struct NeighbourCheck {
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,
     #[serde(default)]
-    pub xfail: Option<String>,
+    pub xfail: Option<super::kernel::Xfail>,
 }
 
 /// What a node's forwarding databases hold for `mac` (`bridge fdb show`): the bridges'
@@ -282,7 +282,7 @@ pub struct FdbCheck {
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,
     #[serde(default)]
-    pub xfail: Option<String>,
+    pub xfail: Option<super::kernel::Xfail>,
 }
 
 /// A link of a node as the kernel shows it over netlink (RTM_GETLINK, `ip -d link
@@ -327,7 +327,7 @@ pub struct LinkCheck {
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,
     #[serde(default)]
-    pub xfail: Option<String>,
+    pub xfail: Option<super::kernel::Xfail>,
 }
 
 /// An operational state (IF_OPER_*), in `ip link`'s words, lower case.
@@ -544,7 +544,7 @@ pub struct CounterCheck {
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,
     #[serde(default)]
-    pub xfail: Option<String>,
+    pub xfail: Option<super::kernel::Xfail>,
 }
 
 /// A socket of `proto` bound to `address`:`port` in the node: it must succeed, or with
@@ -565,7 +565,7 @@ pub struct BindCheck {
     #[serde(default)]
     pub error: Option<Loc<String>>,
     #[serde(default)]
-    pub xfail: Option<String>,
+    pub xfail: Option<super::kernel::Xfail>,
 }
 
 fn tcp() -> Proto {
@@ -754,7 +754,7 @@ pub struct CommandCheck {
     #[serde(default)]
     pub stdout: Option<Loc<String>>,
     #[serde(default)]
-    pub xfail: Option<String>,
+    pub xfail: Option<super::kernel::Xfail>,
 }
 
 impl CommandCheck {
@@ -857,7 +857,7 @@ pub struct RouteCheck {
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,
     #[serde(default)]
-    pub xfail: Option<String>,
+    pub xfail: Option<super::kernel::Xfail>,
 }
 
 /// The type of route a lookup found (`RTN_*`), as `ip route` names it.
@@ -932,7 +932,7 @@ pub struct SysctlCheck {
     pub key: Loc<String>,
     pub value: SysctlValue,
     #[serde(default)]
-    pub xfail: Option<String>,
+    pub xfail: Option<super::kernel::Xfail>,
 }
 
 /// Packets captured on one interface during the step, matched on decoded fields
@@ -962,7 +962,7 @@ pub struct PacketCheck {
     #[serde(default)]
     pub max: Option<u32>,
     #[serde(default)]
-    pub xfail: Option<String>,
+    pub xfail: Option<super::kernel::Xfail>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
@@ -1095,23 +1095,23 @@ pub struct VxlanMatch {
 }
 
 impl Check {
-    /// The `xfail` reason of this check, if any.
-    pub fn xfail(&self) -> Option<&str> {
+    /// The `xfail` of this check, if any (see [`super::kernel::Xfail::on`]).
+    pub fn xfail(&self) -> Option<&super::kernel::Xfail> {
         match self {
-            Check::Ping(c) => c.xfail.as_deref(),
-            Check::Connect(c) => c.xfail.as_deref(),
-            Check::Command(c) => c.xfail.as_deref(),
-            Check::Route(c) => c.xfail.as_deref(),
-            Check::Sysctl(c) => c.xfail.as_deref(),
-            Check::Packets(c) => c.xfail.as_deref(),
-            Check::Udp(c) => c.xfail.as_deref(),
-            Check::Tcp(c) => c.xfail.as_deref(),
-            Check::Neighbour(c) => c.xfail.as_deref(),
-            Check::Log(c) => c.xfail.as_deref(),
-            Check::Fdb(c) => c.xfail.as_deref(),
-            Check::Counter(c) => c.xfail.as_deref(),
-            Check::Bind(c) => c.xfail.as_deref(),
-            Check::Link(c) => c.xfail.as_deref(),
+            Check::Ping(c) => c.xfail.as_ref(),
+            Check::Connect(c) => c.xfail.as_ref(),
+            Check::Command(c) => c.xfail.as_ref(),
+            Check::Route(c) => c.xfail.as_ref(),
+            Check::Sysctl(c) => c.xfail.as_ref(),
+            Check::Packets(c) => c.xfail.as_ref(),
+            Check::Udp(c) => c.xfail.as_ref(),
+            Check::Tcp(c) => c.xfail.as_ref(),
+            Check::Neighbour(c) => c.xfail.as_ref(),
+            Check::Log(c) => c.xfail.as_ref(),
+            Check::Fdb(c) => c.xfail.as_ref(),
+            Check::Counter(c) => c.xfail.as_ref(),
+            Check::Bind(c) => c.xfail.as_ref(),
+            Check::Link(c) => c.xfail.as_ref(),
         }
     }
 }

@@ -28,6 +28,7 @@ pub use crate::parse::syntax::{
 };
 
 mod check;
+pub mod kernel;
 mod service;
 mod step;
 
@@ -45,9 +46,10 @@ pub struct Scenario {
     /// One or two sentences: what this scenario shows.
     #[serde(default)]
     pub about: Option<String>,
-    /// The whole scenario is expected to fail (a known bug): the reason or a link.
+    /// The whole scenario is expected to fail (a known bug): the reason or a link; or
+    /// `{kernel: "<6.4", why: …}`: only on those kernels, where it legitimately differs.
     #[serde(default)]
-    pub xfail: Option<String>,
+    pub xfail: Option<kernel::Xfail>,
     /// Fragments from `fixtures/` merged into this scenario, with parameters.
     #[serde(default)]
     pub include: Vec<crate::parse::include::Include>,

@@ -89,7 +89,7 @@ pub struct LogCheck {
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,
     #[serde(default)]
-    pub xfail: Option<String>,
+    pub xfail: Option<super::kernel::Xfail>,
 }
 
 impl LogCheck {

@@ -11,7 +11,7 @@ use crate::parse::matrix::{self, Variant};
 use crate::parse::validate;
 use crate::run::artifacts::ArtifactDir;
 use crate::run::layout::Layout;
-use crate::run::{self, Outcome, RunOptions};
+use crate::run::{self, Outcome, RunOptions, kernel_suite};
 
 /// One test: a scenario file, or one row of its matrix.
 #[derive(Debug, Clone)]
@@ -217,7 +217,7 @@ pub fn check_snapshot(test: &Discovered, report: &crate::report::Report) -> Resu
     let Some(dir) = &test.snapshots else {
         return Ok(());
     };
-    let (path, name) = (&test.path, test.snapshot_name());
+    let (path, name) = (&test.path, per_kernel_snapshot(dir, test.snapshot_name(), &report.kernel));
     let name = name.as_str();
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(dir);
@@ -236,6 +236,16 @@ pub fn check_snapshot(test: &Discovered, report: &crate::report::Report) -> Resu
             dir.join(format!("{name}.snap")).display()
         ))
     })
+}
+
+/// `name@6.1` when a snapshot of that name exists beside `name`'s: the report this
+/// scenario gives on that kernel series legitimately differs. Otherwise `name`.
+fn per_kernel_snapshot(dir: &Path, name: String, release: &str) -> String {
+    let series = crate::model::kernel::Version::of_release(release).map(|v| v.series());
+    match series.map(|series| format!("{name}@{series}")) {
+        Some(own) if dir.join(format!("{own}.snap")).is_file() => own,
+        _ => name,
+    }
 }
 
 /// The scenarios of a project as a `cargo test` target (`harness = false`): every file
@@ -269,19 +279,37 @@ impl Suite {
 
     /// Run the suite as libtest would (`--list`, filters, `--ignored`, `--exact`; what
     /// `cargo test` and `cargo nextest run` pass). `NETRIG_SCENARIOS=DIR` points it at
-    /// other scenarios.
+    /// other scenarios; `NETRIG_KERNELS=K1,K2` adds each scenario once per kernel, run
+    /// in a microVM ([`kernel_suite`]).
     pub fn main(self) -> std::process::ExitCode {
+        let mut layout = self.layout;
         let args = Arguments::from_args();
         let root = std::env::var_os("NETRIG_SCENARIOS").map(PathBuf::from).unwrap_or(self.scenarios);
-        prepare_snapshots(&self.layout.project);
-        let found = match discover(&root, &self.layout) {
+        prepare_snapshots(&layout.project);
+        let guest = kernel_suite::guest_artifacts();
+        if let Some(dir) = &guest {
+            layout.artifacts = dir.clone();
+        }
+        let found = match discover(&root, &layout) {
             Ok(found) => found,
             Err(e) => {
                 eprintln!("netrig: cannot read scenarios in {}: {e}", root.display());
                 return std::process::ExitCode::FAILURE;
             }
         };
-        libtest_mimic::run(&args, trials(&found)).exit_code()
+        if guest.is_some() {
+            return kernel_suite::guest_main(&found);
+        }
+        let kernels = match kernel_suite::from_env() {
+            Ok(kernels) => kernels,
+            Err(e) => {
+                eprintln!("netrig: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        };
+        let mut all = trials(&found);
+        all.extend(kernel_suite::trials(&found, &kernels, &args, &layout.artifacts));
+        libtest_mimic::run(&args, all).exit_code()
     }
 }
 
@@ -335,6 +363,15 @@ mod tests {
             assert!(!keep_pcaps_from(Some(no)), "{no}");
         }
         assert!(!keep_pcaps_from(None));
+    }
+
+    #[test]
+    fn a_snapshot_of_the_kernel_series_is_chosen_only_when_present() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("veth@6.1.snap"), "").unwrap();
+        assert_eq!(per_kernel_snapshot(dir.path(), "veth".into(), "6.1.0-57-amd64"), "veth@6.1");
+        assert_eq!(per_kernel_snapshot(dir.path(), "veth".into(), "6.18.1+deb14-amd64"), "veth");
+        assert_eq!(per_kernel_snapshot(dir.path(), "other".into(), "6.1.0-57-amd64"), "other");
     }
 
     #[test]
