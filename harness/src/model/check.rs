@@ -852,6 +852,13 @@ pub struct RouteCheck {
     /// The decision expires (a cached exception has a timer), or, with `false`, not.
     #[serde(default)]
     pub expires: Option<bool>,
+    /// The routing table entry the lookup matched (`ip route get fibmatch`), in `ip route`
+    /// syntax: `10.8.0.0/24 mtu 1400 nexthop via 10.0.1.2 weight 2 nexthop via 10.0.2.2`.
+    /// Its destination and every attribute written (type, tos, metrics, nexthops with
+    /// their weights, in any order, ...) must be as the kernel holds them; what is not
+    /// written is not compared.
+    #[serde(default)]
+    pub entry: Option<Loc<RouteSpec>>,
     /// How long the decision may take to be as expected (default 2 s).
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,
