@@ -1781,11 +1781,25 @@ pub struct RouteQuery<'a> {
     pub oif: Option<&'a str>,
     pub mark: Option<u32>,
     pub tos: Option<u8>,
+    /// IP protocol number and ports, for rules with `ipproto`, `sport`, `dport`.
+    pub ipproto: Option<u8>,
+    pub sport: Option<u16>,
+    pub dport: Option<u16>,
 }
 
 impl RouteQuery<'_> {
     pub fn to(dst: IpAddr) -> RouteQuery<'static> {
-        RouteQuery { to: dst, from: None, iif: None, oif: None, mark: None, tos: None }
+        RouteQuery {
+            to: dst,
+            from: None,
+            iif: None,
+            oif: None,
+            mark: None,
+            tos: None,
+            ipproto: None,
+            sport: None,
+            dport: None,
+        }
     }
 }
 
@@ -1844,7 +1858,8 @@ impl fmt::Display for RouteDecision {
 /// `RTCF_REDIRECTED` (linux/in_route.h), in the flags of an IPv4 route answer.
 const RTCF_REDIRECTED: u32 = 0x0004_0000;
 
-/// `ip route get TO [from FROM] [iif DEV] [oif DEV] [mark N] [tos N]`, sent as iproute2
+/// `ip route get TO [from FROM] [iif DEV] [oif DEV] [mark N] [tos N] [ipproto P] [sport N]
+/// [dport N]`, sent as iproute2
 /// sends it (`iproute_get`): RTM_GETROUTE with RTM_F_LOOKUP_TABLE for IPv4 (which
 /// only IPv4 honours), so that the answer names the table the route came from.
 pub async fn route_decision(handle: &Handle, query: &RouteQuery<'_>) -> Result<RouteDecision, Error> {
@@ -1905,6 +1920,9 @@ async fn lookup_request(handle: &Handle, query: &RouteQuery<'_>) -> Result<Route
     if let Some(mark) = query.mark {
         request_message.attributes.push(RouteAttribute::Mark(mark));
     }
+    request_message.attributes.extend(query.ipproto.map(RouteAttribute::IpProto));
+    request_message.attributes.extend(query.sport.map(RouteAttribute::Sport));
+    request_message.attributes.extend(query.dport.map(RouteAttribute::Dport));
     request_message.header.tos = query.tos.unwrap_or(0);
     Ok(request_message)
 }

@@ -8,7 +8,7 @@ use nix::errno::Errno;
 use super::{Verdict, WAIT_FOR_SUCCESS, route_entry};
 use crate::build::Topology;
 use crate::build::netlink::{self, LookupKind, RouteDecision, RouteEntry, RouteQuery};
-use crate::model::{RouteCheck, RouteDecisionKind, table_name};
+use crate::model::{IpProtocol, RouteCheck, RouteDecisionKind, table_name};
 
 /// The longest pause between two readings of a decision that is not yet as expected.
 const MAX_PAUSE: Duration = Duration::from_millis(50);
@@ -29,6 +29,9 @@ pub fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, c: &RouteCheck) 
         oif: c.oif.as_deref().map(String::as_str),
         mark: c.mark,
         tos: c.tos,
+        ipproto: c.ipproto.map(IpProtocol::number),
+        sport: c.sport,
+        dport: c.dport,
     };
     let deadline = Instant::now() + c.timeout.as_ref().map_or(WAIT_FOR_SUCCESS, |t| t.0);
     let mut pause = Duration::from_millis(1);
@@ -139,6 +142,9 @@ fn describe(c: &RouteCheck) -> String {
     asked.extend(c.oif.as_ref().map(|dev| format!("oif {}", dev.as_str())));
     asked.extend(c.mark.map(|mark| format!("mark {mark}")));
     asked.extend(c.tos.map(|tos| format!("tos {tos:#04x}")));
+    asked.extend(c.ipproto.map(|protocol| format!("ipproto {}", protocol.word())));
+    asked.extend(c.sport.map(|port| format!("sport {port}")));
+    asked.extend(c.dport.map(|port| format!("dport {port}")));
     let mut wanted = Vec::new();
     if c.unreachable {
         wanted.push("unreachable".to_string());

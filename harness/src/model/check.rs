@@ -821,6 +821,15 @@ pub struct RouteCheck {
     /// TOS byte of the packet (`tos`), for rules and routes with `tos`.
     #[serde(default)]
     pub tos: Option<u8>,
+    /// IP protocol of the packet (`ipproto`), for rules with `ipproto`, `sport`, `dport`.
+    #[serde(default)]
+    pub ipproto: Option<IpProtocol>,
+    /// Source port of the packet (`sport`).
+    #[serde(default)]
+    pub sport: Option<u16>,
+    /// Destination port of the packet (`dport`).
+    #[serde(default)]
+    pub dport: Option<u16>,
     /// Expected output interface.
     #[serde(default)]
     pub dev: Option<String>,
@@ -864,6 +873,41 @@ pub struct RouteCheck {
     pub timeout: Option<Loc<Dur>>,
     #[serde(default)]
     pub xfail: Option<String>,
+}
+
+/// An IP protocol a route lookup can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum IpProtocol {
+    Icmp,
+    Tcp,
+    Udp,
+    #[serde(rename = "ipv6-icmp")]
+    Icmpv6,
+    Sctp,
+}
+
+impl IpProtocol {
+    /// The protocol number (IPPROTO_*).
+    pub fn number(self) -> u8 {
+        match self {
+            IpProtocol::Icmp => 1,
+            IpProtocol::Tcp => 6,
+            IpProtocol::Udp => 17,
+            IpProtocol::Icmpv6 => 58,
+            IpProtocol::Sctp => 132,
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            IpProtocol::Icmp => "icmp",
+            IpProtocol::Tcp => "tcp",
+            IpProtocol::Udp => "udp",
+            IpProtocol::Icmpv6 => "ipv6-icmp",
+            IpProtocol::Sctp => "sctp",
+        }
+    }
 }
 
 /// The type of route a lookup found (`RTN_*`), as `ip route` names it.
