@@ -2617,6 +2617,52 @@ mod tests {
         lines
     }
 
+    async fn rules_of(handle: &Handle, version: rtnetlink::IpVersion, priority: u32) -> Vec<RuleMessage> {
+        use futures::TryStreamExt;
+        let all: Vec<RuleMessage> = handle.rule().get(version).execute().try_collect().await.unwrap();
+        all.into_iter().filter(|r| r.attributes.contains(&RuleAttribute::Priority(priority))).collect()
+    }
+
+    #[test]
+    fn rules_go_in_with_every_selector_and_are_deleted_by_what_is_written() {
+        needs_root!();
+        in_fresh_namespace(|_ns, handle| async move {
+            let v4: RuleSpec = "not from 192.0.2.0/24 tos 0x10 fwmark 0x7/0xff iif eth0 ipproto udp sport 1000-2000 \
+                                dport 53 uidrange 100-199 priority 70 lookup main suppress_prefixlength 0"
+                .parse()
+                .unwrap();
+            add_rule(&handle, &v4).await.unwrap();
+            let [rule] = &rules_of(&handle, rtnetlink::IpVersion::V4, 70).await[..] else { panic!("one rule 70") };
+            assert_eq!((rule.header.tos, rule.header.src_len, rule.header.table), (0x10, 24, 254));
+            assert!(rule.header.flags.contains(RuleFlags::Invert));
+            for attribute in [
+                RuleAttribute::FwMark(7),
+                RuleAttribute::FwMask(0xff),
+                RuleAttribute::Iifname("eth0".into()),
+                RuleAttribute::IpProtocol(17.into()),
+                RuleAttribute::SourcePortRange(RulePortRange { start: 1000, end: 2000 }),
+                RuleAttribute::DestinationPortRange(RulePortRange { start: 53, end: 53 }),
+                RuleAttribute::UidRange(RuleUidRange { start: 100, end: 199 }),
+                RuleAttribute::SuppressPrefixLen(0),
+            ] {
+                assert!(rule.attributes.contains(&attribute), "{attribute:?} in {:?}", rule.attributes);
+            }
+            let v6: RuleSpec = "-6 fwmark 9 priority 80 goto 90".parse().unwrap();
+            add_rule(&handle, &v6).await.unwrap();
+            let [rule] = &rules_of(&handle, rtnetlink::IpVersion::V6, 80).await[..] else { panic!("one rule 80") };
+            assert_eq!(rule.header.action, NlRuleAction::Goto);
+            assert!(rule.attributes.contains(&RuleAttribute::Goto(90)));
+
+            // As `ip rule del pref N`: no action, any rule of that priority.
+            del_rule(&handle, &"priority 70".parse().unwrap()).await.unwrap();
+            assert!(rules_of(&handle, rtnetlink::IpVersion::V4, 70).await.is_empty());
+            let error = del_rule(&handle, &"priority 70".parse().unwrap()).await.unwrap_err();
+            assert_eq!(error.to_string(), "delete rule priority 70: No such file or directory");
+            del_rule(&handle, &"-6 priority 80 goto 90".parse().unwrap()).await.unwrap();
+            assert!(rules_of(&handle, rtnetlink::IpVersion::V6, 80).await.is_empty());
+        });
+    }
+
     #[test]
     fn every_route_type_goes_in_and_comes_back() {
         needs_root!();
