@@ -610,6 +610,12 @@ impl FromStr for RouteSpec {
         if r.dst.is_none() {
             r.ipv6 = gateways.first().is_some_and(|v| v.is_ipv6());
         }
+        if r.ipv6 && r.tos.is_some() {
+            return Err(format!(
+                "route `{}`: `tos` selects IPv4 routes only (the kernel refuses it for IPv6: \"option not available for IPv6\")",
+                r.text
+            ));
+        }
         Ok(r)
     }
 }
@@ -1263,6 +1269,7 @@ mod tests {
     #[case("10.0.0.0/8 nexthop via fd00::1", "mixes IPv4 and IPv6")]
     #[case("10.0.0.0/8 dev eth0 tos 0x1ff", "is not a valid number")]
     #[case("10.0.0.0/8 dev eth0 advmss", "`advmss` needs a value")]
+    #[case("fd00::/64 dev eth0 tos 0x10", "`tos` selects IPv4 routes only")]
     fn bad_route_attributes_explain_themselves(#[case] text: &str, #[case] needle: &str) {
         let err = text.parse::<RouteSpec>().unwrap_err();
         assert!(err.contains(needle), "{text}: {err}");
