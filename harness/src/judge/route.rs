@@ -8,7 +8,7 @@ use nix::errno::Errno;
 use super::{Verdict, WAIT_FOR_SUCCESS, route_entry};
 use crate::build::Topology;
 use crate::build::netlink::{self, LookupKind, RouteDecision, RouteEntry, RouteQuery};
-use crate::model::{IpProtocol, RouteCheck, RouteDecisionKind, table_name};
+use crate::model::{LookupProtocol, RouteCheck, RouteDecisionKind, table_name};
 
 /// The longest pause between two readings of a decision that is not yet as expected.
 const MAX_PAUSE: Duration = Duration::from_millis(50);
@@ -29,7 +29,7 @@ pub fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, c: &RouteCheck) 
         oif: c.oif.as_deref().map(String::as_str),
         mark: c.mark,
         tos: c.tos,
-        ipproto: c.ipproto.map(IpProtocol::number),
+        ipproto: c.ipproto.map(LookupProtocol::number),
         sport: c.sport,
         dport: c.dport,
     };

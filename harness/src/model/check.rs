@@ -823,7 +823,7 @@ pub struct RouteCheck {
     pub tos: Option<u8>,
     /// IP protocol of the packet (`ipproto`), for rules with `ipproto`, `sport`, `dport`.
     #[serde(default)]
-    pub ipproto: Option<IpProtocol>,
+    pub ipproto: Option<LookupProtocol>,
     /// Source port of the packet (`sport`).
     #[serde(default)]
     pub sport: Option<u16>,
@@ -878,7 +878,7 @@ pub struct RouteCheck {
 /// An IP protocol a route lookup can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
-pub enum IpProtocol {
+pub enum LookupProtocol {
     Icmp,
     Tcp,
     Udp,
@@ -887,25 +887,25 @@ pub enum IpProtocol {
     Sctp,
 }
 
-impl IpProtocol {
+impl LookupProtocol {
     /// The protocol number (IPPROTO_*).
     pub fn number(self) -> u8 {
         match self {
-            IpProtocol::Icmp => 1,
-            IpProtocol::Tcp => 6,
-            IpProtocol::Udp => 17,
-            IpProtocol::Icmpv6 => 58,
-            IpProtocol::Sctp => 132,
+            LookupProtocol::Icmp => 1,
+            LookupProtocol::Tcp => 6,
+            LookupProtocol::Udp => 17,
+            LookupProtocol::Icmpv6 => 58,
+            LookupProtocol::Sctp => 132,
         }
     }
 
     pub fn word(self) -> &'static str {
         match self {
-            IpProtocol::Icmp => "icmp",
-            IpProtocol::Tcp => "tcp",
-            IpProtocol::Udp => "udp",
-            IpProtocol::Icmpv6 => "ipv6-icmp",
-            IpProtocol::Sctp => "sctp",
+            LookupProtocol::Icmp => "icmp",
+            LookupProtocol::Tcp => "tcp",
+            LookupProtocol::Udp => "udp",
+            LookupProtocol::Icmpv6 => "ipv6-icmp",
+            LookupProtocol::Sctp => "sctp",
         }
     }
 }
