@@ -1203,6 +1203,17 @@ pub async fn add_route(handle: &Handle, spec: &RouteSpec) -> Result<(), Error> {
         .map_err(|r| r.blame(format!("add route {spec}")))
 }
 
+/// `ip route append SPEC` (NLM_F_APPEND): beside a route with the same destination and
+/// metric, where `add` finds it exists. IPv6 merges a unicast route with a gateway into
+/// the existing one as another path (ECMP); IPv4 keeps a second route that lookups
+/// reach only once the first is gone.
+pub async fn append_route(handle: &Handle, spec: &RouteSpec) -> Result<(), Error> {
+    let message = route_message(handle, spec, RouteIntent::Add).await?;
+    change(handle, RouteNetlinkMessage::NewRoute(message), NLM_F_CREATE | NLM_F_APPEND)
+        .await
+        .map_err(|r| r.blame(format!("append route {spec}")))
+}
+
 /// `ip route del SPEC`.
 pub async fn del_route(handle: &Handle, spec: &RouteSpec) -> Result<(), Error> {
     let message = route_message(handle, spec, RouteIntent::Delete).await?;

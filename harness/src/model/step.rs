@@ -39,6 +39,9 @@ pub enum Action {
     MoveAddress(MoveAddress),
     /// `{on: node, route: "20.1.1.0/24 via 172.32.0.12"}`
     AddRoute(RouteAction),
+    /// `ip route append`: beside a route of the same destination and metric (IPv6
+    /// merges it as another path).
+    AppendRoute(RouteAction),
     DelRoute(RouteAction),
     /// `{on: node, rule: "fwmark 7 table 100 priority 100"}`
     AddRule(RuleChange),
@@ -92,7 +95,7 @@ impl Action {
         match self {
             Action::AddAddress(a) | Action::DelAddress(a) => a.dev.line,
             Action::MoveAddress(a) => a.address.line,
-            Action::AddRoute(a) | Action::DelRoute(a) => a.on.line,
+            Action::AddRoute(a) | Action::AppendRoute(a) | Action::DelRoute(a) => a.on.line,
             Action::AddRule(a) | Action::DelRule(a) => a.on.line,
             Action::AddNeighbour(a) | Action::DelNeighbour(a) => a.on.line,
             Action::FlushNeighbours(a) => a.on.line,

@@ -405,13 +405,14 @@ impl Validator<'_> {
                     self.problem(at(&m.to, key), "an address can only move between interfaces of one node");
                 }
             }
-            Action::AddRoute(r) | Action::DelRoute(r) => {
+            Action::AddRoute(r) | Action::AppendRoute(r) | Action::DelRoute(r) => {
                 if self.need_node(&r.on, key) {
                     for dev in r.route.devices() {
                         self.need_iface_in(&r.on, dev, at(&r.route, key));
                     }
                 }
-                if let (Action::AddRoute(_), Err(problem)) = (action, r.route.check_addable()) {
+                let adds = matches!(action, Action::AddRoute(_) | Action::AppendRoute(_));
+                if adds && let Err(problem) = r.route.check_addable() {
                     self.problem(at(&r.route, key), problem);
                 }
             }
@@ -1409,6 +1410,7 @@ mod tests {
         let step = |action: &str| format!("{PAIR}steps:\n  - do:\n      - {action}\n");
         let e = one_error(&step("add_route: {on: a, route: 10.1.0.0/16}"), "needs `via` or `dev`");
         assert!(e.starts_with("8:35 steps[0].do[0]:"), "{e}");
+        one_error(&step("append_route: {on: a, route: 10.1.0.0/16}"), "needs `via` or `dev`");
         assert_eq!(errors(&step("del_route: {on: a, route: 10.1.0.0/16}")), Vec::<String>::new());
         assert_eq!(errors(&step("del_route: {on: a, route: 127.0.0.0/8 dev lo table local}")), Vec::<String>::new());
     }
