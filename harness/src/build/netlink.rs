@@ -1205,8 +1205,9 @@ pub async fn add_route(handle: &Handle, spec: &RouteSpec) -> Result<(), Error> {
 
 /// `ip route append SPEC` (NLM_F_APPEND): beside a route with the same destination and
 /// metric, where `add` finds it exists. IPv6 merges a unicast route with a gateway into
-/// the existing one as another path (ECMP); IPv4 keeps a second route that lookups
-/// reach only once the first is gone.
+/// the existing one as another path (ECMP); IPv4 keeps a second route, which a lookup
+/// reaches only where the first does not match (bound to another interface, or once
+/// the first is gone).
 pub async fn append_route(handle: &Handle, spec: &RouteSpec) -> Result<(), Error> {
     let message = route_message(handle, spec, RouteIntent::Add).await?;
     change(handle, RouteNetlinkMessage::NewRoute(message), NLM_F_CREATE | NLM_F_APPEND)
