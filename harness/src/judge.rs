@@ -17,6 +17,7 @@ mod counter;
 mod fdb;
 mod link;
 mod route;
+mod route_entry;
 
 /// How long a ping or connect waits when the scenario expects an answer. Answers on
 /// these links take well under a millisecond; success returns as soon as it arrives,

@@ -37,10 +37,12 @@ use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
 use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric, RouteProtocol,
-    RouteScope as NlScope, RouteType, RouteVia,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric, RouteNextHop, RouteNextHopFlags,
+    RouteProtocol, RouteScope as NlScope, RouteType, RouteVia,
 };
-use rtnetlink::packet_route::rule::{RuleAction as NlRuleAction, RuleAttribute, RuleFlags, RuleMessage};
+use rtnetlink::packet_route::rule::{
+    RuleAction as NlRuleAction, RuleAttribute, RuleFlags, RuleMessage, RulePortRange, RuleUidRange,
+};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::sys::{AsyncSocket, AsyncSocketExt};
 use rtnetlink::{
@@ -52,8 +54,8 @@ use crate::model::{
     Bridge, BridgePortFlags, FdbEntryFlag, FdbEntryState, MacvlanMode, NudState, TapMode, Vxlan, VxlanOptions,
 };
 use crate::parse::syntax::{
-    FdbFlag, FdbSpec, FdbState, MacAddr, NeighSpec, NeighState, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN,
-    RouteKind, RouteSpec, RuleAction, RuleSpec,
+    FdbFlag, FdbSpec, FdbState, MacAddr, NeighSpec, NeighState, Nexthop, RT_TABLE_DEFAULT, RT_TABLE_LOCAL,
+    RT_TABLE_MAIN, RouteKind, RouteMetric as MetricName, RouteSpec, RuleAction, RuleSpec,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -1026,6 +1028,9 @@ pub async fn del_address(handle: &Handle, link: LinkRef<'_>, address: IpNet) -> 
 // ---------------------------------------------------------------------------------------
 // Routes and rules
 
+mod fib_entry;
+pub use fib_entry::{RouteEntry, RouteEntryHop, route_entry};
+
 fn family_of(ipv6: bool) -> AddressFamily {
     if ipv6 { AddressFamily::Inet6 } else { AddressFamily::Inet }
 }
@@ -1068,7 +1073,8 @@ fn route_type(kind: RouteKind) -> RouteType {
 /// kernel reads as "any", so `del 127.0.0.0/8 dev lo table local` finds the local
 /// route. Types of the node's own addresses default to table `local`, and the scope
 /// (when not written) follows the type: host for local and nat; link for broadcast,
-/// multicast, anycast and for a unicast route added without gateway; universe for IPv6.
+/// multicast, anycast and for a unicast route added without gateway or nexthops;
+/// universe for IPv6.
 fn route_header(spec: &RouteSpec, intent: RouteIntent) -> RouteHeader {
     let ipv6 = spec.dst.map_or(spec.ipv6, |d| matches!(d, IpNet::V6(_)));
     let mut header = RouteHeader { address_family: family_of(ipv6), ..Default::default() };
@@ -1089,7 +1095,8 @@ fn route_header(spec: &RouteSpec, intent: RouteIntent) -> RouteHeader {
         None => match (kind.unwrap_or(RouteKind::Unicast), intent) {
             (RouteKind::Local | RouteKind::Nat, _) => NlScope::Host,
             (RouteKind::Broadcast | RouteKind::Multicast | RouteKind::Anycast, _) => NlScope::Link,
-            (RouteKind::Unicast, RouteIntent::Add) if spec.via.is_none() => NlScope::Link,
+            // As iproute2: a multipath route is never link scope.
+            (RouteKind::Unicast, RouteIntent::Add) if spec.via.is_none() && spec.nexthops.is_empty() => NlScope::Link,
             (_, RouteIntent::Add) => NlScope::Universe,
             (_, RouteIntent::Delete) => NlScope::NoWhere,
         },
@@ -1100,7 +1107,60 @@ fn route_header(spec: &RouteSpec, intent: RouteIntent) -> RouteHeader {
     if let Some(dst) = spec.dst {
         header.destination_prefix_length = dst.prefix_len();
     }
+    header.tos = spec.tos.unwrap_or(0);
     header
+}
+
+/// A gateway as the kernel takes it: an IPv6 gateway of an IPv4 route (RFC 5549)
+/// travels as RTA_VIA, every other as RTA_GATEWAY.
+fn gateway_attribute(gateway: IpAddr, ipv6_route: bool) -> RouteAttribute {
+    match gateway {
+        IpAddr::V6(gw) if !ipv6_route => RouteAttribute::Via(RouteVia::Inet6(gw)),
+        gw => RouteAttribute::Gateway(gw.into()),
+    }
+}
+
+/// A metric in the kernel's words (RTAX_*).
+fn metric_attribute(name: MetricName, value: u32) -> RouteMetric {
+    match name {
+        MetricName::Mtu => RouteMetric::Mtu(value),
+        MetricName::Advmss => RouteMetric::Advmss(value),
+        MetricName::Window => RouteMetric::Window(value),
+        MetricName::Hoplimit => RouteMetric::Hoplimit(value),
+        MetricName::Initcwnd => RouteMetric::InitCwnd(value),
+        MetricName::Initrwnd => RouteMetric::InitRwnd(value),
+        MetricName::Reordering => RouteMetric::Reordering(value),
+        MetricName::Quickack => RouteMetric::QuickAck(value),
+    }
+}
+
+/// The metrics netrig names, read back from RTA_METRICS.
+fn metric_of(metric: &RouteMetric) -> Option<(MetricName, u32)> {
+    match *metric {
+        RouteMetric::Mtu(v) => Some((MetricName::Mtu, v)),
+        RouteMetric::Advmss(v) => Some((MetricName::Advmss, v)),
+        RouteMetric::Window(v) => Some((MetricName::Window, v)),
+        RouteMetric::Hoplimit(v) => Some((MetricName::Hoplimit, v)),
+        RouteMetric::InitCwnd(v) => Some((MetricName::Initcwnd, v)),
+        RouteMetric::InitRwnd(v) => Some((MetricName::Initrwnd, v)),
+        RouteMetric::Reordering(v) => Some((MetricName::Reordering, v)),
+        RouteMetric::QuickAck(v) => Some((MetricName::Quickack, v)),
+        _ => None,
+    }
+}
+
+/// One path of RTA_MULTIPATH (`struct rtnexthop`): the weight travels as weight - 1.
+async fn nexthop_attribute(handle: &Handle, hop: &Nexthop, ipv6_route: bool) -> Result<RouteNextHop, Error> {
+    let mut next_hop = RouteNextHop::default();
+    if let Some(dev) = &hop.dev {
+        next_hop.interface_index = link_index(handle, dev).await.map_err(|e| e.context("(for a nexthop)"))?;
+    }
+    next_hop.hops = u8::try_from(hop.weight.unwrap_or(1) - 1).unwrap_or(u8::MAX);
+    if hop.onlink {
+        next_hop.flags |= RouteNextHopFlags::Onlink;
+    }
+    next_hop.attributes.extend(hop.via.map(|via| gateway_attribute(via, ipv6_route)));
+    Ok(next_hop)
 }
 
 /// Translate `ip route` syntax to an RTM_NEWROUTE / RTM_DELROUTE body.
@@ -1115,11 +1175,8 @@ async fn route_message(handle: &Handle, spec: &RouteSpec, intent: RouteIntent) -
     if let Some(table) = table_attr {
         message.attributes.push(RouteAttribute::Table(table));
     }
-    match spec.via {
-        // An IPv6 gateway for an IPv4 route (RFC 5549) travels as RTA_VIA.
-        Some(IpAddr::V6(gw)) if !ipv6 => message.attributes.push(RouteAttribute::Via(RouteVia::Inet6(gw))),
-        Some(gw) => message.attributes.push(RouteAttribute::Gateway(gw.into())),
-        None => {}
+    if let Some(gateway) = spec.via {
+        message.attributes.push(gateway_attribute(gateway, ipv6));
     }
     if let Some(dev) = &spec.dev {
         let index = link_index(handle, dev).await.map_err(|e| e.context(format!("(for route {spec})")))?;
@@ -1131,8 +1188,18 @@ async fn route_message(handle: &Handle, spec: &RouteSpec, intent: RouteIntent) -
     if let Some(metric) = spec.metric {
         message.attributes.push(RouteAttribute::Priority(metric));
     }
-    if let Some(mtu) = spec.mtu {
-        message.attributes.push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(mtu)]));
+    if !spec.metrics.is_empty() {
+        let metrics = spec.metrics.iter().map(|(name, value)| metric_attribute(*name, *value)).collect();
+        message.attributes.push(RouteAttribute::Metrics(metrics));
+    }
+    if !spec.nexthops.is_empty() {
+        let mut hops = Vec::new();
+        for hop in &spec.nexthops {
+            hops.push(
+                nexthop_attribute(handle, hop, ipv6).await.map_err(|e| e.context(format!("(for route {spec})")))?,
+            );
+        }
+        message.attributes.push(RouteAttribute::MultiPath(hops));
     }
     Ok(message)
 }
@@ -1145,18 +1212,33 @@ pub async fn add_route(handle: &Handle, spec: &RouteSpec) -> Result<(), Error> {
         .map_err(|r| r.blame(format!("add route {spec}")))
 }
 
+/// `ip route append SPEC` (NLM_F_APPEND): beside a route with the same destination and
+/// metric, where `add` finds it exists. IPv6 merges a unicast route with a gateway into
+/// the existing one as another path (ECMP); IPv4 keeps a second route, which a lookup
+/// reaches only where the first does not match (bound to another interface, or once
+/// the first is gone).
+pub async fn append_route(handle: &Handle, spec: &RouteSpec) -> Result<(), Error> {
+    let message = route_message(handle, spec, RouteIntent::Add).await?;
+    change(handle, RouteNetlinkMessage::NewRoute(message), NLM_F_CREATE | NLM_F_APPEND)
+        .await
+        .map_err(|r| r.blame(format!("append route {spec}")))
+}
+
 /// `ip route del SPEC`.
 pub async fn del_route(handle: &Handle, spec: &RouteSpec) -> Result<(), Error> {
     let message = route_message(handle, spec, RouteIntent::Delete).await?;
     change(handle, RouteNetlinkMessage::DelRoute(message), 0).await.map_err(|r| r.blame(format!("delete route {spec}")))
 }
 
-/// `ip rule add SPEC`.
-pub async fn add_rule(handle: &Handle, spec: &RuleSpec) -> Result<(), Error> {
+/// Translate `ip rule` syntax to an RTM_NEWRULE / RTM_DELRULE body, as iproute2's
+/// `iprule_modify` does; a rule to delete without an action leaves it unspecified,
+/// which the kernel reads as "any".
+fn rule_message(spec: &RuleSpec) -> RuleMessage {
     let mut message = RuleMessage::default();
     message.header.family = family_of(spec.ipv6);
     message.header.action = match spec.action {
-        RuleAction::Lookup(table) => {
+        None => NlRuleAction::Unspec,
+        Some(RuleAction::Lookup(table)) => {
             let (small, attr) = table_fields(table);
             message.header.table = small;
             if let Some(table) = attr {
@@ -1164,13 +1246,19 @@ pub async fn add_rule(handle: &Handle, spec: &RuleSpec) -> Result<(), Error> {
             }
             NlRuleAction::ToTable
         }
-        RuleAction::Blackhole => NlRuleAction::Blackhole,
-        RuleAction::Unreachable => NlRuleAction::Unreachable,
-        RuleAction::Prohibit => NlRuleAction::Prohibit,
+        Some(RuleAction::Goto(priority)) => {
+            message.attributes.push(RuleAttribute::Goto(priority));
+            NlRuleAction::Goto
+        }
+        Some(RuleAction::Nop) => NlRuleAction::Nop,
+        Some(RuleAction::Blackhole) => NlRuleAction::Blackhole,
+        Some(RuleAction::Unreachable) => NlRuleAction::Unreachable,
+        Some(RuleAction::Prohibit) => NlRuleAction::Prohibit,
     };
     if spec.invert {
         message.header.flags |= RuleFlags::Invert;
     }
+    message.header.tos = spec.tos.unwrap_or(0);
     if let Some(from) = spec.from {
         message.header.src_len = from.prefix_len();
         message.attributes.push(RuleAttribute::Source(from.addr()));
@@ -1188,12 +1276,39 @@ pub async fn add_rule(handle: &Handle, spec: &RuleSpec) -> Result<(), Error> {
     if let Some(mark) = spec.fwmark {
         message.attributes.push(RuleAttribute::FwMark(mark));
     }
+    if let Some(mask) = spec.fwmask {
+        message.attributes.push(RuleAttribute::FwMask(mask));
+    }
+    if let Some(protocol) = spec.ipproto {
+        message.attributes.push(RuleAttribute::IpProtocol(i32::from(protocol).into()));
+    }
+    let port_range = |(start, end): (u16, u16)| RulePortRange { start, end };
+    message.attributes.extend(spec.sport.map(|range| RuleAttribute::SourcePortRange(port_range(range))));
+    message.attributes.extend(spec.dport.map(|range| RuleAttribute::DestinationPortRange(port_range(range))));
+    if let Some((start, end)) = spec.uidrange {
+        message.attributes.push(RuleAttribute::UidRange(RuleUidRange { start, end }));
+    }
+    if let Some(length) = spec.suppress_prefixlength {
+        message.attributes.push(RuleAttribute::SuppressPrefixLen(length));
+    }
     if let Some(priority) = spec.priority {
         message.attributes.push(RuleAttribute::Priority(priority));
     }
-    change(handle, RouteNetlinkMessage::NewRule(message), CREATE)
+    message
+}
+
+/// `ip rule add SPEC`.
+pub async fn add_rule(handle: &Handle, spec: &RuleSpec) -> Result<(), Error> {
+    change(handle, RouteNetlinkMessage::NewRule(rule_message(spec)), CREATE)
         .await
         .map_err(|r| r.blame_feature(format!("add rule {spec}"), "policy routing rules"))
+}
+
+/// `ip rule del SPEC`: the first rule that matches every field written.
+pub async fn del_rule(handle: &Handle, spec: &RuleSpec) -> Result<(), Error> {
+    change(handle, RouteNetlinkMessage::DelRule(rule_message(spec)), 0)
+        .await
+        .map_err(|r| r.blame_feature(format!("delete rule {spec}"), "policy routing rules"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1690,11 +1805,25 @@ pub struct RouteQuery<'a> {
     pub oif: Option<&'a str>,
     pub mark: Option<u32>,
     pub tos: Option<u8>,
+    /// IP protocol number and ports, for rules with `ipproto`, `sport`, `dport`.
+    pub ipproto: Option<u8>,
+    pub sport: Option<u16>,
+    pub dport: Option<u16>,
 }
 
 impl RouteQuery<'_> {
     pub fn to(dst: IpAddr) -> RouteQuery<'static> {
-        RouteQuery { to: dst, from: None, iif: None, oif: None, mark: None, tos: None }
+        RouteQuery {
+            to: dst,
+            from: None,
+            iif: None,
+            oif: None,
+            mark: None,
+            tos: None,
+            ipproto: None,
+            sport: None,
+            dport: None,
+        }
     }
 }
 
@@ -1767,10 +1896,39 @@ impl fmt::Display for RouteDecision {
 /// `RTCF_REDIRECTED` (linux/in_route.h), in the flags of an IPv4 route answer.
 const RTCF_REDIRECTED: u32 = 0x0004_0000;
 
-/// `ip route get TO [from FROM] [iif DEV] [oif DEV] [mark N] [tos N]`, sent as iproute2
+/// `ip route get TO [from FROM] [iif DEV] [oif DEV] [mark N] [tos N] [ipproto P] [sport N]
+/// [dport N]`, sent as iproute2
 /// sends it (`iproute_get`): RTM_GETROUTE with RTM_F_LOOKUP_TABLE for IPv4 (which
 /// only IPv4 honours), so that the answer names the table the route came from.
 pub async fn route_decision(handle: &Handle, query: &RouteQuery<'_>) -> Result<RouteDecision, Error> {
+    let ipv6 = query.to.is_ipv6();
+    let mut request_message = lookup_request(handle, query).await?;
+    if !ipv6 {
+        request_message.header.flags = RouteFlags::LookupTable;
+    }
+    let route = ask_route(handle, query, request_message).await?;
+    let facts = RouteFacts::of(&route);
+    let dev = match facts.oif {
+        Some(index) => Some(link_name(handle, index).await?),
+        None => None,
+    };
+    let kind = match route.header.kind {
+        RouteType::Local => LookupKind::Local,
+        RouteType::Broadcast => LookupKind::Broadcast,
+        RouteType::Multicast => LookupKind::Multicast,
+        RouteType::Anycast => LookupKind::Anycast,
+        _ => LookupKind::Unicast,
+    };
+    let exception = RouteException::of(&route, ipv6, facts.metrics.get(&MetricName::Mtu).copied());
+    Ok(RouteDecision {
+        lookup: RouteLookup { kind, dev, via: facts.via, src: facts.prefsrc },
+        table: facts.table,
+        exception,
+    })
+}
+
+/// The RTM_GETROUTE body of `ip route get` for `query`.
+async fn lookup_request(handle: &Handle, query: &RouteQuery<'_>) -> Result<RouteMessage, Error> {
     let dst = query.to;
     let what = || format!("look up route to {dst}");
     let ipv6 = dst.is_ipv6();
@@ -1794,11 +1952,19 @@ pub async fn route_decision(handle: &Handle, query: &RouteQuery<'_>) -> Result<R
     if let Some(mark) = query.mark {
         request_message.attributes.push(RouteAttribute::Mark(mark));
     }
+    request_message.attributes.extend(query.ipproto.map(RouteAttribute::IpProto));
+    request_message.attributes.extend(query.sport.map(RouteAttribute::Sport));
+    request_message.attributes.extend(query.dport.map(RouteAttribute::Dport));
     request_message.header.tos = query.tos.unwrap_or(0);
-    if !ipv6 {
-        request_message.header.flags = RouteFlags::LookupTable;
-    }
-    let answer = request(handle, RouteNetlinkMessage::GetRoute(request_message), 0).await.map_err(|refusal| {
+    Ok(request_message)
+}
+
+/// Send a lookup and take the route the kernel answers with; a refusal names the kind
+/// of route that refused ([`refusing_route`]).
+async fn ask_route(handle: &Handle, query: &RouteQuery<'_>, lookup: RouteMessage) -> Result<RouteMessage, Error> {
+    let dst = query.to;
+    let what = || format!("look up route to {dst}");
+    let answer = request(handle, RouteNetlinkMessage::GetRoute(lookup), 0).await.map_err(|refusal| {
         let refused_by = match (refusal.errno.and_then(refusing_route), query.iif) {
             (Some("unreachable"), Some(iif)) => Some(format!("unreachable route or no forwarding on {iif}")),
             (route, _) => route.map(|route| format!("{route} route")),
@@ -1812,31 +1978,13 @@ pub async fn route_decision(handle: &Handle, query: &RouteQuery<'_>) -> Result<R
             None => refusal.blame(what()),
         }
     })?;
-    let route = answer
+    answer
         .into_iter()
         .find_map(|m| match m {
             RouteNetlinkMessage::NewRoute(route) => Some(route),
             _ => None,
         })
-        .ok_or_else(|| Error::Failed { what: what(), message: "the kernel sent no route".into(), errno: None })?;
-    let facts = RouteFacts::of(&route);
-    let dev = match facts.oif {
-        Some(index) => Some(link_name(handle, index).await?),
-        None => None,
-    };
-    let kind = match route.header.kind {
-        RouteType::Local => LookupKind::Local,
-        RouteType::Broadcast => LookupKind::Broadcast,
-        RouteType::Multicast => LookupKind::Multicast,
-        RouteType::Anycast => LookupKind::Anycast,
-        _ => LookupKind::Unicast,
-    };
-    let exception = RouteException::of(&route, ipv6, facts.mtu);
-    Ok(RouteDecision {
-        lookup: RouteLookup { kind, dev, via: facts.via, src: facts.prefsrc },
-        table: facts.table,
-        exception,
-    })
+        .ok_or_else(|| Error::Failed { what: what(), message: "the kernel sent no route".into(), errno: None })
 }
 
 async fn link_name(handle: &Handle, index: u32) -> Result<String, Error> {
@@ -1997,8 +2145,17 @@ struct RouteFacts {
     prefsrc: Option<IpAddr>,
     metric: Option<u32>,
     table: u32,
-    mtu: Option<u32>,
-    nexthops: Vec<(Option<IpAddr>, u32, u8)>,
+    metrics: BTreeMap<MetricName, u32>,
+    nexthops: Vec<HopFacts>,
+}
+
+/// One path of a multipath route as the kernel holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HopFacts {
+    via: Option<IpAddr>,
+    oif: u32,
+    weight: u16,
+    onlink: bool,
 }
 
 fn route_address(address: &RouteAddress) -> Option<IpAddr> {
@@ -2029,16 +2186,16 @@ impl RouteFacts {
                 RouteAttribute::PrefSource(address) => facts.prefsrc = route_address(address),
                 RouteAttribute::Priority(metric) => facts.metric = Some(*metric),
                 RouteAttribute::Table(table) => facts.table = *table,
-                RouteAttribute::Metrics(metrics) => {
-                    facts.mtu = metrics.iter().find_map(|m| match m {
-                        RouteMetric::Mtu(mtu) => Some(*mtu),
-                        _ => None,
-                    })
-                }
+                RouteAttribute::Metrics(metrics) => facts.metrics = metrics.iter().filter_map(metric_of).collect(),
                 RouteAttribute::MultiPath(hops) => {
                     facts.nexthops = hops
                         .iter()
-                        .map(|hop| (hop.attributes.iter().find_map(gateway_of), hop.interface_index, hop.hops))
+                        .map(|hop| HopFacts {
+                            via: hop.attributes.iter().find_map(gateway_of),
+                            oif: hop.interface_index,
+                            weight: u16::from(hop.hops) + 1,
+                            onlink: hop.flags.contains(RouteNextHopFlags::Onlink),
+                        })
                         .collect()
                 }
                 other => {
@@ -2081,6 +2238,9 @@ fn render_route(route: &RouteMessage, facts: &RouteFacts, names: &BTreeMap<u32, 
     if let Some(src) = facts.src_prefix {
         words.push(format!("from {src}/{}", header.source_prefix_length));
     }
+    if header.tos != 0 {
+        words.push(format!("tos {:#04x}", header.tos));
+    }
     if let Some(via) = facts.via {
         words.push(format!("via {via}"));
     }
@@ -2113,16 +2273,19 @@ fn render_route(route: &RouteMessage, facts: &RouteFacts, names: &BTreeMap<u32, 
     if header.flags.contains(RouteFlags::Onlink) {
         words.push("onlink".into());
     }
-    if let Some(mtu) = facts.mtu {
-        words.push(format!("mtu {mtu}"));
+    for (name, value) in &facts.metrics {
+        words.push(format!("{} {value}", name.word()));
     }
-    for (via, index, weight) in &facts.nexthops {
+    for hop in &facts.nexthops {
         words.push("nexthop".into());
-        if let Some(via) = via {
+        if let Some(via) = hop.via {
             words.push(format!("via {via}"));
         }
-        words.push(format!("dev {}", dev(*index)));
-        words.push(format!("weight {}", u16::from(*weight) + 1));
+        words.push(format!("dev {}", dev(hop.oif)));
+        words.push(format!("weight {}", hop.weight));
+        if hop.onlink {
+            words.push("onlink".into());
+        }
     }
     words.join(" ")
 }
@@ -2507,6 +2670,52 @@ mod tests {
             }
         }
         lines
+    }
+
+    async fn rules_of(handle: &Handle, version: rtnetlink::IpVersion, priority: u32) -> Vec<RuleMessage> {
+        use futures::TryStreamExt;
+        let all: Vec<RuleMessage> = handle.rule().get(version).execute().try_collect().await.unwrap();
+        all.into_iter().filter(|r| r.attributes.contains(&RuleAttribute::Priority(priority))).collect()
+    }
+
+    #[test]
+    fn rules_go_in_with_every_selector_and_are_deleted_by_what_is_written() {
+        needs_root!();
+        in_fresh_namespace(|_ns, handle| async move {
+            let v4: RuleSpec = "not from 192.0.2.0/24 tos 0x10 fwmark 0x7/0xff iif eth0 ipproto udp sport 1000-2000 \
+                                dport 53 uidrange 100-199 priority 70 lookup main suppress_prefixlength 0"
+                .parse()
+                .unwrap();
+            add_rule(&handle, &v4).await.unwrap();
+            let [rule] = &rules_of(&handle, rtnetlink::IpVersion::V4, 70).await[..] else { panic!("one rule 70") };
+            assert_eq!((rule.header.tos, rule.header.src_len, rule.header.table), (0x10, 24, 254));
+            assert!(rule.header.flags.contains(RuleFlags::Invert));
+            for attribute in [
+                RuleAttribute::FwMark(7),
+                RuleAttribute::FwMask(0xff),
+                RuleAttribute::Iifname("eth0".into()),
+                RuleAttribute::IpProtocol(17.into()),
+                RuleAttribute::SourcePortRange(RulePortRange { start: 1000, end: 2000 }),
+                RuleAttribute::DestinationPortRange(RulePortRange { start: 53, end: 53 }),
+                RuleAttribute::UidRange(RuleUidRange { start: 100, end: 199 }),
+                RuleAttribute::SuppressPrefixLen(0),
+            ] {
+                assert!(rule.attributes.contains(&attribute), "{attribute:?} in {:?}", rule.attributes);
+            }
+            let v6: RuleSpec = "-6 fwmark 9 priority 80 goto 90".parse().unwrap();
+            add_rule(&handle, &v6).await.unwrap();
+            let [rule] = &rules_of(&handle, rtnetlink::IpVersion::V6, 80).await[..] else { panic!("one rule 80") };
+            assert_eq!(rule.header.action, NlRuleAction::Goto);
+            assert!(rule.attributes.contains(&RuleAttribute::Goto(90)));
+
+            // As `ip rule del pref N`: no action, any rule of that priority.
+            del_rule(&handle, &"priority 70".parse().unwrap()).await.unwrap();
+            assert!(rules_of(&handle, rtnetlink::IpVersion::V4, 70).await.is_empty());
+            let error = del_rule(&handle, &"priority 70".parse().unwrap()).await.unwrap_err();
+            assert_eq!(error.to_string(), "delete rule priority 70: No such file or directory");
+            del_rule(&handle, &"-6 priority 80 goto 90".parse().unwrap()).await.unwrap();
+            assert!(rules_of(&handle, rtnetlink::IpVersion::V6, 80).await.is_empty());
+        });
     }
 
     #[test]

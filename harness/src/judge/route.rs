@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use super::{Verdict, WAIT_FOR_SUCCESS};
+use super::{Verdict, WAIT_FOR_SUCCESS, route_entry};
 use crate::build::Topology;
-use crate::build::netlink::{self, LookupKind, RouteDecision, RouteQuery};
-use crate::model::{RouteCheck, RouteDecisionKind, table_name};
+use crate::build::netlink::{self, LookupKind, RouteDecision, RouteEntry, RouteQuery};
+use crate::model::{LookupProtocol, RouteCheck, RouteDecisionKind, table_name};
 
 /// The longest pause between two readings of a decision that is not yet as expected.
 const MAX_PAUSE: Duration = Duration::from_millis(50);
@@ -29,12 +29,18 @@ pub fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, c: &RouteCheck) 
         oif: c.oif.as_deref().map(String::as_str),
         mark: c.mark,
         tos: c.tos,
+        ipproto: c.ipproto.map(LookupProtocol::number),
+        sport: c.sport,
+        dport: c.dport,
     };
     let deadline = Instant::now() + c.timeout.as_ref().map_or(WAIT_FOR_SUCCESS, |t| t.0);
     let mut pause = Duration::from_millis(1);
     loop {
         let answer = rt.block_on(netlink::route_decision(handle, &query));
-        let (holds, observed) = assess(c, answer);
+        // The matched entry is read after the decision: both see the same tables unless
+        // a change came between, which the next reading catches.
+        let entry = c.entry.as_ref().map(|_| rt.block_on(netlink::route_entry(handle, &query)));
+        let (holds, observed) = assess(c, answer, entry);
         let now = Instant::now();
         if holds || now >= deadline {
             return Verdict { check: describe(c), holds, observed, line: c.on.line };
@@ -49,8 +55,41 @@ pub fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, c: &RouteCheck) 
     }
 }
 
-/// Whether the kernel's answer is what the check expects, and the answer in words.
-fn assess(c: &RouteCheck, answer: Result<RouteDecision, netlink::Error>) -> (bool, String) {
+/// Whether the kernel's answer, and the entry it matched when the check asks for it,
+/// are what the check expects, and both in words. A check that asks only for the
+/// entry shows only the entry: which path of a multipath route a lookup takes
+/// depends on a hash seeded at random, so its words would change from boot to boot.
+fn assess(
+    c: &RouteCheck,
+    answer: Result<RouteDecision, netlink::Error>,
+    entry: Option<Result<RouteEntry, netlink::Error>>,
+) -> (bool, String) {
+    let (holds, observed) = assess_decision(c, answer);
+    let (Some(entry), Some(want)) = (entry, c.entry.as_deref()) else {
+        return (holds, observed);
+    };
+    let (entry_holds, entry_observed) = match entry {
+        Ok(found) => (route_entry::matches(want, &found), format!("entry {found}")),
+        Err(e) => (false, format!("no entry: {e}")),
+    };
+    let observed = if asks_decision(c) { format!("{observed}; {entry_observed}") } else { entry_observed };
+    (holds && entry_holds, observed)
+}
+
+/// The check expects something of the decision itself, not only of the entry.
+fn asks_decision(c: &RouteCheck) -> bool {
+    c.unreachable
+        || c.kind.is_some()
+        || c.dev.is_some()
+        || c.via.is_some()
+        || c.table.is_some()
+        || c.exception.is_some()
+        || c.mtu.is_some()
+        || c.redirected.is_some()
+        || c.expires.is_some()
+}
+
+fn assess_decision(c: &RouteCheck, answer: Result<RouteDecision, netlink::Error>) -> (bool, String) {
     match answer {
         Ok(found) => (!c.unreachable && matches_decision(c, &found), found.to_string()),
         Err(e) => {
@@ -103,6 +142,9 @@ fn describe(c: &RouteCheck) -> String {
     asked.extend(c.oif.as_ref().map(|dev| format!("oif {}", dev.as_str())));
     asked.extend(c.mark.map(|mark| format!("mark {mark}")));
     asked.extend(c.tos.map(|tos| format!("tos {tos:#04x}")));
+    asked.extend(c.ipproto.map(|protocol| format!("ipproto {}", protocol.word())));
+    asked.extend(c.sport.map(|port| format!("sport {port}")));
+    asked.extend(c.dport.map(|port| format!("dport {port}")));
     let mut wanted = Vec::new();
     if c.unreachable {
         wanted.push("unreachable".to_string());
@@ -123,6 +165,7 @@ fn describe(c: &RouteCheck) -> String {
     if !cache.is_empty() {
         wanted.push(format!("cache {}", cache.join(" ")));
     }
+    wanted.extend(c.entry.as_ref().map(|entry| format!("entry {}", **entry)));
     format!("{}: {}", asked.join(" "), wanted.join(" "))
 }
 
@@ -155,15 +198,15 @@ mod tests {
     #[test]
     fn an_exception_that_differs_fails_with_what_the_kernel_cached() {
         let c = route_check("mtu: 1280, expires: true");
-        let (holds, observed) = assess(&c, Ok(decision(Some(1400), false, true)));
+        let (holds, observed) = assess(&c, Ok(decision(Some(1400), false, true)), None);
         assert!(!holds);
         assert_eq!(observed, "via 10.0.0.1 dev eth0, cache expires mtu 1400");
-        assert!(assess(&c, Ok(decision(Some(1280), false, true))).0);
-        let (holds, observed) = assess(&route_check("exception: false"), Ok(decision(None, true, true)));
+        assert!(assess(&c, Ok(decision(Some(1280), false, true)), None).0);
+        let (holds, observed) = assess(&route_check("exception: false"), Ok(decision(None, true, true)), None);
         assert!(!holds);
         assert_eq!(observed, "via 10.0.0.1 dev eth0, cache redirected expires");
-        assert!(assess(&route_check("exception: false, table: main"), Ok(decision(None, false, false))).0);
-        assert!(!assess(&route_check("table: local"), Ok(decision(None, false, false))).0);
+        assert!(assess(&route_check("exception: false, table: main"), Ok(decision(None, false, false)), None).0);
+        assert!(!assess(&route_check("table: local"), Ok(decision(None, false, false)), None).0);
     }
 
     #[test]
@@ -171,13 +214,13 @@ mod tests {
         let refusal = |errno: Errno| {
             Err(netlink::Error::Failed { what: "look up".into(), message: "refused".into(), errno: Some(errno as i32) })
         };
-        assert!(assess(&route_check("type: blackhole"), refusal(Errno::EINVAL)).0);
-        assert!(!assess(&route_check("type: blackhole"), refusal(Errno::EACCES)).0);
-        assert!(assess(&route_check("type: prohibit"), refusal(Errno::EACCES)).0);
-        assert!(assess(&route_check("type: unreachable"), refusal(Errno::EHOSTUNREACH)).0);
-        assert!(!assess(&route_check("type: unreachable"), refusal(Errno::ENETUNREACH)).0, "no route at all");
-        assert!(assess(&route_check("unreachable: true"), refusal(Errno::ENETUNREACH)).0);
-        assert!(!assess(&route_check("type: unicast"), refusal(Errno::ENETUNREACH)).0);
+        assert!(assess(&route_check("type: blackhole"), refusal(Errno::EINVAL), None).0);
+        assert!(!assess(&route_check("type: blackhole"), refusal(Errno::EACCES), None).0);
+        assert!(assess(&route_check("type: prohibit"), refusal(Errno::EACCES), None).0);
+        assert!(assess(&route_check("type: unreachable"), refusal(Errno::EHOSTUNREACH), None).0);
+        assert!(!assess(&route_check("type: unreachable"), refusal(Errno::ENETUNREACH), None).0, "no route at all");
+        assert!(assess(&route_check("unreachable: true"), refusal(Errno::ENETUNREACH), None).0);
+        assert!(!assess(&route_check("type: unicast"), refusal(Errno::ENETUNREACH), None).0);
     }
 
     #[test]

@@ -821,6 +821,15 @@ pub struct RouteCheck {
     /// TOS byte of the packet (`tos`), for rules and routes with `tos`.
     #[serde(default)]
     pub tos: Option<u8>,
+    /// IP protocol of the packet (`ipproto`), for rules with `ipproto`, `sport`, `dport`.
+    #[serde(default)]
+    pub ipproto: Option<LookupProtocol>,
+    /// Source port of the packet (`sport`).
+    #[serde(default)]
+    pub sport: Option<u16>,
+    /// Destination port of the packet (`dport`).
+    #[serde(default)]
+    pub dport: Option<u16>,
     /// Expected output interface.
     #[serde(default)]
     pub dev: Option<String>,
@@ -853,11 +862,53 @@ pub struct RouteCheck {
     /// The decision expires (a cached exception has a timer), or, with `false`, not.
     #[serde(default)]
     pub expires: Option<bool>,
+    /// The routing table entry the lookup matched (`ip route get fibmatch`), in `ip route`
+    /// syntax: `10.8.0.0/24 mtu 1400 nexthop via 10.0.1.2 weight 2 nexthop via 10.0.2.2`.
+    /// Its destination and every attribute written (type, tos, metrics, nexthops with
+    /// their weights, in any order, ...) must be as the kernel holds them; what is not
+    /// written is not compared.
+    #[serde(default)]
+    pub entry: Option<Loc<RouteSpec>>,
     /// How long the decision may take to be as expected (default 2 s).
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,
     #[serde(default)]
     pub xfail: Option<super::kernel::Xfail>,
+}
+
+/// An IP protocol a route lookup can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LookupProtocol {
+    Icmp,
+    Tcp,
+    Udp,
+    #[serde(rename = "ipv6-icmp")]
+    Icmpv6,
+    Sctp,
+}
+
+impl LookupProtocol {
+    /// The protocol number (IPPROTO_*).
+    pub fn number(self) -> u8 {
+        match self {
+            LookupProtocol::Icmp => 1,
+            LookupProtocol::Tcp => 6,
+            LookupProtocol::Udp => 17,
+            LookupProtocol::Icmpv6 => 58,
+            LookupProtocol::Sctp => 132,
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            LookupProtocol::Icmp => "icmp",
+            LookupProtocol::Tcp => "tcp",
+            LookupProtocol::Udp => "udp",
+            LookupProtocol::Icmpv6 => "ipv6-icmp",
+            LookupProtocol::Sctp => "sctp",
+        }
+    }
 }
 
 /// The type of route a lookup found (`RTN_*`), as `ip route` names it.

@@ -39,7 +39,14 @@ pub enum Action {
     MoveAddress(MoveAddress),
     /// `{on: node, route: "20.1.1.0/24 via 172.32.0.12"}`
     AddRoute(RouteAction),
+    /// `ip route append`: beside a route of the same destination and metric (IPv6
+    /// merges it as another path).
+    AppendRoute(RouteAction),
     DelRoute(RouteAction),
+    /// `{on: node, rule: "fwmark 7 table 100 priority 100"}`
+    AddRule(RuleChange),
+    /// `{on: node, rule: "priority 100"}`: the first rule matching what is written.
+    DelRule(RuleChange),
     AddNeighbour(NeighAction),
     DelNeighbour(NeighAction),
     /// `{on: node, dev: eth0}`: what `ip neighbour flush` removes (every entry but
@@ -88,7 +95,8 @@ impl Action {
         match self {
             Action::AddAddress(a) | Action::DelAddress(a) => a.dev.line,
             Action::MoveAddress(a) => a.address.line,
-            Action::AddRoute(a) | Action::DelRoute(a) => a.on.line,
+            Action::AddRoute(a) | Action::AppendRoute(a) | Action::DelRoute(a) => a.on.line,
+            Action::AddRule(a) | Action::DelRule(a) => a.on.line,
             Action::AddNeighbour(a) | Action::DelNeighbour(a) => a.on.line,
             Action::FlushNeighbours(a) => a.on.line,
             Action::AddFdb(a) | Action::DelFdb(a) => a.on.line,
@@ -130,6 +138,14 @@ pub struct MoveAddress {
 pub struct RouteAction {
     pub on: Loc<String>,
     pub route: Loc<RouteSpec>,
+}
+
+/// A policy rule added or deleted in a node (`ip rule add|del`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleChange {
+    pub on: Loc<String>,
+    pub rule: Loc<RuleSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

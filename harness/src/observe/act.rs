@@ -20,7 +20,10 @@ pub fn describe(action: &Action) -> String {
         Action::DelAddress(a) => format!("delete address {} from {}", *a.address, *a.dev),
         Action::MoveAddress(m) => format!("move address {} from {} to {}", *m.address, *m.from, m.to.iface),
         Action::AddRoute(r) => format!("on {}: add route {}", r.on.as_str(), *r.route),
+        Action::AppendRoute(r) => format!("on {}: append route {}", r.on.as_str(), *r.route),
         Action::DelRoute(r) => format!("on {}: delete route {}", r.on.as_str(), *r.route),
+        Action::AddRule(r) => format!("on {}: add rule {}", r.on.as_str(), *r.rule),
+        Action::DelRule(r) => format!("on {}: delete rule {}", r.on.as_str(), *r.rule),
         Action::AddNeighbour(n) => format!("on {}: add neighbour {}", n.on.as_str(), *n.neighbour),
         Action::DelNeighbour(n) => {
             format!("on {}: delete neighbour {}", n.on.as_str(), *n.neighbour)
@@ -88,7 +91,10 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
             .map_err(failed)
         }
         Action::AddRoute(r) => rt.block_on(netlink::add_route(&node(&r.on).netlink, &r.route)).map_err(failed),
+        Action::AppendRoute(r) => rt.block_on(netlink::append_route(&node(&r.on).netlink, &r.route)).map_err(failed),
         Action::DelRoute(r) => rt.block_on(netlink::del_route(&node(&r.on).netlink, &r.route)).map_err(failed),
+        Action::AddRule(r) => rt.block_on(netlink::add_rule(&node(&r.on).netlink, &r.rule)).map_err(failed),
+        Action::DelRule(r) => rt.block_on(netlink::del_rule(&node(&r.on).netlink, &r.rule)).map_err(failed),
         Action::AddNeighbour(n) => {
             rt.block_on(netlink::add_neighbour(&node(&n.on).netlink, &n.neighbour)).map_err(failed)
         }

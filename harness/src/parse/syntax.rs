@@ -5,6 +5,7 @@
 //! Each type implements `FromStr` with an error that names the offending word, and
 //! `Deserialize` through it, so a bad route is reported at its line and column.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -362,12 +363,114 @@ fn parse_named_u8(key: &str, value: Option<&str>, names: &[(&str, u8)]) -> Resul
     })
 }
 
+/// A TCP/IP metric a route carries (`RTAX_*` in RTA_METRICS), by its `ip route` word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RouteMetric {
+    Mtu,
+    Advmss,
+    Window,
+    Hoplimit,
+    Initcwnd,
+    Initrwnd,
+    Reordering,
+    Quickack,
+}
+
+impl RouteMetric {
+    pub const ALL: [RouteMetric; 8] = [
+        RouteMetric::Mtu,
+        RouteMetric::Advmss,
+        RouteMetric::Window,
+        RouteMetric::Hoplimit,
+        RouteMetric::Initcwnd,
+        RouteMetric::Initrwnd,
+        RouteMetric::Reordering,
+        RouteMetric::Quickack,
+    ];
+
+    pub fn word(self) -> &'static str {
+        match self {
+            RouteMetric::Mtu => "mtu",
+            RouteMetric::Advmss => "advmss",
+            RouteMetric::Window => "window",
+            RouteMetric::Hoplimit => "hoplimit",
+            RouteMetric::Initcwnd => "initcwnd",
+            RouteMetric::Initrwnd => "initrwnd",
+            RouteMetric::Reordering => "reordering",
+            RouteMetric::Quickack => "quickack",
+        }
+    }
+
+    fn from_word(word: &str) -> Option<RouteMetric> {
+        RouteMetric::ALL.into_iter().find(|m| m.word() == word)
+    }
+}
+
+/// One path of a multipath route: `nexthop [via IP] [dev IF] [weight 1-256] [onlink]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nexthop {
+    pub via: Option<IpAddr>,
+    pub dev: Option<String>,
+    /// `None` when not written: the kernel's default, 1.
+    pub weight: Option<u16>,
+    pub onlink: bool,
+}
+
+impl Nexthop {
+    /// Read the words after one `nexthop`, up to the next one.
+    fn parse(words: &mut std::iter::Peekable<std::str::SplitWhitespace<'_>>) -> Result<Nexthop, String> {
+        let mut hop = Nexthop { via: None, dev: None, weight: None, onlink: false };
+        while let Some(key) = words.next_if(|w| *w != "nexthop") {
+            match key {
+                "via" => hop.via = Some(parse_ip(need(key, words.next())?)?),
+                "dev" => {
+                    let dev = need(key, words.next())?;
+                    check_ifname(dev)?;
+                    hop.dev = Some(dev.into());
+                }
+                "weight" => {
+                    let weight: u16 = parse_num(key, words.next())?;
+                    if !(1..=256).contains(&weight) {
+                        return Err(format!("`weight {weight}`: a nexthop's weight is 1 to 256"));
+                    }
+                    hop.weight = Some(weight);
+                }
+                "onlink" => hop.onlink = true,
+                other => {
+                    return Err(format!(
+                        "`{other}` is not understood in a nexthop (known: via, dev, weight, onlink; the route's own \
+                         words come before the first `nexthop`)"
+                    ));
+                }
+            }
+        }
+        if hop.via.is_none() && hop.dev.is_none() {
+            return Err("a `nexthop` needs `via` or `dev`".into());
+        }
+        Ok(hop)
+    }
+}
+
+/// A number written in decimal or in hex with `0x` (`tos 0x10`, `fwmark 0x7`).
+fn parse_number<T: TryFrom<u64>>(key: &str, value: Option<&str>) -> Result<T, String> {
+    let value = need(key, value)?;
+    let parsed = match value.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => value.parse().ok(),
+    };
+    parsed
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| format!("`{key} {value}`: `{value}` is not a valid number (decimal or 0x hex)"))
+}
+
 /// A route in `ip route` syntax:
-/// `[to] [TYPE] (default|PREFIX) [via IP] [dev IF] [src IP] [metric N]
+/// `[to] [TYPE] (default|PREFIX) [tos N] [via IP] [dev IF] [src IP] [metric N]
 ///  [table local|main|default|N] [proto NAME|N] [scope global|site|link|host|nowhere|N]
-///  [onlink] [mtu N]`, TYPE one of unicast, local, broadcast, blackhole, unreachable,
-/// prohibit, throw, multicast, anycast, nat. What is not written is left to the
-/// defaults `ip route add`/`del` send (see `netlink::route_header`).
+///  [onlink] [mtu N] [advmss N] [window N] [hoplimit N] [initcwnd N] [initrwnd N]
+///  [reordering N] [quickack 0|1] [nexthop [via IP] [dev IF] [weight N] [onlink]]...`,
+/// TYPE one of unicast, local, broadcast, blackhole, unreachable, prohibit, throw,
+/// multicast, anycast, nat. What is not written is left to the defaults `ip route
+/// add`/`del` send (see `netlink::route_header`).
 #[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
 #[schemars(with = "String")]
 pub struct RouteSpec {
@@ -385,7 +488,12 @@ pub struct RouteSpec {
     /// Kernel protocol number (`RTPROT_*`).
     pub protocol: Option<u8>,
     pub onlink: bool,
-    pub mtu: Option<u32>,
+    /// TOS (DSCP) the packet must carry for the route to match (`tos`, `dsfield`).
+    pub tos: Option<u8>,
+    /// The metrics written (`mtu 1400 advmss 1360`), one value each.
+    pub metrics: BTreeMap<RouteMetric, u32>,
+    /// The paths of a multipath route (RTA_MULTIPATH), in written order.
+    pub nexthops: Vec<Nexthop>,
     /// `default` written with an IPv6 family hint (`-6`/`default6` not needed when
     /// `via` is IPv6).
     pub ipv6: bool,
@@ -403,11 +511,20 @@ impl RouteSpec {
         self.table.unwrap_or_else(|| self.kind_to_add().default_table())
     }
 
+    /// Every interface the route names, its own and its nexthops'.
+    pub fn devices(&self) -> impl Iterator<Item = &String> {
+        self.dev.iter().chain(self.nexthops.iter().filter_map(|hop| hop.dev.as_ref()))
+    }
+
     /// Whether the route can be added as written: a unicast route needs a next hop or
     /// an interface. (Deleting needs neither: `ip route del 10.1.0.0/16` is fine.)
     pub fn check_addable(&self) -> Result<(), String> {
-        if self.kind_to_add() == RouteKind::Unicast && self.via.is_none() && self.dev.is_none() {
-            return Err(format!("route `{}` needs `via` or `dev` (or a type like blackhole)", self.text));
+        let no_path = self.via.is_none() && self.dev.is_none() && self.nexthops.is_empty();
+        if self.kind_to_add() == RouteKind::Unicast && no_path {
+            return Err(format!(
+                "route `{}` needs `via` or `dev` (or `nexthop`s, or a type like blackhole)",
+                self.text
+            ));
         }
         Ok(())
     }
@@ -438,11 +555,17 @@ impl FromStr for RouteSpec {
             scope: None,
             protocol: None,
             onlink: false,
-            mtu: None,
+            tos: None,
+            metrics: BTreeMap::new(),
+            nexthops: Vec::new(),
             ipv6: dst.is_some_and(|d| matches!(d, IpNet::V6(_))),
             text: s.split_whitespace().collect::<Vec<_>>().join(" "),
         };
         while let Some(key) = words.next() {
+            if let Some(metric) = RouteMetric::from_word(key) {
+                r.metrics.insert(metric, parse_num(key, words.next())?);
+                continue;
+            }
             match key {
                 "via" => r.via = Some(parse_ip(need(key, words.next())?)?),
                 "dev" | "oif" => {
@@ -456,7 +579,13 @@ impl FromStr for RouteSpec {
                 "scope" => r.scope = Some(parse_named_u8(key, words.next(), &ROUTE_SCOPES)?),
                 "proto" | "protocol" => r.protocol = Some(parse_named_u8(key, words.next(), &ROUTE_PROTOCOLS)?),
                 "onlink" => r.onlink = true,
-                "mtu" => r.mtu = Some(parse_num(key, words.next())?),
+                "tos" | "dsfield" => r.tos = Some(parse_number(key, words.next())?),
+                "nexthop" => {
+                    r.nexthops.push(Nexthop::parse(&mut words)?);
+                    while words.next_if_eq(&"nexthop").is_some() {
+                        r.nexthops.push(Nexthop::parse(&mut words)?);
+                    }
+                }
                 other if RouteKind::from_word(other).is_some() => {
                     return Err(format!(
                         "`{other}`: a route's type comes before its destination (`{other} 10.0.0.0/8`)"
@@ -464,18 +593,28 @@ impl FromStr for RouteSpec {
                 }
                 other => {
                     return Err(format!(
-                        "`{other}` is not understood in a route (known: via, dev, src, metric, table, proto, scope, onlink, mtu)"
+                        "`{other}` is not understood in a route (known: via, dev, src, metric, table, proto, scope, onlink, tos, mtu, advmss, window, hoplimit, initcwnd, initrwnd, reordering, quickack, nexthop)"
                     ));
                 }
             }
         }
-        if let (Some(d), Some(v)) = (r.dst, r.via) {
-            if d.addr().is_ipv4() != v.is_ipv4() {
+        if !r.nexthops.is_empty() && (r.via.is_some() || r.dev.is_some()) {
+            return Err(format!("route `{}`: write `via` and `dev` in each nexthop, not before them", r.text));
+        }
+        let gateways: Vec<IpAddr> = r.via.into_iter().chain(r.nexthops.iter().filter_map(|hop| hop.via)).collect();
+        if let Some(d) = r.dst {
+            if let Some(v) = gateways.iter().find(|v| d.addr().is_ipv4() != v.is_ipv4()) {
                 return Err(format!("route to {d} via {v} mixes IPv4 and IPv6"));
             }
         }
         if r.dst.is_none() {
-            r.ipv6 = r.via.is_some_and(|v| v.is_ipv6());
+            r.ipv6 = gateways.first().is_some_and(|v| v.is_ipv6());
+        }
+        if r.ipv6 && r.tos.is_some() {
+            return Err(format!(
+                "route `{}`: `tos` selects IPv4 routes only (the kernel refuses it for IPv6: \"option not available for IPv6\")",
+                r.text
+            ));
         }
         Ok(r)
     }
@@ -492,14 +631,38 @@ impl fmt::Display for RouteSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuleAction {
     Lookup(u32),
+    /// Continue with the rule of this priority.
+    Goto(u32),
+    /// Nothing: the rule only counts as matched.
+    Nop,
     Blackhole,
     Unreachable,
     Prohibit,
 }
 
+/// IP protocols by name, as `ip rule ipproto` spells the common ones.
+const IP_PROTOCOLS: [(&str, u8); 6] =
+    [("icmp", 1), ("tcp", 6), ("udp", 17), ("ipv6-icmp", 58), ("icmpv6", 58), ("sctp", 132)];
+
+/// `PORT` or `FIRST-LAST`, inclusive, as `ip rule sport/dport` takes them.
+fn parse_port_range(key: &str, value: Option<&str>) -> Result<(u16, u16), String> {
+    let value = need(key, value)?;
+    let (first, last) = value.split_once('-').unwrap_or((value, value));
+    let bad = || format!("`{key} {value}`: expected a port or a range like 1000-2000");
+    let first: u16 = first.parse().map_err(|_| bad())?;
+    let last: u16 = last.parse().map_err(|_| bad())?;
+    if first > last {
+        return Err(format!("`{key} {value}`: the range is empty ({first} > {last})"));
+    }
+    Ok((first, last))
+}
+
 /// A policy routing rule in `ip rule` syntax:
-/// `[not] [from PREFIX|all] [to PREFIX|all] [iif IF] [oif IF] [fwmark N] [priority N]
-///  (table N | lookup N | blackhole | unreachable | prohibit)`.
+/// `[-6] [not] [from PREFIX|all] [to PREFIX|all] [tos N] [fwmark N[/MASK]] [iif IF] [oif IF]
+///  [ipproto NAME|N] [sport P[-P]] [dport P[-P]] [uidrange A-B] [priority N]
+///  [(table|lookup) N [suppress_prefixlength N] | goto N | nop | blackhole | unreachable | prohibit]`.
+/// A rule to add needs an action; one to delete matches on what is written
+/// (`priority 100` alone finds the rule of that priority).
 #[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
 #[schemars(with = "String")]
 pub struct RuleSpec {
@@ -509,16 +672,40 @@ pub struct RuleSpec {
     pub iif: Option<String>,
     pub oif: Option<String>,
     pub fwmark: Option<u32>,
+    pub fwmask: Option<u32>,
+    pub tos: Option<u8>,
+    pub ipproto: Option<u8>,
+    pub sport: Option<(u16, u16)>,
+    pub dport: Option<(u16, u16)>,
+    pub uidrange: Option<(u32, u32)>,
+    /// Ignore a route found whose prefix is this long or shorter.
+    pub suppress_prefixlength: Option<u32>,
     pub priority: Option<u32>,
-    pub action: RuleAction,
+    /// `None` only in a rule to delete.
+    pub action: Option<RuleAction>,
     pub ipv6: bool,
     text: String,
+}
+
+impl RuleSpec {
+    /// Whether the rule can be added as written: it needs an action.
+    pub fn check_addable(&self) -> Result<(), String> {
+        if self.action.is_none() {
+            return Err(format!(
+                "rule `{}` needs an action: `table N`, `goto N`, `nop`, `blackhole`, `unreachable` or `prohibit`",
+                self.text
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl FromStr for RuleSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let mut words = s.split_whitespace();
+        let mut words = s.split_whitespace().peekable();
+        // `ip -6 rule`: the family of a rule that names no address.
+        let family_ipv6 = words.next_if_eq(&"-6").is_some();
         let mut r = RuleSpec {
             invert: false,
             from: None,
@@ -526,14 +713,24 @@ impl FromStr for RuleSpec {
             iif: None,
             oif: None,
             fwmark: None,
+            fwmask: None,
+            tos: None,
+            ipproto: None,
+            sport: None,
+            dport: None,
+            uidrange: None,
+            suppress_prefixlength: None,
             priority: None,
-            action: RuleAction::Lookup(254),
+            action: None,
             ipv6: false,
             text: s.split_whitespace().collect::<Vec<_>>().join(" "),
         };
-        let mut have_action = false;
         let prefix_or_all = |w: &str| {
             if w == "all" { Ok(None) } else { parse_prefix(w).map(Some) }
+        };
+        let set_action = |r: &mut RuleSpec, action: RuleAction| match r.action.replace(action) {
+            Some(_) => Err(format!("rule `{s}` has two actions: write one")),
+            None => Ok(()),
         };
         while let Some(key) = words.next() {
             match key {
@@ -544,35 +741,47 @@ impl FromStr for RuleSpec {
                 "oif" => r.oif = Some(need(key, words.next())?.into()),
                 "fwmark" => {
                     let v = need(key, words.next())?;
-                    let parsed = match v.strip_prefix("0x") {
-                        Some(hex) => u32::from_str_radix(hex, 16).ok(),
-                        None => v.parse().ok(),
-                    };
-                    r.fwmark = Some(parsed.ok_or_else(|| format!("`fwmark {v}` is not a number"))?);
+                    let (mark, mask) = v.split_once('/').map_or((v, None), |(m, k)| (m, Some(k)));
+                    r.fwmark = Some(parse_number(key, Some(mark))?);
+                    r.fwmask = mask.map(|k| parse_number(key, Some(k))).transpose()?;
                 }
+                "tos" | "dsfield" => r.tos = Some(parse_number(key, words.next())?),
+                "ipproto" => r.ipproto = Some(parse_named_u8(key, words.next(), &IP_PROTOCOLS)?),
+                "sport" => r.sport = Some(parse_port_range(key, words.next())?),
+                "dport" => r.dport = Some(parse_port_range(key, words.next())?),
+                "uidrange" => {
+                    let v = need(key, words.next())?;
+                    let bad = || format!("`uidrange {v}`: expected FIRST-LAST, e.g. 1000-1999");
+                    let (first, last) = v.split_once('-').ok_or_else(bad)?;
+                    let range = (first.parse().map_err(|_| bad())?, last.parse().map_err(|_| bad())?);
+                    if range.0 > range.1 {
+                        return Err(bad());
+                    }
+                    r.uidrange = Some(range);
+                }
+                "suppress_prefixlength" | "sup_pl" => r.suppress_prefixlength = Some(parse_num(key, words.next())?),
                 "priority" | "pref" | "preference" => r.priority = Some(parse_num(key, words.next())?),
-                "table" | "lookup" => {
-                    r.action = RuleAction::Lookup(parse_table(words.next())?);
-                    have_action = true;
-                }
-                "blackhole" => (r.action, have_action) = (RuleAction::Blackhole, true),
-                "unreachable" => (r.action, have_action) = (RuleAction::Unreachable, true),
-                "prohibit" => (r.action, have_action) = (RuleAction::Prohibit, true),
+                "table" | "lookup" => set_action(&mut r, RuleAction::Lookup(parse_table(words.next())?))?,
+                "goto" => set_action(&mut r, RuleAction::Goto(parse_num(key, words.next())?))?,
+                "nop" => set_action(&mut r, RuleAction::Nop)?,
+                "blackhole" => set_action(&mut r, RuleAction::Blackhole)?,
+                "unreachable" => set_action(&mut r, RuleAction::Unreachable)?,
+                "prohibit" => set_action(&mut r, RuleAction::Prohibit)?,
                 other => {
                     return Err(format!(
-                        "`{other}` is not understood in a rule (known: not, from, to, iif, oif, fwmark, priority, table, blackhole, unreachable, prohibit)"
+                        "`{other}` is not understood in a rule (known: not, from, to, iif, oif, fwmark, tos, ipproto, sport, dport, uidrange, priority, table, suppress_prefixlength, goto, nop, blackhole, unreachable, prohibit)"
                     ));
                 }
             }
         }
-        if !have_action {
-            return Err(format!("rule `{s}` needs an action: `table N`, `blackhole`, `unreachable` or `prohibit`"));
+        if r.suppress_prefixlength.is_some() && !matches!(r.action, Some(RuleAction::Lookup(_)) | None) {
+            return Err(format!("rule `{s}`: `suppress_prefixlength` goes with `table N`"));
         }
-        let v6 = |n: &Option<IpNet>| n.is_some_and(|n| matches!(n, IpNet::V6(_)));
-        if r.from.is_some() && r.to.is_some() && v6(&r.from) != v6(&r.to) {
+        let families: Vec<bool> = [r.from, r.to].iter().flatten().map(|n| matches!(n, IpNet::V6(_))).collect();
+        r.ipv6 = family_ipv6 || families.first().copied().unwrap_or(false);
+        if families.iter().any(|v6| *v6 != r.ipv6) {
             return Err(format!("rule `{s}` mixes IPv4 and IPv6"));
         }
-        r.ipv6 = v6(&r.from) || v6(&r.to);
         Ok(r)
     }
 }
@@ -995,8 +1204,9 @@ mod tests {
     #[test]
     fn rules_and_neighbours_parse() {
         let r: RuleSpec = "from 10.0.0.0/8 table 100 priority 100".parse().unwrap();
-        assert_eq!((r.action, r.priority), (RuleAction::Lookup(100), Some(100)));
-        assert!("from 10.0.0.0/8".parse::<RuleSpec>().unwrap_err().contains("needs an action"));
+        assert_eq!((r.action, r.priority), (Some(RuleAction::Lookup(100)), Some(100)));
+        let r: RuleSpec = "from 10.0.0.0/8".parse().unwrap();
+        assert!(r.check_addable().unwrap_err().contains("needs an action"), "but it can be deleted");
         let n: NeighSpec = "10.0.0.5 lladdr 02:00:00:00:00:05 dev eth0".parse().unwrap();
         assert_eq!(n.lladdr.unwrap().to_string(), "02:00:00:00:00:05");
         assert!("10.0.0.5 lladdr 02:00".parse::<NeighSpec>().is_err());
@@ -1009,6 +1219,76 @@ mod tests {
         assert!(
             "proxy fd00::b lladdr 02:00:00:00:00:05 dev eth0".parse::<NeighSpec>().unwrap_err().contains("no `lladdr`")
         );
+    }
+
+    #[test]
+    fn rules_take_every_selector_of_ip_rule() {
+        let r: RuleSpec = "not from 2001:db8::/32 to all tos 0x10 fwmark 0x7/0xff iif eth0 oif eth1 ipproto udp \
+                           sport 1000-2000 dport 53 uidrange 1000-1999 pref 50 lookup main suppress_prefixlength 0"
+            .parse()
+            .unwrap();
+        assert!(r.invert && r.ipv6 && r.to.is_none());
+        assert_eq!((r.tos, r.fwmark, r.fwmask, r.ipproto), (Some(0x10), Some(7), Some(0xff), Some(17)));
+        assert_eq!((r.sport, r.dport, r.uidrange), (Some((1000, 2000)), Some((53, 53)), Some((1000, 1999))));
+        assert_eq!((r.priority, r.action, r.suppress_prefixlength), (Some(50), Some(RuleAction::Lookup(254)), Some(0)));
+        let r: RuleSpec = "-6 fwmark 7 lookup 100".parse().unwrap();
+        assert!(r.ipv6, "written with -6");
+        assert!(!"fwmark 7 lookup 100".parse::<RuleSpec>().unwrap().ipv6);
+        assert!("-6 from 10.0.0.0/8 lookup 100".parse::<RuleSpec>().unwrap_err().contains("mixes IPv4 and IPv6"));
+        let r: RuleSpec = "priority 10 goto 100".parse().unwrap();
+        assert_eq!(r.action, Some(RuleAction::Goto(100)));
+        assert_eq!("ipproto 47 nop".parse::<RuleSpec>().unwrap().ipproto, Some(47));
+    }
+
+    #[rstest]
+    #[case("table 100 blackhole", "two actions")]
+    #[case("dport 2000-1000 table 1", "the range is empty")]
+    #[case("sport x table 1", "expected a port or a range")]
+    #[case("uidrange 5 table 1", "expected FIRST-LAST")]
+    #[case("ipproto tcpx table 1", "expected a number 0-255 or one of icmp, tcp")]
+    #[case("blackhole suppress_prefixlength 0", "goes with `table N`")]
+    #[case("tos 0x100 table 1", "`tos 0x100`: `0x100` is not a valid number")]
+    #[case("realms 1 table 1", "`realms` is not understood in a rule")]
+    fn bad_rules_explain_themselves(#[case] text: &str, #[case] needle: &str) {
+        let err = text.parse::<RuleSpec>().unwrap_err();
+        assert!(err.contains(needle), "{text}: {err}");
+    }
+
+    #[test]
+    fn routes_take_tos_metrics_and_nexthops() {
+        let r: RouteSpec = "10.6.0.0/16 tos 0x10 dev eth0 mtu 1400 advmss 1360 initcwnd 20 quickack 1".parse().unwrap();
+        assert_eq!(r.tos, Some(0x10));
+        let metrics: Vec<(RouteMetric, u32)> = r.metrics.into_iter().collect();
+        assert_eq!(
+            metrics,
+            [
+                (RouteMetric::Mtu, 1400),
+                (RouteMetric::Advmss, 1360),
+                (RouteMetric::Initcwnd, 20),
+                (RouteMetric::Quickack, 1)
+            ]
+        );
+        let r: RouteSpec =
+            "default metric 5 nexthop via fd00::1 dev eth0 weight 3 nexthop via fd01::1 dev eth1".parse().unwrap();
+        assert!(r.ipv6 && r.check_addable().is_ok());
+        assert_eq!(r.metric, Some(5));
+        let hops: Vec<_> =
+            r.nexthops.iter().map(|h| (h.via.unwrap().to_string(), h.dev.clone().unwrap(), h.weight)).collect();
+        assert_eq!(hops, [("fd00::1".into(), "eth0".into(), Some(3)), ("fd01::1".into(), "eth1".into(), None)]);
+    }
+
+    #[rstest]
+    #[case("10.0.0.0/8 nexthop via 10.0.0.1 metric 5", "`metric` is not understood in a nexthop")]
+    #[case("10.0.0.0/8 nexthop weight 2", "a `nexthop` needs `via` or `dev`")]
+    #[case("10.0.0.0/8 nexthop via 10.0.0.1 weight 0", "weight is 1 to 256")]
+    #[case("10.0.0.0/8 via 10.0.0.1 nexthop via 10.0.0.2", "in each nexthop, not before them")]
+    #[case("10.0.0.0/8 nexthop via fd00::1", "mixes IPv4 and IPv6")]
+    #[case("10.0.0.0/8 dev eth0 tos 0x1ff", "is not a valid number")]
+    #[case("10.0.0.0/8 dev eth0 advmss", "`advmss` needs a value")]
+    #[case("fd00::/64 dev eth0 tos 0x10", "`tos` selects IPv4 routes only")]
+    fn bad_route_attributes_explain_themselves(#[case] text: &str, #[case] needle: &str) {
+        let err = text.parse::<RouteSpec>().unwrap_err();
+        assert!(err.contains(needle), "{text}: {err}");
     }
 
     #[rstest]

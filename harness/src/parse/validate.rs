@@ -302,7 +302,7 @@ impl Validator<'_> {
             }
             for (i, route) in node.routes.iter().enumerate() {
                 let key = format!("{base}.routes[{i}]");
-                if let Some(dev) = &route.dev {
+                for dev in route.devices() {
                     self.need_iface_in(name, dev, at(route, &key));
                 }
                 if let Err(problem) = route.check_addable() {
@@ -310,8 +310,12 @@ impl Validator<'_> {
                 }
             }
             for (i, rule) in node.rules.iter().enumerate() {
+                let key = format!("{base}.rules[{i}]");
                 for dev in [&rule.iif, &rule.oif].into_iter().flatten() {
-                    self.need_iface_in(name, dev, at(rule, &format!("{base}.rules[{i}]")));
+                    self.need_iface_in(name, dev, at(rule, &key));
+                }
+                if let Err(problem) = rule.check_addable() {
+                    self.problem(at(rule, &key), problem);
                 }
             }
             for (i, n) in node.neighbours.iter().enumerate() {
@@ -401,14 +405,25 @@ impl Validator<'_> {
                     self.problem(at(&m.to, key), "an address can only move between interfaces of one node");
                 }
             }
-            Action::AddRoute(r) | Action::DelRoute(r) => {
+            Action::AddRoute(r) | Action::AppendRoute(r) | Action::DelRoute(r) => {
                 if self.need_node(&r.on, key) {
-                    if let Some(dev) = &r.route.dev {
+                    for dev in r.route.devices() {
                         self.need_iface_in(&r.on, dev, at(&r.route, key));
                     }
                 }
-                if let (Action::AddRoute(_), Err(problem)) = (action, r.route.check_addable()) {
+                let adds = matches!(action, Action::AddRoute(_) | Action::AppendRoute(_));
+                if adds && let Err(problem) = r.route.check_addable() {
                     self.problem(at(&r.route, key), problem);
+                }
+            }
+            Action::AddRule(r) | Action::DelRule(r) => {
+                if self.need_node(&r.on, key) {
+                    for dev in [&r.rule.iif, &r.rule.oif].into_iter().flatten() {
+                        self.need_iface_in(&r.on, dev, at(&r.rule, key));
+                    }
+                }
+                if let (Action::AddRule(_), Err(problem)) = (action, r.rule.check_addable()) {
+                    self.problem(at(&r.rule, key), problem);
                 }
             }
             Action::AddNeighbour(n) | Action::DelNeighbour(n) => {
@@ -785,6 +800,11 @@ impl Validator<'_> {
                     for (name, dev) in [("iif", &r.iif), ("oif", &r.oif)] {
                         if let Some(dev) = dev {
                             self.need_iface_in(&r.on, dev, at(dev, &format!("{key}.route.{name}")));
+                        }
+                    }
+                    if let Some(entry) = &r.entry {
+                        for dev in entry.devices() {
+                            self.need_iface_in(&r.on, dev, at(entry, &format!("{key}.route.entry")));
                         }
                     }
                 }
@@ -1394,8 +1414,33 @@ mod tests {
         let step = |action: &str| format!("{PAIR}steps:\n  - do:\n      - {action}\n");
         let e = one_error(&step("add_route: {on: a, route: 10.1.0.0/16}"), "needs `via` or `dev`");
         assert!(e.starts_with("8:35 steps[0].do[0]:"), "{e}");
+        one_error(&step("append_route: {on: a, route: 10.1.0.0/16}"), "needs `via` or `dev`");
         assert_eq!(errors(&step("del_route: {on: a, route: 10.1.0.0/16}")), Vec::<String>::new());
         assert_eq!(errors(&step("del_route: {on: a, route: 127.0.0.0/8 dev lo table local}")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_rule_needs_an_action_to_be_added_not_to_be_deleted() {
+        let e = one_error("nodes:\n  a:\n    rules: [\"from 10.1.0.0/16\"]\n", "needs an action");
+        assert!(e.starts_with("3:13 nodes.a.rules[0]:"), "{e}");
+        let step = |action: &str| format!("{PAIR}steps:\n  - do:\n      - {action}\n");
+        let e = one_error(&step("add_rule: {on: a, rule: priority 100}"), "needs an action");
+        assert!(e.starts_with("8:33 steps[0].do[0]:"), "{e}");
+        assert_eq!(errors(&step("del_rule: {on: a, rule: priority 100}")), Vec::<String>::new());
+        assert_eq!(errors(&step("add_rule: {on: a, rule: iif eth0 goto 200}")), Vec::<String>::new());
+        one_error(&step("add_rule: {on: c, rule: iif eth0 goto 200}"), "no node named `c`");
+        let e = one_error(&step("del_rule: {on: a, rule: oif eth7}"), "node `a` has no interface `eth7`");
+        assert!(e.starts_with("8:33 steps[0].do[0]:"), "{e}");
+    }
+
+    #[test]
+    fn nexthop_interfaces_must_exist_in_routes_and_route_checks() {
+        let step = |action: &str| format!("{PAIR}steps:\n  - do:\n      - {action}\n");
+        let route = "10.9.0.0/24 nexthop via 10.0.0.2 dev eth0 nexthop via 10.0.0.3 dev eth3";
+        one_error(&step(&format!("add_route: {{on: a, route: {route}}}")), "node `a` has no interface `eth3`");
+        let check = format!("{PAIR}expect:\n  - route: {{on: a, to: 10.9.0.1, entry: \"{route}\"}}\n");
+        let e = one_error(&check, "node `a` has no interface `eth3`");
+        assert!(e.contains("expect[0].route.entry"), "{e}");
     }
 
     #[test]
