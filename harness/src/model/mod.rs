@@ -28,10 +28,12 @@ pub use crate::parse::syntax::{
 };
 
 mod check;
+mod packet;
 mod service;
 mod step;
 
 pub use check::*;
+pub use packet::*;
 pub use service::*;
 pub use step::*;
 

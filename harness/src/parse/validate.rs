@@ -12,6 +12,7 @@ use std::net::IpAddr;
 
 use crate::judge;
 use crate::model::*;
+use crate::observe::frame;
 use crate::parse::load::{Diagnostic, Source};
 use crate::parse::syntax::check_ifname;
 
@@ -520,7 +521,7 @@ impl Validator<'_> {
                     self.problem(at(&a.signal, &format!("{key}.signal_service.signal")), e);
                 }
             }
-            Action::Send(send) => self.need_ethernet(&send.dev, &format!("{key}.send.dev")),
+            Action::Send(send) => self.check_send(send, &format!("{key}.send")),
             Action::Replay(replay) => {
                 self.need_ethernet(&replay.into, &format!("{key}.replay.into"));
                 if replay.path.is_none() {
@@ -528,6 +529,27 @@ impl Validator<'_> {
                     self.problem(at(&replay.pcap, &format!("{key}.replay.pcap")), message);
                 }
             }
+        }
+    }
+
+    /// A `send` action: its interface or node, then its layers ([`frame::mistakes`]);
+    /// a mistake without a place of its own is shown at the action's.
+    fn check_send(&mut self, send: &SendAction, key: &str) {
+        if let Some(dev) = &send.dev {
+            self.need_ethernet(dev, &format!("{key}.dev"));
+        }
+        if let Some(on) = &send.on {
+            self.need_node(on, &format!("{key}.on"));
+        }
+        let (source, line, column) = match (&send.dev, &send.on) {
+            (Some(dev), _) => (dev.source, dev.line, dev.column),
+            (None, Some(on)) => (on.source, on.line, on.column),
+            (None, None) => (send.count.source, send.count.line, send.count.column),
+        };
+        for mistake in frame::mistakes(send) {
+            let (source, line, column) = mistake.place.unwrap_or((source, line, column));
+            let field = format!("{key}.{}", mistake.field);
+            self.problem(At { source, line, column, key: &field }, mistake.message);
         }
     }
 
