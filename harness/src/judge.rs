@@ -136,15 +136,34 @@ pub(crate) fn wait(timeout: &Option<Loc<Dur>>, expect_success: bool) -> Duration
 }
 
 fn ping(topology: &Topology, rt: &tokio::runtime::Runtime, c: &PingCheck) -> Verdict {
-    let check =
-        format!("ping {} -> {} {}", c.from.as_str(), *c.to, expectation(&c.fails, "is answered", "gets no reply"));
+    let succeeds = match &c.answered {
+        Some(k) => format!("is answered at least {} of {} times", k.at_least, *c.count),
+        None => "is answered".to_string(),
+    };
+    let check = format!(
+        "ping {} -> {}{} {}",
+        c.from.as_str(),
+        *c.to,
+        ping_options(c),
+        expectation(&c.fails, &succeeds, "gets no reply")
+    );
     let timeout = wait(&c.timeout, !c.fails.expected());
     let mut patience = Settled::new(topology, rt, timeout);
-    let pinged =
-        probe::ping(node(topology, &c.from), *c.to, c.source, c.dev.as_deref(), *c.count, timeout, &mut patience);
+    let options = probe::EchoOptions {
+        source: c.source,
+        dev: c.dev.as_deref(),
+        size: c.size.as_ref().map(|s| usize::from(**s)),
+        ttl: c.ttl,
+        tos: c.tos,
+        pmtu: c.pmtu,
+        broadcast: c.broadcast,
+        interval: c.interval.as_ref().map(|i| i.0),
+        id: c.id,
+    };
+    let pinged = probe::ping_with(node(topology, &c.from), *c.to, &options, *c.count, timeout, &mut patience);
     let (holds, mut observed) = match pinged {
         Ok(o) => {
-            let answered = o.received == *c.count;
+            let answered = o.received >= c.answered.as_ref().map_or(*c.count, |k| k.at_least);
             let mut observed = format!("sent {}, received {}", o.sent, o.received);
             if let Some(e) = &o.error {
                 observed.push_str(&format!(": {e}"));
@@ -155,6 +174,34 @@ fn ping(topology: &Topology, rt: &tokio::runtime::Runtime, c: &PingCheck) -> Ver
     };
     let holds = patience.judged(holds, &mut observed);
     Verdict { check, holds, observed, line: c.from.line }
+}
+
+/// The options of a ping that change its packets, as `ping(8)` would be given them:
+/// ` size 1400 pmtu do ttl 3`.
+fn ping_options(c: &PingCheck) -> String {
+    let mut words = String::new();
+    if let Some(size) = &c.size {
+        words.push_str(&format!(" size {}", **size));
+    }
+    if let Some(pmtu) = c.pmtu {
+        words.push_str(&format!(" pmtu {}", format!("{pmtu:?}").to_lowercase()));
+    }
+    if let Some(ttl) = c.ttl {
+        words.push_str(&format!(" ttl {ttl}"));
+    }
+    if let Some(tos) = c.tos {
+        words.push_str(&format!(" tos {tos:#04x}"));
+    }
+    if c.broadcast {
+        words.push_str(" broadcast");
+    }
+    if let Some(interval) = &c.interval {
+        words.push_str(&format!(" interval {}", humantime::format_duration(interval.0)));
+    }
+    if let Some(id) = c.id {
+        words.push_str(&format!(" id {id}"));
+    }
+    words
 }
 
 /// What a traffic check expects, in its description: `succeeds` or `fails` as worded

@@ -215,6 +215,37 @@ impl fmt::Display for HexBytes {
     }
 }
 
+/// Path MTU discovery for a ping's requests, as `ping -M`: `do` sets DF and refuses
+/// to send above the path MTU the node knows (EMSGSIZE) and lets a router's
+/// frag-needed (ICMPv6: packet-too-big) through as the cause; `dont` clears DF, the
+/// request is fragmented where needed; `want` (the kernel's default) sets DF but
+/// fragments locally above the known path MTU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Pmtu {
+    Do,
+    Dont,
+    Want,
+}
+
+impl Pmtu {
+    /// IP_MTU_DISCOVER / IPV6_MTU_DISCOVER value (the same numbers for both).
+    pub fn sockopt(self) -> i32 {
+        match self {
+            Pmtu::Dont => 0,
+            Pmtu::Want => 1,
+            Pmtu::Do => 2,
+        }
+    }
+}
+
+/// How many of a ping's requests must be answered: `{at_least: 3}` of its `count`.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Answered {
+    pub at_least: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,6 +53,28 @@ pub(crate) struct At<'k> {
     key: &'k str,
 }
 
+/// Ping options that cannot hold together: `answered` beyond `count` or with `fails`,
+/// a `size` no IP packet can carry.
+fn ping_option_mistakes(p: &PingCheck) -> Vec<(&'static str, String)> {
+    let mut found = Vec::new();
+    if let Some(answered) = &p.answered {
+        if answered.at_least == 0 || answered.at_least > *p.count {
+            found.push((
+                "answered",
+                format!("`at_least: {}` of `count: {}`: give 1 to {}", answered.at_least, *p.count, *p.count),
+            ));
+        } else if p.fails.expected() {
+            found.push(("answered", "`answered` is for a ping that succeeds; with `fails` no reply may come".into()));
+        }
+    }
+    // 65535 bytes of IPv4 packet less its 20-byte header and the 8 of ICMP (IPv6
+    // counts its payload without the header, but the socket caps both alike).
+    if p.size.as_ref().is_some_and(|s| **s > 65507) {
+        found.push(("size", "at most 65507 bytes of ICMP data fit in an IP packet".into()));
+    }
+    found
+}
+
 /// Whether interface `dev` of `node` is enslaved to a bridge, wherever the scenario says so.
 fn has_master(s: &Scenario, node: &str, dev: &str) -> bool {
     let spec = &s.nodes[node];
@@ -759,7 +781,11 @@ impl Validator<'_> {
                 // Requests are settled one after the other: the worst case is every
                 // one of them waiting its whole timeout.
                 let each = judge::wait(&p.timeout, !p.fails.expected());
-                let worst = each.saturating_mul(*p.count);
+                let gaps = p
+                    .interval
+                    .as_ref()
+                    .map_or(std::time::Duration::ZERO, |i| i.0.saturating_mul(p.count.saturating_sub(1)));
+                let worst = each.saturating_mul(*p.count).saturating_add(gaps);
                 if *p.count == 0 {
                     self.problem(at(&p.count, &format!("{key}.ping.count")), "a ping sends at least one request");
                 } else if self.deadline_is_usable() && worst > self.scenario.deadline() {
@@ -777,6 +803,15 @@ impl Validator<'_> {
                 }
                 if let Fails::Because(cause) = &*p.fails {
                     self.check_fail_cause(cause, at(&p.fails, &format!("{key}.ping.fails")));
+                }
+                for (field, message) in ping_option_mistakes(p) {
+                    let place = match field {
+                        "answered" => p.answered.as_ref().map(|a| at(a, "")),
+                        "size" => p.size.as_ref().map(|s| at(s, "")),
+                        _ => None,
+                    };
+                    let key = format!("{key}.ping.{field}");
+                    self.problem(At { key: &key, ..place.unwrap_or(at(&p.from, "")) }, message);
                 }
             }
             Check::Connect(c) => {
@@ -1850,5 +1885,30 @@ mod tests {
             assert!(!super::is_machine_wide(key));
             assert!(writable(key), "{key} should be per namespace");
         }
+    }
+
+    #[test]
+    fn send_and_ping_options_are_checked_at_their_line() {
+        let step = |action: &str| format!("{PAIR}steps:\n  - do:\n      - {action}\n");
+        let e = one_error(
+            &step("send: {dev: \"a:eth0\", ipv4: {dst: 10.0.0.2}, icmp: {type: echo-bogus}}"),
+            "not an ICMP type",
+        );
+        assert!(e.starts_with("8:67 steps[0].do[0].send.icmp.type:"), "{e}");
+        let e = one_error(
+            &step("send: {on: a, eth: {dst: 02:00:00:00:00:01}, ipv4: {dst: 10.0.0.2}}"),
+            "no Ethernet layer",
+        );
+        assert!(e.starts_with("8:20 steps[0].do[0].send.on:"), "{e}");
+        let e = one_error(&step("send: {on: c, ipv4: {dst: 10.0.0.2}}"), "c");
+        assert!(e.starts_with("8:20 steps[0].do[0].send.on:"), "{e}");
+        let check = |c: &str| format!("{PAIR}expect:\n  - {c}\n");
+        let e = one_error(&check("ping: {from: a, to: 10.0.0.2, count: 2, answered: {at_least: 3}}"), "give 1 to 2");
+        assert!(e.starts_with("7:55 expect[0].ping.answered:"), "{e}");
+        one_error(&check("ping: {from: a, to: 10.0.0.2, answered: {at_least: 1}, fails: true}"), "no reply may come");
+        one_error(&check("ping: {from: a, to: 10.0.0.2, size: 65508}"), "at most 65507");
+        // The gaps between requests count toward the deadline.
+        let e = one_error(&check("ping: {from: a, to: 10.0.0.2, count: 3, interval: 3m}"), "does not fit");
+        assert!(e.contains("count 3"), "{e}");
     }
 }
