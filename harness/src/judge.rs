@@ -268,12 +268,17 @@ fn connect_banner(topology: &Topology, rt: &tokio::runtime::Runtime, c: &Connect
 
 fn udp(topology: &Topology, rt: &tokio::runtime::Runtime, c: &UdpCheck) -> Verdict {
     let expectation = expectation(&c.fails, "is echoed", "gets no echo");
-    let check = format!("udp {} -> {} {} {expectation}", c.from.as_str(), *c.to, excerpt(c.payload.as_bytes()));
+    let (payload, shown) = match &c.payload_hex {
+        Some(hex) => (hex.0.as_slice(), format!("hex {hex}")),
+        None => (c.payload.as_bytes(), excerpt(c.payload.as_bytes())),
+    };
+    let bind = udp_source(c);
+    let from = bind.map(|b| format!(" from {b}")).unwrap_or_default();
+    let check = format!("udp {} -> {}{from} {shown} {expectation}", c.from.as_str(), *c.to);
     let timeout = wait(&c.timeout, !c.fails.expected());
-    let sent = format!("sent {} bytes", c.payload.len());
-    let payload = c.payload.as_bytes();
+    let sent = format!("sent {} bytes", payload.len());
     let mut patience = Settled::new(topology, rt, timeout);
-    let exchanged = probe::udp_exchange(node(topology, &c.from), *c.to, payload, timeout, &mut patience);
+    let exchanged = probe::udp_exchange_from(node(topology, &c.from), bind, *c.to, payload, timeout, &mut patience);
     // `echoed` is None when the probe itself broke: no verdict either way.
     let (echoed, mut observed, cause) = match exchanged {
         Ok(Ok(reply)) if reply == payload => (Some(true), format!("{sent}, received {} bytes back", reply.len()), None),
@@ -287,6 +292,16 @@ fn udp(topology: &Topology, rt: &tokio::runtime::Runtime, c: &UdpCheck) -> Verdi
     let holds = echoed.is_some_and(|echoed| as_expected(&c.fails, echoed, !echoed, cause.as_ref()));
     let holds = patience.judged(holds, &mut observed);
     Verdict { check, holds, observed, line: c.from.line }
+}
+
+/// The local address a `udp` check binds, when it gives a source address or port.
+fn udp_source(c: &UdpCheck) -> Option<std::net::SocketAddr> {
+    if c.source.is_none() && c.source_port.is_none() {
+        return None;
+    }
+    let any: std::net::IpAddr =
+        if c.to.is_ipv4() { std::net::Ipv4Addr::UNSPECIFIED.into() } else { std::net::Ipv6Addr::UNSPECIFIED.into() };
+    Some(std::net::SocketAddr::new(c.source.as_ref().map_or(any, |s| **s), c.source_port.unwrap_or(0)))
 }
 
 /// A payload as messages quote it: whole when short, else its first bytes and its size.

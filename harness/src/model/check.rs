@@ -203,6 +203,16 @@ pub struct UdpCheck {
     /// The datagram's content (default `netrig`); the echo must be identical.
     #[serde(default = "default_payload")]
     pub payload: String,
+    /// The datagram's content as hex bytes (`"de ad be ef"`), instead of `payload`.
+    #[serde(default)]
+    pub payload_hex: Option<HexBytes>,
+    /// Source address of the datagram (an address of the node, unless
+    /// `ip_nonlocal_bind` allows another).
+    #[serde(default)]
+    pub source: Option<Loc<IpAddr>>,
+    /// Source port of the datagram (default: one the kernel picks).
+    #[serde(default)]
+    pub source_port: Option<u16>,
     /// Deadline for the echo (default 2 s when it is expected, 200 ms otherwise).
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,

@@ -692,10 +692,26 @@ pub fn udp_exchange(
     timeout: Duration,
     patience: &mut dyn Patience,
 ) -> io::Result<Result<Vec<u8>, Cause>> {
+    udp_exchange_from(ns, None, to, payload, timeout, patience)
+}
+
+/// [`udp_exchange`] from a chosen local address and port (`from`, bound before
+/// anything is sent; port 0: any); the kernel's refusal to bind is an `Err`.
+pub fn udp_exchange_from(
+    ns: &Netns,
+    from: Option<SocketAddr>,
+    to: SocketAddr,
+    payload: &[u8],
+    timeout: Duration,
+    patience: &mut dyn Patience,
+) -> io::Result<Result<Vec<u8>, Cause>> {
     let socket = ns
         .run(|| {
             let socket = open_socket(to, Type::DGRAM, Protocol::UDP)?;
             report_errors_in_detail(&socket, to.is_ipv6())?;
+            if let Some(from) = from {
+                socket.bind(&from.into()).map_err(|e| with_context(e, &format!("bind to {from}")))?;
+            }
             Ok(socket)
         })
         .map_err(|e| with_context(e, &format!("UDP exchange with {to}")))?;

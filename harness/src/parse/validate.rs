@@ -862,6 +862,11 @@ impl Validator<'_> {
                 if let Fails::Because(cause) = &*u.fails {
                     self.check_fail_cause(cause, at(&u.fails, &format!("{key}.udp.fails")));
                 }
+                if let Some(source) = u.source.as_ref().filter(|s| s.is_ipv4() != u.to.is_ipv4()) {
+                    let message =
+                        format!("source {} and destination {} are of different families", **source, u.to.ip());
+                    self.problem(at(source, &format!("{key}.udp.source")), message);
+                }
             }
             Check::Tcp(t) => {
                 self.need_node(&t.from, &format!("{key}.tcp.from"));
@@ -1910,5 +1915,7 @@ mod tests {
         // The gaps between requests count toward the deadline.
         let e = one_error(&check("ping: {from: a, to: 10.0.0.2, count: 3, interval: 3m}"), "does not fit");
         assert!(e.contains("count 3"), "{e}");
+        let e = one_error(&check("udp: {from: a, to: \"10.0.0.2:53\", source: \"fd00::1\"}"), "different families");
+        assert!(e.starts_with("7:47 expect[0].udp.source:"), "{e}");
     }
 }
