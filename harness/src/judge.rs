@@ -137,15 +137,34 @@ pub(crate) fn wait(timeout: &Option<Loc<Dur>>, expect_success: bool) -> Duration
 }
 
 fn ping(topology: &Topology, rt: &tokio::runtime::Runtime, c: &PingCheck) -> Verdict {
-    let check =
-        format!("ping {} -> {} {}", c.from.as_str(), *c.to, expectation(&c.fails, "is answered", "gets no reply"));
+    let succeeds = match &c.answered {
+        Some(k) => format!("is answered at least {} of {} times", k.at_least, *c.count),
+        None => "is answered".to_string(),
+    };
+    let check = format!(
+        "ping {} -> {}{} {}",
+        c.from.as_str(),
+        *c.to,
+        ping_options(c),
+        expectation(&c.fails, &succeeds, "gets no reply")
+    );
     let timeout = wait(&c.timeout, !c.fails.expected());
     let mut patience = Settled::new(topology, rt, timeout);
-    let pinged =
-        probe::ping(node(topology, &c.from), *c.to, c.source, c.dev.as_deref(), *c.count, timeout, &mut patience);
+    let options = probe::EchoOptions {
+        source: c.source,
+        dev: c.dev.as_deref(),
+        size: c.size.as_ref().map(|s| usize::from(**s)),
+        ttl: c.ttl,
+        tos: c.tos,
+        pmtu: c.pmtu,
+        broadcast: c.broadcast,
+        interval: c.interval.as_ref().map(|i| i.0),
+        id: c.id,
+    };
+    let pinged = probe::ping_with(node(topology, &c.from), *c.to, &options, *c.count, timeout, &mut patience);
     let (holds, mut observed) = match pinged {
         Ok(o) => {
-            let answered = o.received == *c.count;
+            let answered = o.received >= c.answered.as_ref().map_or(*c.count, |k| k.at_least);
             let mut observed = format!("sent {}, received {}", o.sent, o.received);
             if let Some(e) = &o.error {
                 observed.push_str(&format!(": {e}"));
@@ -156,6 +175,34 @@ fn ping(topology: &Topology, rt: &tokio::runtime::Runtime, c: &PingCheck) -> Ver
     };
     let holds = patience.judged(holds, &mut observed);
     Verdict { check, holds, observed, line: c.from.line }
+}
+
+/// The options of a ping that change its packets, as `ping(8)` would be given them:
+/// ` size 1400 pmtu do ttl 3`.
+fn ping_options(c: &PingCheck) -> String {
+    let mut words = String::new();
+    if let Some(size) = &c.size {
+        words.push_str(&format!(" size {}", **size));
+    }
+    if let Some(pmtu) = c.pmtu {
+        words.push_str(&format!(" pmtu {}", format!("{pmtu:?}").to_lowercase()));
+    }
+    if let Some(ttl) = c.ttl {
+        words.push_str(&format!(" ttl {ttl}"));
+    }
+    if let Some(tos) = c.tos {
+        words.push_str(&format!(" tos {tos:#04x}"));
+    }
+    if c.broadcast {
+        words.push_str(" broadcast");
+    }
+    if let Some(interval) = &c.interval {
+        words.push_str(&format!(" interval {}", humantime::format_duration(interval.0)));
+    }
+    if let Some(id) = c.id {
+        words.push_str(&format!(" id {id}"));
+    }
+    words
 }
 
 /// What a traffic check expects, in its description: `succeeds` or `fails` as worded
@@ -222,12 +269,17 @@ fn connect_banner(topology: &Topology, rt: &tokio::runtime::Runtime, c: &Connect
 
 fn udp(topology: &Topology, rt: &tokio::runtime::Runtime, c: &UdpCheck) -> Verdict {
     let expectation = expectation(&c.fails, "is echoed", "gets no echo");
-    let check = format!("udp {} -> {} {} {expectation}", c.from.as_str(), *c.to, excerpt(c.payload.as_bytes()));
+    let (payload, shown) = match &c.payload_hex {
+        Some(hex) => (hex.0.as_slice(), format!("hex {hex}")),
+        None => (c.payload.as_bytes(), excerpt(c.payload.as_bytes())),
+    };
+    let bind = udp_source(c);
+    let from = bind.map(|b| format!(" from {b}")).unwrap_or_default();
+    let check = format!("udp {} -> {}{from} {shown} {expectation}", c.from.as_str(), *c.to);
     let timeout = wait(&c.timeout, !c.fails.expected());
-    let sent = format!("sent {} bytes", c.payload.len());
-    let payload = c.payload.as_bytes();
+    let sent = format!("sent {} bytes", payload.len());
     let mut patience = Settled::new(topology, rt, timeout);
-    let exchanged = probe::udp_exchange(node(topology, &c.from), *c.to, payload, timeout, &mut patience);
+    let exchanged = probe::udp_exchange_from(node(topology, &c.from), bind, *c.to, payload, timeout, &mut patience);
     // `echoed` is None when the probe itself broke: no verdict either way.
     let (echoed, mut observed, cause) = match exchanged {
         Ok(Ok(reply)) if reply == payload => (Some(true), format!("{sent}, received {} bytes back", reply.len()), None),
@@ -241,6 +293,16 @@ fn udp(topology: &Topology, rt: &tokio::runtime::Runtime, c: &UdpCheck) -> Verdi
     let holds = echoed.is_some_and(|echoed| as_expected(&c.fails, echoed, !echoed, cause.as_ref()));
     let holds = patience.judged(holds, &mut observed);
     Verdict { check, holds, observed, line: c.from.line }
+}
+
+/// The local address a `udp` check binds, when it gives a source address or port.
+fn udp_source(c: &UdpCheck) -> Option<std::net::SocketAddr> {
+    if c.source.is_none() && c.source_port.is_none() {
+        return None;
+    }
+    let any: std::net::IpAddr =
+        if c.to.is_ipv4() { std::net::Ipv4Addr::UNSPECIFIED.into() } else { std::net::Ipv6Addr::UNSPECIFIED.into() };
+    Some(std::net::SocketAddr::new(c.source.as_ref().map_or(any, |s| **s), c.source_port.unwrap_or(0)))
 }
 
 /// A payload as messages quote it: whole when short, else its first bytes and its size.

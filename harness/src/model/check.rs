@@ -56,7 +56,8 @@ pub enum Check {
 pub struct PingCheck {
     pub from: Loc<String>,
     pub to: Loc<IpAddr>,
-    /// Echo requests to send (default 1, at least 1). Success means every one was answered.
+    /// Echo requests to send (default 1, at least 1). Success means every one was
+    /// answered, or as many as `answered` says.
     #[serde(default = "one")]
     #[schemars(range(min = 1), extend("default" = 1))]
     pub count: Loc<u32>,
@@ -72,6 +73,32 @@ pub struct PingCheck {
     /// Send out of this interface (`ping -I dev`: SO_BINDTODEVICE).
     #[serde(default)]
     pub dev: Option<String>,
+    /// Bytes of ICMP data after the 8-byte header (`ping -s`; default 28).
+    #[serde(default)]
+    pub size: Option<Loc<u16>>,
+    /// Path MTU discovery: `do`, `dont` or `want` (`ping -M`; default: the kernel's, want).
+    #[serde(default)]
+    pub pmtu: Option<Pmtu>,
+    /// TTL (IPv4) or hop limit (IPv6) of the requests.
+    #[serde(default)]
+    pub ttl: Option<u8>,
+    /// TOS byte (IPv4) or traffic class (IPv6) of the requests.
+    #[serde(default)]
+    pub tos: Option<u8>,
+    /// Allow a broadcast destination (`ping -b`: SO_BROADCAST); without it the kernel
+    /// refuses to send to one (EACCES).
+    #[serde(default)]
+    pub broadcast: bool,
+    /// Least time from one request to the next (default: each as soon as the previous
+    /// one is settled).
+    #[serde(default)]
+    pub interval: Option<Loc<Dur>>,
+    /// Echo identifier of the requests (default 0x4e52).
+    #[serde(default)]
+    pub id: Option<u16>,
+    /// Success with fewer replies than requests: `{at_least: 3}`.
+    #[serde(default)]
+    pub answered: Option<Loc<Answered>>,
     /// The ping is expected to get no reply: `true` whatever the cause, or the cause
     /// it must have.
     #[serde(default = "answered")]
@@ -176,6 +203,16 @@ pub struct UdpCheck {
     /// The datagram's content (default `netrig`); the echo must be identical.
     #[serde(default = "default_payload")]
     pub payload: String,
+    /// The datagram's content as hex bytes (`"de ad be ef"`), instead of `payload`.
+    #[serde(default)]
+    pub payload_hex: Option<HexBytes>,
+    /// Source address of the datagram (an address of the node, unless
+    /// `ip_nonlocal_bind` allows another).
+    #[serde(default)]
+    pub source: Option<Loc<IpAddr>>,
+    /// Source port of the datagram (default: one the kernel picks).
+    #[serde(default)]
+    pub source_port: Option<u16>,
     /// Deadline for the echo (default 2 s when it is expected, 200 ms otherwise).
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,

@@ -29,10 +29,12 @@ pub use crate::parse::syntax::{
 
 mod check;
 pub mod kernel;
+mod packet;
 mod service;
 mod step;
 
 pub use check::*;
+pub use packet::*;
 pub use service::*;
 pub use step::*;
 

@@ -67,8 +67,10 @@ pub enum Action {
     /// `{on: node, cmd: "iptables -P FORWARD DROP"}`
     Run(RunAction),
     /// `{dev: node:iface, arp: {op: reply, sender_ip: 10.0.0.9}}`: a crafted frame sent
-    /// out of the interface.
-    Send(SendAction),
+    /// out of the interface; `{on: node, ipv4: {dst: ...}, icmp: {...}}`: a crafted
+    /// packet sent through the node's IP stack. Boxed: its layers make it the largest
+    /// action by far.
+    Send(Box<SendAction>),
     /// `{into: node:iface, pcap: garp.pcap}`: the frames of a pcap file from `fixtures/`
     /// sent out of the interface, in order.
     Replay(ReplayAction),
@@ -106,7 +108,7 @@ impl Action {
             Action::SetPort(a) => a.dev.line,
             Action::Sysctl(a) => a.on.line,
             Action::Run(a) => a.on.line,
-            Action::Send(a) => a.dev.line,
+            Action::Send(a) => a.line(),
             Action::Replay(a) => a.into.line,
             Action::StartService(a) | Action::StopService(a) | Action::RestartService(a) => a.on.line,
             Action::SignalService(a) => a.on.line,
@@ -303,16 +305,66 @@ pub struct RunAction {
     pub cmd: Loc<String>,
 }
 
-/// A frame built from fields and written to an `AF_PACKET` socket bound to `dev` inside
-/// its node: it leaves through `dev` as if the node had sent it, so what is at the other
-/// end (the veth peer, the bridge) receives it. The node's own IP stack never sees it.
+/// A frame built from fields, `count` times. Out of `dev` (`node:iface`): written to an
+/// `AF_PACKET` socket bound to it inside its node, it leaves through `dev` as if the node
+/// had sent it, so what is at the other end (the veth peer, the bridge) receives it; the
+/// node's own IP stack never sees it. `on: node` instead: the IP packet (no Ethernet
+/// layer) goes through the node's IP stack on a raw socket, routed, neighbour
+/// resolution and netfilter included, as a packet the node itself sends.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendAction {
     /// `node:iface` the frame leaves through (an Ethernet interface).
-    pub dev: Loc<IfaceRef>,
+    #[serde(default)]
+    pub dev: Option<Loc<IfaceRef>>,
+    /// The node whose IP stack sends the packet (instead of `dev`).
+    #[serde(default)]
+    pub on: Option<Loc<String>>,
+    #[serde(default)]
+    pub eth: Option<EthFields>,
+    /// 802.1Q tags, outermost first.
+    #[serde(default)]
+    pub vlan: Vec<VlanTag>,
     /// An ARP packet for IPv4 over Ethernet.
-    pub arp: ArpFrame,
+    #[serde(default)]
+    pub arp: Option<ArpFrame>,
+    #[serde(default)]
+    pub ipv4: Option<Ipv4Fields>,
+    #[serde(default)]
+    pub ipv6: Option<Ipv6Fields>,
+    #[serde(default)]
+    pub icmp: Option<IcmpFields>,
+    #[serde(default)]
+    pub icmpv6: Option<IcmpFields>,
+    #[serde(default)]
+    pub udp: Option<UdpFields>,
+    #[serde(default)]
+    pub tcp: Option<TcpFields>,
+    /// The payload after the last header, as text.
+    #[serde(default)]
+    pub payload: Option<String>,
+    /// The payload as hex bytes: `"de ad be ef"`.
+    #[serde(default)]
+    pub payload_hex: Option<HexBytes>,
+    /// How many times the frame is sent (default 1).
+    #[serde(default = "one")]
+    #[schemars(range(min = 1), extend("default" = 1))]
+    pub count: Loc<u32>,
+    /// The gap between two frames (default: back to back).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub interval: Option<Loc<Dur>>,
+}
+
+fn one() -> Loc<u32> {
+    Loc::unplaced(1)
+}
+
+impl SendAction {
+    /// The line of the action (of `dev` or `on`), for messages.
+    pub fn line(&self) -> u64 {
+        self.dev.as_ref().map(|d| d.line).or(self.on.as_ref().map(|o| o.line)).unwrap_or(self.count.line)
+    }
 }
 
 /// An ARP packet. Only `sender_ip` is needed: with the defaults it is a gratuitous ARP

@@ -4,9 +4,11 @@
 
 use crate::build::netlink::{self, LinkChange, LinkRef, Master};
 use crate::build::{self, NodeHandle, Topology, link_local};
-use crate::model::{Action, LinkState, ReplayAction, SendAction};
-use crate::observe::frame::ArpFields;
-use crate::observe::inject::{self, Injector};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::model::{Action, LinkState, MacAddr, ReplayAction, SendAction};
+use crate::observe::frame;
+use crate::observe::inject::{self, Injector, StackSender};
 use crate::observe::service;
 use crate::{build::baseline, observe::exec};
 
@@ -56,7 +58,22 @@ pub fn describe(action: &Action) -> String {
             format!("on {}: sysctl {}", s.on.as_str(), sets.join(" "))
         }
         Action::Run(r) => format!("on {}: run `{}`", r.on.as_str(), r.cmd.as_str()),
-        Action::Send(send) => format!("send out of {}: {}", *send.dev, send.arp),
+        Action::Send(send) => {
+            let times = if *send.count > 1 { format!(" ×{}", *send.count) } else { String::new() };
+            let every = send
+                .interval
+                .as_ref()
+                .map(|i| format!(" every {}", humantime::format_duration(i.0)))
+                .unwrap_or_default();
+            match (&send.dev, &send.on) {
+                (Some(dev), _) => format!("send out of {}: {}{times}{every}", **dev, frame::describe(send)),
+                (None, on) => format!(
+                    "on {}: send {}{times}{every}",
+                    on.as_ref().map_or("", |o| o.as_str()),
+                    frame::describe(send)
+                ),
+            }
+        }
         Action::Replay(r) => format!("replay {} out of {}", r.pcap.as_str(), *r.into),
         Action::StartService(a) => format!("on {}: start service {}", a.on.as_str(), a.service.as_str()),
         Action::StopService(a) => format!("on {}: stop service {}", a.on.as_str(), a.service.as_str()),
@@ -138,7 +155,7 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
             node(&s.on).finish_baseline().map_err(|e| e.to_string())?;
             baseline::write_many(&node(&s.on).ns, &settings).map_err(|e| e.to_string())
         }
-        Action::Send(send) => send_frame(&node(&send.dev.node).ns, send),
+        Action::Send(send) => send_frame(topology, send),
         Action::Replay(replay) => replay_pcap(&node(&replay.into.node).ns, replay),
         Action::StartService(a) => service::start(topology, &a.on, &a.service),
         Action::StopService(a) => service::stop(topology, &a.on, &a.service),
@@ -182,11 +199,47 @@ async fn change_and_settle(
     build::settle_everywhere(topology).await.map_err(|e| e.to_string())
 }
 
-/// Build the crafted frame (its defaults need the interface's MAC) and send it.
-fn send_frame(ns: &crate::build::netns::Netns, send: &SendAction) -> Result<(), String> {
-    let injector = Injector::open(ns, &send.dev.iface).map_err(|e| e.to_string())?;
-    let frame = ArpFields::of(&send.arp, injector.mac()).to_frame();
-    injector.send(&frame).map_err(|e| e.to_string())
+/// Build the crafted frame or packet (its defaults need the interface's MAC and the
+/// source address the kernel would choose) and send it `count` times.
+fn send_frame(topology: &Topology, send: &SendAction) -> Result<(), String> {
+    let failed = |e: std::io::Error| e.to_string();
+    let dst = frame::ip_destination(send);
+    let src_given = send.ipv4.as_ref().map(|ip| ip.src.is_some()).or(send.ipv6.as_ref().map(|ip| ip.src.is_some()));
+    // Validation guarantees exactly one of `dev` and `on`, and `on` with an IP layer.
+    let (node, dev) = match (&send.dev, &send.on) {
+        (Some(dev), _) => (&dev.node, Some(dev.iface.as_str())),
+        (None, on) => (on.as_ref().map(|o| &o.value).ok_or("`send` needs `dev` or `on`")?, None),
+    };
+    let ns = &topology.nodes[node.as_str()].ns;
+    let src = match (dst, src_given) {
+        (Some(dst), Some(false)) => Some(inject::source_for(ns, dev, dst).map_err(failed)?),
+        _ => None,
+    };
+    let mut send_once: Box<dyn FnMut() -> std::io::Result<()>> = match dev {
+        Some(dev) => {
+            let injector = Injector::open(ns, dev).map_err(failed)?;
+            let bytes = frame::ethernet_frame(send, injector.mac(), src)?;
+            Box::new(move || injector.send(&bytes))
+        }
+        None => {
+            let dst = dst.ok_or("`send` through a node's IP stack needs `ipv4` or `ipv6`")?;
+            let src =
+                src.unwrap_or(if dst.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() });
+            let bytes = frame::ip_packet(send, src, MacAddr([0; 6]))?;
+            let sender = StackSender::open(ns, dst.is_ipv6()).map_err(failed)?;
+            Box::new(move || sender.send(&bytes, dst))
+        }
+    };
+    for i in 0..*send.count {
+        // Pacing asked for by the scenario, not a wait for the kernel.
+        if let (Some(interval), true) = (&send.interval, i > 0) {
+            std::thread::sleep(interval.0);
+        }
+        send_once().map_err(|e| {
+            if *send.count > 1 { format!("frame {} of {}: {e}", i + 1, *send.count) } else { e.to_string() }
+        })?;
+    }
+    Ok(())
 }
 
 /// Send every frame of the pcap file, in order and back to back.

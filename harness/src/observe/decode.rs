@@ -243,6 +243,22 @@ fn parse_named<T: Copy + TryFrom<u64>>(table: &[(T, &'static str)], s: &str) -> 
     value_of(table, s).or_else(|| parse_number(s).and_then(|n| T::try_from(n).ok()))
 }
 
+/// The number of an ICMP (`v6`: ICMPv6) type given by name or number, as matchers
+/// read it; also how the `send` action reads it.
+pub fn icmp_type_number(v6: bool, name: &str) -> Option<u8> {
+    parse_named(IcmpType::table(v6), name)
+}
+
+/// The names of ICMP (`v6`: ICMPv6) types, for messages.
+pub fn icmp_type_names(v6: bool) -> String {
+    names(IcmpType::table(v6))
+}
+
+/// An ethertype given by name (`arp`, `ipv4`, `ipv6`) or number.
+pub fn ethertype_number(name: &str) -> Option<u16> {
+    parse_named(ETHERTYPES, name)
+}
+
 /// An ethertype; prints and serializes as its name (`arp`) or as hex (`0x88cc`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EtherType(pub u16);

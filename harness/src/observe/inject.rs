@@ -1,5 +1,6 @@
 //! Frames put on the wire out of one interface of a node: the `send` action's crafted
-//! frames ([`crate::observe::frame`]) and the `replay` action's frames from a pcap file.
+//! frames ([`crate::observe::frame`]) and the `replay` action's frames from a pcap file;
+//! and crafted IP packets sent through a node's IP stack ([`StackSender`]).
 //!
 //! The frame is written to an `AF_PACKET` socket opened inside the node's namespace
 //! and bound to the interface with protocol 0, so the socket receives nothing and
@@ -10,6 +11,7 @@
 //! returns (see the `capture` module doc for the same argument).
 
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
@@ -59,6 +61,57 @@ impl Injector {
             }
         }
     }
+}
+
+/// A raw IP socket (`IPPROTO_RAW`, which implies that the packet carries its own IP
+/// header) in a node: a packet written to it is routed by the node as one it sends
+/// itself, through its routes, netfilter's OUTPUT and POSTROUTING hooks and neighbour
+/// resolution (a packet waiting for a neighbour is queued, as any other).
+#[derive(Debug)]
+pub struct StackSender {
+    socket: socket2::Socket,
+}
+
+impl StackSender {
+    pub fn open(ns: &Netns, v6: bool) -> io::Result<StackSender> {
+        let domain = if v6 { socket2::Domain::IPV6 } else { socket2::Domain::IPV4 };
+        let protocol = socket2::Protocol::from(libc::IPPROTO_RAW);
+        let socket = ns.run(|| socket2::Socket::new(domain, socket2::Type::RAW, Some(protocol)))?;
+        Ok(StackSender { socket })
+    }
+
+    /// Send one IP packet (header included) to `dst`, its destination. The kernel's
+    /// refusal (no route: ENETUNREACH, a packet above the MTU: EMSGSIZE) is the error.
+    pub fn send(&self, packet: &[u8], dst: IpAddr) -> io::Result<()> {
+        let to = socket2::SockAddr::from(SocketAddr::new(dst, 0));
+        self.socket.send_to(packet, &to).map(|_| ()).map_err(|e| {
+            let message = format!("send to {dst}: {}", describe_errno(&e));
+            io::Error::new(e.kind(), message)
+        })
+    }
+}
+
+fn describe_errno(e: &io::Error) -> String {
+    e.raw_os_error().map_or_else(|| e.to_string(), |n| Errno::from_raw(n).desc().to_string())
+}
+
+/// The source address the node's kernel chooses for a packet to `dst` (out of `dev`
+/// when given), as for any socket of its own: a UDP socket connected to `dst` is given
+/// it, and sends nothing.
+pub fn source_for(ns: &Netns, dev: Option<&str>, dst: IpAddr) -> io::Result<IpAddr> {
+    let chosen = ns.run(|| {
+        let socket =
+            socket2::Socket::new(socket2::Domain::for_address(SocketAddr::new(dst, 0)), socket2::Type::DGRAM, None)?;
+        if let Some(dev) = dev {
+            socket.bind_device(Some(dev.as_bytes()))?;
+        }
+        socket.connect(&SocketAddr::new(dst, 9).into())?;
+        socket.local_addr()?.as_socket().map(|a| a.ip()).ok_or_else(|| io::Error::other("not an IP socket"))
+    });
+    chosen.map_err(|e| {
+        let out = dev.map(|d| format!(" out of `{d}`")).unwrap_or_default();
+        io::Error::new(e.kind(), format!("no source address for {dst}{out} ({}): give `src`", describe_errno(&e)))
+    })
 }
 
 /// Runs on a thread inside the namespace.

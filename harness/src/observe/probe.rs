@@ -22,7 +22,7 @@ use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, socko
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
 use crate::build::netns::Netns;
-use crate::model::{ConnectResult, Proto};
+use crate::model::{ConnectResult, Pmtu, Proto};
 use crate::observe::cause::Cause;
 use crate::observe::exec::{poll_until, pollfd};
 
@@ -101,15 +101,55 @@ pub fn ping(
     timeout: Duration,
     patience: &mut dyn Patience,
 ) -> io::Result<PingOutcome> {
-    if let Some(source) = source.filter(|s| s.is_ipv4() != to.is_ipv4()) {
+    ping_with(ns, to, &EchoOptions { source, dev, ..EchoOptions::default() }, count, timeout, patience)
+}
+
+/// How echo requests are sent, besides where to: the options of `ping(8)` a scenario
+/// can give. The defaults are the kernel's (and netrig's fixed identifier and payload).
+#[derive(Debug, Clone, Default)]
+pub struct EchoOptions<'a> {
+    pub source: Option<IpAddr>,
+    pub dev: Option<&'a str>,
+    /// Bytes of ICMP data (`ping -s`).
+    pub size: Option<usize>,
+    /// `IP_TTL` / `IPV6_UNICAST_HOPS`.
+    pub ttl: Option<u8>,
+    /// `IP_TOS` / `IPV6_TCLASS`.
+    pub tos: Option<u8>,
+    /// `IP_MTU_DISCOVER` / `IPV6_MTU_DISCOVER`.
+    pub pmtu: Option<Pmtu>,
+    /// `SO_BROADCAST`.
+    pub broadcast: bool,
+    /// Least time between two requests.
+    pub interval: Option<Duration>,
+    /// Echo identifier.
+    pub id: Option<u16>,
+}
+
+/// [`ping`] with every option.
+pub fn ping_with(
+    ns: &Netns,
+    to: IpAddr,
+    options: &EchoOptions<'_>,
+    count: u32,
+    timeout: Duration,
+    patience: &mut dyn Patience,
+) -> io::Result<PingOutcome> {
+    if let Some(source) = options.source.filter(|s| s.is_ipv4() != to.is_ipv4()) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("ping from {source} to {to}: the addresses are of different families"),
         ));
     }
-    let socket = ns.run(|| EchoSocket::open(to, source, dev)).map_err(|e| with_context(e, &format!("ping {to}")))?;
+    let socket = ns.run(|| EchoSocket::open(to, options)).map_err(|e| with_context(e, &format!("ping {to}")))?;
     let mut outcome = PingOutcome { sent: 0, received: 0, error: None };
+    let mut previous: Option<Instant> = None;
     for i in 0..count {
+        // Pacing the scenario asked for (`ping -i`), not a wait for the kernel.
+        if let (Some(interval), Some(previous)) = (options.interval, previous) {
+            std::thread::sleep((previous + interval).saturating_duration_since(Instant::now()));
+        }
+        previous = Some(Instant::now());
         // Requests are settled one at a time, so sequence numbers may wrap.
         outcome.record(socket.echo(i as u16, timeout, patience));
     }
@@ -163,11 +203,14 @@ struct EchoSocket {
     raw: bool,
     /// Identifier written into requests (a datagram socket replaces it).
     id: u16,
+    /// ICMP data of every request.
+    payload: Vec<u8>,
 }
 
 impl EchoSocket {
     /// Open the socket; to be called on a thread inside the namespace.
-    fn open(to: IpAddr, source: Option<IpAddr>, dev: Option<&str>) -> io::Result<EchoSocket> {
+    fn open(to: IpAddr, options: &EchoOptions<'_>) -> io::Result<EchoSocket> {
+        let (source, dev) = (options.source, options.dev);
         let v6 = to.is_ipv6();
         let (domain, protocol) = if v6 { (Domain::IPV6, Protocol::ICMPV6) } else { (Domain::IPV4, Protocol::ICMPV4) };
         let (socket, raw) = match Socket::new(domain, Type::DGRAM, Some(protocol)) {
@@ -180,10 +223,11 @@ impl EchoSocket {
         if let Some(dev) = dev {
             socket.bind_device(Some(dev.as_bytes())).map_err(|e| with_context(e, &format!("bind to device {dev}")))?;
         }
+        set_echo_options(&socket, v6, options)?;
         // Binding a datagram ICMP socket to a "port" chooses its echo identifier: a
         // fixed one keeps captures and reports identical from run to run. Pings of
         // one node run one at a time, and nodes are separate namespaces.
-        let id = ECHO_IDENTIFIER;
+        let id = options.id.unwrap_or(ECHO_IDENTIFIER);
         if source.is_some() || !raw {
             let local = source.unwrap_or(if v6 { Ipv6Addr::UNSPECIFIED.into() } else { Ipv4Addr::UNSPECIFIED.into() });
             let port = if raw { 0 } else { id };
@@ -192,7 +236,11 @@ impl EchoSocket {
                 .map_err(|e| with_context(e, &format!("bind to {local}")))?;
         }
         socket.set_nonblocking(true)?;
-        Ok(EchoSocket { socket, to: SocketAddr::new(to, 0).into(), v6, raw, id })
+        let payload = match options.size {
+            Some(size) => PAYLOAD.iter().copied().cycle().take(size).collect(),
+            None => PAYLOAD.to_vec(),
+        };
+        Ok(EchoSocket { socket, to: SocketAddr::new(to, 0).into(), v6, raw, id, payload })
     }
 
     /// Send request `seq` and wait for its reply, an error about it, or final silence.
@@ -225,9 +273,9 @@ impl EchoSocket {
         let header = if self.v6 {
             Icmpv6Header::new(Icmpv6Type::EchoRequest(echo)).to_bytes().to_vec()
         } else {
-            Icmpv4Header::with_checksum(Icmpv4Type::EchoRequest(echo), PAYLOAD).to_bytes().to_vec()
+            Icmpv4Header::with_checksum(Icmpv4Type::EchoRequest(echo), &self.payload).to_bytes().to_vec()
         };
-        [header.as_slice(), PAYLOAD].concat()
+        [header.as_slice(), &self.payload].concat()
     }
 
     /// Read what has arrived; `true` if the reply to `seq` was among it.
@@ -288,6 +336,43 @@ impl EchoSocket {
     fn is_ours(&self, (icmp_type, id, fields_seq): (u8, u16, u16), expected_type: u8, seq: u16) -> bool {
         icmp_type == expected_type && fields_seq == seq && (!self.raw || id == self.id)
     }
+}
+
+/// The header fields and socket behaviour `options` ask for.
+fn set_echo_options(socket: &Socket, v6: bool, options: &EchoOptions<'_>) -> io::Result<()> {
+    fn named(what: &'static str) -> impl Fn(io::Error) -> io::Error {
+        move |e| with_context(e, what)
+    }
+    if let Some(ttl) = options.ttl {
+        let set = if v6 { socket.set_unicast_hops_v6(ttl.into()) } else { socket.set_ttl_v4(ttl.into()) };
+        set.map_err(named("set the TTL"))?;
+    }
+    if let Some(tos) = options.tos {
+        let set = if v6 { socket.set_tclass_v6(tos.into()) } else { socket.set_tos_v4(tos.into()) };
+        set.map_err(named("set the TOS"))?;
+    }
+    if options.broadcast {
+        socket.set_broadcast(true).map_err(named("allow broadcast"))?;
+    }
+    if let Some(pmtu) = options.pmtu {
+        let (level, name) =
+            if v6 { (libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER) } else { (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) };
+        let value: libc::c_int = pmtu.sockopt();
+        // SAFETY: a c_int option of the right size on a socket we own.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                level,
+                name,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(with_context(io::Error::last_os_error(), "set path MTU discovery"));
+        }
+    }
+    Ok(())
 }
 
 /// `(type, identifier, sequence)` of the ICMP echo header at the start of `icmp`.
@@ -607,10 +692,26 @@ pub fn udp_exchange(
     timeout: Duration,
     patience: &mut dyn Patience,
 ) -> io::Result<Result<Vec<u8>, Cause>> {
+    udp_exchange_from(ns, None, to, payload, timeout, patience)
+}
+
+/// [`udp_exchange`] from a chosen local address and port (`from`, bound before
+/// anything is sent; port 0: any); the kernel's refusal to bind is an `Err`.
+pub fn udp_exchange_from(
+    ns: &Netns,
+    from: Option<SocketAddr>,
+    to: SocketAddr,
+    payload: &[u8],
+    timeout: Duration,
+    patience: &mut dyn Patience,
+) -> io::Result<Result<Vec<u8>, Cause>> {
     let socket = ns
         .run(|| {
             let socket = open_socket(to, Type::DGRAM, Protocol::UDP)?;
             report_errors_in_detail(&socket, to.is_ipv6())?;
+            if let Some(from) = from {
+                socket.bind(&from.into()).map_err(|e| with_context(e, &format!("bind to {from}")))?;
+            }
             Ok(socket)
         })
         .map_err(|e| with_context(e, &format!("UDP exchange with {to}")))?;

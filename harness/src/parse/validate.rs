@@ -12,6 +12,7 @@ use std::net::IpAddr;
 
 use crate::judge;
 use crate::model::*;
+use crate::observe::frame;
 use crate::parse::load::{Diagnostic, Source};
 use crate::parse::syntax::check_ifname;
 
@@ -50,6 +51,28 @@ pub(crate) struct At<'k> {
     line: u64,
     column: u64,
     key: &'k str,
+}
+
+/// Ping options that cannot hold together: `answered` beyond `count` or with `fails`,
+/// a `size` no IP packet can carry.
+fn ping_option_mistakes(p: &PingCheck) -> Vec<(&'static str, String)> {
+    let mut found = Vec::new();
+    if let Some(answered) = &p.answered {
+        if answered.at_least == 0 || answered.at_least > *p.count {
+            found.push((
+                "answered",
+                format!("`at_least: {}` of `count: {}`: give 1 to {}", answered.at_least, *p.count, *p.count),
+            ));
+        } else if p.fails.expected() {
+            found.push(("answered", "`answered` is for a ping that succeeds; with `fails` no reply may come".into()));
+        }
+    }
+    // 65535 bytes of IPv4 packet less its 20-byte header and the 8 of ICMP (IPv6
+    // counts its payload without the header, but the socket caps both alike).
+    if p.size.as_ref().is_some_and(|s| **s > 65507) {
+        found.push(("size", "at most 65507 bytes of ICMP data fit in an IP packet".into()));
+    }
+    found
 }
 
 /// Whether interface `dev` of `node` is enslaved to a bridge, wherever the scenario says so.
@@ -535,7 +558,7 @@ impl Validator<'_> {
                     self.problem(at(&a.signal, &format!("{key}.signal_service.signal")), e);
                 }
             }
-            Action::Send(send) => self.need_ethernet(&send.dev, &format!("{key}.send.dev")),
+            Action::Send(send) => self.check_send(send, &format!("{key}.send")),
             Action::Replay(replay) => {
                 self.need_ethernet(&replay.into, &format!("{key}.replay.into"));
                 if replay.path.is_none() {
@@ -543,6 +566,27 @@ impl Validator<'_> {
                     self.problem(at(&replay.pcap, &format!("{key}.replay.pcap")), message);
                 }
             }
+        }
+    }
+
+    /// A `send` action: its interface or node, then its layers ([`frame::mistakes`]);
+    /// a mistake without a place of its own is shown at the action's.
+    fn check_send(&mut self, send: &SendAction, key: &str) {
+        if let Some(dev) = &send.dev {
+            self.need_ethernet(dev, &format!("{key}.dev"));
+        }
+        if let Some(on) = &send.on {
+            self.need_node(on, &format!("{key}.on"));
+        }
+        let (source, line, column) = match (&send.dev, &send.on) {
+            (Some(dev), _) => (dev.source, dev.line, dev.column),
+            (None, Some(on)) => (on.source, on.line, on.column),
+            (None, None) => (send.count.source, send.count.line, send.count.column),
+        };
+        for mistake in frame::mistakes(send) {
+            let (source, line, column) = mistake.place.unwrap_or((source, line, column));
+            let field = format!("{key}.{}", mistake.field);
+            self.problem(At { source, line, column, key: &field }, mistake.message);
         }
     }
 
@@ -752,7 +796,11 @@ impl Validator<'_> {
                 // Requests are settled one after the other: the worst case is every
                 // one of them waiting its whole timeout.
                 let each = judge::wait(&p.timeout, !p.fails.expected());
-                let worst = each.saturating_mul(*p.count);
+                let gaps = p
+                    .interval
+                    .as_ref()
+                    .map_or(std::time::Duration::ZERO, |i| i.0.saturating_mul(p.count.saturating_sub(1)));
+                let worst = each.saturating_mul(*p.count).saturating_add(gaps);
                 if *p.count == 0 {
                     self.problem(at(&p.count, &format!("{key}.ping.count")), "a ping sends at least one request");
                 } else if self.deadline_is_usable() && worst > self.scenario.deadline() {
@@ -770,6 +818,15 @@ impl Validator<'_> {
                 }
                 if let Fails::Because(cause) = &*p.fails {
                     self.check_fail_cause(cause, at(&p.fails, &format!("{key}.ping.fails")));
+                }
+                for (field, message) in ping_option_mistakes(p) {
+                    let place = match field {
+                        "answered" => p.answered.as_ref().map(|a| at(a, "")),
+                        "size" => p.size.as_ref().map(|s| at(s, "")),
+                        _ => None,
+                    };
+                    let key = format!("{key}.ping.{field}");
+                    self.problem(At { key: &key, ..place.unwrap_or(at(&p.from, "")) }, message);
                 }
             }
             Check::Connect(c) => {
@@ -824,6 +881,11 @@ impl Validator<'_> {
                 self.need_positive_timeout(&u.timeout, &format!("{key}.udp.timeout"));
                 if let Fails::Because(cause) = &*u.fails {
                     self.check_fail_cause(cause, at(&u.fails, &format!("{key}.udp.fails")));
+                }
+                if let Some(source) = u.source.as_ref().filter(|s| s.is_ipv4() != u.to.is_ipv4()) {
+                    let message =
+                        format!("source {} and destination {} are of different families", **source, u.to.ip());
+                    self.problem(at(source, &format!("{key}.udp.source")), message);
                 }
             }
             Check::Tcp(t) => {
@@ -1898,5 +1960,32 @@ mod tests {
             assert!(!super::is_machine_wide(key));
             assert!(writable(key), "{key} should be per namespace");
         }
+    }
+
+    #[test]
+    fn send_and_ping_options_are_checked_at_their_line() {
+        let step = |action: &str| format!("{PAIR}steps:\n  - do:\n      - {action}\n");
+        let e = one_error(
+            &step("send: {dev: \"a:eth0\", ipv4: {dst: 10.0.0.2}, icmp: {type: echo-bogus}}"),
+            "not an ICMP type",
+        );
+        assert!(e.starts_with("8:67 steps[0].do[0].send.icmp.type:"), "{e}");
+        let e = one_error(
+            &step("send: {on: a, eth: {dst: 02:00:00:00:00:01}, ipv4: {dst: 10.0.0.2}}"),
+            "no Ethernet layer",
+        );
+        assert!(e.starts_with("8:20 steps[0].do[0].send.on:"), "{e}");
+        let e = one_error(&step("send: {on: c, ipv4: {dst: 10.0.0.2}}"), "c");
+        assert!(e.starts_with("8:20 steps[0].do[0].send.on:"), "{e}");
+        let check = |c: &str| format!("{PAIR}expect:\n  - {c}\n");
+        let e = one_error(&check("ping: {from: a, to: 10.0.0.2, count: 2, answered: {at_least: 3}}"), "give 1 to 2");
+        assert!(e.starts_with("7:55 expect[0].ping.answered:"), "{e}");
+        one_error(&check("ping: {from: a, to: 10.0.0.2, answered: {at_least: 1}, fails: true}"), "no reply may come");
+        one_error(&check("ping: {from: a, to: 10.0.0.2, size: 65508}"), "at most 65507");
+        // The gaps between requests count toward the deadline.
+        let e = one_error(&check("ping: {from: a, to: 10.0.0.2, count: 3, interval: 3m}"), "does not fit");
+        assert!(e.contains("count 3"), "{e}");
+        let e = one_error(&check("udp: {from: a, to: \"10.0.0.2:53\", source: \"fd00::1\"}"), "different families");
+        assert!(e.starts_with("7:47 expect[0].udp.source:"), "{e}");
     }
 }
