@@ -267,6 +267,9 @@ impl Validator<'_> {
                 if let Some(msg) = iface.port.as_ref().and_then(|p| p.unsettable()) {
                     self.problem(at(node, &format!("{key}.port.priority")), msg);
                 }
+                if let Some(msg) = iface.qdisc.as_ref().and_then(Qdisc::problem) {
+                    self.problem(at(node, &format!("{key}.qdisc")), msg);
+                }
             }
             for (dev, vx) in &node.vxlans {
                 let key = format!("{base}.vxlans.{dev}");
@@ -500,6 +503,13 @@ impl Validator<'_> {
                     );
                 }
             }
+            Action::SetQdisc(q) => {
+                self.need_iface(&q.dev, key);
+                if let Some(msg) = q.qdisc.problem() {
+                    self.problem(at(&q.dev, &format!("{key}.set_qdisc.qdisc")), msg);
+                }
+            }
+            Action::DelQdisc(q) => self.need_iface(&q.dev, key),
             Action::Sysctl(s) => {
                 self.need_node(&s.on, key);
                 for k in s.set.keys() {
@@ -856,6 +866,13 @@ impl Validator<'_> {
                 if let Some(error) = b.error.as_ref().filter(|e| !crate::observe::cause::is_errno_name(e)) {
                     let message = format!("`{}` is not an errno name (write e.g. `EADDRNOTAVAIL`)", error.as_str());
                     self.problem(at(error, &format!("{key}.bind.error")), message);
+                }
+            }
+            Check::Stream(c) => {
+                self.need_node(&c.from, &format!("{key}.stream.from"));
+                self.need_positive_timeout(&Some(c.duration.clone()), &format!("{key}.stream.for"));
+                for (field, message) in c.problems() {
+                    self.problem(at(&c.from, &format!("{key}.stream.{field}")), message);
                 }
             }
             Check::Link(l) => {
