@@ -102,7 +102,8 @@ fn qdisc_message(index: u32, qdisc: &Qdisc) -> RouteNetlinkMessage {
 /// The RTM_NEWTCLASS message for a class of the htb at `1:`.
 fn htb_class_message(index: u32, class: &HtbClass) -> TcMessage {
     let mut message = TcMessage::default();
-    message.header = header(index, TcHandle { major: 1, minor: class.id.0 }, ROOT_HANDLE);
+    let parent = class.parent.map_or(ROOT_HANDLE, |parent| TcHandle { major: 1, minor: parent.0 });
+    message.header = header(index, TcHandle { major: 1, minor: class.id.0 }, parent);
     message.attributes.push(TcAttribute::Kind("htb".into()));
     message.attributes.push(TcAttribute::Other(DefaultNla::new(TCA_OPTIONS, htb_class_options(class))));
     message
@@ -333,7 +334,7 @@ mod tests {
         let htb = Htb { default: Some(ClassId(0x10)), classes: vec![] };
         let out = htb_options(&htb);
         assert_eq!((u32_at(&out, 4), u32_at(&out, 12)), (3, 0x10), "version 3, defcls 1:10");
-        let class = HtbClass { id: ClassId(0x10), rate: Rate(8_000_000), ceil: Some(Rate(16_000_000)) };
+        let class = HtbClass { id: ClassId(0x10), parent: None, rate: Rate(8_000_000), ceil: Some(Rate(16_000_000)) };
         let out = htb_class_options(&class);
         assert_eq!((u32_at(&out, 4 + 8), u32_at(&out, 4 + 20)), (1_000_000, 2_000_000));
         assert_eq!(u32_at(&out, 4 + 24), (1_600_000u32) >> PSCHED_SHIFT, "1600 bytes at 1 MB/s, in ticks");

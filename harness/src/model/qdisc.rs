@@ -96,7 +96,11 @@ impl fmt::Display for Qdisc {
                     write!(f, " default {default}")?;
                 }
                 for class in &h.classes {
-                    write!(f, ", class {} rate {} ceil {}", class.id, class.rate, class.ceil.unwrap_or(class.rate))?;
+                    write!(f, ", class {}", class.id)?;
+                    if let Some(parent) = class.parent {
+                        write!(f, " parent {parent}")?;
+                    }
+                    write!(f, " rate {} ceil {}", class.rate, class.ceil.unwrap_or(class.rate))?;
                 }
                 Ok(())
             }
@@ -205,6 +209,9 @@ impl Htb {
     fn problem(&self) -> Option<String> {
         let mut seen = std::collections::BTreeSet::new();
         for class in &self.classes {
+            if let Some(parent) = class.parent.filter(|p| !seen.contains(&p.0)) {
+                return Some(format!("class {}: its parent {parent} is not a class listed before it", class.id));
+            }
             if !seen.insert(class.id.0) {
                 return Some(format!("class {} is given twice", class.id));
             }
@@ -229,6 +236,10 @@ impl Htb {
 pub struct HtbClass {
     /// `1:MINOR`, the minor in hexadecimal as tc writes it (`1:10` is minor 16).
     pub id: ClassId,
+    /// The class it borrows from, listed before it (default: none, a child of the
+    /// qdisc itself, which can never take more than its `rate`).
+    #[serde(default)]
+    pub parent: Option<ClassId>,
     /// What the class is guaranteed.
     pub rate: Rate,
     /// The most it may take by borrowing (default: its `rate`).
@@ -456,11 +467,16 @@ mod tests {
         let htb = |default: &str| {
             Qdisc::Htb(Htb {
                 default: Some(default.parse().unwrap()),
-                classes: vec![HtbClass { id: ClassId(0x10), rate: Rate(1000), ceil: None }],
+                classes: vec![HtbClass { id: ClassId(0x10), parent: None, rate: Rate(1000), ceil: None }],
             })
         };
         assert_eq!(htb("1:10").problem(), None);
         assert!(htb("1:20").problem().unwrap().contains("not one of the `classes`"));
+        let orphan = Qdisc::Htb(Htb {
+            default: None,
+            classes: vec![HtbClass { id: ClassId(0x10), parent: Some(ClassId(1)), rate: Rate(1000), ceil: None }],
+        });
+        assert!(orphan.problem().unwrap().contains("not a class listed before it"));
         let reorder = Qdisc::Netem(Netem { reorder: Some(Percent(25.0)), ..Netem::default() });
         assert!(reorder.problem().unwrap().contains("give a delay"));
     }
