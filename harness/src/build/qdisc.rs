@@ -159,13 +159,14 @@ fn htb_options(h: &Htb) -> Vec<u8> {
 }
 
 /// struct tc_htb_opt { tc_ratespec rate, ceil; __u32 buffer, cbuffer, quantum, level,
-/// prio; } with buffers (in ticks) for tc's default burst of 1600 bytes.
+/// prio; } with buffers (in ticks) for its burst, tc's default 1600 bytes.
 fn htb_class_options(class: &HtbClass) -> Vec<u8> {
     let ceil = class.ceil.unwrap_or(class.rate);
     let mut opt = ratespec(class.rate);
     opt.extend(ratespec(ceil));
-    opt.extend(ticks(HTB_DEFAULT_BURST, class.rate).to_ne_bytes());
-    opt.extend(ticks(HTB_DEFAULT_BURST, ceil).to_ne_bytes());
+    let burst = class.burst.map_or(HTB_DEFAULT_BURST, |b| b.0);
+    opt.extend(ticks(burst, class.rate).to_ne_bytes());
+    opt.extend(ticks(burst, ceil).to_ne_bytes());
     opt.extend([0u8; 12]); // quantum (the kernel's, from rate2quantum), level, prio
     let mut out = nla(TCA_HTB_PARMS, &opt);
     if let Some(rate64) = rate64(class.rate) {
@@ -334,7 +335,13 @@ mod tests {
         let htb = Htb { default: Some(ClassId(0x10)), classes: vec![] };
         let out = htb_options(&htb);
         assert_eq!((u32_at(&out, 4), u32_at(&out, 12)), (3, 0x10), "version 3, defcls 1:10");
-        let class = HtbClass { id: ClassId(0x10), parent: None, rate: Rate(8_000_000), ceil: Some(Rate(16_000_000)) };
+        let class = HtbClass {
+            id: ClassId(0x10),
+            parent: None,
+            rate: Rate(8_000_000),
+            ceil: Some(Rate(16_000_000)),
+            burst: None,
+        };
         let out = htb_class_options(&class);
         assert_eq!((u32_at(&out, 4 + 8), u32_at(&out, 4 + 20)), (1_000_000, 2_000_000));
         assert_eq!(u32_at(&out, 4 + 24), (1_600_000u32) >> PSCHED_SHIFT, "1600 bytes at 1 MB/s, in ticks");
@@ -356,6 +363,51 @@ mod tests {
         assert_eq!(u16::from_ne_bytes([out[latency_at + 2], out[latency_at + 3]]), TCA_NETEM_LATENCY64);
         let nanos = u64::from_ne_bytes(out[latency_at + 4..latency_at + 12].try_into().unwrap());
         assert_eq!(nanos, 100_000_000);
+    }
+
+    #[test]
+    fn qdiscs_are_set_replaced_and_removed_over_netlink() {
+        needs_root!();
+        let scenario: crate::model::Scenario = serde_saphyr::from_str(
+            r#"
+nodes:
+  a: {interfaces: {eth0: {qdisc: {tbf: {rate: 1mbit, burst: 8KiB, latency: 50ms}}}}}
+  b: {}
+links: [{veth: [a:eth0, b:eth0]}]
+"#,
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let topology = rt.block_on(crate::build::build(&scenario)).unwrap();
+        let handle = &topology.nodes["a"].netlink;
+        let root = || rt.block_on(netlink::link_attributes(handle, "eth0")).unwrap().qdisc.unwrap();
+        assert_eq!(root(), "tbf", "set at build time");
+        // Each in the place of the one before: the kernel refuses another kind under
+        // the same handle, so the old one must go first.
+        let kinds: [Qdisc; 4] = [
+            serde_saphyr::from_str(r#"{htb: {default: "1:10", classes: [{id: "1:10", rate: 1mbit}]}}"#).unwrap(),
+            serde_saphyr::from_str("{pfifo: {limit: 10}}").unwrap(),
+            serde_saphyr::from_str("{bfifo: {limit: 64KiB}}").unwrap(),
+            serde_saphyr::from_str("{bfifo: {limit: 32KiB}}").unwrap(),
+        ];
+        for qdisc in &kinds {
+            rt.block_on(set(handle, "eth0", qdisc)).unwrap_or_else(|e| panic!("{qdisc}: {e}"));
+            assert_eq!(root(), qdisc.kind());
+        }
+        rt.block_on(set(handle, "eth0", &Qdisc::Clsact)).unwrap();
+        assert_eq!(root(), "bfifo", "clsact sits beside the root qdisc");
+        rt.block_on(delete(handle, "eth0", true)).unwrap();
+        assert!(rt.block_on(delete(handle, "eth0", true)).is_err(), "clsact was removed");
+        rt.block_on(delete(handle, "eth0", false)).unwrap();
+        assert_eq!(root(), "noqueue", "the kernel's default is back");
+        // A kind the kernel may lack is "unsupported" (a skip), not a failure.
+        let netem: Qdisc = serde_saphyr::from_str("{netem: {delay: 10ms, loss: 1%}}").unwrap();
+        match rt.block_on(set(handle, "eth0", &netem)) {
+            Ok(()) => assert_eq!(root(), "netem"),
+            Err(Error::Unsupported { feature, .. }) => assert_eq!(feature, "the netem qdisc"),
+            Err(e) => panic!("netem: {e}"),
+        }
+        rt.block_on(topology.teardown());
     }
 
     #[test]

@@ -101,6 +101,9 @@ impl fmt::Display for Qdisc {
                         write!(f, " parent {parent}")?;
                     }
                     write!(f, " rate {} ceil {}", class.rate, class.ceil.unwrap_or(class.rate))?;
+                    if let Some(burst) = class.burst {
+                        write!(f, " burst {}b", burst.0)?;
+                    }
                 }
                 Ok(())
             }
@@ -218,6 +221,9 @@ impl Htb {
             if class.rate.0 == 0 {
                 return Some(format!("class {} needs a non-zero `rate`", class.id));
             }
+            if class.burst.is_some_and(|burst| burst.0 == 0 || burst.0 > u64::from(u32::MAX)) {
+                return Some(format!("class {}: a `burst` has 1 byte to 4 GiB", class.id));
+            }
             if class.ceil.is_some_and(|ceil| ceil.0 < class.rate.0) {
                 return Some(format!("class {}: `ceil` is the most it may take, at least its `rate`", class.id));
             }
@@ -245,6 +251,10 @@ pub struct HtbClass {
     /// The most it may take by borrowing (default: its `rate`).
     #[serde(default)]
     pub ceil: Option<Rate>,
+    /// Bytes it may send at once beyond its rate and its ceil (default 1600, as tc): a
+    /// larger one keeps the rate when the machine's timers fire late.
+    #[serde(default)]
+    pub burst: Option<ByteSize>,
 }
 
 /// A class of the htb at handle `1:`, written `1:10` (minor in hexadecimal, as tc).
@@ -467,14 +477,20 @@ mod tests {
         let htb = |default: &str| {
             Qdisc::Htb(Htb {
                 default: Some(default.parse().unwrap()),
-                classes: vec![HtbClass { id: ClassId(0x10), parent: None, rate: Rate(1000), ceil: None }],
+                classes: vec![HtbClass { id: ClassId(0x10), parent: None, rate: Rate(1000), ceil: None, burst: None }],
             })
         };
         assert_eq!(htb("1:10").problem(), None);
         assert!(htb("1:20").problem().unwrap().contains("not one of the `classes`"));
         let orphan = Qdisc::Htb(Htb {
             default: None,
-            classes: vec![HtbClass { id: ClassId(0x10), parent: Some(ClassId(1)), rate: Rate(1000), ceil: None }],
+            classes: vec![HtbClass {
+                id: ClassId(0x10),
+                parent: Some(ClassId(1)),
+                rate: Rate(1000),
+                ceil: None,
+                burst: None,
+            }],
         });
         assert!(orphan.problem().unwrap().contains("not a class listed before it"));
         let reorder = Qdisc::Netem(Netem { reorder: Some(Percent(25.0)), ..Netem::default() });

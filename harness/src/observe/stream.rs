@@ -240,3 +240,43 @@ fn receive(
     }
     Ok(measured)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::{self, netlink};
+
+    #[test]
+    fn datagrams_a_queue_still_holds_are_waited_for_not_counted_lost() {
+        needs_root!();
+        // 50kbit sends a 1028-byte packet every 164 ms, longer than the receiver's
+        // quiet period; the queue holds the whole stream, so every datagram arrives,
+        // the last ones seconds after the sender is done.
+        let scenario: crate::model::Scenario = serde_saphyr::from_str(
+            r#"
+nodes:
+  a: {interfaces: {eth0: {qdisc: {tbf: {rate: 50kbit, burst: 2KiB, limit: 64KiB}}}}}
+  b: {}
+links: [{veth: [a:eth0 10.0.0.1/24, b:eth0 10.0.0.2/24]}]
+"#,
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let topology = rt.block_on(build::build(&scenario)).unwrap();
+        let stream = Stream {
+            to: "10.0.0.2:5001".parse().unwrap(),
+            bits_per_second: 200_000,
+            duration: Duration::from_millis(500),
+            size: 1000,
+            packet_bytes: 1028,
+        };
+        let backlog = || {
+            let held = rt.block_on(netlink::qdisc_backlog(&topology.nodes["a"].netlink));
+            held.map_err(|e| e.to_string())
+        };
+        let measured = run(&topology.nodes["a"].ns, &topology.nodes["b"], &stream, backlog).unwrap();
+        assert_eq!(measured.sent, 13);
+        assert_eq!((measured.received, measured.loss), (13, 0.0), "{measured:?}");
+        rt.block_on(topology.teardown());
+    }
+}
