@@ -7,6 +7,7 @@
 use super::{Verdict, handle};
 use crate::build::{NodeHandle, Topology, netlink};
 use crate::model::{StreamCheck, show_rate};
+use crate::observe::patience::Settled;
 use crate::observe::stream::{self, Measured, Stream};
 
 /// What follows it in an observation is measured, and redacted in snapshots.
@@ -33,7 +34,9 @@ pub(super) fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, c: &Strea
         }
         Ok(held)
     };
-    match stream::run(&handle(topology, &c.from).ns, receiver, &spec, backlog) {
+    // Datagrams held by a neighbour resolution are waited for, as a ping's answer is.
+    let mut patience = Settled::new(topology, rt, stream::QUIET);
+    match stream::run(&handle(topology, &c.from).ns, receiver, &spec, backlog, &mut patience) {
         Ok(measured) => {
             let missed = missed_bounds(c, &measured);
             let verdict_text = if missed.is_empty() {
@@ -41,7 +44,9 @@ pub(super) fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, c: &Strea
             } else {
                 format!("not as expected: {}", missed.join(", "))
             };
-            verdict(missed.is_empty(), format!("{verdict_text}{MEASURED}{}", show(&measured)))
+            let mut observed = format!("{verdict_text}{MEASURED}{}", show(&measured));
+            let holds = patience.judged(missed.is_empty(), &mut observed);
+            verdict(holds, observed)
         }
         Err(e) => verdict(false, e),
     }

@@ -108,6 +108,8 @@ pub struct StreamExpect {
 /// A quantity a bound is written in, as a number in its smallest unit.
 pub trait Quantity: FromStr<Err = String> + fmt::Display {
     fn value(&self) -> f64;
+    /// Whether `X ± 10%` means 10% of X; for a percentage it means 10 points.
+    const RELATIVE_PERCENT: bool = true;
 }
 
 impl Quantity for Rate {
@@ -120,6 +122,7 @@ impl Quantity for Percent {
     fn value(&self) -> f64 {
         self.0
     }
+    const RELATIVE_PERCENT: bool = false;
 }
 
 impl Quantity for Dur {
@@ -129,7 +132,8 @@ impl Quantity for Dur {
 }
 
 /// `< X`, `<= X`, `> X`, `>= X`, `X ± T` (`+-` too; `T` a percentage of `X` or a
-/// quantity), or `X` alone (exactly).
+/// quantity; for a percentage `X`, `T` is in points: `20% ± 5%` is 15% to 25%), or `X`
+/// alone (exactly).
 #[derive(Debug, Clone, PartialEq, JsonSchema)]
 #[schemars(with = "String")]
 pub struct Bound<T> {
@@ -190,7 +194,7 @@ impl<T: Quantity> FromStr for Bound<T> {
         };
         let value: T = value.trim().parse()?;
         let tolerance_text = tolerance.trim().to_string();
-        let tolerance = if tolerance_text.ends_with('%') {
+        let tolerance = if tolerance_text.ends_with('%') && T::RELATIVE_PERCENT {
             let percent: Percent = tolerance_text.parse().map_err(|e| format!("the tolerance in `{s}`: {e}"))?;
             value.value() * percent.0 / 100.0
         } else {
@@ -254,6 +258,9 @@ mod tests {
         assert!(absolute.holds(9_000_000.0) && !absolute.holds(8_999_999.0));
         let loss: Bound<Percent> = "< 5%".parse().unwrap();
         assert!(loss.holds(4.9) && !loss.holds(5.0));
+        let points: Bound<Percent> = "20% ± 7%".parse().unwrap();
+        assert!(points.holds(13.0) && points.holds(18.09) && points.holds(27.0), "7 points, not 7% of 20%");
+        assert!(!points.holds(12.9) && !points.holds(27.1));
         let none: Bound<Percent> = "0%".parse().unwrap();
         assert!(none.holds(0.0) && !none.holds(0.01));
         let jitter: Bound<Dur> = "<= 2ms".parse().unwrap();

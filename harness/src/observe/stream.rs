@@ -9,8 +9,9 @@
 //! time.
 //!
 //! The receiver stops only once nothing can still arrive: the sender is done, nothing
-//! arrived for [`QUIET`], and no qdisc of any node holds a packet (a tbf or netem
-//! queue, read over netlink) — a delayed datagram is not a lost one. Datagrams the
+//! arrived for [`QUIET`], no qdisc of any node holds a packet (a tbf or netem queue,
+//! read over netlink), and no neighbour is being resolved (datagrams wait in its queue;
+//! the caller's [`Patience`] says, as for a ping) — a delayed datagram is not a lost one. Datagrams the
 //! receiving socket itself dropped (its buffer full) are counted by the kernel in
 //! Udp(6) RcvbufErrors; the measurement then says so, rather than blame the network.
 
@@ -25,12 +26,13 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::build::NodeHandle;
 use crate::build::netns::Netns;
 use crate::observe::counters;
+use crate::observe::probe::Patience;
 
 /// Marks a datagram as one of netrig's streams.
 const MAGIC: u32 = 0x6e72_7374; // "nrst"
 /// Silence after the last arrival before the stream may be over (with no queue
 /// holding anything): longer than any gap between arrivals of a stream.
-const QUIET: Duration = Duration::from_millis(100);
+pub const QUIET: Duration = Duration::from_millis(100);
 /// How long queues may keep datagrams after the sender is done.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 /// The receiving socket's buffer (SO_RCVBUFFORCE), so that a fast stream is not
@@ -65,12 +67,13 @@ pub struct Stream {
 }
 
 /// Send `stream` from `sender` to a socket opened in `receiver`; `backlog` reads how
-/// many packets the topology's qdiscs hold.
+/// many packets the topology's qdiscs hold, `patience` waits out neighbour resolutions.
 pub fn run(
     sender: &Netns,
     receiver: &NodeHandle,
     stream: &Stream,
     mut backlog: impl FnMut() -> Result<u64, String>,
+    patience: &mut impl Patience,
 ) -> Result<Measured, String> {
     let overflows = if stream.to.is_ipv6() { "Udp6RcvbufErrors" } else { "Udp.RcvbufErrors" };
     let overflowed_before = counters::read_mib(receiver, overflows)?;
@@ -85,8 +88,10 @@ pub fn run(
         std::thread::spawn(move || receive(&inbound, &done, &last_arrival, packet_bytes))
     };
     let sent = send(&outbound, stream);
-    let settled =
-        sent.as_ref().map_err(Clone::clone).and_then(|_| wait_until_over(&receiving, &last_arrival, &mut backlog));
+    let settled = sent
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|_| wait_until_over(&receiving, &last_arrival, &mut backlog, patience));
     done.store(true, Ordering::Relaxed);
     let mut measured = receiving.join().map_err(|_| "the receiver panicked".to_string())??;
     let sent = sent?;
@@ -154,14 +159,17 @@ fn send(socket: &UdpSocket, stream: &Stream) -> Result<u64, String> {
     Ok(count)
 }
 
-/// Wait until nothing more can arrive: the receiver heard nothing for [`QUIET`] and
-/// no qdisc holds a packet. Reads of the qdiscs are retried, bounded by [`DRAIN_LIMIT`].
+/// Wait until nothing more can arrive: the receiver heard nothing for [`QUIET`], no
+/// qdisc holds a packet and no neighbour is being resolved. Reads of the qdiscs are
+/// retried, bounded by [`DRAIN_LIMIT`]; `patience` bounds its own wait.
 fn wait_until_over(
     receiving: &std::thread::JoinHandle<Result<Measured, String>>,
     last_arrival: &AtomicU64,
     backlog: &mut impl FnMut() -> Result<u64, String>,
+    patience: &mut impl Patience,
 ) -> Result<(), String> {
     let sent_at = Instant::now();
+    let mut not_before = sent_at;
     loop {
         if receiving.is_finished() {
             return Ok(()); // it failed; its error is reported
@@ -170,10 +178,17 @@ fn wait_until_over(
             0 => sent_at.elapsed(),
             last => Duration::from_nanos(monotonic_nanos().saturating_sub(last)),
         };
-        if silent >= QUIET {
+        if silent >= QUIET && Instant::now() >= not_before {
             let held = backlog()?;
             if held == 0 {
-                return Ok(());
+                // Resolutions waited out: the datagrams they held get their quiet period.
+                match patience.more() {
+                    Some(until) => {
+                        not_before = until;
+                        continue;
+                    }
+                    None => return Ok(()),
+                }
             }
             if sent_at.elapsed() > DRAIN_LIMIT {
                 return Err(format!(
@@ -274,7 +289,8 @@ links: [{veth: [a:eth0 10.0.0.1/24, b:eth0 10.0.0.2/24]}]
             let held = rt.block_on(netlink::qdisc_backlog(&topology.nodes["a"].netlink));
             held.map_err(|e| e.to_string())
         };
-        let measured = run(&topology.nodes["a"].ns, &topology.nodes["b"], &stream, backlog).unwrap();
+        let mut patience = crate::observe::probe::Impatient;
+        let measured = run(&topology.nodes["a"].ns, &topology.nodes["b"], &stream, backlog, &mut patience).unwrap();
         assert_eq!(measured.sent, 13);
         assert_eq!((measured.received, measured.loss), (13, 0.0), "{measured:?}");
         rt.block_on(topology.teardown());
