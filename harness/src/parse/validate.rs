@@ -1820,6 +1820,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn qdiscs_and_streams_that_cannot_work_are_named_at_their_place() {
+        let tbf = "nodes:\n  a:\n    interfaces:\n      eth0: {qdisc: {tbf: {rate: 1mbit, burst: 8KiB}}}\n  b: {}\n\
+                   links:\n  - veth: [a:eth0, b:eth0]\nexpect: []\n";
+        let e = one_error(tbf, "needs `latency` or `limit`");
+        assert!(e.starts_with("3:5 nodes.a.interfaces.eth0.qdisc:"), "{e}");
+        let htb = format!(
+            "{PAIR}steps:\n  - do:\n      - set_qdisc: {{dev: \"a:eth0\", qdisc: {{htb: {{default: \"1:20\", \
+             classes: [{{id: \"1:10\", rate: 1mbit}}]}}}}}}\n"
+        );
+        let e = one_error(&htb, "the default class 1:20 is not one of the `classes`");
+        assert!(e.starts_with("8:") && e.contains("steps[0].do[0].set_qdisc.qdisc"), "{e}");
+        one_error(&format!("{PAIR}steps:\n  - do: [del_qdisc: {{dev: \"a:eth9\"}}]\n"), "eth9");
+        let stream = |fields: &str| {
+            format!("{PAIR}expect:\n  - stream: {{from: a, to: \"10.0.0.2:5001\", rate: 1mbit, for: 1s, {fields}}}\n")
+        };
+        let e = one_error(&stream("expect: {rate: 1mbit}"), "a measured rate is never exact");
+        assert!(e.starts_with("7:") && e.contains("expect[0].stream.expect.rate"), "{e}");
+        one_error(&stream("expect: {}"), "say what must hold");
+        one_error(&stream("size: 8, expect: {loss: \"< 5%\"}"), "a datagram carries 24 to 65000 bytes");
+        one_error(&stream("expect: {loss: \"about 5%\"}"), "loss");
+        assert_eq!(errors(&stream("expect: {rate: \"1mbit ± 10%\", loss: \"< 5%\", jitter: \"< 2ms\"}")), [""; 0]);
+    }
+
     /// The machine-wide list is what this kernel says: in a fresh namespace each listed
     /// key is absent or refuses a write, and a per-namespace key is writable.
     #[test]
