@@ -377,7 +377,7 @@ crate::parse::syntax::deserialize_from_str!(Rate);
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (unit, size) =
-            RATE_UNITS.iter().find(|(_, size)| self.0 % size == 0 && self.0 >= *size).unwrap_or(&("bit", 1));
+            RATE_UNITS.iter().find(|(_, size)| self.0.is_multiple_of(*size) && self.0 >= *size).unwrap_or(&("bit", 1));
         write!(f, "{}{unit}", self.0 / size)
     }
 }
