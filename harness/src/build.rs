@@ -8,7 +8,7 @@
 //! come first) → taps → vxlans → macvlans (MAC and MTU given at birth; one over
 //! another node's parent created there and born in its own node) → other
 //! masters, and MAC/MTU of interfaces that existed already (`lo`) → bridge-port flags →
-//! interface sysctls → addresses → `lo` up → rules → neighbours → fdb → listeners →
+//! qdiscs → interface sysctls → addresses → `lo` up → rules → neighbours → fdb → listeners →
 //! `run` commands → links up → links operational (see `settle_links`, then
 //! `settle_crossing`) → routes.
 //! Teardown is dropping the [`Topology`].
@@ -36,6 +36,7 @@ pub mod netlink;
 pub mod netns;
 pub mod pin;
 pub mod private_dirs;
+pub mod qdisc;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -236,6 +237,8 @@ struct Device<'s> {
     born_attached: bool,
     /// Bridge-port flags to set once it is a port (from `interfaces:`).
     port: Option<&'s crate::model::BridgePortFlags>,
+    /// Its qdisc (from `interfaces:`).
+    qdisc: Option<&'s crate::model::Qdisc>,
 }
 
 impl<'s> Device<'s> {
@@ -259,6 +262,7 @@ impl<'s> Device<'s> {
             born_up: false,
             born_attached: false,
             port: None,
+            qdisc: None,
         }
     }
 
@@ -272,6 +276,7 @@ impl<'s> Device<'s> {
         self.master = iface.master.as_ref().map(|m| m.as_str()).or(self.master);
         self.up &= iface.state == LinkState::Up;
         self.port = iface.port.as_ref().or(self.port);
+        self.qdisc = iface.qdisc.as_ref().or(self.qdisc);
     }
 
     /// What it is created with, but for a bridge to be born enslaved to
@@ -452,6 +457,7 @@ impl<'s> Plan<'s> {
                     born_up: false,
                     born_attached: false,
                     port: None,
+                    qdisc: None,
                 });
             }
             let [a, b] = &link.veth;
@@ -548,6 +554,7 @@ async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildE
     each_node(plan, topology, |node, handle| create_macvlans(topology, node, handle)).await?;
     each_node(plan, topology, |node, handle| attach(&bridges[node.name], node, handle)).await?;
     each_node(plan, topology, set_port_flags).await?;
+    each_node(plan, topology, set_qdiscs).await?;
     for node in &plan.nodes {
         write_sysctls(&topology.nodes[node.name], node.name, &node.interface_sysctls)?;
     }
@@ -878,6 +885,16 @@ async fn set_port_flags(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), 
     for device in &node.devices {
         if let Some(flags) = device.port {
             netlink::set_bridge_port(&handle.netlink, device.name, flags).await.map_err(in_node(node.name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Qdiscs, before any link comes up: they hold from the first frame.
+async fn set_qdiscs(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    for device in &node.devices {
+        if let Some(q) = device.qdisc {
+            qdisc::set(&handle.netlink, device.name, q).await.map_err(in_node(node.name))?;
         }
     }
     Ok(())

@@ -18,6 +18,7 @@ mod fdb;
 mod link;
 mod route;
 mod route_entry;
+pub mod stream;
 
 /// How long a ping or connect waits when the scenario expects an answer. Answers on
 /// these links take well under a millisecond; success returns as soon as it arrives,
@@ -108,6 +109,7 @@ pub fn judge_in_step(
         Check::Log(c) => log(topology, c),
         Check::Fdb(c) => fdb::judge(topology, rt, c),
         Check::Link(c) => link::judge(topology, rt, c),
+        Check::Stream(c) => stream::judge(topology, rt, c),
         Check::Packets(c) => Verdict {
             check: describe_packets(c),
             holds: false,

@@ -5,7 +5,7 @@
 //! [`exec`] runs commands and background programs in a node, [`service`] the node's
 //! daemons (readiness, stop, restart, their output); [`capture`] records an
 //! interface and [`decode`] reads the frames; [`frame`] builds frames that [`inject`]
-//! puts on the wire.
+//! puts on the wire; [`stream`] sends a paced UDP stream and measures what arrived.
 
 pub mod act;
 pub mod capture;
@@ -18,3 +18,4 @@ pub mod inject;
 pub mod patience;
 pub mod probe;
 pub mod service;
+pub mod stream;

@@ -131,6 +131,8 @@ impl Refusal {
     fn is_unsupported(&self) -> bool {
         self.errno == Some(Errno::EOPNOTSUPP)
             || self.detail.as_deref().is_some_and(|d| d.contains("Unknown device type"))
+            // qdisc_create's text (with ENOENT) for a qdisc kind not built.
+            || self.detail.as_deref().is_some_and(|d| d.contains("qdisc kind is unknown"))
     }
 
     /// Blame `what`, an operation that every kernel offers: EOPNOTSUPP here means the
@@ -544,6 +546,39 @@ pub async fn qdisc_stats(handle: &Handle, name: &str) -> Result<QdiscStats, Erro
         }
     }
     Ok(stats)
+}
+
+/// Packets waiting in every qdisc of the node (the sum of their queue lengths): zero
+/// when nothing is held back on its way out.
+pub async fn qdisc_backlog(handle: &Handle) -> Result<u64, Error> {
+    use rtnetlink::packet_route::tc::{TcAttribute, TcMessage, TcStats2};
+    let answer = dump(handle, RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()), "qdiscs").await?;
+    let queued = answer.iter().flat_map(|m| match m {
+        RouteNetlinkMessage::NewQueueDiscipline(q) => q.attributes.as_slice(),
+        _ => &[],
+    });
+    let queued = queued.flat_map(|a| match a {
+        TcAttribute::Stats2(parts) => parts.as_slice(),
+        _ => &[],
+    });
+    Ok(queued
+        .map(|part| match part {
+            TcStats2::Queue(queue) => u64::from(queue.qlen),
+            _ => 0,
+        })
+        .sum())
+}
+
+/// A traffic-control change (a qdisc or a class, built by [`crate::build::qdisc`]);
+/// `feature` is what the kernel lacks when it does not know the qdisc's kind.
+pub async fn tc_change(
+    handle: &Handle,
+    message: RouteNetlinkMessage,
+    flags: u16,
+    what: String,
+    feature: &str,
+) -> Result<(), Error> {
+    change(handle, message, flags).await.map_err(|r| r.blame_feature(what, feature))
 }
 
 /// An interface and the ones whose carrier its own follows (in the same namespace).

@@ -49,6 +49,9 @@ pub enum Check {
     /// A link's attributes as the kernel shows them (`ip -d link show`): state, MTU,
     /// master, bridge-port flags, VXLAN options, root qdisc.
     Link(LinkCheck),
+    /// UDP datagrams at a rate for a time; the delivered rate, loss and jitter the
+    /// receiver measured, within bounds.
+    Stream(StreamCheck),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -1200,6 +1203,7 @@ impl Check {
             Check::Counter(c) => c.xfail.as_ref(),
             Check::Bind(c) => c.xfail.as_ref(),
             Check::Link(c) => c.xfail.as_ref(),
+            Check::Stream(c) => c.xfail.as_ref(),
         }
     }
 }

@@ -30,13 +30,17 @@ pub use crate::parse::syntax::{
 mod check;
 pub mod kernel;
 mod packet;
+mod qdisc;
 mod service;
 mod step;
+mod stream;
 
 pub use check::*;
 pub use packet::*;
+pub use qdisc::*;
 pub use service::*;
 pub use step::*;
+pub use stream::*;
 
 /// A whole scenario file.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -220,6 +224,10 @@ pub struct Iface {
     /// for an interface with a master (`master:` or a veth end's `@bridge`).
     #[serde(default)]
     pub port: Option<BridgePortFlags>,
+    /// Queueing discipline at the root of its egress (`{tbf: {rate: 10mbit, burst:
+    /// 32KiB, latency: 50ms}}`), or `clsact`; set over netlink before any link comes up.
+    #[serde(default)]
+    pub qdisc: Option<Qdisc>,
 }
 
 /// A Linux bridge.

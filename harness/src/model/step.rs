@@ -89,6 +89,11 @@ pub enum Action {
     /// `{for: 10s, why: "bridge ageing_time"}`: the one place a scenario waits by the
     /// clock, for a timer the kernel owns (ageing, ARP retries) and that announces nothing.
     Wait(WaitAction),
+    /// `{dev: node:iface, qdisc: {tbf: {rate: 10mbit, burst: 32KiB, latency: 50ms}}}`: a
+    /// fresh root qdisc in place of the one there, or `qdisc: clsact` beside it.
+    SetQdisc(SetQdisc),
+    /// `{dev: node:iface}`: the root qdisc removed; `clsact: true` removes clsact.
+    DelQdisc(DelQdisc),
 }
 
 impl Action {
@@ -114,6 +119,8 @@ impl Action {
             Action::SignalService(a) => a.on.line,
             Action::ResetCounters(a) => a.on.line,
             Action::Wait(a) => a.duration.line,
+            Action::SetQdisc(a) => a.dev.line,
+            Action::DelQdisc(a) => a.dev.line,
         }
     }
 }

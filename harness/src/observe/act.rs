@@ -82,6 +82,8 @@ pub fn describe(action: &Action) -> String {
             format!("on {}: signal {} to service {}", a.on.as_str(), a.signal.as_str(), a.service.as_str())
         }
         Action::ResetCounters(r) => format!("on {}: `{}`", r.on.as_str(), r.command().unwrap_or_default()),
+        Action::SetQdisc(q) => format!("set qdisc {} on {}", q.qdisc, *q.dev),
+        Action::DelQdisc(q) => format!("delete the {} qdisc of {}", if q.clsact { "clsact" } else { "root" }, *q.dev),
     }
 }
 
@@ -166,6 +168,12 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
             run_command(node(&r.on), &r.cmd)?;
             // The command may have changed links (`ip link set ... down`).
             rt.block_on(build::settle_everywhere(topology)).map_err(|e| e.to_string())
+        }
+        Action::SetQdisc(q) => {
+            rt.block_on(build::qdisc::set(&node(&q.dev.node).netlink, &q.dev.iface, &q.qdisc)).map_err(failed)
+        }
+        Action::DelQdisc(q) => {
+            rt.block_on(build::qdisc::delete(&node(&q.dev.node).netlink, &q.dev.iface, q.clsact)).map_err(failed)
         }
         // Validation guarantees there is a command: nft or iptables.
         Action::ResetCounters(r) => run_command(node(&r.on), &r.command().unwrap_or_default()),

@@ -33,7 +33,7 @@ pub fn read(node: &NodeHandle, rt: &tokio::runtime::Runtime, c: &CounterCheck) -
     }
 }
 
-fn read_mib(node: &NodeHandle, name: &str) -> Result<u64, String> {
+pub(crate) fn read_mib(node: &NodeHandle, name: &str) -> Result<u64, String> {
     let texts = node
         .ns
         .run(|| PAIRED_MIB_FILES.iter().chain([&SNMP6]).map(std::fs::read_to_string).collect::<Result<Vec<_>, _>>())

@@ -290,6 +290,9 @@ impl Validator<'_> {
                 if let Some(msg) = iface.port.as_ref().and_then(|p| p.unsettable()) {
                     self.problem(at(node, &format!("{key}.port.priority")), msg);
                 }
+                if let Some(msg) = iface.qdisc.as_ref().and_then(Qdisc::problem) {
+                    self.problem(at(node, &format!("{key}.qdisc")), msg);
+                }
             }
             for (dev, vx) in &node.vxlans {
                 let key = format!("{base}.vxlans.{dev}");
@@ -538,6 +541,13 @@ impl Validator<'_> {
                     );
                 }
             }
+            Action::SetQdisc(q) => {
+                self.need_iface(&q.dev, key);
+                if let Some(msg) = q.qdisc.problem() {
+                    self.problem(at(&q.dev, &format!("{key}.set_qdisc.qdisc")), msg);
+                }
+            }
+            Action::DelQdisc(q) => self.need_iface(&q.dev, key),
             Action::Sysctl(s) => {
                 self.need_node(&s.on, key);
                 for k in s.set.keys() {
@@ -938,6 +948,13 @@ impl Validator<'_> {
                 if let Some(error) = b.error.as_ref().filter(|e| !crate::observe::cause::is_errno_name(e)) {
                     let message = format!("`{}` is not an errno name (write e.g. `EADDRNOTAVAIL`)", error.as_str());
                     self.problem(at(error, &format!("{key}.bind.error")), message);
+                }
+            }
+            Check::Stream(c) => {
+                self.need_node(&c.from, &format!("{key}.stream.from"));
+                self.need_positive_timeout(&Some(c.duration.clone()), &format!("{key}.stream.for"));
+                for (field, message) in c.problems() {
+                    self.problem(at(&c.from, &format!("{key}.stream.{field}")), message);
                 }
             }
             Check::Link(l) => {
@@ -1933,6 +1950,30 @@ mod tests {
             assert_eq!((d.0[0].line, d.0[0].key.as_str()), (8, "steps[0].do[0].replay.pcap"), "{d}");
             assert!(d.0[0].message.contains(needle), "{d}");
         }
+    }
+
+    #[test]
+    fn qdiscs_and_streams_that_cannot_work_are_named_at_their_place() {
+        let tbf = "nodes:\n  a:\n    interfaces:\n      eth0: {qdisc: {tbf: {rate: 1mbit, burst: 8KiB}}}\n  b: {}\n\
+                   links:\n  - veth: [a:eth0, b:eth0]\nexpect: []\n";
+        let e = one_error(tbf, "needs `latency` or `limit`");
+        assert!(e.starts_with("3:5 nodes.a.interfaces.eth0.qdisc:"), "{e}");
+        let htb = format!(
+            "{PAIR}steps:\n  - do:\n      - set_qdisc: {{dev: \"a:eth0\", qdisc: {{htb: {{default: \"1:20\", \
+             classes: [{{id: \"1:10\", rate: 1mbit}}]}}}}}}\n"
+        );
+        let e = one_error(&htb, "the default class 1:20 is not one of the `classes`");
+        assert!(e.starts_with("8:") && e.contains("steps[0].do[0].set_qdisc.qdisc"), "{e}");
+        one_error(&format!("{PAIR}steps:\n  - do: [del_qdisc: {{dev: \"a:eth9\"}}]\n"), "eth9");
+        let stream = |fields: &str| {
+            format!("{PAIR}expect:\n  - stream: {{from: a, to: \"10.0.0.2:5001\", rate: 1mbit, for: 1s, {fields}}}\n")
+        };
+        let e = one_error(&stream("expect: {rate: 1mbit}"), "a measured rate is never exact");
+        assert!(e.starts_with("7:") && e.contains("expect[0].stream.expect.rate"), "{e}");
+        one_error(&stream("expect: {}"), "say what must hold");
+        one_error(&stream("size: 8, expect: {loss: \"< 5%\"}"), "a datagram carries 24 to 65000 bytes");
+        one_error(&stream("expect: {loss: \"about 5%\"}"), "loss");
+        assert_eq!(errors(&stream("expect: {rate: \"1mbit ± 10%\", loss: \"< 5%\", jitter: \"< 2ms\"}")), [""; 0]);
     }
 
     /// The machine-wide list is what this kernel says: in a fresh namespace each listed
