@@ -47,6 +47,10 @@ use rtnetlink::{
     AddressMessageBuilder, Handle, LinkBridge, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan,
 };
 
+mod devices;
+
+pub use devices::{VlanOwner, add_dummy, add_vlan, add_vrf, set_bridge_vlans};
+
 use crate::build::netns::Netns;
 use crate::model::{
     Bridge, BridgePortFlags, FdbEntryFlag, FdbEntryState, MacvlanMode, NudState, TapMode, Vxlan, VxlanOptions,

@@ -28,10 +28,12 @@ pub use crate::parse::syntax::{
 };
 
 mod check;
+mod device;
 mod service;
 mod step;
 
 pub use check::*;
+pub use device::*;
 pub use service::*;
 pub use step::*;
 
@@ -133,6 +135,15 @@ pub struct Node {
     /// tun/tap devices in this node (kept alive for the run).
     #[serde(default)]
     pub taps: BTreeMap<String, Tap>,
+    /// dummy devices in this node.
+    #[serde(default)]
+    pub dummies: BTreeMap<String, Dummy>,
+    /// VLAN (802.1Q/802.1ad) sub-interfaces in this node.
+    #[serde(default)]
+    pub vlans: BTreeMap<String, Vlan>,
+    /// VRF devices in this node.
+    #[serde(default)]
+    pub vrfs: BTreeMap<String, Vrf>,
     /// Settings for interfaces created elsewhere (e.g. veth ends from `links`).
     #[serde(default)]
     pub interfaces: BTreeMap<String, Iface>,
@@ -207,7 +218,7 @@ pub struct Iface {
     /// Administrative state (default `up`).
     #[serde(default)]
     pub state: LinkState,
-    /// Bridge (in the same node) to enslave this interface to.
+    /// Bridge or VRF (in the same node) to enslave this interface to.
     #[serde(default)]
     pub master: Option<Loc<String>>,
     /// Bridge-port flags (`bridge link set dev IFACE learning off ...`), set over netlink
@@ -215,6 +226,10 @@ pub struct Iface {
     /// for an interface with a master (`master:` or a veth end's `@bridge`).
     #[serde(default)]
     pub port: Option<BridgePortFlags>,
+    /// VLANs of this bridge port (its bridge has `vlan_filtering: true`); they replace
+    /// the default membership (VLAN 1, pvid, untagged). Set before it comes up.
+    #[serde(default)]
+    pub vlans: Option<Vec<BridgeVlan>>,
 }
 
 /// A Linux bridge.
@@ -241,6 +256,11 @@ pub struct Bridge {
     /// VLAN filtering (this kernel may not support it: reported as a skip).
     #[serde(default)]
     pub vlan_filtering: Option<bool>,
+    /// VLANs of the bridge itself (`bridge vlan add dev BR vid ID self`), the bridge's
+    /// own port towards its addresses and sub-interfaces; they replace its default
+    /// membership (VLAN 1). Needs `vlan_filtering: true`.
+    #[serde(default)]
+    pub vlans: Option<Vec<BridgeVlan>>,
     /// How long a learned MAC stays without a frame from it (kernel default 300s);
     /// kept by the kernel in centiseconds, so at most two decimals of a second.
     #[serde(default)]
