@@ -6,7 +6,7 @@
 //! namespace-wide sysctls → netlink connection) → bridges → VRFs and dummies → veth pairs (each end
 //! born in its namespace; a bridge port born enslaved, and up when nothing has to
 //! come first) → taps → vxlans → macvlans (MAC and MTU given at birth; one over
-//! another node's parent created there and born in its own node) → VLAN
+//! another node's device created there and born in its own node) → VLAN
 //! sub-interfaces (parents first) → other masters, and MAC/MTU of interfaces that
 //! existed already (`lo`) → bridge-port flags → VLANs of VLAN-aware bridges and ports →
 //! interface sysctls → addresses → `lo` up → rules → neighbours → fdb → listeners →
@@ -594,7 +594,7 @@ async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildE
         create_taps(node, topology.nodes.get_mut(node.name).expect("started above"))?;
     }
     each_node(plan, topology, set_tap_basics).await?;
-    each_node(plan, topology, create_vxlans).await?;
+    each_node(plan, topology, |node, handle| create_vxlans(topology, node, handle)).await?;
     each_node(plan, topology, |node, handle| create_macvlans(topology, node, handle)).await?;
     each_node(plan, topology, create_vlans).await?;
     each_node(plan, topology, |node, handle| attach(&bridges[node.name], node, handle)).await?;
@@ -909,10 +909,20 @@ async fn set_tap_basics(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), 
     Ok(())
 }
 
-async fn create_vxlans(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+/// A vxlan whose `dev` is in another node is created by that node's netlink
+/// connection and born in this node's namespace (see [`netlink::add_vxlan`]).
+async fn create_vxlans(topology: &Topology, node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
     for device in &node.devices {
         if let Origin::Vxlan(vxlan) = device.origin {
-            netlink::add_vxlan(&handle.netlink, &device.basics(), vxlan).await.map_err(in_node(node.name))?;
+            let (creator, home, dev) = match vxlan.dev_of(node.name) {
+                Some((dev_node, dev)) if dev_node != node.name => {
+                    (&topology.nodes[dev_node], Some(&handle.ns), Some(dev))
+                }
+                other => (handle, None, other.map(|(_, dev)| dev)),
+            };
+            netlink::add_vxlan(&creator.netlink, &device.basics(), vxlan, dev, home)
+                .await
+                .map_err(in_node(node.name))?;
         }
     }
     Ok(())

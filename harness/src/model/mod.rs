@@ -307,7 +307,10 @@ pub struct Vxlan {
     /// UDP destination port (default 4789).
     #[serde(default = "default_vxlan_port")]
     pub dstport: u16,
-    /// Underlying interface in the same node.
+    /// Underlying interface: of this node (`eth0`), or of another node (`host:eth0`),
+    /// the vxlan then created there, its tunnel (UDP socket, routes to `remote`) in
+    /// that node, and born in this one, as Docker's overlay network and CNI plugins
+    /// make it.
     #[serde(default)]
     pub dev: Option<Loc<String>>,
     /// MAC learning (default on, as `ip link` does).
@@ -326,6 +329,14 @@ pub struct Vxlan {
     /// Bridge to enslave the vxlan device to.
     #[serde(default)]
     pub master: Option<Loc<String>>,
+}
+
+impl Vxlan {
+    /// The node and interface of `dev`, for a vxlan of node `node` (see
+    /// [`Macvlan::parent_of`]).
+    pub fn dev_of<'a>(&'a self, node: &'a str) -> Option<(&'a str, &'a str)> {
+        self.dev.as_ref().map(|dev| dev.split_once(':').unwrap_or((node, dev.as_str())))
+    }
 }
 
 fn default_vxlan_port() -> u16 {

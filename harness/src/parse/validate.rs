@@ -284,8 +284,15 @@ impl Validator<'_> {
             }
             for (dev, vx) in &node.vxlans {
                 let key = format!("{base}.vxlans.{dev}");
-                if let Some(under) = &vx.dev {
-                    self.need_iface_in(name, under, at(under, &format!("{key}.dev")));
+                if let (Some(under), Some((dev_node, dev))) = (&vx.dev, vx.dev_of(name)) {
+                    let dev_key = format!("{key}.dev");
+                    let place = at(under, &dev_key);
+                    if s.nodes.contains_key(dev_node) {
+                        self.need_iface_in(dev_node, dev, place);
+                    } else {
+                        let msg = self.unknown_node_message(dev_node);
+                        self.problem(place, msg);
+                    }
                 }
                 if let Some(m) = &vx.master {
                     self.need_bridge(name, m, at(m, &format!("{key}.master")));
@@ -1299,6 +1306,15 @@ mod tests {
         assert!(e.starts_with("6:22 nodes.c.macvlans.eth0.parent:"), "{e}");
         let e = one_error(&format!("{host}\"hots:lan0\"}}\n"), "no node named `hots` (nodes: c, host)");
         assert!(e.starts_with("6:22 nodes.c.macvlans.eth0.parent:"), "{e}");
+    }
+
+    #[test]
+    fn a_vxlan_dev_in_another_node_must_exist_there() {
+        let host = "nodes:\n  host:\n    bridges: {lan0: {}}\n  c:\n    vxlans:\n      vx0: {id: 1, dev: ";
+        assert_eq!(errors(&format!("{host}\"host:lan0\"}}\n")), Vec::<String>::new());
+        let e = one_error(&format!("{host}\"host:lan9\"}}\n"), "node `host` has no interface `lan9`");
+        assert!(e.starts_with("6:25 nodes.c.vxlans.vx0.dev:"), "{e}");
+        one_error(&format!("{host}\"hots:lan0\"}}\n"), "no node named `hots` (nodes: c, host)");
     }
 
     #[test]
