@@ -5,9 +5,10 @@ use super::{Validator, at};
 use crate::model::{BridgeVlan, Loc, Node, Scenario, vlan_list_problem};
 use crate::parse::syntax::{RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN};
 
-/// The master of interface `dev` of `node`, wherever the scenario names it.
+/// The master of interface `dev` of `node`, wherever the scenario names it (none for
+/// a node the scenario lacks: that mistake is reported on its own).
 fn master_of<'s>(s: &'s Scenario, node: &str, dev: &str) -> Option<&'s str> {
-    let spec = &s.nodes[node];
+    let spec = s.nodes.get(node)?;
     let veth_end = s.links.iter().flat_map(|l| &l.veth).find(|e| e.at.node == node && e.at.iface == dev);
     let masters = [
         spec.interfaces.get(dev).and_then(|i| i.master.as_ref()),
@@ -23,7 +24,7 @@ fn master_of<'s>(s: &'s Scenario, node: &str, dev: &str) -> Option<&'s str> {
 
 /// The VRF interface `iface` of `node` is enslaved to, if any.
 pub(super) fn vrf_of<'s>(s: &'s Scenario, node: &str, iface: &str) -> Option<&'s str> {
-    master_of(s, node, iface).filter(|m| s.nodes[node].vrfs.contains_key(*m))
+    master_of(s, node, iface).filter(|m| s.nodes.get(node).is_some_and(|n| n.vrfs.contains_key(*m)))
 }
 
 impl Validator<'_> {
@@ -123,6 +124,11 @@ mod tests {
         };
         assert_eq!(errors(&two("blue")), [""; 0]);
         one_error(&two("red"), "10.0.0.1 is assigned twice in node `r`");
+    }
+
+    #[test]
+    fn an_address_on_a_link_end_of_an_unknown_node_is_reported_not_a_crash() {
+        one_error("nodes:\n  a: {}\nlinks:\n  - veth: [a:eth0, nobody:eth0 10.0.0.1/24]\n", "no node named `nobody`");
     }
 
     #[test]
