@@ -3,11 +3,12 @@
 //! Order (each phase batched across nodes: nodes are independent, so their requests
 //! overlap; inside one node a phase runs in the scenario's order):
 //! namespaces (created on as many threads as CPUs), each then set up (baseline →
-//! namespace-wide sysctls → netlink connection) → bridges → veth pairs (each end
+//! namespace-wide sysctls → netlink connection) → bridges → VRFs and dummies → veth pairs (each end
 //! born in its namespace; a bridge port born enslaved, and up when nothing has to
 //! come first) → taps → vxlans → macvlans (MAC and MTU given at birth; one over
-//! another node's parent created there and born in its own node) → other
-//! masters, and MAC/MTU of interfaces that existed already (`lo`) → bridge-port flags →
+//! another node's device created there and born in its own node) → VLAN
+//! sub-interfaces (parents first) → other masters, and MAC/MTU of interfaces that
+//! existed already (`lo`) → bridge-port flags → VLANs of VLAN-aware bridges and ports →
 //! qdiscs → interface sysctls → addresses → `lo` up → rules → neighbours → fdb → listeners →
 //! `run` commands → links up → links operational (see `settle_links`, then
 //! `settle_crossing`) → routes.
@@ -50,7 +51,9 @@ use ipnet::IpNet;
 
 use self::netlink::{LinkBasics, LinkChange, LinkRef, Master};
 use self::netns::Netns;
-use crate::model::{Bridge, LinkState, ListenSpec, Loc, Macvlan, Node, Proto, Scenario, TapMode, Vxlan};
+use crate::model::{
+    Bridge, BridgeVlan, LinkState, ListenSpec, Loc, Macvlan, Node, Proto, Scenario, TapMode, Vlan, Vrf, Vxlan,
+};
 use crate::observe::probe;
 use crate::parse::syntax::MacAddr;
 
@@ -202,6 +205,9 @@ enum Origin<'s> {
     Tap(TapMode),
     Vxlan(&'s Vxlan),
     Macvlan(&'s Macvlan),
+    Dummy,
+    Vlan(&'s Vlan),
+    Vrf(&'s Vrf),
     /// Exists without us (`lo`), or is only named in `interfaces:`.
     Existing,
 }
@@ -214,9 +220,11 @@ impl Origin<'_> {
     }
 
     /// Whether we choose its MAC: every device we create that has one (a tun is
-    /// layer 3, and pre-existing devices keep theirs unless told otherwise).
+    /// layer 3, and pre-existing devices keep theirs unless told otherwise), but a
+    /// VLAN sub-interface, which takes its parent's as `ip link` gives it (a MAC of
+    /// its own would put the parent in promiscuous mode).
     fn gets_stable_mac(&self) -> bool {
-        !matches!(self, Origin::Existing | Origin::Tap(TapMode::Tun))
+        !matches!(self, Origin::Existing | Origin::Tap(TapMode::Tun) | Origin::Vlan(_))
     }
 }
 
@@ -239,6 +247,8 @@ struct Device<'s> {
     port: Option<&'s crate::model::BridgePortFlags>,
     /// Its qdisc (from `interfaces:`).
     qdisc: Option<&'s crate::model::Qdisc>,
+    /// VLANs to set once it is a port of a VLAN-aware bridge (from `interfaces:`).
+    vlans: Option<&'s [BridgeVlan]>,
 }
 
 impl<'s> Device<'s> {
@@ -263,6 +273,7 @@ impl<'s> Device<'s> {
             born_attached: false,
             port: None,
             qdisc: None,
+            vlans: None,
         }
     }
 
@@ -277,6 +288,7 @@ impl<'s> Device<'s> {
         self.up &= iface.state == LinkState::Up;
         self.port = iface.port.as_ref().or(self.port);
         self.qdisc = iface.qdisc.as_ref().or(self.qdisc);
+        self.vlans = iface.vlans.as_deref().or(self.vlans);
     }
 
     /// What it is created with, but for a bridge to be born enslaved to
@@ -342,6 +354,15 @@ impl<'s> NodePlan<'s> {
         for (name, m) in &spec.macvlans {
             devices.push(Device::new(name, Origin::Macvlan(m), &m.addresses, m.mtu, m.mac, m.state, m.master.as_ref()));
         }
+        for (name, d) in &spec.dummies {
+            devices.push(Device::new(name, Origin::Dummy, &d.addresses, d.mtu, d.mac, d.state, d.master.as_ref()));
+        }
+        for (name, v) in &spec.vlans {
+            devices.push(Device::new(name, Origin::Vlan(v), &v.addresses, v.mtu, v.mac, v.state, v.master.as_ref()));
+        }
+        for (name, v) in &spec.vrfs {
+            devices.push(Device::new(name, Origin::Vrf(v), &[], None, v.mac, v.state, None));
+        }
         let (mut early_sysctls, mut interface_sysctls) = (Vec::new(), Vec::new());
         for (key, value) in &spec.sysctl {
             let target = if sysctl_interface(key).is_some() { &mut interface_sysctls } else { &mut early_sysctls };
@@ -383,6 +404,33 @@ impl<'s> NodePlan<'s> {
         self.devices.iter().find(|d| d.name == name)
     }
 
+    /// The VLAN sub-interfaces, each after its parent if that is one too (Q-in-Q): the
+    /// kernel creates a VLAN only over an existing parent, and opens it only over an
+    /// open one (ENETDOWN).
+    fn vlans_parents_first(&self) -> Vec<(&Device<'s>, &'s Vlan)> {
+        let vlans: Vec<(&Device<'s>, &'s Vlan)> = self
+            .devices
+            .iter()
+            .filter_map(|d| match d.origin {
+                Origin::Vlan(v) => Some((d, v)),
+                _ => None,
+            })
+            .collect();
+        let depth = |mut vlan: &'s Vlan| {
+            let mut depth = 0;
+            while let Some((_, parent)) = vlans.iter().find(|(d, _)| d.name == vlan.parent.as_str()) {
+                if depth > vlans.len() {
+                    break; // a cycle, which the kernel refuses anyway
+                }
+                (vlan, depth) = (parent, depth + 1);
+            }
+            depth
+        };
+        let mut ordered = vlans.clone();
+        ordered.sort_by_key(|(_, v)| depth(v));
+        ordered
+    }
+
     /// The devices that come up and track a carrier (not `lo`), each after the
     /// devices its carrier follows (see [`carrier_order`]).
     fn carrier_order(&self) -> Vec<&'s str> {
@@ -399,6 +447,7 @@ impl<'s> NodePlan<'s> {
                     // Settled once its parent's node is (see `settle_crossing`).
                     _ => Vec::new(),
                 },
+                Origin::Vlan(v) => self.device(&v.parent).map(|d| d.name).into_iter().collect(),
                 _ => Vec::new(),
             }
         };
@@ -458,6 +507,7 @@ impl<'s> Plan<'s> {
                     born_attached: false,
                     port: None,
                     qdisc: None,
+                    vlans: None,
                 });
             }
             let [a, b] = &link.veth;
@@ -495,7 +545,7 @@ impl<'s> Plan<'s> {
             let quiet = node.interface_sysctls.is_empty();
             let end = node.devices.iter_mut().find(|d| d.name == iface).expect("added with its pair");
             end.born_attached = end.master.is_some();
-            end.born_up = end.up && end.addresses.is_empty() && end.port.is_none() && quiet;
+            end.born_up = end.up && end.addresses.is_empty() && end.port.is_none() && end.vlans.is_none() && quiet;
         }
     }
 
@@ -544,16 +594,19 @@ pub async fn build(scenario: &Scenario) -> Result<Topology, BuildError> {
 async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildError> {
     start_nodes(topology, plan)?;
     each_node(plan, topology, create_bridges).await?;
+    each_node(plan, topology, create_standalone).await?;
     let bridges = bridge_indexes(plan, topology).await?;
     each_node(plan, topology, |node, handle| create_veths(plan, topology, &bridges, node, handle)).await?;
     for node in &plan.nodes {
         create_taps(node, topology.nodes.get_mut(node.name).expect("started above"))?;
     }
     each_node(plan, topology, set_tap_basics).await?;
-    each_node(plan, topology, create_vxlans).await?;
+    each_node(plan, topology, |node, handle| create_vxlans(topology, node, handle)).await?;
     each_node(plan, topology, |node, handle| create_macvlans(topology, node, handle)).await?;
+    each_node(plan, topology, create_vlans).await?;
     each_node(plan, topology, |node, handle| attach(&bridges[node.name], node, handle)).await?;
     each_node(plan, topology, set_port_flags).await?;
+    each_node(plan, topology, set_vlans).await?;
     each_node(plan, topology, set_qdiscs).await?;
     for node in &plan.nodes {
         write_sysctls(&topology.nodes[node.name], node.name, &node.interface_sysctls)?;
@@ -768,6 +821,29 @@ async fn create_bridges(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), 
     Ok(())
 }
 
+/// Devices that need nothing else to exist: VRFs (before anything is enslaved to
+/// them) and dummies.
+async fn create_standalone(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    for device in &node.devices {
+        let created = match device.origin {
+            Origin::Vrf(vrf) => netlink::add_vrf(&handle.netlink, &device.basics(), vrf).await,
+            Origin::Dummy => netlink::add_dummy(&handle.netlink, &device.basics()).await,
+            _ => continue,
+        };
+        created.map_err(in_node(node.name))?;
+    }
+    Ok(())
+}
+
+/// VLAN sub-interfaces, once their parents exist: a parent that is itself a VLAN
+/// (Q-in-Q) is created first.
+async fn create_vlans(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    for (device, vlan) in node.vlans_parents_first() {
+        netlink::add_vlan(&handle.netlink, &device.basics(), vlan).await.map_err(in_node(node.name))?;
+    }
+    Ok(())
+}
+
 /// The index of every bridge something is enslaved to, by node (one request per
 /// bridge).
 async fn bridge_indexes<'s>(
@@ -841,10 +917,20 @@ async fn set_tap_basics(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), 
     Ok(())
 }
 
-async fn create_vxlans(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+/// A vxlan whose `dev` is in another node is created by that node's netlink
+/// connection and born in this node's namespace (see [`netlink::add_vxlan`]).
+async fn create_vxlans(topology: &Topology, node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
     for device in &node.devices {
         if let Origin::Vxlan(vxlan) = device.origin {
-            netlink::add_vxlan(&handle.netlink, &device.basics(), vxlan).await.map_err(in_node(node.name))?;
+            let (creator, home, dev) = match vxlan.dev_of(node.name) {
+                Some((dev_node, dev)) if dev_node != node.name => {
+                    (&topology.nodes[dev_node], Some(&handle.ns), Some(dev))
+                }
+                other => (handle, None, other.map(|(_, dev)| dev)),
+            };
+            netlink::add_vxlan(&creator.netlink, &device.basics(), vxlan, dev, home)
+                .await
+                .map_err(in_node(node.name))?;
         }
     }
     Ok(())
@@ -900,6 +986,21 @@ async fn set_qdiscs(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), Buil
     Ok(())
 }
 
+/// VLANs of VLAN-aware bridges and their ports, once every port is attached and
+/// before any comes up.
+async fn set_vlans(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
+    for device in &node.devices {
+        let (owner, vlans) = match device.origin {
+            Origin::Bridge(bridge) => (netlink::VlanOwner::Bridge, bridge.vlans.as_deref()),
+            _ => (netlink::VlanOwner::Port, device.vlans),
+        };
+        if let Some(vlans) = vlans {
+            netlink::set_bridge_vlans(&handle.netlink, device.name, owner, vlans).await.map_err(in_node(node.name))?;
+        }
+    }
+    Ok(())
+}
+
 async fn add_addresses(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
     for device in &node.devices {
         for address in &device.addresses {
@@ -923,11 +1024,14 @@ enum Loopback {
 }
 
 /// Bring up the devices `which` names, but those the scenario keeps down and those
-/// born up.
+/// born up; VLAN sub-interfaces last, parents first (see
+/// [`NodePlan::vlans_parents_first`]).
 async fn bring_up(node: &NodePlan<'_>, handle: &NodeHandle, which: Loopback) -> Result<(), BuildError> {
     let up = LinkChange { up: Some(true), ..Default::default() };
     let chosen = |d: &&Device| (d.name == "lo") == (which == Loopback::Only);
-    for device in node.devices.iter().filter(|d| d.up && !d.born_up).filter(chosen) {
+    let vlans = node.vlans_parents_first().into_iter().map(|(d, _)| d);
+    let others = node.devices.iter().filter(|d| !matches!(d.origin, Origin::Vlan(_)));
+    for device in others.chain(vlans).filter(|d| d.up && !d.born_up).filter(chosen) {
         netlink::set_link(&handle.netlink, LinkRef::Name(device.name), &up).await.map_err(in_node(node.name))?;
     }
     Ok(())
@@ -1266,6 +1370,71 @@ links:
         // Declared first, br0 is asked after its port; mv0 sits on br0, so comes last.
         // `lo` and links left down are not asked at all.
         assert_eq!(host.carrier_order(), ["p0", "p1", "br0", "mv1", "mv0"]);
+    }
+
+    #[test]
+    fn vlans_are_created_and_brought_up_after_their_parents() {
+        // Names sort children before parents: the kernel refuses a VLAN over a parent
+        // that does not exist yet (ENODEV) or is still down (ENETDOWN).
+        let s = scenario(
+            r#"
+nodes:
+  a:
+    vlans:
+      inner: {parent: outer, id: 5}
+      outer: {parent: eth0, id: 100, protocol: 802.1ad}
+      aa: {parent: inner, id: 7}
+  b: {}
+links:
+  - veth: [a:eth0, b:eth0]
+"#,
+        );
+        let plan = Plan::of(&s).unwrap();
+        let a = plan.nodes.iter().find(|n| n.name == "a").unwrap();
+        let vlans: Vec<&str> = a.vlans_parents_first().iter().map(|(d, _)| d.name).collect();
+        assert_eq!(vlans, ["outer", "inner", "aa"]);
+        assert_eq!(a.carrier_order(), ["eth0", "outer", "inner", "aa"]);
+        assert_eq!(a.device("outer").unwrap().mac, None, "a VLAN takes its parent's MAC");
+    }
+
+    #[test]
+    fn dummies_vlans_vrfs_and_bridge_vlans_are_built_or_skipped_with_the_kernels_reason() {
+        needs_root!();
+        leaving_root_alone(|| {
+            // One scenario per kind: a kernel may have some and lack others.
+            let kinds = [
+                ("dummy devices", "dummies: {d0: {addresses: [192.0.2.1/32]}}", "d0", "dummy"),
+                ("802.1Q vlan devices", "vlans: {eth0.10: {parent: eth0, id: 10}}", "eth0.10", "vlan"),
+                ("vrf devices", "vrfs: {red: {table: 10}}\n    interfaces: {eth0: {master: red}}", "red", "vrf"),
+                (
+                    "bridge vlan_filtering",
+                    "bridges: {br0: {vlan_filtering: true, vlans: [20]}}\n    interfaces: {eth0: {master: br0, vlans: [10]}}",
+                    "br0",
+                    "bridge",
+                ),
+            ];
+            for (feature, node, device, kind) in kinds {
+                let s = scenario(&format!("nodes:\n  r:\n    {node}\n  b: {{}}\nlinks:\n  - veth: [r:eth0, b:eth0]\n"));
+                on_runtime(async {
+                    match build(&s).await {
+                        Err(BuildError::Unsupported { what, reason }) => {
+                            assert_eq!(what, feature, "{reason}");
+                            assert!(reason.contains("in node r"), "{reason}");
+                        }
+                        Err(other) => panic!("{feature}: {other}"),
+                        Ok(topology) => {
+                            let built = link(&topology, "r", device).await;
+                            assert_eq!(built.kind.as_deref(), Some(kind));
+                            assert!(built.admin_up, "{device} is up");
+                            let eth0 = link(&topology, "r", "eth0").await;
+                            if kind == "vrf" || kind == "bridge" {
+                                assert_eq!(eth0.master.as_deref(), Some(device));
+                            }
+                        }
+                    }
+                });
+            }
+        });
     }
 
     #[test]

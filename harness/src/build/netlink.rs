@@ -49,6 +49,10 @@ use rtnetlink::{
     AddressMessageBuilder, Handle, LinkBridge, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan,
 };
 
+mod devices;
+
+pub use devices::{VlanOwner, add_dummy, add_vlan, add_vrf, set_bridge_vlans};
+
 use crate::build::netns::Netns;
 use crate::model::{
     Bridge, BridgePortFlags, FdbEntryFlag, FdbEntryState, MacvlanMode, NudState, TapMode, Vxlan, VxlanOptions,
@@ -778,10 +782,21 @@ pub async fn add_bridge(handle: &Handle, bridge: &LinkBasics<'_>, spec: &Bridge)
 }
 
 /// Create a VXLAN device from the tunnel fields of `spec` (`id`, `remote`, `local`,
-/// `dstport`, `dev`, `learning`); its common settings come in `basics`.
-pub async fn add_vxlan(handle: &Handle, basics: &LinkBasics<'_>, spec: &Vxlan) -> Result<(), Error> {
+/// `dstport`, `learning`) over `dev` of `handle`'s namespace; its common settings
+/// come in `basics`. Born in `home` (IFLA_NET_NS_FD) when that is another namespace:
+/// its tunnel stays in the namespace that created it.
+pub async fn add_vxlan(
+    handle: &Handle,
+    basics: &LinkBasics<'_>,
+    spec: &Vxlan,
+    dev: Option<&str>,
+    home: Option<&Netns>,
+) -> Result<(), Error> {
     let mut builder = basics.apply(LinkVxlan::new(basics.name, spec.id)).port(spec.dstport).learning(spec.learning);
-    if let Some(dev) = &spec.dev {
+    if let Some(ns) = home {
+        builder = builder.setns_by_fd(ns.raw_fd());
+    }
+    if let Some(dev) = dev {
         let index =
             link_index(handle, dev).await.map_err(|e| e.context(format_args!("(dev of vxlan {})", basics.name)))?;
         builder = builder.dev(index);
@@ -2884,7 +2899,7 @@ mod tests {
                 state: Default::default(),
                 master: None,
             };
-            add_vxlan(&handle, &basics("vx0"), &vxlan).await.unwrap();
+            add_vxlan(&handle, &basics("vx0"), &vxlan, None, None).await.unwrap();
             let flood: FdbSpec =
                 "00:00:00:00:00:00 dev vx0 dst 192.0.2.2 port 4790 vni 200 src_vni 100 via v1".parse().unwrap();
             add_fdb(&handle, &flood).await.unwrap();

@@ -31,6 +31,7 @@ mod check;
 pub mod kernel;
 mod packet;
 mod qdisc;
+mod device;
 mod service;
 mod step;
 mod stream;
@@ -38,6 +39,7 @@ mod stream;
 pub use check::*;
 pub use packet::*;
 pub use qdisc::*;
+pub use device::*;
 pub use service::*;
 pub use step::*;
 pub use stream::*;
@@ -141,6 +143,15 @@ pub struct Node {
     /// tun/tap devices in this node (kept alive for the run).
     #[serde(default)]
     pub taps: BTreeMap<String, Tap>,
+    /// dummy devices in this node.
+    #[serde(default)]
+    pub dummies: BTreeMap<String, Dummy>,
+    /// VLAN (802.1Q/802.1ad) sub-interfaces in this node.
+    #[serde(default)]
+    pub vlans: BTreeMap<String, Vlan>,
+    /// VRF devices in this node.
+    #[serde(default)]
+    pub vrfs: BTreeMap<String, Vrf>,
     /// Settings for interfaces created elsewhere (e.g. veth ends from `links`).
     #[serde(default)]
     pub interfaces: BTreeMap<String, Iface>,
@@ -216,7 +227,7 @@ pub struct Iface {
     /// Administrative state (default `up`).
     #[serde(default)]
     pub state: LinkState,
-    /// Bridge (in the same node) to enslave this interface to.
+    /// Bridge or VRF (in the same node) to enslave this interface to.
     #[serde(default)]
     pub master: Option<Loc<String>>,
     /// Bridge-port flags (`bridge link set dev IFACE learning off ...`), set over netlink
@@ -228,6 +239,10 @@ pub struct Iface {
     /// 32KiB, latency: 50ms}}`), or `clsact`; set over netlink before any link comes up.
     #[serde(default)]
     pub qdisc: Option<Qdisc>,
+    /// VLANs of this bridge port (its bridge has `vlan_filtering: true`); they replace
+    /// the default membership (VLAN 1, pvid, untagged). Set before it comes up.
+    #[serde(default)]
+    pub vlans: Option<Vec<BridgeVlan>>,
 }
 
 /// A Linux bridge.
@@ -254,6 +269,11 @@ pub struct Bridge {
     /// VLAN filtering (this kernel may not support it: reported as a skip).
     #[serde(default)]
     pub vlan_filtering: Option<bool>,
+    /// VLANs of the bridge itself (`bridge vlan add dev BR vid ID self`), the bridge's
+    /// own port towards its addresses and sub-interfaces; they replace its default
+    /// membership (VLAN 1). Needs `vlan_filtering: true`.
+    #[serde(default)]
+    pub vlans: Option<Vec<BridgeVlan>>,
     /// How long a learned MAC stays without a frame from it (kernel default 300s);
     /// kept by the kernel in centiseconds, so at most two decimals of a second.
     #[serde(default)]
@@ -300,7 +320,10 @@ pub struct Vxlan {
     /// UDP destination port (default 4789).
     #[serde(default = "default_vxlan_port")]
     pub dstport: u16,
-    /// Underlying interface in the same node.
+    /// Underlying interface: of this node (`eth0`), or of another node (`host:eth0`),
+    /// the vxlan then created there, its tunnel (UDP socket, routes to `remote`) in
+    /// that node, and born in this one, as Docker's overlay network and CNI plugins
+    /// make it.
     #[serde(default)]
     pub dev: Option<Loc<String>>,
     /// MAC learning (default on, as `ip link` does).
@@ -319,6 +342,14 @@ pub struct Vxlan {
     /// Bridge to enslave the vxlan device to.
     #[serde(default)]
     pub master: Option<Loc<String>>,
+}
+
+impl Vxlan {
+    /// The node and interface of `dev`, for a vxlan of node `node` (see
+    /// [`Macvlan::parent_of`]).
+    pub fn dev_of<'a>(&'a self, node: &'a str) -> Option<(&'a str, &'a str)> {
+        self.dev.as_ref().map(|dev| dev.split_once(':').unwrap_or((node, dev.as_str())))
+    }
 }
 
 fn default_vxlan_port() -> u16 {

@@ -205,6 +205,9 @@ fn merge_node(base: &mut Node, add: Node) -> Result<(), String> {
     unite(&mut base.vxlans, add.vxlans, "vxlan")?;
     unite(&mut base.macvlans, add.macvlans, "macvlan")?;
     unite(&mut base.taps, add.taps, "tap")?;
+    unite(&mut base.dummies, add.dummies, "dummy")?;
+    unite(&mut base.vlans, add.vlans, "vlan")?;
+    unite(&mut base.vrfs, add.vrfs, "vrf")?;
     unite(&mut base.interfaces, add.interfaces, "interface")?;
     if add.lo != Default::default() {
         base.lo = add.lo;

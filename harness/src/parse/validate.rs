@@ -16,6 +16,8 @@ use crate::observe::frame;
 use crate::parse::load::{Diagnostic, Source};
 use crate::parse::syntax::check_ifname;
 
+mod devices;
+
 /// Every problem found; empty means the scenario may be built. `sources` are the
 /// scenario file (first) and the fixtures it included, in the order of [`Loc::source`].
 pub fn validate(scenario: &Scenario, sources: &[Source]) -> Vec<Diagnostic> {
@@ -85,6 +87,8 @@ fn has_master(s: &Scenario, node: &str, dev: &str) -> bool {
         || spec.vxlans.get(dev).is_some_and(|v| v.master.is_some())
         || spec.macvlans.get(dev).is_some_and(|m| m.master.is_some())
         || spec.taps.get(dev).is_some_and(|t| t.master.is_some())
+        || spec.dummies.get(dev).is_some_and(|d| d.master.is_some())
+        || spec.vlans.get(dev).is_some_and(|v| v.master.is_some())
 }
 
 fn at<'k, T>(loc: &Loc<T>, key: &'k str) -> At<'k> {
@@ -115,6 +119,9 @@ impl Validator<'_> {
                 ("vxlan", "vxlans", node.vxlans.keys().collect()),
                 ("macvlan", "macvlans", node.macvlans.keys().collect()),
                 ("tap", "taps", node.taps.keys().collect()),
+                ("dummy", "dummies", node.dummies.keys().collect()),
+                ("vlan", "vlans", node.vlans.keys().collect()),
+                ("vrf", "vrfs", node.vrfs.keys().collect()),
             ];
             for (kind, map, names) in devices {
                 for dev in names {
@@ -206,17 +213,22 @@ impl Validator<'_> {
         }
     }
 
-    /// `master:` must name a bridge of the same node.
+    /// `master:` must name a bridge or a VRF of the same node.
     fn need_bridge(&mut self, node: &str, master: &str, place: At<'_>) {
         match self.ifaces.get(&(node.to_string(), master.to_string())) {
-            Some(def) if def.kind == "bridge" => {}
+            Some(def) if def.kind == "bridge" || def.kind == "vrf" => {}
             Some(def) => {
-                let msg =
-                    format!("`{master}` in node `{node}` is a {}, not a bridge; only bridges can be masters", def.kind);
+                let msg = format!(
+                    "`{master}` in node `{node}` is a {}, not a bridge or VRF; only those can be masters",
+                    def.kind
+                );
                 self.problem(place, msg);
             }
             None => {
-                let msg = format!("node `{node}` has no bridge `{master}` to enslave to (declare it under `bridges:`)");
+                let msg = format!(
+                    "node `{node}` has no bridge `{master}` nor VRF to enslave to (declare it under `bridges:` or \
+                     `vrfs:`)"
+                );
                 self.problem(place, msg);
             }
         }
@@ -255,7 +267,9 @@ impl Validator<'_> {
                 .chain(node.bridges.iter().map(|(d, x)| ("bridges", d, x.mtu)))
                 .chain(node.vxlans.iter().map(|(d, x)| ("vxlans", d, x.mtu)))
                 .chain(node.macvlans.iter().map(|(d, x)| ("macvlans", d, x.mtu)))
-                .chain(node.taps.iter().map(|(d, x)| ("taps", d, x.mtu)));
+                .chain(node.taps.iter().map(|(d, x)| ("taps", d, x.mtu)))
+                .chain(node.dummies.iter().map(|(d, x)| ("dummies", d, x.mtu)))
+                .chain(node.vlans.iter().map(|(d, x)| ("vlans", d, x.mtu)));
             for (map, dev, mtu) in mtus {
                 self.need_nonzero_mtu(mtu, at(node, &format!("{base}.{map}.{dev}.mtu")));
             }
@@ -296,8 +310,15 @@ impl Validator<'_> {
             }
             for (dev, vx) in &node.vxlans {
                 let key = format!("{base}.vxlans.{dev}");
-                if let Some(under) = &vx.dev {
-                    self.need_iface_in(name, under, at(under, &format!("{key}.dev")));
+                if let (Some(under), Some((dev_node, dev))) = (&vx.dev, vx.dev_of(name)) {
+                    let dev_key = format!("{key}.dev");
+                    let place = at(under, &dev_key);
+                    if s.nodes.contains_key(dev_node) {
+                        self.need_iface_in(dev_node, dev, place);
+                    } else {
+                        let msg = self.unknown_node_message(dev_node);
+                        self.problem(place, msg);
+                    }
                 }
                 if let Some(m) = &vx.master {
                     self.need_bridge(name, m, at(m, &format!("{key}.master")));
@@ -326,6 +347,7 @@ impl Validator<'_> {
                     self.need_bridge(name, m, at(m, &format!("{base}.taps.{dev}.master")));
                 }
             }
+            self.check_devices(name, node, &base);
             for (i, route) in node.routes.iter().enumerate() {
                 let key = format!("{base}.routes[{i}]");
                 for dev in route.devices() {
@@ -391,12 +413,15 @@ impl Validator<'_> {
         let mut seen: BTreeMap<(String, IpAddr), (String, String, String)> = BTreeMap::new();
         let mut seen_on_segment: BTreeMap<(String, IpAddr), (String, String, String)> = BTreeMap::new();
         for (node, iface, ip, place, key) in assigned {
-            if let Some((other_iface, other_key, _)) = seen.get(&(node.clone(), ip)) {
+            // VRFs are separate address spaces of one node: the same address may be in each.
+            let space =
+                format!("{node}{}", devices::vrf_of(s, &node, &iface).map(|v| format!(" VRF {v}")).unwrap_or_default());
+            if let Some((other_iface, other_key, _)) = seen.get(&(space.clone(), ip)) {
                 let msg = format!("{ip} is assigned twice in node `{node}` (also on `{other_iface}` at {other_key})");
                 self.problem(At { key: &key, ..place }, msg);
                 continue;
             }
-            seen.insert((node.clone(), ip), (iface.clone(), key.clone(), node.clone()));
+            seen.insert((space, ip), (iface.clone(), key.clone(), node.clone()));
             let segment = segments.find(&node, &iface);
             if let Some((other_node, other_iface, other_key)) = seen_on_segment.get(&(segment.clone(), ip)) {
                 let msg = format!(
@@ -732,7 +757,10 @@ impl Validator<'_> {
                 .chain(node.bridges.iter().map(|(d, x)| ("bridges", d, x.mac)))
                 .chain(node.vxlans.iter().map(|(d, x)| ("vxlans", d, x.mac)))
                 .chain(node.macvlans.iter().map(|(d, x)| ("macvlans", d, x.mac)))
-                .chain(node.taps.iter().map(|(d, x)| ("taps", d, x.mac)));
+                .chain(node.taps.iter().map(|(d, x)| ("taps", d, x.mac)))
+                .chain(node.dummies.iter().map(|(d, x)| ("dummies", d, x.mac)))
+                .chain(node.vlans.iter().map(|(d, x)| ("vlans", d, x.mac)))
+                .chain(node.vrfs.iter().map(|(d, x)| ("vrfs", d, x.mac)));
             for (map, dev, mac) in macs {
                 if let Some(problem) = mac.and_then(not_a_link_address) {
                     self.problem(at(node, &format!("{base}.{map}.{dev}.mac")), problem);
@@ -1207,6 +1235,8 @@ pub(crate) fn assigned_addresses(s: &Scenario) -> Vec<(String, String, IpAddr, A
         per_device.extend(node.vxlans.iter().map(|(d, x)| ("vxlans", d.as_str(), &x.addresses)));
         per_device.extend(node.macvlans.iter().map(|(d, x)| ("macvlans", d.as_str(), &x.addresses)));
         per_device.extend(node.taps.iter().map(|(d, x)| ("taps", d.as_str(), &x.addresses)));
+        per_device.extend(node.dummies.iter().map(|(d, x)| ("dummies", d.as_str(), &x.addresses)));
+        per_device.extend(node.vlans.iter().map(|(d, x)| ("vlans", d.as_str(), &x.addresses)));
         per_device.extend(node.interfaces.iter().map(|(d, x)| ("interfaces", d.as_str(), &x.addresses)));
         for (map, dev, addrs) in per_device {
             for (i, a) in addrs.iter().enumerate() {
@@ -1230,7 +1260,9 @@ impl Segments {
             let [a, b] = &link.veth;
             seg.join(&a.at.to_string(), &b.at.to_string());
             for end in [a, b] {
-                if let Some(m) = &end.master {
+                // A VRF's interfaces share its routing table, not a layer-2 segment.
+                let is_vrf = |m: &String| s.nodes.get(&end.at.node).is_some_and(|n| n.vrfs.contains_key(m));
+                if let Some(m) = end.master.as_ref().filter(|m| !is_vrf(m)) {
                     seg.join(&end.at.to_string(), &format!("{}:{m}", end.at.node));
                 }
             }
@@ -1242,9 +1274,11 @@ impl Segments {
                 .map(|(d, x)| (d, &x.master))
                 .chain(node.macvlans.iter().map(|(d, x)| (d, &x.master)))
                 .chain(node.taps.iter().map(|(d, x)| (d, &x.master)))
-                .chain(node.interfaces.iter().map(|(d, x)| (d, &x.master)));
+                .chain(node.interfaces.iter().map(|(d, x)| (d, &x.master)))
+                .chain(node.dummies.iter().map(|(d, x)| (d, &x.master)))
+                .chain(node.vlans.iter().map(|(d, x)| (d, &x.master)));
             for (dev, master) in masters {
-                if let Some(m) = master {
+                if let Some(m) = master.as_ref().filter(|m| !node.vrfs.contains_key(m.as_str())) {
                     seg.join(&format!("{name}:{dev}"), &format!("{name}:{}", m.as_str()));
                 }
             }
@@ -1308,7 +1342,7 @@ fn route_contradiction(r: &RouteCheck) -> Option<&'static str> {
 mod tests {
     use crate::parse::load::{Source, parse_and_validate};
 
-    fn errors(text: &str) -> Vec<String> {
+    pub(super) fn errors(text: &str) -> Vec<String> {
         let source = Source { path: "t.yaml".into(), text: text.into() };
         match parse_and_validate(&source) {
             Ok(_) => vec![],
@@ -1316,7 +1350,7 @@ mod tests {
         }
     }
 
-    fn one_error(text: &str, needle: &str) -> String {
+    pub(super) fn one_error(text: &str, needle: &str) -> String {
         let e = errors(text);
         assert_eq!(e.len(), 1, "expected one error containing {needle:?}, got {e:#?}");
         assert!(e[0].contains(needle), "{:?} does not contain {needle:?}", e[0]);
@@ -1375,6 +1409,15 @@ mod tests {
         assert!(e.starts_with("6:22 nodes.c.macvlans.eth0.parent:"), "{e}");
         let e = one_error(&format!("{host}\"hots:lan0\"}}\n"), "no node named `hots` (nodes: c, host)");
         assert!(e.starts_with("6:22 nodes.c.macvlans.eth0.parent:"), "{e}");
+    }
+
+    #[test]
+    fn a_vxlan_dev_in_another_node_must_exist_there() {
+        let host = "nodes:\n  host:\n    bridges: {lan0: {}}\n  c:\n    vxlans:\n      vx0: {id: 1, dev: ";
+        assert_eq!(errors(&format!("{host}\"host:lan0\"}}\n")), Vec::<String>::new());
+        let e = one_error(&format!("{host}\"host:lan9\"}}\n"), "node `host` has no interface `lan9`");
+        assert!(e.starts_with("6:25 nodes.c.vxlans.vx0.dev:"), "{e}");
+        one_error(&format!("{host}\"hots:lan0\"}}\n"), "no node named `hots` (nodes: c, host)");
     }
 
     #[test]

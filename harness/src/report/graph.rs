@@ -152,10 +152,18 @@ pub enum DeviceKind {
     Macvlan,
     Tap,
     Tun,
+    Dummy,
+    Vlan,
+    Vrf,
     Loopback,
 }
 
 impl DeviceKind {
+    /// Whether devices are enslaved to it (drawn below it, on its bus).
+    pub fn is_master(self) -> bool {
+        matches!(self, DeviceKind::Bridge | DeviceKind::Vrf)
+    }
+
     pub fn word(self) -> &'static str {
         match self {
             DeviceKind::Veth => "veth",
@@ -164,6 +172,9 @@ impl DeviceKind {
             DeviceKind::Macvlan => "macvlan",
             DeviceKind::Tap => "tap",
             DeviceKind::Tun => "tun",
+            DeviceKind::Dummy => "dummy",
+            DeviceKind::Vlan => "vlan",
+            DeviceKind::Vrf => "vrf",
             DeviceKind::Loopback => "loopback",
         }
     }
@@ -251,6 +262,7 @@ fn node_box(scenario: &Scenario, name: &str, node: &Node) -> NodeBox {
         if b.vlan_filtering == Some(true) {
             details.push("vlan filtering".to_string());
         }
+        details.extend(b.vlans.as_deref().map(vlan_details));
         details.extend(common_details(b.mtu, b.state));
         add(dev, DeviceKind::Bridge, addresses(&b.addresses), details, None);
     }
@@ -297,6 +309,25 @@ fn node_box(scenario: &Scenario, name: &str, node: &Node) -> NodeBox {
             t.master.as_deref().map(String::as_str),
         );
     }
+    for (dev, d) in &node.dummies {
+        add(
+            dev,
+            DeviceKind::Dummy,
+            addresses(&d.addresses),
+            common_details(d.mtu, d.state),
+            d.master.as_deref().map(String::as_str),
+        );
+    }
+    for (dev, v) in &node.vlans {
+        let mut details = vec![format!("{} id {} on {}", v.protocol, v.id, v.parent.value)];
+        details.extend(common_details(v.mtu, v.state));
+        add(dev, DeviceKind::Vlan, addresses(&v.addresses), details, v.master.as_deref().map(String::as_str));
+    }
+    for (dev, v) in &node.vrfs {
+        let mut details = vec![format!("table {}", v.table)];
+        details.extend(common_details(None, v.state));
+        add(dev, DeviceKind::Vrf, Vec::new(), details, None);
+    }
     // Every node has `lo`: drawn only when the scenario makes it matter.
     if node.lo == LinkState::Down || node.interfaces.contains_key("lo") {
         add("lo", DeviceKind::Loopback, Vec::new(), common_details(None, node.lo), None);
@@ -325,6 +356,13 @@ fn apply_settings(draft: &mut Draft, settings: &Iface) {
     if let Some(m) = &settings.master {
         draft.master = Some(m.value.clone());
     }
+    d.details.extend(settings.vlans.as_deref().map(vlan_details));
+}
+
+/// The VLANs of a bridge or port on one line: `vlans 10 pvid untagged, 20`.
+fn vlan_details(vlans: &[crate::model::BridgeVlan]) -> String {
+    let each: Vec<String> = vlans.iter().map(|v| v.to_string().trim_start_matches("vid ").to_string()).collect();
+    format!("vlans {}", each.join(", "))
 }
 
 fn common_details(mtu: Option<u32>, state: LinkState) -> Vec<String> {
@@ -338,14 +376,14 @@ fn common_details(mtu: Option<u32>, state: LinkState) -> Vec<String> {
 /// Bridges first, each followed by its ports; then everything unattached.
 fn group_by_bridge(drafts: Vec<Draft>) -> Vec<Device> {
     let mut devices = Vec::new();
-    for bridge in drafts.iter().filter(|d| d.device.kind == DeviceKind::Bridge) {
+    for bridge in drafts.iter().filter(|d| d.device.kind.is_master()) {
         let at = devices.len();
         devices.push(bridge.device.clone());
         for port in drafts.iter().filter(|d| d.master.as_deref() == Some(bridge.device.name.as_str())) {
             devices.push(Device { master: Some(at), ..port.device.clone() });
         }
     }
-    for d in drafts.iter().filter(|d| d.device.kind != DeviceKind::Bridge && d.master.is_none()) {
+    for d in drafts.iter().filter(|d| !d.device.kind.is_master() && d.master.is_none()) {
         devices.push(d.device.clone());
     }
     devices

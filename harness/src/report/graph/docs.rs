@@ -95,11 +95,14 @@ fn labels(s: &Scenario) -> BTreeSet<String> {
     for (name, node) in &s.nodes {
         labels.insert(name.clone());
         let devices = node.bridges.keys().chain(node.vxlans.keys()).chain(node.macvlans.keys()).chain(node.taps.keys());
+        let devices = devices.chain(node.dummies.keys()).chain(node.vlans.keys()).chain(node.vrfs.keys());
         labels.extend(devices.chain(node.interfaces.keys()).cloned());
         let addresses = (node.bridges.values().flat_map(|b| &b.addresses))
             .chain(node.vxlans.values().flat_map(|v| &v.addresses))
             .chain(node.macvlans.values().flat_map(|m| &m.addresses))
             .chain(node.taps.values().flat_map(|t| &t.addresses))
+            .chain(node.dummies.values().flat_map(|d| &d.addresses))
+            .chain(node.vlans.values().flat_map(|v| &v.addresses))
             .chain(node.interfaces.values().flat_map(|i| &i.addresses));
         labels.extend(addresses.map(|a| a.to_string()));
     }

@@ -70,7 +70,10 @@ fn shape(kind: DeviceKind) -> &'static str {
         DeviceKind::Veth | DeviceKind::Loopback => "",
         DeviceKind::Bridge => ", shape=box, style=filled, fillcolor=\"#ddf4ff\", penwidth=2",
         DeviceKind::Vxlan => ", fillcolor=\"#fff8c5\"",
-        DeviceKind::Macvlan | DeviceKind::Tap | DeviceKind::Tun => ", fillcolor=\"#fbefff\"",
+        DeviceKind::Macvlan | DeviceKind::Tap | DeviceKind::Tun | DeviceKind::Dummy | DeviceKind::Vlan => {
+            ", fillcolor=\"#fbefff\""
+        }
+        DeviceKind::Vrf => ", shape=box, style=filled, fillcolor=\"#dafbe1\", penwidth=2",
     }
 }
 

@@ -53,7 +53,7 @@ fn device_label(d: &Device) -> String {
 /// Node shapes: bridges as subroutine boxes, tunnels as hexagons, the rest rounded.
 fn brackets(kind: DeviceKind) -> (&'static str, &'static str) {
     match kind {
-        DeviceKind::Bridge => ("[[", "]]"),
+        DeviceKind::Bridge | DeviceKind::Vrf => ("[[", "]]"),
         DeviceKind::Vxlan => ("{{", "}}"),
         _ => ("(", ")"),
     }

@@ -39,7 +39,10 @@ fn colours(kind: DeviceKind) -> (&'static str, &'static str) {
         DeviceKind::Veth => ("#ffffff", "#57606a"),
         DeviceKind::Bridge => ("#ddf4ff", "#0969da"),
         DeviceKind::Vxlan => ("#fff8c5", "#9a6700"),
-        DeviceKind::Macvlan | DeviceKind::Tap | DeviceKind::Tun => ("#fbefff", "#8250df"),
+        DeviceKind::Macvlan | DeviceKind::Tap | DeviceKind::Tun | DeviceKind::Dummy | DeviceKind::Vlan => {
+            ("#fbefff", "#8250df")
+        }
+        DeviceKind::Vrf => ("#dafbe1", "#1a7f37"),
         DeviceKind::Loopback => ("#eaeef2", "#8c959f"),
     }
 }
@@ -93,7 +96,7 @@ impl Svg {
 
         // Bus lines first, so the port chips sit on top of their ends.
         for (i, d) in node.devices.iter().enumerate() {
-            if d.kind == DeviceKind::Bridge {
+            if d.kind.is_master() {
                 self.bus(g, i, node);
             }
         }
@@ -122,7 +125,7 @@ impl Svg {
             node.devices.iter().zip(&g.chips).filter(|(d, _)| d.master == Some(bridge)).map(|(_, c)| c).collect();
         let Some(last) = ports.last() else { return };
         let x = g.chips[bridge].x + layout::PORT_INDENT / 2;
-        let stroke = colours(DeviceKind::Bridge).1;
+        let stroke = colours(node.devices[bridge].kind).1;
         let _ = writeln!(
             self.0,
             r#"<line x1="{x}" y1="{}" x2="{x}" y2="{}" stroke="{stroke}" stroke-width="3"/>"#,
@@ -142,7 +145,7 @@ impl Svg {
     fn chip(&mut self, d: &Device, r: &Rect) {
         let (fill, stroke) = colours(d.kind);
         let dash = if d.details.iter().any(|l| l == "down") { r#" stroke-dasharray="4 3""# } else { "" };
-        let width = if d.kind == DeviceKind::Bridge { 2 } else { 1 };
+        let width = if d.kind.is_master() { 2 } else { 1 };
         let _ = writeln!(
             self.0,
             r#"<rect x="{}" y="{}" width="{}" height="{}" rx="4" fill="{fill}" stroke="{stroke}" stroke-width="{width}"{dash}/>"#,
