@@ -17,4 +17,5 @@ pub mod frame;
 pub mod inject;
 pub mod patience;
 pub mod probe;
+pub mod refusal;
 pub mod service;

@@ -30,8 +30,8 @@ use rtnetlink::packet_core::{
 };
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use rtnetlink::packet_route::link::{
-    BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, InfoVxlan,
-    LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, MacVlanMode, State, Stats64,
+    BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoMacVlan, InfoPortData, InfoPortKind, InfoVeth,
+    InfoVxlan, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, MacVlanMode, State, Stats64, VxlanDf,
 };
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -152,7 +152,7 @@ impl Refusal {
 /// The C library's text for `errno` ("Network is unreachable"), as `ip` prints it.
 /// (nix's `Errno::desc` has a table of its own: "Operation not supported on transport
 /// endpoint" for EOPNOTSUPP.)
-fn errno_text(errno: Errno) -> String {
+pub fn errno_text(errno: Errno) -> String {
     let text = io::Error::from_raw_os_error(errno as i32).to_string();
     match text.rfind(" (os error ") {
         Some(end) => text[..end].to_string(),
@@ -763,13 +763,7 @@ pub async fn add_macvlan(
     mode: MacvlanMode,
     home: Option<&Netns>,
 ) -> Result<(), Error> {
-    let mode = match mode {
-        MacvlanMode::Private => MacVlanMode::Private,
-        MacvlanMode::Vepa => MacVlanMode::Vepa,
-        MacvlanMode::Bridge => MacVlanMode::Bridge,
-        MacvlanMode::Passthru => MacVlanMode::Passthrough,
-        MacvlanMode::Source => MacVlanMode::Source,
-    };
+    let mode = macvlan_mode(mode);
     let parent_index =
         link_index(handle, parent).await.map_err(|e| e.context(format_args!("(parent of macvlan {})", basics.name)))?;
     let mut builder = basics.apply(LinkMacVlan::new(basics.name, parent_index, mode));
@@ -778,6 +772,16 @@ pub async fn add_macvlan(
     }
     let message = builder.build();
     add_link(handle, message, "macvlan", basics.name, "macvlan").await
+}
+
+fn macvlan_mode(mode: MacvlanMode) -> MacVlanMode {
+    match mode {
+        MacvlanMode::Private => MacVlanMode::Private,
+        MacvlanMode::Vepa => MacVlanMode::Vepa,
+        MacvlanMode::Bridge => MacVlanMode::Bridge,
+        MacvlanMode::Passthru => MacVlanMode::Passthrough,
+        MacvlanMode::Source => MacVlanMode::Source,
+    }
 }
 
 /// Create a tun or tap device in `ns` with TUNSETIFF (the netlink `tun` kind is
@@ -851,6 +855,9 @@ pub struct LinkChange<'a> {
     pub mtu: Option<u32>,
     pub master: Option<Master<'a>>,
     pub up: Option<bool>,
+    pub txqueuelen: Option<u32>,
+    /// A new name (IFLA_IFNAME on the link's index).
+    pub name: Option<&'a str>,
 }
 
 impl fmt::Display for LinkChange<'_> {
@@ -872,6 +879,12 @@ impl fmt::Display for LinkChange<'_> {
             Some(false) => words.push("down".into()),
             None => {}
         }
+        if let Some(len) = self.txqueuelen {
+            words.push(format!("txqueuelen {len}"));
+        }
+        if let Some(name) = self.name {
+            words.push(format!("name {name}"));
+        }
         f.write_str(&words.join(" "))
     }
 }
@@ -879,10 +892,18 @@ impl fmt::Display for LinkChange<'_> {
 /// `ip link set LINK ...`: MAC, MTU, master and state in one request.
 pub async fn set_link(handle: &Handle, link: LinkRef<'_>, changes: &LinkChange<'_>) -> Result<(), Error> {
     let what = || format!("set link {link} {changes}");
-    let mut builder = match link {
-        LinkRef::Index(index) => LinkUnspec::new_with_index(index),
-        LinkRef::Name(name) => LinkUnspec::new_with_name(name),
+    let mut builder = match (link, changes.name) {
+        (LinkRef::Index(index), _) => LinkUnspec::new_with_index(index),
+        // A rename names the link by index: IFLA_IFNAME carries the new name.
+        (LinkRef::Name(_), Some(_)) => LinkUnspec::new_with_index(resolve(handle, link).await?),
+        (LinkRef::Name(name), None) => LinkUnspec::new_with_name(name),
     };
+    if let Some(name) = changes.name {
+        builder = builder.name(name);
+    }
+    if let Some(len) = changes.txqueuelen {
+        builder = builder.txqueuelen(len);
+    }
     if let Some(mac) = changes.mac {
         builder = builder.address(mac.0.to_vec());
     }
@@ -962,6 +983,66 @@ pub async fn set_bridge_port(handle: &Handle, link: &str, flags: &BridgePortFlag
         LinkInfo::PortData(InfoPortData::BridgePort(bridge_port_attributes(flags))),
     ]));
     change(handle, RouteNetlinkMessage::NewLink(message), 0).await.map_err(|r| r.blame(what()))
+}
+
+/// Attributes of a link's kind to change, as `ip link set DEV type KIND ...` sends them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KindChange {
+    Vxlan(crate::model::VxlanChange),
+    Macvlan(MacvlanMode),
+}
+
+impl fmt::Display for KindChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KindChange::Vxlan(change) => write!(f, "type vxlan {change}"),
+            KindChange::Macvlan(mode) => write!(f, "type macvlan mode {}", format!("{mode:?}").to_lowercase()),
+        }
+    }
+}
+
+/// The IFLA_VXLAN_* attributes for the changes given; validation has checked `ageing`.
+fn vxlan_change_attributes(change: &crate::model::VxlanChange) -> Vec<InfoVxlan> {
+    use crate::model::VxlanDfMode;
+    let df = change.df.map(|df| {
+        InfoVxlan::Df(match df {
+            VxlanDfMode::Unset => VxlanDf::Unset,
+            VxlanDfMode::Set => VxlanDf::Set,
+            VxlanDfMode::Inherit => VxlanDf::Inherit,
+        })
+    });
+    let ageing = change.ageing_seconds().ok().flatten().map(InfoVxlan::Ageing);
+    [
+        change.learning.map(InfoVxlan::Learning),
+        ageing,
+        df,
+        change.ttl.map(InfoVxlan::Ttl),
+        change.tos.map(InfoVxlan::Tos),
+        change.port_range.map(|[low, high]| InfoVxlan::PortRange((low, high))),
+        change.udpcsum.map(InfoVxlan::UDPCsum),
+        change.l2miss.map(InfoVxlan::L2Miss),
+        change.l3miss.map(InfoVxlan::L3Miss),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// `ip link set dev LINK type vxlan learning off ...`: an RTM_NEWLINK without
+/// NLM_F_CREATE whose IFLA_INFO_DATA the kernel hands to the kind's changelink
+/// (RTM_SETLINK ignores IFLA_LINKINFO). The kernel refuses a kind that is not the link's.
+pub async fn change_kind(handle: &Handle, link: &str, wanted: &KindChange) -> Result<(), Error> {
+    let (kind, data) = match wanted {
+        KindChange::Vxlan(vxlan) => (InfoKind::Vxlan, InfoData::Vxlan(vxlan_change_attributes(vxlan))),
+        KindChange::Macvlan(mode) => {
+            (InfoKind::MacVlan, InfoData::MacVlan(vec![InfoMacVlan::Mode(macvlan_mode(*mode))]))
+        }
+    };
+    let mut message = LinkUnspec::new_with_name(link).build();
+    message.attributes.push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(kind), LinkInfo::Data(data)]));
+    change(handle, RouteNetlinkMessage::NewLink(message), 0)
+        .await
+        .map_err(|r| r.blame(format!("set link {link} {wanted}")))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2201,8 +2282,10 @@ mod tests {
             mtu: Some(1400),
             master: Some(Master::Set("br0".into())),
             up: Some(true),
+            txqueuelen: Some(100),
+            name: Some("eth9"),
         };
-        assert_eq!(change.to_string(), "address 02:00:00:00:00:01 mtu 1400 master br0 up");
+        assert_eq!(change.to_string(), "address 02:00:00:00:00:01 mtu 1400 master br0 up txqueuelen 100 name eth9");
         assert_eq!(LinkChange { master: Some(Master::Unset), ..Default::default() }.to_string(), "nomaster");
     }
 

@@ -28,12 +28,16 @@ pub use crate::parse::syntax::{
 };
 
 mod check;
+mod link_actions;
 mod service;
 mod step;
+mod step_action;
 
 pub use check::*;
+pub use link_actions::*;
 pub use service::*;
 pub use step::*;
+pub use step_action::*;
 
 /// A whole scenario file.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
