@@ -30,8 +30,9 @@ use rtnetlink::packet_core::{
 };
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use rtnetlink::packet_route::link::{
-    BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoMacVlan, InfoPortData, InfoPortKind, InfoVeth,
-    InfoVxlan, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, MacVlanMode, State, Stats64, VxlanDf,
+    BridgeMulticastRouterType, BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoMacVlan,
+    InfoPortData, InfoPortKind, InfoVeth, InfoVxlan, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
+    MacVlanMode, State, Stats64, VxlanDf,
 };
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -390,6 +391,8 @@ pub struct LinkAttributes {
     pub port: Option<BridgePortFlags>,
     /// The options of a VXLAN (IFLA_INFO_DATA).
     pub vxlan: Option<VxlanOptions>,
+    /// The options of a bridge (IFLA_INFO_DATA).
+    pub bridge: Option<crate::model::BridgeOptions>,
 }
 
 /// The [`LinkAttributes`] of interface `name` (one RTM_GETLINK, one more to name its master).
@@ -403,7 +406,7 @@ pub async fn link_attributes(handle: &Handle, name: &str) -> Result<LinkAttribut
     if let Some(index) = master {
         link.master = Some(link_name(handle, index).await?);
     }
-    let mut attributes = LinkAttributes { link, qdisc: None, port: None, vxlan: None };
+    let mut attributes = LinkAttributes { link, qdisc: None, port: None, vxlan: None, bridge: None };
     for attribute in &message.attributes {
         match attribute {
             LinkAttribute::Qdisc(kind) => attributes.qdisc = Some(kind.clone()),
@@ -414,6 +417,7 @@ pub async fn link_attributes(handle: &Handle, name: &str) -> Result<LinkAttribut
                             attributes.port = Some(bridge_port_flags(flags));
                         }
                         LinkInfo::Data(InfoData::Vxlan(options)) => attributes.vxlan = Some(vxlan_options(options)),
+                        LinkInfo::Data(InfoData::Bridge(options)) => attributes.bridge = Some(bridge_options(options)),
                         _ => {}
                     }
                 }
@@ -727,8 +731,72 @@ pub async fn add_bridge(handle: &Handle, bridge: &LinkBasics<'_>, spec: &Bridge)
             builder = builder.append_info_data(attribute(on));
         }
     }
+    for attribute in spec.multicast.as_ref().map(bridge_multicast_attributes).unwrap_or_default() {
+        builder = builder.append_info_data(attribute);
+    }
     let feature = if spec.vlan_filtering.is_some() { "bridge vlan_filtering" } else { "bridge" };
     add_link(handle, builder.build(), "bridge", bridge.name, feature).await
+}
+
+/// The IFLA_BR_MULTICAST_* attributes for the options given; validation has checked
+/// the versions.
+fn bridge_multicast_attributes(m: &crate::model::BridgeMulticast) -> Vec<InfoBridge> {
+    use crate::model::McastRouter;
+    let router = m.router.map(|r| {
+        InfoBridge::MulticastRouter(match r {
+            McastRouter::Disabled => BridgeMulticastRouterType::Disabled,
+            McastRouter::TempQuery => BridgeMulticastRouterType::TempQuery,
+            McastRouter::Permanent => BridgeMulticastRouterType::Permanent,
+        })
+    });
+    [
+        m.querier.map(InfoBridge::MulticastQuerier),
+        router,
+        m.query_use_ifaddr.map(InfoBridge::MulticastQueryUseIfaddr),
+        m.igmp_version.map(InfoBridge::MulticastIgmpVersion),
+        m.mld_version.map(InfoBridge::MulticastMldVersion),
+        m.stats.map(InfoBridge::MulticastStatsEnabled),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// A bridge's options as the kernel reports them (IFLA_INFO_DATA of a bridge).
+fn bridge_options(attributes: &[InfoBridge]) -> crate::model::BridgeOptions {
+    use crate::model::{BridgeMulticast, BridgeOptions, Dur, McastRouter};
+    let mut options = BridgeOptions::default();
+    let mut multicast = BridgeMulticast::default();
+    for attribute in attributes {
+        match attribute {
+            InfoBridge::StpState(state) => options.stp = Some(*state != BridgeStpState::Disabled),
+            // Kept in centiseconds (USER_HZ).
+            InfoBridge::AgeingTime(centis) => {
+                options.ageing_time = Some(Dur(std::time::Duration::from_millis(u64::from(*centis) * 10)));
+            }
+            InfoBridge::GroupFwdMask(mask) => options.group_fwd_mask = Some(*mask),
+            InfoBridge::NfCallIpTables(on) => options.nf_call_iptables = Some(*on),
+            InfoBridge::NfCallIp6Tables(on) => options.nf_call_ip6tables = Some(*on),
+            InfoBridge::NfCallArpTables(on) => options.nf_call_arptables = Some(*on),
+            InfoBridge::MulticastSnooping(on) => options.multicast_snooping = Some(*on),
+            InfoBridge::MulticastQuerier(on) => multicast.querier = Some(*on),
+            InfoBridge::MulticastQueryUseIfaddr(on) => multicast.query_use_ifaddr = Some(*on),
+            InfoBridge::MulticastIgmpVersion(v) => multicast.igmp_version = Some(*v),
+            InfoBridge::MulticastMldVersion(v) => multicast.mld_version = Some(*v),
+            InfoBridge::MulticastStatsEnabled(on) => multicast.stats = Some(*on),
+            InfoBridge::MulticastRouter(router) => {
+                multicast.router = match router {
+                    BridgeMulticastRouterType::Disabled => Some(McastRouter::Disabled),
+                    BridgeMulticastRouterType::TempQuery => Some(McastRouter::TempQuery),
+                    BridgeMulticastRouterType::Permanent => Some(McastRouter::Permanent),
+                    _ => None,
+                }
+            }
+            _ => {}
+        }
+    }
+    options.multicast = Some(multicast);
+    options
 }
 
 /// Create a VXLAN device from the tunnel fields of `spec` (`id`, `remote`, `local`,

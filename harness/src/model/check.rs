@@ -323,6 +323,9 @@ pub struct LinkCheck {
     /// Options of a VXLAN (IFLA_VXLAN_*).
     #[serde(default)]
     pub vxlan: Option<VxlanOptions>,
+    /// Options of a bridge itself (IFLA_BR_*).
+    #[serde(default)]
+    pub bridge: Option<BridgeOptions>,
     /// How long to wait for the link to be as described (default 2 s).
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,

@@ -27,12 +27,14 @@ pub use crate::parse::syntax::{
     ByteSize, Endpoint, FdbSpec, IfaceRef, IpPrefix, MacAddr, NeighSpec, RouteSpec, RuleSpec,
 };
 
+mod bridge_options;
 mod check;
 mod link_actions;
 mod service;
 mod step;
 mod step_action;
 
+pub use bridge_options::*;
 pub use check::*;
 pub use link_actions::*;
 pub use service::*;
@@ -262,6 +264,9 @@ pub struct Bridge {
     /// Bridged ARP traverses arptables.
     #[serde(default)]
     pub nf_call_arptables: Option<bool>,
+    /// Multicast options: querier, router, IGMP/MLD versions (with `multicast_snooping`).
+    #[serde(default)]
+    pub multicast: Option<BridgeMulticast>,
 }
 
 impl Bridge {

@@ -279,6 +279,9 @@ impl Validator<'_> {
                                must be clear";
                     self.problem(at(node, &format!("{key}.group_fwd_mask")), String::from(msg));
                 }
+                if let Some(problem) = bridge.multicast.as_ref().and_then(|m| m.unsettable()) {
+                    self.problem(at(node, &format!("{key}.multicast")), problem);
+                }
             }
             for (dev, iface) in &node.interfaces {
                 let key = format!("{base}.interfaces.{dev}");
@@ -1541,6 +1544,10 @@ mod tests {
         one_error(&bridge("ageing_time: 500days"), "too long");
         let e = one_error(&bridge("group_fwd_mask: 1"), "bits 0-2 must be clear");
         assert!(e.starts_with("3:5 nodes.a.bridges.br0.group_fwd_mask:"), "{e}");
+        assert_eq!(errors(&bridge("multicast: {igmp_version: 3, mld_version: 2, router: permanent}")), [""; 0]);
+        let e = one_error(&bridge("multicast: {igmp_version: 4}"), "IGMP version 4: the kernel speaks 2 or 3");
+        assert!(e.starts_with("3:5 nodes.a.bridges.br0.multicast:"), "{e}");
+        one_error(&bridge("multicast: {mld_version: 3}"), "MLD version 3");
     }
 
     #[test]
