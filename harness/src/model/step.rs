@@ -59,7 +59,7 @@ pub enum Action {
     SetPort(SetPort),
     /// `{dev: node:br1, bridge: {}}`, `{veth: [a:eth1, b:eth1]}`: a link created as the
     /// build creates it (bridge, vxlan, macvlan or veth pair).
-    AddLink(AddLink),
+    AddLink(Box<AddLink>),
     /// `{dev: node:eth1}`: a link deleted.
     DelLink(DelLink),
     /// `{on: node, set: {net.ipv4.ip_forward: 1}}`
