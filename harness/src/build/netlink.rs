@@ -30,9 +30,9 @@ use rtnetlink::packet_core::{
 };
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use rtnetlink::packet_route::link::{
-    BridgeMulticastRouterType, BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoMacVlan,
-    InfoPortData, InfoPortKind, InfoVeth, InfoVxlan, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
-    MacVlanMode, State, Stats64, VxlanDf,
+    BridgeMulticastRouterType, BridgePortState, BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind,
+    InfoMacVlan, InfoPortData, InfoPortKind, InfoVeth, InfoVxlan, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo,
+    LinkMessage, MacVlanMode, State, Stats64, VxlanDf,
 };
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -50,7 +50,8 @@ use rtnetlink::{
 
 use crate::build::netns::Netns;
 use crate::model::{
-    Bridge, BridgePortFlags, FdbEntryFlag, FdbEntryState, MacvlanMode, NudState, TapMode, Vxlan, VxlanOptions,
+    Bridge, BridgePortFlags, FdbEntryFlag, FdbEntryState, MacvlanMode, NudState, PortState, TapMode, Vxlan,
+    VxlanOptions,
 };
 use crate::parse::syntax::{
     FdbFlag, FdbSpec, FdbState, MacAddr, NeighSpec, NeighState, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN,
@@ -445,6 +446,16 @@ fn bridge_port_flags(attributes: &[InfoBridgePort]) -> BridgePortFlags {
             InfoBridgePort::Locked(on) => flags.locked = Some(on),
             InfoBridgePort::Cost(cost) => flags.cost = Some(cost),
             InfoBridgePort::Priority(priority) => flags.priority = Some(priority),
+            InfoBridgePort::State(state) => {
+                flags.state = match state {
+                    BridgePortState::Disabled => Some(PortState::Disabled),
+                    BridgePortState::Listening => Some(PortState::Listening),
+                    BridgePortState::Learning => Some(PortState::Learning),
+                    BridgePortState::Forwarding => Some(PortState::Forwarding),
+                    BridgePortState::Blocking => Some(PortState::Blocking),
+                    _ => None,
+                }
+            }
             _ => {}
         }
     }
@@ -1017,6 +1028,7 @@ fn bridge_port_attributes(flags: &BridgePortFlags) -> Vec<InfoBridgePort> {
         locked,
         cost,
         priority,
+        state,
     } = flags.clone();
     type Flag = (Option<bool>, fn(bool) -> InfoBridgePort);
     let wanted: [Flag; 11] = [
@@ -1032,7 +1044,16 @@ fn bridge_port_attributes(flags: &BridgePortFlags) -> Vec<InfoBridgePort> {
         (proxy_arp, InfoBridgePort::ProxyARP),
         (locked, InfoBridgePort::Locked),
     ];
-    let numbers = [cost.map(InfoBridgePort::Cost), priority.map(InfoBridgePort::Priority)];
+    let state = state.map(|state| {
+        InfoBridgePort::State(match state {
+            PortState::Disabled => BridgePortState::Disabled,
+            PortState::Listening => BridgePortState::Listening,
+            PortState::Learning => BridgePortState::Learning,
+            PortState::Forwarding => BridgePortState::Forwarding,
+            PortState::Blocking => BridgePortState::Blocking,
+        })
+    });
+    let numbers = [cost.map(InfoBridgePort::Cost), priority.map(InfoBridgePort::Priority), state];
     wanted
         .into_iter()
         .filter_map(|(value, attribute)| value.map(attribute))

@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use super::{Verdict, wait, watch};
 use crate::build::Topology;
 use crate::build::netlink::{self, LinkAttributes, TableEvents};
-use crate::model::{BridgeMulticast, BridgeOptions, BridgePortFlags, Dur, LinkCheck};
+use crate::model::{BridgeMulticast, BridgeOptions, BridgePortFlags, Dur, LinkCheck, PortState};
 
 /// Reads one attribute off the kernel's answer, in the words the check is written in;
 /// `None` when the kernel reported nothing for it (a port flag of a link that is no
@@ -80,6 +80,7 @@ fn fields(c: &LinkCheck) -> Vec<Field> {
         locked,
         cost,
         priority,
+        state,
     } = c.port.clone().unwrap_or_default();
     add("learning", learning.map(on_off), |a| a.port.as_ref()?.learning.map(on_off));
     add("flood", flood.map(on_off), |a| a.port.as_ref()?.flood.map(on_off));
@@ -94,6 +95,7 @@ fn fields(c: &LinkCheck) -> Vec<Field> {
     add("locked", locked.map(on_off), |a| a.port.as_ref()?.locked.map(on_off));
     add("cost", cost.map(|c| c.to_string()), |a| a.port.as_ref()?.cost.map(|c| c.to_string()));
     add("priority", priority.map(|p| p.to_string()), |a| a.port.as_ref()?.priority.map(|p| p.to_string()));
+    add("port_state", state.map(PortState::name), |a| a.port.as_ref()?.state.map(PortState::name));
     let vxlan = c.vxlan.clone().unwrap_or_default();
     add("vxlan id", vxlan.id.map(|v| v.to_string()), |a| a.vxlan.as_ref()?.id.map(|v| v.to_string()));
     add("vxlan remote", vxlan.remote.map(|v| v.to_string()), |a| a.vxlan.as_ref()?.remote.map(|v| v.to_string()));

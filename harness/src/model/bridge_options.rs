@@ -84,3 +84,44 @@ pub struct BridgeOptions {
     #[serde(default)]
     pub multicast: Option<BridgeMulticast>,
 }
+
+/// The spanning-tree state of a bridge port (IFLA_BRPORT_STATE), as `bridge link set
+/// ... state` names them. The kernel refuses a state on a port that is not up
+/// (ENETDOWN) or under kernel STP (EBUSY); with STP off it puts a port that comes up
+/// into forwarding, and may put one back there at its next port-state selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortState {
+    Disabled,
+    Listening,
+    Learning,
+    Forwarding,
+    Blocking,
+}
+
+impl PortState {
+    pub fn name(self) -> String {
+        format!("{self:?}").to_lowercase()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::BridgePortFlags;
+
+    #[test]
+    fn a_port_state_reads_as_bridge_link_writes_it() {
+        let flags: BridgePortFlags = serde_saphyr::from_str("{learning: false, state: blocking, cost: 5}").unwrap();
+        assert_eq!(flags.to_string(), "learning off cost 5 state blocking");
+        assert_eq!(PortState::Forwarding.name(), "forwarding");
+    }
+
+    #[test]
+    fn only_the_protocol_versions_the_kernel_speaks_are_accepted() {
+        let versions = |igmp, mld| BridgeMulticast { igmp_version: igmp, mld_version: mld, ..Default::default() };
+        assert_eq!(versions(Some(3), Some(2)).unsettable(), None);
+        assert!(versions(Some(1), None).unsettable().is_some());
+        assert!(versions(None, Some(0)).unsettable().is_some());
+    }
+}

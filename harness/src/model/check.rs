@@ -397,6 +397,10 @@ pub struct BridgePortFlags {
     /// Its spanning-tree priority, 0-63.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<u16>,
+    /// Its state: `disabled`, `listening`, `learning`, `forwarding`, `blocking`. Only in
+    /// `set_port` and checks: the kernel refuses it on a port that is not up yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<PortState>,
 }
 
 impl BridgePortFlags {
@@ -419,9 +423,10 @@ impl fmt::Display for BridgePortFlags {
         };
         let words: Vec<String> = flags
             .iter()
-            .map(|(name, value)| match value.as_bool() {
-                Some(on) => format!("{name} {}", if on { "on" } else { "off" }),
-                None => format!("{name} {value}"),
+            .map(|(name, value)| match (value.as_bool(), value.as_str()) {
+                (Some(on), _) => format!("{name} {}", if on { "on" } else { "off" }),
+                (None, Some(word)) => format!("{name} {word}"),
+                (None, None) => format!("{name} {value}"),
             })
             .collect();
         f.write_str(&words.join(" "))

@@ -303,6 +303,11 @@ impl Validator<'_> {
                 if let Some(msg) = iface.port.as_ref().and_then(|p| p.unsettable()) {
                     self.problem(at(node, &format!("{key}.port.priority")), msg);
                 }
+                if iface.port.as_ref().is_some_and(|p| p.state.is_some()) {
+                    let msg = "a port's state can only be set once it is up (the kernel refuses it before, \
+                               ENETDOWN): use `set_port` in a step";
+                    self.problem(at(node, &format!("{key}.port.state")), msg);
+                }
             }
             for (dev, vx) in &node.vxlans {
                 let key = format!("{base}.vxlans.{dev}");
@@ -1533,6 +1538,9 @@ mod tests {
         assert_eq!(errors(&format!("{enslaved}{port}{veth}")), [""; 0]);
         let by_master = "    interfaces: {eth0: {master: br0, port: {isolated: true}}}\n";
         assert_eq!(errors(&format!("{enslaved}{by_master}{}", veth.replace("@br0", ""))), [""; 0]);
+        let state = "    interfaces: {eth0: {port: {state: blocking}}}\n";
+        let e = one_error(&format!("{enslaved}{state}{veth}"), "use `set_port` in a step");
+        assert!(e.starts_with("3:5 nodes.a.interfaces.eth0.port.state:"), "{e}");
     }
 
     #[test]
