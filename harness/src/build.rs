@@ -311,7 +311,7 @@ impl<'s> Device<'s> {
             mac: self.mac.filter(|_| late),
             mtu: self.mtu.filter(|_| late),
             master: master.map(|bridge| Master::Set(bridges[bridge].into())),
-            up: None,
+            ..LinkChange::default()
         }
     }
 }
@@ -629,6 +629,22 @@ async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildE
     each_node(plan, topology, settle_crossing).await?;
     // The kernel refuses a route through a device that is down.
     each_node(plan, topology, add_routes).await
+}
+
+/// Create the links of `part` in the running topology (a step's `add_link`): a
+/// scenario holding only the new links, in the nodes they go to, built by the
+/// build's own phases for links, then settled everywhere.
+pub async fn add_links(topology: &Topology, part: &Scenario) -> Result<(), BuildError> {
+    let plan = Plan::of(part)?;
+    each_node(&plan, topology, create_bridges).await?;
+    let bridges = bridge_indexes(&plan, topology).await?;
+    each_node(&plan, topology, |node, handle| create_veths(&plan, topology, &bridges, node, handle)).await?;
+    each_node(&plan, topology, |node, handle| create_vxlans(topology, node, handle)).await?;
+    each_node(&plan, topology, |node, handle| create_macvlans(topology, node, handle)).await?;
+    each_node(&plan, topology, |node, handle| attach(&bridges[node.name], node, handle)).await?;
+    each_node(&plan, topology, add_addresses).await?;
+    each_node(&plan, topology, |node, handle| bring_up(node, handle, Loopback::Not)).await?;
+    settle_everywhere(topology).await
 }
 
 /// How long links may take to settle after a change before the build or step fails.

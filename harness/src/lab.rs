@@ -42,12 +42,12 @@ use std::path::Path;
 
 use crate::build::{self, BuildError, NodeHandle};
 use crate::judge::{self, Verdict};
-use crate::model::{Action, Check, IfaceRef, Scenario, Step};
+use crate::model::{Check, IfaceRef, Scenario, Step, StepAction};
 use crate::observe::capture::{self, Captured};
-use crate::observe::{exec, service};
+use crate::observe::{exec, refusal, service};
 use crate::parse::load::{self, Diagnostics, Source};
+use crate::parse::validate;
 use crate::run::{Kept, outside_async};
-use crate::{observe::act, parse::validate};
 
 pub use crate::observe::exec::Background;
 pub use std::process::Output;
@@ -126,10 +126,9 @@ impl Lab {
     /// Apply one step action, written as in a scenario's `do:` list, e.g.
     /// `set_link: {dev: "a:eth0", state: down}`; it has settled when this returns.
     pub fn act(&self, action: &str) -> Result<(), Error> {
-        let action: Action = self.parse(action, |action| Step { actions: vec![action], ..Step::default() })?;
+        let action: StepAction = self.parse(action, |action| Step { actions: vec![action], ..Step::default() })?;
         let (topology, rt) = (self.kept.topology(), self.kept.runtime());
-        outside_async(|| act::apply(topology, rt, &action))
-            .map_err(|e| Error::Failed(format!("action `{}` failed: {e}", act::describe(&action))))
+        outside_async(|| refusal::play(topology, rt, &action)).map(drop).map_err(Error::Failed)
     }
 
     /// Start recording everything that crosses `node:iface`, for a `packets` assertion.

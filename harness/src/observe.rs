@@ -17,5 +17,6 @@ pub mod frame;
 pub mod inject;
 pub mod patience;
 pub mod probe;
+pub mod refusal;
 pub mod service;
 pub mod stream;

@@ -17,7 +17,7 @@ use crate::judge::{self, Status, Verdict};
 use crate::model::kernel::Xfail;
 use crate::model::{Check, IfaceRef, Scenario, Step};
 use crate::observe::capture::{self, Capture, Captured};
-use crate::observe::{act, service};
+use crate::observe::{act, refusal, service};
 use crate::report::{self, CheckReport, Report, StepReport};
 use crate::run::artifacts::{ArtifactDir, RunDir};
 
@@ -334,9 +334,12 @@ fn play_step(
             played.errors.push(late);
             break;
         }
-        played.report.actions.push(act::describe(action));
-        if let Err(e) = act::apply(topology, rt, action) {
-            played.errors.push((Some(action.line()), format!("action `{}` failed: {e}", act::describe(action))));
+        match refusal::play(topology, rt, action) {
+            Ok(line) => played.report.actions.push(line),
+            Err(e) => {
+                played.report.actions.push(act::describe(action));
+                played.errors.push((Some(action.line()), e));
+            }
         }
     }
     if played.errors.is_empty() {

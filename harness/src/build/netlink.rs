@@ -30,8 +30,9 @@ use rtnetlink::packet_core::{
 };
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use rtnetlink::packet_route::link::{
-    BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, InfoVxlan,
-    LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, MacVlanMode, State, Stats64,
+    BridgeMulticastRouterType, BridgePortState, BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind,
+    InfoMacVlan, InfoPortData, InfoPortKind, InfoVeth, InfoVxlan, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo,
+    LinkMessage, MacVlanMode, State, Stats64, VxlanDf,
 };
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -55,7 +56,8 @@ pub use devices::{VlanOwner, add_dummy, add_vlan, add_vrf, set_bridge_vlans};
 
 use crate::build::netns::Netns;
 use crate::model::{
-    Bridge, BridgePortFlags, FdbEntryFlag, FdbEntryState, MacvlanMode, NudState, TapMode, Vxlan, VxlanOptions,
+    Bridge, BridgePortFlags, FdbEntryFlag, FdbEntryState, MacvlanMode, NudState, PortState, TapMode, Vxlan,
+    VxlanOptions,
 };
 use crate::parse::syntax::{
     FdbFlag, FdbSpec, FdbState, MacAddr, NeighSpec, NeighState, Nexthop, RT_TABLE_DEFAULT, RT_TABLE_LOCAL,
@@ -160,7 +162,7 @@ impl Refusal {
 /// The C library's text for `errno` ("Network is unreachable"), as `ip` prints it.
 /// (nix's `Errno::desc` has a table of its own: "Operation not supported on transport
 /// endpoint" for EOPNOTSUPP.)
-fn errno_text(errno: Errno) -> String {
+pub fn errno_text(errno: Errno) -> String {
     let text = io::Error::from_raw_os_error(errno as i32).to_string();
     match text.rfind(" (os error ") {
         Some(end) => text[..end].to_string(),
@@ -407,6 +409,8 @@ pub struct LinkAttributes {
     pub port: Option<BridgePortFlags>,
     /// The options of a VXLAN (IFLA_INFO_DATA).
     pub vxlan: Option<VxlanOptions>,
+    /// The options of a bridge (IFLA_INFO_DATA).
+    pub bridge: Option<crate::model::BridgeOptions>,
 }
 
 /// The [`LinkAttributes`] of interface `name` (one RTM_GETLINK, one more to name its master).
@@ -420,7 +424,7 @@ pub async fn link_attributes(handle: &Handle, name: &str) -> Result<LinkAttribut
     if let Some(index) = master {
         link.master = Some(link_name(handle, index).await?);
     }
-    let mut attributes = LinkAttributes { link, qdisc: None, port: None, vxlan: None };
+    let mut attributes = LinkAttributes { link, qdisc: None, port: None, vxlan: None, bridge: None };
     for attribute in &message.attributes {
         match attribute {
             LinkAttribute::Qdisc(kind) => attributes.qdisc = Some(kind.clone()),
@@ -431,6 +435,7 @@ pub async fn link_attributes(handle: &Handle, name: &str) -> Result<LinkAttribut
                             attributes.port = Some(bridge_port_flags(flags));
                         }
                         LinkInfo::Data(InfoData::Vxlan(options)) => attributes.vxlan = Some(vxlan_options(options)),
+                        LinkInfo::Data(InfoData::Bridge(options)) => attributes.bridge = Some(bridge_options(options)),
                         _ => {}
                     }
                 }
@@ -458,6 +463,16 @@ fn bridge_port_flags(attributes: &[InfoBridgePort]) -> BridgePortFlags {
             InfoBridgePort::Locked(on) => flags.locked = Some(on),
             InfoBridgePort::Cost(cost) => flags.cost = Some(cost),
             InfoBridgePort::Priority(priority) => flags.priority = Some(priority),
+            InfoBridgePort::State(state) => {
+                flags.state = match state {
+                    BridgePortState::Disabled => Some(PortState::Disabled),
+                    BridgePortState::Listening => Some(PortState::Listening),
+                    BridgePortState::Learning => Some(PortState::Learning),
+                    BridgePortState::Forwarding => Some(PortState::Forwarding),
+                    BridgePortState::Blocking => Some(PortState::Blocking),
+                    _ => None,
+                }
+            }
             _ => {}
         }
     }
@@ -777,8 +792,72 @@ pub async fn add_bridge(handle: &Handle, bridge: &LinkBasics<'_>, spec: &Bridge)
             builder = builder.append_info_data(attribute(on));
         }
     }
+    for attribute in spec.multicast.as_ref().map(bridge_multicast_attributes).unwrap_or_default() {
+        builder = builder.append_info_data(attribute);
+    }
     let feature = if spec.vlan_filtering.is_some() { "bridge vlan_filtering" } else { "bridge" };
     add_link(handle, builder.build(), "bridge", bridge.name, feature).await
+}
+
+/// The IFLA_BR_MULTICAST_* attributes for the options given; validation has checked
+/// the versions.
+fn bridge_multicast_attributes(m: &crate::model::BridgeMulticast) -> Vec<InfoBridge> {
+    use crate::model::McastRouter;
+    let router = m.router.map(|r| {
+        InfoBridge::MulticastRouter(match r {
+            McastRouter::Disabled => BridgeMulticastRouterType::Disabled,
+            McastRouter::TempQuery => BridgeMulticastRouterType::TempQuery,
+            McastRouter::Permanent => BridgeMulticastRouterType::Permanent,
+        })
+    });
+    [
+        m.querier.map(InfoBridge::MulticastQuerier),
+        router,
+        m.query_use_ifaddr.map(InfoBridge::MulticastQueryUseIfaddr),
+        m.igmp_version.map(InfoBridge::MulticastIgmpVersion),
+        m.mld_version.map(InfoBridge::MulticastMldVersion),
+        m.stats.map(InfoBridge::MulticastStatsEnabled),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// A bridge's options as the kernel reports them (IFLA_INFO_DATA of a bridge).
+fn bridge_options(attributes: &[InfoBridge]) -> crate::model::BridgeOptions {
+    use crate::model::{BridgeMulticast, BridgeOptions, Dur, McastRouter};
+    let mut options = BridgeOptions::default();
+    let mut multicast = BridgeMulticast::default();
+    for attribute in attributes {
+        match attribute {
+            InfoBridge::StpState(state) => options.stp = Some(*state != BridgeStpState::Disabled),
+            // Kept in centiseconds (USER_HZ).
+            InfoBridge::AgeingTime(centis) => {
+                options.ageing_time = Some(Dur(std::time::Duration::from_millis(u64::from(*centis) * 10)));
+            }
+            InfoBridge::GroupFwdMask(mask) => options.group_fwd_mask = Some(*mask),
+            InfoBridge::NfCallIpTables(on) => options.nf_call_iptables = Some(*on),
+            InfoBridge::NfCallIp6Tables(on) => options.nf_call_ip6tables = Some(*on),
+            InfoBridge::NfCallArpTables(on) => options.nf_call_arptables = Some(*on),
+            InfoBridge::MulticastSnooping(on) => options.multicast_snooping = Some(*on),
+            InfoBridge::MulticastQuerier(on) => multicast.querier = Some(*on),
+            InfoBridge::MulticastQueryUseIfaddr(on) => multicast.query_use_ifaddr = Some(*on),
+            InfoBridge::MulticastIgmpVersion(v) => multicast.igmp_version = Some(*v),
+            InfoBridge::MulticastMldVersion(v) => multicast.mld_version = Some(*v),
+            InfoBridge::MulticastStatsEnabled(on) => multicast.stats = Some(*on),
+            InfoBridge::MulticastRouter(router) => {
+                multicast.router = match router {
+                    BridgeMulticastRouterType::Disabled => Some(McastRouter::Disabled),
+                    BridgeMulticastRouterType::TempQuery => Some(McastRouter::TempQuery),
+                    BridgeMulticastRouterType::Permanent => Some(McastRouter::Permanent),
+                    _ => None,
+                }
+            }
+            _ => {}
+        }
+    }
+    options.multicast = Some(multicast);
+    options
 }
 
 /// Create a VXLAN device from the tunnel fields of `spec` (`id`, `remote`, `local`,
@@ -824,13 +903,7 @@ pub async fn add_macvlan(
     mode: MacvlanMode,
     home: Option<&Netns>,
 ) -> Result<(), Error> {
-    let mode = match mode {
-        MacvlanMode::Private => MacVlanMode::Private,
-        MacvlanMode::Vepa => MacVlanMode::Vepa,
-        MacvlanMode::Bridge => MacVlanMode::Bridge,
-        MacvlanMode::Passthru => MacVlanMode::Passthrough,
-        MacvlanMode::Source => MacVlanMode::Source,
-    };
+    let mode = macvlan_mode(mode);
     let parent_index =
         link_index(handle, parent).await.map_err(|e| e.context(format_args!("(parent of macvlan {})", basics.name)))?;
     let mut builder = basics.apply(LinkMacVlan::new(basics.name, parent_index, mode));
@@ -839,6 +912,16 @@ pub async fn add_macvlan(
     }
     let message = builder.build();
     add_link(handle, message, "macvlan", basics.name, "macvlan").await
+}
+
+fn macvlan_mode(mode: MacvlanMode) -> MacVlanMode {
+    match mode {
+        MacvlanMode::Private => MacVlanMode::Private,
+        MacvlanMode::Vepa => MacVlanMode::Vepa,
+        MacvlanMode::Bridge => MacVlanMode::Bridge,
+        MacvlanMode::Passthru => MacVlanMode::Passthrough,
+        MacvlanMode::Source => MacVlanMode::Source,
+    }
 }
 
 /// Create a tun or tap device in `ns` with TUNSETIFF (the netlink `tun` kind is
@@ -912,6 +995,9 @@ pub struct LinkChange<'a> {
     pub mtu: Option<u32>,
     pub master: Option<Master<'a>>,
     pub up: Option<bool>,
+    pub txqueuelen: Option<u32>,
+    /// A new name (IFLA_IFNAME on the link's index).
+    pub name: Option<&'a str>,
 }
 
 impl fmt::Display for LinkChange<'_> {
@@ -933,6 +1019,12 @@ impl fmt::Display for LinkChange<'_> {
             Some(false) => words.push("down".into()),
             None => {}
         }
+        if let Some(len) = self.txqueuelen {
+            words.push(format!("txqueuelen {len}"));
+        }
+        if let Some(name) = self.name {
+            words.push(format!("name {name}"));
+        }
         f.write_str(&words.join(" "))
     }
 }
@@ -940,10 +1032,18 @@ impl fmt::Display for LinkChange<'_> {
 /// `ip link set LINK ...`: MAC, MTU, master and state in one request.
 pub async fn set_link(handle: &Handle, link: LinkRef<'_>, changes: &LinkChange<'_>) -> Result<(), Error> {
     let what = || format!("set link {link} {changes}");
-    let mut builder = match link {
-        LinkRef::Index(index) => LinkUnspec::new_with_index(index),
-        LinkRef::Name(name) => LinkUnspec::new_with_name(name),
+    let mut builder = match (link, changes.name) {
+        (LinkRef::Index(index), _) => LinkUnspec::new_with_index(index),
+        // A rename names the link by index: IFLA_IFNAME carries the new name.
+        (LinkRef::Name(_), Some(_)) => LinkUnspec::new_with_index(resolve(handle, link).await?),
+        (LinkRef::Name(name), None) => LinkUnspec::new_with_name(name),
     };
+    if let Some(name) = changes.name {
+        builder = builder.name(name);
+    }
+    if let Some(len) = changes.txqueuelen {
+        builder = builder.txqueuelen(len);
+    }
     if let Some(mac) = changes.mac {
         builder = builder.address(mac.0.to_vec());
     }
@@ -989,6 +1089,7 @@ fn bridge_port_attributes(flags: &BridgePortFlags) -> Vec<InfoBridgePort> {
         locked,
         cost,
         priority,
+        state,
     } = flags.clone();
     type Flag = (Option<bool>, fn(bool) -> InfoBridgePort);
     let wanted: [Flag; 11] = [
@@ -1004,7 +1105,16 @@ fn bridge_port_attributes(flags: &BridgePortFlags) -> Vec<InfoBridgePort> {
         (proxy_arp, InfoBridgePort::ProxyARP),
         (locked, InfoBridgePort::Locked),
     ];
-    let numbers = [cost.map(InfoBridgePort::Cost), priority.map(InfoBridgePort::Priority)];
+    let state = state.map(|state| {
+        InfoBridgePort::State(match state {
+            PortState::Disabled => BridgePortState::Disabled,
+            PortState::Listening => BridgePortState::Listening,
+            PortState::Learning => BridgePortState::Learning,
+            PortState::Forwarding => BridgePortState::Forwarding,
+            PortState::Blocking => BridgePortState::Blocking,
+        })
+    });
+    let numbers = [cost.map(InfoBridgePort::Cost), priority.map(InfoBridgePort::Priority), state];
     wanted
         .into_iter()
         .filter_map(|(value, attribute)| value.map(attribute))
@@ -1023,6 +1133,66 @@ pub async fn set_bridge_port(handle: &Handle, link: &str, flags: &BridgePortFlag
         LinkInfo::PortData(InfoPortData::BridgePort(bridge_port_attributes(flags))),
     ]));
     change(handle, RouteNetlinkMessage::NewLink(message), 0).await.map_err(|r| r.blame(what()))
+}
+
+/// Attributes of a link's kind to change, as `ip link set DEV type KIND ...` sends them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KindChange {
+    Vxlan(crate::model::VxlanChange),
+    Macvlan(MacvlanMode),
+}
+
+impl fmt::Display for KindChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KindChange::Vxlan(change) => write!(f, "type vxlan {change}"),
+            KindChange::Macvlan(mode) => write!(f, "type macvlan mode {}", format!("{mode:?}").to_lowercase()),
+        }
+    }
+}
+
+/// The IFLA_VXLAN_* attributes for the changes given; validation has checked `ageing`.
+fn vxlan_change_attributes(change: &crate::model::VxlanChange) -> Vec<InfoVxlan> {
+    use crate::model::VxlanDfMode;
+    let df = change.df.map(|df| {
+        InfoVxlan::Df(match df {
+            VxlanDfMode::Unset => VxlanDf::Unset,
+            VxlanDfMode::Set => VxlanDf::Set,
+            VxlanDfMode::Inherit => VxlanDf::Inherit,
+        })
+    });
+    let ageing = change.ageing_seconds().ok().flatten().map(InfoVxlan::Ageing);
+    [
+        change.learning.map(InfoVxlan::Learning),
+        ageing,
+        df,
+        change.ttl.map(InfoVxlan::Ttl),
+        change.tos.map(InfoVxlan::Tos),
+        change.port_range.map(|[low, high]| InfoVxlan::PortRange((low, high))),
+        change.udpcsum.map(InfoVxlan::UDPCsum),
+        change.l2miss.map(InfoVxlan::L2Miss),
+        change.l3miss.map(InfoVxlan::L3Miss),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// `ip link set dev LINK type vxlan learning off ...`: an RTM_NEWLINK without
+/// NLM_F_CREATE whose IFLA_INFO_DATA the kernel hands to the kind's changelink
+/// (RTM_SETLINK ignores IFLA_LINKINFO). The kernel refuses a kind that is not the link's.
+pub async fn change_kind(handle: &Handle, link: &str, wanted: &KindChange) -> Result<(), Error> {
+    let (kind, data) = match wanted {
+        KindChange::Vxlan(vxlan) => (InfoKind::Vxlan, InfoData::Vxlan(vxlan_change_attributes(vxlan))),
+        KindChange::Macvlan(mode) => {
+            (InfoKind::MacVlan, InfoData::MacVlan(vec![InfoMacVlan::Mode(macvlan_mode(*mode))]))
+        }
+    };
+    let mut message = LinkUnspec::new_with_name(link).build();
+    message.attributes.push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(kind), LinkInfo::Data(data)]));
+    change(handle, RouteNetlinkMessage::NewLink(message), 0)
+        .await
+        .map_err(|r| r.blame(format!("set link {link} {wanted}")))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2447,8 +2617,10 @@ mod tests {
             mtu: Some(1400),
             master: Some(Master::Set("br0".into())),
             up: Some(true),
+            txqueuelen: Some(100),
+            name: Some("eth9"),
         };
-        assert_eq!(change.to_string(), "address 02:00:00:00:00:01 mtu 1400 master br0 up");
+        assert_eq!(change.to_string(), "address 02:00:00:00:00:01 mtu 1400 master br0 up txqueuelen 100 name eth9");
         assert_eq!(LinkChange { master: Some(Master::Unset), ..Default::default() }.to_string(), "nomaster");
     }
 

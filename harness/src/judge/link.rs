@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use super::{Verdict, wait, watch};
 use crate::build::Topology;
 use crate::build::netlink::{self, LinkAttributes, TableEvents};
-use crate::model::{BridgePortFlags, LinkCheck};
+use crate::model::{BridgeMulticast, BridgeOptions, BridgePortFlags, Dur, LinkCheck, PortState};
 
 /// Reads one attribute off the kernel's answer, in the words the check is written in;
 /// `None` when the kernel reported nothing for it (a port flag of a link that is no
@@ -80,6 +80,7 @@ fn fields(c: &LinkCheck) -> Vec<Field> {
         locked,
         cost,
         priority,
+        state,
     } = c.port.clone().unwrap_or_default();
     add("learning", learning.map(on_off), |a| a.port.as_ref()?.learning.map(on_off));
     add("flood", flood.map(on_off), |a| a.port.as_ref()?.flood.map(on_off));
@@ -94,6 +95,7 @@ fn fields(c: &LinkCheck) -> Vec<Field> {
     add("locked", locked.map(on_off), |a| a.port.as_ref()?.locked.map(on_off));
     add("cost", cost.map(|c| c.to_string()), |a| a.port.as_ref()?.cost.map(|c| c.to_string()));
     add("priority", priority.map(|p| p.to_string()), |a| a.port.as_ref()?.priority.map(|p| p.to_string()));
+    add("port_state", state.map(PortState::name), |a| a.port.as_ref()?.state.map(PortState::name));
     let vxlan = c.vxlan.clone().unwrap_or_default();
     add("vxlan id", vxlan.id.map(|v| v.to_string()), |a| a.vxlan.as_ref()?.id.map(|v| v.to_string()));
     add("vxlan remote", vxlan.remote.map(|v| v.to_string()), |a| a.vxlan.as_ref()?.remote.map(|v| v.to_string()));
@@ -102,7 +104,55 @@ fn fields(c: &LinkCheck) -> Vec<Field> {
     add("vxlan dstport", vxlan.dstport.map(|v| v.to_string()), |a| a.vxlan.as_ref()?.dstport.map(|v| v.to_string()));
     add("vxlan learning", vxlan.learning.map(on_off), |a| a.vxlan.as_ref()?.learning.map(on_off));
     add("vxlan ttl", vxlan.ttl.map(|v| v.to_string()), |a| a.vxlan.as_ref()?.ttl.map(|v| v.to_string()));
+    bridge_fields(c, &mut add);
     fields
+}
+
+/// The bridge's own options the check gives, each named so none can be left out.
+fn bridge_fields(c: &LinkCheck, add: &mut impl FnMut(&'static str, Option<String>, Reading)) {
+    let BridgeOptions {
+        stp,
+        ageing_time,
+        group_fwd_mask,
+        nf_call_iptables,
+        nf_call_ip6tables,
+        nf_call_arptables,
+        multicast_snooping,
+        multicast,
+    } = c.bridge.clone().unwrap_or_default();
+    let age = |d: Dur| humantime::format_duration(d.0).to_string();
+    add("bridge stp", stp.map(on_off), |a| a.bridge.as_ref()?.stp.map(on_off));
+    add("bridge ageing_time", ageing_time.map(age), |a| {
+        a.bridge.as_ref()?.ageing_time.map(|d| humantime::format_duration(d.0).to_string())
+    });
+    add("bridge group_fwd_mask", group_fwd_mask.map(|m| format!("{m:#x}")), |a| {
+        a.bridge.as_ref()?.group_fwd_mask.map(|m| format!("{m:#x}"))
+    });
+    add("bridge nf_call_iptables", nf_call_iptables.map(on_off), |a| a.bridge.as_ref()?.nf_call_iptables.map(on_off));
+    add("bridge nf_call_ip6tables", nf_call_ip6tables.map(on_off), |a| {
+        a.bridge.as_ref()?.nf_call_ip6tables.map(on_off)
+    });
+    add("bridge nf_call_arptables", nf_call_arptables.map(on_off), |a| {
+        a.bridge.as_ref()?.nf_call_arptables.map(on_off)
+    });
+    add("bridge multicast_snooping", multicast_snooping.map(on_off), |a| {
+        a.bridge.as_ref()?.multicast_snooping.map(on_off)
+    });
+    let BridgeMulticast { querier, router, query_use_ifaddr, igmp_version, mld_version, stats } =
+        multicast.unwrap_or_default();
+    fn mcast(a: &LinkAttributes) -> Option<&BridgeMulticast> {
+        a.bridge.as_ref()?.multicast.as_ref()
+    }
+    add("bridge mcast_querier", querier.map(on_off), |a| mcast(a)?.querier.map(on_off));
+    add("bridge mcast_router", router.map(|r| r.name().into()), |a| mcast(a)?.router.map(|r| r.name().into()));
+    add("bridge mcast_query_use_ifaddr", query_use_ifaddr.map(on_off), |a| mcast(a)?.query_use_ifaddr.map(on_off));
+    add("bridge mcast_igmp_version", igmp_version.map(|v| v.to_string()), |a| {
+        mcast(a)?.igmp_version.map(|v| v.to_string())
+    });
+    add("bridge mcast_mld_version", mld_version.map(|v| v.to_string()), |a| {
+        mcast(a)?.mld_version.map(|v| v.to_string())
+    });
+    add("bridge mcast_stats", stats.map(on_off), |a| mcast(a)?.stats.map(on_off));
 }
 
 /// `link on sw: pb mtu 1400 master br0 learning off`, `link on h: vx0 exists`.
@@ -155,6 +205,7 @@ mod tests {
             qdisc: Some("noqueue".into()),
             port: Some(BridgePortFlags { learning: Some(false), flood: Some(true), ..Default::default() }),
             vxlan: None,
+            bridge: None,
         }
     }
 

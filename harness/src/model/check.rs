@@ -363,6 +363,9 @@ pub struct LinkCheck {
     /// Options of a VXLAN (IFLA_VXLAN_*).
     #[serde(default)]
     pub vxlan: Option<VxlanOptions>,
+    /// Options of a bridge itself (IFLA_BR_*).
+    #[serde(default)]
+    pub bridge: Option<BridgeOptions>,
     /// How long to wait for the link to be as described (default 2 s).
     #[serde(default)]
     pub timeout: Option<Loc<Dur>>,
@@ -434,6 +437,10 @@ pub struct BridgePortFlags {
     /// Its spanning-tree priority, 0-63.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<u16>,
+    /// Its state: `disabled`, `listening`, `learning`, `forwarding`, `blocking`. Only in
+    /// `set_port` and checks: the kernel refuses it on a port that is not up yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<PortState>,
 }
 
 impl BridgePortFlags {
@@ -456,9 +463,10 @@ impl fmt::Display for BridgePortFlags {
         };
         let words: Vec<String> = flags
             .iter()
-            .map(|(name, value)| match value.as_bool() {
-                Some(on) => format!("{name} {}", if on { "on" } else { "off" }),
-                None => format!("{name} {value}"),
+            .map(|(name, value)| match (value.as_bool(), value.as_str()) {
+                (Some(on), _) => format!("{name} {}", if on { "on" } else { "off" }),
+                (None, Some(word)) => format!("{name} {word}"),
+                (None, None) => format!("{name} {value}"),
             })
             .collect();
         f.write_str(&words.join(" "))

@@ -27,21 +27,27 @@ pub use crate::parse::syntax::{
     ByteSize, Endpoint, FdbSpec, IfaceRef, IpPrefix, MacAddr, NeighSpec, RouteSpec, RuleSpec,
 };
 
+mod bridge_options;
 mod check;
+mod device;
 pub mod kernel;
+mod link_actions;
 mod packet;
 mod qdisc;
-mod device;
 mod service;
 mod step;
+mod step_action;
 mod stream;
 
+pub use bridge_options::*;
 pub use check::*;
+pub use device::*;
+pub use link_actions::*;
 pub use packet::*;
 pub use qdisc::*;
-pub use device::*;
 pub use service::*;
 pub use step::*;
+pub use step_action::*;
 pub use stream::*;
 
 /// A whole scenario file.
@@ -291,6 +297,9 @@ pub struct Bridge {
     /// Bridged ARP traverses arptables.
     #[serde(default)]
     pub nf_call_arptables: Option<bool>,
+    /// Multicast options: querier, router, IGMP/MLD versions (with `multicast_snooping`).
+    #[serde(default)]
+    pub multicast: Option<BridgeMulticast>,
 }
 
 impl Bridge {

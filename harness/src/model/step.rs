@@ -1,6 +1,7 @@
 //! Steps of a scenario and the actions that change a running topology.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
@@ -17,9 +18,10 @@ pub struct Step {
     /// What this step shows, e.g. "ping over veth0 fails".
     #[serde(default)]
     pub name: Option<String>,
-    /// Changes applied in order before the assertions.
+    /// Changes applied in order before the assertions; each may be expected to be
+    /// refused (`expect_error:` beside it).
     #[serde(default, rename = "do")]
-    pub actions: Vec<Action>,
+    pub actions: Vec<StepAction>,
     /// Interfaces captured during this step (for the report), besides those that
     /// packet assertions capture anyway.
     #[serde(default)]
@@ -62,6 +64,11 @@ pub enum Action {
     MoveLink(MoveLink),
     /// `{dev: node:p0, port: {learning: false, isolated: true}}`: bridge-port flags.
     SetPort(SetPort),
+    /// `{dev: node:br1, bridge: {}}`, `{veth: [a:eth1, b:eth1]}`: a link created as the
+    /// build creates it (bridge, vxlan, macvlan or veth pair).
+    AddLink(Box<AddLink>),
+    /// `{dev: node:eth1}`: a link deleted.
+    DelLink(DelLink),
     /// `{on: node, set: {net.ipv4.ip_forward: 1}}`
     Sysctl(SysctlAction),
     /// `{on: node, cmd: "iptables -P FORWARD DROP"}`
@@ -111,6 +118,8 @@ impl Action {
             Action::SetMaster(a) => a.dev.line,
             Action::MoveLink(a) => a.dev.line,
             Action::SetPort(a) => a.dev.line,
+            Action::AddLink(a) => a.line(),
+            Action::DelLink(a) => a.dev.line,
             Action::Sysctl(a) => a.on.line,
             Action::Run(a) => a.on.line,
             Action::Send(a) => a.line(),
@@ -249,6 +258,9 @@ pub struct FdbAction {
     pub fdb: Loc<FdbSpec>,
 }
 
+/// Attributes of an existing link changed (`ip link set DEV ...`); those left out keep
+/// their value. Kind attributes (`vxlan:`, `macvlan:`) go in one RTM_NEWLINK first (as
+/// `ip link set DEV type vxlan ...`), then the rest in one RTM_SETLINK.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetLink {
@@ -257,6 +269,134 @@ pub struct SetLink {
     pub state: Option<LinkState>,
     #[serde(default)]
     pub mtu: Option<u32>,
+    /// A new MAC address.
+    #[serde(default)]
+    pub mac: Option<MacAddr>,
+    /// Transmit queue length (IFLA_TXQLEN).
+    #[serde(default)]
+    pub txqueuelen: Option<u32>,
+    /// A new name; later actions and checks use it. Kernels before 6.9 refuse to
+    /// rename a link that is up (EBUSY).
+    #[serde(default)]
+    pub name: Option<Loc<String>>,
+    /// VXLAN attributes (the link must be a vxlan).
+    #[serde(default)]
+    pub vxlan: Option<VxlanChange>,
+    /// macvlan attributes (the link must be a macvlan).
+    #[serde(default)]
+    pub macvlan: Option<MacvlanChange>,
+}
+
+impl SetLink {
+    /// Whether it changes nothing at all.
+    pub fn is_empty(&self) -> bool {
+        let kinds = self.vxlan.as_ref().is_none_or(VxlanChange::is_empty) && self.macvlan.is_none();
+        kinds
+            && self.state.is_none()
+            && self.mtu.is_none()
+            && self.mac.is_none()
+            && self.txqueuelen.is_none()
+            && self.name.is_none()
+    }
+}
+
+/// VXLAN attributes a step may change (IFLA_VXLAN_*), in `ip link`'s words. The kernel
+/// refuses to change some once the device exists (`port_range`, `udpcsum`: EOPNOTSUPP,
+/// "Cannot change ..."): expect that with `expect_error`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VxlanChange {
+    /// MAC learning into the device's own forwarding table.
+    #[serde(default)]
+    pub learning: Option<bool>,
+    /// How long a learned entry lives, in whole seconds (kernel default 300s).
+    #[serde(default)]
+    pub ageing: Option<Dur>,
+    /// The outer header's DF bit: `unset`, `set` or `inherit` (from the inner packet).
+    #[serde(default)]
+    pub df: Option<VxlanDfMode>,
+    /// Outer TTL (0: from the route).
+    #[serde(default)]
+    pub ttl: Option<u8>,
+    /// Outer TOS (1: inherited from the inner packet).
+    #[serde(default)]
+    pub tos: Option<u8>,
+    /// UDP source port range `[low, high]`.
+    #[serde(default)]
+    pub port_range: Option<[u16; 2]>,
+    /// UDP checksums over IPv4.
+    #[serde(default)]
+    pub udpcsum: Option<bool>,
+    /// Netlink notifications for missing layer-2 entries.
+    #[serde(default)]
+    pub l2miss: Option<bool>,
+    /// Netlink notifications for missing layer-3 entries.
+    #[serde(default)]
+    pub l3miss: Option<bool>,
+}
+
+impl VxlanChange {
+    pub fn is_empty(&self) -> bool {
+        *self == VxlanChange::default()
+    }
+
+    /// `ageing` in the kernel's unit (seconds), or why it has none.
+    pub fn ageing_seconds(&self) -> Result<Option<u32>, String> {
+        let Some(Dur(time)) = self.ageing else { return Ok(None) };
+        if time.subsec_nanos() != 0 {
+            return Err(format!("{} is not a whole number of seconds", humantime::format_duration(time)));
+        }
+        u32::try_from(time.as_secs()).map(Some).map_err(|_| format!("{} is too long", humantime::format_duration(time)))
+    }
+}
+
+/// The words of `ip link set DEV type vxlan ...`: `learning off ageing 10 ttl 64`.
+impl fmt::Display for VxlanChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let on_off = |on: bool| if on { "on" } else { "off" };
+        let mut words = Vec::new();
+        if let Some(on) = self.learning {
+            words.push(format!("learning {}", on_off(on)));
+        }
+        if let Some(ageing) = self.ageing {
+            words.push(format!("ageing {}", humantime::format_duration(ageing.0)));
+        }
+        if let Some(df) = self.df {
+            words.push(format!("df {}", format!("{df:?}").to_lowercase()));
+        }
+        if let Some(ttl) = self.ttl {
+            words.push(format!("ttl {ttl}"));
+        }
+        if let Some(tos) = self.tos {
+            words.push(format!("tos {tos}"));
+        }
+        if let Some([low, high]) = self.port_range {
+            words.push(format!("srcport {low} {high}"));
+        }
+        for (name, value) in [("udpcsum", self.udpcsum), ("l2miss", self.l2miss), ("l3miss", self.l3miss)] {
+            if let Some(on) = value {
+                words.push(format!("{name} {}", on_off(on)));
+            }
+        }
+        f.write_str(&words.join(" "))
+    }
+}
+
+/// The DF bit of a VXLAN's outer header (IFLA_VXLAN_DF).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VxlanDfMode {
+    Unset,
+    Set,
+    Inherit,
+}
+
+/// macvlan attributes a step may change. The kernel refuses a change to or from
+/// `passthru`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MacvlanChange {
+    pub mode: MacvlanMode,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -2,13 +2,14 @@
 //! sysctls, commands), applied in order over netlink inside the node's namespace, and
 //! frames put on the wire (crafted or replayed from a pcap file, see [`crate::observe::inject`]).
 
-use crate::build::netlink::{self, LinkChange, LinkRef, Master};
+use crate::build::netlink::{self, KindChange, LinkChange, LinkRef, Master};
 use crate::build::{self, NodeHandle, Topology, link_local};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::model::{Action, LinkState, MacAddr, ReplayAction, SendAction};
 use crate::observe::frame;
 use crate::observe::inject::{self, Injector, StackSender};
+use crate::observe::refusal::ActionError;
 use crate::observe::service;
 use crate::{build::baseline, observe::exec};
 
@@ -44,6 +45,12 @@ pub fn describe(action: &Action) -> String {
             if let Some(mtu) = l.mtu {
                 what.push_str(&format!(" mtu {mtu}"));
             }
+            let change =
+                LinkChange { mac: l.mac, txqueuelen: l.txqueuelen, name: new_name(l), ..LinkChange::default() };
+            let words = std::iter::once(change.to_string()).chain(kind_changes(l).into_iter().map(|k| k.to_string()));
+            for words in words.filter(|w| !w.is_empty()) {
+                what.push_str(&format!(" {words}"));
+            }
             what
         }
         Action::SetMaster(m) => match &m.master {
@@ -52,6 +59,8 @@ pub fn describe(action: &Action) -> String {
         },
         Action::MoveLink(m) => format!("move {} to node {}", *m.dev, m.to.as_str()),
         Action::SetPort(p) => format!("set bridge port {} {}", *p.dev, p.port),
+        Action::AddLink(a) => a.to_string(),
+        Action::DelLink(d) => format!("delete link {}", *d.dev),
         Action::Wait(w) => format!("wait {} for {}", humantime::format_duration(w.duration.0), w.why.as_str()),
         Action::Sysctl(s) => {
             let sets: Vec<String> = s.set.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -87,11 +96,13 @@ pub fn describe(action: &Action) -> String {
     }
 }
 
-/// Apply one action to the running topology.
-pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action) -> Result<(), String> {
+/// Apply one action to the running topology. A refusal of the kernel keeps its errno
+/// (see [`crate::observe::refusal`]).
+pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action) -> Result<(), ActionError> {
     // Validation guarantees every node named by an action exists.
     let node = |name: &str| -> &NodeHandle { &topology.nodes[name] };
-    let failed = |e: netlink::Error| e.to_string();
+    let failed = ActionError::from;
+    let not_refused = |e: std::io::Error| ActionError::from(e.to_string());
     match action {
         Action::AddAddress(a) => {
             let h = &node(&a.dev.node).netlink;
@@ -127,8 +138,22 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
         Action::AddFdb(f) => rt.block_on(netlink::add_fdb(&node(&f.on).netlink, &f.fdb)).map_err(failed),
         Action::DelFdb(f) => rt.block_on(netlink::del_fdb(&node(&f.on).netlink, &f.fdb)).map_err(failed),
         Action::SetLink(l) => {
-            let change = LinkChange { mtu: l.mtu, up: l.state.map(|s| s == LinkState::Up), ..LinkChange::default() };
-            rt.block_on(change_and_settle(topology, node(&l.dev.node), &l.dev.iface, &change))
+            let change = LinkChange {
+                mtu: l.mtu,
+                up: l.state.map(|s| s == LinkState::Up),
+                mac: l.mac,
+                txqueuelen: l.txqueuelen,
+                name: new_name(l),
+                ..LinkChange::default()
+            };
+            let handle = node(&l.dev.node);
+            rt.block_on(async {
+                // The kind's attributes first: after a rename the old name is gone.
+                for kind in kind_changes(l) {
+                    netlink::change_kind(&handle.netlink, &l.dev.iface, &kind).await?;
+                }
+                change_and_settle(topology, handle, &l.dev.iface, &change).await
+            })
         }
         Action::SetMaster(m) => {
             let master = match &m.master {
@@ -142,41 +167,49 @@ pub fn apply(topology: &Topology, rt: &tokio::runtime::Runtime, action: &Action)
             let moved = netlink::move_link(&node(&m.dev.node).netlink, &m.dev.iface, &node(&m.to).ns).await;
             moved.map_err(failed)?;
             // Its carrier, and its peer's, change with the move.
-            build::settle_everywhere(topology).await.map_err(|e| e.to_string())
+            Ok(build::settle_everywhere(topology).await?)
         }),
         // The documented exception to never sleeping: a kernel timer announces nothing.
         Action::Wait(w) => {
             std::thread::sleep(w.duration.0);
             Ok(())
         }
+        // Created by the build's own code, settled as the build settles.
+        Action::AddLink(a) => Ok(rt.block_on(build::add_links(topology, &a.as_scenario()))?),
+        Action::DelLink(d) => rt.block_on(async {
+            netlink::del_link(&node(&d.dev.node).netlink, LinkRef::Name(&d.dev.iface)).await?;
+            // A veth's peer goes with it, and with the peer a bridge's carrier.
+            Ok(build::settle_everywhere(topology).await?)
+        }),
         Action::SetPort(p) => {
             rt.block_on(netlink::set_bridge_port(&node(&p.dev.node).netlink, &p.dev.iface, &p.port)).map_err(failed)
         }
         Action::Sysctl(s) => {
             let settings: Vec<(String, String)> = s.set.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
-            node(&s.on).finish_baseline().map_err(|e| e.to_string())?;
-            baseline::write_many(&node(&s.on).ns, &settings).map_err(|e| e.to_string())
+            node(&s.on).finish_baseline().map_err(not_refused)?;
+            // A write the kernel refuses (EINVAL) is a refusal with its errno.
+            Ok(baseline::write_many(&node(&s.on).ns, &settings)?)
         }
-        Action::Send(send) => send_frame(topology, send),
-        Action::Replay(replay) => replay_pcap(&node(&replay.into.node).ns, replay),
-        Action::StartService(a) => service::start(topology, &a.on, &a.service),
-        Action::StopService(a) => service::stop(topology, &a.on, &a.service),
-        Action::RestartService(a) => service::restart(topology, &a.on, &a.service),
-        Action::SignalService(a) => service::signal(topology, &a.on, &a.service, &a.signal),
+        Action::Send(send) => Ok(send_frame(topology, send)?),
+        Action::Replay(replay) => Ok(replay_pcap(&node(&replay.into.node).ns, replay)?),
+        Action::StartService(a) => Ok(service::start(topology, &a.on, &a.service)?),
+        Action::StopService(a) => Ok(service::stop(topology, &a.on, &a.service)?),
+        Action::RestartService(a) => Ok(service::restart(topology, &a.on, &a.service)?),
+        Action::SignalService(a) => Ok(service::signal(topology, &a.on, &a.service, &a.signal)?),
         Action::Run(r) => {
-            node(&r.on).finish_baseline().map_err(|e| e.to_string())?;
+            node(&r.on).finish_baseline().map_err(not_refused)?;
             run_command(node(&r.on), &r.cmd)?;
             // The command may have changed links (`ip link set ... down`).
-            rt.block_on(build::settle_everywhere(topology)).map_err(|e| e.to_string())
+            Ok(rt.block_on(build::settle_everywhere(topology))?)
         }
         Action::SetQdisc(q) => {
-            rt.block_on(build::qdisc::set(&node(&q.dev.node).netlink, &q.dev.iface, &q.qdisc)).map_err(failed)
+            Ok(rt.block_on(build::qdisc::set(&node(&q.dev.node).netlink, &q.dev.iface, &q.qdisc))?)
         }
         Action::DelQdisc(q) => {
-            rt.block_on(build::qdisc::delete(&node(&q.dev.node).netlink, &q.dev.iface, q.clsact)).map_err(failed)
+            Ok(rt.block_on(build::qdisc::delete(&node(&q.dev.node).netlink, &q.dev.iface, q.clsact))?)
         }
         // Validation guarantees there is a command: nft or iptables.
-        Action::ResetCounters(r) => run_command(node(&r.on), &r.command().unwrap_or_default()),
+        Action::ResetCounters(r) => Ok(run_command(node(&r.on), &r.command().unwrap_or_default())?),
     }
 }
 
@@ -202,9 +235,22 @@ async fn change_and_settle(
     handle: &NodeHandle,
     iface: &str,
     change: &LinkChange<'_>,
-) -> Result<(), String> {
-    netlink::set_link(&handle.netlink, LinkRef::Name(iface), change).await.map_err(|e| e.to_string())?;
-    build::settle_everywhere(topology).await.map_err(|e| e.to_string())
+) -> Result<(), ActionError> {
+    if *change != LinkChange::default() {
+        netlink::set_link(&handle.netlink, LinkRef::Name(iface), change).await?;
+    }
+    Ok(build::settle_everywhere(topology).await?)
+}
+
+/// The new name a `set_link` gives, if any.
+fn new_name(l: &crate::model::SetLink) -> Option<&str> {
+    l.name.as_ref().map(|n| n.as_str())
+}
+
+/// The kind attributes a `set_link` changes, one request per kind.
+fn kind_changes(l: &crate::model::SetLink) -> Vec<KindChange> {
+    let vxlan = l.vxlan.clone().filter(|v| !v.is_empty()).map(KindChange::Vxlan);
+    vxlan.into_iter().chain(l.macvlan.as_ref().map(|m| KindChange::Macvlan(m.mode))).collect()
 }
 
 /// Build the crafted frame or packet (its defaults need the interface's MAC and the

@@ -163,7 +163,8 @@ pub fn is_plain_file_name(name: &str) -> bool {
 /// written in (the scenario or an included fixture). One not found keeps `path: None`,
 /// which validation reports.
 pub fn locate_pcaps(scenario: &mut Scenario, sources: &[Source]) {
-    let replays = scenario.steps.iter_mut().flat_map(|step| &mut step.actions).filter_map(|action| match action {
+    let actions = scenario.steps.iter_mut().flat_map(|step| &mut step.actions);
+    let replays = actions.filter_map(|action| match &mut action.action {
         Action::Replay(replay) => Some(replay),
         _ => None,
     });
@@ -310,7 +311,7 @@ mod tests {
             .steps
             .iter()
             .flat_map(|step| &step.actions)
-            .map(|action| match action {
+            .map(|action| match &action.action {
                 crate::model::Action::Replay(r) => r.path.clone(),
                 _ => None,
             })

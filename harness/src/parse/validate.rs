@@ -148,7 +148,40 @@ impl Validator<'_> {
         // the actions and checks after the move); a name it has already is refused.
         for (i, step) in s.steps.iter().enumerate() {
             for (j, action) in step.actions.iter().enumerate() {
-                let crate::model::Action::MoveLink(m) = action else { continue };
+                // A link a step creates is an interface of its node from then on.
+                if let crate::model::Action::AddLink(a) = &action.action {
+                    for (k, (node, iface, kind)) in a.created().into_iter().enumerate() {
+                        if !self.scenario.nodes.contains_key(node) {
+                            continue; // reported with the action
+                        }
+                        let key = format!("steps[{i}].do[{j}].add_link[{k}]");
+                        let (source, line, column) = a.at();
+                        match check_ifname(iface) {
+                            Ok(()) => self.define(node, iface, kind, key, (source, line, column)),
+                            Err(e) => self.problem(At { source, line, column, key: &key }, e),
+                        }
+                    }
+                    continue;
+                }
+                // A link a step renames has its new name too (in its node), unless the
+                // rename is expected to be refused.
+                if let crate::model::Action::SetLink(l) = &action.action {
+                    if action.expect_error.is_some() {
+                        continue;
+                    }
+                    let (Some(name), Some(kind)) =
+                        (&l.name, self.ifaces.get(&(l.dev.node.clone(), l.dev.iface.clone())).map(|d| d.kind))
+                    else {
+                        continue;
+                    };
+                    let key = format!("steps[{i}].do[{j}].set_link.name");
+                    match check_ifname(name) {
+                        Ok(()) => self.define(&l.dev.node, name, kind, key, (name.source, name.line, name.column)),
+                        Err(e) => self.problem(at(name, &key), e),
+                    }
+                    continue;
+                }
+                let crate::model::Action::MoveLink(m) = &action.action else { continue };
                 if m.to.as_str() == m.dev.node {
                     continue; // a mistake of its own, reported with the action
                 }
@@ -283,6 +316,9 @@ impl Validator<'_> {
                                must be clear";
                     self.problem(at(node, &format!("{key}.group_fwd_mask")), String::from(msg));
                 }
+                if let Some(problem) = bridge.multicast.as_ref().and_then(|m| m.unsettable()) {
+                    self.problem(at(node, &format!("{key}.multicast")), problem);
+                }
             }
             for (dev, iface) in &node.interfaces {
                 let key = format!("{base}.interfaces.{dev}");
@@ -306,6 +342,11 @@ impl Validator<'_> {
                 }
                 if let Some(msg) = iface.qdisc.as_ref().and_then(Qdisc::problem) {
                     self.problem(at(node, &format!("{key}.qdisc")), msg);
+                }
+                if iface.port.as_ref().is_some_and(|p| p.state.is_some()) {
+                    let msg = "a port's state can only be set once it is up (the kernel refuses it before, \
+                               ENETDOWN): use `set_port` in a step";
+                    self.problem(at(node, &format!("{key}.port.state")), msg);
                 }
             }
             for (dev, vx) in &node.vxlans {
@@ -440,6 +481,11 @@ impl Validator<'_> {
         }
         for (i, action) in step.actions.iter().enumerate() {
             self.check_action(action, &format!("{base}.do[{i}]"));
+            if let Some(expected) = &action.expect_error {
+                if let Err(problem) = action.check_expected_error() {
+                    self.problem(at(expected, &format!("{base}.do[{i}].expect_error")), problem);
+                }
+            }
         }
         for (i, check) in step.expect.iter().enumerate() {
             self.check_check(check, &format!("{base}.expect[{i}]"));
@@ -532,7 +578,38 @@ impl Validator<'_> {
             Action::SetLink(l) => {
                 self.need_iface(&l.dev, key);
                 self.need_nonzero_mtu(l.mtu, at(&l.dev, &format!("{key}.set_link.mtu")));
+                if l.is_empty() {
+                    self.problem(at(&l.dev, &format!("{key}.set_link")), "say what to change (state, mtu, mac, ...)");
+                }
+                let kind = self.ifaces.get(&(l.dev.node.clone(), l.dev.iface.clone())).map(|d| d.kind);
+                for (given, wanted) in [(l.vxlan.is_some(), "vxlan"), (l.macvlan.is_some(), "macvlan")] {
+                    if given && kind.is_some_and(|kind| kind != wanted) {
+                        let message = format!("`{}` is a {}, not a {wanted}", l.dev.iface, kind.unwrap_or_default());
+                        self.problem(at(&l.dev, &format!("{key}.set_link.{wanted}")), message);
+                    }
+                }
+                if let Some(Err(problem)) = l.vxlan.as_ref().map(|v| v.ageing_seconds()) {
+                    self.problem(at(&l.dev, &format!("{key}.set_link.vxlan.ageing")), problem);
+                }
             }
+            Action::AddLink(a) => {
+                let (source, line, column) = a.at();
+                let place = At { source, line, column, key: &format!("{key}.add_link") };
+                if a.kinds() != 1 {
+                    self.problem(place, "give one kind of link: `bridge`, `vxlan`, `macvlan` or `veth`");
+                } else if a.veth.is_none() && a.dev.is_none() {
+                    self.problem(place, "say which link to create: `dev: node:name`");
+                } else if a.veth.is_some() && a.dev.is_some() {
+                    self.problem(place, "a veth pair is named by its ends: drop `dev`");
+                }
+                for (node, _, _) in a.created() {
+                    if !self.scenario.nodes.contains_key(node) {
+                        let message = self.unknown_node_message(node);
+                        self.problem(At { key: &format!("{key}.add_link"), ..place }, message);
+                    }
+                }
+            }
+            Action::DelLink(d) => self.need_iface(&d.dev, key),
             Action::MoveLink(m) => {
                 self.need_iface(&m.dev, key);
                 if self.need_node(&m.to, key) && m.to.as_str() == m.dev.node {
@@ -777,7 +854,7 @@ impl Validator<'_> {
             step.actions.iter().enumerate().map(move |(j, action)| (format!("steps[{i}].do[{j}]"), action))
         });
         for (key, action) in actions {
-            match action {
+            match &action.action {
                 Action::Sysctl(set) => {
                     for k in set.set.keys().filter(|k| is_machine_wide(k)) {
                         self.problem(at(&set.on, &format!("{key}.set.{k}")), machine_wide_message(k));
@@ -1632,6 +1709,9 @@ mod tests {
         assert_eq!(errors(&format!("{enslaved}{port}{veth}")), [""; 0]);
         let by_master = "    interfaces: {eth0: {master: br0, port: {isolated: true}}}\n";
         assert_eq!(errors(&format!("{enslaved}{by_master}{}", veth.replace("@br0", ""))), [""; 0]);
+        let state = "    interfaces: {eth0: {port: {state: blocking}}}\n";
+        let e = one_error(&format!("{enslaved}{state}{veth}"), "use `set_port` in a step");
+        assert!(e.starts_with("3:5 nodes.a.interfaces.eth0.port.state:"), "{e}");
     }
 
     #[test]
@@ -1643,6 +1723,10 @@ mod tests {
         one_error(&bridge("ageing_time: 500days"), "too long");
         let e = one_error(&bridge("group_fwd_mask: 1"), "bits 0-2 must be clear");
         assert!(e.starts_with("3:5 nodes.a.bridges.br0.group_fwd_mask:"), "{e}");
+        assert_eq!(errors(&bridge("multicast: {igmp_version: 3, mld_version: 2, router: permanent}")), [""; 0]);
+        let e = one_error(&bridge("multicast: {igmp_version: 4}"), "IGMP version 4: the kernel speaks 2 or 3");
+        assert!(e.starts_with("3:5 nodes.a.bridges.br0.multicast:"), "{e}");
+        one_error(&bridge("multicast: {mld_version: 3}"), "MLD version 3");
     }
 
     #[test]
