@@ -31,6 +31,7 @@
 //! link-local addresses are the same on every run and every machine.
 
 pub mod baseline;
+pub mod ipv6_groups;
 pub mod limits;
 pub mod link_local;
 pub mod netlink;
@@ -627,6 +628,7 @@ async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildE
     each_node(plan, topology, |node, handle| bring_up(node, handle, Loopback::Not)).await?;
     each_node(plan, topology, settle_links).await?;
     each_node(plan, topology, settle_crossing).await?;
+    each_node(plan, topology, |node, handle| ipv6_groups::settle(node.name, handle)).await?;
     // The kernel refuses a route through a device that is down.
     each_node(plan, topology, add_routes).await
 }
@@ -704,7 +706,8 @@ async fn settle_node(node: &str, handle: &NodeHandle) -> Result<(), BuildError> 
         ports.chain(link.parent.and_then(name_of)).collect()
     };
     let order = carrier_order(ties.iter().map(|t| t.name.as_str()).collect(), lowers);
-    settle(node, handle, &order).await
+    settle(node, handle, &order).await?;
+    ipv6_groups::settle(node, handle).await
 }
 
 /// Wait until those of `links` (of `node`) that are up have settled (see

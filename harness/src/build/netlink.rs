@@ -14,11 +14,11 @@
 //! explanation ("Unknown device type", "Nexthop has invalid gateway") next to errno;
 //! rtnetlink 0.24 keeps the raw bytes of the error but does not decode them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use futures::StreamExt;
@@ -2276,6 +2276,44 @@ pub async fn links(handle: &Handle) -> Result<Vec<LinkDump>, Error> {
         .collect();
     dumps.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(dumps)
+}
+
+/// Every IPv6 address (link-local ones included) on an interface whose carrier is up
+/// and that does neighbour discovery (not `lo`, not IFF_NOARP: dummies, VRFs, tun),
+/// with the interface's index; addresses whose DAD failed are left out. These are the
+/// addresses the node must answer neighbour solicitations for (see
+/// [`crate::build::ipv6_groups`]).
+pub async fn solicitable_ipv6(handle: &Handle) -> Result<Vec<(u32, Ipv6Addr)>, Error> {
+    let links = link_messages(handle).await?;
+    let solicitable: BTreeSet<u32> = links
+        .iter()
+        .filter(|link| {
+            let flags = link.header.flags;
+            flags.contains(LinkFlags::Up | LinkFlags::LowerUp)
+                && !flags.intersects(LinkFlags::Loopback | LinkFlags::Noarp)
+        })
+        .map(|link| link.header.index)
+        .collect();
+    let mut query = AddressMessage::default();
+    query.header.family = AddressFamily::Inet6;
+    let answer = dump(handle, RouteNetlinkMessage::GetAddress(query), "IPv6 addresses").await?;
+    Ok(answer
+        .iter()
+        .filter_map(|message| match message {
+            RouteNetlinkMessage::NewAddress(address) if solicitable.contains(&address.header.index) => {
+                let failed = address
+                    .attributes
+                    .iter()
+                    .any(|a| matches!(a, AddressAttribute::Flags(flags) if flags.contains(AddressFlags::Dadfailed)));
+                let ip = address.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Address(IpAddr::V6(ip)) => Some(*ip),
+                    _ => None,
+                })?;
+                (!failed).then_some((address.header.index, ip))
+            }
+            _ => None,
+        })
+        .collect())
 }
 
 async fn link_messages(handle: &Handle) -> Result<Vec<LinkMessage>, Error> {
