@@ -13,6 +13,7 @@
 #define __type(name, val) typeof(val) *name
 
 #define BPF_MAP_TYPE_HASH 1
+#define BPF_MAP_TYPE_ARRAY 2
 #define BPF_MAP_TYPE_RINGBUF 27
 
 /* Helper functions by their stable ids (include/uapi/linux/bpf.h). */
@@ -38,6 +39,7 @@ struct event {
     __u8 cloned;
     __u8 header_len;
     char ifname[16];
+    __u32 dataref;
     __u8 header[HEADER_BYTES];
 };
 
@@ -54,19 +56,25 @@ struct {
     __uint(max_entries, 1 << 20);
 } EVENTS SEC(".maps");
 
-/* raw_tp/kfree_skb: args are (skb, location, reason, rx_sk). */
-SEC("raw_tp/kfree_skb")
-int kfree_skb(__u64 *ctx) {
-    struct sk_buff *skb = (struct sk_buff *)ctx[0];
-    __u32 reason = (__u32)ctx[2];
-    struct net_device *dev = 0;
+/* Events that found the ring full: user space must not take silence for no drops. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} LOST SEC(".maps");
+
+/* `reason` of the events of net_dev_queue: a copy of a packet (a clone) leaving by a device. */
+#define TRANSMITTED_COPY 0xffffffffU
+
+/* The namespace inode of skb's device, or else of its socket (0: unknown). */
+static __attribute__((always_inline)) __u32 netns_of(struct sk_buff *skb, struct net_device **dev) {
     struct sock *sk = 0;
     struct net *net = 0;
     __u32 netns = 0;
-
-    READ(dev, skb->dev);
-    if (dev) {
-        READ(net, dev->nd_net.net);
+    READ(*dev, skb->dev);
+    if (*dev) {
+        READ(net, (*dev)->nd_net.net);
     } else {
         READ(sk, skb->sk);
         if (!sk)
@@ -76,13 +84,35 @@ int kfree_skb(__u64 *ctx) {
     if (!net)
         return 0;
     READ(netns, net->ns.inum);
-    if (!bpf_map_lookup_elem(&NETNS, &netns))
-        return 0;
+    return netns;
+}
 
+/* skb->cloned, a bitfield: its byte is read, then shifted as libbpf's
+ * BPF_CORE_READ_BITFIELD_PROBED does, with relocated offset and shifts. */
+static __attribute__((always_inline)) __u8 cloned_of(struct sk_buff *skb) {
+    __u64 bits = 0;
+    unsigned int offset = __builtin_preserve_field_info(skb->cloned, 0 /* BYTE_OFFSET */);
+    unsigned int size = __builtin_preserve_field_info(skb->cloned, 1 /* BYTE_SIZE */);
+    if (size > sizeof(bits))
+        size = sizeof(bits);
+    bpf_probe_read_kernel(&bits, size, (void *)skb + offset);
+    bits <<= __builtin_preserve_field_info(skb->cloned, 4 /* LSHIFT_U64 */);
+    bits >>= __builtin_preserve_field_info(skb->cloned, 5 /* RSHIFT_U64 */);
+    return bits;
+}
+
+/* Puts an event about skb on the ring (or counts it lost). */
+static __attribute__((always_inline)) void record(struct sk_buff *skb, struct net_device *dev, __u32 netns, __u32 reason, __u64 location,
+                   __u8 cloned) {
     struct event *ev = bpf_ringbuf_reserve(&EVENTS, sizeof(struct event), 0);
-    if (!ev)
-        return 0;
-    ev->location = ctx[1];
+    if (!ev) {
+        __u32 zero = 0;
+        __u64 *lost = bpf_map_lookup_elem(&LOST, &zero);
+        if (lost)
+            __sync_fetch_and_add(lost, 1);
+        return;
+    }
+    ev->location = location;
     ev->netns = netns;
     ev->reason = reason;
     ev->ifindex = 0;
@@ -93,25 +123,20 @@ int kfree_skb(__u64 *ctx) {
     }
     READ(ev->len, skb->len);
     READ(ev->protocol, skb->protocol);
-
-    /* skb->cloned is a bitfield: read its byte, then shift it out as libbpf's
-     * BPF_CORE_READ_BITFIELD_PROBED does, with relocated offset and shifts. */
-    __u64 bits = 0;
-    unsigned int offset = __builtin_preserve_field_info(skb->cloned, 0 /* BYTE_OFFSET */);
-    unsigned int size = __builtin_preserve_field_info(skb->cloned, 1 /* BYTE_SIZE */);
-    if (size > sizeof(bits))
-        size = sizeof(bits);
-    bpf_probe_read_kernel(&bits, size, (void *)skb + offset);
-    bits <<= __builtin_preserve_field_info(skb->cloned, 4 /* LSHIFT_U64 */);
-    bits >>= __builtin_preserve_field_info(skb->cloned, 5 /* RSHIFT_U64 */);
-    ev->cloned = bits;
+    ev->cloned = cloned;
 
     unsigned char *head = 0;
     __u16 network = 0;
-    __u32 tail = 0;
+    __u32 tail = 0, end = 0;
     READ(head, skb->head);
     READ(network, skb->network_header);
     READ(tail, skb->tail);
+    READ(end, skb->end);
+    /* References to the packet's data (clones share it): 1 when no other copy lives. */
+    struct skb_shared_info *shinfo = (struct skb_shared_info *)(head + end);
+    int dataref = 0;
+    READ(dataref, shinfo->dataref.counter);
+    ev->dataref = dataref & 0xffff;
     ev->header_len = 0;
     if (network != (__u16)~0U && tail > network) {
         __u32 n = tail - network;
@@ -121,6 +146,32 @@ int kfree_skb(__u64 *ctx) {
             ev->header_len = n;
     }
     bpf_ringbuf_submit(ev, 0);
+}
+
+/* raw_tp/kfree_skb: args are (skb, location, reason, rx_sk). */
+SEC("raw_tp/kfree_skb")
+int kfree_skb(__u64 *ctx) {
+    struct sk_buff *skb = (struct sk_buff *)ctx[0];
+    struct net_device *dev = 0;
+    __u32 netns = netns_of(skb, &dev);
+    if (!netns || !bpf_map_lookup_elem(&NETNS, &netns))
+        return 0;
+    record(skb, dev, netns, (__u32)ctx[2], ctx[1], cloned_of(skb));
+    return 0;
+}
+
+/* raw_tp/net_dev_queue: args are (skb). Only copies are recorded: a packet sent out
+ * of one node by several devices was flooded, and a drop of one copy is not final. */
+SEC("raw_tp/net_dev_queue")
+int net_dev_queue(__u64 *ctx) {
+    struct sk_buff *skb = (struct sk_buff *)ctx[0];
+    if (!cloned_of(skb))
+        return 0;
+    struct net_device *dev = 0;
+    __u32 netns = netns_of(skb, &dev);
+    if (!netns || !bpf_map_lookup_elem(&NETNS, &netns))
+        return 0;
+    record(skb, dev, netns, TRANSMITTED_COPY, 0, 1);
     return 0;
 }
 

@@ -39,6 +39,14 @@ struct sock {
     struct sock_common __sk_common;
 };
 
+typedef struct {
+    int counter;
+} atomic_t;
+
+struct skb_shared_info {
+    atomic_t dataref;
+};
+
 struct sk_buff {
     struct net_device *dev;
     struct sock *sk;
@@ -47,6 +55,7 @@ struct sk_buff {
     __u16 protocol;
     __u16 network_header;
     __u32 tail;
+    __u32 end;
     unsigned char *head;
 };
 

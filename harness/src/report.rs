@@ -32,6 +32,10 @@ pub struct Report {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub topology: BTreeMap<String, NodeReport>,
     pub steps: Vec<StepReport>,
+    /// Why the kernel's drop reasons are missing from this run's observations (no
+    /// root, no BTF or BPF, netrig built without clang...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drops_unexplained: Option<String>,
 }
 
 /// One node as the kernel reports it.

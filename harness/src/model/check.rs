@@ -49,6 +49,9 @@ pub enum Check {
     /// A link's attributes as the kernel shows them (`ip -d link show`): state, MTU,
     /// master, bridge-port flags, VXLAN options, root qdisc.
     Link(LinkCheck),
+    /// Packets the kernel dropped in a node during the step so far, by its drop reason
+    /// (seen by netrig's drop tracer), or with `seen: false` none.
+    Dropped(DroppedCheck),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -1090,6 +1093,31 @@ pub struct VxlanMatch {
     pub vni: Option<u32>,
 }
 
+/// Drops the kernel made in a node since the step began, up to this check: the packets
+/// of the step's actions and of the checks before this one.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DroppedCheck {
+    /// The node.
+    pub on: Loc<String>,
+    /// Only drops on this interface of the node.
+    #[serde(default)]
+    pub dev: Option<Loc<String>>,
+    /// The kernel's drop reason, without `SKB_DROP_REASON_` (e.g. `IP_RPFILTER`,
+    /// `NETFILTER_DROP`, `NEIGH_FAILED`, `IP_INNOROUTES`); any reason when absent.
+    #[serde(default)]
+    pub reason: Option<Loc<String>>,
+    /// Decoded fields of the dropped packet (from its network header: no Ethernet
+    /// addresses), as in `packets` checks.
+    #[serde(default, rename = "match")]
+    pub matches: Option<PacketMatch>,
+    /// At least one such drop (default) or, with `false`, none.
+    #[serde(default)]
+    pub seen: Option<bool>,
+    #[serde(default)]
+    pub xfail: Option<String>,
+}
+
 impl Check {
     /// The `xfail` reason of this check, if any.
     pub fn xfail(&self) -> Option<&str> {
@@ -1108,6 +1136,7 @@ impl Check {
             Check::Counter(c) => c.xfail.as_deref(),
             Check::Bind(c) => c.xfail.as_deref(),
             Check::Link(c) => c.xfail.as_deref(),
+            Check::Dropped(c) => c.xfail.as_deref(),
         }
     }
 }

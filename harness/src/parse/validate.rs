@@ -864,6 +864,18 @@ impl Validator<'_> {
                 }
                 self.need_positive_timeout(&l.timeout, &format!("{key}.link.timeout"));
             }
+            Check::Dropped(d) => {
+                if self.need_node(&d.on, &format!("{key}.dropped.on"))
+                    && let Some(dev) = &d.dev
+                {
+                    self.need_iface_in(&d.on, dev, at(dev, &format!("{key}.dropped.dev")));
+                }
+                if let Some(reason) = &d.reason
+                    && let Err(e) = crate::observe::drops::check_reason_name(reason)
+                {
+                    self.problem(at(reason, &format!("{key}.dropped.reason")), e);
+                }
+            }
             Check::Fdb(f) => {
                 if self.need_node(&f.on, &format!("{key}.fdb.on")) {
                     if let Some(dev) = &f.dev {
