@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::build::Topology;
 use crate::judge::{Verdict, describe_match};
-use crate::model::{Check, DroppedCheck};
+use crate::model::{Check, ConnectResult, DroppedCheck};
 use crate::observe::decode::{self, Packet};
 use crate::observe::drops::{Dropped, Mark};
 use crate::observe::patience::Settled;
@@ -88,11 +88,26 @@ fn listed(drops: &[Dropped]) -> String {
 }
 
 /// Add to a traffic check's observation the drops of its own packets (requests and
-/// answers) during the check: where and why they died.
+/// answers) during the check: where and why they died. Only where they say why
+/// something did not arrive: the check failed, or expected no answer. A check that got
+/// its answers is not cluttered with the flood copies other hosts dropped.
 pub fn explain(check: &Check, verdict: &mut Verdict, drops: &[Dropped]) {
+    if verdict.holds && !expects_no_answer(check) {
+        return;
+    }
     let ours: Vec<Dropped> = drops.iter().filter(|d| of_check(check, &d.packet)).cloned().collect();
     if !ours.is_empty() {
-        verdict.observed.push_str(&format!("; dropped: {}", listed(&ours)));
+        // Ports the kernel picked change from run to run: shown as `*`, as in packet lists.
+        verdict.observed.push_str(&crate::report::hide_ephemeral_ports(&format!("; dropped: {}", listed(&ours))));
+    }
+}
+
+fn expects_no_answer(check: &Check) -> bool {
+    match check {
+        Check::Ping(c) => c.fails.expected(),
+        Check::Udp(c) => c.fails.expected(),
+        Check::Connect(c) => c.result != ConnectResult::Connected,
+        _ => false,
     }
 }
 
