@@ -5,7 +5,9 @@ set -euo pipefail
 # procps, python3: what exec's tests run inside a node (ps, pgrep, pkill, python3).
 # dnsmasq-base, isc-dhcp-client, bird2: the daemons of scenarios/services. dnsmasq-base is
 # the binary alone (the `dnsmasq` package would run a DNS server on the machine).
-packages=(libpcap-dev iproute2 iptables nftables tcpdump librsvg2-bin iputils-ping procps python3
+# clang: compiles netrig's drop tracer (harness/bpf/drops.bpf.c) at build time; without
+# it netrig builds and runs, but cannot say why packets were dropped.
+packages=(clang libpcap-dev iproute2 iptables nftables tcpdump librsvg2-bin iputils-ping procps python3
     dnsmasq-base isc-dhcp-client bird2)
 missing=()
 for p in "${packages[@]}"; do
