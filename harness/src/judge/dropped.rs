@@ -36,7 +36,8 @@ pub fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, c: &DroppedCheck
         found = matching(topology);
     }
     let missed = topology.drops.missed();
-    let holds = !found.is_empty() == expect_seen && (expect_seen || missed == 0);
+    let seen = !found.is_empty();
+    let holds = seen == expect_seen && (expect_seen || missed == 0);
     let mut observed = match found.len() {
         0 => "none".to_string(),
         n => format!("{n} matching: {}", listed(&found)),

@@ -28,6 +28,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, RingBuf};
@@ -90,6 +91,15 @@ impl fmt::Display for Dropped {
     }
 }
 
+/// Whether runs trace drops (on unless [`set_tracing`] turned it off).
+static TRACING: AtomicBool = AtomicBool::new(true);
+
+/// Turn drop tracing on or off for the runs this process starts from now on: the
+/// benchmark measures what it costs.
+pub fn set_tracing(on: bool) {
+    TRACING.store(on, Ordering::Relaxed);
+}
+
 /// A position in a step's record of drops and copies.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Mark {
@@ -140,6 +150,9 @@ struct State {
 impl Watch {
     /// Start tracing the drops of `nodes` (name, namespace inode).
     pub fn start<'a>(nodes: impl IntoIterator<Item = (&'a str, u64)>) -> Watch {
+        if !TRACING.load(Ordering::Relaxed) {
+            return Watch::Unavailable("drop tracing is turned off".into());
+        }
         let nodes = nodes.into_iter().map(|(name, inode)| (inode as u32, name.to_string())).collect();
         match Tracing::start(nodes) {
             Ok(tracing) => Watch::Tracing(Box::new(tracing)),
