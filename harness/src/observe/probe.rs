@@ -216,6 +216,9 @@ impl EchoSocket {
         let deadline = Instant::now() + timeout;
         let news = patience.news().map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
         loop {
+            // Past the deadline the tracer no longer wakes the wait: drops that keep
+            // coming must not keep it from ever reaching its patience.
+            let news = news.filter(|_| Instant::now() < deadline);
             let mut fds = [pollfd(self.socket.as_fd(), libc::POLLIN)].into_iter().chain(news).collect::<Vec<_>>();
             match poll_patiently(&mut fds, deadline, patience) {
                 Ok(true) => {}
