@@ -1457,6 +1457,17 @@ mod tests {
     }
 
     #[test]
+    fn dropped_checks_name_a_node_an_interface_and_a_reason() {
+        let check = |body: &str| format!("{PAIR}expect:\n  - dropped: {{{body}}}\n");
+        assert_eq!(errors(&check("on: b, dev: eth0, reason: NETFILTER_DROP")), Vec::<String>::new());
+        let e = one_error(&check("on: b, reason: SKB_DROP_REASON_NETFILTER_DROP"), "without `SKB_DROP_REASON_`");
+        assert!(e.starts_with("7:30 expect[0].dropped.reason:"), "{e}");
+        one_error(&check("on: b, reason: ip_rpfilter"), "upper case");
+        one_error(&check("on: z"), "no node named `z`");
+        one_error(&check("on: b, dev: eth9"), "eth9");
+    }
+
+    #[test]
     fn master_must_be_a_bridge() {
         let e = one_error("nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:eth0@br0, b:eth0]\n", "has no bridge `br0`");
         assert!(e.starts_with("5:12 links[0].veth[0]:"), "{e}");
