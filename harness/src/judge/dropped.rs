@@ -96,7 +96,13 @@ pub fn explain(check: &Check, verdict: &mut Verdict, drops: &[Dropped]) {
     if verdict.holds && !expects_no_answer(check) {
         return;
     }
-    let ours: Vec<Dropped> = drops.iter().filter(|d| of_check(check, &d.packet)).cloned().collect();
+    // A failed neighbour resolution is reported to the sender (host unreachable, from
+    // itself) just before the kernel frees the queued packet: the check may end before
+    // that drop is recorded, so listing it would make reports flap. The cause already
+    // says it; a `dropped` check asserts it (judged after the check, and after any
+    // resolution still under way).
+    let said = |d: &Dropped| d.reason == "NEIGH_FAILED";
+    let ours: Vec<Dropped> = drops.iter().filter(|d| of_check(check, &d.packet) && !said(d)).cloned().collect();
     if !ours.is_empty() {
         // Ports the kernel picked change from run to run: shown as `*`, as in packet lists.
         verdict.observed.push_str(&crate::report::hide_ephemeral_ports(&format!("; dropped: {}", listed(&ours))));
@@ -191,6 +197,7 @@ mod tests {
         let mut verdict =
             Verdict { check: String::new(), holds: false, observed: "sent 1, received 0".into(), line: 1 };
         explain(&ping, &mut verdict, &[drop_of(Packet::default(), "b", "NO_SOCKET")]);
+        explain(&ping, &mut verdict, &[drop_of(echo_request(), "a", "NEIGH_FAILED")]);
         assert_eq!(verdict.observed, "sent 1, received 0");
         explain(&ping, &mut verdict, &[drop_of(echo_request(), "b", "NETFILTER_DROP")]);
         assert_eq!(
