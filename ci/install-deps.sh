@@ -11,7 +11,9 @@ set -euo pipefail
 # initramfs (Debian's `busybox` is dynamic; busybox-static replaces it), and the generic
 # linux-image-amd64 (6.1 on Debian 12): the -cloud flavour lacks the 9p modules that
 # mount the machine's files in the guest.
-packages=(libpcap-dev iproute2 iptables nftables tcpdump librsvg2-bin iputils-ping procps python3
+# clang: compiles netrig's drop tracer (harness/bpf/drops.bpf.c) at build time; without
+# it netrig builds and runs, but cannot say why packets were dropped.
+packages=(clang libpcap-dev iproute2 iptables nftables tcpdump librsvg2-bin iputils-ping procps python3
     dnsmasq-base isc-dhcp-client bird2 radvd qemu-system-x86 busybox-static linux-image-amd64)
 missing=()
 for p in "${packages[@]}"; do

@@ -110,6 +110,8 @@ pub struct Topology {
     pub nodes: BTreeMap<String, NodeHandle>,
     /// The nodes' daemons, started after the build ([`crate::observe::service`]).
     pub services: crate::observe::service::Services,
+    /// The drops in the nodes, traced from the end of the build ([`crate::observe::drops`]).
+    pub drops: crate::observe::drops::Watch,
 }
 
 impl Topology {
@@ -582,9 +584,13 @@ fn sysctl_interface(key: &str) -> Option<&str> {
 pub async fn build(scenario: &Scenario) -> Result<Topology, BuildError> {
     let plan = Plan::of(scenario)?;
     let services = crate::observe::service::Services::of(scenario);
-    let mut topology = Topology { nodes: BTreeMap::new(), services };
+    let drops = crate::observe::drops::Watch::Unavailable("the topology is not built yet".into());
+    let mut topology = Topology { nodes: BTreeMap::new(), services, drops };
     match populate(&mut topology, &plan).await {
-        Ok(()) => Ok(topology),
+        Ok(()) => {
+            topology.drops = crate::observe::drops::Watch::of(&topology);
+            Ok(topology)
+        }
         Err(error) => {
             topology.teardown().await;
             Err(error)

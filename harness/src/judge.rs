@@ -14,6 +14,7 @@ use crate::observe::patience::Settled;
 use crate::observe::{cause, decode, exec, probe, service};
 
 mod counter;
+mod dropped;
 mod fdb;
 mod link;
 mod route;
@@ -95,6 +96,19 @@ pub fn judge_in_step(
     check: &Check,
     at_start: Option<&Result<u64, String>>,
 ) -> Verdict {
+    let mark = topology.drops.mark();
+    let mut verdict = judge_alone(topology, rt, check, at_start);
+    dropped::explain(check, &mut verdict, &topology.drops.since(mark));
+    verdict
+}
+
+/// [`judge_in_step`] without the drops that explain the observation.
+fn judge_alone(
+    topology: &Topology,
+    rt: &tokio::runtime::Runtime,
+    check: &Check,
+    at_start: Option<&Result<u64, String>>,
+) -> Verdict {
     match check {
         Check::Counter(c) => counter::judge(topology, rt, c, at_start),
         Check::Bind(c) => bind(topology, c),
@@ -110,6 +124,7 @@ pub fn judge_in_step(
         Check::Fdb(c) => fdb::judge(topology, rt, c),
         Check::Link(c) => link::judge(topology, rt, c),
         Check::Stream(c) => stream::judge(topology, rt, c),
+        Check::Dropped(c) => dropped::judge(topology, rt, c),
         Check::Packets(c) => Verdict {
             check: describe_packets(c),
             holds: false,

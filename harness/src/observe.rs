@@ -12,6 +12,7 @@ pub mod capture;
 pub mod cause;
 pub mod counters;
 pub mod decode;
+pub mod drops;
 pub mod exec;
 pub mod frame;
 pub mod inject;

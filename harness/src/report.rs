@@ -32,6 +32,10 @@ pub struct Report {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub topology: BTreeMap<String, NodeReport>,
     pub steps: Vec<StepReport>,
+    /// Why the kernel's drop reasons are missing from this run's observations (no
+    /// root, no BTF or BPF, netrig built without clang...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drops_unexplained: Option<String>,
 }
 
 /// One node as the kernel reports it.
@@ -129,7 +133,7 @@ fn arrow(direction: Option<Direction>) -> &'static str {
 
 /// Ports the kernel picks for outgoing connections (Linux's default
 /// ip_local_port_range, 32768-60999) change from run to run.
-fn hide_ephemeral_ports(line: &str) -> String {
+pub(crate) fn hide_ephemeral_ports(line: &str) -> String {
     let re = regex::Regex::new(r":(\d{5})\b").expect("valid regex");
     re.replace_all(line, |c: &regex::Captures<'_>| {
         let port: u32 = c[1].parse().unwrap_or(0);

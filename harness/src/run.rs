@@ -144,6 +144,12 @@ pub fn run_and_keep(
     }
 
     let steps = all_steps(scenario);
+    report.drops_unexplained = topology.drops.unavailable().map(str::to_string);
+    if let Some(why) = topology.drops.unavailable()
+        && steps.iter().any(|step| step.expect.iter().any(|check| matches!(check, Check::Dropped(_))))
+    {
+        return (Outcome::Skipped(format!("its `dropped` checks cannot be judged: {why}")), Some(kept));
+    }
     let labels = labels_of(&steps);
     let steps_to_play = steps_to_play.unwrap_or(steps.len());
     let mut failures = String::new();
@@ -312,6 +318,8 @@ fn play_step(
         captured: BTreeMap::new(),
         errors: Vec::new(),
     };
+    // Drops seen so far were of earlier steps.
+    topology.drops.begin_step();
     // Captures go live before any traffic of the step.
     let mut captures = CaptureSet::default();
     for iface in step.capture.iter().chain(packet_checks(step).map(|c| &c.on)) {

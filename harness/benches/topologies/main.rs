@@ -8,7 +8,10 @@
 //! ([`kernel::Quiet`]), outside the clock. The report gives medians in Markdown.
 //!
 //!     sudo cargo bench --bench topologies -- [bridge|chain|vxlan|failing-ping ...]
-//!         [--runs 5] [--warmup 1] [--sizes 10,50,100,250] [--no-classic]
+//!         [--runs 5] [--warmup 1] [--sizes 10,50,100,250] [--no-classic] [--no-drop-tracing]
+//!
+//! `--no-drop-tracing` runs netrig without its drop tracer (`observe::drops`): the
+//! difference with a run without it is what tracing costs.
 //!
 //! Needs root (it creates namespaces); without it, it says so and does nothing.
 //! Speed targets are checked here and reported, never in `cargo test`.
@@ -35,10 +38,11 @@ struct Options {
     /// Unmeasured runs before the measured ones, per case.
     warmup: usize,
     classic: bool,
+    drop_tracing: bool,
 }
 
 const USAGE: &str = "usage: cargo bench --bench topologies -- [bridge|chain|vxlan|failing-ping ...] \
-                     [--runs N] [--warmup N] [--sizes 10,50,100,250] [--no-classic]";
+                     [--runs N] [--warmup N] [--sizes 10,50,100,250] [--no-classic] [--no-drop-tracing]";
 
 impl Options {
     fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
@@ -49,6 +53,7 @@ impl Options {
             runs: 5,
             warmup: 1,
             classic: true,
+            drop_tracing: true,
         };
         while let Some(arg) = args.next() {
             let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -58,6 +63,7 @@ impl Options {
                 "--warmup" => options.warmup = value("--warmup")?.parse().map_err(|e| format!("--warmup: {e}"))?,
                 "--sizes" => options.sizes = parse_sizes(&value("--sizes")?)?,
                 "--no-classic" => options.classic = false,
+                "--no-drop-tracing" => options.drop_tracing = false,
                 "failing-ping" => options.failing_ping = true,
                 name => {
                     let shape = Shape::ALL.into_iter().find(|s| s.name() == name);
@@ -105,6 +111,8 @@ fn main() -> ExitCode {
 }
 
 fn run(options: &Options) -> std::io::Result<Report> {
+    netrig::observe::drops::set_tracing(options.drop_tracing);
+    eprintln!("drop tracing: {}", if options.drop_tracing { "on" } else { "off" });
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let quiet = kernel::Quiet::new()?;
     let mut report = Report::start();

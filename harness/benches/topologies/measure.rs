@@ -56,7 +56,8 @@ fn judge_all(scenario: &Scenario, topology: &Topology, rt: &tokio::runtime::Runt
 }
 
 /// Time one failing ping with the default deadline: a node pings a peer whose
-/// firewall drops echo requests, so only the deadline can decide. (An address nobody
+/// firewall drops echo requests, so only the deadline can decide, or, with drop
+/// tracing, the drop of the request. (An address nobody
 /// has is not decided by the deadline: the check waits while ARP resolves it, ~3 s,
 /// since a late answer is not a failure; see `patience`.)
 pub fn failing_ping(rt: &tokio::runtime::Runtime) -> io::Result<Duration> {

@@ -52,6 +52,9 @@ pub enum Check {
     /// UDP datagrams at a rate for a time; the delivered rate, loss and jitter the
     /// receiver measured, within bounds.
     Stream(StreamCheck),
+    /// Packets the kernel dropped in a node during the step so far, by its drop reason
+    /// (seen by netrig's drop tracer), or with `seen: false` none.
+    Dropped(DroppedCheck),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -1193,6 +1196,31 @@ pub struct VxlanMatch {
     pub vni: Option<u32>,
 }
 
+/// Drops the kernel made in a node since the step began, up to this check: the packets
+/// of the step's actions and of the checks before this one.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DroppedCheck {
+    /// The node.
+    pub on: Loc<String>,
+    /// Only drops on this interface of the node.
+    #[serde(default)]
+    pub dev: Option<Loc<String>>,
+    /// The kernel's drop reason, without `SKB_DROP_REASON_` (e.g. `IP_RPFILTER`,
+    /// `NETFILTER_DROP`, `NEIGH_FAILED`, `IP_INNOROUTES`); any reason when absent.
+    #[serde(default)]
+    pub reason: Option<Loc<String>>,
+    /// Decoded fields of the dropped packet (from its network header: no Ethernet
+    /// addresses), as in `packets` checks.
+    #[serde(default, rename = "match")]
+    pub matches: Option<PacketMatch>,
+    /// At least one such drop (default) or, with `false`, none.
+    #[serde(default)]
+    pub seen: Option<bool>,
+    #[serde(default)]
+    pub xfail: Option<super::kernel::Xfail>,
+}
+
 impl Check {
     /// The `xfail` of this check, if any (see [`super::kernel::Xfail::on`]).
     pub fn xfail(&self) -> Option<&super::kernel::Xfail> {
@@ -1212,6 +1240,7 @@ impl Check {
             Check::Bind(c) => c.xfail.as_ref(),
             Check::Link(c) => c.xfail.as_ref(),
             Check::Stream(c) => c.xfail.as_ref(),
+            Check::Dropped(c) => c.xfail.as_ref(),
         }
     }
 }

@@ -18,6 +18,9 @@ use crate::model::FailCause;
 pub enum Cause {
     /// Nothing came back (no answer, no error) within the wait.
     NoReply(Duration),
+    /// Nothing came back, and no answer can: the request or its answer was dropped for
+    /// good ([`crate::observe::drops::Dropped::is_final`]), so the wait ended early.
+    Dropped,
     /// An ICMP error about the request; the kernel turned it into `errno`.
     Icmp { v6: bool, icmp_type: u8, code: u8, from: Option<IpAddr>, errno: Errno },
     /// An error of the node itself: the kernel refused to send (no route, a
@@ -29,7 +32,7 @@ impl Cause {
     /// The errno a socket reports for this cause (`None` for silence).
     fn errno(&self) -> Option<Errno> {
         match self {
-            Cause::NoReply(_) => None,
+            Cause::NoReply(_) | Cause::Dropped => None,
             Cause::Icmp { errno, .. } | Cause::Local(errno) => Some(*errno),
         }
     }
@@ -42,7 +45,8 @@ impl Cause {
             _ => false,
         });
         let from = want.from.is_none_or(|addr| matches!(self, Cause::Icmp { from: Some(f), .. } if *f == addr));
-        let silence = !want.timeout || matches!(self, Cause::NoReply(_));
+        // A drop is silence to the sender: what it saw is what it would have seen at the deadline.
+        let silence = !want.timeout || matches!(self, Cause::NoReply(_) | Cause::Dropped);
         error && icmp && from && silence
     }
 }
@@ -53,6 +57,7 @@ impl fmt::Display for Cause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Cause::NoReply(wait) => write!(f, "no reply within {}", humantime::format_duration(*wait)),
+            Cause::Dropped => f.write_str("no reply: dropped on the way"),
             Cause::Icmp { v6, icmp_type, code, from, .. } => {
                 let family = if *v6 { "ICMPv6" } else { "ICMP" };
                 write!(f, "{family} {}", icmp_names(*v6, *icmp_type, *code)[0])?;

@@ -16,12 +16,18 @@
 //! unreachable to the sender), and [`LIMIT`] bounds the wait whatever the timers are.
 //! When nothing is being resolved, silence at the deadline is final at once: a ping
 //! dropped by a firewall on a resolved path is still decided in its 200 ms.
+//!
+//! Silence is final even before the deadline once the drop tracer saw the request or
+//! its answer dropped for good ([`crate::observe::drops::Watch::lost`]): the probe
+//! polls the tracer's ring beside its socket ([`Patience::news`], [`Patience::lost`]).
 
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use crate::build::Topology;
 use crate::build::netlink;
 use crate::model::NudState;
+use crate::observe::decode::Packet;
 use crate::observe::probe::Patience;
 
 /// The longest a check waits for neighbour resolutions after its own deadline.
@@ -37,12 +43,15 @@ pub struct Settled<'t> {
     /// Why silence was judged anyway: `node: entry` still being resolved at [`LIMIT`],
     /// or the table that could not be read.
     pub unsettled: Option<String>,
+    /// The first of the step's drops that can be this wait's ([`crate::observe::drops`]).
+    drops_from: crate::observe::drops::Mark,
 }
 
 impl<'t> Settled<'t> {
     /// After a deadline, wait while resolutions go on, then `quiet` more.
     pub fn new(topology: &'t Topology, rt: &'t tokio::runtime::Runtime, quiet: Duration) -> Settled<'t> {
-        Settled { topology, rt, quiet, give_up: Instant::now() + quiet + LIMIT, unsettled: None }
+        let drops_from = topology.drops.mark();
+        Settled { topology, rt, quiet, give_up: Instant::now() + quiet + LIMIT, unsettled: None, drops_from }
     }
 
     /// The verdict of a check that used this patience: `holds`, unless its silence was
@@ -78,6 +87,14 @@ impl<'t> Settled<'t> {
 }
 
 impl Patience for Settled<'_> {
+    fn news(&self) -> Option<RawFd> {
+        self.topology.drops.news().map(|fd| fd.as_raw_fd())
+    }
+
+    fn lost(&mut self, ours: &dyn Fn(&Packet) -> bool) -> bool {
+        self.topology.drops.lost(self.drops_from, ours)
+    }
+
     fn more(&mut self) -> Option<Instant> {
         let mut waited = false;
         loop {

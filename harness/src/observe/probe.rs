@@ -10,7 +10,7 @@
 
 use std::io::{self, IoSliceMut, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,7 @@ use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 use crate::build::netns::Netns;
 use crate::model::{ConnectResult, Pmtu, Proto};
 use crate::observe::cause::Cause;
+use crate::observe::decode::Packet;
 use crate::observe::exec::{poll_until, pollfd};
 
 /// Outcome of a ping: how many echo requests went out and how many came back, and
@@ -44,6 +45,18 @@ pub struct PingOutcome {
 /// that silence is the answer.
 pub trait Patience {
     fn more(&mut self) -> Option<Instant>;
+
+    /// A descriptor that becomes readable when the kernel may have dropped a packet of
+    /// the wait ([`Patience::lost`] tells), polled beside the socket.
+    fn news(&self) -> Option<RawFd> {
+        None
+    }
+
+    /// Whether a packet that `ours` picks out was dropped for good since the wait
+    /// began: then no answer can come and silence is final at once.
+    fn lost(&mut self, _ours: &dyn Fn(&Packet) -> bool) -> bool {
+        false
+    }
 }
 
 /// Silence at the deadline is final.
@@ -249,12 +262,23 @@ impl EchoSocket {
             return Echo::NotSent(local_cause(&e));
         }
         let deadline = Instant::now() + timeout;
+        let news = patience.news().map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
         loop {
-            let mut fds = [pollfd(self.socket.as_fd(), libc::POLLIN)];
+            // Past the deadline the tracer no longer wakes the wait: drops that keep
+            // coming must not keep it from ever reaching its patience.
+            let news = news.filter(|_| Instant::now() < deadline);
+            let mut fds = [pollfd(self.socket.as_fd(), libc::POLLIN)].into_iter().chain(news).collect::<Vec<_>>();
             match poll_patiently(&mut fds, deadline, patience) {
                 Ok(true) => {}
                 Ok(false) => return Echo::Unanswered(Cause::NoReply(timeout)),
                 Err(e) => return Echo::Unanswered(local_cause(&e)),
+            }
+            // An answer that came is taken first: a drop of some other copy is no loss.
+            if fds[0].revents == 0
+                && fds.get(1).is_some_and(|news| news.revents != 0)
+                && patience.lost(&|p| self.carries(p, seq))
+            {
+                return Echo::Unanswered(Cause::Dropped);
             }
             if fds[0].revents & libc::POLLERR != 0
                 && let Some(why) = self.take_error(seq)
@@ -330,6 +354,18 @@ impl EchoSocket {
         } else {
             Some(packet)
         }
+    }
+
+    /// Whether `p` is our request `seq` or its reply, as the drop tracer decoded it.
+    fn carries(&self, p: &Packet, seq: u16) -> bool {
+        let to = self.to.as_socket().map(|a| a.ip());
+        let (request, reply) =
+            if self.v6 { (ECHO_REQUEST_V6, ECHO_REPLY_V6) } else { (ECHO_REQUEST_V4, ECHO_REPLY_V4) };
+        let (Some(ip), Some(icmp)) = (&p.ip, &p.icmp) else { return false };
+        let ours = icmp.kind.v6 == self.v6 && icmp.seq == Some(seq) && icmp.id == Some(self.id);
+        let request_out = icmp.kind.number == request && Some(ip.dst) == to;
+        let reply_back = icmp.kind.number == reply && Some(ip.src) == to;
+        ours && (request_out || reply_back)
     }
 
     /// Whether echo header `fields` is of `icmp_type` and belongs to our request `seq`.

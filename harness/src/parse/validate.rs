@@ -1068,6 +1068,18 @@ impl Validator<'_> {
                 }
                 self.need_positive_timeout(&l.timeout, &format!("{key}.link.timeout"));
             }
+            Check::Dropped(d) => {
+                if self.need_node(&d.on, &format!("{key}.dropped.on"))
+                    && let Some(dev) = &d.dev
+                {
+                    self.need_iface_in(&d.on, dev, at(dev, &format!("{key}.dropped.dev")));
+                }
+                if let Some(reason) = &d.reason
+                    && let Err(e) = crate::observe::drops::check_reason_name(reason)
+                {
+                    self.problem(at(reason, &format!("{key}.dropped.reason")), e);
+                }
+            }
             Check::Fdb(f) => {
                 if self.need_node(&f.on, &format!("{key}.fdb.on")) {
                     if let Some(dev) = &f.dev {
@@ -1690,6 +1702,17 @@ mod tests {
         assert!(e.starts_with("8:31 steps[0].do[0].add_fdb.fdb:"), "{e}");
         let e = one_error(&step("add_fdb: {on: a, fdb: 02:00:00:00:00:01 dev eth0 via eth3}"), "no interface `eth3`");
         assert!(e.starts_with("8:31 steps[0].do[0]:"), "{e}");
+    }
+
+    #[test]
+    fn dropped_checks_name_a_node_an_interface_and_a_reason() {
+        let check = |body: &str| format!("{PAIR}expect:\n  - dropped: {{{body}}}\n");
+        assert_eq!(errors(&check("on: b, dev: eth0, reason: NETFILTER_DROP")), Vec::<String>::new());
+        let e = one_error(&check("on: b, reason: SKB_DROP_REASON_NETFILTER_DROP"), "without `SKB_DROP_REASON_`");
+        assert!(e.starts_with("7:30 expect[0].dropped.reason:"), "{e}");
+        one_error(&check("on: b, reason: ip_rpfilter"), "upper case");
+        one_error(&check("on: z"), "no node named `z`");
+        one_error(&check("on: b, dev: eth9"), "eth9");
     }
 
     #[test]
