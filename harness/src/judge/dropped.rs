@@ -102,9 +102,8 @@ pub fn explain(check: &Check, verdict: &mut Verdict, drops: &[Dropped]) {
     // says it; a `dropped` check asserts it (judged after the check, and after any
     // resolution still under way). IPv6 frees those packets without a reason, in
     // `neigh_invalidate` (seen on 6.18 for an address nobody answers).
-    let said = |d: &Dropped| {
-        d.reason == "NEIGH_FAILED" || (d.reason == "NOT_SPECIFIED" && d.function == "neigh_invalidate")
-    };
+    let said =
+        |d: &Dropped| d.reason == "NEIGH_FAILED" || (d.reason == "NOT_SPECIFIED" && d.function == "neigh_invalidate");
     let ours: Vec<Dropped> = drops.iter().filter(|d| of_check(check, &d.packet) && !said(d)).cloned().collect();
     if !ours.is_empty() {
         // Ports the kernel picked change from run to run: shown as `*`, as in packet lists.
