@@ -123,7 +123,9 @@ fn expects_no_answer(check: &Check) -> bool {
 /// Whether `p` is a packet of `check`'s traffic, to or from the address it probes.
 fn of_check(check: &Check, p: &Packet) -> bool {
     match check {
-        Check::Ping(c) => p.icmp.is_some() && touches(p, *c.to),
+        // Echo requests and replies only: neighbour discovery to or from the address
+        // is not the ping's (6.1 frees every NA it has processed as NOT_SPECIFIED).
+        Check::Ping(c) => p.icmp.as_ref().is_some_and(|i| i.id.is_some()) && touches(p, *c.to),
         Check::Connect(c) => p.tcp.is_some() && flows(p, *c.to),
         Check::Tcp(c) => p.tcp.is_some() && flows(p, *c.to),
         Check::Udp(c) => p.udp.is_some() && flows(p, *c.to),
@@ -200,6 +202,9 @@ mod tests {
             Verdict { check: String::new(), holds: false, observed: "sent 1, received 0".into(), line: 1 };
         explain(&ping, &mut verdict, &[drop_of(Packet::default(), "b", "NO_SOCKET")]);
         explain(&ping, &mut verdict, &[drop_of(echo_request(), "a", "NEIGH_FAILED")]);
+        let mut not_an_echo = echo_request();
+        not_an_echo.icmp.as_mut().unwrap().id = None; // as decoded for a neighbour advertisement
+        explain(&ping, &mut verdict, &[drop_of(not_an_echo, "a", "NOT_SPECIFIED")]);
         let ipv6_neighbour_failed =
             Dropped { function: "neigh_invalidate".into(), ..drop_of(echo_request(), "a", "NOT_SPECIFIED") };
         explain(&ping, &mut verdict, &[ipv6_neighbour_failed]);

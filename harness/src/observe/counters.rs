@@ -46,6 +46,27 @@ pub(crate) fn read_mib(node: &NodeHandle, name: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("no MIB counter `{name}` in /proc/net/snmp, netstat or snmp6"))
 }
 
+/// The ICMP errors (destination or host unreachable, fragmentation needed or packet
+/// too big, time exceeded, parameter problem; IPv4 and IPv6) the node's kernel has
+/// sent, from its MIB counters. The kernel counts an error when it sends it, and sends
+/// it before it frees the packet it is about (a route that refuses, a REJECT rule, a
+/// failed neighbour resolution), so a drop that comes with an error is seen here
+/// before the error reaches its sender.
+pub(crate) fn icmp_errors_sent(node: &NodeHandle) -> Result<u64, String> {
+    let [snmp, snmp6] = node
+        .ns
+        .run(|| Ok([std::fs::read_to_string(PAIRED_MIB_FILES[0])?, std::fs::read_to_string(SNMP6)?]))
+        .map_err(|e| format!("cannot read the ICMP counters: {e}"))?;
+    let v4 = ["Icmp.OutDestUnreachs", "Icmp.OutTimeExcds", "Icmp.OutParmProbs"];
+    let v6 = ["Icmp6OutDestUnreachs", "Icmp6OutPktTooBigs", "Icmp6OutTimeExcds", "Icmp6OutParmProblems"];
+    let counted =
+        v4.iter().map(|name| paired_mib_value(&snmp, name)).chain(v6.iter().map(|name| snmp6_value(&snmp6, name)));
+    counted
+        .map(|value| value.ok_or("an ICMP error counter is missing from /proc/net/snmp or snmp6"))
+        .sum::<Result<u64, _>>()
+        .map_err(String::from)
+}
+
 /// `Prefix.Name` in a file of `Prefix: Name ...` / `Prefix: value ...` line pairs.
 fn paired_mib_value(text: &str, name: &str) -> Option<u64> {
     let (prefix, field) = name.split_once('.')?;

@@ -213,14 +213,14 @@ impl Watch {
         drops
     }
 
-    /// Whether a packet that `ours` picks out was dropped for good since `mark`, as far
-    /// as recorded now ([`Dropped::is_final`]).
-    pub fn lost(&self, mark: Mark, ours: impl Fn(&Packet) -> bool) -> bool {
+    /// The drops since `mark` that ended a packet `ours` picks out for good, as far as
+    /// recorded now ([`Dropped::is_final`]).
+    pub fn lost(&self, mark: Mark, ours: impl Fn(&Packet) -> bool) -> Vec<Dropped> {
         self.with_state(|state| {
             let copies = state.copies.get(mark.copies..).unwrap_or_default();
             let flooded = flooded(copies.iter().filter(|(_, _, p)| ours(p)).map(|(node, dev, _)| (node, dev)));
             let drops = state.seen.get(mark.drops..).unwrap_or_default();
-            drops.iter().any(|d| ours(&d.packet) && d.is_final(flooded))
+            drops.iter().filter(|d| ours(&d.packet) && d.is_final(flooded)).cloned().collect()
         })
     }
 
@@ -515,12 +515,19 @@ fn text_symbols(kallsyms: &str) -> Vec<(u64, String)> {
             let mut words = line.split_whitespace();
             let address = u64::from_str_radix(words.next()?, 16).ok().filter(|&a| a != 0)?;
             let kind = words.next()?;
-            let name = words.next()?;
+            let name = source_name(words.next()?);
             matches!(kind, "t" | "T").then(|| (address, name.to_string()))
         })
         .collect();
     symbols.sort();
     symbols
+}
+
+/// A symbol's name as in the kernel's source: the compiler's clones of a function
+/// (`ip_rcv_finish_core.constprop.0`, `.isra.0`, `.part.0`, `.cold`) differ between
+/// builds of one kernel.
+fn source_name(symbol: &str) -> &str {
+    symbol.split_once('.').map_or(symbol, |(name, _)| name)
 }
 
 /// The name of the last symbol at or below `address`.
@@ -532,6 +539,16 @@ fn containing(symbols: &[(u64, String)], address: u64) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn functions_are_named_as_in_the_source_without_the_compilers_clone_suffixes() {
+        let symbols = text_symbols(
+            "ffffffff81000000 T ip_rcv_finish_core.constprop.0\nffffffff81000100 t nf_hook_slow\nffffffff81000200 t x.cold\n",
+        );
+        assert_eq!(containing(&symbols, 0xffffffff81000010), Some("ip_rcv_finish_core"));
+        assert_eq!(containing(&symbols, 0xffffffff81000180), Some("nf_hook_slow"));
+        assert_eq!(containing(&symbols, 0xffffffff81000200), Some("x"));
+    }
 
     /// A raw BTF blob with one INT and one ENUM `name` of `members`.
     fn btf_with_enum(name: &str, members: &[(&str, u32)]) -> Vec<u8> {
@@ -670,7 +687,7 @@ mod tests {
         let seen = watch.since(Mark::default());
         assert_eq!(seen.iter().filter(|d| udp(d)).count(), 1, "{seen:?}: the other namespace's drop is not ours");
         assert!(watch.since(watch.mark()).is_empty());
-        assert!(watch.lost(Mark::default(), |p| p.udp.is_some()), "the only copy, dropped for a reason");
+        assert!(!watch.lost(Mark::default(), |p| p.udp.is_some()).is_empty(), "the only copy, dropped for a reason");
         watch.begin_step();
         assert!(watch.since(Mark::default()).is_empty());
     }

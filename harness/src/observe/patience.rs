@@ -20,13 +20,23 @@
 //! Silence is final even before the deadline once the drop tracer saw the request or
 //! its answer dropped for good ([`crate::observe::drops::Watch::lost`]): the probe
 //! polls the tracer's ring beside its socket ([`Patience::news`], [`Patience::lost`]).
+//! But not for a drop of the probe's own request where the dropping node sent an
+//! ICMP error since the wait began (errors go to the dropped packet's source: for a
+//! dropped answer, to the node that answered, not to the probe): the kernel
+//! sends one before it frees the packet (no route, too big, TTL exceeded, a REJECT
+//! rule, a failed neighbour resolution), so the tracer can report the drop before the
+//! error reaches the sender, and ending then would lose the error's cause (seen on
+//! 6.1: "dropped on the way" instead of "host-unreachable"). There the probe waits for
+//! the error as it would without a tracer.
 
+use std::collections::HashMap;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use crate::build::Topology;
 use crate::build::netlink;
 use crate::model::NudState;
+use crate::observe::counters;
 use crate::observe::decode::Packet;
 use crate::observe::probe::Patience;
 
@@ -45,13 +55,34 @@ pub struct Settled<'t> {
     pub unsettled: Option<String>,
     /// The first of the step's drops that can be this wait's ([`crate::observe::drops`]).
     drops_from: crate::observe::drops::Mark,
+    /// The ICMP errors each node had sent when the wait began, read only where drops
+    /// are traced (see the module doc).
+    icmp_errors_before: HashMap<String, u64>,
 }
 
 impl<'t> Settled<'t> {
     /// After a deadline, wait while resolutions go on, then `quiet` more.
     pub fn new(topology: &'t Topology, rt: &'t tokio::runtime::Runtime, quiet: Duration) -> Settled<'t> {
         let drops_from = topology.drops.mark();
-        Settled { topology, rt, quiet, give_up: Instant::now() + quiet + LIMIT, unsettled: None, drops_from }
+        let icmp_errors_before = match topology.drops.news() {
+            Some(_) => topology
+                .nodes
+                .iter()
+                .filter_map(|(name, node)| Some((name.clone(), counters::icmp_errors_sent(node).ok()?)))
+                .collect(),
+            None => HashMap::new(),
+        };
+        let give_up = Instant::now() + quiet + LIMIT;
+        Settled { topology, rt, quiet, give_up, unsettled: None, drops_from, icmp_errors_before }
+    }
+
+    /// Whether `node` sent an ICMP error since the wait began; `true` when unknown.
+    fn sent_icmp_error(&self, node: &str) -> bool {
+        let now = self.topology.nodes.get(node).map(counters::icmp_errors_sent);
+        match (self.icmp_errors_before.get(node), now) {
+            (Some(before), Some(Ok(now))) => now != *before,
+            _ => true,
+        }
     }
 
     /// The verdict of a check that used this patience: `holds`, unless its silence was
@@ -92,7 +123,8 @@ impl Patience for Settled<'_> {
     }
 
     fn lost(&mut self, ours: &dyn Fn(&Packet) -> bool) -> bool {
-        self.topology.drops.lost(self.drops_from, ours)
+        let drops = self.topology.drops.lost(self.drops_from, ours);
+        drops.iter().any(|d| is_answer(&d.packet) || !self.sent_icmp_error(&d.node))
     }
 
     fn more(&mut self) -> Option<Instant> {
@@ -115,6 +147,11 @@ impl Patience for Settled<'_> {
             }
         }
     }
+}
+
+/// An echo reply: an ICMP error about it would go to the node that answered.
+fn is_answer(p: &Packet) -> bool {
+    p.icmp.as_ref().is_some_and(|i| i.kind.number == if i.kind.v6 { 129 } else { 0 })
 }
 
 fn settled_verdict(holds: bool, unsettled: Option<&str>, observed: &mut String) -> bool {
