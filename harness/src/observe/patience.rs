@@ -29,6 +29,7 @@
 //! 6.1: "dropped on the way" instead of "host-unreachable"). There the probe waits for
 //! the error as it would without a tracer.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
@@ -55,31 +56,25 @@ pub struct Settled<'t> {
     pub unsettled: Option<String>,
     /// The first of the step's drops that can be this wait's ([`crate::observe::drops`]).
     drops_from: crate::observe::drops::Mark,
-    /// The ICMP errors each node had sent when the wait began, read only where drops
-    /// are traced (see the module doc).
-    icmp_errors_before: HashMap<String, u64>,
+    /// The ICMP errors each node had sent when the probe began to watch for drops
+    /// ([`Patience::news`]: only probes that may end early pay for the reads; see the
+    /// module doc).
+    icmp_errors_before: OnceCell<HashMap<String, u64>>,
 }
 
 impl<'t> Settled<'t> {
     /// After a deadline, wait while resolutions go on, then `quiet` more.
     pub fn new(topology: &'t Topology, rt: &'t tokio::runtime::Runtime, quiet: Duration) -> Settled<'t> {
         let drops_from = topology.drops.mark();
-        let icmp_errors_before = match topology.drops.news() {
-            Some(_) => topology
-                .nodes
-                .iter()
-                .filter_map(|(name, node)| Some((name.clone(), counters::icmp_errors_sent(node).ok()?)))
-                .collect(),
-            None => HashMap::new(),
-        };
         let give_up = Instant::now() + quiet + LIMIT;
-        Settled { topology, rt, quiet, give_up, unsettled: None, drops_from, icmp_errors_before }
+        Settled { topology, rt, quiet, give_up, unsettled: None, drops_from, icmp_errors_before: OnceCell::new() }
     }
 
-    /// Whether `node` sent an ICMP error since the wait began; `true` when unknown.
+    /// Whether `node` sent an ICMP error since [`Patience::news`] was first asked;
+    /// `true` when unknown.
     fn sent_icmp_error(&self, node: &str) -> bool {
         let now = self.topology.nodes.get(node).map(counters::icmp_errors_sent);
-        match (self.icmp_errors_before.get(node), now) {
+        match (self.icmp_errors_before.get().and_then(|before| before.get(node)), now) {
             (Some(before), Some(Ok(now))) => now != *before,
             _ => true,
         }
@@ -119,7 +114,12 @@ impl<'t> Settled<'t> {
 
 impl Patience for Settled<'_> {
     fn news(&self) -> Option<RawFd> {
-        self.topology.drops.news().map(|fd| fd.as_raw_fd())
+        let news = self.topology.drops.news()?;
+        self.icmp_errors_before.get_or_init(|| {
+            let nodes = self.topology.nodes.iter();
+            nodes.filter_map(|(name, node)| Some((name.clone(), counters::icmp_errors_sent(node).ok()?))).collect()
+        });
+        Some(news.as_raw_fd())
     }
 
     fn lost(&mut self, ours: &dyn Fn(&Packet) -> bool) -> bool {

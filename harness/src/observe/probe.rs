@@ -47,7 +47,8 @@ pub trait Patience {
     fn more(&mut self) -> Option<Instant>;
 
     /// A descriptor that becomes readable when the kernel may have dropped a packet of
-    /// the wait ([`Patience::lost`] tells), polled beside the socket.
+    /// the wait ([`Patience::lost`] tells), polled beside the socket; asked before the
+    /// probe sends.
     fn news(&self) -> Option<RawFd> {
         None
     }
@@ -258,11 +259,12 @@ impl EchoSocket {
 
     /// Send request `seq` and wait for its reply, an error about it, or final silence.
     fn echo(&self, seq: u16, timeout: Duration, patience: &mut dyn Patience) -> Echo {
+        // Asked before sending: the patience notes what it compares drops with then.
+        let news = patience.news().map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
         if let Err(e) = self.socket.send_to(&self.request(seq), &self.to) {
             return Echo::NotSent(local_cause(&e));
         }
         let deadline = Instant::now() + timeout;
-        let news = patience.news().map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
         loop {
             // Past the deadline the tracer no longer wakes the wait: drops that keep
             // coming must not keep it from ever reaching its patience.
