@@ -2534,7 +2534,11 @@ fn render_route(route: &RouteMessage, facts: &RouteFacts, names: &BTreeMap<u32, 
     for (name, value) in &facts.metrics {
         words.push(format!("{} {value}", name.word()));
     }
-    for hop in &facts.nexthops {
+    // Paths in a stable order: the kernel's order of IPv6 siblings in a `fibmatch`
+    // answer varied from run to run on 6.1 (a route check compares them in any order).
+    let mut hops: Vec<_> = facts.nexthops.iter().collect();
+    hops.sort_by_key(|hop| (hop.via, dev(hop.oif)));
+    for hop in hops {
         words.push("nexthop".into());
         if let Some(via) = hop.via {
             words.push(format!("via {via}"));
