@@ -10,7 +10,7 @@ use crate::build::Topology;
 use crate::build::netlink;
 use crate::model::*;
 use crate::observe::capture::Captured;
-use crate::observe::patience::Settled;
+use crate::observe::patience::{Observed, Settled};
 use crate::observe::{cause, decode, exec, probe, service};
 
 mod counter;
@@ -96,29 +96,21 @@ pub fn judge_in_step(
     check: &Check,
     at_start: Option<&Result<u64, String>>,
 ) -> Verdict {
-    let mark = topology.drops.mark();
-    let mut verdict = judge_alone(topology, rt, check, at_start);
-    dropped::explain(check, &mut verdict, &topology.drops.since(mark));
-    verdict
-}
-
-/// [`judge_in_step`] without the drops that explain the observation.
-fn judge_alone(
-    topology: &Topology,
-    rt: &tokio::runtime::Runtime,
-    check: &Check,
-    at_start: Option<&Result<u64, String>>,
-) -> Verdict {
+    // A traffic check's verdict, with the drops of its own packets that explain it.
+    let explained = |(mut verdict, observed): (Verdict, Observed)| {
+        dropped::explain(check, &mut verdict, &observed);
+        verdict
+    };
     match check {
         Check::Counter(c) => counter::judge(topology, rt, c, at_start),
         Check::Bind(c) => bind(topology, c),
-        Check::Ping(c) => ping(topology, rt, c),
-        Check::Connect(c) => connect(topology, rt, c),
+        Check::Ping(c) => explained(ping(topology, rt, c)),
+        Check::Connect(c) => explained(connect(topology, rt, c)),
         Check::Command(c) => command(topology, c),
         Check::Route(c) => route::judge(topology, rt, c),
         Check::Sysctl(c) => sysctl(topology, c),
-        Check::Udp(c) => udp(topology, rt, c),
-        Check::Tcp(c) => tcp(topology, rt, c),
+        Check::Udp(c) => explained(udp(topology, rt, c)),
+        Check::Tcp(c) => explained(tcp(topology, rt, c)),
         Check::Neighbour(c) => neighbour(topology, rt, c),
         Check::Log(c) => log(topology, c),
         Check::Fdb(c) => fdb::judge(topology, rt, c),
@@ -153,7 +145,7 @@ pub(crate) fn wait(timeout: &Option<Loc<Dur>>, expect_success: bool) -> Duration
     }
 }
 
-fn ping(topology: &Topology, rt: &tokio::runtime::Runtime, c: &PingCheck) -> Verdict {
+fn ping(topology: &Topology, rt: &tokio::runtime::Runtime, c: &PingCheck) -> (Verdict, Observed) {
     let succeeds = match &c.answered {
         Some(k) => format!("is answered at least {} of {} times", k.at_least, *c.count),
         None => "is answered".to_string(),
@@ -191,7 +183,7 @@ fn ping(topology: &Topology, rt: &tokio::runtime::Runtime, c: &PingCheck) -> Ver
         Err(e) => (false, format!("could not ping: {e}")),
     };
     let holds = patience.judged(holds, &mut observed);
-    Verdict { check, holds, observed, line: c.from.line }
+    (Verdict { check, holds, observed, line: c.from.line }, patience.observed())
 }
 
 /// The options of a ping that change its packets, as `ping(8)` would be given them:
@@ -242,7 +234,7 @@ fn as_expected(fails: &Fails, all_answered: bool, none_answered: bool, cause: Op
     }
 }
 
-fn connect(topology: &Topology, rt: &tokio::runtime::Runtime, c: &ConnectCheck) -> Verdict {
+fn connect(topology: &Topology, rt: &tokio::runtime::Runtime, c: &ConnectCheck) -> (Verdict, Observed) {
     if let Some(banner) = &c.banner {
         return connect_banner(topology, rt, c, banner);
     }
@@ -255,12 +247,17 @@ fn connect(topology: &Topology, rt: &tokio::runtime::Runtime, c: &ConnectCheck) 
         Err(e) => (false, format!("could not connect: {e}")),
     };
     let holds = patience.judged(holds, &mut observed);
-    Verdict { check, holds, observed, line: c.from.line }
+    (Verdict { check, holds, observed, line: c.from.line }, patience.observed())
 }
 
 /// A `connect` that reads the server's first line (validation: only with `result:
 /// connected`), which must start with `banner`.
-fn connect_banner(topology: &Topology, rt: &tokio::runtime::Runtime, c: &ConnectCheck, banner: &str) -> Verdict {
+fn connect_banner(
+    topology: &Topology,
+    rt: &tokio::runtime::Runtime,
+    c: &ConnectCheck,
+    banner: &str,
+) -> (Verdict, Observed) {
     let check = format!("tcp connect {} -> {} is greeted with {banner:?}", c.from.as_str(), *c.to);
     let timeout = wait(&c.timeout, true);
     let mut patience = Settled::new(topology, rt, timeout);
@@ -281,10 +278,10 @@ fn connect_banner(topology: &Topology, rt: &tokio::runtime::Runtime, c: &Connect
         Err(e) => (false, format!("could not connect: {e}")),
     };
     let holds = patience.judged(holds, &mut observed);
-    Verdict { check, holds, observed, line: c.from.line }
+    (Verdict { check, holds, observed, line: c.from.line }, patience.observed())
 }
 
-fn udp(topology: &Topology, rt: &tokio::runtime::Runtime, c: &UdpCheck) -> Verdict {
+fn udp(topology: &Topology, rt: &tokio::runtime::Runtime, c: &UdpCheck) -> (Verdict, Observed) {
     let expectation = expectation(&c.fails, "is echoed", "gets no echo");
     let (payload, shown) = match &c.payload_hex {
         Some(hex) => (hex.0.as_slice(), format!("hex {hex}")),
@@ -309,7 +306,7 @@ fn udp(topology: &Topology, rt: &tokio::runtime::Runtime, c: &UdpCheck) -> Verdi
     };
     let holds = echoed.is_some_and(|echoed| as_expected(&c.fails, echoed, !echoed, cause.as_ref()));
     let holds = patience.judged(holds, &mut observed);
-    Verdict { check, holds, observed, line: c.from.line }
+    (Verdict { check, holds, observed, line: c.from.line }, patience.observed())
 }
 
 /// The local address a `udp` check binds, when it gives a source address or port.
@@ -338,7 +335,7 @@ fn transfer_timeout(bytes: u64) -> Duration {
     WAIT_FOR_SUCCESS + Duration::from_secs(bytes / (64 << 20))
 }
 
-fn tcp(topology: &Topology, rt: &tokio::runtime::Runtime, c: &TcpCheck) -> Verdict {
+fn tcp(topology: &Topology, rt: &tokio::runtime::Runtime, c: &TcpCheck) -> (Verdict, Observed) {
     let bytes = c.bytes.0;
     let expectation = if c.fails { "does not complete" } else { "is counted by the peer" };
     let check = format!("tcp {} -> {} {} {expectation}", c.from.as_str(), *c.to, *c.bytes);
@@ -363,7 +360,7 @@ fn tcp(topology: &Topology, rt: &tokio::runtime::Runtime, c: &TcpCheck) -> Verdi
         Err(e) => (false, format!("could not transfer: {e}")),
     };
     let holds = patience.judged(complete != c.fails, &mut observed);
-    Verdict { check, holds, observed, line: c.from.line }
+    (Verdict { check, holds, observed, line: c.from.line }, patience.observed())
 }
 
 fn neighbour(topology: &Topology, rt: &tokio::runtime::Runtime, c: &NeighbourCheck) -> Verdict {

@@ -10,6 +10,7 @@ use crate::judge::{Verdict, describe_match};
 use crate::model::{Check, ConnectResult, DroppedCheck};
 use crate::observe::decode::{self, Packet};
 use crate::observe::drops::{Dropped, Mark};
+use crate::observe::patience::Observed;
 use crate::observe::patience::Settled;
 use crate::observe::probe::Patience;
 
@@ -92,7 +93,7 @@ fn listed(drops: &[Dropped]) -> String {
 /// answers) during the check: where and why they died. Only where they say why
 /// something did not arrive: the check failed, or expected no answer. A check that got
 /// its answers is not cluttered with the flood copies other hosts dropped.
-pub fn explain(check: &Check, verdict: &mut Verdict, drops: &[Dropped]) {
+pub fn explain(check: &Check, verdict: &mut Verdict, observed: &Observed) {
     if verdict.holds && !expects_no_answer(check) {
         return;
     }
@@ -104,7 +105,9 @@ pub fn explain(check: &Check, verdict: &mut Verdict, drops: &[Dropped]) {
     // `neigh_invalidate` (seen on 6.18 for an address nobody answers).
     let said =
         |d: &Dropped| d.reason == "NEIGH_FAILED" || (d.reason == "NOT_SPECIFIED" && d.function == "neigh_invalidate");
-    let ours: Vec<Dropped> = drops.iter().filter(|d| of_check(check, &d.packet) && !said(d)).cloned().collect();
+    let local_port = observed.local.map(|local| local.port());
+    let ours: Vec<Dropped> =
+        observed.drops.iter().filter(|d| of_check(check, &d.packet, local_port) && !said(d)).cloned().collect();
     if !ours.is_empty() {
         // Ports the kernel picked change from run to run: shown as `*`, as in packet lists.
         verdict.observed.push_str(&crate::report::hide_ephemeral_ports(&format!("; dropped: {}", listed(&ours))));
@@ -120,15 +123,17 @@ fn expects_no_answer(check: &Check) -> bool {
     }
 }
 
-/// Whether `p` is a packet of `check`'s traffic, to or from the address it probes.
-fn of_check(check: &Check, p: &Packet) -> bool {
+/// Whether `p` is a packet of `check`'s traffic, to or from the address it probes
+/// (and from or to `local_port`, the probe socket's port, when known: an earlier
+/// connection to the same port is not this check's).
+fn of_check(check: &Check, p: &Packet, local_port: Option<u16>) -> bool {
     match check {
         // Echo requests and replies only: neighbour discovery to or from the address
         // is not the ping's (6.1 frees every NA it has processed as NOT_SPECIFIED).
         Check::Ping(c) => p.icmp.as_ref().is_some_and(|i| i.id.is_some()) && touches(p, *c.to),
-        Check::Connect(c) => p.tcp.is_some() && flows(p, *c.to),
-        Check::Tcp(c) => p.tcp.is_some() && flows(p, *c.to),
-        Check::Udp(c) => p.udp.is_some() && flows(p, *c.to),
+        Check::Connect(c) => p.tcp.is_some() && flows(p, *c.to, local_port),
+        Check::Tcp(c) => p.tcp.is_some() && flows(p, *c.to, local_port),
+        Check::Udp(c) => p.udp.is_some() && flows(p, *c.to, local_port),
         _ => false,
     }
 }
@@ -137,12 +142,16 @@ fn touches(p: &Packet, addr: IpAddr) -> bool {
     p.ip.as_ref().is_some_and(|ip| ip.src == addr || ip.dst == addr)
 }
 
-/// To or from `to`, port included.
-fn flows(p: &Packet, to: SocketAddr) -> bool {
+/// To or from `to`, port included, and from or to `local_port` when given. The local
+/// address is not compared: a NAT on the way may change it (and keeps the port when
+/// it can).
+fn flows(p: &Packet, to: SocketAddr, local_port: Option<u16>) -> bool {
     let ports = p.tcp.as_ref().map(|t| (t.src_port, t.dst_port)).or(p.udp.as_ref().map(|u| (u.src_port, u.dst_port)));
+    let ours = |port: u16| local_port.is_none_or(|local| port == local);
     match (&p.ip, ports) {
         (Some(ip), Some((src_port, dst_port))) => {
-            (ip.dst == to.ip() && dst_port == to.port()) || (ip.src == to.ip() && src_port == to.port())
+            (ip.dst == to.ip() && dst_port == to.port() && ours(src_port))
+                || (ip.src == to.ip() && src_port == to.port() && ours(dst_port))
         }
         _ => false,
     }
@@ -178,6 +187,43 @@ mod tests {
         }
     }
 
+    fn observed(drops: Vec<Dropped>, local: Option<SocketAddr>) -> Observed {
+        Observed { drops, local }
+    }
+
+    fn tcp_segment(src: ([u8; 4], u16), dst: ([u8; 4], u16)) -> Packet {
+        let mut frame = vec![0u8; 12];
+        frame.extend_from_slice(&[0x08, 0x00]);
+        let ip = etherparse::PacketBuilder::ipv4(src.0, dst.0, 64).tcp(src.1, dst.1, 1, 64000);
+        let mut bytes = Vec::new();
+        ip.write(&mut bytes, b"0\n").unwrap();
+        frame.extend(bytes);
+        decode::decode(&frame)
+    }
+
+    #[test]
+    fn a_connection_is_explained_by_the_drops_of_its_own_flow_only() {
+        let connect = check("connect: {from: a, to: 10.0.0.2:80, result: refused}");
+        let local = Some("10.0.0.1:40000".parse().unwrap());
+        let verdict = || Verdict { check: String::new(), holds: false, observed: "connected".into(), line: 1 };
+        // An answer to an earlier connection to the same port, dropped at its closed socket.
+        let earlier = drop_of(tcp_segment(([10, 0, 0, 2], 80), ([10, 0, 0, 1], 39999)), "a", "NOT_SPECIFIED");
+        let mut v = verdict();
+        explain(&connect, &mut v, &observed(vec![earlier.clone()], local));
+        assert_eq!(v.observed, "connected");
+        // Without the probe's port, any flow to the port is the check's.
+        explain(&connect, &mut v, &observed(vec![earlier], None));
+        assert!(v.observed.contains("dropped: IPv4 10.0.0.2:80 > 10.0.0.1:*"), "{}", v.observed);
+        // This connection's own packets, either way.
+        let request = drop_of(tcp_segment(([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 80)), "b", "NETFILTER_DROP");
+        let answer = drop_of(tcp_segment(([10, 0, 0, 2], 80), ([10, 0, 0, 1], 40000)), "a", "NETFILTER_DROP");
+        for own in [request, answer] {
+            let mut v = verdict();
+            explain(&connect, &mut v, &observed(vec![own], local));
+            assert!(v.observed.contains("(NETFILTER_DROP at nf_hook_slow)"), "{}", v.observed);
+        }
+    }
+
     #[test]
     fn a_dropped_check_picks_by_node_interface_reason_and_match() {
         let Check::Dropped(c) =
@@ -200,16 +246,16 @@ mod tests {
         let ping = check("ping: {from: a, to: 10.0.0.2}");
         let mut verdict =
             Verdict { check: String::new(), holds: false, observed: "sent 1, received 0".into(), line: 1 };
-        explain(&ping, &mut verdict, &[drop_of(Packet::default(), "b", "NO_SOCKET")]);
-        explain(&ping, &mut verdict, &[drop_of(echo_request(), "a", "NEIGH_FAILED")]);
+        explain(&ping, &mut verdict, &observed(vec![drop_of(Packet::default(), "b", "NO_SOCKET")], None));
+        explain(&ping, &mut verdict, &observed(vec![drop_of(echo_request(), "a", "NEIGH_FAILED")], None));
         let mut not_an_echo = echo_request();
         not_an_echo.icmp.as_mut().unwrap().id = None; // as decoded for a neighbour advertisement
-        explain(&ping, &mut verdict, &[drop_of(not_an_echo, "a", "NOT_SPECIFIED")]);
+        explain(&ping, &mut verdict, &observed(vec![drop_of(not_an_echo, "a", "NOT_SPECIFIED")], None));
         let ipv6_neighbour_failed =
             Dropped { function: "neigh_invalidate".into(), ..drop_of(echo_request(), "a", "NOT_SPECIFIED") };
-        explain(&ping, &mut verdict, &[ipv6_neighbour_failed]);
+        explain(&ping, &mut verdict, &observed(vec![ipv6_neighbour_failed], None));
         assert_eq!(verdict.observed, "sent 1, received 0");
-        explain(&ping, &mut verdict, &[drop_of(echo_request(), "b", "NETFILTER_DROP")]);
+        explain(&ping, &mut verdict, &observed(vec![drop_of(echo_request(), "b", "NETFILTER_DROP")], None));
         assert_eq!(
             verdict.observed,
             "sent 1, received 0; dropped: IPv4 10.0.0.1 > 10.0.0.2 ICMP echo-request id 7 seq 0 ttl 64 \
@@ -217,7 +263,7 @@ mod tests {
         );
         let elsewhere = check("ping: {from: a, to: 10.0.0.9}");
         let mut other = Verdict { check: String::new(), holds: false, observed: String::new(), line: 1 };
-        explain(&elsewhere, &mut other, &[drop_of(echo_request(), "b", "NETFILTER_DROP")]);
+        explain(&elsewhere, &mut other, &observed(vec![drop_of(echo_request(), "b", "NETFILTER_DROP")], None));
         assert_eq!(other.observed, "");
     }
 }

@@ -207,7 +207,15 @@ impl Watch {
     /// The drops seen since `mark` ([`Mark::default`]: since the step began), read now,
     /// sorted, without repeats.
     pub fn since(&self, mark: Mark) -> Vec<Dropped> {
-        let mut drops = self.with_state(|state| state.seen.get(mark.drops..).unwrap_or_default().to_vec());
+        self.between(mark, None)
+    }
+
+    /// The drops seen from `from` to `until` (`None`: to now), sorted, without repeats.
+    pub fn between(&self, from: Mark, until: Option<Mark>) -> Vec<Dropped> {
+        let mut drops = self.with_state(|state| {
+            let end = until.map_or(state.seen.len(), |until| until.drops);
+            state.seen.get(from.drops..end).unwrap_or_default().to_vec()
+        });
         drops.sort_by_cached_key(ToString::to_string);
         drops.dedup();
         drops

@@ -31,6 +31,7 @@
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -39,10 +40,21 @@ use crate::build::netlink;
 use crate::model::NudState;
 use crate::observe::counters;
 use crate::observe::decode::Packet;
+use crate::observe::drops::{Dropped, Mark};
 use crate::observe::probe::Patience;
 
 /// The longest a check waits for neighbour resolutions after its own deadline.
 pub const LIMIT: Duration = Duration::from_secs(10);
+
+/// What a traffic check's probe leaves to explain its observation.
+pub struct Observed {
+    /// The step's drops from the probe's start to its conclusion: not those of its
+    /// teardown (a server's answer to a socket it closed), which would make reports
+    /// flap.
+    pub drops: Vec<Dropped>,
+    /// The local end of the probe's socket: its flow among others to the same port.
+    pub local: Option<SocketAddr>,
+}
 
 /// Patience with a topology that may still be resolving neighbours.
 pub struct Settled<'t> {
@@ -55,7 +67,12 @@ pub struct Settled<'t> {
     /// or the table that could not be read.
     pub unsettled: Option<String>,
     /// The first of the step's drops that can be this wait's ([`crate::observe::drops`]).
-    drops_from: crate::observe::drops::Mark,
+    drops_from: Mark,
+    /// Where the probe's observation ended ([`Patience::concluded`]): later drops are
+    /// its teardown's.
+    drops_until: Option<Mark>,
+    /// The local end of the probe's socket, as it told when it concluded.
+    local: Option<SocketAddr>,
     /// The ICMP errors each node had sent when the probe began to watch for drops
     /// ([`Patience::news`]: only probes that may end early pay for the reads; see the
     /// module doc).
@@ -67,7 +84,22 @@ impl<'t> Settled<'t> {
     pub fn new(topology: &'t Topology, rt: &'t tokio::runtime::Runtime, quiet: Duration) -> Settled<'t> {
         let drops_from = topology.drops.mark();
         let give_up = Instant::now() + quiet + LIMIT;
-        Settled { topology, rt, quiet, give_up, unsettled: None, drops_from, icmp_errors_before: OnceCell::new() }
+        Settled {
+            topology,
+            rt,
+            quiet,
+            give_up,
+            unsettled: None,
+            drops_from,
+            drops_until: None,
+            local: None,
+            icmp_errors_before: OnceCell::new(),
+        }
+    }
+
+    /// The drops that can be the probe's: from its start to its conclusion (or now).
+    pub fn observed(&self) -> Observed {
+        Observed { drops: self.topology.drops.between(self.drops_from, self.drops_until), local: self.local }
     }
 
     /// Whether `node` sent an ICMP error since [`Patience::news`] was first asked;
@@ -120,6 +152,11 @@ impl Patience for Settled<'_> {
             nodes.filter_map(|(name, node)| Some((name.clone(), counters::icmp_errors_sent(node).ok()?))).collect()
         });
         Some(news.as_raw_fd())
+    }
+
+    fn concluded(&mut self, local: Option<SocketAddr>) {
+        self.drops_until = Some(self.topology.drops.mark());
+        self.local = local;
     }
 
     fn lost(&mut self, ours: &dyn Fn(&Packet) -> bool) -> bool {

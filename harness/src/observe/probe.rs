@@ -58,6 +58,17 @@ pub trait Patience {
     fn lost(&mut self, _ours: &dyn Fn(&Packet) -> bool) -> bool {
         false
     }
+
+    /// The probe has seen what it looked for, with a socket bound to `local` (a TCP
+    /// or UDP probe's ephemeral port): what the kernel does from here on (the socket's
+    /// close, a server's late answer to it) is the probe's teardown, not its
+    /// observation. Told before the socket closes.
+    fn concluded(&mut self, _local: Option<SocketAddr>) {}
+}
+
+/// The address and port a socket is bound to.
+fn local_of(socket: &Socket) -> Option<SocketAddr> {
+    socket.local_addr().ok()?.as_socket()
 }
 
 /// Silence at the deadline is final.
@@ -167,6 +178,8 @@ pub fn ping_with(
         // Requests are settled one at a time, so sequence numbers may wrap.
         outcome.record(socket.echo(i as u16, timeout, patience));
     }
+    // The echo identifier is fixed: the socket's own port tells nothing more.
+    patience.concluded(None);
     Ok(outcome)
 }
 
@@ -515,7 +528,10 @@ pub fn connect(
     patience: &mut dyn Patience,
 ) -> io::Result<ConnectResult> {
     Ok(match connect_by(ns, to, Instant::now() + timeout, patience)? {
-        Ok(_) => ConnectResult::Connected,
+        Ok(socket) => {
+            patience.concluded(local_of(&socket));
+            ConnectResult::Connected
+        }
         Err(result) => result,
     })
 }
@@ -546,26 +562,33 @@ pub fn first_line(
         Ok(socket) => socket,
         Err(result) => return Ok(Err(result)),
     };
+    let line = read_first_line(&socket, deadline).map_err(|e| with_context(e, &format!("read from {to}")));
+    patience.concluded(local_of(&socket));
+    line.map(Ok)
+}
+
+/// [`first_line`]'s reading, on the connected `socket`.
+fn read_first_line(socket: &Socket, deadline: Instant) -> io::Result<FirstLine> {
     let mut received = Vec::new();
     let mut buf = [0u8; 512];
     loop {
         if let Some(end) = received.iter().position(|&b| b == b'\n') {
             let line = String::from_utf8_lossy(&received[..end]);
-            return Ok(Ok(FirstLine::Line(line.trim_end_matches('\r').to_string())));
+            return Ok(FirstLine::Line(line.trim_end_matches('\r').to_string()));
         }
         if received.len() >= FIRST_LINE_MAX {
-            return Ok(Ok(FirstLine::Partial { received, closed: false }));
+            return Ok(FirstLine::Partial { received, closed: false });
         }
-        match (&socket).read(&mut buf) {
-            Ok(0) => return Ok(Ok(FirstLine::Partial { received, closed: true })),
+        match (&*socket).read(&mut buf) {
+            Ok(0) => return Ok(FirstLine::Partial { received, closed: true }),
             Ok(n) => received.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if !poll_until(&mut [pollfd(socket.as_fd(), libc::POLLIN)], Some(deadline))? {
-                    return Ok(Ok(FirstLine::Partial { received, closed: false }));
+                    return Ok(FirstLine::Partial { received, closed: false });
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(with_context(e, &format!("read from {to}"))),
+            Err(e) => return Err(e),
         }
     }
 }
@@ -584,6 +607,7 @@ fn connect_by(
             // Writable once the handshake is over, either way; SO_ERROR tells which.
             let mut fds = [pollfd(socket.as_fd(), libc::POLLOUT)];
             if !poll_patiently(&mut fds, deadline, patience)? {
+                patience.concluded(local_of(&socket));
                 return Ok(Err(ConnectResult::Timeout));
             }
             socket.take_error()?.map_or(Ok(()), Err)
@@ -592,7 +616,10 @@ fn connect_by(
     };
     match result {
         Ok(()) => Ok(Ok(socket)),
-        Err(e) => classify_connect_error(&e).map(Err).ok_or_else(|| with_context(e, &format!("connect to {to}"))),
+        Err(e) => {
+            patience.concluded(local_of(&socket));
+            classify_connect_error(&e).map(Err).ok_or_else(|| with_context(e, &format!("connect to {to}")))
+        }
     }
 }
 
@@ -632,6 +659,7 @@ pub fn transfer(
         stream.shutdown(Shutdown::Write)?;
         read_count(&stream, &deadline)
     });
+    patience.concluded(stream.local_addr().ok());
     match counted {
         Ok(count) => outcome.counted = Some(count),
         Err(e) => outcome.error = Some(describe(&e)),
@@ -757,6 +785,17 @@ pub fn udp_exchange_from(
     if let Err(e) = socket.connect(to).and_then(|()| socket.send(payload)) {
         return Ok(Err(local_cause(&e)));
     }
+    let answer = udp_answer(&socket, timeout, patience);
+    patience.concluded(socket.local_addr().ok());
+    answer
+}
+
+/// The datagram that comes back on `socket` after its one was sent, or why none.
+fn udp_answer(
+    socket: &UdpSocket,
+    timeout: Duration,
+    patience: &mut dyn Patience,
+) -> io::Result<Result<Vec<u8>, Cause>> {
     let deadline = Instant::now() + timeout;
     let mut fds = [pollfd(socket.as_fd(), libc::POLLIN)];
     if !poll_patiently(&mut fds, deadline, patience)? {
@@ -781,7 +820,7 @@ pub fn udp_exchange_from(
 /// accepted and what it sends is counted; when the peer shuts down its sending side,
 /// the count goes back in decimal with a newline (`1048576\n`) and the connection is
 /// closed. A peer that only connects and closes (a `connect` check) is thus accepted
-/// and closed, as by any server. Dropping the listener closes every socket and stops
+/// and closed, as by any server, without a count. Dropping the listener closes every socket and stops
 /// the thread. [`Listener::with_banner`] greets every TCP connection first.
 #[derive(Debug)]
 pub struct Listener {
@@ -947,7 +986,12 @@ impl CountingPeer {
         loop {
             match (&self.stream).read(buf) {
                 Ok(0) => {
-                    self.answer();
+                    // A peer that sent nothing (a `connect` probe) asked for no count:
+                    // it closed its socket whole, so a count would only be dropped there
+                    // (a drop the report would show, and a `dropped` check would see).
+                    if self.received > 0 {
+                        self.answer();
+                    }
                     return false;
                 }
                 Ok(n) => self.received += n as u64,
@@ -959,8 +1003,7 @@ impl CountingPeer {
     }
 
     /// The count, in decimal with a newline. It fits the empty send buffer of a
-    /// connection that never sent anything, so one non-blocking send takes it whole;
-    /// a peer already gone (a plain connect) makes it fail, which is fine.
+    /// connection that never sent anything, so one non-blocking send takes it whole.
     fn answer(&self) {
         let count = format!("{}\n", self.received);
         let _ = SockRef::from(&self.stream).send_with_flags(count.as_bytes(), libc::MSG_NOSIGNAL);
@@ -1193,6 +1236,14 @@ mod tests {
         }
         // Plain connects still work against the counting listener, before and after.
         assert_eq!(connect(&a, SocketAddr::new(B4, port), PATIENT, &mut Impatient).unwrap(), ConnectResult::Connected);
+        // A peer that sent nothing gets no count: a `connect` probe has closed its
+        // socket whole by then, and the count would be dropped there.
+        let quiet = a.run(|| TcpStream::connect(SocketAddr::new(B4, port))).unwrap();
+        quiet.shutdown(std::net::Shutdown::Write).unwrap();
+        quiet.set_read_timeout(Some(PATIENT)).unwrap();
+        let mut answer = Vec::new();
+        (&quiet).read_to_end(&mut answer).unwrap();
+        assert_eq!(String::from_utf8_lossy(&answer), "", "the answer to a peer that sent nothing");
 
         let closed = SocketAddr::new(B4, port.wrapping_add(1).max(1));
         let refused = transfer(&a, closed, 10, PATIENT, &mut Impatient).unwrap();
