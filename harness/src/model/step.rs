@@ -557,8 +557,9 @@ impl ArpFrame {
 pub struct ReplayAction {
     /// `node:iface` the frames leave through (an Ethernet interface).
     pub into: Loc<IfaceRef>,
-    /// File name of the capture in a `fixtures/` directory next to the scenario file
-    /// or above it (e.g. `garp-10.0.0.9.pcap`).
+    /// The capture: a path relative to the scenario file (`bug-1234.pcap` beside it,
+    /// `captures/bug.pcap`), or else a file name in a `fixtures/` directory next to
+    /// the scenario or above it (e.g. `garp-10.0.0.9.pcap`).
     pub pcap: Loc<String>,
     /// Where `pcap` was found; filled in when the scenario is loaded.
     #[serde(skip)]

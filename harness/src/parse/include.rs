@@ -159,9 +159,24 @@ pub fn is_plain_file_name(name: &str) -> bool {
     !name.is_empty() && !name.contains(['/', '\\', '\0']) && !name.starts_with('.')
 }
 
-/// Find the pcap file of every `replay` action, searching from the file the action was
-/// written in (the scenario or an included fixture). One not found keeps `path: None`,
-/// which validation reports.
+/// A `replay` action's pcap: a path relative to the directory of `from`, the file the
+/// action is written in (`bug-1234.pcap` beside it, `captures/x.pcap`,
+/// `../pcaps/x.pcap`), or else a file name in `fixtures/` next to or above it. Never
+/// an absolute path: it would tie the scenario to one machine.
+pub fn find_pcap(from: &Path, pcap: &str) -> Option<PathBuf> {
+    if pcap.is_empty() || Path::new(pcap).is_absolute() {
+        return None;
+    }
+    let beside = from.parent().unwrap_or(Path::new("")).join(pcap);
+    if beside.is_file() {
+        return Some(beside);
+    }
+    find_fixture_file(from, pcap)
+}
+
+/// Find the pcap file of every `replay` action ([`find_pcap`]) from the file the
+/// action was written in (the scenario or an included fixture). One not found keeps
+/// `path: None`, which validation reports.
 pub fn locate_pcaps(scenario: &mut Scenario, sources: &[Source]) {
     let actions = scenario.steps.iter_mut().flat_map(|step| &mut step.actions);
     let replays = actions.filter_map(|action| match &mut action.action {
@@ -170,7 +185,7 @@ pub fn locate_pcaps(scenario: &mut Scenario, sources: &[Source]) {
     });
     for replay in replays {
         let written_in = &sources[replay.pcap.source.min(sources.len() - 1)].path;
-        replay.path = find_fixture_file(written_in, &replay.pcap);
+        replay.path = find_pcap(written_in, &replay.pcap);
     }
 }
 
@@ -318,6 +333,21 @@ mod tests {
             .collect();
         let found = Some(dir.join("fixtures/one.pcap"));
         assert_eq!(paths, [found.clone(), found]);
+
+        // Or by a path relative to the scenario, which comes first: a capture kept
+        // beside a bug's scenario, or in a folder of its own.
+        std::fs::create_dir_all(dir.join("captures")).unwrap();
+        std::fs::copy(dir.join("fixtures/one.pcap"), dir.join("captures/bug.pcap")).unwrap();
+        std::fs::copy(dir.join("fixtures/one.pcap"), dir.join("scenarios/one.pcap")).unwrap();
+        let scenario = dir.join("scenarios/s.yaml");
+        assert_eq!(
+            super::find_pcap(&scenario, "../captures/bug.pcap"),
+            Some(dir.join("scenarios/../captures/bug.pcap"))
+        );
+        assert_eq!(super::find_pcap(&scenario, "one.pcap"), Some(dir.join("scenarios/one.pcap")));
+        assert_eq!(super::find_pcap(&scenario, "bug.pcap"), None);
+        let absolute = dir.join("captures/bug.pcap");
+        assert_eq!(super::find_pcap(&scenario, absolute.to_str().unwrap()), None);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

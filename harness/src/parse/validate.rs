@@ -897,10 +897,19 @@ impl Validator<'_> {
     fn missing_pcap_message(&self, replay: &ReplayAction) -> String {
         let name = replay.pcap.as_str();
         let written_in = &self.sources[replay.pcap.source.min(self.sources.len() - 1)].path;
-        if !crate::parse::include::is_plain_file_name(name) {
-            return format!("`{name}`: give the file name only; it is looked up in `fixtures/` directories");
+        if std::path::Path::new(name).is_absolute() {
+            return format!(
+                "`{name}`: give a path relative to {} (or a file name in `fixtures/`): an absolute path ties the \
+                 scenario to one machine",
+                written_in.display()
+            );
         }
-        format!("no pcap file `{name}` (looked for fixtures/{name} next to and above {})", written_in.display())
+        let beside = written_in.parent().unwrap_or(std::path::Path::new("")).join(name);
+        let mut message = format!("no pcap file `{name}` (looked for {}", beside.display());
+        if crate::parse::include::is_plain_file_name(name) {
+            message.push_str(&format!(", and for fixtures/{name} next to and above {}", written_in.display()));
+        }
+        message + ")"
     }
 
     fn check_check(&mut self, check: &Check, key: &str) {
@@ -2004,9 +2013,16 @@ mod tests {
     #[test]
     fn a_replayed_pcap_must_exist_under_fixtures() {
         let text = format!("{PAIR}steps:\n  - do:\n      - replay: {{into: \"a:eth0\", pcap: nope.pcap}}\n");
-        let e = one_error(&text, "no pcap file `nope.pcap` (looked for fixtures/nope.pcap next to and above t.yaml)");
+        let e = one_error(
+            &text,
+            "no pcap file `nope.pcap` (looked for nope.pcap, and for fixtures/nope.pcap next to and above t.yaml)",
+        );
         assert!(e.starts_with("8:40 steps[0].do[0].replay.pcap:"), "{e}");
-        one_error(&text.replace("nope.pcap", "../secret.pcap"), "give the file name only");
+        one_error(
+            &text.replace("nope.pcap", "../captures/nope.pcap"),
+            "no pcap file `../captures/nope.pcap` (looked for ../captures/nope.pcap)",
+        );
+        one_error(&text.replace("nope.pcap", "/tmp/x.pcap"), "an absolute path ties the scenario to one machine");
     }
 
     #[test]
