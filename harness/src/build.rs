@@ -43,7 +43,7 @@ pub mod qdisc;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -76,8 +76,9 @@ pub struct NodeHandle {
     pub netlink: rtnetlink::Handle,
     /// Owns the netlink socket (which keeps `ns` alive): aborted on drop.
     connection: netlink::ConnectionTask,
-    /// tun/tap devices live exactly as long as these fds.
-    taps: BTreeMap<String, OwnedFd>,
+    /// tun/tap devices live exactly as long as these fds (a step's `add_link` adds
+    /// some while the topology is shared: hence the lock).
+    taps: std::sync::Mutex<BTreeMap<String, OwnedFd>>,
     listeners: Vec<probe::Listener>,
     /// The interfaces the build created here, for [`baseline::finish`].
     created: Vec<String>,
@@ -86,9 +87,11 @@ pub struct NodeHandle {
 }
 
 impl NodeHandle {
-    /// The fd of tap/tun device `name` (frames written to it arrive on the device).
-    pub fn tap(&self, name: &str) -> Option<BorrowedFd<'_>> {
-        self.taps.get(name).map(|fd| fd.as_fd())
+    /// A descriptor of tap/tun device `name` (frames written to it arrive on the
+    /// device), duplicated.
+    pub fn tap(&self, name: &str) -> Option<io::Result<OwnedFd>> {
+        let taps = self.taps.lock().unwrap_or_else(|e| e.into_inner());
+        taps.get(name).map(|fd| fd.try_clone())
     }
 
     /// Finish the node's baseline ([`baseline::finish`]), once. Call it before the
@@ -605,7 +608,7 @@ async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildE
     let bridges = bridge_indexes(plan, topology).await?;
     each_node(plan, topology, |node, handle| create_veths(plan, topology, &bridges, node, handle)).await?;
     for node in &plan.nodes {
-        create_taps(node, topology.nodes.get_mut(node.name).expect("started above"))?;
+        create_taps(node, &topology.nodes[node.name])?;
     }
     each_node(plan, topology, set_tap_basics).await?;
     each_node(plan, topology, |node, handle| create_vxlans(topology, node, handle)).await?;
@@ -645,10 +648,16 @@ async fn populate(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildE
 pub async fn add_links(topology: &Topology, part: &Scenario) -> Result<(), BuildError> {
     let plan = Plan::of(part)?;
     each_node(&plan, topology, create_bridges).await?;
+    each_node(&plan, topology, create_standalone).await?;
     let bridges = bridge_indexes(&plan, topology).await?;
     each_node(&plan, topology, |node, handle| create_veths(&plan, topology, &bridges, node, handle)).await?;
+    for node in &plan.nodes {
+        create_taps(node, &topology.nodes[node.name])?;
+    }
+    each_node(&plan, topology, set_tap_basics).await?;
     each_node(&plan, topology, |node, handle| create_vxlans(topology, node, handle)).await?;
     each_node(&plan, topology, |node, handle| create_macvlans(topology, node, handle)).await?;
+    each_node(&plan, topology, create_vlans).await?;
     each_node(&plan, topology, |node, handle| attach(&bridges[node.name], node, handle)).await?;
     each_node(&plan, topology, add_addresses).await?;
     each_node(&plan, topology, |node, handle| bring_up(node, handle, Loopback::Not)).await?;
@@ -789,7 +798,7 @@ fn start_nodes(topology: &mut Topology, plan: &Plan<'_>) -> Result<(), BuildErro
                     ns,
                     netlink,
                     connection,
-                    taps: BTreeMap::new(),
+                    taps: Default::default(),
                     listeners: Vec::new(),
                     created: node.created().map(str::to_string).collect(),
                     baseline_finished: OnceLock::new(),
@@ -921,11 +930,11 @@ async fn create_veths(
     Ok(())
 }
 
-fn create_taps(node: &NodePlan<'_>, handle: &mut NodeHandle) -> Result<(), BuildError> {
+fn create_taps(node: &NodePlan<'_>, handle: &NodeHandle) -> Result<(), BuildError> {
     for device in &node.devices {
         if let Origin::Tap(mode) = device.origin {
             let fd = netlink::add_tap(&handle.ns, device.name, mode).map_err(in_node(node.name))?;
-            handle.taps.insert(device.name.to_string(), fd);
+            handle.taps.lock().unwrap_or_else(|e| e.into_inner()).insert(device.name.to_string(), fd);
         }
     }
     Ok(())

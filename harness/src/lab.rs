@@ -44,6 +44,7 @@ use crate::build::{self, BuildError, NodeHandle};
 use crate::judge::{self, Verdict};
 use crate::model::{Check, IfaceRef, Scenario, Step, StepAction};
 use crate::observe::capture::{self, Captured};
+use crate::observe::refusal::NotPlayed;
 use crate::observe::{exec, refusal, service};
 use crate::parse::load::{self, Diagnostics, Source};
 use crate::parse::validate;
@@ -128,7 +129,10 @@ impl Lab {
     pub fn act(&self, action: &str) -> Result<(), Error> {
         let action: StepAction = self.parse(action, |action| Step { actions: vec![action], ..Step::default() })?;
         let (topology, rt) = (self.kept.topology(), self.kept.runtime());
-        outside_async(|| refusal::play(topology, rt, &action)).map(drop).map_err(Error::Failed)
+        outside_async(|| refusal::play(topology, rt, &action)).map(drop).map_err(|e| match e {
+            NotPlayed::Failed(message) => Error::Failed(message),
+            NotPlayed::Unsupported { what, reason } => Error::Unsupported { what, reason },
+        })
     }
 
     /// Start recording everything that crosses `node:iface`, for a `packets` assertion.

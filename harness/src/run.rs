@@ -17,6 +17,7 @@ use crate::judge::{self, Status, Verdict};
 use crate::model::kernel::Xfail;
 use crate::model::{Check, IfaceRef, Scenario, Step};
 use crate::observe::capture::{self, Capture, Captured};
+use crate::observe::refusal::NotPlayed;
 use crate::observe::{act, refusal, service};
 use crate::report::{self, CheckReport, Report, StepReport};
 use crate::run::artifacts::{ArtifactDir, RunDir};
@@ -167,6 +168,9 @@ pub fn run_and_keep(
     for (index, step) in steps.iter().enumerate().take(steps_to_play) {
         let label = &labels[index];
         let mut played = play_step(topology, rt, step, label, &deadline);
+        if let Some(why) = played.unsupported {
+            return (Outcome::Skipped(why), Some(kept));
+        }
         // A service that died during the step fails it: what the step saw may be why.
         played.errors.extend(service::exited(topology).into_iter().map(|e| (None, e)));
         let step_failed = played.failures(file, label, &mut failures);
@@ -279,6 +283,8 @@ struct PlayedStep {
     /// Errors that are not assertion failures (an action failed, a capture broke), with
     /// the line of the scenario they belong to when there is one.
     errors: Vec<(Option<u64>, String)>,
+    /// An action needed what this kernel lacks: why the scenario is skipped.
+    unsupported: Option<String>,
 }
 
 /// When a run must have ended, and the `deadline:` it comes from.
@@ -317,6 +323,7 @@ fn play_step(
         verdicts: Vec::new(),
         captured: BTreeMap::new(),
         errors: Vec::new(),
+        unsupported: None,
     };
     // Drops seen so far were of earlier steps.
     topology.drops.begin_step();
@@ -344,9 +351,13 @@ fn play_step(
         }
         match refusal::play(topology, rt, action) {
             Ok(line) => played.report.actions.push(line),
-            Err(e) => {
+            Err(NotPlayed::Failed(e)) => {
                 played.report.actions.push(act::describe(action));
                 played.errors.push((Some(action.line()), e));
+            }
+            Err(NotPlayed::Unsupported { what, reason }) => {
+                played.unsupported = Some(format!("this kernel does not support {what}: {reason}"));
+                return played;
             }
         }
     }

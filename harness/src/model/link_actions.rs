@@ -7,16 +7,20 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{Bridge, Endpoint, IfaceRef, Link, Loc, Macvlan, Node, ReportOptions, Scenario, Vxlan};
+use super::{
+    Bridge, Dummy, Endpoint, IfaceRef, Link, Loc, Macvlan, Node, ReportOptions, Scenario, Tap, Vlan, Vrf, Vxlan,
+};
 
 /// A new link: `{dev: "a:br1", bridge: {...}}`, `{dev: "a:vx1", vxlan: {id: 42, ...}}`,
-/// `{dev: "a:mv1", macvlan: {parent: eth0}}` (the same fields as under a node's
-/// `bridges:`, `vxlans:`, `macvlans:`), or `{veth: [a:eth1 10.0.0.1/24, b:eth1@br0]}` as
-/// in `links:`. Exactly one kind.
+/// `{dev: "a:mv1", macvlan: {parent: eth0}}`, `{dev: "a:d0", dummy: {...}}`,
+/// `{dev: "a:eth0.5", vlan: {parent: eth0, id: 5}}`, `{dev: "a:red", vrf: {table:
+/// 10}}`, `{dev: "a:tap0", tap: {mode: tap}}` (the same fields as under a node's
+/// `bridges:`, `vxlans:`, `macvlans:`, `dummies:`, `vlans:`, `vrfs:`, `taps:`), or `{veth: [a:eth1 10.0.0.1/24, b:eth1@br0]}` as in
+/// `links:`. Exactly one kind.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddLink {
-    /// `node:name` of the new bridge, vxlan or macvlan.
+    /// `node:name` of the new device (all kinds but a veth pair).
     #[serde(default)]
     pub dev: Option<Loc<IfaceRef>>,
     #[serde(default)]
@@ -25,6 +29,14 @@ pub struct AddLink {
     pub vxlan: Option<Vxlan>,
     #[serde(default)]
     pub macvlan: Option<Macvlan>,
+    #[serde(default)]
+    pub dummy: Option<Dummy>,
+    #[serde(default)]
+    pub vlan: Option<Vlan>,
+    #[serde(default)]
+    pub vrf: Option<Vrf>,
+    #[serde(default)]
+    pub tap: Option<Tap>,
     /// A veth pair; each end is `node:iface[@bridge] [address/prefix ...]`.
     #[serde(default)]
     pub veth: Option<[Loc<Endpoint>; 2]>,
@@ -49,12 +61,19 @@ impl AddLink {
         first.or_else(|| self.veth.as_ref().map(|[end, _]| (end.source, end.line, end.column))).unwrap_or_default()
     }
 
-    /// How many kinds it gives (validation wants exactly one).
-    pub fn kinds(&self) -> usize {
-        [self.bridge.is_some(), self.vxlan.is_some(), self.macvlan.is_some(), self.veth.is_some()]
-            .into_iter()
-            .filter(|given| *given)
-            .count()
+    /// The kinds it gives, as the build names them (validation wants exactly one).
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let given = [
+            ("bridge", self.bridge.is_some()),
+            ("vxlan", self.vxlan.is_some()),
+            ("macvlan", self.macvlan.is_some()),
+            ("dummy", self.dummy.is_some()),
+            ("vlan", self.vlan.is_some()),
+            ("vrf", self.vrf.is_some()),
+            ("tap", self.tap.is_some()),
+            ("veth", self.veth.is_some()),
+        ];
+        given.into_iter().filter(|(_, given)| *given).map(|(kind, _)| kind).collect()
     }
 
     /// The interfaces it creates, `(node, iface, kind)`.
@@ -62,12 +81,7 @@ impl AddLink {
         if let Some(ends) = &self.veth {
             return ends.iter().map(|end| (end.at.node.as_str(), end.at.iface.as_str(), "veth")).collect();
         }
-        let kind = match (&self.bridge, &self.vxlan, &self.macvlan) {
-            (Some(_), _, _) => "bridge",
-            (_, Some(_), _) => "vxlan",
-            (_, _, Some(_)) => "macvlan",
-            _ => return Vec::new(),
-        };
+        let Some(&kind) = self.kinds().first() else { return Vec::new() };
         self.dev.iter().map(|dev| (dev.node.as_str(), dev.iface.as_str(), kind)).collect()
     }
 
@@ -91,7 +105,19 @@ impl AddLink {
                 node.vxlans.insert(name.clone(), vxlan.clone());
             }
             if let Some(macvlan) = &self.macvlan {
-                node.macvlans.insert(name, macvlan.clone());
+                node.macvlans.insert(name.clone(), macvlan.clone());
+            }
+            if let Some(dummy) = &self.dummy {
+                node.dummies.insert(name.clone(), dummy.clone());
+            }
+            if let Some(vlan) = &self.vlan {
+                node.vlans.insert(name.clone(), vlan.clone());
+            }
+            if let Some(vrf) = &self.vrf {
+                node.vrfs.insert(name.clone(), vrf.clone());
+            }
+            if let Some(tap) = &self.tap {
+                node.taps.insert(name, tap.clone());
             }
         }
         Scenario {
@@ -135,7 +161,7 @@ mod tests {
     #[test]
     fn the_new_links_become_a_scenario_of_their_own() {
         let bridge = add("{dev: a:br1, bridge: {ageing_time: 10s}}");
-        assert_eq!(bridge.kinds(), 1);
+        assert_eq!(bridge.kinds(), ["bridge"]);
         assert_eq!(bridge.created(), [("a", "br1", "bridge")]);
         assert_eq!(bridge.to_string(), "add bridge a:br1");
         let s = bridge.as_scenario();
@@ -149,6 +175,14 @@ mod tests {
         assert_eq!(s.nodes.keys().collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(s.links.len(), 1);
 
-        assert_eq!(add("{dev: a:v, vxlan: {id: 1}, macvlan: {parent: eth0}}").kinds(), 2);
+        let vlan = add("{dev: a:eth0.5, vlan: {parent: eth0, id: 5}}");
+        assert_eq!(vlan.created(), [("a", "eth0.5", "vlan")]);
+        assert_eq!(vlan.to_string(), "add vlan a:eth0.5");
+        assert_eq!(vlan.as_scenario().nodes["a"].vlans["eth0.5"].id, 5);
+        let s = add("{dev: a:red, vrf: {table: 10}}").as_scenario();
+        assert_eq!(s.nodes["a"].vrfs["red"].table, 10);
+        assert!(add("{dev: a:d0, dummy: {}}").as_scenario().nodes["a"].dummies.contains_key("d0"));
+
+        assert_eq!(add("{dev: a:v, vxlan: {id: 1}, macvlan: {parent: eth0}}").kinds(), ["vxlan", "macvlan"]);
     }
 }

@@ -25,6 +25,19 @@ pub struct ActionError {
     pub message: String,
     /// The kernel's answer, when the kernel refused.
     pub refusal: Option<Refusal>,
+    /// The feature this kernel lacks and the kernel's words, when that is why: the
+    /// scenario is skipped, as when its build meets it.
+    pub unsupported: Option<(String, String)>,
+}
+
+/// Why a step's action did not happen as the scenario says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotPlayed {
+    /// It failed, or was not refused as expected: the step fails with this message.
+    Failed(String),
+    /// This kernel lacks `what` it needs (`dummy devices`), for `reason`: the scenario
+    /// is skipped.
+    Unsupported { what: String, reason: String },
 }
 
 /// The kernel's refusal: its errno and its own words (errno text, then the
@@ -47,7 +60,13 @@ impl From<netlink::Error> for ActionError {
             netlink::Error::Unsupported { message, .. } | netlink::Error::Failed { message, .. } => message.clone(),
         };
         let refusal = error.errno().map(|errno| Refusal { errno, words });
-        ActionError { message: error.to_string(), refusal }
+        let unsupported = match &error {
+            netlink::Error::Unsupported { feature, what, message } => {
+                Some((feature.clone(), format!("{what}: {message}")))
+            }
+            netlink::Error::Failed { .. } => None,
+        };
+        ActionError { message: error.to_string(), refusal, unsupported }
     }
 }
 
@@ -55,20 +74,24 @@ impl From<io::Error> for ActionError {
     fn from(error: io::Error) -> Self {
         let refusal =
             error.raw_os_error().map(Errno::from_raw).map(|errno| Refusal { errno, words: errno_text(errno) });
-        ActionError { message: error.to_string(), refusal }
+        ActionError { message: error.to_string(), refusal, unsupported: None }
     }
 }
 
 /// A failure that is not the kernel's refusal (a command, a service, a settle).
 impl From<String> for ActionError {
     fn from(message: String) -> Self {
-        ActionError { message, refusal: None }
+        ActionError { message, refusal: None, unsupported: None }
     }
 }
 
 impl From<BuildError> for ActionError {
     fn from(error: BuildError) -> Self {
-        error.to_string().into()
+        let lacking = match &error {
+            BuildError::Unsupported { what, reason } => Some((what.clone(), reason.clone())),
+            _ => None,
+        };
+        ActionError { unsupported: lacking, ..error.to_string().into() }
     }
 }
 
@@ -94,10 +117,16 @@ impl fmt::Display for Refusal {
 /// Apply one action of a step and judge its outcome against its `expect_error`: the
 /// line the report shows for it (with the kernel's refusal when one was expected), or
 /// why the step fails.
-pub fn play(topology: &Topology, rt: &tokio::runtime::Runtime, action: &StepAction) -> Result<String, String> {
+pub fn play(topology: &Topology, rt: &tokio::runtime::Runtime, action: &StepAction) -> Result<String, NotPlayed> {
     let described = act::describe(action);
     let expected = action.expect_error.as_ref().map(|e| e.as_str());
-    judge(&described, expected, act::apply(topology, rt, action))
+    let outcome = act::apply(topology, rt, action);
+    // A feature this kernel lacks skips the scenario, unless the refusal is what the
+    // step expects (a test that the kernel refuses it).
+    if let (None, Err(ActionError { unsupported: Some((what, reason)), .. })) = (expected, &outcome) {
+        return Err(NotPlayed::Unsupported { what: what.clone(), reason: reason.clone() });
+    }
+    judge(&described, expected, outcome).map_err(NotPlayed::Failed)
 }
 
 fn judge(described: &str, expected: Option<&str>, outcome: Result<(), ActionError>) -> Result<String, String> {
@@ -109,8 +138,10 @@ fn judge(described: &str, expected: Option<&str>, outcome: Result<(), ActionErro
             return Ok(format!("{described}, refused: {refusal}"));
         }
         Ok(()) => "the kernel accepted it".to_string(),
-        Err(ActionError { refusal: Some(refusal), message }) => format!("it was refused with {refusal}: {message}"),
-        Err(ActionError { refusal: None, message }) => format!("it failed without a refusal of the kernel: {message}"),
+        Err(ActionError { refusal: Some(refusal), message, .. }) => format!("it was refused with {refusal}: {message}"),
+        Err(ActionError { refusal: None, message, .. }) => {
+            format!("it failed without a refusal of the kernel: {message}")
+        }
     };
     Err(format!("action `{described}` was expected to be refused with `{expected}`, but {instead}"))
 }
@@ -125,7 +156,7 @@ mod tests {
             None => errno_text(errno),
         };
         let message = format!("what was done: {words}");
-        Err(ActionError { message, refusal: Some(Refusal { errno, words }) })
+        Err(ActionError { message, refusal: Some(Refusal { errno, words }), unsupported: None })
     }
 
     #[test]
@@ -163,6 +194,16 @@ mod tests {
         );
         let no_errno = judge("run", Some("EPERM"), Err(ActionError::from("exited with 1".to_string()))).unwrap_err();
         assert!(no_errno.ends_with("but it failed without a refusal of the kernel: exited with 1"), "{no_errno}");
+    }
+
+    #[test]
+    fn a_missing_kernel_feature_is_told_apart_from_a_failure() {
+        let reason = "create dummy d0 in node a: Operation not supported: Unknown device type";
+        let lacking =
+            ActionError::from(BuildError::Unsupported { what: "dummy devices".into(), reason: reason.into() });
+        assert_eq!(lacking.unsupported, Some(("dummy devices".into(), reason.into())));
+        let broken = ActionError::from(BuildError::Kernel { what: "create d0".into(), error: "File exists".into() });
+        assert_eq!(broken.unsupported, None);
     }
 
     #[test]

@@ -595,8 +595,9 @@ impl Validator<'_> {
             Action::AddLink(a) => {
                 let (source, line, column) = a.at();
                 let place = At { source, line, column, key: &format!("{key}.add_link") };
-                if a.kinds() != 1 {
-                    self.problem(place, "give one kind of link: `bridge`, `vxlan`, `macvlan` or `veth`");
+                if a.kinds().len() != 1 {
+                    let kinds = "`bridge`, `vxlan`, `macvlan`, `dummy`, `vlan`, `vrf`, `tap` or `veth`";
+                    self.problem(place, format!("give one kind of link: {kinds}"));
                 } else if a.veth.is_none() && a.dev.is_none() {
                     self.problem(place, "say which link to create: `dev: node:name`");
                 } else if a.veth.is_some() && a.dev.is_some() {
@@ -606,6 +607,21 @@ impl Validator<'_> {
                     if !self.scenario.nodes.contains_key(node) {
                         let message = self.unknown_node_message(node);
                         self.problem(At { key: &format!("{key}.add_link"), ..place }, message);
+                    }
+                }
+                if let Some(dev) = a.dev.as_ref().filter(|dev| self.scenario.nodes.contains_key(&dev.node)) {
+                    let (name, iface) = (dev.node.as_str(), dev.iface.as_str());
+                    if let Some(dummy) = &a.dummy {
+                        self.check_master(name, dummy.master.as_ref(), &format!("{key}.add_link.dummy"));
+                    }
+                    if let Some(tap) = &a.tap {
+                        self.check_master(name, tap.master.as_ref(), &format!("{key}.add_link.tap"));
+                    }
+                    if let Some(vlan) = &a.vlan {
+                        self.check_vlan(name, iface, vlan, At { key: &format!("{key}.add_link.vlan"), ..place });
+                    }
+                    if let Some(vrf) = &a.vrf {
+                        self.check_vrf(vrf, At { key: &format!("{key}.add_link.vrf"), ..place });
                     }
                 }
             }

@@ -166,8 +166,11 @@ pub fn boot_and_run(kernel: &Kernel, rwdir: &Path, cwd: &Path, command: &str, ti
     // at most). br_netfilter first: a distribution kernel has as a module what a CI
     // kernel often builds in, and unlike a link kind's module the kernel never loads it
     // on demand; scenarios use its sysctls (net.bridge.bridge-nf-call-*) and hooks.
+    // And tun: /dev/net/tun, which would load it on first use, is only there once it
+    // is loaded (a distribution's boot creates the node ahead; the VM's init does not).
     let script = rwdir.join("guest.sh");
-    std::fs::write(&script, format!("modprobe -q br_netfilter\ncd {} && {command}\n", quoted(&cwd.to_string_lossy())))?;
+    let cd = quoted(&cwd.to_string_lossy());
+    std::fs::write(&script, format!("modprobe -qa br_netfilter tun\ncd {cd} && {command}\n"))?;
     let guest = format!("echo {BOOTED}; sh {}", quoted(&script.to_string_lossy()));
     let try_kvm = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok();
     for kvm in [true, false] {

@@ -2,7 +2,7 @@
 //! sub-interfaces, VRFs, and the VLANs of a VLAN-aware bridge and its ports.
 
 use super::{Validator, at};
-use crate::model::{BridgeVlan, Loc, Node, Scenario, vlan_list_problem};
+use crate::model::{BridgeVlan, Loc, Node, Scenario, Vlan, Vrf, vlan_list_problem};
 use crate::parse::syntax::{RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN};
 
 /// The master of interface `dev` of `node`, wherever the scenario names it (none for
@@ -31,31 +31,13 @@ impl Validator<'_> {
     pub(super) fn check_devices(&mut self, name: &str, node: &Loc<Node>, base: &str) {
         let s = self.scenario;
         for (dev, dummy) in &node.dummies {
-            if let Some(m) = &dummy.master {
-                self.need_bridge(name, m, at(m, &format!("{base}.dummies.{dev}.master")));
-            }
+            self.check_master(name, dummy.master.as_ref(), &format!("{base}.dummies.{dev}"));
         }
         for (dev, vlan) in &node.vlans {
-            let key = format!("{base}.vlans.{dev}");
-            self.need_iface_in(name, &vlan.parent, at(&vlan.parent, &format!("{key}.parent")));
-            if vlan.parent.as_str() == dev {
-                self.problem(at(&vlan.parent, &format!("{key}.parent")), format!("`{dev}` cannot be its own parent"));
-            }
-            if !(1..=4094).contains(&vlan.id) {
-                self.problem(at(node, &format!("{key}.id")), format!("VLAN ID {} is outside 1-4094", vlan.id));
-            }
-            if let Some(m) = &vlan.master {
-                self.need_bridge(name, m, at(m, &format!("{key}.master")));
-            }
+            self.check_vlan(name, dev, vlan, at(node, &format!("{base}.vlans.{dev}")));
         }
         for (dev, vrf) in &node.vrfs {
-            if matches!(vrf.table, 0 | RT_TABLE_MAIN | RT_TABLE_LOCAL | RT_TABLE_DEFAULT) {
-                let msg = format!(
-                    "table {} is taken by the kernel (0, local, main, default): give the VRF its own",
-                    vrf.table
-                );
-                self.problem(at(node, &format!("{base}.vrfs.{dev}.table")), msg);
-            }
+            self.check_vrf(vrf, at(node, &format!("{base}.vrfs.{dev}")));
         }
         for (dev, bridge) in &node.bridges {
             if let Some(vlans) = &bridge.vlans {
@@ -85,6 +67,40 @@ impl Validator<'_> {
         }
     }
 
+    /// The `master` of a device of node `name` defined at `key`: a bridge or VRF of
+    /// the node.
+    pub(super) fn check_master(&mut self, name: &str, master: Option<&Loc<String>>, key: &str) {
+        if let Some(m) = master {
+            self.need_bridge(name, m, at(m, &format!("{key}.master")));
+        }
+    }
+
+    /// VLAN sub-interface `dev` of node `name`; `place`: where it is defined.
+    pub(super) fn check_vlan(&mut self, name: &str, dev: &str, vlan: &Vlan, place: super::At<'_>) {
+        let key = place.key;
+        self.need_iface_in(name, &vlan.parent, at(&vlan.parent, &format!("{key}.parent")));
+        if vlan.parent.as_str() == dev {
+            self.problem(at(&vlan.parent, &format!("{key}.parent")), format!("`{dev}` cannot be its own parent"));
+        }
+        if !(1..=4094).contains(&vlan.id) {
+            let id = format!("{key}.id");
+            self.problem(super::At { key: &id, ..place }, format!("VLAN ID {} is outside 1-4094", vlan.id));
+        }
+        if let Some(m) = &vlan.master {
+            self.need_bridge(name, m, at(m, &format!("{key}.master")));
+        }
+    }
+
+    /// A VRF; `place`: where it is defined.
+    pub(super) fn check_vrf(&mut self, vrf: &Vrf, place: super::At<'_>) {
+        if matches!(vrf.table, 0 | RT_TABLE_MAIN | RT_TABLE_LOCAL | RT_TABLE_DEFAULT) {
+            let msg =
+                format!("table {} is taken by the kernel (0, local, main, default): give the VRF its own", vrf.table);
+            let table = format!("{}.table", place.key);
+            self.problem(super::At { key: &table, ..place }, msg);
+        }
+    }
+
     fn check_vlan_list(&mut self, vlans: &[BridgeVlan], place: super::At<'_>) {
         if let Some(msg) = vlan_list_problem(vlans) {
             self.problem(place, msg);
@@ -105,6 +121,23 @@ mod tests {
         assert!(e.iter().any(|e| e.contains("v0.id") && e.contains("VLAN ID 4095 is outside 1-4094")), "{e:#?}");
         let own = one_error("nodes:\n  a:\n    vlans:\n      v5: {parent: v5, id: 5}\n", "cannot be its own parent");
         assert!(own.starts_with("4:"), "{own}");
+    }
+
+    #[test]
+    fn devices_a_step_adds_are_validated_as_under_a_node() {
+        let step = |action: &str| {
+            format!(
+                "nodes:\n  a: {{}}\n  b: {{}}\nlinks:\n  - veth: [a:eth0, b:eth0]\nsteps:\n  - do:\n      - add_link: {action}\n"
+            )
+        };
+        assert_eq!(errors(&step(r#"{dev: "a:eth0.5", vlan: {parent: eth0, id: 5}}"#)), [""; 0]);
+        let e = one_error(&step(r#"{dev: "a:eth0.5", vlan: {parent: eth9, id: 5}}"#), "eth9");
+        assert!(e.contains("steps[0].do[0].add_link.vlan.parent"), "{e}");
+        one_error(&step(r#"{dev: "a:v", vlan: {parent: eth0, id: 4095}}"#), "VLAN ID 4095 is outside 1-4094");
+        one_error(&step(r#"{dev: "a:red", vrf: {table: 254}}"#), "table 254 is taken by the kernel");
+        one_error(&step(r#"{dev: "a:d0", dummy: {master: eth0}}"#), "not a bridge or VRF");
+        one_error(&step(r#"{dev: "a:t0", tap: {master: nope}}"#), "nope");
+        one_error(&step(r#"{dev: "a:d0", dummy: {}, tap: {}}"#), "give one kind of link");
     }
 
     #[test]
