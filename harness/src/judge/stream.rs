@@ -6,7 +6,7 @@
 
 use super::{Verdict, handle};
 use crate::build::{NodeHandle, Topology, netlink};
-use crate::model::{StreamCheck, show_rate};
+use crate::model::{StreamCheck, StreamProto, show_rate};
 use crate::observe::patience::Settled;
 use crate::observe::stream::{self, Measured, Stream};
 
@@ -20,13 +20,6 @@ pub(super) fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, c: &Strea
         Ok(node) => node,
         Err(e) => return verdict(false, e),
     };
-    let spec = Stream {
-        to: *c.to,
-        bits_per_second: c.rate.0,
-        duration: c.duration.0,
-        size: c.size as usize,
-        packet_bytes: c.packet_bytes(),
-    };
     let backlog = || {
         let mut held = 0;
         for node in topology.nodes.values() {
@@ -34,27 +27,51 @@ pub(super) fn judge(topology: &Topology, rt: &tokio::runtime::Runtime, c: &Strea
         }
         Ok(held)
     };
+    if c.proto == StreamProto::Tcp {
+        let from = &handle(topology, &c.from).ns;
+        return match stream::run_tcp(from, receiver, *c.to, c.rate.0, c.duration.0, backlog) {
+            Ok(measured) => {
+                let (holds, observed) = judged(c, &measured);
+                verdict(holds, observed)
+            }
+            Err(e) => verdict(false, e),
+        };
+    }
+    let spec = Stream {
+        to: *c.to,
+        bits_per_second: c.rate.0,
+        duration: c.duration.0,
+        size: c.size() as usize,
+        packet_bytes: c.packet_bytes(),
+    };
     // Datagrams held by a neighbour resolution are waited for, as a ping's answer is.
     let mut patience = Settled::new(topology, rt, stream::QUIET);
     match stream::run(&handle(topology, &c.from).ns, receiver, &spec, backlog, &mut patience) {
         Ok(measured) => {
-            let missed = missed_bounds(c, &measured);
-            let verdict_text = if missed.is_empty() {
-                "as expected".to_string()
-            } else {
-                format!("not as expected: {}", missed.join(", "))
-            };
-            let mut observed = format!("{verdict_text}{MEASURED}{}", show(&measured));
-            let holds = patience.judged(missed.is_empty(), &mut observed);
+            let (holds, mut observed) = judged(c, &measured);
+            let holds = patience.judged(holds, &mut observed);
             verdict(holds, observed)
         }
         Err(e) => verdict(false, e),
     }
 }
 
-/// `stream a -> 10.0.0.2:5001 at 20mbit for 2s`
+/// Whether `measured` is within every bound of `c`, and the observation saying so.
+fn judged(c: &StreamCheck, measured: &Measured) -> (bool, String) {
+    let missed = missed_bounds(c, measured);
+    let verdict_text =
+        if missed.is_empty() { "as expected".to_string() } else { format!("not as expected: {}", missed.join(", ")) };
+    let shown = match c.proto {
+        StreamProto::Udp => show(measured),
+        StreamProto::Tcp => show_tcp(measured),
+    };
+    (missed.is_empty(), format!("{verdict_text}{MEASURED}{shown}"))
+}
+
+/// `stream a -> 10.0.0.2:5001 at 20mbit for 2s`, `tcp stream a -> ...`
 fn describe(c: &StreamCheck) -> String {
-    format!("stream {} -> {} at {} for {}", c.from.as_str(), *c.to, c.rate, *c.duration)
+    let tcp = if c.proto == StreamProto::Tcp { "tcp " } else { "" };
+    format!("{tcp}stream {} -> {} at {} for {}", c.from.as_str(), *c.to, c.rate, *c.duration)
 }
 
 /// `rate 10mbit ± 10%, loss < 5%`
@@ -95,6 +112,11 @@ fn show(m: &Measured) -> String {
         m.duplicates,
         m.jitter * 1e3
     )
+}
+
+/// `rate 3.81mbit (952000 of 2000000 bytes written arrived by the end)`
+fn show_tcp(m: &Measured) -> String {
+    format!("rate {} ({} of {} bytes written arrived by the end)", show_rate(m.rate), m.received, m.sent)
 }
 
 /// The node that holds the destination address (one, or the check cannot know where

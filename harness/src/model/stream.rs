@@ -1,5 +1,6 @@
-//! The `stream` check as a scenario writes it: UDP datagrams at a given rate for a
-//! given time, and bounds on what the receiver measured (`10mbit ± 10%`, `< 5%`).
+//! The `stream` check as a scenario writes it: UDP datagrams, or a TCP connection's
+//! bytes, at a given rate for a given time, and bounds on what the receiver measured
+//! (`10mbit ± 10%`, `< 5%`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,41 +11,61 @@ use serde::Deserialize;
 use super::qdisc::{Percent, Rate};
 use super::{Dur, Loc};
 
-/// UDP datagrams sent from `from` to `to` at `rate` for `for`; the harness receives
-/// them in the node that holds `to`'s address and measures what arrived.
+/// UDP datagrams (or, with `proto: tcp`, one TCP connection's bytes) sent from `from`
+/// to `to` at `rate` for `for`; the harness receives them in the node that holds
+/// `to`'s address and measures what arrived.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StreamCheck {
     pub from: Loc<String>,
     /// `addr:port` (`[v6]:port` for IPv6); no listener may hold that port.
     pub to: Loc<std::net::SocketAddr>,
-    /// The rate offered, counting whole IP packets (UDP payload and headers).
+    /// `udp` (default) or `tcp`.
+    #[serde(default)]
+    pub proto: StreamProto,
+    /// The rate offered: UDP counts whole IP packets (payload and headers), TCP the
+    /// bytes written to the connection (its payload: segmenting is the kernel's).
     pub rate: Rate,
     /// How long the sender sends (at most 60 s).
     #[serde(rename = "for")]
     #[schemars(with = "String")]
     pub duration: Loc<Dur>,
     /// UDP payload bytes of each datagram (default 1000; at least 24, at most 65000).
-    #[serde(default = "default_size")]
-    pub size: u32,
+    #[serde(default)]
+    pub size: Option<u32>,
     /// What the receiver must have measured (at least one bound).
     pub expect: Loc<StreamExpect>,
     #[serde(default)]
     pub xfail: Option<super::kernel::Xfail>,
 }
 
-fn default_size() -> u32 {
-    1000
+/// What a stream is made of.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamProto {
+    /// Datagrams: loss and jitter are the network's.
+    #[default]
+    Udp,
+    /// A connection: what TCP delivers (its goodput) despite losses it repairs.
+    Tcp,
 }
+
+/// UDP payload bytes of a datagram when the check gives none.
+const DEFAULT_SIZE: u32 = 1000;
 
 /// The longest a stream may send.
 pub const STREAM_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl StreamCheck {
+    /// UDP payload bytes of each datagram.
+    pub fn size(&self) -> u32 {
+        self.size.unwrap_or(DEFAULT_SIZE)
+    }
+
     /// The wire size of one datagram as rates count it: payload, UDP and IP headers.
     pub fn packet_bytes(&self) -> u64 {
         let ip_header = if self.to.is_ipv6() { 40 } else { 20 };
-        u64::from(self.size) + 8 + ip_header
+        u64::from(self.size()) + 8 + ip_header
     }
 }
 
@@ -59,7 +80,7 @@ impl StreamCheck {
         if self.duration.0.is_zero() || self.duration.0 > STREAM_MAX {
             problems.push(("for", format!("a stream sends for more than 0s and at most {}", Dur(STREAM_MAX))));
         }
-        if !(STREAM_MIN_SIZE..=STREAM_MAX_SIZE).contains(&self.size) {
+        if !(STREAM_MIN_SIZE..=STREAM_MAX_SIZE).contains(&self.size()) {
             let message = format!(
                 "a datagram carries {STREAM_MIN_SIZE} to {STREAM_MAX_SIZE} bytes (its sequence \
                                    number and send time, then padding)"
@@ -67,6 +88,15 @@ impl StreamCheck {
             problems.push(("size", message));
         }
         let expect = &*self.expect;
+        if self.proto == StreamProto::Tcp {
+            if self.size.is_some() {
+                problems.push(("size", "a TCP stream is bytes: the kernel cuts them into segments".to_string()));
+            }
+            if expect.loss.is_some() || expect.jitter.is_some() {
+                let message = "a TCP stream repairs its losses: it measures the rate it delivers (`rate`) only";
+                problems.push(("expect", message.to_string()));
+            }
+        }
         if expect.rate.is_none() && expect.loss.is_none() && expect.jitter.is_none() {
             problems.push(("expect", "say what must hold: `rate`, `loss` or `jitter`".to_string()));
         }

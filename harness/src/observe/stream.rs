@@ -14,18 +14,28 @@
 //! the caller's [`Patience`] says, as for a ping) — a delayed datagram is not a lost one. Datagrams the
 //! receiving socket itself dropped (its buffer full) are counted by the kernel in
 //! Udp(6) RcvbufErrors; the measurement then says so, rather than blame the network.
+//!
+//! A TCP stream ([`run_tcp`]) is one connection whose writes are paced the same way.
+//! What it delivered is the receiving kernel's own count (`tcpi_bytes_received` of
+//! TCP_INFO) when the sender's time is up, over the time since its first byte
+//! arrived. What the sender's buffer still holds then is not waited for (the
+//! connection is reset): on a path slower than the offered rate that buffer is what
+//! keeps the path busy to the end, so the rate measured is the path's.
 
-use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use nix::libc;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::build::NodeHandle;
 use crate::build::netns::Netns;
 use crate::observe::counters;
+use crate::observe::exec::{poll_until, pollfd};
 use crate::observe::probe::Patience;
 
 /// Marks a datagram as one of netrig's streams.
@@ -256,6 +266,179 @@ fn receive(
     Ok(measured)
 }
 
+/// How long a TCP stream's connection may take to be made.
+const CONNECT_LIMIT: Duration = Duration::from_secs(3);
+/// The most a TCP stream writes at once.
+const TCP_CHUNK: usize = 64 << 10;
+
+/// Send `bits_per_second` of bytes over one TCP connection from `sender` to a
+/// listener opened in `receiver` for `duration`; measure what the receiving kernel
+/// got by then (see the module doc). `sent` and `received` count bytes; loss and
+/// jitter stay 0 (TCP repairs losses). A connection that cannot be made is an error
+/// saying why. Returns once `backlog` (what the topology's qdiscs hold) is empty: the
+/// reset connection's segments still queued would slow down what comes next.
+pub fn run_tcp(
+    sender: &Netns,
+    receiver: &NodeHandle,
+    to: SocketAddr,
+    bits_per_second: u64,
+    duration: Duration,
+    mut backlog: impl FnMut() -> Result<u64, String>,
+) -> Result<Measured, String> {
+    let listener = receiver.ns.run(|| open_tcp_receiver(to)).map_err(|e| format!("cannot receive on {to}: {e}"))?;
+    let outbound = sender.run(|| connect_tcp(to)).map_err(|e| format!("cannot connect to {to}: {e}"))?;
+    let inbound = accept_within(&listener, CONNECT_LIMIT).map_err(|e| format!("accepting on {to}: {e}"))?;
+    let inbound = Arc::new(inbound);
+    let done = Arc::new(AtomicBool::new(false));
+    let first_arrival = Arc::new(AtomicU64::new(0));
+    let draining = {
+        let (inbound, done, first_arrival) = (Arc::clone(&inbound), Arc::clone(&done), Arc::clone(&first_arrival));
+        std::thread::spawn(move || drain(&inbound, &done, &first_arrival))
+    };
+    let sent = send_paced(&outbound, bits_per_second, duration);
+    let ended = monotonic_nanos();
+    let received = bytes_received(&inbound).map_err(|e| format!("reading TCP_INFO of the receiver: {e}"));
+    // What the sender's buffer still holds is not the stream's: reset, do not drain.
+    let _ = socket2::SockRef::from(&outbound).set_linger(Some(Duration::ZERO));
+    drop(outbound);
+    done.store(true, Ordering::Relaxed);
+    let _ = draining.join();
+    let drain_until = Instant::now() + DRAIN_LIMIT;
+    while backlog()? > 0 && Instant::now() < drain_until {
+        // A bounded retry of the read, not a wait for an outcome.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (sent, received) = (sent?, received?);
+    let window = match first_arrival.load(Ordering::Relaxed) {
+        0 => 0.0,
+        first => ended.saturating_sub(first) as f64 / 1e9,
+    };
+    let rate = if window > 0.0 { received as f64 * 8.0 / window } else { 0.0 };
+    Ok(Measured { sent, received, rate, ..Measured::default() })
+}
+
+fn open_tcp_receiver(to: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(to), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&to.into())?;
+    socket.listen(1)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// A non-blocking connection to `to`, made within [`CONNECT_LIMIT`]; to be called
+/// inside the sending namespace.
+fn connect_tcp(to: SocketAddr) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(to), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    match socket.connect(&to.into()) {
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+            // Writable once the handshake is over, either way; SO_ERROR tells which.
+            if !ready(socket.as_fd(), libc::POLLOUT, Instant::now() + CONNECT_LIMIT)? {
+                let limit = humantime::format_duration(CONNECT_LIMIT);
+                return Err(io::Error::new(io::ErrorKind::TimedOut, format!("no connection within {limit}")));
+            }
+            if let Some(e) = socket.take_error()? {
+                return Err(e);
+            }
+        }
+        other => other?,
+    }
+    Ok(socket.into())
+}
+
+fn accept_within(listener: &TcpListener, limit: Duration) -> io::Result<TcpStream> {
+    if !ready(listener.as_fd(), libc::POLLIN, Instant::now() + limit)? {
+        return Err(io::Error::new(io::ErrorKind::TimedOut, "the connection made was not accepted"));
+    }
+    let (stream, _) = listener.accept()?;
+    stream.set_read_timeout(Some(Duration::from_millis(10)))?;
+    Ok(stream)
+}
+
+/// Whether `fd` became ready for `events` by `deadline`.
+fn ready(fd: std::os::fd::BorrowedFd<'_>, events: libc::c_short, deadline: Instant) -> io::Result<bool> {
+    poll_until(&mut [pollfd(fd, events)], Some(deadline))
+}
+
+/// Write `bits_per_second` worth of bytes for `duration`, paced as datagrams are: the
+/// bytes due by now go out whenever the socket takes them. The number written.
+fn send_paced(stream: &TcpStream, bits_per_second: u64, duration: Duration) -> Result<u64, String> {
+    let chunk = [b'n'; TCP_CHUNK];
+    let socket = socket2::SockRef::from(stream);
+    let start = Instant::now();
+    let end = start + duration;
+    let mut sent = 0u64;
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            return Ok(sent);
+        }
+        let due = (bits_per_second as f64 / 8.0 * (now - start).as_secs_f64()) as u64;
+        if due <= sent {
+            // The next byte is due within a millisecond at any rate worth measuring.
+            std::thread::sleep(Duration::from_millis(1).min(end - now));
+            continue;
+        }
+        let length = (due - sent).min(TCP_CHUNK as u64) as usize;
+        match socket.send_with_flags(&chunk[..length], libc::MSG_NOSIGNAL) {
+            Ok(n) => sent += n as u64,
+            // A full buffer: the path is slower than the rate offered.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                ready(stream.as_fd(), libc::POLLOUT, end.min(now + Duration::from_millis(10)))
+                    .map_err(|e| format!("waiting to send: {e}"))?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("sending after {sent} bytes: {e}")),
+        }
+    }
+}
+
+/// Read and discard what arrives until told to stop or the connection ends, noting
+/// when the first byte came.
+fn drain(stream: &TcpStream, done: &AtomicBool, first_arrival: &AtomicU64) {
+    let mut buffer = vec![0u8; 256 << 10];
+    while !done.load(Ordering::Relaxed) {
+        match (&*stream).read(&mut buffer) {
+            Ok(0) => return,
+            Ok(_) => {
+                let _ = first_arrival.compare_exchange(0, monotonic_nanos(), Ordering::Relaxed, Ordering::Relaxed);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                ) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// The bytes the kernel received on `stream` so far (TCP_INFO's `tcpi_bytes_received`,
+/// Linux 4.1 and later), whether or not they were read.
+fn bytes_received(stream: &TcpStream) -> io::Result<u64> {
+    // SAFETY: a zeroed tcp_info is a valid value of the plain C struct.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut length = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` is writable for `length` bytes, and the kernel writes at most that.
+    let status = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut length,
+        )
+    };
+    if status != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if (length as usize) < std::mem::offset_of!(libc::tcp_info, tcpi_bytes_received) + 8 {
+        return Err(io::Error::new(io::ErrorKind::Unsupported, "this kernel's TCP_INFO has no tcpi_bytes_received"));
+    }
+    Ok(info.tcpi_bytes_received)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +476,45 @@ links: [{veth: [a:eth0 10.0.0.1/24, b:eth0 10.0.0.2/24]}]
         let measured = run(&topology.nodes["a"].ns, &topology.nodes["b"], &stream, backlog, &mut patience).unwrap();
         assert_eq!(measured.sent, 13);
         assert_eq!((measured.received, measured.loss), (13, 0.0), "{measured:?}");
+        rt.block_on(topology.teardown());
+    }
+
+    #[test]
+    fn a_tcp_stream_delivers_what_the_path_lets_through() {
+        needs_root!();
+        let scenario: crate::model::Scenario = serde_saphyr::from_str(
+            r#"
+nodes:
+  a: {interfaces: {eth0: {qdisc: {tbf: {rate: 2mbit, burst: 16KiB, latency: 50ms}}}}}
+  b: {}
+links: [{veth: [a:eth0 10.0.0.1/24, b:eth0 10.0.0.2/24]}]
+"#,
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let topology = rt.block_on(build::build(&scenario)).unwrap();
+        let backlog = || {
+            let held = rt.block_on(netlink::qdisc_backlog(&topology.nodes["a"].netlink));
+            held.map_err(|e| e.to_string())
+        };
+        let (a, b) = (&topology.nodes["a"], &topology.nodes["b"]);
+        let to = "10.0.0.2:5002".parse().unwrap();
+        // Offered 10mbit through 2mbit: the kernel received what the tbf let through,
+        // a fraction of what was written (the rest was in the sender's buffer).
+        let shaped = run_tcp(&a.ns, b, to, 10_000_000, Duration::from_secs(1), backlog).unwrap();
+        assert!((1.5e6..2.1e6).contains(&shaped.rate), "{shaped:?}");
+        assert!(shaped.received < shaped.sent / 2, "{shaped:?}");
+        assert_eq!(backlog().unwrap(), 0, "the reset connection's queued segments are gone");
+        // Unshaped, the other way: what was written arrived, at the rate offered.
+        let back = "10.0.0.1:5002".parse().unwrap();
+        let free = run_tcp(&b.ns, a, back, 8_000_000, Duration::from_millis(500), || Ok(0)).unwrap();
+        assert!((7.2e6..8.8e6).contains(&free.rate), "{free:?}");
+        assert!(free.received * 100 >= free.sent * 99, "{free:?}");
+        // Nobody may listen on the address but the stream: a connection to where no
+        // node has the address cannot be made, and the error says so.
+        let nowhere =
+            run_tcp(&a.ns, b, "10.0.0.9:5002".parse().unwrap(), 1_000_000, Duration::from_millis(100), || Ok(0));
+        assert!(nowhere.unwrap_err().starts_with("cannot receive on 10.0.0.9:5002"));
         rt.block_on(topology.teardown());
     }
 }

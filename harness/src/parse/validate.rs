@@ -2156,6 +2156,11 @@ mod tests {
         one_error(&stream("size: 8, expect: {loss: \"< 5%\"}"), "a datagram carries 24 to 65000 bytes");
         one_error(&stream("expect: {loss: \"about 5%\"}"), "loss");
         assert_eq!(errors(&stream("expect: {rate: \"1mbit ± 10%\", loss: \"< 5%\", jitter: \"< 2ms\"}")), [""; 0]);
+        // A TCP stream measures its rate only, and sizes nothing itself.
+        assert_eq!(errors(&stream("proto: tcp, expect: {rate: \"1mbit ± 10%\"}")), [""; 0]);
+        one_error(&stream("proto: tcp, expect: {loss: \"< 5%\"}"), "a TCP stream repairs its losses");
+        one_error(&stream("proto: tcp, size: 1000, expect: {rate: \"> 1mbit\"}"), "the kernel cuts them into segments");
+        one_error(&stream("proto: sctp, expect: {rate: \"> 1mbit\"}"), "unknown variant `sctp`");
     }
 
     /// The machine-wide list is what this kernel says: in a fresh namespace each listed
