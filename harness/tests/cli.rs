@@ -412,6 +412,33 @@ fn run_of_a_passing_scenario_exits_0_with_the_summary() {
 }
 
 #[test]
+fn run_json_keeps_stdout_for_the_json_lines_even_when_a_snapshot_differs() {
+    needs_root!();
+    let pair = "nodes:\n  a: {}\n  b: {}\nlinks:\n  - veth: [a:eth0 10.0.0.1/24, b:eth0 10.0.0.2/24]\n\
+                expect:\n  - ping: {from: a, to: 10.0.0.2}\n";
+    let dir = scenarios(&[("x.yaml", pair)]);
+    std::fs::create_dir(dir.path().join("snapshots")).unwrap();
+    // No snapshot yet: insta prints its summary of the new one, which must not land
+    // among the JSON lines.
+    let out = netrig()
+        .args(["run", "--json", "--snapshots", "snapshots", "x.yaml"])
+        .current_dir(dir.path())
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CI")
+        .env("NO_COLOR", "1")
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> =
+        stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"))).collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert_eq!(lines[0]["outcome"], "failed");
+    assert!(String::from_utf8(out.stderr).unwrap().contains("Snapshot"), "insta's summary went to stderr");
+}
+
+#[test]
 fn run_of_a_failing_scenario_locates_the_assertion_and_keeps_readable_pcaps() {
     needs_root!();
     let dir = scenarios(&[("failing.yaml", FAILING)]);

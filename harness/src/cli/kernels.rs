@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::junit::junit_xml;
 use super::progress::Progress;
-use super::results::{ScenarioResult, Summary, Verdict};
+use super::results::{JsonLines, ScenarioResult, Summary, Verdict};
 use super::{plural, usage_error};
 use crate::run::runner::{self, Discovered};
 use crate::run::vm::{self, Kernel};
@@ -50,6 +50,10 @@ pub fn run(
         Err(e) => return usage_error(&format!("cannot find netrig's own binary to run in the VM: {e}")),
     };
     let started = Instant::now();
+    let mut lines = match json.then(JsonLines::claim_stdout).transpose() {
+        Ok(lines) => lines,
+        Err(e) => return usage_error(&format!("cannot keep stdout for the JSON lines: {e}")),
+    };
     let mut progress = Progress::new(found.len() * kernels.len(), json);
     let mut results = Vec::new();
     for kernel in kernels {
@@ -65,8 +69,8 @@ pub fn run(
         for d in found {
             let result = of_scenario(kernel, d, &ran);
             progress.finish(&result);
-            if json {
-                println!("{}", result.json_line());
+            if let Some(lines) = &mut lines {
+                lines.write(&result);
             }
             results.push(result);
         }

@@ -1,6 +1,7 @@
 //! What became of each scenario in `netrig run`, and the tally.
 
 use std::fmt;
+use std::io::{self, Write as _};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -137,5 +138,24 @@ impl fmt::Display for Summary {
             write!(f, ", {} interrupted", self.interrupted)?;
         }
         Ok(())
+    }
+}
+
+/// Where `--json` lines go: the process's own stdout, which nothing else may write to
+/// from then on. What else prints there (insta's snapshot diff) goes to stderr,
+/// beside the human display.
+pub struct JsonLines(std::fs::File);
+
+impl JsonLines {
+    pub fn claim_stdout() -> io::Result<JsonLines> {
+        io::stdout().flush()?;
+        let stdout = nix::unistd::dup(io::stdout())?;
+        nix::unistd::dup2_stdout(io::stderr())?;
+        Ok(JsonLines(stdout.into()))
+    }
+
+    pub fn write(&mut self, result: &ScenarioResult) {
+        // A reader that went away is no reason to stop the run.
+        let _ = writeln!(self.0, "{}", result.json_line());
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::junit::junit_xml;
 use super::keep::{self, Hold};
 use super::progress::Progress;
-use super::results::{ScenarioResult, Summary};
+use super::results::{JsonLines, ScenarioResult, Summary};
 use super::signals::{Caught, Event};
 use super::{plural, usage_error};
 use crate::model::Scenario;
@@ -45,6 +45,10 @@ pub fn run(found: &[Discovered], options: &Options) -> ExitCode {
     }
 
     let started = Instant::now();
+    let mut json = match options.json.then(JsonLines::claim_stdout).transpose() {
+        Ok(json) => json,
+        Err(e) => return usage_error(&format!("cannot keep stdout for the JSON lines: {e}")),
+    };
     let mut progress = Progress::new(found.len(), options.json);
     // Caught before the first scenario: from here on Ctrl-C or `kill` ends the run with
     // its summary and reports, the unfinished scenarios marked interrupted.
@@ -77,7 +81,7 @@ pub fn run(found: &[Discovered], options: &Options) -> ExitCode {
                 }
                 Played::Finished(result, kept) => {
                     running = None;
-                    show(&mut progress, options.json, &result);
+                    show(&mut progress, &mut json, &result);
                     results.push(result);
                     if let Some(kept) = kept {
                         let holding = Instant::now();
@@ -100,7 +104,7 @@ pub fn run(found: &[Discovered], options: &Options) -> ExitCode {
                 Some(since) => ScenarioResult::interrupted(&d.name, d.path.clone(), signal, since.elapsed()),
                 None => ScenarioResult::interrupted(&d.name, d.path.clone(), signal, Duration::ZERO),
             };
-            show(&mut progress, options.json, &result);
+            show(&mut progress, &mut json, &result);
             results.push(result);
         }
     }
@@ -122,10 +126,10 @@ pub fn run(found: &[Discovered], options: &Options) -> ExitCode {
 }
 
 /// One result on the display and, with `--json`, as a JSON line.
-fn show(progress: &mut Progress, json: bool, result: &ScenarioResult) {
+fn show(progress: &mut Progress, json: &mut Option<JsonLines>, result: &ScenarioResult) {
     progress.finish(result);
-    if json {
-        println!("{}", result.json_line());
+    if let Some(json) = json {
+        json.write(result);
     }
 }
 
