@@ -41,7 +41,7 @@ use crate::model::NudState;
 use crate::observe::counters;
 use crate::observe::decode::Packet;
 use crate::observe::drops::{Dropped, Mark};
-use crate::observe::probe::Patience;
+use crate::observe::probe::{Leg, Patience};
 
 /// The longest a check waits for neighbour resolutions after its own deadline.
 pub const LIMIT: Duration = Duration::from_secs(10);
@@ -159,9 +159,9 @@ impl Patience for Settled<'_> {
         self.local = local;
     }
 
-    fn lost(&mut self, ours: &dyn Fn(&Packet) -> bool) -> bool {
-        let drops = self.topology.drops.lost(self.drops_from, ours);
-        drops.iter().any(|d| is_answer(&d.packet) || !self.sent_icmp_error(&d.node))
+    fn lost(&mut self, leg_of: &dyn Fn(&Packet) -> Option<Leg>) -> bool {
+        let drops = self.topology.drops.lost(self.drops_from, |p| leg_of(p).is_some());
+        drops.iter().any(|d| leg_of(&d.packet) == Some(Leg::Answer) || !self.sent_icmp_error(&d.node))
     }
 
     fn more(&mut self) -> Option<Instant> {
@@ -184,11 +184,6 @@ impl Patience for Settled<'_> {
             }
         }
     }
-}
-
-/// An echo reply: an ICMP error about it would go to the node that answered.
-fn is_answer(p: &Packet) -> bool {
-    p.icmp.as_ref().is_some_and(|i| i.kind.number == if i.kind.v6 { 129 } else { 0 })
 }
 
 fn settled_verdict(holds: bool, unsettled: Option<&str>, observed: &mut String) -> bool {

@@ -53,9 +53,10 @@ pub trait Patience {
         None
     }
 
-    /// Whether a packet that `ours` picks out was dropped for good since the wait
+    /// Whether a packet of the probe's exchange (`leg_of` says which packets are, and
+    /// whether each is the request or the answer) was dropped for good since the wait
     /// began: then no answer can come and silence is final at once.
-    fn lost(&mut self, _ours: &dyn Fn(&Packet) -> bool) -> bool {
+    fn lost(&mut self, _leg_of: &dyn Fn(&Packet) -> Option<Leg>) -> bool {
         false
     }
 
@@ -69,6 +70,13 @@ pub trait Patience {
 /// The address and port a socket is bound to.
 fn local_of(socket: &Socket) -> Option<SocketAddr> {
     socket.local_addr().ok()?.as_socket()
+}
+
+/// A packet of a probe's exchange: the request it sent, or the answer it waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leg {
+    Request,
+    Answer,
 }
 
 /// Silence at the deadline is final.
@@ -291,7 +299,7 @@ impl EchoSocket {
             // An answer that came is taken first: a drop of some other copy is no loss.
             if fds[0].revents == 0
                 && fds.get(1).is_some_and(|news| news.revents != 0)
-                && patience.lost(&|p| self.carries(p, seq))
+                && patience.lost(&|p| self.leg_of(p, seq))
             {
                 return Echo::Unanswered(Cause::Dropped);
             }
@@ -372,15 +380,19 @@ impl EchoSocket {
     }
 
     /// Whether `p` is our request `seq` or its reply, as the drop tracer decoded it.
-    fn carries(&self, p: &Packet, seq: u16) -> bool {
+    fn leg_of(&self, p: &Packet, seq: u16) -> Option<Leg> {
         let to = self.to.as_socket().map(|a| a.ip());
         let (request, reply) =
             if self.v6 { (ECHO_REQUEST_V6, ECHO_REPLY_V6) } else { (ECHO_REQUEST_V4, ECHO_REPLY_V4) };
-        let (Some(ip), Some(icmp)) = (&p.ip, &p.icmp) else { return false };
-        let ours = icmp.kind.v6 == self.v6 && icmp.seq == Some(seq) && icmp.id == Some(self.id);
-        let request_out = icmp.kind.number == request && Some(ip.dst) == to;
-        let reply_back = icmp.kind.number == reply && Some(ip.src) == to;
-        ours && (request_out || reply_back)
+        let (Some(ip), Some(icmp)) = (&p.ip, &p.icmp) else { return None };
+        if icmp.kind.v6 != self.v6 || icmp.seq != Some(seq) || icmp.id != Some(self.id) {
+            return None;
+        }
+        match icmp.kind.number {
+            n if n == request && Some(ip.dst) == to => Some(Leg::Request),
+            n if n == reply && Some(ip.src) == to => Some(Leg::Answer),
+            _ => None,
+        }
     }
 
     /// Whether echo header `fields` is of `icmp_type` and belongs to our request `seq`.
@@ -595,7 +607,7 @@ fn read_first_line(socket: &Socket, deadline: Instant) -> io::Result<FirstLine> 
 
 /// A TCP socket of `ns` connected to `to` by `deadline` (non-blocking), or why not:
 /// the classification and the errors of [`connect`].
-fn connect_by(
+pub(crate) fn connect_by(
     ns: &Netns,
     to: SocketAddr,
     deadline: Instant,
@@ -782,24 +794,57 @@ pub fn udp_exchange_from(
         })
         .map_err(|e| with_context(e, &format!("UDP exchange with {to}")))?;
     let socket: UdpSocket = socket.into();
-    if let Err(e) = socket.connect(to).and_then(|()| socket.send(payload)) {
+    if let Err(e) = socket.connect(to) {
         return Ok(Err(local_cause(&e)));
     }
-    let answer = udp_answer(&socket, timeout, patience);
-    patience.concluded(socket.local_addr().ok());
+    // Asked before sending: the patience notes what it compares drops with then. A
+    // multicast datagram may be answered by others than a host that drops a copy.
+    let news = patience.news().filter(|_| !to.ip().is_multicast());
+    if let Err(e) = socket.send(payload) {
+        return Ok(Err(local_cause(&e)));
+    }
+    let local = socket.local_addr()?;
+    let answer = udp_answer(&socket, (local, to), news, timeout, patience);
+    patience.concluded(Some(local));
     answer
 }
 
-/// The datagram that comes back on `socket` after its one was sent, or why none.
+/// The datagram that comes back on `socket` (bound to `local`, connected to `to`)
+/// after its one was sent, or why none: silence, an error, or the datagram or its
+/// answer dropped for good (the tracer's `news` wakes the wait, as for a ping).
 fn udp_answer(
     socket: &UdpSocket,
+    (local, to): (SocketAddr, SocketAddr),
+    news: Option<RawFd>,
     timeout: Duration,
     patience: &mut dyn Patience,
 ) -> io::Result<Result<Vec<u8>, Cause>> {
     let deadline = Instant::now() + timeout;
-    let mut fds = [pollfd(socket.as_fd(), libc::POLLIN)];
-    if !poll_patiently(&mut fds, deadline, patience)? {
-        return Ok(Err(Cause::NoReply(timeout)));
+    let leg_of = |p: &Packet| {
+        let (Some(ip), Some(udp)) = (&p.ip, &p.udp) else { return None };
+        if ip.dst == to.ip() && udp.dst_port == to.port() && udp.src_port == local.port() {
+            Some(Leg::Request)
+        } else if ip.src == to.ip() && udp.src_port == to.port() && udp.dst_port == local.port() {
+            Some(Leg::Answer)
+        } else {
+            None
+        }
+    };
+    loop {
+        // Past the deadline the tracer no longer wakes the wait: drops that keep
+        // coming must not keep it from ever reaching its patience.
+        let news = news.filter(|_| Instant::now() < deadline);
+        let news = news.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+        let mut fds = [pollfd(socket.as_fd(), libc::POLLIN)].into_iter().chain(news).collect::<Vec<_>>();
+        if !poll_patiently(&mut fds, deadline, patience)? {
+            return Ok(Err(Cause::NoReply(timeout)));
+        }
+        if fds[0].revents != 0 {
+            break;
+        }
+        if fds.get(1).is_some_and(|news| news.revents != 0) && patience.lost(&leg_of) {
+            return Ok(Err(Cause::Dropped));
+        }
     }
     // One datagram was sent: every queued error is about it.
     if let Some((cause, _)) = next_queued_error(socket.as_fd()) {

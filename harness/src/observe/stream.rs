@@ -36,7 +36,7 @@ use crate::build::NodeHandle;
 use crate::build::netns::Netns;
 use crate::observe::counters;
 use crate::observe::exec::{poll_until, pollfd};
-use crate::observe::probe::Patience;
+use crate::observe::probe::{Impatient, Patience, connect_by};
 
 /// Marks a datagram as one of netrig's streams.
 const MAGIC: u32 = 0x6e72_7374; // "nrst"
@@ -286,7 +286,11 @@ pub fn run_tcp(
     mut backlog: impl FnMut() -> Result<u64, String>,
 ) -> Result<Measured, String> {
     let listener = receiver.ns.run(|| open_tcp_receiver(to)).map_err(|e| format!("cannot receive on {to}: {e}"))?;
-    let outbound = sender.run(|| connect_tcp(to)).map_err(|e| format!("cannot connect to {to}: {e}"))?;
+    let outbound: TcpStream = match connect_by(sender, to, Instant::now() + CONNECT_LIMIT, &mut Impatient) {
+        Ok(Ok(socket)) => socket.into(),
+        Ok(Err(result)) => return Err(format!("cannot connect to {to}: {result}")),
+        Err(e) => return Err(format!("cannot connect to {to}: {e}")),
+    };
     let inbound = accept_within(&listener, CONNECT_LIMIT).map_err(|e| format!("accepting on {to}: {e}"))?;
     let inbound = Arc::new(inbound);
     let done = Arc::new(AtomicBool::new(false));
@@ -323,27 +327,6 @@ fn open_tcp_receiver(to: SocketAddr) -> io::Result<TcpListener> {
     socket.bind(&to.into())?;
     socket.listen(1)?;
     socket.set_nonblocking(true)?;
-    Ok(socket.into())
-}
-
-/// A non-blocking connection to `to`, made within [`CONNECT_LIMIT`]; to be called
-/// inside the sending namespace.
-fn connect_tcp(to: SocketAddr) -> io::Result<TcpStream> {
-    let socket = Socket::new(Domain::for_address(to), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_nonblocking(true)?;
-    match socket.connect(&to.into()) {
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
-            // Writable once the handshake is over, either way; SO_ERROR tells which.
-            if !ready(socket.as_fd(), libc::POLLOUT, Instant::now() + CONNECT_LIMIT)? {
-                let limit = humantime::format_duration(CONNECT_LIMIT);
-                return Err(io::Error::new(io::ErrorKind::TimedOut, format!("no connection within {limit}")));
-            }
-            if let Some(e) = socket.take_error()? {
-                return Err(e);
-            }
-        }
-        other => other?,
-    }
     Ok(socket.into())
 }
 
