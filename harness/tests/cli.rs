@@ -435,7 +435,10 @@ fn run_json_keeps_stdout_for_the_json_lines_even_when_a_snapshot_differs() {
         stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"))).collect();
     assert_eq!(lines.len(), 1, "{stdout}");
     assert_eq!(lines[0]["outcome"], "failed");
-    assert!(String::from_utf8(out.stderr).unwrap().contains("Snapshot"), "insta's summary went to stderr");
+    // It is in the failed scenario's message instead, and on stderr with the display.
+    let message = lines[0]["message"].as_str().unwrap();
+    assert!(message.contains("Snapshot Summary") && message.contains("the report differs"), "{message}");
+    assert!(String::from_utf8(out.stderr).unwrap().contains("Snapshot Summary"), "insta's summary went to stderr");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::junit::junit_xml;
 use super::progress::Progress;
-use super::results::{JsonLines, ScenarioResult, Summary, Verdict};
+use super::results::{ScenarioResult, Summary, Verdict, claim_stdout};
 use super::{plural, usage_error};
 use crate::run::runner::{self, Discovered};
 use crate::run::vm::{self, Kernel};
@@ -50,8 +50,10 @@ pub fn run(
         Err(e) => return usage_error(&format!("cannot find netrig's own binary to run in the VM: {e}")),
     };
     let started = Instant::now();
-    let mut lines = match json.then(JsonLines::claim_stdout).transpose() {
-        Ok(lines) => lines,
+    // Nothing here prints on stdout but the lines: what the guests printed comes in
+    // their results.
+    let mut lines = match json.then(claim_stdout).transpose() {
+        Ok(claimed) => claimed.map(|(lines, _)| lines),
         Err(e) => return usage_error(&format!("cannot keep stdout for the JSON lines: {e}")),
     };
     let mut progress = Progress::new(found.len() * kernels.len(), json);
@@ -177,27 +179,11 @@ pub fn shell_words(words: &[String]) -> String {
     words.iter().map(|w| format!("'{}'", w.replace('\'', r"'\''"))).collect::<Vec<_>>().join(" ")
 }
 
-/// The results in a guest's stdout, by name. What it printed between two results (a
-/// snapshot's diff: insta prints it on stdout) belongs to the second one: kept in the
-/// message of a scenario that did not pass, where the host's reader looks for it.
+/// The results in a guest's stdout (`--json` lines only: what else the guest printed,
+/// a snapshot's diff, is in the messages of the results it belongs to), by name.
 fn read_results(stdout: &str) -> HashMap<String, ScenarioResult> {
-    let mut by_name = HashMap::new();
-    let mut between = String::new();
-    for line in stdout.lines() {
-        let Some(mut result) = ScenarioResult::from_json_line(line) else {
-            between.push_str(line);
-            between.push('\n');
-            continue;
-        };
-        if let (Some(message), false) = (&mut result.message, between.trim().is_empty()) {
-            if !matches!(result.verdict, Verdict::Passed | Verdict::Skipped) {
-                *message = format!("{between}{message}");
-            }
-        }
-        between.clear();
-        by_name.insert(result.name.clone(), result);
-    }
-    by_name
+    let results = stdout.lines().filter_map(ScenarioResult::from_json_line);
+    results.map(|result| (result.name.clone(), result)).collect()
 }
 
 #[cfg(test)]
@@ -205,13 +191,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_guests_output_between_results_goes_with_the_next_failure() {
+    fn a_guests_results_are_read_by_name() {
         let passed =
             r#"{"name":"a","path":"a.yaml","outcome":"passed","duration_ms":5,"message":null,"kernel":"6.1.0"}"#;
-        let failed =
-            r#"{"name":"b","path":"b.yaml","outcome":"failed","duration_ms":5,"message":"differs","kernel":"6.1.0"}"#;
-        let stdout = format!("noise\n{passed}\n-old\n+new\n{failed}\n");
-        let results = read_results(&stdout);
+        let failed = r#"{"name":"b","path":"b.yaml","outcome":"failed","duration_ms":5,"message":"-old\n+new\ndiffers","kernel":"6.1.0"}"#;
+        let results = read_results(&format!("{passed}\n{failed}\n"));
         assert_eq!(results["a"].message, None);
         assert_eq!(results["b"].message.as_deref(), Some("-old\n+new\ndiffers"));
         assert_eq!(results["b"].kernel, "6.1.0");

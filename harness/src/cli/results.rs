@@ -142,20 +142,49 @@ impl fmt::Display for Summary {
 }
 
 /// Where `--json` lines go: the process's own stdout, which nothing else may write to
-/// from then on. What else prints there (insta's snapshot diff) goes to stderr,
-/// beside the human display.
+/// from then on ([`claim_stdout`]).
 pub struct JsonLines(std::fs::File);
 
 impl JsonLines {
-    pub fn claim_stdout() -> io::Result<JsonLines> {
-        io::stdout().flush()?;
-        let stdout = nix::unistd::dup(io::stdout())?;
-        nix::unistd::dup2_stdout(io::stderr())?;
-        Ok(JsonLines(stdout.into()))
-    }
-
     pub fn write(&mut self, result: &ScenarioResult) {
         // A reader that went away is no reason to stop the run.
         let _ = writeln!(self.0, "{}", result.json_line());
     }
+}
+
+/// What else the process printed on stdout under `--json` (insta prints a snapshot's
+/// summary and diff there), caught in a memory file. The thread playing the scenarios
+/// takes it after each one ([`Printed::take`]).
+pub struct Printed(std::fs::File);
+
+impl Printed {
+    /// What was printed since the last call, which belongs to `result` (just played):
+    /// also put before its message when it did not pass, so that a JSON reader (the
+    /// host of a `--kernel` run) sees the diff. Whoever shows `result` shows this too.
+    pub fn take(&mut self, result: &mut ScenarioResult) -> String {
+        use std::io::{Read as _, Seek as _};
+        let _ = io::stdout().flush();
+        let mut printed = String::new();
+        // The memory file shares its offset with stdout: back to 0, emptied, for the next.
+        let read = self.0.rewind().and_then(|()| self.0.read_to_string(&mut printed));
+        let _ = self.0.set_len(0).and_then(|()| self.0.rewind());
+        if read.is_err() || printed.trim().is_empty() {
+            return String::new();
+        }
+        let failed = !matches!(result.verdict, Verdict::Passed | Verdict::Skipped);
+        if let (Some(message), true) = (&mut result.message, failed) {
+            *message = format!("{printed}{message}");
+        }
+        printed
+    }
+}
+
+/// Keep stdout for the JSON lines: from here on, what else writes to stdout writes to
+/// a memory file instead.
+pub fn claim_stdout() -> io::Result<(JsonLines, Printed)> {
+    io::stdout().flush()?;
+    let lines = nix::unistd::dup(io::stdout())?;
+    let printed = nix::sys::memfd::memfd_create("netrig-stdout", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)?;
+    nix::unistd::dup2_stdout(&printed)?;
+    Ok((JsonLines(lines.into()), Printed(printed.into())))
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::junit::junit_xml;
 use super::keep::{self, Hold};
 use super::progress::Progress;
-use super::results::{JsonLines, ScenarioResult, Summary};
+use super::results::{JsonLines, Printed, ScenarioResult, Summary, claim_stdout};
 use super::signals::{Caught, Event};
 use super::{plural, usage_error};
 use crate::model::Scenario;
@@ -45,8 +45,9 @@ pub fn run(found: &[Discovered], options: &Options) -> ExitCode {
     }
 
     let started = Instant::now();
-    let mut json = match options.json.then(JsonLines::claim_stdout).transpose() {
-        Ok(json) => json,
+    let (mut json, printed) = match options.json.then(claim_stdout).transpose() {
+        Ok(Some((lines, printed))) => (Some(lines), Some(printed)),
+        Ok(None) => (None, None),
         Err(e) => return usage_error(&format!("cannot keep stdout for the JSON lines: {e}")),
     };
     let mut progress = Progress::new(found.len(), options.json);
@@ -56,7 +57,7 @@ pub fn run(found: &[Discovered], options: &Options) -> ExitCode {
         Ok(caught) => caught,
         Err(e) => return usage_error(&format!("cannot catch signals: {e}")),
     };
-    let played = match Player::start(loaded, options) {
+    let played = match Player::start(loaded, options, printed) {
         Ok(played) => played,
         Err(e) => return usage_error(&format!("cannot start the run: {e}")),
     };
@@ -79,8 +80,9 @@ pub fn run(found: &[Discovered], options: &Options) -> ExitCode {
                     progress.start(&name);
                     running = Some(Instant::now());
                 }
-                Played::Finished(result, kept) => {
+                Played::Finished(result, printed, kept) => {
                     running = None;
+                    eprint!("{printed}");
                     show(&mut progress, &mut json, &result);
                     results.push(result);
                     if let Some(kept) = kept {
@@ -138,7 +140,9 @@ fn show(progress: &mut Progress, json: &mut Option<JsonLines>, result: &Scenario
 #[allow(clippy::large_enum_variant)]
 enum Played {
     Started(String),
-    Finished(ScenarioResult, Option<Kept>),
+    /// The result, what the scenario printed on stdout under `--json` ([`Printed`]),
+    /// and the topology for `--keep`.
+    Finished(ScenarioResult, String, Option<Kept>),
 }
 
 /// The scenarios played one after the other on a thread of their own, so that the main
@@ -150,7 +154,11 @@ struct Player {
 }
 
 impl Player {
-    fn start(loaded: Vec<(&Discovered, Result<Scenario, Diagnostics>)>, options: &Options) -> std::io::Result<Player> {
+    fn start(
+        loaded: Vec<(&Discovered, Result<Scenario, Diagnostics>)>,
+        options: &Options,
+        mut printed: Option<Printed>,
+    ) -> std::io::Result<Player> {
         let (wake, mut woken) = std::io::pipe()?;
         let (send, messages) = mpsc::channel();
         let work: Vec<_> = loaded.into_iter().map(|(d, scenario)| (d.clone(), scenario)).collect();
@@ -161,8 +169,9 @@ impl Player {
                 if !tell(Played::Started(d.name.clone())) {
                     return;
                 }
-                let (result, kept) = play_one(&d, scenario, keep, keep_pcaps);
-                if !tell(Played::Finished(result, kept)) {
+                let (mut result, kept) = play_one(&d, scenario, keep, keep_pcaps);
+                let printed = printed.as_mut().map(|p| p.take(&mut result)).unwrap_or_default();
+                if !tell(Played::Finished(result, printed, kept)) {
                     return;
                 }
             }
