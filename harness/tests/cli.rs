@@ -869,6 +869,78 @@ fn run_interrupted_by_sigint_reports_what_completed_and_marks_the_rest_interrupt
     }
 }
 
+#[test]
+fn run_on_a_kernel_interrupted_reports_what_its_vm_completed() {
+    needs_root!();
+    let image = std::fs::read_dir("/boot").ok().and_then(|dir| {
+        let images = dir.filter_map(|e| e.ok()).map(|e| e.path());
+        images.filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-6.1."))).max()
+    });
+    let tooling = std::env::var("PATH").unwrap_or_default().split(':').any(|d| Path::new(d).join("vng").exists());
+    let Some(image) = image.filter(|_| tooling) else {
+        eprintln!("skipped: needs virtme-ng (vng) and a Debian 6.1 kernel image under /boot (ci/install-deps.sh)");
+        return;
+    };
+    // Not under /tmp, which a node's commands see as their own (and the guest as its).
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // The guest sees the machine's files read-only: the slow scenario marks its start
+    // in the directory of the kernel's run, the one it may write.
+    let release = image.file_name().unwrap().to_string_lossy().trim_start_matches("vmlinuz-").to_string();
+    let label = release.trim_end_matches("-amd64");
+    let started = dir.path().join(format!("netrig/kernel-{label}/started"));
+    let marker = format!("60.{}", std::process::id());
+    let slow = format!(
+        "nodes: {{a: {{}}}}\nexpect:\n  - command: {{on: a, run: \"touch {}; sleep {marker}\", exit: 0}}\n",
+        started.display()
+    );
+    let quick = "nodes: {a: {}, b: {}}\nlinks: [{veth: [a:eth0 10.76.0.1/24, b:eth0 10.76.0.2/24]}]\n\
+                 expect: [{ping: {from: a, to: 10.76.0.2}}]\n";
+    for (name, text) in [("1-quick.yaml", quick), ("2-slow.yaml", slow.as_str()), ("3-never.yaml", quick)] {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_netrig"));
+    run.args(["run", "--json", "--kernel"]).arg(&image).arg(".").current_dir(dir.path());
+    run.env("CARGO_TARGET_DIR", dir.path()).env("NO_COLOR", "1");
+    let mut netrig = Background::start_command(&mut run, "");
+    // Booting under TCG takes tens of seconds: bounded polling of the file the slow
+    // scenario creates (the test's own synchronisation, not netrig's).
+    let deadline = Instant::now() + PATIENCE * 4;
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the slow scenario never started in the VM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    netrig.signal(nix::sys::signal::Signal::SIGINT);
+    let (status, output) = netrig.finish();
+    let output = output.to_string();
+    assert_eq!(status.code(), Some(130), "{output}");
+    let lines: Vec<serde_json::Value> = output.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let outcomes: Vec<(String, &str)> =
+        lines.iter().map(|l| (l["name"].as_str().unwrap().to_string(), l["outcome"].as_str().unwrap())).collect();
+    let named = |name: &str| format!("{name}[kernel={label}]");
+    assert_eq!(
+        outcomes,
+        [(named("1_quick"), "passed"), (named("2_slow"), "interrupted"), (named("3_never"), "interrupted")]
+    );
+    assert_eq!(lines[1]["message"], "interrupted by SIGINT while it ran");
+    assert_eq!(lines[2]["message"], "interrupted by SIGINT before it started");
+    assert_eq!(lines[2]["kernel"], release.as_str());
+    // The VM died with netrig.
+    let deadline = Instant::now() + PATIENCE;
+    while qemu_with(&dir.path().display().to_string()) {
+        assert!(Instant::now() < deadline, "the VM outlived the interrupted run");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether a QEMU process whose command line mentions `text` runs on the machine.
+fn qemu_with(text: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()).any(|e| {
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        cmdline.starts_with("qemu-system") && cmdline.contains(text)
+    })
+}
+
 /// Whether a `sleep <duration>` process runs on the machine.
 fn running_sleep(duration: &str) -> bool {
     let wanted = format!("sleep\0{duration}\0");

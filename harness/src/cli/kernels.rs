@@ -4,13 +4,17 @@
 //! through [`results_in_vm`] too.
 
 use std::collections::HashMap;
+use std::io::{Read as _, Write as _};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::junit::junit_xml;
 use super::progress::Progress;
 use super::results::{ScenarioResult, Summary, Verdict, claim_stdout};
+use super::signals::{Caught, Event};
 use super::{plural, usage_error};
 use crate::run::runner::{self, Discovered};
 use crate::run::vm::{self, Kernel};
@@ -57,24 +61,71 @@ pub fn run(
         Err(e) => return usage_error(&format!("cannot keep stdout for the JSON lines: {e}")),
     };
     let mut progress = Progress::new(found.len() * kernels.len(), json);
+    // Caught before the first VM boots: Ctrl-C or `kill` ends the run with its summary
+    // and reports, as for a local run (the VM dies with the thread that started it).
+    let caught = match Caught::install() {
+        Ok(caught) => caught,
+        Err(e) => return usage_error(&format!("cannot catch signals: {e}")),
+    };
+    let vms = match Vms::start(found, kernels, artifacts, guest_args, exe) {
+        Ok(vms) => vms,
+        Err(e) => return usage_error(&format!("cannot start the run: {e}")),
+    };
     let mut results = Vec::new();
-    for kernel in kernels {
-        // The paths as given, from the same directory: the same test names in the guest.
-        let guest = |rwdir: &Path| {
-            let mut words = vec![exe.display().to_string(), "run".into(), "--json".into(), "--artifacts".into()];
-            words.push(rwdir.join("artifacts").display().to_string());
-            words.extend(guest_args.iter().cloned());
-            shell_words(&words)
-        };
-        progress.start(&format!("kernel {}: booting and running {}", kernel.release, plural(found.len(), "scenario")));
-        let ran = results_in_vm(kernel, found, guest, artifacts);
-        for d in found {
-            let result = of_scenario(kernel, d, &ran);
-            progress.finish(&result);
-            if let Some(lines) = &mut lines {
-                lines.write(&result);
+    let mut show = |progress: &mut Progress, result: ScenarioResult| {
+        progress.finish(&result);
+        if let Some(lines) = &mut lines {
+            lines.write(&result);
+        }
+        results.push(result);
+    };
+    let (mut done, mut kernel_started) = (0, Instant::now());
+    let booting =
+        |kernel: &Kernel| format!("kernel {}: booting and running {}", kernel.release, plural(found.len(), "scenario"));
+    progress.start(&booting(&kernels[0]));
+    let interrupted = loop {
+        if done == kernels.len() {
+            break None;
+        }
+        match caught.wait(Some(vms.wake.as_fd())) {
+            Ok(Event::Signal(signal)) => break Some(signal),
+            Ok(Event::Ready) => {}
+            Err(e) => return usage_error(&format!("cannot wait for the VMs: {e}")),
+        }
+        for (index, ran) in vms.take() {
+            for d in found {
+                show(&mut progress, of_scenario(&kernels[index], d, &ran));
             }
-            results.push(result);
+            done += 1;
+            kernel_started = Instant::now();
+            if let Some(next) = kernels.get(done) {
+                progress.start(&booting(next));
+            }
+        }
+    };
+    if let Some(signal) = interrupted {
+        // What the VM that was running had reported so far stands; the rest is marked.
+        // The guest plays the scenarios in this order: the first without a result was
+        // running, the others had not started.
+        for (index, kernel) in kernels.iter().enumerate().skip(done) {
+            let reported =
+                if index == done { read_results(&reported_so_far(artifacts, kernel)) } else { HashMap::new() };
+            let mut running = (index == done).then(|| kernel_started.elapsed());
+            for d in found {
+                let result = match reported.get(&d.name) {
+                    Some(result) => ScenarioResult { name: labelled(d, kernel), ..result.clone() },
+                    None => ScenarioResult {
+                        kernel: kernel.release.clone(),
+                        ..ScenarioResult::interrupted(
+                            &labelled(d, kernel),
+                            d.path.clone(),
+                            signal,
+                            running.take().unwrap_or_default(),
+                        )
+                    },
+                };
+                show(&mut progress, result);
+            }
         }
     }
     let elapsed = started.elapsed();
@@ -85,17 +136,84 @@ pub fn run(
             return usage_error(&format!("cannot write the JUnit report {}: {e}", path.display()));
         }
     }
-    if summary.all_passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    match interrupted {
+        // The shell's convention for a process ended by a signal.
+        Some(signal) => ExitCode::from(128 + signal as u8),
+        None if summary.all_passed() => ExitCode::SUCCESS,
+        None => ExitCode::FAILURE,
+    }
+}
+
+/// What a kernel's VM reported, by test name, or why it reported nothing.
+pub type Ran = Result<HashMap<String, ScenarioResult>, String>;
+
+/// The VMs booted one after the other on a thread of their own, so that the main
+/// thread stays free to notice a signal; each kernel's results are followed by a byte
+/// on `wake`, which [`Caught::wait`] watches beside the signals.
+struct Vms {
+    results: mpsc::Receiver<(usize, Ran)>,
+    wake: std::io::PipeReader,
+}
+
+impl Vms {
+    fn start(
+        found: &[Discovered],
+        kernels: &[Kernel],
+        artifacts: &Path,
+        guest_args: &[String],
+        exe: std::path::PathBuf,
+    ) -> std::io::Result<Vms> {
+        let (wake, mut woken) = std::io::pipe()?;
+        let (send, results) = mpsc::channel();
+        let (found, kernels, artifacts, guest_args) =
+            (found.to_vec(), kernels.to_vec(), artifacts.to_path_buf(), guest_args.to_vec());
+        std::thread::spawn(move || {
+            for (index, kernel) in kernels.iter().enumerate() {
+                // The paths as given, from the same directory: the same test names in the guest.
+                let guest = |rwdir: &Path| {
+                    let mut words =
+                        vec![exe.display().to_string(), "run".into(), "--json".into(), "--artifacts".into()];
+                    words.push(rwdir.join("artifacts").display().to_string());
+                    words.extend(guest_args.iter().cloned());
+                    shell_words(&words)
+                };
+                let ran = results_in_vm(kernel, &found, guest, &artifacts);
+                if send.send((index, ran)).is_err() || woken.write_all(&[1]).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Vms { results, wake })
+    }
+
+    /// The kernels done so far (after a wake-up: at least the one that woke us).
+    fn take(&self) -> Vec<(usize, Ran)> {
+        let mut bytes = [0u8; 64];
+        // `poll` said readable: this does not block.
+        let _ = (&self.wake).read(&mut bytes);
+        self.results.try_iter().collect()
+    }
+}
+
+/// `seeds::veth_pair[kernel=6.1.0-57]`
+fn labelled(d: &Discovered, kernel: &Kernel) -> String {
+    format!("{}[kernel={}]", d.name, kernel.label())
+}
+
+/// Where the VM of `kernel` writes (see [`results_in_vm`]).
+fn rwdir_of(artifacts: &Path, kernel: &Kernel) -> std::path::PathBuf {
+    artifacts.join(format!("kernel-{}", kernel.label()))
+}
+
+/// The results the guest of `kernel` has written so far (its JSON lines).
+fn reported_so_far(artifacts: &Path, kernel: &Kernel) -> String {
+    std::fs::read_to_string(rwdir_of(artifacts, kernel).join("results.jsonl")).unwrap_or_default()
 }
 
 /// `d`'s result on `kernel`, named for it; a scenario the VM gave no result for fails
 /// with why (the VM's own error, or its console's last lines).
-pub fn of_scenario(
-    kernel: &Kernel,
-    d: &Discovered,
-    ran: &Result<HashMap<String, ScenarioResult>, String>,
-) -> ScenarioResult {
-    let name = format!("{}[kernel={}]", d.name, kernel.label());
+pub fn of_scenario(kernel: &Kernel, d: &Discovered, ran: &Ran) -> ScenarioResult {
+    let name = labelled(d, kernel);
     match ran.as_ref().map(|by_name| by_name.get(&d.name)) {
         Ok(Some(result)) => ScenarioResult { name, ..result.clone() },
         Ok(None) => ScenarioResult {
@@ -127,8 +245,8 @@ pub fn results_in_vm(
     found: &[Discovered],
     guest: impl FnOnce(&Path) -> String,
     artifacts: &Path,
-) -> Result<HashMap<String, ScenarioResult>, String> {
-    let rwdir = artifacts.join(format!("kernel-{}", kernel.label()));
+) -> Ran {
+    let rwdir = rwdir_of(artifacts, kernel);
     let (results, stderr, status) = (rwdir.join("results.jsonl"), rwdir.join("stderr.txt"), rwdir.join("exit-status"));
     std::fs::create_dir_all(&rwdir).map_err(|e| format!("cannot create {}: {e}", rwdir.display()))?;
     for old in [&results, &stderr, &status] {
