@@ -53,7 +53,8 @@ use ipnet::IpNet;
 use self::netlink::{LinkBasics, LinkChange, LinkRef, Master};
 use self::netns::Netns;
 use crate::model::{
-    Bridge, BridgeVlan, LinkState, ListenSpec, Loc, Macvlan, Node, Proto, Scenario, TapMode, Vlan, Vrf, Vxlan,
+    Bridge, BridgeVlan, LinkState, ListenSpec, Loc, Macvlan, MacvlanKind, Node, Proto, Scenario, TapMode, Vlan, Vrf,
+    Vxlan,
 };
 use crate::observe::probe;
 use crate::parse::syntax::MacAddr;
@@ -229,8 +230,10 @@ impl Origin<'_> {
     /// layer 3, and pre-existing devices keep theirs unless told otherwise), but a
     /// VLAN sub-interface, which takes its parent's as `ip link` gives it (a MAC of
     /// its own would put the parent in promiscuous mode).
+    /// An ipvlan shares its parent's MAC by design.
     fn gets_stable_mac(&self) -> bool {
         !matches!(self, Origin::Existing | Origin::Tap(TapMode::Tun) | Origin::Vlan(_))
+            && !matches!(self, Origin::Macvlan(m) if m.kind == MacvlanKind::Ipvlan)
     }
 }
 
@@ -980,7 +983,7 @@ async fn create_macvlans(topology: &Topology, node: &NodePlan<'_>, handle: &Node
                 true => (handle, None),
                 false => (&topology.nodes[parent_node], Some(&handle.ns)),
             };
-            netlink::add_macvlan(&creator.netlink, &device.basics(), parent, macvlan.mode, home)
+            netlink::add_macvlan(&creator.netlink, &device.basics(), parent, macvlan, home)
                 .await
                 .map_err(in_node(node.name))?;
         }

@@ -31,8 +31,8 @@ use rtnetlink::packet_core::{
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use rtnetlink::packet_route::link::{
     BridgeMulticastRouterType, BridgePortState, BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind,
-    InfoMacVlan, InfoPortData, InfoPortKind, InfoVeth, InfoVxlan, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo,
-    LinkMessage, MacVlanMode, State, Stats64, VxlanDf,
+    InfoMacVlan, InfoPortData, InfoPortKind, InfoVeth, InfoVxlan, IpVlanFlags, IpVlanMode, LinkAttribute,
+    LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, MacVlanMode, State, Stats64, VxlanDf,
 };
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -47,7 +47,8 @@ use rtnetlink::packet_route::rule::{
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::sys::{AsyncSocket, AsyncSocketExt};
 use rtnetlink::{
-    AddressMessageBuilder, Handle, LinkBridge, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan,
+    AddressMessageBuilder, Handle, LinkBridge, LinkIpVlan, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    LinkVxlan,
 };
 
 mod devices;
@@ -56,8 +57,8 @@ pub use devices::{VlanOwner, add_dummy, add_vlan, add_vrf, set_bridge_vlans};
 
 use crate::build::netns::Netns;
 use crate::model::{
-    Bridge, BridgePortFlags, FdbEntryFlag, FdbEntryState, MacvlanMode, NudState, PortState, TapMode, Vxlan,
-    VxlanOptions,
+    Bridge, BridgePortFlags, FdbEntryFlag, FdbEntryState, Macvlan, MacvlanKind, MacvlanMode, NudState, PortState,
+    TapMode, Vxlan, VxlanOptions,
 };
 use crate::parse::syntax::{
     FdbFlag, FdbSpec, FdbState, MacAddr, NeighSpec, NeighState, Nexthop, RT_TABLE_DEFAULT, RT_TABLE_LOCAL,
@@ -900,18 +901,48 @@ pub async fn add_macvlan(
     handle: &Handle,
     basics: &LinkBasics<'_>,
     parent: &str,
-    mode: MacvlanMode,
+    macvlan: &Macvlan,
     home: Option<&Netns>,
 ) -> Result<(), Error> {
-    let mode = macvlan_mode(mode);
+    let kind = match macvlan.kind {
+        MacvlanKind::Macvlan => "macvlan",
+        MacvlanKind::Ipvlan => "ipvlan",
+    };
     let parent_index =
-        link_index(handle, parent).await.map_err(|e| e.context(format_args!("(parent of macvlan {})", basics.name)))?;
-    let mut builder = basics.apply(LinkMacVlan::new(basics.name, parent_index, mode));
-    if let Some(ns) = home {
-        builder = builder.setns_by_fd(ns.raw_fd());
+        link_index(handle, parent).await.map_err(|e| e.context(format_args!("(parent of {kind} {})", basics.name)))?;
+    let message = match macvlan.kind {
+        MacvlanKind::Macvlan => {
+            born_in(basics.apply(LinkMacVlan::new(basics.name, parent_index, macvlan_mode(macvlan.mode))), home).build()
+        }
+        MacvlanKind::Ipvlan => {
+            let (mode, flags) = ipvlan_mode(macvlan.mode);
+            born_in(basics.apply(LinkIpVlan::new(basics.name, parent_index, mode).flag(flags)), home).build()
+        }
+    };
+    add_link(handle, message, kind, basics.name, kind).await
+}
+
+/// `builder`'s link created in `home`'s namespace, when given.
+fn born_in<T>(builder: LinkMessageBuilder<T>, home: Option<&Netns>) -> LinkMessageBuilder<T> {
+    match home {
+        Some(ns) => builder.setns_by_fd(ns.raw_fd()),
+        None => builder,
     }
-    let message = builder.build();
-    add_link(handle, message, "macvlan", basics.name, "macvlan").await
+}
+
+/// An ipvlan's mode and flags: `bridge`, `private` and `vepa` are l2 with that flag
+/// (bridge: none), as Docker's ipvlan network defaults to l2. Validation keeps
+/// macvlan's own modes away.
+fn ipvlan_mode(mode: MacvlanMode) -> (IpVlanMode, IpVlanFlags) {
+    match mode {
+        MacvlanMode::L3 => (IpVlanMode::L3, IpVlanFlags::empty()),
+        MacvlanMode::L3s => (IpVlanMode::L3S, IpVlanFlags::empty()),
+        MacvlanMode::Private => (IpVlanMode::L2, IpVlanFlags::Private),
+        MacvlanMode::Vepa => (IpVlanMode::L2, IpVlanFlags::Vepa),
+        MacvlanMode::L2 | MacvlanMode::Bridge | MacvlanMode::Passthru | MacvlanMode::Source => {
+            (IpVlanMode::L2, IpVlanFlags::empty())
+        }
+    }
 }
 
 fn macvlan_mode(mode: MacvlanMode) -> MacVlanMode {
@@ -921,6 +952,8 @@ fn macvlan_mode(mode: MacvlanMode) -> MacVlanMode {
         MacvlanMode::Bridge => MacVlanMode::Bridge,
         MacvlanMode::Passthru => MacVlanMode::Passthrough,
         MacvlanMode::Source => MacVlanMode::Source,
+        // ipvlan's modes (validation keeps them off macvlans).
+        MacvlanMode::L2 | MacvlanMode::L3 | MacvlanMode::L3s => MacVlanMode::Bridge,
     }
 }
 

@@ -82,6 +82,10 @@ impl AddLink {
             return ends.iter().map(|end| (end.at.node.as_str(), end.at.iface.as_str(), "veth")).collect();
         }
         let Some(&kind) = self.kinds().first() else { return Vec::new() };
+        let kind = match &self.macvlan {
+            Some(m) if m.kind == super::MacvlanKind::Ipvlan => "ipvlan",
+            _ => kind,
+        };
         self.dev.iter().map(|dev| (dev.node.as_str(), dev.iface.as_str(), kind)).collect()
     }
 

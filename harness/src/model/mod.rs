@@ -374,8 +374,14 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Macvlan {
+    /// `macvlan` (default), or `ipvlan`: addressed by IP and sharing its parent's MAC,
+    /// as Docker's ipvlan network makes them.
+    #[serde(default)]
+    pub kind: MacvlanKind,
     /// `IFACE` of this node, or `NODE:IFACE` of another node.
     pub parent: Loc<String>,
+    /// A macvlan's mode (`bridge`, `private`, `vepa`, `passthru`, `source`); an
+    /// ipvlan's (`l2`, `l3`, `l3s`; or `bridge`, `private`, `vepa`: l2 with that flag).
     #[serde(default)]
     pub mode: MacvlanMode,
     #[serde(default)]
@@ -402,6 +408,14 @@ impl Macvlan {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+pub enum MacvlanKind {
+    #[default]
+    Macvlan,
+    Ipvlan,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum MacvlanMode {
     Private,
     Vepa,
@@ -409,6 +423,21 @@ pub enum MacvlanMode {
     Bridge,
     Passthru,
     Source,
+    L2,
+    L3,
+    L3s,
+}
+
+impl MacvlanMode {
+    /// Whether a device of `kind` has this mode (passthru and source are macvlan's
+    /// alone, l2, l3 and l3s ipvlan's).
+    pub fn fits(self, kind: MacvlanKind) -> bool {
+        match self {
+            MacvlanMode::Passthru | MacvlanMode::Source => kind == MacvlanKind::Macvlan,
+            MacvlanMode::L2 | MacvlanMode::L3 | MacvlanMode::L3s => kind == MacvlanKind::Ipvlan,
+            MacvlanMode::Private | MacvlanMode::Vepa | MacvlanMode::Bridge => true,
+        }
+    }
 }
 
 /// A tun (layer 3) or tap (layer 2) device.

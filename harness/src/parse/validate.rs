@@ -78,6 +78,11 @@ fn ping_option_mistakes(p: &PingCheck) -> Vec<(&'static str, String)> {
 }
 
 /// Whether interface `dev` of `node` is enslaved to a bridge, wherever the scenario says so.
+/// The names of `node`'s macvlans of `kind` (`macvlans:` holds ipvlans too).
+fn macvlans_of(node: &Node, kind: MacvlanKind) -> Vec<&String> {
+    node.macvlans.iter().filter(|(_, m)| m.kind == kind).map(|(name, _)| name).collect()
+}
+
 fn has_master(s: &Scenario, node: &str, dev: &str) -> bool {
     let spec = &s.nodes[node];
     let veth_end =
@@ -117,7 +122,8 @@ impl Validator<'_> {
             let devices = [
                 ("bridge", "bridges", node.bridges.keys().collect::<Vec<_>>()),
                 ("vxlan", "vxlans", node.vxlans.keys().collect()),
-                ("macvlan", "macvlans", node.macvlans.keys().collect()),
+                ("macvlan", "macvlans", macvlans_of(node, MacvlanKind::Macvlan)),
+                ("ipvlan", "macvlans", macvlans_of(node, MacvlanKind::Ipvlan)),
                 ("tap", "taps", node.taps.keys().collect()),
                 ("dummy", "dummies", node.dummies.keys().collect()),
                 ("vlan", "vlans", node.vlans.keys().collect()),
@@ -381,6 +387,23 @@ impl Validator<'_> {
                 }
                 if let Some(m) = &mv.master {
                     self.need_bridge(name, m, at(m, &format!("{key}.master")));
+                }
+                if !mv.mode.fits(mv.kind) {
+                    let mode = format!("{:?}", mv.mode).to_lowercase();
+                    let msg = match mv.kind {
+                        MacvlanKind::Ipvlan => format!(
+                            "`{mode}` is no mode of an ipvlan: l2, l3, l3s, or bridge, private, vepa (l2 with that flag)"
+                        ),
+                        MacvlanKind::Macvlan => format!(
+                            "`{mode}` is an ipvlan's mode (`kind: ipvlan`); a macvlan's are bridge, private, vepa, \
+                             passthru, source"
+                        ),
+                    };
+                    self.problem(at(&mv.parent, &format!("{key}.mode")), msg);
+                }
+                if mv.kind == MacvlanKind::Ipvlan && mv.mac.is_some() {
+                    let msg = "an ipvlan has its parent's MAC: it cannot have one of its own";
+                    self.problem(at(&mv.parent, &format!("{key}.mac")), msg.to_string());
                 }
             }
             for (dev, tap) in &node.taps {
@@ -1523,6 +1546,21 @@ mod tests {
         assert!(e.starts_with("6:22 nodes.c.macvlans.eth0.parent:"), "{e}");
         let e = one_error(&format!("{host}\"hots:lan0\"}}\n"), "no node named `hots` (nodes: c, host)");
         assert!(e.starts_with("6:22 nodes.c.macvlans.eth0.parent:"), "{e}");
+    }
+
+    #[test]
+    fn an_ipvlan_has_ipvlan_modes_and_no_mac_of_its_own() {
+        let host = "nodes:\n  host:\n    bridges: {lan0: {}}\n  c:\n    macvlans:\n      eth0: {parent: \"host:lan0\", ";
+        for fine in ["kind: ipvlan", "kind: ipvlan, mode: l3s", "kind: ipvlan, mode: private", "mode: passthru"] {
+            assert_eq!(errors(&format!("{host}{fine}}}\n")), Vec::<String>::new(), "{fine}");
+        }
+        let e = one_error(&format!("{host}kind: ipvlan, mode: passthru}}\n"), "`passthru` is no mode of an ipvlan");
+        assert!(e.contains("nodes.c.macvlans.eth0.mode"), "{e}");
+        one_error(&format!("{host}mode: l3}}\n"), "`l3` is an ipvlan's mode (`kind: ipvlan`)");
+        one_error(&format!("{host}kind: ipvlan, mac: \"02:00:00:00:00:01\"}}\n"), "an ipvlan has its parent's MAC");
+        // Its interface is an ipvlan: a step cannot change it as a macvlan.
+        let step = "steps:\n  - do: [set_link: {dev: \"c:eth0\", macvlan: {mode: vepa}}]\n";
+        one_error(&format!("{host}kind: ipvlan}}\n{step}"), "macvlan");
     }
 
     #[test]

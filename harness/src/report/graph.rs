@@ -292,7 +292,8 @@ fn node_box(scenario: &Scenario, name: &str, node: &Node) -> NodeBox {
     for (dev, m) in &node.macvlans {
         // The variants' Debug names are the YAML words, capitalised.
         let mode = format!("{:?}", m.mode).to_lowercase();
-        let mut details = vec![format!("{mode} on {}", m.parent.value)];
+        let ipvlan = if m.kind == crate::model::MacvlanKind::Ipvlan { "ipvlan " } else { "" };
+        let mut details = vec![format!("{ipvlan}{mode} on {}", m.parent.value)];
         details.extend(common_details(m.mtu, m.state));
         add(dev, DeviceKind::Macvlan, addresses(&m.addresses), details, m.master.as_deref().map(String::as_str));
     }
