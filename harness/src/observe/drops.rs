@@ -505,26 +505,75 @@ fn btf_enum(data: &[u8], wanted: &str) -> HashMap<u32, String> {
     found
 }
 
-/// The kernel function containing `address`, from /proc/kallsyms (read once), or
-/// `unknown function`: kernel addresses never reach a report.
+/// The kernel function containing `address`, from /proc/kallsyms, or `unknown
+/// function`: kernel addresses never reach a report.
+///
+/// The listing is read once, and again when `address` is in a module's part of it
+/// while the loaded modules changed since: a scenario's command or a link kind loads
+/// modules (nf_tables with the first nft or iptables rule, ipvlan, 8021q), and an
+/// address in one loaded later would be named after the last function before it
+/// (seen on 6.1: NETFILTER_DROP "at veth_set_channels" instead of nft_do_chain).
 fn function_at(address: u64) -> String {
-    static SYMBOLS: OnceLock<Vec<(u64, String)>> = OnceLock::new();
-    let symbols =
-        SYMBOLS.get_or_init(|| std::fs::read_to_string("/proc/kallsyms").map(|t| text_symbols(&t)).unwrap_or_default());
-    containing(symbols, address).unwrap_or("unknown function").to_string()
+    static SYMBOLS: Mutex<Option<Symbols>> = Mutex::new(None);
+    let mut symbols = SYMBOLS.lock().unwrap_or_else(|e| e.into_inner());
+    let current = symbols.get_or_insert_with(Symbols::read);
+    if current.may_be_stale_at(address) && current.modules != loaded_modules() {
+        *current = Symbols::read();
+    }
+    current.containing(address).unwrap_or("unknown function").to_string()
 }
 
-/// Function symbols (`t`/`T`) of a kallsyms listing, sorted by address. Addresses
-/// all zero (kptr_restrict) give nothing.
-fn text_symbols(kallsyms: &str) -> Vec<(u64, String)> {
-    let mut symbols: Vec<(u64, String)> = kallsyms
+/// The functions of a kallsyms listing, and the module list it was read with.
+struct Symbols {
+    modules: String,
+    /// Function symbols: address, name, whether a module's.
+    text: Vec<(u64, String, bool)>,
+}
+
+impl Symbols {
+    fn read() -> Symbols {
+        // The module list first: a module loaded in between is then read again later.
+        let modules = loaded_modules();
+        let text = std::fs::read_to_string("/proc/kallsyms").map(|t| text_symbols(&t)).unwrap_or_default();
+        Symbols { modules, text }
+    }
+
+    /// The name of the last function at or below `address`.
+    fn containing(&self, address: u64) -> Option<&str> {
+        self.index_of(address).map(|i| self.text[i].1.as_str())
+    }
+
+    fn index_of(&self, address: u64) -> Option<usize> {
+        self.text.partition_point(|(a, _, _)| *a <= address).checked_sub(1)
+    }
+
+    /// Whether `address` falls where a module loaded since could be: in a module's
+    /// functions, or after the kernel's own last one.
+    fn may_be_stale_at(&self, address: u64) -> bool {
+        match self.index_of(address) {
+            Some(i) => self.text[i].2 || !self.text[i + 1..].iter().any(|(_, _, module)| !module),
+            None => true,
+        }
+    }
+}
+
+fn loaded_modules() -> String {
+    std::fs::read_to_string("/proc/modules").unwrap_or_default()
+}
+
+/// Function symbols (`t`/`T`) of a kallsyms listing, sorted by address, each marked
+/// when it is a module's (`[name]` after it). Addresses all zero (kptr_restrict) give
+/// nothing.
+fn text_symbols(kallsyms: &str) -> Vec<(u64, String, bool)> {
+    let mut symbols: Vec<(u64, String, bool)> = kallsyms
         .lines()
         .filter_map(|line| {
             let mut words = line.split_whitespace();
             let address = u64::from_str_radix(words.next()?, 16).ok().filter(|&a| a != 0)?;
             let kind = words.next()?;
             let name = source_name(words.next()?);
-            matches!(kind, "t" | "T").then(|| (address, name.to_string()))
+            let module = words.next().is_some_and(|w| w.starts_with('['));
+            matches!(kind, "t" | "T").then(|| (address, name.to_string(), module))
         })
         .collect();
     symbols.sort();
@@ -538,24 +587,28 @@ fn source_name(symbol: &str) -> &str {
     symbol.split_once('.').map_or(symbol, |(name, _)| name)
 }
 
-/// The name of the last symbol at or below `address`.
-fn containing(symbols: &[(u64, String)], address: u64) -> Option<&str> {
-    let after = symbols.partition_point(|(a, _)| *a <= address);
-    after.checked_sub(1).map(|i| symbols[i].1.as_str())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn functions_are_named_as_in_the_source_without_the_compilers_clone_suffixes() {
-        let symbols = text_symbols(
-            "ffffffff81000000 T ip_rcv_finish_core.constprop.0\nffffffff81000100 t nf_hook_slow\nffffffff81000200 t x.cold\n",
-        );
-        assert_eq!(containing(&symbols, 0xffffffff81000010), Some("ip_rcv_finish_core"));
-        assert_eq!(containing(&symbols, 0xffffffff81000180), Some("nf_hook_slow"));
-        assert_eq!(containing(&symbols, 0xffffffff81000200), Some("x"));
+        let symbols = Symbols {
+            modules: String::new(),
+            text: text_symbols(
+                "ffffffff81000000 T ip_rcv_finish_core.constprop.0\nffffffff81000100 t nf_hook_slow\n\
+                 ffffffff81000200 t x.cold\nffffffffc0000000 t veth_set_channels\t[veth]\n",
+            ),
+        };
+        assert_eq!(symbols.containing(0xffffffff81000010), Some("ip_rcv_finish_core"));
+        assert_eq!(symbols.containing(0xffffffff81000180), Some("nf_hook_slow"));
+        assert_eq!(symbols.containing(0xffffffff81000200), Some("x"));
+        // A module's address, or one past the kernel's last function, may belong to a
+        // module loaded since the listing was read; the kernel's own may not.
+        assert!(!symbols.may_be_stale_at(0xffffffff81000180));
+        assert!(symbols.may_be_stale_at(0xffffffffc0001000));
+        assert!(symbols.may_be_stale_at(0xffffffff81000300), "after the kernel's last function");
+        assert!(symbols.may_be_stale_at(0x10), "before the first");
     }
 
     /// A raw BTF blob with one INT and one ENUM `name` of `members`.
@@ -632,13 +685,14 @@ mod tests {
 
     #[test]
     fn functions_are_named_by_the_symbol_below_the_address() {
-        let symbols = text_symbols(
+        let text = text_symbols(
             "ffffffff81000000 T _stext\nffffffff81100000 t nf_hook_slow\nffffffff81100400 D some_data\n\
              ffffffff81100800 T ip_rcv\n0000000000000000 T hidden\n",
         );
-        assert_eq!(containing(&symbols, 0xffffffff81100123), Some("nf_hook_slow"));
-        assert_eq!(containing(&symbols, 0xffffffff81100800), Some("ip_rcv"));
-        assert_eq!(containing(&symbols, 0x1000), None);
+        let symbols = Symbols { modules: String::new(), text };
+        assert_eq!(symbols.containing(0xffffffff81100123), Some("nf_hook_slow"));
+        assert_eq!(symbols.containing(0xffffffff81100800), Some("ip_rcv"));
+        assert_eq!(symbols.containing(0x1000), None);
     }
 
     fn event_bytes(cloned: bool, header: &[u8]) -> Vec<u8> {

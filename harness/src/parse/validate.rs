@@ -1550,7 +1550,8 @@ mod tests {
 
     #[test]
     fn an_ipvlan_has_ipvlan_modes_and_no_mac_of_its_own() {
-        let host = "nodes:\n  host:\n    bridges: {lan0: {}}\n  c:\n    macvlans:\n      eth0: {parent: \"host:lan0\", ";
+        let host =
+            "nodes:\n  host:\n    bridges: {lan0: {}}\n  c:\n    macvlans:\n      eth0: {parent: \"host:lan0\", ";
         for fine in ["kind: ipvlan", "kind: ipvlan, mode: l3s", "kind: ipvlan, mode: private", "mode: passthru"] {
             assert_eq!(errors(&format!("{host}{fine}}}\n")), Vec::<String>::new(), "{fine}");
         }
