@@ -824,15 +824,7 @@ fn run_interrupted_by_sigint_reports_what_completed_and_marks_the_rest_interrupt
     let started = dir.path().join("started");
     // A sleep no other process runs, to see that it died with netrig.
     let marker = format!("60.{}", std::process::id());
-    let slow = format!(
-        "nodes: {{a: {{}}}}\nexpect:\n  - command: {{on: a, run: \"touch {}; sleep {marker}\", exit: 0}}\n",
-        started.display()
-    );
-    let quick = "nodes: {a: {}, b: {}}\nlinks: [{veth: [a:eth0 10.76.0.1/24, b:eth0 10.76.0.2/24]}]\n\
-                 expect: [{ping: {from: a, to: 10.76.0.2}}]\n";
-    for (name, text) in [("1-quick.yaml", quick), ("2-slow.yaml", slow.as_str()), ("3-never.yaml", quick)] {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
+    write_interruptible(dir.path(), &started, &marker);
     let junit = dir.path().join("junit.xml");
     let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_netrig"));
     run.args(["run", "--json", "--junit"]).arg(&junit).arg(".").current_dir(dir.path());
@@ -889,15 +881,7 @@ fn run_on_a_kernel_interrupted_reports_what_its_vm_completed() {
     let label = release.trim_end_matches("-amd64");
     let started = dir.path().join(format!("netrig/kernel-{label}/started"));
     let marker = format!("60.{}", std::process::id());
-    let slow = format!(
-        "nodes: {{a: {{}}}}\nexpect:\n  - command: {{on: a, run: \"touch {}; sleep {marker}\", exit: 0}}\n",
-        started.display()
-    );
-    let quick = "nodes: {a: {}, b: {}}\nlinks: [{veth: [a:eth0 10.76.0.1/24, b:eth0 10.76.0.2/24]}]\n\
-                 expect: [{ping: {from: a, to: 10.76.0.2}}]\n";
-    for (name, text) in [("1-quick.yaml", quick), ("2-slow.yaml", slow.as_str()), ("3-never.yaml", quick)] {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
+    write_interruptible(dir.path(), &started, &marker);
     let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_netrig"));
     run.args(["run", "--json", "--kernel"]).arg(&image).arg(".").current_dir(dir.path());
     run.env("CARGO_TARGET_DIR", dir.path()).env("NO_COLOR", "1");
@@ -939,6 +923,20 @@ fn qemu_with(text: &str) -> bool {
         let cmdline = String::from_utf8_lossy(&cmdline);
         cmdline.starts_with("qemu-system") && cmdline.contains(text)
     })
+}
+
+/// Three scenarios in `dir`, played in this order: `1_quick` (a ping), `2_slow` (a
+/// command that creates `started`, then runs `sleep <marker>`), `3_never` (a ping).
+fn write_interruptible(dir: &Path, started: &Path, marker: &str) {
+    let slow = format!(
+        "nodes: {{a: {{}}}}\nexpect:\n  - command: {{on: a, run: \"touch {}; sleep {marker}\", exit: 0}}\n",
+        started.display()
+    );
+    let quick = "nodes: {a: {}, b: {}}\nlinks: [{veth: [a:eth0 10.76.0.1/24, b:eth0 10.76.0.2/24]}]\n\
+                 expect: [{ping: {from: a, to: 10.76.0.2}}]\n";
+    for (name, text) in [("1-quick.yaml", quick), ("2-slow.yaml", slow.as_str()), ("3-never.yaml", quick)] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
 }
 
 /// Whether a `sleep <duration>` process runs on the machine.

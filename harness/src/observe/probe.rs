@@ -379,7 +379,8 @@ impl EchoSocket {
         }
     }
 
-    /// Whether `p` is our request `seq` or its reply, as the drop tracer decoded it.
+    /// Which leg of our exchange `p` is (request `seq` or its reply), as the drop
+    /// tracer decoded it; `None` for any other packet.
     fn leg_of(&self, p: &Packet, seq: u16) -> Option<Leg> {
         let to = self.to.as_socket().map(|a| a.ip());
         let (request, reply) =
